@@ -1,0 +1,188 @@
+// Buffer table, argument readers and the export wrapper.
+#include "binding/common.h"
+
+#include <cmath>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace tg::binding {
+namespace {
+
+std::unordered_map<uint64_t, Buffer>& table() {
+  static auto* t = new std::unordered_map<uint64_t, Buffer>();
+  return *t;
+}
+uint64_t next_id = 1;
+
+std::string prefix(const std::string& op) { return "thinkgrad." + op + ": "; }
+
+}  // namespace
+
+void throw_type(const std::string& op, const std::string& message) {
+  throw ArgError{ArgError::Type, prefix(op) + message};
+}
+void throw_range(const std::string& op, const std::string& message) {
+  throw ArgError{ArgError::Range, prefix(op) + message};
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+double register_buffer(const Buffer& b) {
+  uint64_t id = next_id++;
+  table().emplace(id, b);
+  return static_cast<double>(id);
+}
+
+bool release_buffer(double id) {
+  auto it = table().find(static_cast<uint64_t>(id));
+  if (it == table().end()) return false;
+  table().erase(it);
+  return true;
+}
+
+size_t live_buffer_count() { return table().size(); }
+
+static void expect_arity(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  if (static_cast<int>(info.Length()) <= i)
+    throw_type(op, std::string("missing argument ") + std::to_string(i) + " (" + name + ")");
+}
+
+Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a buffer id (number)");
+  double id = info[i].As<Napi::Number>().DoubleValue();
+  auto it = id >= 1 && id == std::floor(id) ? table().find(static_cast<uint64_t>(id)) : table().end();
+  if (it == table().end())
+    throw_range(op, std::string(name) + " refers to a disposed or unknown buffer");
+  return it->second;
+}
+
+Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType expected) {
+  Buffer& b = buffer_arg(info, i, op, name);
+  if (b.dtype != expected)
+    throw_type(op, std::string(name) + " must be " + dtype_name(expected) + ", got " + dtype_name(b.dtype));
+  return b;
+}
+
+int64_t int_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be an integer");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v == std::floor(v)) || std::fabs(v) > 9007199254740991.0)
+    throw_type(op, std::string(name) + " must be an integer, got " + std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+double number_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+bool bool_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsBoolean()) throw_type(op, std::string(name) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::string string_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsString()) throw_type(op, std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> int_array_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsArray()) throw_type(op, std::string(name) + " must be an array of integers");
+  Napi::Array a = info[i].As<Napi::Array>();
+  uint32_t n = a.Length();
+  if (n > 64) throw_range(op, std::string(name) + " has too many entries (" + std::to_string(n) + ")");
+  std::vector<int64_t> out(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    Napi::Value v = a.Get(k);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d == std::floor(d)) || std::fabs(d) > 9007199254740991.0)
+      throw_type(op, std::string(name) + " must be an array of integers");
+    out[k] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape, const char* op) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw_range(op, "negative dimension in shape " + shape_str(shape));
+    if (d != 0 && n > (int64_t(1) << 48) / d) throw_range(op, "shape " + shape_str(shape) + " is too large");
+    n *= d;
+  }
+  return n;
+}
+
+void check_range(const char* op, const char* name, const Buffer& b, int64_t offset, int64_t count) {
+  if (offset < 0 || count < 0 || offset + count > b.numel())
+    throw_range(op, std::string(name) + ": elements [" + std::to_string(offset) + ", " +
+                        std::to_string(offset + count) + ") exceed its buffer of " + std::to_string(b.numel()));
+}
+
+void check_view(const char* op, const char* name, const Buffer& b, int64_t offset,
+                const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
+  if (shape.size() != strides.size())
+    throw_range(op, std::string(name) + ": shape " + shape_str(shape) + " and strides " + shape_str(strides) +
+                        " differ in length");
+  if (shape.size() > 12) throw_range(op, std::string(name) + ": more than 12 dimensions");
+  int64_t n = numel_of(shape, op);
+  if (offset < 0) throw_range(op, std::string(name) + ": negative offset");
+  if (n == 0) return;
+  int64_t last = offset;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (strides[d] < 0) throw_range(op, std::string(name) + ": negative stride in " + shape_str(strides));
+    last += (shape[d] - 1) * strides[d];
+  }
+  if (last >= b.numel())
+    throw_range(op, std::string(name) + ": view (offset " + std::to_string(offset) + ", shape " + shape_str(shape) +
+                        ", strides " + shape_str(strides) + ") exceeds its buffer of " + std::to_string(b.numel()) +
+                        " elements");
+}
+
+namespace {
+
+struct Entry {
+  Handler fn;
+  const char* name;
+};
+
+Napi::Value dispatch(const Napi::CallbackInfo& info) {
+  auto* entry = static_cast<Entry*>(info.Data());
+  Napi::Env env = info.Env();
+  try {
+    return entry->fn(info);
+  } catch (const ArgError& e) {
+    if (e.kind == ArgError::Type) throw Napi::TypeError::New(env, e.message);
+    throw Napi::RangeError::New(env, e.message);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, prefix(entry->name) + "out of memory");
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, prefix(entry->name) + e.what());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, prefix(entry->name) + e.what());
+  }
+}
+
+}  // namespace
+
+void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn) {
+  auto* entry = new Entry{fn, name};  // NOTE: lives as long as the addon
+  exports.Set(name, Napi::Function::New(env, dispatch, name, entry));
+}
+
+}  // namespace tg::binding

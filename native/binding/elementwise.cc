@@ -1,0 +1,116 @@
+// Elementwise family: unary, binary, where and strided copy/cast. Outputs are contiguous buffers of
+// prod(shape) elements; inputs are strided views (broadcast dims have stride 0).
+#include "binding/common.h"
+#include "ops/elementwise.h"
+
+namespace tg::binding {
+namespace {
+
+template <int N>
+StridedLayout<N> make_layout(const std::vector<int64_t>& shape, const std::vector<int64_t>* strides[N]) {
+  StridedLayout<N> layout;
+  layout.ndim = static_cast<int>(shape.size());
+  for (int d = 0; d < layout.ndim; ++d) {
+    layout.shape[d] = shape[d];
+    for (int k = 0; k < N; ++k) layout.strides[k][d] = (*strides[k])[d];
+  }
+  return layout;
+}
+
+
+// unary(op, outId, xId, xOffset, shape, xStrides, p0, p1)
+Napi::Value unary(const Napi::CallbackInfo& info) {
+  const char* op = "unary";
+  int64_t code = int_arg(info, 0, op, "op");
+  if (code < 0 || code >= static_cast<int64_t>(UnaryOp::Count)) throw_range(op, "unknown op code " + std::to_string(code));
+  Buffer& out = buffer_arg(info, 1, op, "out", DType::Float32);
+  Buffer& x = buffer_arg(info, 2, op, "x", DType::Float32);
+  int64_t x_off = int_arg(info, 3, op, "xOffset");
+  auto shape = int_array_arg(info, 4, op, "shape");
+  auto xs = int_array_arg(info, 5, op, "xStrides");
+  float p0 = static_cast<float>(number_arg(info, 6, op, "p0"));
+  float p1 = static_cast<float>(number_arg(info, 7, op, "p1"));
+  check_view(op, "x", x, x_off, shape, xs);
+  check_range(op, "out", out, 0, numel_of(shape, op));
+  const std::vector<int64_t>* strides[1] = {&xs};
+  unary_f32(static_cast<UnaryOp>(code), typed<float>(out, 0), typed<float>(x, x_off), make_layout<1>(shape, strides), p0, p1);
+  return info.Env().Undefined();
+}
+
+// binary(op, outId, aId, aOffset, aStrides, bId, bOffset, bStrides, shape)
+Napi::Value binary(const Napi::CallbackInfo& info) {
+  const char* op = "binary";
+  int64_t code = int_arg(info, 0, op, "op");
+  if (code < 0 || code >= static_cast<int64_t>(BinaryOp::Count)) throw_range(op, "unknown op code " + std::to_string(code));
+  Buffer& out = buffer_arg(info, 1, op, "out", DType::Float32);
+  Buffer& a = buffer_arg(info, 2, op, "a", DType::Float32);
+  int64_t a_off = int_arg(info, 3, op, "aOffset");
+  auto as = int_array_arg(info, 4, op, "aStrides");
+  Buffer& b = buffer_arg(info, 5, op, "b", DType::Float32);
+  int64_t b_off = int_arg(info, 6, op, "bOffset");
+  auto bs = int_array_arg(info, 7, op, "bStrides");
+  auto shape = int_array_arg(info, 8, op, "shape");
+  check_view(op, "a", a, a_off, shape, as);
+  check_view(op, "b", b, b_off, shape, bs);
+  check_range(op, "out", out, 0, numel_of(shape, op));
+  const std::vector<int64_t>* strides[2] = {&as, &bs};
+  binary_f32(static_cast<BinaryOp>(code), typed<float>(out, 0), typed<float>(a, a_off), typed<float>(b, b_off),
+             make_layout<2>(shape, strides));
+  return info.Env().Undefined();
+}
+
+// where(outId, condId, condOffset, condStrides, aId, aOffset, aStrides, bId, bOffset, bStrides, shape)
+Napi::Value where(const Napi::CallbackInfo& info) {
+  const char* op = "where";
+  Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
+  Buffer& c = buffer_arg(info, 1, op, "cond", DType::Float32);
+  int64_t c_off = int_arg(info, 2, op, "condOffset");
+  auto cs = int_array_arg(info, 3, op, "condStrides");
+  Buffer& a = buffer_arg(info, 4, op, "a", DType::Float32);
+  int64_t a_off = int_arg(info, 5, op, "aOffset");
+  auto as = int_array_arg(info, 6, op, "aStrides");
+  Buffer& b = buffer_arg(info, 7, op, "b", DType::Float32);
+  int64_t b_off = int_arg(info, 8, op, "bOffset");
+  auto bs = int_array_arg(info, 9, op, "bStrides");
+  auto shape = int_array_arg(info, 10, op, "shape");
+  check_view(op, "cond", c, c_off, shape, cs);
+  check_view(op, "a", a, a_off, shape, as);
+  check_view(op, "b", b, b_off, shape, bs);
+  check_range(op, "out", out, 0, numel_of(shape, op));
+  const std::vector<int64_t>* strides[3] = {&cs, &as, &bs};
+  where_f32(typed<float>(out, 0), typed<float>(c, c_off), typed<float>(a, a_off), typed<float>(b, b_off),
+            make_layout<3>(shape, strides));
+  return info.Env().Undefined();
+}
+
+// copy(dstId, dstOffset, dstStrides, srcId, srcOffset, srcStrides, shape): dst[view] = src[view], with a
+// float32 <-> int32 conversion when the dtypes differ.
+Napi::Value copy(const Napi::CallbackInfo& info) {
+  const char* op = "copy";
+  Buffer& dst = buffer_arg(info, 0, op, "dst");
+  int64_t d_off = int_arg(info, 1, op, "dstOffset");
+  auto ds = int_array_arg(info, 2, op, "dstStrides");
+  Buffer& src = buffer_arg(info, 3, op, "src");
+  int64_t s_off = int_arg(info, 4, op, "srcOffset");
+  auto ss = int_array_arg(info, 5, op, "srcStrides");
+  auto shape = int_array_arg(info, 6, op, "shape");
+  check_view(op, "dst", dst, d_off, shape, ds);
+  check_view(op, "src", src, s_off, shape, ss);
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (ds[d] == 0 && shape[d] > 1) throw_range(op, "dst cannot be a broadcast view (stride 0 in " + shape_str(ds) + ")");
+  const std::vector<int64_t>* strides[2] = {&ds, &ss};
+  copy_strided(static_cast<uint32_t*>(dst.data) + d_off, dst.dtype, static_cast<const uint32_t*>(src.data) + s_off,
+               src.dtype, make_layout<2>(shape, strides));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void register_elementwise(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "unary", unary);
+  define(env, exports, "binary", binary);
+  define(env, exports, "where", where);
+  define(env, exports, "copy", copy);
+}
+
+}  // namespace tg::binding

@@ -1,0 +1,86 @@
+// Matmul family: batched SGEMM with per-batch operand offsets (so broadcast batch dims cost no copies)
+// and transposed operands read in place. C is a contiguous (batch, M, N) buffer.
+#include <cmath>
+
+#include "binding/common.h"
+#include "ops/gemm.h"
+
+namespace tg::binding {
+namespace {
+
+std::vector<int64_t> offsets_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name,
+                                 int64_t batch) {
+  if (static_cast<int>(info.Length()) <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw_type(op, std::string(name) + " must be a Float64Array of element offsets");
+  Napi::Float64Array a = info[i].As<Napi::Float64Array>();
+  if (static_cast<int64_t>(a.ElementLength()) != batch)
+    throw_range(op, std::string(name) + " has " + std::to_string(a.ElementLength()) + " entries, expected " +
+                        std::to_string(batch));
+  std::vector<int64_t> out(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    double v = a[static_cast<size_t>(b)];
+    if (!(v >= 0 && v == std::floor(v) && v < 9007199254740992.0))
+      throw_range(op, std::string(name) + " holds an invalid offset");
+    out[static_cast<size_t>(b)] = static_cast<int64_t>(v);
+  }
+  return out;
+}
+
+// Checks that every (rows x cols, row stride ld) operand at the given offsets lies inside the buffer.
+void check_operand(const char* op, const char* name, const Buffer& buf, const std::vector<int64_t>& offsets,
+                   int64_t rows, int64_t cols, int64_t ld) {
+  if (rows == 0 || cols == 0) return;
+  if (ld < cols && rows > 1)
+    throw_range(op, std::string(name) + ": leading dimension " + std::to_string(ld) + " < width " + std::to_string(cols));
+  int64_t extent = (rows - 1) * ld + cols;
+  for (int64_t o : offsets)
+    if (o + extent > buf.numel())
+      throw_range(op, std::string(name) + ": a " + std::to_string(rows) + "x" + std::to_string(cols) +
+                          " operand at offset " + std::to_string(o) + " exceeds its buffer of " +
+                          std::to_string(buf.numel()) + " elements");
+}
+
+// matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta)
+// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out.
+Napi::Value matmul(const Napi::CallbackInfo& info) {
+  const char* op = "matmul";
+  Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
+  Buffer& a = buffer_arg(info, 1, op, "a", DType::Float32);
+  Buffer& b = buffer_arg(info, 5, op, "b", DType::Float32);
+  int64_t lda = int_arg(info, 3, op, "lda");
+  bool trans_a = bool_arg(info, 4, op, "transA");
+  int64_t ldb = int_arg(info, 7, op, "ldb");
+  bool trans_b = bool_arg(info, 8, op, "transB");
+  int64_t M = int_arg(info, 9, op, "M"), N = int_arg(info, 10, op, "N"), K = int_arg(info, 11, op, "K");
+  int64_t batch = int_arg(info, 12, op, "batch");
+  float alpha = static_cast<float>(number_arg(info, 13, op, "alpha"));
+  float beta = static_cast<float>(number_arg(info, 14, op, "beta"));
+  int64_t total = numel_of({batch, M, N}, op);
+  numel_of({M, K}, op);
+  numel_of({K, N}, op);
+  auto a_off = offsets_arg(info, 2, op, "aOffsets", batch);
+  auto b_off = offsets_arg(info, 6, op, "bOffsets", batch);
+  check_operand(op, "a", a, a_off, trans_a ? K : M, trans_a ? M : K, lda);
+  check_operand(op, "b", b, b_off, trans_b ? N : K, trans_b ? K : N, ldb);
+  check_range(op, "out", out, 0, total);
+  std::vector<int64_t> c_off(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) c_off[static_cast<size_t>(i)] = i * M * N;
+  sgemm_batched(trans_a, trans_b, M, N, K, alpha, typed<float>(a, 0), lda, a_off.data(), typed<float>(b, 0), ldb,
+                b_off.data(), beta, typed<float>(out, 0), N, c_off.data(), batch);
+  return info.Env().Undefined();
+}
+
+Napi::Value gemm_kernel(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) sgemm_force_kernel(string_arg(info, 0, "gemmKernel", "name").c_str());
+  return Napi::String::New(info.Env(), sgemm_kernel_name());
+}
+
+}  // namespace
+
+void register_matmul(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "matmul", matmul);
+  define(env, exports, "gemmKernel", gemm_kernel);
+}
+
+}  // namespace tg::binding

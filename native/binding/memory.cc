@@ -1,0 +1,188 @@
+// Storage, threads and fills: alloc/free/read/write of buffers, allocator statistics, pool size,
+// constant, range and random fills.
+#include <cstring>
+
+#include "binding/common.h"
+#include "core/allocator.h"
+#include "core/thread_pool.h"
+#include "ops/fill.h"
+
+namespace tg::binding {
+namespace {
+
+DType dtype_arg(const Napi::CallbackInfo& info, int i, const char* op) {
+  int64_t code = int_arg(info, i, op, "dtype");
+  if (code < 0 || code >= kDTypeCount) throw_range(op, "unknown dtype code " + std::to_string(code));
+  return static_cast<DType>(code);
+}
+
+// alloc(numel, dtype) -> id. Contents are uninitialized.
+Napi::Value alloc(const Napi::CallbackInfo& info) {
+  int64_t numel = int_arg(info, 0, "alloc", "numel");
+  DType dtype = dtype_arg(info, 1, "alloc");
+  if (numel < 0 || numel > (int64_t(1) << 40)) throw_range("alloc", "invalid element count " + std::to_string(numel));
+  Buffer b;
+  b.dtype = dtype;
+  b.nbytes = static_cast<size_t>(numel) * dtype_size(dtype);
+  b.data = alloc_bytes(b.nbytes);
+  return Napi::Number::New(info.Env(), register_buffer(b));
+}
+
+// free(id) -> true when this call released it, false when it was already released.
+Napi::Value free_buffer(const Napi::CallbackInfo& info) {
+  double id = number_arg(info, 0, "free", "id");
+  Buffer* found = nullptr;
+  try {
+    found = &buffer_arg(info, 0, "free", "id");
+  } catch (const ArgError&) {
+    return Napi::Boolean::New(info.Env(), false);
+  }
+  free_bytes(found->data, found->nbytes);
+  release_buffer(id);
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// The typed array's element type must match the buffer's dtype.
+void check_typed_array(const char* op, const Buffer& b, Napi::TypedArray a) {
+  bool ok = (b.dtype == DType::Float32 && a.TypedArrayType() == napi_float32_array) ||
+            (b.dtype == DType::Int32 && a.TypedArrayType() == napi_int32_array);
+  if (!ok) throw_type(op, std::string("a ") + dtype_name(b.dtype) + " buffer needs a " +
+                              (b.dtype == DType::Float32 ? "Float32Array" : "Int32Array"));
+}
+
+Napi::TypedArray typed_array_arg(const Napi::CallbackInfo& info, int i, const char* op) {
+  if (static_cast<int>(info.Length()) <= i || !info[i].IsTypedArray()) throw_type(op, "expected a typed array");
+  return info[i].As<Napi::TypedArray>();
+}
+
+// write(id, elementOffset, typedArray): copies the array into the buffer.
+Napi::Value write(const Napi::CallbackInfo& info) {
+  Buffer& b = buffer_arg(info, 0, "write", "id");
+  int64_t offset = int_arg(info, 1, "write", "offset");
+  Napi::TypedArray a = typed_array_arg(info, 2, "write");
+  check_typed_array("write", b, a);
+  int64_t count = static_cast<int64_t>(a.ElementLength());
+  check_range("write", "destination", b, offset, count);
+  const uint8_t* src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  std::memcpy(static_cast<uint8_t*>(b.data) + offset * 4, src, static_cast<size_t>(count) * 4);
+  return info.Env().Undefined();
+}
+
+// read(id, elementOffset, typedArray): copies from the buffer into the array.
+Napi::Value read(const Napi::CallbackInfo& info) {
+  Buffer& b = buffer_arg(info, 0, "read", "id");
+  int64_t offset = int_arg(info, 1, "read", "offset");
+  Napi::TypedArray a = typed_array_arg(info, 2, "read");
+  check_typed_array("read", b, a);
+  int64_t count = static_cast<int64_t>(a.ElementLength());
+  check_range("read", "source", b, offset, count);
+  uint8_t* dst = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  std::memcpy(dst, static_cast<const uint8_t*>(b.data) + offset * 4, static_cast<size_t>(count) * 4);
+  return info.Env().Undefined();
+}
+
+Napi::Value stats(const Napi::CallbackInfo& info) {
+  AllocatorStats s = allocator_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(s.live_bytes)));
+  o.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(live_buffer_count())));
+  o.Set("cachedBytes", Napi::Number::New(info.Env(), static_cast<double>(s.cached_bytes)));
+  o.Set("peakBytes", Napi::Number::New(info.Env(), static_cast<double>(s.peak_live_bytes)));
+  return o;
+}
+
+Napi::Value empty_cache(const Napi::CallbackInfo& info) {
+  allocator_empty_cache();
+  return info.Env().Undefined();
+}
+
+Napi::Value reset_peak(const Napi::CallbackInfo& info) {
+  allocator_reset_peak();
+  return info.Env().Undefined();
+}
+
+Napi::Value set_threads(const Napi::CallbackInfo& info) {
+  int64_t n = int_arg(info, 0, "setNumThreads", "n");
+  if (n < 1 || n > 1024) throw_range("setNumThreads", "thread count must be in [1, 1024], got " + std::to_string(n));
+  set_num_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value get_threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
+
+Napi::Value cpu_features(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  o.Set("arch", "x64");
+  o.Set("avx2", Napi::Boolean::New(info.Env(), __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
+  o.Set("avx512", Napi::Boolean::New(info.Env(), __builtin_cpu_supports("avx512f") != 0));
+#else
+  o.Set("arch", "other");
+  o.Set("avx2", false);
+  o.Set("avx512", false);
+#endif
+  return o;
+}
+
+// fill(id, offset, count, value)
+Napi::Value fill(const Napi::CallbackInfo& info) {
+  Buffer& b = buffer_arg(info, 0, "fill", "id");
+  int64_t offset = int_arg(info, 1, "fill", "offset");
+  int64_t count = int_arg(info, 2, "fill", "count");
+  double value = number_arg(info, 3, "fill", "value");
+  check_range("fill", "destination", b, offset, count);
+  if (b.dtype == DType::Float32) fill_f32(typed<float>(b, offset), count, static_cast<float>(value));
+  else fill_i32(typed<int32_t>(b, offset), count, static_cast<int32_t>(value));
+  return info.Env().Undefined();
+}
+
+// arange(id, count, start, step)
+Napi::Value arange(const Napi::CallbackInfo& info) {
+  Buffer& b = buffer_arg(info, 0, "arange", "id");
+  int64_t count = int_arg(info, 1, "arange", "count");
+  double start = number_arg(info, 2, "arange", "start");
+  double step = number_arg(info, 3, "arange", "step");
+  check_range("arange", "destination", b, 0, count);
+  if (b.dtype == DType::Float32) arange_f32(typed<float>(b, 0), count, start, step);
+  else arange_i32(typed<int32_t>(b, 0), count, static_cast<int64_t>(start), static_cast<int64_t>(step));
+  return info.Env().Undefined();
+}
+
+// randomFill(id, count, kind 0 uniform | 1 normal, seed, counter, a, b): uniform [a, b) or normal(a, b).
+Napi::Value random_fill(const Napi::CallbackInfo& info) {
+  Buffer& b = buffer_arg(info, 0, "randomFill", "id", DType::Float32);
+  int64_t count = int_arg(info, 1, "randomFill", "count");
+  int64_t kind = int_arg(info, 2, "randomFill", "kind");
+  int64_t seed = int_arg(info, 3, "randomFill", "seed");
+  int64_t counter = int_arg(info, 4, "randomFill", "counter");
+  double p0 = number_arg(info, 5, "randomFill", "a");
+  double p1 = number_arg(info, 6, "randomFill", "b");
+  check_range("randomFill", "destination", b, 0, count);
+  if (kind == 0) rand_uniform_f32(typed<float>(b, 0), count, static_cast<uint64_t>(seed), static_cast<uint64_t>(counter),
+                                  static_cast<float>(p0), static_cast<float>(p1));
+  else if (kind == 1) rand_normal_f32(typed<float>(b, 0), count, static_cast<uint64_t>(seed), static_cast<uint64_t>(counter),
+                                      static_cast<float>(p0), static_cast<float>(p1));
+  else throw_range("randomFill", "kind must be 0 (uniform) or 1 (normal)");
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void register_memory(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "alloc", alloc);
+  define(env, exports, "free", free_buffer);
+  define(env, exports, "write", write);
+  define(env, exports, "read", read);
+  define(env, exports, "stats", stats);
+  define(env, exports, "emptyCache", empty_cache);
+  define(env, exports, "resetPeak", reset_peak);
+  define(env, exports, "setNumThreads", set_threads);
+  define(env, exports, "numThreads", get_threads);
+  define(env, exports, "cpuFeatures", cpu_features);
+  define(env, exports, "fill", fill);
+  define(env, exports, "arange", arange);
+  define(env, exports, "randomFill", random_fill);
+}
+
+}  // namespace tg::binding

@@ -1,0 +1,180 @@
+// Thread pool implementation: one job at a time (kernels are launched from Node's single JS thread);
+// work is handed out by an atomic ticket so uneven chunks balance themselves.
+#include "core/thread_pool.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <sched.h>
+#include <thread>
+#include <vector>
+
+namespace tg {
+namespace {
+
+thread_local bool tls_in_parallel = false;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+int default_threads() {
+  if (const char* env = std::getenv("THINKGRAD_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+class Pool {
+ public:
+  Pool() : threads_(default_threads()) {}
+  ~Pool() { stop_workers(); }
+
+  int threads() const { return threads_; }
+
+  void set_threads(int n) {
+    std::lock_guard<std::mutex> lock(run_mutex_);
+    stop_workers();
+    threads_ = n > 0 ? n : 1;
+  }
+
+  // Runs job(k, count) for every task k in [0, count) on `workers + 1` threads.
+  void run(int64_t count, int participants, const std::function<void(int64_t)>& job) {
+    std::lock_guard<std::mutex> lock(run_mutex_);
+    start_workers();
+    job_ = &job;
+    task_count_ = count;
+    next_task_.store(0, std::memory_order_relaxed);
+    int helpers = participants - 1;
+    if (helpers > static_cast<int>(workers_.size())) helpers = static_cast<int>(workers_.size());
+    active_helpers_ = helpers;
+    pending_.store(helpers, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+    generation_.notify_all();
+    tls_in_parallel = true;
+    drain();
+    tls_in_parallel = false;
+    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    job_ = nullptr;
+  }
+
+ private:
+  void drain() {
+    for (;;) {
+      int64_t k = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (k >= task_count_) break;
+      (*job_)(k);
+    }
+  }
+
+  void worker_loop(int index) {
+    tls_in_parallel = true;
+    uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (;;) {
+      uint64_t gen = seen;
+      for (int spin = 0; spin < 20000; ++spin) {
+        gen = generation_.load(std::memory_order_acquire);
+        if (gen != seen) break;
+        cpu_relax();
+      }
+      while (gen == seen) {
+        generation_.wait(seen, std::memory_order_acquire);
+        gen = generation_.load(std::memory_order_acquire);
+      }
+      seen = gen;
+      if (stopping_.load(std::memory_order_acquire)) return;
+      if (index < active_helpers_) {
+        drain();
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  void start_workers() {
+    int wanted = threads_ - 1;
+    if (static_cast<int>(workers_.size()) == wanted) return;
+    stop_workers();
+    stopping_.store(false);
+    for (int i = 0; i < wanted; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  }
+
+  void stop_workers() {
+    if (workers_.empty()) return;
+    stopping_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
+    generation_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  int threads_;
+  std::mutex run_mutex_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> next_task_{0};
+  std::atomic<int> pending_{0};
+  int64_t task_count_ = 0;
+  int active_helpers_ = 0;
+  const std::function<void(int64_t)>* job_ = nullptr;
+};
+
+Pool& pool() {
+  // NOTE: leaked on purpose: joining threads from a static destructor at process exit can deadlock
+  // when Node tears down the addon.
+  static Pool* p = new Pool();
+  return *p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().threads(); }
+void set_num_threads(int n) { pool().set_threads(n); }
+bool in_parallel_region() { return tls_in_parallel; }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int threads = num_threads();
+  if (n <= grain || threads <= 1 || tls_in_parallel) {
+    fn(0, n);
+    return;
+  }
+  int64_t max_chunks = (n + grain - 1) / grain;
+  // A few chunks per thread lets a thread slowed by the noisy machine hand work to the others.
+  int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(threads) * 4);
+  int64_t chunk = (n + chunks - 1) / chunks;
+  chunks = (n + chunk - 1) / chunk;
+  int participants = static_cast<int>(std::min<int64_t>(chunks, threads));
+  std::function<void(int64_t)> job = [&](int64_t k) {
+    int64_t begin = k * chunk;
+    int64_t end = std::min(n, begin + chunk);
+    fn(begin, end);
+  };
+  pool().run(chunks, participants, job);
+}
+
+void parallel_run(int threads, const std::function<void(int, int)>& fn) {
+  int count = std::min(threads, num_threads());
+  if (count <= 1 || tls_in_parallel) {
+    fn(0, 1);
+    return;
+  }
+  std::function<void(int64_t)> job = [&](int64_t k) { fn(static_cast<int>(k), count); };
+  pool().run(count, count, job);
+}
+
+}  // namespace tg

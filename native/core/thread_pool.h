@@ -1,0 +1,24 @@
+// The CPU engine's own thread pool: persistent workers that spin briefly, then sleep on a futex
+// (std::atomic::wait), so an idle pool never competes with Node's main thread.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace tg {
+
+// Threads used by parallel_for, the caller included. Defaults to THINKGRAD_NUM_THREADS or the number of
+// CPUs this process may run on.
+int num_threads();
+void set_num_threads(int n);
+
+// True on a pool worker (or inside a parallel region on the caller): nested parallel_for runs inline.
+bool in_parallel_region();
+
+// Runs fn(begin, end) over disjoint chunks covering [0, n). Chunks hold at least `grain` items, and at
+// most num_threads() chunks run at once. Runs inline when n <= grain, with one thread, or when nested.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// Runs fn(thread_index, thread_count) once on each of `threads` threads (capped at num_threads()).
+void parallel_run(int threads, const std::function<void(int, int)>& fn);
+
+}  // namespace tg

@@ -1,0 +1,44 @@
+// Per-element activations and their derivatives, shared by the CPU loops and CUDA kernels.
+#pragma once
+#include "math/fast_exp.h"
+
+namespace tg::math {
+
+TG_HD float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+// tanh(x) = 1 - 2/(exp(2x)+1): exact at the saturated ends, ~1e-7 absolute error near 0.
+TG_HD float tanh_f(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float t = 1.0f - 2.0f / (fast_exp(2.0f * ax) + 1.0f);
+  // Near zero the subtraction cancels; the odd Taylor series is exact to float precision there.
+  float x2 = x * x;
+  float taylor = ax * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f - 0.053968254f * x2)));
+  t = ax < 0.0625f ? taylor : t;
+  t = x < 0.0f ? -t : t;
+  return x != x ? x : t;
+}
+
+TG_HD float silu(float x) { return x * sigmoid(x); }
+// d silu/dx = s + x*s*(1-s), s = sigmoid(x)
+TG_HD float silu_grad(float x) {
+  float s = sigmoid(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+
+// gelu, tanh form: 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2/pi)
+TG_HD float gelu(float x) {
+  const float k = 0.7978845608028654f;
+  float u = k * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (1.0f + tanh_f(u));
+}
+// d gelu/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3*0.044715 x^2), t = tanh(u)
+TG_HD float gelu_grad(float x) {
+  const float k = 0.7978845608028654f;
+  float x2 = x * x;
+  float t = tanh_f(k * (x + 0.044715f * x2 * x));
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 0.134145f * x2);
+}
+
+TG_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
+
+}  // namespace tg::math

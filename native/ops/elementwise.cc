@@ -1,0 +1,289 @@
+// Elementwise kernels: contiguous runs go through one vectorized loop per op (cloned for AVX-512 at run
+// time); strided runs are gathered into small per-thread tiles first and then take the same loops.
+#include "ops/elementwise.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "math/activations.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define TG_CLONES
+#endif
+
+namespace tg {
+namespace {
+
+using namespace tg::math;
+
+constexpr int64_t kTile = 1024;
+constexpr int64_t kGrain = 1 << 15;
+
+TG_CLONES void unary_run(UnaryOp op, float* __restrict out, const float* __restrict x, int64_t n, float p0,
+                         float p1) {
+#define TG_MAP(expr)                                   \
+  for (int64_t i = 0; i < n; ++i) {                    \
+    float v = x[i];                                    \
+    out[i] = (expr);                                   \
+  }                                                    \
+  return;
+  switch (op) {
+    case UnaryOp::Neg: TG_MAP(-v)
+    case UnaryOp::Exp: TG_MAP(fast_exp(v))
+    case UnaryOp::Log: TG_MAP(fast_log(v))
+    case UnaryOp::Sqrt: TG_MAP(std::sqrt(v))
+    case UnaryOp::Rsqrt: TG_MAP(1.0f / std::sqrt(v))
+    case UnaryOp::Abs: TG_MAP(std::fabs(v))
+    case UnaryOp::Tanh: TG_MAP(tanh_f(v))
+    case UnaryOp::Sigmoid: TG_MAP(sigmoid(v))
+    case UnaryOp::Silu: TG_MAP(silu(v))
+    case UnaryOp::Gelu: TG_MAP(gelu(v))
+    case UnaryOp::Relu: TG_MAP(relu(v))
+    case UnaryOp::Sign: TG_MAP(v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v))
+    case UnaryOp::Square: TG_MAP(v * v)
+    case UnaryOp::Reciprocal: TG_MAP(1.0f / v)
+    case UnaryOp::AddScalar: TG_MAP(v + p0)
+    case UnaryOp::MulScalar: TG_MAP(v * p0)
+    case UnaryOp::Affine: TG_MAP(v * p0 + p1)
+    case UnaryOp::PowScalar: TG_MAP(std::pow(v, p0))
+    case UnaryOp::RdivScalar: TG_MAP(p0 / v)
+    case UnaryOp::RpowScalar: TG_MAP(std::pow(p0, v))
+    case UnaryOp::Clamp: TG_MAP(v < p0 ? p0 : (v > p1 ? p1 : v))
+    case UnaryOp::EqScalar: TG_MAP(v == p0 ? 1.0f : 0.0f)
+    case UnaryOp::NeScalar: TG_MAP(v != p0 ? 1.0f : 0.0f)
+    case UnaryOp::LtScalar: TG_MAP(v < p0 ? 1.0f : 0.0f)
+    case UnaryOp::LeScalar: TG_MAP(v <= p0 ? 1.0f : 0.0f)
+    case UnaryOp::GtScalar: TG_MAP(v > p0 ? 1.0f : 0.0f)
+    case UnaryOp::GeScalar: TG_MAP(v >= p0 ? 1.0f : 0.0f)
+    case UnaryOp::IsNan: TG_MAP(v != v ? 1.0f : 0.0f)
+    case UnaryOp::Log1p: TG_MAP(std::log1p(v))
+    case UnaryOp::Expm1: TG_MAP(std::expm1(v))
+    case UnaryOp::Sin: TG_MAP(std::sin(v))
+    case UnaryOp::Cos: TG_MAP(std::cos(v))
+    case UnaryOp::Count: return;
+  }
+#undef TG_MAP
+}
+
+inline float binary_one(BinaryOp op, float a, float b);
+
+// a_step / b_step are 1 (contiguous) or 0 (a broadcast scalar): three specializations the compiler
+// vectorizes separately.
+TG_CLONES void binary_run(BinaryOp op, float* __restrict out, const float* __restrict a, int64_t a_step,
+                          const float* __restrict b, int64_t b_step, int64_t n) {
+#define TG_ZIP(expr)                                          \
+  if (a_step == 1 && b_step == 1) {                           \
+    for (int64_t i = 0; i < n; ++i) {                         \
+      float u = a[i], w = b[i];                               \
+      out[i] = (expr);                                        \
+    }                                                         \
+  } else if (a_step == 1) {                                   \
+    const float w = b[0];                                     \
+    for (int64_t i = 0; i < n; ++i) {                         \
+      float u = a[i];                                         \
+      out[i] = (expr);                                        \
+    }                                                         \
+  } else {                                                    \
+    const float u = a[0];                                     \
+    for (int64_t i = 0; i < n; ++i) {                         \
+      float w = b[i];                                         \
+      out[i] = (expr);                                        \
+    }                                                         \
+  }                                                           \
+  return;
+  switch (op) {
+    case BinaryOp::Add: TG_ZIP(u + w)
+    case BinaryOp::Sub: TG_ZIP(u - w)
+    case BinaryOp::Mul: TG_ZIP(u * w)
+    case BinaryOp::Div: TG_ZIP(u / w)
+    case BinaryOp::Pow: TG_ZIP(std::pow(u, w))
+    case BinaryOp::Maximum: TG_ZIP((u != u || w != w) ? u + w : (u > w ? u : w))
+    case BinaryOp::Minimum: TG_ZIP((u != u || w != w) ? u + w : (u < w ? u : w))
+    case BinaryOp::Eq: TG_ZIP(u == w ? 1.0f : 0.0f)
+    case BinaryOp::Ne: TG_ZIP(u != w ? 1.0f : 0.0f)
+    case BinaryOp::Lt: TG_ZIP(u < w ? 1.0f : 0.0f)
+    case BinaryOp::Le: TG_ZIP(u <= w ? 1.0f : 0.0f)
+    case BinaryOp::Gt: TG_ZIP(u > w ? 1.0f : 0.0f)
+    case BinaryOp::Ge: TG_ZIP(u >= w ? 1.0f : 0.0f)
+    case BinaryOp::SiluBackward: TG_ZIP(w * silu_grad(u))
+    case BinaryOp::GeluBackward: TG_ZIP(w * gelu_grad(u))
+    case BinaryOp::ReluBackward: TG_ZIP(u > 0.0f ? w : 0.0f)
+    case BinaryOp::SigmoidBackward: TG_ZIP(w * u * (1.0f - u))
+    case BinaryOp::TanhBackward: TG_ZIP(w * (1.0f - u * u))
+    case BinaryOp::Count: return;
+  }
+#undef TG_ZIP
+}
+
+TG_CLONES void where_run(float* __restrict out, const float* __restrict c, const float* __restrict a,
+                         const float* __restrict b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = c[i] != 0.0f ? a[i] : b[i];
+}
+
+// Copies a strided row of n elements into a contiguous tile (or returns the row when already contiguous).
+inline const float* gather_row(const float* src, int64_t stride, int64_t n, float* tile) {
+  if (stride == 1) return src;
+  for (int64_t i = 0; i < n; ++i) tile[i] = src[i * stride];
+  return tile;
+}
+
+// Walks the outer dims of a coalesced layout in parallel; `row(out_offset, offsets, inner_begin, count)`
+// handles up to kTile elements of the innermost dim.
+template <int N, class Row>
+void for_each_row(const StridedLayout<N>& layout, Row&& row) {
+  const int64_t inner = layout.shape[layout.ndim - 1];
+  int64_t outer = 1;
+  for (int d = 0; d < layout.ndim - 1; ++d) outer *= layout.shape[d];
+  int64_t grain = inner >= kGrain ? 1 : kGrain / inner;
+  parallel_for(outer, grain, [&](int64_t begin, int64_t end) {
+    int64_t offsets[N];
+    for (int64_t r = begin; r < end; ++r) {
+      layout.outer_offsets(r, offsets);
+      for (int64_t i0 = 0; i0 < inner; i0 += kTile) {
+        int64_t count = inner - i0 < kTile ? inner - i0 : kTile;
+        row(r * inner + i0, offsets, i0, count);
+      }
+    }
+  });
+}
+
+template <int N>
+bool all_contiguous(const StridedLayout<N>& layout) {
+  if (layout.ndim > 1) return false;
+  for (int k = 0; k < N; ++k)
+    if (layout.ndim == 1 && layout.strides[k][0] != 1) return false;
+  return true;
+}
+
+}  // namespace
+
+void unary_f32(UnaryOp op, float* out, const float* x, StridedLayout<1> layout, float p0, float p1) {
+  layout.coalesce();
+  int64_t n = layout.numel();
+  if (n == 0) return;
+  if (layout.ndim == 0) {
+    unary_run(op, out, x, 1, p0, p1);
+    return;
+  }
+  if (all_contiguous(layout)) {
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) { unary_run(op, out + b, x + b, e - b, p0, p1); });
+    return;
+  }
+  const int64_t sx = layout.strides[0][layout.ndim - 1];
+  for_each_row(layout, [&](int64_t out_off, const int64_t* offs, int64_t i0, int64_t count) {
+    float tile[kTile];
+    const float* row = gather_row(x + offs[0] + i0 * sx, sx, count, tile);
+    unary_run(op, out + out_off, row, count, p0, p1);
+  });
+}
+
+void binary_f32(BinaryOp op, float* out, const float* a, const float* b, StridedLayout<2> layout) {
+  layout.coalesce();
+  int64_t n = layout.numel();
+  if (n == 0) return;
+  if (layout.ndim == 0) {
+    binary_run(op, out, a, 1, b, 1, 1);
+    return;
+  }
+  const int last = layout.ndim - 1;
+  const int64_t sa = layout.strides[0][last], sb = layout.strides[1][last];
+  if (layout.ndim == 1 && (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && (sa | sb)) {
+    parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
+      binary_run(op, out + s, a + s * sa, sa, b + s * sb, sb, e - s);
+    });
+    return;
+  }
+  for_each_row(layout, [&](int64_t out_off, const int64_t* offs, int64_t i0, int64_t count) {
+    float tile_a[kTile], tile_b[kTile];
+    const float* ra = a + offs[0] + i0 * sa;
+    const float* rb = b + offs[1] + i0 * sb;
+    int64_t step_a = 1, step_b = 1;
+    if (sa == 0) step_a = 0;
+    else ra = gather_row(ra, sa, count, tile_a);
+    if (sb == 0) step_b = 0;
+    else rb = gather_row(rb, sb, count, tile_b);
+    if (step_a == 0 && step_b == 0) {
+      float v = binary_one(op, ra[0], rb[0]);
+      for (int64_t i = 0; i < count; ++i) out[out_off + i] = v;
+      return;
+    }
+    binary_run(op, out + out_off, ra, step_a, rb, step_b, count);
+  });
+}
+
+namespace {
+inline float binary_one(BinaryOp op, float a, float b) {
+  float out;
+  binary_run(op, &out, &a, 1, &b, 1, 1);
+  return out;
+}
+}  // namespace
+
+void where_f32(float* out, const float* cond, const float* a, const float* b, StridedLayout<3> layout) {
+  layout.coalesce();
+  int64_t n = layout.numel();
+  if (n == 0) return;
+  if (layout.ndim == 0) {
+    out[0] = cond[0] != 0.0f ? a[0] : b[0];
+    return;
+  }
+  const int last = layout.ndim - 1;
+  const int64_t sc = layout.strides[0][last], sa = layout.strides[1][last], sb = layout.strides[2][last];
+  for_each_row(layout, [&](int64_t out_off, const int64_t* offs, int64_t i0, int64_t count) {
+    float tc[kTile], ta[kTile], tb[kTile];
+    auto row = [&](const float* base, int64_t off, int64_t s, float* tile) -> const float* {
+      const float* p = base + off + i0 * s;
+      if (s == 0) {
+        for (int64_t i = 0; i < count; ++i) tile[i] = p[0];
+        return tile;
+      }
+      return gather_row(p, s, count, tile);
+    };
+    where_run(out + out_off, row(cond, offs[0], sc, tc), row(a, offs[1], sa, ta), row(b, offs[2], sb, tb), count);
+  });
+}
+
+void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, StridedLayout<2> layout) {
+  layout.coalesce();
+  if (layout.numel() == 0) return;
+  if (layout.ndim == 0) {
+    layout.ndim = 1;
+    layout.shape[0] = 1;
+    layout.strides[0][0] = layout.strides[1][0] = 1;
+  }
+  const int last = layout.ndim - 1;
+  const int64_t sd = layout.strides[0][last], ss = layout.strides[1][last];
+  const int64_t inner = layout.shape[last];
+  int64_t outer = 1;
+  for (int d = 0; d < last; ++d) outer *= layout.shape[d];
+  int64_t grain = inner >= kGrain ? 1 : kGrain / inner;
+  parallel_for(outer, grain, [&](int64_t begin, int64_t end) {
+    int64_t offs[2];
+    for (int64_t r = begin; r < end; ++r) {
+      layout.outer_offsets(r, offs);
+      if (dst_dtype == src_dtype) {
+        auto* d = static_cast<uint32_t*>(dst) + offs[0];
+        const auto* s = static_cast<const uint32_t*>(src) + offs[1];
+        if (sd == 1 && ss == 1) std::memcpy(d, s, static_cast<size_t>(inner) * 4);
+        else for (int64_t i = 0; i < inner; ++i) d[i * sd] = s[i * ss];
+      } else if (dst_dtype == DType::Float32) {
+        auto* d = static_cast<float*>(dst) + offs[0];
+        const auto* s = static_cast<const int32_t*>(src) + offs[1];
+        for (int64_t i = 0; i < inner; ++i) d[i * sd] = static_cast<float>(s[i * ss]);
+      } else {
+        auto* d = static_cast<int32_t*>(dst) + offs[0];
+        const auto* s = static_cast<const float*>(src) + offs[1];
+        for (int64_t i = 0; i < inner; ++i) {
+          float v = s[i * ss];
+          // NOTE: float -> int of NaN or out-of-range values is undefined in C++; saturate instead.
+          d[i * sd] = v != v ? 0 : (v >= 2147483647.0f ? 2147483647 : (v <= -2147483648.0f ? INT32_MIN : static_cast<int32_t>(v)));
+        }
+      }
+    }
+  });
+}
+
+}  // namespace tg

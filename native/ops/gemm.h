@@ -1,0 +1,29 @@
+// Single-precision GEMM (row-major): packed, cache-blocked, register-blocked micro-kernels chosen at run
+// time (AVX-512, AVX2/FMA, portable scalar), threaded on the engine's pool.
+#pragma once
+#include <cstdint>
+
+namespace tg {
+
+// C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C. op(A) = A (M x K, row stride lda) or, with
+// trans_a, A^T where A is stored K x M with row stride lda. Same for B. beta == 0 means C is not read
+// (may hold NaN garbage).
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Batched: for b in [0,batch): the same with A + a_offsets[b], B + b_offsets[b], C + c_offsets[b]
+// (element offsets). Parallelizes across the batch when single GEMMs are small, within each GEMM otherwise.
+void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const int64_t* a_offsets,
+                   const float* B, int64_t ldb, const int64_t* b_offsets, float beta,
+                   float* C, int64_t ldc, const int64_t* c_offsets, int64_t batch);
+
+// Name of the micro-kernel in use: "avx512", "avx2" or "scalar". Chosen once from the CPU's features,
+// overridable with THINKGRAD_GEMM=avx512|avx2|scalar (a path the CPU lacks falls back to the best one).
+const char* sgemm_kernel_name();
+
+// Forces a kernel ("avx512", "avx2", "scalar", or "auto" for the CPU's best), for tests of every dispatch
+// branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.
+void sgemm_force_kernel(const char* name);
+
+}  // namespace tg

@@ -1,0 +1,152 @@
+// Row reductions run one row per task with vectorizable inner loops (partial sums in 16 lanes so the
+// order is fixed and the compiler can use SIMD); column reductions split the columns across threads.
+#include "ops/reduce.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/thread_pool.h"
+#include "math/fast_exp.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define TG_CLONES
+#endif
+
+namespace tg {
+namespace {
+
+constexpr int kLanes = 16;
+
+TG_CLONES float row_sum(const float* __restrict x, int64_t n) {
+  float acc[kLanes] = {0};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
+  float s = 0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+// Max with NaN propagation: a NaN anywhere makes the result NaN.
+TG_CLONES float row_max(const float* __restrict x, int64_t n, bool want_max) {
+  float acc[kLanes];
+  const float init = want_max ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+  for (int l = 0; l < kLanes; ++l) acc[l] = init;
+  int nan_seen = 0;
+  int64_t i = 0;
+  if (want_max) {
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        float v = x[i + l];
+        nan_seen |= v != v;
+        acc[l] = v > acc[l] ? v : acc[l];
+      }
+  } else {
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        float v = x[i + l];
+        nan_seen |= v != v;
+        acc[l] = v < acc[l] ? v : acc[l];
+      }
+  }
+  float m = init;
+  for (int l = 0; l < kLanes; ++l) m = want_max ? (acc[l] > m ? acc[l] : m) : (acc[l] < m ? acc[l] : m);
+  for (; i < n; ++i) {
+    float v = x[i];
+    nan_seen |= v != v;
+    m = want_max ? (v > m ? v : m) : (v < m ? v : m);
+  }
+  return nan_seen ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+
+TG_CLONES float row_sum_exp(const float* __restrict x, int64_t n, float shift) {
+  float acc[kLanes] = {0};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += math::fast_exp(x[i + l] - shift);
+  float s = 0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  for (; i < n; ++i) s += math::fast_exp(x[i] - shift);
+  return s;
+}
+
+int32_t row_arg(const float* x, int64_t n, bool want_max) {
+  int32_t best = 0;
+  float bv = x[0];
+  if (bv != bv) return 0;
+  for (int64_t i = 1; i < n; ++i) {
+    float v = x[i];
+    if (v != v) return static_cast<int32_t>(i);
+    if (want_max ? v > bv : v < bv) {
+      bv = v;
+      best = static_cast<int32_t>(i);
+    }
+  }
+  return best;
+}
+
+TG_CLONES void col_accumulate(ReduceOp op, float* __restrict out, const float* __restrict row, int64_t n) {
+  if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
+    for (int64_t i = 0; i < n; ++i) out[i] += row[i];
+  } else if (op == ReduceOp::Max) {
+    for (int64_t i = 0; i < n; ++i) out[i] = (row[i] > out[i] || row[i] != row[i]) ? row[i] : out[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = (row[i] < out[i] || row[i] != row[i]) ? row[i] : out[i];
+  }
+}
+
+}  // namespace
+
+void reduce_rows(ReduceOp op, void* out, const float* x, int64_t rows, int64_t cols) {
+  int64_t grain = cols >= 4096 ? 1 : 4096 / (cols + 1) + 1;
+  parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* row = x + r * cols;
+      float* fo = static_cast<float*>(out);
+      switch (op) {
+        case ReduceOp::Sum: fo[r] = row_sum(row, cols); break;
+        case ReduceOp::Mean: fo[r] = cols ? row_sum(row, cols) / static_cast<float>(cols) : NAN; break;
+        case ReduceOp::Max: fo[r] = row_max(row, cols, true); break;
+        case ReduceOp::Min: fo[r] = row_max(row, cols, false); break;
+        case ReduceOp::LogSumExp: {
+          float m = row_max(row, cols, true);
+          if (cols == 0) fo[r] = -INFINITY;
+          else if (!std::isfinite(m)) fo[r] = m;  // NaN stays NaN; +inf -> inf; all -inf -> -inf
+          else fo[r] = m + std::log(row_sum_exp(row, cols, m));
+          break;
+        }
+        case ReduceOp::Argmax: static_cast<int32_t*>(out)[r] = row_arg(row, cols, true); break;
+        case ReduceOp::Argmin: static_cast<int32_t*>(out)[r] = row_arg(row, cols, false); break;
+        case ReduceOp::Count: break;
+      }
+    }
+  });
+}
+
+void reduce_cols(ReduceOp op, float* out, const float* x, int64_t rows, int64_t cols) {
+  // Each task owns a block of columns and walks all rows: no write sharing, fixed summation order.
+  constexpr int64_t kBlock = 256;
+  int64_t blocks = (cols + kBlock - 1) / kBlock;
+  int64_t grain = rows >= 256 ? 1 : 256 / (rows + 1) + 1;
+  parallel_for(blocks, grain, [&](int64_t b, int64_t e) {
+    for (int64_t blk = b; blk < e; ++blk) {
+      int64_t c0 = blk * kBlock;
+      int64_t n = cols - c0 < kBlock ? cols - c0 : kBlock;
+      float* o = out + c0;
+      if (rows == 0) {
+        float init = op == ReduceOp::Max ? -INFINITY : (op == ReduceOp::Min ? INFINITY : (op == ReduceOp::Mean ? NAN : 0.0f));
+        for (int64_t i = 0; i < n; ++i) o[i] = init;
+        continue;
+      }
+      for (int64_t i = 0; i < n; ++i) o[i] = x[c0 + i];
+      for (int64_t r = 1; r < rows; ++r) col_accumulate(op, o, x + r * cols + c0, n);
+      if (op == ReduceOp::Mean)
+        for (int64_t i = 0; i < n; ++i) o[i] /= static_cast<float>(rows);
+    }
+  });
+}
+
+}  // namespace tg

@@ -1,0 +1,43 @@
+// The CPU backend: forwards each primitive to the native addon with buffer ids, offsets and strides.
+import { native } from '../native.js';
+import type { Tensor, DType } from '../tensor.js';
+import { type Backend, registerBackend } from './backend.js';
+import { BinaryOp, DTypeCode, ReduceOp, UnaryOp } from './codes.js';
+
+const id = (t: Tensor): number => t.storage.id;
+const strides = (t: Tensor): number[] => t.strides as number[];
+const shape = (t: Tensor): number[] => t.shape as number[];
+
+export const cpuBackend: Backend = {
+  device: 'cpu',
+  alloc: (numel: number, dtype: DType) => native.alloc(numel, DTypeCode[dtype]),
+  free: (bufferId) => native.free(bufferId),
+  write: (bufferId, offset, data) => native.write(bufferId, offset, data),
+  read: (bufferId, offset, out) => native.read(bufferId, offset, out),
+  fill: (out, value) => native.fill(id(out), out.offset, out.numel, value),
+  arange: (out, start, step) => native.arange(id(out), out.numel, start, step),
+  randomUniform: (out, seed, counter, low, high) => native.randomFill(id(out), out.numel, 0, seed, counter, low, high),
+  randomNormal: (out, seed, counter, mean, std) => native.randomFill(id(out), out.numel, 1, seed, counter, mean, std),
+  unary: (op, out, x, p0 = 0, p1 = 0) =>
+    native.unary(UnaryOp[op], id(out), id(x), x.offset, shape(x), strides(x), p0, p1),
+  binary: (op, out, a, b) =>
+    native.binary(BinaryOp[op], id(out), id(a), a.offset, strides(a), id(b), b.offset, strides(b), shape(out)),
+  where: (out, cond, a, b) =>
+    native.where(id(out), id(cond), cond.offset, strides(cond), id(a), a.offset, strides(a), id(b), b.offset,
+      strides(b), shape(out)),
+  copy: (dst, src) => native.copy(id(dst), dst.offset, strides(dst), id(src), src.offset, strides(src), shape(dst)),
+  reduceRows: (op, out, x, rows, cols) => native.reduceRows(ReduceOp[op], id(out), id(x), x.offset, rows, cols),
+  reduceCols: (op, out, x, rows, cols) => native.reduceCols(ReduceOp[op], id(out), id(x), x.offset, rows, cols),
+  indexSelect: (out, x, outer, dim, inner, index, count) =>
+    native.indexSelect(id(out), id(x), x.offset, outer, dim, inner, id(index), index.offset, count),
+  indexAdd: (out, src, outer, dim, inner, index, count) =>
+    native.indexAdd(id(out), id(src), src.offset, outer, dim, inner, id(index), index.offset, count),
+  gather: (out, x, outer, dim, inner, index, k) =>
+    native.gather(id(out), id(x), x.offset, outer, dim, inner, id(index), index.offset, k),
+  scatterAdd: (out, src, outer, dim, inner, index, k) =>
+    native.scatterAdd(id(out), id(src), src.offset, outer, dim, inner, id(index), index.offset, k),
+  matmul: (out, a, aOffsets, lda, transA, b, bOffsets, ldb, transB, M, N, K, batch, alpha, beta) =>
+    native.matmul(id(out), id(a), aOffsets, lda, transA, id(b), bOffsets, ldb, transB, M, N, K, batch, alpha, beta),
+};
+
+registerBackend('cpu', () => cpuBackend);

@@ -1,0 +1,172 @@
+// Creating tensors: from JS data, constants, ranges, and seeded random numbers. Random draws come from a
+// counter-based generator (Philox in native code): a global (seed, counter) pair that manualSeed resets.
+import type { Device } from '../backend/backend.js';
+import { checkShape, type DType, formatShape, type NestedArray, type Shape, shapeNumel, Tensor } from '../tensor.js';
+
+export interface CreateOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+function finish(t: Tensor, options: CreateOptions): Tensor {
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+function flatten(data: NestedArray, shape: number[], out: number[], depth: number): void {
+  if (typeof data === 'number') {
+    if (depth !== shape.length) throw new RangeError('tensor: ragged nested array');
+    out.push(data);
+    return;
+  }
+  if (!Array.isArray(data)) throw new TypeError(`tensor: expected numbers or nested arrays, got ${typeof data}`);
+  if (depth === shape.length) shape.push(data.length);
+  else if (shape[depth] !== data.length) throw new RangeError('tensor: ragged nested array');
+  for (const d of data) flatten(d, shape, out, depth + 1);
+}
+
+/**
+ * A tensor from a number, nested arrays, or a flat typed/plain array with an explicit shape.
+ * dtype defaults to int32 for an Int32Array and float32 otherwise.
+ */
+export function tensor(data: NestedArray | Float32Array | Int32Array | number[], shape?: Shape, options: CreateOptions = {}): Tensor {
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  if (data instanceof Float32Array || data instanceof Int32Array || (shape && Array.isArray(data))) {
+    flat = data as ArrayLike<number>;
+    inferred = shape ? [...shape] : [flat.length];
+  } else if (typeof data === 'number' || Array.isArray(data)) {
+    const values: number[] = [];
+    inferred = [];
+    flatten(data, inferred, values, 0);
+    flat = values;
+    if (shape) {
+      if (shapeNumel(shape) !== values.length) {
+        throw new RangeError(`tensor: ${values.length} values do not fill shape ${formatShape(shape)}`);
+      }
+      inferred = [...shape];
+    }
+  } else {
+    throw new TypeError(`tensor: unsupported data of type ${Object.prototype.toString.call(data)}`);
+  }
+  checkShape('tensor', inferred);
+  if (shapeNumel(inferred) !== flat.length) {
+    throw new RangeError(`tensor: ${flat.length} values do not fill shape ${formatShape(inferred)}`);
+  }
+  const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
+  const t = Tensor.empty(inferred, dtype, options.device);
+  const typed = dtype === 'float32'
+    ? (flat instanceof Float32Array ? flat : Float32Array.from(flat))
+    : (flat instanceof Int32Array ? flat : Int32Array.from(flat, (v) => {
+      if (!Number.isInteger(v)) throw new TypeError(`tensor: int32 tensor needs integers, got ${v}`);
+      return v;
+    }));
+  if (typed.length > 0) t.backend.write(t.storage.id, 0, typed);
+  return finish(t, options);
+}
+
+/** Uninitialized contents; use only when every element is written before it is read. */
+export function empty(shape: Shape, options: CreateOptions = {}): Tensor {
+  checkShape('empty', shape);
+  return finish(Tensor.empty(shape, options.dtype ?? 'float32', options.device), options);
+}
+
+export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
+  checkShape('full', shape);
+  if (typeof value !== 'number') throw new TypeError(`full: value must be a number, got ${typeof value}`);
+  const t = Tensor.empty(shape, options.dtype ?? 'float32', options.device);
+  if (t.numel > 0) t.backend.fill(t, value);
+  return finish(t, options);
+}
+
+export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
+  return full(shape, 0, options);
+}
+
+export function ones(shape: Shape, options: CreateOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+export function zerosLike(t: Tensor, options: CreateOptions = {}): Tensor {
+  return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
+}
+
+export function onesLike(t: Tensor, options: CreateOptions = {}): Tensor {
+  return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
+}
+
+export function fullLike(t: Tensor, value: number, options: CreateOptions = {}): Tensor {
+  return full(t.shape, value, { dtype: t.dtype, device: t.device, ...options });
+}
+
+/** Values start, start + step, ... below end (like torch.arange); int32 when all arguments are integers. */
+export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
+  if (end === undefined) {
+    end = start;
+    start = 0;
+  }
+  if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: invalid step ${step}`);
+  const count = Math.max(0, Math.ceil((end - start) / step));
+  const dtype = options.dtype ?? (Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step) ? 'int32' : 'float32');
+  const t = Tensor.empty([count], dtype, options.device);
+  if (count > 0) t.backend.arange(t, start, step);
+  return finish(t, options);
+}
+
+const rng = { seed: 0x5eed, counter: 0 };
+
+/** Seeds the global generator; the same seed replays the same random tensors. */
+export function manualSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`manualSeed: seed must be a non-negative safe integer, got ${seed}`);
+  }
+  rng.seed = seed;
+  rng.counter = 0;
+}
+
+/** The generator's state, for checkpoints. */
+export function getRngState(): { seed: number; counter: number } {
+  return { ...rng };
+}
+
+export function setRngState(state: { seed: number; counter: number }): void {
+  manualSeed(state.seed);
+  if (!Number.isInteger(state.counter) || state.counter < 0) throw new RangeError('setRngState: invalid counter');
+  rng.counter = state.counter;
+}
+
+// Each element uses one Philox lane; a block of four lanes advances the counter by one.
+function take(numel: number): number {
+  const counter = rng.counter;
+  rng.counter += Math.ceil(numel / 4);
+  return counter;
+}
+
+/** Uniform on [low, high). */
+export function rand(shape: Shape, options: CreateOptions & { low?: number; high?: number } = {}): Tensor {
+  checkShape('rand', shape);
+  const t = Tensor.empty(shape, 'float32', options.device);
+  if (t.numel > 0) t.backend.randomUniform(t, rng.seed, take(t.numel), options.low ?? 0, options.high ?? 1);
+  return finish(t, options);
+}
+
+/** Normal with the given mean and standard deviation. */
+export function randn(shape: Shape, options: CreateOptions & { mean?: number; std?: number } = {}): Tensor {
+  checkShape('randn', shape);
+  const t = Tensor.empty(shape, 'float32', options.device);
+  if (t.numel > 0) t.backend.randomNormal(t, rng.seed, take(t.numel), options.mean ?? 0, options.std ?? 1);
+  return finish(t, options);
+}
+
+/** Uniform integers in [low, high) as int32. */
+export function randint(low: number, high: number, shape: Shape, options: CreateOptions = {}): Tensor {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
+    throw new RangeError(`randint: need integers low < high, got ${low}, ${high}`);
+  }
+  const u = rand(shape, { device: options.device });
+  const data = u.data() as Float32Array;
+  u.dispose();
+  const ints = Int32Array.from(data, (v) => Math.min(high - 1, low + Math.floor(v * (high - low))));
+  return tensor(ints, shape, { dtype: 'int32', device: options.device });
+}

@@ -1,0 +1,163 @@
+// Indexing with int32 index tensors: embedding lookups, indexSelect/indexAdd along a dim, and
+// gather/scatterAdd with per-element indices. Data is viewed as (outer, dim, inner) for the kernels.
+import { record } from '../autograd/function.js';
+import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
+import { copyContiguous, reshape } from './shape.js';
+import { zeros } from './creation.js';
+
+function checkTensor(op: string, name: string, t: unknown, dtype?: 'float32' | 'int32'): Tensor {
+  if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  t.assertLive(op);
+  if (dtype && t.dtype !== dtype) throw new TypeError(`${op}: ${name} must be ${dtype}, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+  return t;
+}
+
+function contiguousOf(t: Tensor): Tensor {
+  return t.isContiguous() ? t : copyContiguous(t);
+}
+
+function dims(x: Tensor, d: number): [number, number, number] {
+  return [shapeNumel(x.shape.slice(0, d)), x.shape[d], shapeNumel(x.shape.slice(d + 1))];
+}
+
+/** Rows of `x` picked along `dim` by a 1-D int32 index. */
+export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkTensor('indexSelect', 'x', x);
+  checkTensor('indexSelect', 'index', index, 'int32');
+  if (index.ndim !== 1) throw new RangeError(`indexSelect: index must be 1-D, got shape ${formatShape(index.shape)}`);
+  const d = normalizeDim(dim, x.ndim, 'indexSelect');
+  const [outer, size, inner] = dims(x, d);
+  const shape = [...x.shape];
+  shape[d] = index.shape[0];
+  const out = Tensor.empty(shape, x.dtype, x.device);
+  const xc = contiguousOf(x);
+  const ic = contiguousOf(index);
+  try {
+    if (out.numel > 0 || index.numel > 0) x.backend.indexSelect(out, xc, outer, size, inner, ic, index.shape[0]);
+  } catch (err) {
+    out.dispose();
+    throw err;
+  } finally {
+    if (xc !== x) xc.dispose();
+    if (ic !== index) ic.dispose();
+  }
+  // dx = zeros with g's rows added at index (repeats accumulate)
+  return record('indexSelect', [x], out, (g) => [indexAddRaw(zeros(x.shape), d, index, g)], [index]);
+}
+
+function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
+  const [outer, size, inner] = dims(target, d);
+  const sc = contiguousOf(src);
+  const ic = contiguousOf(index);
+  target.backend.indexAdd(target, sc, outer, size, inner, ic, index.shape[0]);
+  if (sc !== src) sc.dispose();
+  if (ic !== index) ic.dispose();
+  return target;
+}
+
+/** x with src's slices added at `index` along `dim` (out-of-place; repeats accumulate). */
+export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  checkTensor('indexAdd', 'x', x, 'float32');
+  checkTensor('indexAdd', 'index', index, 'int32');
+  checkTensor('indexAdd', 'src', src, 'float32');
+  const d = normalizeDim(dim, x.ndim, 'indexAdd');
+  if (index.ndim !== 1) throw new RangeError(`indexAdd: index must be 1-D, got shape ${formatShape(index.shape)}`);
+  const expected = [...x.shape];
+  expected[d] = index.shape[0];
+  if (src.shape.join() !== expected.join()) {
+    throw new RangeError(`indexAdd: src shape ${formatShape(src.shape)} should be ${formatShape(expected)}`);
+  }
+  const out = indexAddRaw(copyContiguous(x), d, index, src);
+  // dx = g, dsrc = indexSelect(g, dim, index)
+  return record('indexAdd', [x, src], out, (g) => [g, src.requiresGrad ? selectRaw(g, d, index) : null], [index]);
+}
+
+function selectRaw(x: Tensor, d: number, index: Tensor): Tensor {
+  const [outer, size, inner] = dims(x, d);
+  const shape = [...x.shape];
+  shape[d] = index.shape[0];
+  const out = Tensor.empty(shape, x.dtype, x.device);
+  const xc = contiguousOf(x);
+  const ic = contiguousOf(index);
+  x.backend.indexSelect(out, xc, outer, size, inner, ic, index.shape[0]);
+  if (xc !== x) xc.dispose();
+  if (ic !== index) ic.dispose();
+  return out;
+}
+
+/** Embedding lookup: weight (V, C) at int32 ids (...) -> (..., C). */
+export function embedding(weight: Tensor, ids: Tensor): Tensor {
+  checkTensor('embedding', 'weight', weight, 'float32');
+  checkTensor('embedding', 'ids', ids, 'int32');
+  if (weight.ndim !== 2) throw new RangeError(`embedding: weight must be (V, C), got ${formatShape(weight.shape)}`);
+  const flatIds = reshape(ids, [ids.numel]);
+  const rows = indexSelect(weight, 0, flatIds);
+  const out = reshape(rows, [...ids.shape, weight.shape[1]]);
+  if (flatIds !== ids) flatIds.dispose();
+  return out;
+}
+
+function checkGatherShapes(op: string, x: Tensor, d: number, index: Tensor): void {
+  if (index.ndim !== x.ndim || index.shape.some((s, i) => i !== d && s !== x.shape[i])) {
+    throw new RangeError(`${op}: index shape ${formatShape(index.shape)} must match x shape ${formatShape(x.shape)} outside dim ${d}`);
+  }
+}
+
+/** out[..., j, ...] = x[..., index[..., j, ...], ...] along `dim` (index has x's shape except at dim). */
+export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkTensor('gather', 'x', x);
+  checkTensor('gather', 'index', index, 'int32');
+  const d = normalizeDim(dim, x.ndim, 'gather');
+  checkGatherShapes('gather', x, d, index);
+  const [outer, size, inner] = dims(x, d);
+  const out = Tensor.empty(index.shape, x.dtype, x.device);
+  const xc = contiguousOf(x);
+  const ic = contiguousOf(index);
+  try {
+    if (out.numel > 0) x.backend.gather(out, xc, outer, size, inner, ic, index.shape[d]);
+  } catch (err) {
+    out.dispose();
+    throw err;
+  } finally {
+    if (xc !== x) xc.dispose();
+    if (ic !== index) ic.dispose();
+  }
+  // dx = zeros with g scatter-added at index
+  return record('gather', [x], out, (g) => [scatterAddRaw(zeros(x.shape), d, index, g)], [index]);
+}
+
+function scatterAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
+  const [outer, size, inner] = dims(target, d);
+  const sc = contiguousOf(src);
+  const ic = contiguousOf(index);
+  if (src.numel > 0) target.backend.scatterAdd(target, sc, outer, size, inner, ic, index.shape[d]);
+  if (sc !== src) sc.dispose();
+  if (ic !== index) ic.dispose();
+  return target;
+}
+
+/** x with src added at index along dim: out[..., index[..., j, ...], ...] += src[..., j, ...] (out-of-place). */
+export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  checkTensor('scatterAdd', 'x', x, 'float32');
+  checkTensor('scatterAdd', 'index', index, 'int32');
+  checkTensor('scatterAdd', 'src', src, 'float32');
+  const d = normalizeDim(dim, x.ndim, 'scatterAdd');
+  checkGatherShapes('scatterAdd', x, d, index);
+  if (src.shape.join() !== index.shape.join()) {
+    throw new RangeError(`scatterAdd: src shape ${formatShape(src.shape)} must equal index shape ${formatShape(index.shape)}`);
+  }
+  const out = scatterAddRaw(copyContiguous(x), d, index, src);
+  // dx = g, dsrc = gather(g, dim, index)
+  return record('scatterAdd', [x, src], out, (g) => [g, src.requiresGrad ? gatherRaw(g, d, index) : null], [index]);
+}
+
+function gatherRaw(x: Tensor, d: number, index: Tensor): Tensor {
+  const [outer, size, inner] = dims(x, d);
+  const out = Tensor.empty(index.shape, x.dtype, x.device);
+  const xc = contiguousOf(x);
+  const ic = contiguousOf(index);
+  if (out.numel > 0) x.backend.gather(out, xc, outer, size, inner, ic, index.shape[d]);
+  if (xc !== x) xc.dispose();
+  if (ic !== index) ic.dispose();
+  return out;
+}

@@ -1,0 +1,114 @@
+// Matrix products: 2-D, batched, broadcast batch dims, and 1-D operands (as in torch.matmul). Transposed
+// views are passed to the GEMM as transpose flags, and broadcast batch dims as repeated offsets: no copies.
+import { record } from '../autograd/function.js';
+import { formatShape, shapeNumel, Tensor } from '../tensor.js';
+import { broadcastShapes, copyContiguous, reshape, sumToShape, transpose } from './shape.js';
+
+interface Operand {
+  t: Tensor;
+  trans: boolean;
+  ld: number;
+  owned: boolean;
+}
+
+// How the GEMM reads the last two dims (rows, cols) of t: row-major with stride ld, or transposed.
+function asOperand(t: Tensor): Operand {
+  const n = t.ndim;
+  const [rows, cols] = [t.shape[n - 2], t.shape[n - 1]];
+  const [rs, cs] = [t.strides[n - 2], t.strides[n - 1]];
+  if ((cs === 1 || cols === 1) && (rs >= Math.max(cols, 1) || rows === 1)) return { t, trans: false, ld: rows === 1 ? Math.max(cols, 1) : rs, owned: false };
+  if ((rs === 1 || rows === 1) && (cs >= Math.max(rows, 1) || cols === 1)) return { t, trans: true, ld: cols === 1 ? Math.max(rows, 1) : cs, owned: false };
+  const c = copyContiguous(t);
+  return { t: c, trans: false, ld: Math.max(cols, 1), owned: true };
+}
+
+function batchOffsets(t: Tensor, batchShape: number[]): Float64Array {
+  const lead = batchShape.length - (t.ndim - 2);
+  const count = shapeNumel(batchShape);
+  const offsets = new Float64Array(count);
+  const index = new Array<number>(batchShape.length).fill(0);
+  for (let b = 0; b < count; b++) {
+    let off = t.offset;
+    for (let d = 0; d < batchShape.length; d++) {
+      const src = d - lead;
+      if (src >= 0 && t.shape[src] !== 1) off += index[d] * t.strides[src];
+    }
+    offsets[b] = off;
+    for (let d = batchShape.length - 1; d >= 0; d--) {
+      if (++index[d] < batchShape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return offsets;
+}
+
+// a (..., M, K) @ b (..., K, N) with both at least 2-D, no autograd.
+function matmulRaw(a: Tensor, b: Tensor): Tensor {
+  const M = a.shape[a.ndim - 2];
+  const K = a.shape[a.ndim - 1];
+  const N = b.shape[b.ndim - 1];
+  const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const out = Tensor.empty([...batchShape, M, N], 'float32', a.device);
+  const batch = shapeNumel(batchShape);
+  if (out.numel === 0) return out;
+  if (K === 0) {
+    out.backend.fill(out, 0);
+    return out;
+  }
+  const oa = asOperand(a);
+  const ob = asOperand(b);
+  a.backend.matmul(out, oa.t, batchOffsets(oa.t, batchShape), oa.ld, oa.trans, ob.t, batchOffsets(ob.t, batchShape), ob.ld,
+    ob.trans, M, N, K, batch, 1, 0);
+  if (oa.owned) oa.t.dispose();
+  if (ob.owned) ob.t.dispose();
+  return out;
+}
+
+/** Matrix product with torch.matmul's rules for 1-D operands and broadcast batch dims. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  for (const t of [a, b]) {
+    if (!(t instanceof Tensor)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+    t.assertLive('matmul');
+    if (t.dtype !== 'float32') throw new TypeError(`matmul: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+    if (t.ndim === 0) throw new RangeError('matmul: both arguments need at least one dimension');
+  }
+  if (a.device !== b.device) throw new TypeError(`matmul: tensors on different devices (${a.device}, ${b.device})`);
+  if (a.ndim === 1 || b.ndim === 1) {
+    const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a;
+    const b2 = b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b;
+    const full = matmul(a2, b2);
+    const shape = full.shape.filter((_, i) => !((a.ndim === 1 && i === full.ndim - 2) || (b.ndim === 1 && i === full.ndim - 1)));
+    return reshape(full, shape);
+  }
+  const K = a.shape[a.ndim - 1];
+  if (b.shape[b.ndim - 2] !== K) {
+    throw new RangeError(`matmul: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} are not aligned (${K} != ${b.shape[b.ndim - 2]})`);
+  }
+  // A batch of rows times one matrix is one big GEMM: fold the batch dims into M.
+  if (b.ndim === 2 && a.ndim > 2) {
+    const flat = reshape(a, [-1, K]);
+    const y = matmul(flat, b);
+    return reshape(y, [...a.shape.slice(0, -1), b.shape[1]]);
+  }
+  const out = matmulRaw(a, b);
+  // dA = g @ B^T, dB = A^T @ g (summed over broadcast batch dims)
+  return record('matmul', [a, b], out, (g) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      const bt = transpose(b, -2, -1);
+      const full = matmulRaw(g, bt);
+      bt.dispose();
+      ga = sumToShape(full, a.shape);
+      if (ga !== full) full.dispose();
+    }
+    if (b.requiresGrad) {
+      const at = transpose(a, -2, -1);
+      const full = matmulRaw(at, g);
+      at.dispose();
+      gb = sumToShape(full, b.shape);
+      if (gb !== full) full.dispose();
+    }
+    return [ga, gb];
+  });
+}

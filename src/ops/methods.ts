@@ -1,0 +1,141 @@
+// Chainable Tensor methods (x.add(y).relu().sum()) over the functional ops; attached to the prototype
+// here so tensor.ts stays free of math and import cycles.
+import { backward, type BackwardOptions } from '../autograd/engine.js';
+import { type DType, type Shape, Tensor } from '../tensor.js';
+import * as ew from './elementwise.js';
+import * as idx from './index.js';
+import { matmul } from './matmul.js';
+import * as red from './reduce.js';
+import * as sh from './shape.js';
+
+type TL = ew.TensorLike;
+
+declare module '../tensor.js' {
+  interface Tensor {
+    add(other: TL): Tensor;
+    sub(other: TL): Tensor;
+    mul(other: TL): Tensor;
+    div(other: TL): Tensor;
+    pow(other: TL): Tensor;
+    maximum(other: TL): Tensor;
+    minimum(other: TL): Tensor;
+    neg(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    rsqrt(): Tensor;
+    abs(): Tensor;
+    tanh(): Tensor;
+    sigmoid(): Tensor;
+    silu(): Tensor;
+    gelu(): Tensor;
+    relu(): Tensor;
+    square(): Tensor;
+    reciprocal(): Tensor;
+    clamp(low?: number, high?: number): Tensor;
+    eq(other: TL): Tensor;
+    ne(other: TL): Tensor;
+    lt(other: TL): Tensor;
+    le(other: TL): Tensor;
+    gt(other: TL): Tensor;
+    ge(other: TL): Tensor;
+    sum(dims?: red.Dims, keepdim?: boolean): Tensor;
+    mean(dims?: red.Dims, keepdim?: boolean): Tensor;
+    max(dim?: number, keepdim?: boolean): Tensor;
+    min(dim?: number, keepdim?: boolean): Tensor;
+    argmax(dim?: number, keepdim?: boolean): Tensor;
+    argmin(dim?: number, keepdim?: boolean): Tensor;
+    logsumexp(dims?: red.Dims, keepdim?: boolean): Tensor;
+    var(dims?: red.Dims, options?: { unbiased?: boolean; keepdim?: boolean }): Tensor;
+    std(dims?: red.Dims, options?: { unbiased?: boolean; keepdim?: boolean }): Tensor;
+    matmul(other: Tensor): Tensor;
+    reshape(...shape: number[] | [Shape]): Tensor;
+    view(...shape: number[] | [Shape]): Tensor;
+    flatten(startDim?: number, endDim?: number): Tensor;
+    permute(...dims: number[] | [readonly number[]]): Tensor;
+    transpose(dim0?: number, dim1?: number): Tensor;
+    narrow(dim: number, start: number, length: number): Tensor;
+    slice(dim: number, start?: number, end?: number, step?: number): Tensor;
+    expand(...shape: number[] | [Shape]): Tensor;
+    squeeze(dim?: number): Tensor;
+    unsqueeze(dim: number): Tensor;
+    contiguous(): Tensor;
+    clone(): Tensor;
+    detach(): Tensor;
+    to(dtype: DType): Tensor;
+    float(): Tensor;
+    int(): Tensor;
+    split(sizes: number | readonly number[], dim?: number): Tensor[];
+    chunk(chunks: number, dim?: number): Tensor[];
+    indexSelect(dim: number, index: Tensor): Tensor;
+    gather(dim: number, index: Tensor): Tensor;
+    scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor;
+    /** Backpropagates from this tensor into the .grad of every leaf that requires grad. */
+    backward(gradient?: Tensor, options?: BackwardOptions): void;
+  }
+}
+
+function shapeArgs(args: number[] | [Shape]): Shape {
+  return args.length === 1 && Array.isArray(args[0]) ? (args[0] as Shape) : (args as number[]);
+}
+
+const P = Tensor.prototype;
+P.add = function (o) { return ew.add(this, o); };
+P.sub = function (o) { return ew.sub(this, o); };
+P.mul = function (o) { return ew.mul(this, o); };
+P.div = function (o) { return ew.div(this, o); };
+P.pow = function (o) { return ew.pow(this, o); };
+P.maximum = function (o) { return ew.maximum(this, o); };
+P.minimum = function (o) { return ew.minimum(this, o); };
+P.neg = function () { return ew.neg(this); };
+P.exp = function () { return ew.exp(this); };
+P.log = function () { return ew.log(this); };
+P.sqrt = function () { return ew.sqrt(this); };
+P.rsqrt = function () { return ew.rsqrt(this); };
+P.abs = function () { return ew.abs(this); };
+P.tanh = function () { return ew.tanh(this); };
+P.sigmoid = function () { return ew.sigmoid(this); };
+P.silu = function () { return ew.silu(this); };
+P.gelu = function () { return ew.gelu(this); };
+P.relu = function () { return ew.relu(this); };
+P.square = function () { return ew.square(this); };
+P.reciprocal = function () { return ew.reciprocal(this); };
+P.clamp = function (low, high) { return ew.clamp(this, low, high); };
+P.eq = function (o) { return ew.eq(this, o); };
+P.ne = function (o) { return ew.ne(this, o); };
+P.lt = function (o) { return ew.lt(this, o); };
+P.le = function (o) { return ew.le(this, o); };
+P.gt = function (o) { return ew.gt(this, o); };
+P.ge = function (o) { return ew.ge(this, o); };
+P.sum = function (dims, keepdim) { return red.sum(this, dims, keepdim); };
+P.mean = function (dims, keepdim) { return red.mean(this, dims, keepdim); };
+P.max = function (dim, keepdim) { return red.max(this, dim, keepdim); };
+P.min = function (dim, keepdim) { return red.min(this, dim, keepdim); };
+P.argmax = function (dim, keepdim) { return red.argmax(this, dim, keepdim); };
+P.argmin = function (dim, keepdim) { return red.argmin(this, dim, keepdim); };
+P.logsumexp = function (dims, keepdim) { return red.logsumexp(this, dims, keepdim); };
+P.var = function (dims, options) { return red.variance(this, dims, options); };
+P.std = function (dims, options) { return red.std(this, dims, options); };
+P.matmul = function (o) { return matmul(this, o); };
+P.reshape = function (...s) { return sh.reshape(this, shapeArgs(s)); };
+P.view = function (...s) { return sh.view(this, shapeArgs(s)); };
+P.flatten = function (a, b) { return sh.flatten(this, a, b); };
+P.permute = function (...d) { return sh.permute(this, shapeArgs(d)); };
+P.transpose = function (a, b) { return sh.transpose(this, a, b); };
+P.narrow = function (d, s, l) { return sh.narrow(this, d, s, l); };
+P.slice = function (d, s, e, st) { return sh.slice(this, d, s, e, st); };
+P.expand = function (...s) { return sh.expand(this, shapeArgs(s)); };
+P.squeeze = function (d) { return sh.squeeze(this, d); };
+P.unsqueeze = function (d) { return sh.unsqueeze(this, d); };
+P.contiguous = function () { return sh.contiguous(this); };
+P.clone = function () { return sh.clone(this); };
+P.detach = function () { return sh.detach(this); };
+P.to = function (dtype) { return sh.cast(this, dtype); };
+P.float = function () { return sh.cast(this, 'float32'); };
+P.int = function () { return sh.cast(this, 'int32'); };
+P.split = function (sizes, dim) { return sh.split(this, sizes, dim); };
+P.chunk = function (n, dim) { return sh.chunk(this, n, dim); };
+P.indexSelect = function (d, i) { return idx.indexSelect(this, d, i); };
+P.gather = function (d, i) { return idx.gather(this, d, i); };
+P.scatterAdd = function (d, i, s) { return idx.scatterAdd(this, d, i, s); };
+P.backward = function (gradient, options) { backward(this, gradient, options); };

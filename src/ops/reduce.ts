@@ -1,0 +1,233 @@
+// Reductions over any set of dims with keepdim. The kernels reduce contiguous rows (trailing dims) or
+// columns (leading dims); other dim sets are permuted to the end first.
+import { record } from '../autograd/function.js';
+import type { ReduceOpName } from '../backend/codes.js';
+import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
+import { binaryRaw, mul as mulT, sqrt as sqrtT, sub as subT, unaryRaw } from './elementwise.js';
+import { broadcastView, copyContiguous, permute, reshape, setSumDims } from './shape.js';
+import { zeros } from './creation.js';
+
+export type Dims = number | readonly number[] | undefined;
+
+function checkInput(op: string, x: unknown): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  x.assertLive(op);
+  if (x.dtype !== 'float32') throw new TypeError(`${op}: expects a float32 tensor, got ${x.dtype} of shape ${formatShape(x.shape)}`);
+  return x;
+}
+
+function normalizeDims(op: string, x: Tensor, dims: Dims): number[] {
+  if (dims === undefined) return [...Array(x.ndim).keys()];
+  const list = (typeof dims === 'number' ? [dims] : [...dims]).map((d) => normalizeDim(d, x.ndim, op));
+  if (new Set(list).size !== list.length) throw new RangeError(`${op}: repeated dim in ${formatShape(list)}`);
+  return list.sort((a, b) => a - b);
+}
+
+function keptShape(x: Tensor, dims: number[], keepdim: boolean): number[] {
+  const out: number[] = [];
+  x.shape.forEach((s, i) => {
+    if (!dims.includes(i)) out.push(s);
+    else if (keepdim) out.push(1);
+  });
+  return out;
+}
+
+// Runs a reduction kernel over `dims` of x; returns a contiguous tensor of the kept dims (no autograd).
+function reduceRaw(op: ReduceOpName, x: Tensor, dims: number[], keepdim: boolean, outDtype: 'float32' | 'int32' = 'float32'): Tensor {
+  const outShape = keptShape(x, dims, keepdim);
+  const out = Tensor.empty(outShape, outDtype, x.device);
+  const reduced = shapeNumel(dims.map((d) => x.shape[d]));
+  const rows = shapeNumel(outShape);
+  if (rows === 0) return out;
+  const leading = dims.every((d, i) => d === i);
+  const trailing = dims.every((d, i) => d === x.ndim - dims.length + i);
+  if (trailing && x.isContiguous()) {
+    x.backend.reduceRows(op, out, x, rows, reduced);
+  } else if (leading && x.isContiguous() && (op === 'sum' || op === 'mean' || op === 'max' || op === 'min')) {
+    x.backend.reduceCols(op, out, x, reduced, rows);
+  } else {
+    const kept = [...Array(x.ndim).keys()].filter((d) => !dims.includes(d));
+    const p = x.makeView([...kept, ...dims].map((d) => x.shape[d]), [...kept, ...dims].map((d) => x.strides[d]), x.offset);
+    const c = copyContiguous(p);
+    p.dispose();
+    x.backend.reduceRows(op, out, c, rows, reduced);
+    c.dispose();
+  }
+  return out;
+}
+
+// Gradient of a reduction broadcast back to x's shape: g viewed with the reduced dims as size 1.
+function expandBack(g: Tensor, x: Tensor, dims: number[]): Tensor {
+  const withOnes = x.shape.map((s, i) => (dims.includes(i) ? 1 : s));
+  const r = g.makeView(withOnes, contiguousLike(g, withOnes), g.offset);
+  const e = broadcastView(r, x.shape);
+  r.dispose();
+  return e;
+}
+
+function contiguousLike(g: Tensor, shape: number[]): number[] {
+  // g is contiguous in the kept dims; size-1 dims get any stride (0 keeps broadcastView simple).
+  const c = g.isContiguous() ? g : null;
+  if (!c) throw new Error('reduction backward: expected a contiguous gradient');
+  const strides = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = shape[d] === 1 ? 0 : acc;
+    acc *= shape[d];
+  }
+  return strides;
+}
+
+function contiguousGrad(g: Tensor): Tensor {
+  return g.isContiguous() ? g : copyContiguous(g);
+}
+
+/** Sum over `dims` (all by default). */
+export function sum(x: Tensor, dims?: Dims, keepdim = false): Tensor {
+  checkInput('sum', x);
+  const d = normalizeDims('sum', x, dims);
+  const out = reduceRaw('sum', x, d, keepdim);
+  // dx = g broadcast over the reduced dims
+  return record('sum', [x], out, (g) => {
+    const gc = contiguousGrad(g);
+    const e = expandBack(gc, x, d);
+    if (gc !== g) gc.dispose();
+    return [e];
+  });
+}
+
+/** Mean over `dims` (all by default). */
+export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
+  checkInput('mean', x);
+  const d = normalizeDims('mean', x, dims);
+  const n = shapeNumel(d.map((i) => x.shape[i]));
+  const out = reduceRaw('mean', x, d, keepdim);
+  // dx = g/n broadcast over the reduced dims
+  return record('mean', [x], out, (g) => {
+    const scaled = unaryRaw('mulScalar', g, 1 / n);
+    const e = expandBack(scaled, x, d);
+    scaled.dispose();
+    return [e];
+  });
+}
+
+/** Variance over `dims`, unbiased (n - 1) by default. */
+export function variance(x: Tensor, dims?: Dims, options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  checkInput('var', x);
+  const d = normalizeDims('var', x, dims);
+  const n = shapeNumel(d.map((i) => x.shape[i]));
+  const m = mean(x, d, true);
+  const diff = subT(x, m);
+  const sq = mulT(diff, diff);
+  const total = sum(sq, d, options.keepdim ?? false);
+  const out = scaleT(total, 1 / Math.max(0, (options.unbiased ?? true) ? n - 1 : n));
+  if (!out.requiresGrad) for (const t of [m, diff, sq, total]) t.dispose();
+  return out;
+}
+
+/** Standard deviation over `dims` (sqrt of variance). */
+export function std(x: Tensor, dims?: Dims, options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  const v = variance(x, dims, options);
+  const out = sqrtT(v);
+  if (!out.requiresGrad) v.dispose();
+  return out;
+}
+
+function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+  checkInput(op, x);
+  if (x.numel === 0) throw new RangeError(`${op}: reduction of an empty tensor of shape ${formatShape(x.shape)}`);
+  if (dim === undefined) {
+    const flat = reshape(x, [x.numel]);
+    const out = extremum(op, flat, 0, false);
+    if (!out.requiresGrad) flat.dispose();
+    return out;
+  }
+  const d = normalizeDim(dim, x.ndim, op);
+  const values = reduceRaw(op, x, [d], keepdim);
+  // dx = g routed to the first extreme position along dim (like PyTorch)
+  return record(op, [x], values, (g) => {
+    const idx = argRaw(op === 'max' ? 'argmax' : 'argmin', x, d);
+    const gx = zeros(x.shape);
+    const outer = shapeNumel(x.shape.slice(0, d));
+    const inner = shapeNumel(x.shape.slice(d + 1));
+    const gc = g.isContiguous() ? g : copyContiguous(g);
+    gx.backend.scatterAdd(gx, gc, outer, x.shape[d], inner, idx, 1);
+    if (gc !== g) gc.dispose();
+    idx.dispose();
+    return [gx];
+  });
+}
+
+export const max = (x: Tensor, dim?: number, keepdim = false) => extremum('max', x, dim, keepdim);
+export const min = (x: Tensor, dim?: number, keepdim = false) => extremum('min', x, dim, keepdim);
+
+// Index of the extreme along dim as int32 with x's shape minus dim, laid out as (outer, 1, inner).
+function argRaw(op: 'argmax' | 'argmin', x: Tensor, d: number): Tensor {
+  const moved = permute(x, [...[...Array(x.ndim).keys()].filter((i) => i !== d), d]);
+  const c = copyContiguous(moved);
+  moved.dispose();
+  const rows = c.numel / x.shape[d];
+  const out = Tensor.empty(x.shape.filter((_, i) => i !== d), 'int32', x.device);
+  x.backend.reduceRows(op, out, c, rows, x.shape[d]);
+  c.dispose();
+  return out;
+}
+
+function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+  checkInput(op, x);
+  if (x.numel === 0) throw new RangeError(`${op}: empty tensor of shape ${formatShape(x.shape)}`);
+  if (dim === undefined) {
+    const c = x.isContiguous() ? x : copyContiguous(x);
+    const out = Tensor.empty([], 'int32', x.device);
+    x.backend.reduceRows(op, out, c, 1, x.numel);
+    if (c !== x) c.dispose();
+    return out;
+  }
+  const d = normalizeDim(dim, x.ndim, op);
+  const out = argRaw(op, x, d);
+  if (!keepdim) return out;
+  const shaped = out.makeView(keptShape(x, [d], true), keptShapeStrides(x, d), 0);
+  out.dispose();
+  return shaped;
+}
+
+function keptShapeStrides(x: Tensor, d: number): number[] {
+  const shape = keptShape(x, [d], true);
+  const strides = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = acc;
+    acc *= shape[i];
+  }
+  return strides;
+}
+
+/** Index of the maximum along dim (over the flattened tensor when dim is omitted), int32. */
+export const argmax = (x: Tensor, dim?: number, keepdim = false) => argExtremum('argmax', x, dim, keepdim);
+export const argmin = (x: Tensor, dim?: number, keepdim = false) => argExtremum('argmin', x, dim, keepdim);
+
+/** log(sum(exp(x))) over `dims`, computed stably (max-shifted). */
+export function logsumexp(x: Tensor, dims?: Dims, keepdim = false): Tensor {
+  checkInput('logsumexp', x);
+  const d = normalizeDims('logsumexp', x, dims);
+  const out = reduceRaw('logsumexp', x, d, keepdim);
+  // dx = g * exp(x - out)
+  return record('logsumexp', [x], out, (g) => {
+    const outC = expandBack(out, x, d);
+    const shifted = binaryRaw('sub', x, outC);
+    outC.dispose();
+    const p = unaryRaw('exp', shifted);
+    shifted.dispose();
+    const gc = contiguousGrad(g);
+    const ge = expandBack(gc, x, d);
+    if (gc !== g) gc.dispose();
+    const gx = binaryRaw('mul', p, ge);
+    p.dispose();
+    ge.dispose();
+    return [gx];
+  }, [out]);
+}
+
+const scaleT = (t: Tensor, s: number) => mulT(t, s);
+
+setSumDims((g, dims) => reduceRaw('sum', g, dims, true));
