@@ -18,3 +18,5 @@ export { reshape, view, flatten, permute, transpose, narrow, slice, expand, sque
   cast, cat, stack, split, chunk, broadcastShapes } from './ops/shape.js';
 export { matmul } from './ops/matmul.js';
 export { embedding, indexSelect, indexAdd, gather, scatterAdd } from './ops/index.js';
+export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProductAttention, crossEntropy, adamwStep,
+  type AttentionOptions, type CrossEntropyOptions, type AdamWStepOptions } from './ops/nn.js';

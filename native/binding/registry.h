@@ -8,7 +8,8 @@
   X(elementwise)               \
   X(reduce)                    \
   X(index)                     \
-  X(matmul)
+  X(matmul)                    \
+  X(fused)
 
 namespace tg::binding {
 #define TG_DECLARE_FAMILY(name) void register_##name(Napi::Env env, Napi::Object exports);

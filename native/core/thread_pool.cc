@@ -80,9 +80,10 @@ class Pool {
     }
   }
 
-  void worker_loop(int index) {
+  // `seen` is the generation current when the worker was created: reading it inside the new thread
+  // instead would race with run() publishing the first job, and that job would never be picked up.
+  void worker_loop(int index, uint64_t seen) {
     tls_in_parallel = true;
-    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       uint64_t gen = seen;
       for (int spin = 0; spin < 20000; ++spin) {
@@ -108,7 +109,8 @@ class Pool {
     if (static_cast<int>(workers_.size()) == wanted) return;
     stop_workers();
     stopping_.store(false);
-    for (int i = 0; i < wanted; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    uint64_t current = generation_.load(std::memory_order_acquire);
+    for (int i = 0; i < wanted; ++i) workers_.emplace_back([this, i, current] { worker_loop(i, current); });
   }
 
   void stop_workers() {

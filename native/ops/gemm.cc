@@ -14,6 +14,10 @@
 #include "core/thread_pool.h"
 #include "ops/gemm_kernels.h"
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace tg {
 namespace gemm_detail {
 namespace {
@@ -143,53 +147,125 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// Packs op(A)[0:m, 0:k] (A points at element (0,0) of the block) into MR-wide panels, zero-padded.
-void pack_a_generic(bool trans, const float* A, int64_t lda, int64_t m, int64_t k, int mr, float* dst) {
-  for (int64_t i0 = 0; i0 < m; i0 += mr) {
-    const int64_t rows = std::min<int64_t>(mr, m - i0);
-    float* d = dst + i0 * k;
-    if (trans) {  // A stored k x m: row kk holds op(A)[:, kk] contiguously
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const float* s = A + kk * lda + i0;
-        float* dk = d + kk * mr;
-        for (int64_t r = 0; r < rows; ++r) dk[r] = s[r];
-        for (int64_t r = rows; r < mr; ++r) dk[r] = 0.0f;
+#if defined(__AVX2__)
+// dst[c * ds + r] = src[r * ld + c] for c < 8, r < width (width <= 8): an 8x8 in-register transpose.
+// Rows at or past `rows` (<= width) read as zero.
+inline void transpose_8(const float* src, int64_t ld, int rows, int width, float* dst, int64_t ds) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  __m256 o[8];
+  o[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  o[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  o[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  o[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  o[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  o[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  o[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  o[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+  if (width == 8) {
+    for (int c = 0; c < 8; ++c) _mm256_storeu_ps(dst + c * ds, o[c]);
+  } else if (width == 4) {
+    for (int c = 0; c < 8; ++c) _mm_storeu_ps(dst + c * ds, _mm256_castps256_ps128(o[c]));
+  } else {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), lane);
+    for (int c = 0; c < 8; ++c) _mm256_maskstore_ps(dst + c * ds, mask, o[c]);
+  }
+}
+#endif
+
+// Packs `rows` (<= w) rows of a row-major block (row r at src + r * ld, k floats each) into one w-wide
+// k-major panel: dst[kk * w + r] = src[r * ld + kk], rows past `rows` zero.
+void pack_transposed_panel(const float* src, int64_t ld, int64_t rows, int64_t k, int w, float* dst) {
+  int64_t kk = 0;
+#if defined(__AVX2__)
+  for (; kk + 8 <= k; kk += 8) {
+    for (int r0 = 0; r0 < w; r0 += 8) {
+      const int width = w - r0 < 8 ? w - r0 : 8;
+      int valid = static_cast<int>(rows - r0);
+      valid = valid < 0 ? 0 : (valid > width ? width : valid);
+      transpose_8(src + r0 * ld + kk, ld, valid, width, dst + kk * w + r0, w);
+    }
+  }
+#endif
+  for (; kk < k; ++kk) {
+    float* d = dst + kk * w;
+    for (int64_t r = 0; r < rows; ++r) d[r] = src[r * ld + kk];
+    for (int64_t r = rows; r < w; ++r) d[r] = 0.0f;
+  }
+}
+
+// Packs `cols` (<= w) columns of a row-major block (row kk at src + kk * ld) into one w-wide k-major
+// panel: dst[kk * w + j] = src[kk * ld + j], columns past `cols` zero.
+void pack_copied_panel(const float* src, int64_t ld, int64_t cols, int64_t k, int w, float* dst) {
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const float* s = src + kk * ld;
+    float* d = dst + kk * w;
+    if (cols == w) {
+#if defined(__AVX2__)
+      if (w % 8 == 0) {
+        for (int j = 0; j < w; j += 8) _mm256_store_ps(d + j, _mm256_loadu_ps(s + j));
+        continue;
       }
+#endif
+      for (int j = 0; j < w; ++j) d[j] = s[j];
     } else {
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* s = A + (i0 + r) * lda;
-        for (int64_t kk = 0; kk < k; ++kk) d[kk * mr + r] = s[kk];
-      }
-      for (int64_t r = rows; r < mr; ++r)
-        for (int64_t kk = 0; kk < k; ++kk) d[kk * mr + r] = 0.0f;
+      for (int64_t j = 0; j < cols; ++j) d[j] = s[j];
+      for (int64_t j = cols; j < w; ++j) d[j] = 0.0f;
     }
   }
 }
 
-// Packs op(B)[0:k, 0:n] (B points at element (0,0) of the block) into NR-wide panels, zero-padded.
-void pack_b(bool trans, const float* B, int64_t ldb, int64_t k, int64_t n, int nr, float* dst) {
-  for (int64_t j0 = 0; j0 < n; j0 += nr) {
-    const int64_t cols = std::min<int64_t>(nr, n - j0);
-    float* d = dst + j0 * k;
-    if (!trans) {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const float* s = B + kk * ldb + j0;
-        float* dk = d + kk * nr;
-        if (cols == nr) {
-          std::memcpy(dk, s, static_cast<size_t>(nr) * sizeof(float));
-        } else {
-          for (int64_t j = 0; j < cols; ++j) dk[j] = s[j];
-          for (int64_t j = cols; j < nr; ++j) dk[j] = 0.0f;
+// Packs op(A)[0:m, 0:k] (A points at element (0,0) of the block) into MR-wide panels.
+void pack_a(bool trans, const float* A, int64_t lda, int64_t m, int64_t k, int mr, float* dst) {
+  if (trans && mr % 8 == 0) {
+    // A stored k x m: copy 8-row strips across all panels (one panel's column at a time would touch k
+    // lines with a large power-of-two stride and thrash one L1 set).
+    const int64_t full = m / mr * mr;
+    for (int64_t k0 = 0; k0 < k; k0 += 8) {
+      const int64_t k1 = std::min<int64_t>(k, k0 + 8);
+      for (int64_t i0 = 0; i0 < full; i0 += mr) {
+        for (int64_t kk = k0; kk < k1; ++kk) {
+          const float* s = A + kk * lda + i0;
+          float* d = dst + i0 * k + kk * mr;
+#if defined(__AVX2__)
+          for (int j = 0; j < mr; j += 8) _mm256_store_ps(d + j, _mm256_loadu_ps(s + j));
+#else
+          for (int j = 0; j < mr; ++j) d[j] = s[j];
+#endif
         }
       }
-    } else {  // B stored n x k
-      for (int64_t j = 0; j < cols; ++j) {
-        const float* s = B + (j0 + j) * ldb;
-        for (int64_t kk = 0; kk < k; ++kk) d[kk * nr + j] = s[kk];
-      }
-      for (int64_t j = cols; j < nr; ++j)
-        for (int64_t kk = 0; kk < k; ++kk) d[kk * nr + j] = 0.0f;
     }
+    if (full < m) pack_copied_panel(A + full, lda, m - full, k, mr, dst + full * k);
+    return;
+  }
+  for (int64_t i0 = 0; i0 < m; i0 += mr) {
+    const int64_t rows = std::min<int64_t>(mr, m - i0);
+    if (trans) {  // A stored k x m
+      pack_copied_panel(A + i0, lda, rows, k, mr, dst + i0 * k);
+    } else {
+      pack_transposed_panel(A + i0 * lda, lda, rows, k, mr, dst + i0 * k);
+    }
+  }
+}
+
+// Packs NR-wide panel `panel` of op(B)[0:k, 0:n] (B points at element (0,0) of the block).
+void pack_b_panel(bool trans, const float* B, int64_t ldb, int64_t k, int64_t n, int nr, int64_t panel,
+                  float* dst) {
+  const int64_t j0 = panel * nr;
+  const int64_t cols = std::min<int64_t>(nr, n - j0);
+  if (trans) {  // B stored n x k
+    pack_transposed_panel(B + j0 * ldb, ldb, cols, k, nr, dst + j0 * k);
+  } else {
+    pack_copied_panel(B + j0, ldb, cols, k, nr, dst + j0 * k);
   }
 }
 
@@ -205,57 +281,103 @@ struct Problem {
   int64_t ldc;
 };
 
-// Computes the block C[m0:m1, n0:n1] of the problem on the calling thread.
-void gemm_block(const Kernel& kr, const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+// One k-block of the product for rows [m0, m1) and B panels [p0, p1) of the current (jc, pc) block:
+// C[m0:m1, jc + p0*NR : jc + p1*NR] (+)= alpha * op(A)[m0:m1, pc:pc+kc] @ packed B.
+void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t jc, int64_t nc, int64_t pc,
+                   int64_t kc, float beta, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  const int mr = kr.mr, nr = kr.nr;
+  const int64_t mc_max = std::min<int64_t>(kr.mc, round_up(m1 - m0, mr));
+  float* pa = scratch().a.get(static_cast<size_t>(round_up(mc_max, mr) * kc));
+  alignas(64) float tile[32 * 64];  // edge tiles: mr * nr <= 32 * 64
+  for (int64_t ic = m0; ic < m1; ic += mc_max) {
+    const int64_t mc = std::min<int64_t>(mc_max, m1 - ic);
+    const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
+    if (kr.pack_a != nullptr) {
+      kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
+    } else {
+      pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
+    }
+    for (int64_t panel = p0; panel < p1; ++panel) {
+      const int64_t jr = panel * nr;
+      const int64_t n = std::min<int64_t>(nr, nc - jr);
+      const float* bp = pb + jr * kc;
+      for (int64_t ir = 0; ir < mc; ir += mr) {
+        const int64_t m = std::min<int64_t>(mr, mc - ir);
+        const float* ap = pa + ir * kc;
+        float* c = p.C + (ic + ir) * p.ldc + jc + jr;
+        if (m == mr && n == nr) {
+          kr.micro(kc, ap, bp, c, p.ldc, p.alpha, beta);
+          continue;
+        }
+        kr.micro(kc, ap, bp, tile, nr, 1.0f, 0.0f);
+        for (int64_t r = 0; r < m; ++r) {
+          float* cr = c + r * p.ldc;
+          const float* t = tile + r * nr;
+          if (beta == 0.0f) {
+            for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j];
+          } else {
+            for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j] + beta * cr[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Work (multiply-adds) below which a GEMM runs on one thread.
+constexpr double kParallelMinWork = double(1 << 21);
+
+// For each (jc, pc) block: pack op(B) into panels (threads split the panels), then threads take tasks
+// (row ranges, or panel ranges when M is short) and each packs its own A blocks. Two parallel regions
+// per block and no barriers inside: a thread slowed by the shared machine delays only its own tasks.
+void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
+  const double work = double(M) * double(N) * double(K);
+  const int threads = (work >= kParallelMinWork && !in_parallel_region()) ? num_threads() : 1;
   const int64_t kc_max = std::min<int64_t>(kr.kc, K);
-  const int64_t mc_max = std::min<int64_t>(kr.mc, round_up(m1 - m0, mr));
-  const int64_t nc_max = std::min<int64_t>(kr.nc, round_up(n1 - n0, nr));
-  Scratch& s = scratch();
-  float* pa = s.a.get(static_cast<size_t>(round_up(mc_max, mr) * kc_max));
-  float* pb = s.b.get(static_cast<size_t>(round_up(nc_max, nr) * kc_max));
-  alignas(64) float tile[32 * 64];  // edge tiles: mr * nr <= 32 * 64
+  const int64_t nc_max = std::min<int64_t>(kr.nc, round_up(N, nr));
+  // The packed B block is shared by all threads; it lives in the calling thread's scratch.
+  float* pb = scratch().b.get(static_cast<size_t>(round_up(nc_max, nr) * kc_max));
 
-  for (int64_t jc = n0; jc < n1; jc += nc_max) {
-    const int64_t nc = std::min<int64_t>(nc_max, n1 - jc);
+  for (int64_t jc = 0; jc < N; jc += nc_max) {
+    const int64_t nc = std::min<int64_t>(nc_max, N - jc);
+    const int64_t panels = (nc + nr - 1) / nr;
+    // Task grid: split rows when there are enough, else split panels.
+    int64_t row_tasks = 1, panel_tasks = 1;
+    if (threads > 1) {
+      const int64_t row_tiles = (M + mr - 1) / mr;
+      if (row_tiles >= 2 * threads || row_tiles >= panels) {
+        const int64_t per = std::max<int64_t>(1, std::min<int64_t>(4, M / (threads * 128)));
+        row_tasks = std::min<int64_t>(row_tiles, threads * per);
+      } else {
+        panel_tasks = std::min<int64_t>(panels, threads * 2);
+      }
+    }
+    const int64_t rows_per_task = round_up((M + row_tasks - 1) / row_tasks, mr);
+    const int64_t panels_per_task = (panels + panel_tasks - 1) / panel_tasks;
+    row_tasks = (M + rows_per_task - 1) / rows_per_task;
+    panel_tasks = (panels + panels_per_task - 1) / panels_per_task;
+
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min<int64_t>(kc_max, K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
       const float* bsrc = p.tb ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
-      pack_b(p.tb, bsrc, p.ldb, kc, nc, nr, pb);
-      for (int64_t ic = m0; ic < m1; ic += mc_max) {
-        const int64_t mc = std::min<int64_t>(mc_max, m1 - ic);
-        const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
-        if (kr.pack_a != nullptr) {
-          kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
-        } else {
-          pack_a_generic(p.ta, asrc, p.lda, mc, kc, mr, pa);
-        }
-        for (int64_t jr = 0; jr < nc; jr += nr) {
-          const int64_t n = std::min<int64_t>(nr, nc - jr);
-          const float* bp = pb + jr * kc;
-          for (int64_t ir = 0; ir < mc; ir += mr) {
-            const int64_t m = std::min<int64_t>(mr, mc - ir);
-            const float* ap = pa + ir * kc;
-            float* c = p.C + (ic + ir) * p.ldc + jc + jr;
-            if (m == mr && n == nr) {
-              kr.micro(kc, ap, bp, c, p.ldc, p.alpha, beta);
-            } else {
-              kr.micro(kc, ap, bp, tile, nr, 1.0f, 0.0f);
-              for (int64_t r = 0; r < m; ++r) {
-                float* cr = c + r * p.ldc;
-                const float* t = tile + r * nr;
-                if (beta == 0.0f) {
-                  for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j];
-                } else {
-                  for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j] + beta * cr[j];
-                }
-              }
-            }
-          }
-        }
+      auto pack_panels = [&](int64_t begin, int64_t end) {
+        for (int64_t q = begin; q < end; ++q) pack_b_panel(p.tb, bsrc, p.ldb, kc, nc, nr, q, pb);
+      };
+      if (threads > 1) {
+        parallel_for(panels, 1, pack_panels);
+      } else {
+        pack_panels(0, panels);
       }
+      parallel_for(row_tasks * panel_tasks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          const int64_t m0 = (t / panel_tasks) * rows_per_task, q0 = (t % panel_tasks) * panels_per_task;
+          const int64_t m1 = std::min(M, m0 + rows_per_task), q1 = std::min(panels, q0 + panels_per_task);
+          if (m0 < m1 && q0 < q1) compute_block(kr, p, pb, jc, nc, pc, kc, beta, m0, m1, q0, q1);
+        }
+      });
     }
   }
 }
@@ -332,52 +454,7 @@ void gemv(const Problem& p, int64_t M, int64_t N) {
   }
 }
 
-// Work (multiply-adds) below which a GEMM runs on one thread, and the least work per thread.
-constexpr double kParallelMinWork = double(1 << 18);
-constexpr double kWorkPerThread = double(1 << 17);
-
-void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N, bool allow_threads) {
-  const double work = double(M) * double(N) * double(p.K);
-  int threads = 1;
-  if (allow_threads && work >= kParallelMinWork && !in_parallel_region()) {
-    threads = std::min<int>(num_threads(), static_cast<int>(std::max(1.0, work / kWorkPerThread)));
-  }
-  if (threads <= 1) {
-    gemm_block(kr, p, 0, M, 0, N);
-    return;
-  }
-  // Grid tm x tn = threads minimizing padded compute plus packing traffic per thread.
-  int best_tm = 1, best_tn = threads;
-  double best_cost = 1e300;
-  for (int tm = 1; tm <= threads; ++tm) {
-    if (threads % tm != 0) continue;
-    const int tn = threads / tm;
-    const double mt = double(round_up((M + tm - 1) / tm, kr.mr));
-    const double nt = double(round_up((N + tn - 1) / tn, kr.nr));
-    const double cost = mt * nt + 16.0 * (mt + nt);
-    if (cost < best_cost) {
-      best_cost = cost;
-      best_tm = tm;
-      best_tn = tn;
-    }
-  }
-  const int tm = best_tm, tn = best_tn;
-  const int64_t mstep = round_up((M + tm - 1) / tm, kr.mr);
-  const int64_t nstep = round_up((N + tn - 1) / tn, kr.nr);
-  parallel_run(threads, [&](int tid, int count) {
-    if (count == 1) {  // ran inline (nested or a one-thread pool): do everything
-      gemm_block(kr, p, 0, M, 0, N);
-      return;
-    }
-    for (int t = tid; t < tm * tn; t += count) {
-      const int64_t m0 = (t / tn) * mstep, n0 = (t % tn) * nstep;
-      const int64_t m1 = std::min(M, m0 + mstep), n1 = std::min(N, n0 + nstep);
-      if (m0 < m1 && n0 < n1) gemm_block(kr, p, m0, m1, n0, n1);
-    }
-  });
-}
-
-void gemm(const Problem& p, int64_t M, int64_t N, bool allow_threads) {
+void gemm(const Problem& p, int64_t M, int64_t N) {
   if (M <= 0 || N <= 0) return;
   if (p.K <= 0 || p.alpha == 0.0f) {
     scale_c(M, N, p.beta, p.C, p.ldc);
@@ -387,7 +464,7 @@ void gemm(const Problem& p, int64_t M, int64_t N, bool allow_threads) {
     gemv(p, M, N);  // its parallel_for runs inline inside a batch worker
     return;
   }
-  gemm_packed(kernel(), p, M, N, allow_threads);
+  gemm_packed(kernel(), p, M, N);
 }
 
 }  // namespace
@@ -396,7 +473,7 @@ void gemm(const Problem& p, int64_t M, int64_t N, bool allow_threads) {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_detail::Problem p{trans_a, trans_b, K, alpha, beta, A, lda, B, ldb, C, ldc};
-  gemm_detail::gemm(p, M, N, true);
+  gemm_detail::gemm(p, M, N);
 }
 
 void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -404,10 +481,10 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    const int64_t* b_offsets, float beta, float* C, int64_t ldc, const int64_t* c_offsets,
                    int64_t batch) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  auto one = [&](int64_t b, bool allow_threads) {
+  auto one = [&](int64_t b) {
     gemm_detail::Problem p{trans_a, trans_b, K,    alpha, beta, A + a_offsets[b], lda, B + b_offsets[b],
                            ldb,     C + c_offsets[b], ldc};
-    gemm_detail::gemm(p, M, N, allow_threads);
+    gemm_detail::gemm(p, M, N);
   };
   const double work = double(M) * double(N) * double(std::max<int64_t>(K, 1));
   const int threads = num_threads();
@@ -415,12 +492,12 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
   const bool across = batch > 1 && threads > 1 && !in_parallel_region() &&
                       (work < double(1 << 22) || batch >= 4 * threads);
   if (!across) {
-    for (int64_t b = 0; b < batch; ++b) one(b, true);
+    for (int64_t b = 0; b < batch; ++b) one(b);
     return;
   }
   const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(double(1 << 17) / work));
   parallel_for(batch, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) one(b, false);
+    for (int64_t b = begin; b < end; ++b) one(b);
   });
 }
 

@@ -1,5 +1,5 @@
-// AVX-512 SGEMM micro-kernel: a 12x32 register tile (24 zmm accumulators, two B vectors, one broadcast of
-// A per row), plus an A packer that transposes 8x8 blocks in registers.
+// AVX-512 SGEMM micro-kernel: an 8x32 register tile (16 zmm accumulators, two B vectors, one broadcast of
+// A per row). 8x32 measured best on Zen 5 (vs 12x32, 14x32, 10x32) and packs A with exact 8x8 transposes.
 #include <cstddef>
 #include <cstdint>
 
@@ -16,7 +16,7 @@
 namespace tg::gemm_detail {
 namespace {
 
-constexpr int kMR = 12;
+constexpr int kMR = 8;
 constexpr int kNR = 32;
 
 // C[MR,32] = alpha * a @ b + beta * C. Accumulators stay in zmm registers for the whole kc loop.
@@ -91,12 +91,13 @@ void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
   }
 }
 
-void kernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+void kernel_8x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                   float beta) {
   micro_kernel<kMR>(kc, a, b, c, ldc, alpha, beta);
 }
 
-const Kernel kKernel = {"avx512", kMR, kNR, 256, 240, 4096, kernel_12x32, nullptr};
+// kc = 256: the 32 KB B micro-panel stays in the 48 KB L1; mc = 240: a 240 KB A block in the 1 MB L2.
+const Kernel kKernel = {"avx512", kMR, kNR, 256, 240, 4096, kernel_8x32, nullptr};
 
 }  // namespace
 

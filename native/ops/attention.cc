@@ -1,0 +1,190 @@
+// Attention CPU kernels, blocked over 64 query rows so scratch stays O(64 * Tk) per thread: the block's
+// scores come from one GEMM, the row softmax is vectorized, and P v is a second GEMM. The forward runs
+// (b, query head, block) tasks in parallel; the backward runs (b, kv head) tasks so each thread owns its
+// dk/dv rows and accumulates them over that kv head's query heads without atomics.
+// NOTE: GCC does not if-convert float selects (fast_exp's range checks, max) under the default
+// -ftrapping-math, so those loops would stay scalar; we never read FP exception flags.
+#pragma GCC optimize("no-trapping-math")
+
+#include "ops/attention.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "math/softmax.h"
+#include "ops/gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define TG_CLONES
+#endif
+
+namespace tg {
+namespace {
+
+using namespace tg::math;
+
+constexpr int64_t kBlockQ = 64;
+constexpr int kLanes = 16;
+
+// Block products go through one call site so the GEMM can be swapped (plain loops for debugging by
+// defining TG_ATTENTION_PLAIN_GEMM). Inside parallel_for, tg::sgemm runs inline on the calling thread.
+void block_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+#if defined(TG_ATTENTION_PLAIN_GEMM)
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < K; ++p)
+        acc += (trans_a ? A[p * lda + i] : A[i * lda + p]) * (trans_b ? B[j * ldb + p] : B[p * ldb + j]);
+      C[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+    }
+#else
+  sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+std::vector<float>& scratch(int which) {
+  thread_local std::vector<float> bufs[2];
+  return bufs[which];
+}
+
+// Keys visible to query row i (0-based in Tq): [0, limit).
+inline int64_t key_limit(const AttentionDims& d, int64_t i) {
+  return d.causal ? std::min(d.Tk, i + (d.Tk - d.Tq) + 1) : d.Tk;
+}
+
+// Row softmax of scores s[0, n) in place, zeroing s[n, width); returns the log-sum-exp.
+TG_CLONES float softmax_row(float* s, int64_t n, int64_t width) {
+  float acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = -__builtin_inff();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] = acc[j] > s[i + j] ? acc[j] : s[i + j];
+  float m = -__builtin_inff();
+  for (int j = 0; j < kLanes; ++j) m = m > acc[j] ? m : acc[j];
+  for (; i < n; ++i) m = m > s[i] ? m : s[i];
+  m = lse_shift(m);
+  float sum[kLanes] = {};
+  i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      float e = fast_exp(s[i + j] - m);
+      s[i + j] = e;
+      sum[j] += e;
+    }
+  float total = 0.0f;
+  for (int j = 0; j < kLanes; ++j) total += sum[j];
+  for (; i < n; ++i) {
+    float e = fast_exp(s[i] - m);
+    s[i] = e;
+    total += e;
+  }
+  float inv = 1.0f / total;
+  for (i = 0; i < n; ++i) s[i] *= inv;
+  for (i = n; i < width; ++i) s[i] = 0.0f;
+  return m + fast_log(total);
+}
+
+// Backward row: p[0, n) = exp(s - lse), ds = p * (dp - di) in dp; both zero on [n, width).
+TG_CLONES void grad_row(float* __restrict s, float* __restrict dp, int64_t n, int64_t width, float lse, float di) {
+  for (int64_t i = 0; i < n; ++i) {
+    float p = fast_exp(s[i] - lse);
+    s[i] = p;
+    dp[i] = p * (dp[i] - di);
+  }
+  for (int64_t i = n; i < width; ++i) {
+    s[i] = 0.0f;
+    dp[i] = 0.0f;
+  }
+}
+
+TG_CLONES float dot_row(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = 0.0f;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+inline const float* at(const ConstHeadsView& v, int64_t b, int64_t t, int64_t h) {
+  return v.data + b * v.sb + t * v.st + h * v.sh;
+}
+inline float* at(const HeadsView& v, int64_t b, int64_t t, int64_t h) { return v.data + b * v.sb + t * v.st + h * v.sh; }
+
+}  // namespace
+
+void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView k, ConstHeadsView v,
+                       const AttentionDims& d) {
+  const int64_t blocks = (d.Tq + kBlockQ - 1) / kBlockQ;
+  const int64_t group = d.Hq / d.Hkv;
+  parallel_for(d.B * d.Hq * blocks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t blk = task % blocks, h = (task / blocks) % d.Hq, b = task / (blocks * d.Hq);
+      const int64_t hk = h / group;
+      const int64_t i0 = blk * kBlockQ, nq = std::min(kBlockQ, d.Tq - i0);
+      const int64_t width = key_limit(d, i0 + nq - 1);  // keys any row of the block may see
+      std::vector<float>& sbuf = scratch(0);
+      if (static_cast<int64_t>(sbuf.size()) < nq * width) sbuf.resize(static_cast<size_t>(nq * width));
+      float* s = sbuf.data();
+      // S (nq, width) = scale * Q_blk (nq, D) @ K[:width]^T
+      block_gemm(false, true, nq, width, d.D, d.scale, at(q, b, i0, h), q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
+      float* lse_row = lse + (b * d.Hq + h) * d.Tq + i0;
+      for (int64_t r = 0; r < nq; ++r) lse_row[r] = softmax_row(s + r * width, key_limit(d, i0 + r), width);
+      // O_blk (nq, D) = P (nq, width) @ V[:width]
+      block_gemm(false, false, nq, d.D, width, 1.0f, s, width, at(v, b, 0, hk), v.st, 0.0f, at(o, b, i0, h), o.st);
+    }
+  });
+}
+
+void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView d_o, ConstHeadsView q,
+                        ConstHeadsView k, ConstHeadsView v, ConstHeadsView o, const float* lse,
+                        const AttentionDims& d) {
+  const int64_t blocks = (d.Tq + kBlockQ - 1) / kBlockQ;
+  const int64_t group = d.Hq / d.Hkv;
+  parallel_for(d.B * d.Hkv, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t hk = task % d.Hkv, b = task / d.Hkv;
+      for (int64_t j = 0; j < d.Tk; ++j) {
+        std::memset(at(dk, b, j, hk), 0, static_cast<size_t>(d.D) * sizeof(float));
+        std::memset(at(dv, b, j, hk), 0, static_cast<size_t>(d.D) * sizeof(float));
+      }
+      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+        const float* lse_row = lse + (b * d.Hq + h) * d.Tq;
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+          const int64_t i0 = blk * kBlockQ, nq = std::min(kBlockQ, d.Tq - i0);
+          const int64_t width = key_limit(d, i0 + nq - 1);
+          std::vector<float>& sbuf = scratch(0);
+          std::vector<float>& pbuf = scratch(1);
+          if (static_cast<int64_t>(sbuf.size()) < nq * width) sbuf.resize(static_cast<size_t>(nq * width));
+          if (static_cast<int64_t>(pbuf.size()) < nq * width) pbuf.resize(static_cast<size_t>(nq * width));
+          float* s = sbuf.data();
+          float* dp = pbuf.data();
+          const float* qb = at(q, b, i0, h);
+          const float* dob = at(d_o, b, i0, h);
+          // S = scale * Q_blk K^T, dP = dO_blk V^T  (nq, width)
+          block_gemm(false, true, nq, width, d.D, d.scale, qb, q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
+          block_gemm(false, true, nq, width, d.D, 1.0f, dob, d_o.st, at(v, b, 0, hk), v.st, 0.0f, dp, width);
+          for (int64_t r = 0; r < nq; ++r) {
+            // di = rowsum(dO * O) = rowsum(P * dP)
+            float di = dot_row(dob + r * d_o.st, at(o, b, i0 + r, h), d.D);
+            grad_row(s + r * width, dp + r * width, key_limit(d, i0 + r), width, lse_row[i0 + r], di);
+          }
+          // dV += P^T dO_blk, dK += scale dS^T Q_blk  (width, D); dQ_blk = scale dS K  (nq, D)
+          block_gemm(true, false, width, d.D, nq, 1.0f, s, width, dob, d_o.st, 1.0f, at(dv, b, 0, hk), dv.st);
+          block_gemm(true, false, width, d.D, nq, d.scale, dp, width, qb, q.st, 1.0f, at(dk, b, 0, hk), dk.st);
+          block_gemm(false, false, nq, d.D, width, d.scale, dp, width, at(k, b, 0, hk), k.st, 0.0f,
+                     at(dq, b, i0, h), dq.st);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace tg

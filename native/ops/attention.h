@@ -1,0 +1,35 @@
+// Scaled-dot-product attention with grouped-query heads and an optional causal mask, float32, forward and
+// backward. Tensors are (B, T, H, D) views given by base pointer + strides of B, T, H (D contiguous), so
+// (B, T, H, D) and (B, H, T, D) storage both work without copies.
+#pragma once
+#include <cstdint>
+
+namespace tg {
+
+struct HeadsView {  // element (b, t, h, d) at data[b*sb + t*st + h*sh + d]
+  float* data;
+  int64_t sb, st, sh;
+};
+struct ConstHeadsView {
+  const float* data;
+  int64_t sb, st, sh;
+};
+
+struct AttentionDims {
+  int64_t B, Tq, Tk, Hq, Hkv, D;  // Hq % Hkv == 0: query head h reads kv head h / (Hq / Hkv)
+  float scale;                    // usually 1 / sqrt(D)
+  bool causal;                    // query i attends keys j <= i + (Tk - Tq); requires Tq <= Tk
+};
+
+// o (B, Tq, Hq, D) = softmax(scale * q k^T, masked) v; lse (B, Hq, Tq) contiguous, saved for the backward.
+void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView k, ConstHeadsView v,
+                       const AttentionDims& dims);
+
+// With P = exp(scale q k^T - lse) and dS = P * (dO v^T - rowsum(dO * o)):
+// dq = scale dS k, dk = scale dS^T q, dv = P^T dO (dk, dv summed over the query heads sharing a kv head).
+// Outputs must not overlap each other or the inputs.
+void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView d_o, ConstHeadsView q,
+                        ConstHeadsView k, ConstHeadsView v, ConstHeadsView o, const float* lse,
+                        const AttentionDims& dims);
+
+}  // namespace tg

@@ -1,0 +1,79 @@
+// Cross-entropy CPU loops: rows in parallel, one pass over each row for its log-sum-exp (online max/sum in
+// ops/softmax.cc) and one for the gradient; targets are checked before anything is written.
+// NOTE: GCC does not if-convert float selects (fast_exp's range checks, max) under the default
+// -ftrapping-math, so those loops would stay scalar; we never read FP exception flags.
+#pragma GCC optimize("no-trapping-math")
+
+#include "ops/cross_entropy.h"
+
+#include <algorithm>
+
+#include "core/thread_pool.h"
+#include "math/softmax.h"
+#include "ops/softmax.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define TG_CLONES
+#endif
+
+namespace tg {
+namespace {
+
+using namespace tg::math;
+
+int64_t first_bad_target(const int32_t* targets, int64_t N, int64_t V, int64_t ignore_index) {
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t t = targets[n];
+    if (t != ignore_index && (t < 0 || t >= V)) return n;
+  }
+  return -1;
+}
+
+int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(cols, 1)); }
+
+// One row of dlogits; t < 0 marks an ignored row. Branch-free over j: the one-hot is a compare.
+TG_CLONES void grad_row(float* d, const float* x, float lse, float g, int64_t t, int64_t V) {
+  if (t < 0) {
+    for (int64_t j = 0; j < V; ++j) d[j] = 0.0f;
+    return;
+  }
+  for (int64_t j = 0; j < V; ++j) d[j] = g * fast_exp(x[j] - lse);
+  d[t] -= g;
+}
+
+}  // namespace
+
+int64_t cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets, int64_t N,
+                              int64_t V, int64_t ignore_index) {
+  int64_t bad = first_bad_target(targets, N, V, ignore_index);
+  if (bad >= 0) return bad;
+  parallel_for(N, row_grain(V), [&](int64_t r0, int64_t r1) {
+    for (int64_t n = r0; n < r1; ++n) {
+      const float* x = logits + n * V;
+      LseState st = row_lse_state(x, V);
+      float m = lse_shift(st.m), log_s = fast_log(st.s);
+      lse[n] = m + log_s;
+      int64_t t = targets[n];
+      // (m - x[t]) + log(s): the max is subtracted first so large logits keep their precision.
+      loss[n] = t == ignore_index ? 0.0f : (m - x[t]) + log_s;
+    }
+  });
+  return -1;
+}
+
+int64_t cross_entropy_backward(float* dlogits, const float* g, const float* logits, const float* lse,
+                               const int32_t* targets, int64_t N, int64_t V, int64_t ignore_index) {
+  int64_t bad = first_bad_target(targets, N, V, ignore_index);
+  if (bad >= 0) return bad;
+  parallel_for(N, row_grain(V), [&](int64_t r0, int64_t r1) {
+    for (int64_t n = r0; n < r1; ++n) {
+      int64_t t = targets[n] == ignore_index ? -1 : targets[n];
+      grad_row(dlogits + n * V, logits + n * V, lse[n], g[n], t, V);
+    }
+  });
+  return -1;
+}
+
+}  // namespace tg

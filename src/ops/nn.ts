@@ -1,0 +1,360 @@
+// Fused neural-network ops on native kernels: softmax / logSoftmax, rmsNorm, applyRotary (RoPE),
+// scaledDotProductAttention (causal, grouped-query), crossEntropy, and the in-place adamwStep.
+// Each validates its inputs, runs one forward kernel, and records a backward that runs one kernel.
+import { record } from '../autograd/function.js';
+import { type AttentionDims, fusedBackend } from '../backend/cpu-fused.js';
+import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
+import { tensor } from './creation.js';
+import { mul } from './elementwise.js';
+import { sum } from './reduce.js';
+import { copyContiguous, transpose } from './shape.js';
+
+function checkTensor(op: string, name: string, t: unknown, dtype: 'float32' | 'int32' = 'float32'): Tensor {
+  if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  t.assertLive(op);
+  if (t.dtype !== dtype) throw new TypeError(`${op}: ${name} must be ${dtype}, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+  return t;
+}
+
+// The kernels read contiguous memory; a copy is made (and owned by the caller) when t is a strided view.
+function contiguousOf(t: Tensor): Tensor {
+  return t.isContiguous() ? t : copyContiguous(t);
+}
+
+// Frees `tmp` unless it is `orig` (the caller's own tensor).
+function release(tmp: Tensor, orig: Tensor): void {
+  if (tmp !== orig) tmp.dispose();
+}
+
+// Keeps `grad` for an input that needs it, else frees it.
+function gradIf(input: Tensor, grad: Tensor): Tensor | null {
+  if (input.requiresGrad) return grad;
+  grad.dispose();
+  return null;
+}
+
+// Saved tensors are only needed when the op was recorded.
+function disposeUnlessRecorded(out: Tensor, saved: Tensor[]): void {
+  if (!out.gradFn) for (const s of saved) s.dispose();
+}
+
+// ---- softmax / logSoftmax ----
+
+function softmaxLast(op: string, x: Tensor, log: boolean): Tensor {
+  const cols = x.ndim === 0 ? 1 : x.shape[x.ndim - 1];
+  const rows = cols === 0 ? 0 : x.numel / cols;
+  const y = Tensor.empty(x.shape, 'float32', x.device);
+  if (x.numel > 0) {
+    const xc = contiguousOf(x);
+    fusedBackend(x.backend, op).softmaxForward(y, xc, rows, cols, log);
+    release(xc, x);
+  }
+  // softmax: dx = y * (dy - sum(dy * y)); logSoftmax: dx = dy - exp(y) * sum(dy)
+  return record(op, [x], y, (g) => {
+    const dx = Tensor.empty(x.shape, 'float32', x.device);
+    if (x.numel === 0) return [dx];
+    const gc = contiguousOf(g);
+    fusedBackend(x.backend, op).softmaxBackward(dx, gc, y, rows, cols, log);
+    release(gc, g);
+    return [dx];
+  }, [y]);
+}
+
+function softmaxAlong(op: string, x: Tensor, dim: number, log: boolean): Tensor {
+  checkTensor(op, 'x', x);
+  if (x.ndim === 0) return softmaxLast(op, x, log);
+  const d = normalizeDim(dim, x.ndim, op);
+  if (d === x.ndim - 1) return softmaxLast(op, x, log);
+  return transpose(softmaxLast(op, transpose(x, d, -1), log), d, -1);
+}
+
+/** Softmax along `dim` (default the last): exp(x - max) / sum(exp(x - max)). */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return softmaxAlong('softmax', x, dim, false);
+}
+
+/** Log-softmax along `dim` (default the last): x - logsumexp(x). */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return softmaxAlong('logSoftmax', x, dim, true);
+}
+
+// ---- RMSNorm ----
+
+/** RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight, weight of shape [C]. */
+export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
+  const op = 'rmsNorm';
+  checkTensor(op, 'x', x);
+  checkTensor(op, 'weight', weight);
+  const C = x.ndim === 0 ? 0 : x.shape[x.ndim - 1];
+  if (x.ndim === 0 || weight.ndim !== 1 || weight.shape[0] !== C)
+    throw new RangeError(`${op}: weight ${formatShape(weight.shape)} must be [C] for x ${formatShape(x.shape)} (C = last dim)`);
+  if (!(Number.isFinite(eps) && eps >= 0)) throw new RangeError(`${op}: eps must be a finite number >= 0, got ${eps}`);
+  const rows = C === 0 ? 0 : x.numel / C;
+  const y = Tensor.empty(x.shape, 'float32', x.device);
+  if (y.numel === 0) return y;
+  const rstd = Tensor.empty(x.shape.slice(0, -1), 'float32', x.device);
+  const xc = contiguousOf(x);
+  const wc = contiguousOf(weight);
+  fusedBackend(x.backend, op).rmsnormForward(y, rstd, xc, wc, rows, C, eps);
+  const saved = [rstd, ...(xc !== x ? [xc] : []), ...(wc !== weight ? [wc] : [])];
+  // dx = rstd * (w*g - xhat * mean(w*g*xhat)), dw = sum_rows(g * xhat), xhat = x * rstd
+  const out = record(op, [x, weight], y, (g) => {
+    const gc = contiguousOf(g);
+    const dx = Tensor.empty(x.shape, 'float32', x.device);
+    const dw = Tensor.empty([C], 'float32', x.device);
+    fusedBackend(x.backend, op).rmsnormBackward(dx, dw, gc, xc, wc, rstd, rows, C);
+    release(gc, g);
+    return [gradIf(x, dx), gradIf(weight, dw)];
+  }, saved);
+  disposeUnlessRecorded(out, saved);
+  return out;
+}
+
+// ---- RoPE ----
+
+/**
+ * Cos/sin tables [maxPositions, headDim/2] for rotary embeddings: angle(p, i) = p * base^(-2i/headDim),
+ * computed in float64 and rounded once.
+ */
+export function rotaryTables(maxPositions: number, headDim: number, base = 10000): { cos: Tensor; sin: Tensor } {
+  if (!Number.isInteger(maxPositions) || maxPositions < 1 || !Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0)
+    throw new RangeError(`rotaryTables: need maxPositions >= 1 and an even headDim >= 2, got ${maxPositions}, ${headDim}`);
+  const half = headDim / 2;
+  const cos = new Float32Array(maxPositions * half);
+  const sin = new Float32Array(maxPositions * half);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * Math.pow(base, (-2 * i) / headDim);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos: tensor(cos, [maxPositions, half]), sin: tensor(sin, [maxPositions, half]) };
+}
+
+/**
+ * Rotary position embedding (Hugging Face Llama rotate_half convention) of x [B, T, H, D]: the pair
+ * (x_i, x_{i+D/2}) is rotated by the angle with cos[p, i], sin[p, i] (tables [P, D/2]), p = positions[t]
+ * (int32 [T]) or positions[b, t] (int32 [B, T]). Differentiable in x; the tables are constants.
+ */
+export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, positions: Tensor): Tensor {
+  const op = 'applyRotary';
+  checkTensor(op, 'x', x);
+  checkTensor(op, 'cos', cos);
+  checkTensor(op, 'sin', sin);
+  checkTensor(op, 'positions', positions, 'int32');
+  if (x.ndim !== 4) throw new RangeError(`${op}: x must be [B, T, H, D], got ${formatShape(x.shape)}`);
+  const [B, T, H, D] = x.shape;
+  if (D % 2 !== 0) throw new RangeError(`${op}: head dim D must be even, got x ${formatShape(x.shape)}`);
+  if (cos.ndim !== 2 || cos.shape[1] !== D / 2 || sin.ndim !== 2 || sin.shape[0] !== cos.shape[0] || sin.shape[1] !== D / 2)
+    throw new RangeError(`${op}: cos ${formatShape(cos.shape)} and sin ${formatShape(sin.shape)} must both be [P, ${D / 2}] for x ${formatShape(x.shape)}`);
+  const perBatch = positions.ndim === 2;
+  if (!((positions.ndim === 1 && positions.shape[0] === T) || (perBatch && positions.shape[0] === B && positions.shape[1] === T)))
+    throw new RangeError(`${op}: positions ${formatShape(positions.shape)} must be [${T}] or [${B}, ${T}] for x ${formatShape(x.shape)}`);
+  const P = cos.shape[0];
+  const y = Tensor.empty(x.shape, 'float32', x.device);
+  if (y.numel === 0) return y;
+  const xc = contiguousOf(x);
+  const cc = contiguousOf(cos);
+  const sc = contiguousOf(sin);
+  const pc = contiguousOf(positions);
+  try {
+    fusedBackend(x.backend, op).ropeForward(y, xc, cc, sc, pc, B, T, H, D, P, perBatch, false);
+  } catch (e) {
+    y.dispose();
+    for (const [c, o] of [[cc, cos], [sc, sin], [pc, positions]] as const) release(c, o);
+    throw e;
+  } finally {
+    release(xc, x);
+  }
+  const saved = [cc, sc, pc];
+  // dx = R(-theta) g: the same rotation by the negative angle
+  const out = record(op, [x], y, (g) => {
+    const gc = contiguousOf(g);
+    const dx = Tensor.empty(x.shape, 'float32', x.device);
+    fusedBackend(x.backend, op).ropeForward(dx, gc, cc, sc, pc, B, T, H, D, P, perBatch, true);
+    release(gc, g);
+    return [dx];
+  }, saved);
+  if (!out.gradFn) for (const [c, o] of [[cc, cos], [sc, sin], [pc, positions]] as const) release(c, o);
+  return out;
+}
+
+// ---- attention ----
+
+export interface AttentionOptions {
+  /** Query i (of Tq) sees keys j <= i + (Tk - Tq): the queries are the last Tq positions. Default false. */
+  causal?: boolean;
+  /** Default 1 / sqrt(D). */
+  scale?: number;
+}
+
+// A [B, H, T, D] tensor viewed in the kernel's (B, T, H, D) order (no copy); D must be contiguous.
+function bthd(t: Tensor): Tensor {
+  const [B, H, T, D] = t.shape;
+  return t.makeView([B, T, H, D], [t.strides[0], t.strides[2], t.strides[1], 1], t.offset);
+}
+
+function lastContiguous(t: Tensor): Tensor {
+  return t.strides[t.ndim - 1] === 1 || t.shape[t.ndim - 1] === 1 ? t : copyContiguous(t);
+}
+
+/**
+ * Scaled dot-product attention softmax(scale * q k^T [+ causal mask]) v, layout as torch's:
+ * q [B, Hq, Tq, D], k and v [B, Hkv, Tk, D] with Hq a multiple of Hkv (grouped-query heads: query head h
+ * reads kv head h / (Hq / Hkv)). Any strides with a contiguous last dim are read without copies.
+ * Returns [B, Hq, Tq, D].
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const op = 'scaledDotProductAttention';
+  checkTensor(op, 'q', q);
+  checkTensor(op, 'k', k);
+  checkTensor(op, 'v', v);
+  const shapes = `q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`;
+  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) throw new RangeError(`${op}: q, k, v must be [B, H, T, D]; got ${shapes}`);
+  const [B, Hq, Tq, D] = q.shape;
+  const [, Hkv, Tk] = k.shape;
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[3] !== D || v.shape[3] !== D || v.shape[1] !== Hkv || v.shape[2] !== Tk)
+    throw new RangeError(`${op}: k and v must be [${B}, Hkv, Tk, ${D}] with equal shapes; got ${shapes}`);
+  if (shapeNumel(q.shape) === 0 || shapeNumel(k.shape) === 0) throw new RangeError(`${op}: empty inputs (${shapes})`);
+  if (Hq % Hkv !== 0) throw new RangeError(`${op}: query heads ${Hq} must be a multiple of kv heads ${Hkv} (${shapes})`);
+  const causal = options.causal ?? false;
+  if (causal && Tq > Tk) throw new RangeError(`${op}: causal attention needs Tq <= Tk (${shapes})`);
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
+  const dims: AttentionDims = { B, Tq, Tk, Hq, Hkv, D, scale, causal };
+
+  const qc = lastContiguous(q);
+  const kc = lastContiguous(k);
+  const vc = lastContiguous(v);
+  const o = Tensor.empty([B, Hq, Tq, D], 'float32', q.device);
+  const lse = Tensor.empty([B, Hq, Tq], 'float32', q.device);
+  const views = [bthd(o), bthd(qc), bthd(kc), bthd(vc)];
+  try {
+    fusedBackend(q.backend, op).attentionForward(views[0], lse, views[1], views[2], views[3], dims);
+  } finally {
+    for (const t of views) t.dispose();
+  }
+  const copies = [qc, kc, vc].filter((c, i) => c !== [q, k, v][i]);
+  const saved = [lse, ...copies];
+  // With P = softmax(scale q k^T), dS = P * (g v^T - rowsum(g * o)):
+  // dq = scale dS k, dk = scale dS^T q, dv = P^T g (summed over the query heads of each kv head)
+  const out = record(op, [q, k, v], o, (g) => {
+    const gc = lastContiguous(g);
+    const dq = Tensor.empty(q.shape, 'float32', q.device);
+    const dk = Tensor.empty(k.shape, 'float32', q.device);
+    const dv = Tensor.empty(v.shape, 'float32', q.device);
+    const bv = [dq, dk, dv, gc, qc, kc, vc, o].map(bthd);
+    try {
+      fusedBackend(q.backend, op).attentionBackward(bv[0], bv[1], bv[2], bv[3], bv[4], bv[5], bv[6], bv[7], lse, dims);
+    } finally {
+      for (const t of bv) t.dispose();
+      release(gc, g);
+    }
+    return [gradIf(q, dq), gradIf(k, dk), gradIf(v, dv)];
+  }, saved);
+  disposeUnlessRecorded(out, saved);
+  return out;
+}
+
+// ---- cross-entropy ----
+
+export interface CrossEntropyOptions {
+  /** Target value whose rows contribute no loss and no gradient. Default -100. */
+  ignoreIndex?: number;
+  /** 'mean' over the non-ignored rows (default; NaN when all are ignored, as in torch), 'sum', or 'none'. */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Cross-entropy of logits [..., V] against int32 class targets [...]: logsumexp(logits) - logits[target]
+ * per row, reduced as asked.
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  const op = 'crossEntropy';
+  checkTensor(op, 'logits', logits);
+  checkTensor(op, 'targets', targets, 'int32');
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  const reduction = options.reduction ?? 'mean';
+  if (!Number.isInteger(ignoreIndex)) throw new TypeError(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none')
+    throw new TypeError(`${op}: reduction must be 'mean', 'sum' or 'none', got ${String(reduction)}`);
+  const rowShape = logits.shape.slice(0, -1);
+  if (logits.ndim < 1 || targets.ndim !== rowShape.length || targets.shape.some((s, i) => s !== rowShape[i]))
+    throw new RangeError(`${op}: targets ${formatShape(targets.shape)} must be ${formatShape(rowShape)} for logits ${formatShape(logits.shape)}`);
+  const V = logits.shape[logits.ndim - 1];
+  const N = shapeNumel(rowShape);
+  if (V === 0 && N > 0) throw new RangeError(`${op}: logits ${formatShape(logits.shape)} have no classes`);
+  const loss = Tensor.empty(rowShape, 'float32', logits.device);
+  const lse = Tensor.empty(rowShape, 'float32', logits.device);
+  const lc = contiguousOf(logits);
+  const tc = contiguousOf(targets);
+  let count = 0;
+  if (reduction === 'mean') for (const t of tc.data()) if (t !== ignoreIndex) count++;
+  if (N > 0) {
+    try {
+      fusedBackend(logits.backend, op).crossEntropyForward(loss, lse, lc, tc, N, V, ignoreIndex);
+    } catch (e) {
+      for (const t of [loss, lse]) t.dispose();
+      release(lc, logits);
+      release(tc, targets);
+      throw e;
+    }
+  }
+  const saved = [lse, ...(lc !== logits ? [lc] : []), tc];
+  // dlogits = g[n] * (softmax(logits[n]) - onehot(target[n])), 0 on ignored rows
+  const perRow = record(op, [logits], loss, (g) => {
+    const dl = Tensor.empty(logits.shape, 'float32', logits.device);
+    if (N === 0) return [dl];
+    const gc = contiguousOf(g);
+    fusedBackend(logits.backend, op).crossEntropyBackward(dl, gc, lc, lse, tc, N, V, ignoreIndex);
+    release(gc, g);
+    return [dl];
+  }, saved);
+  if (!perRow.gradFn) {
+    lse.dispose();
+    release(lc, logits);
+    release(tc, targets);
+  }
+  if (reduction === 'none') return perRow;
+  const total = sum(perRow);
+  if (reduction === 'sum') return total;
+  return mul(total, 1 / count);
+}
+
+// ---- AdamW ----
+
+export interface AdamWStepOptions {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** 1-based count of this update, for the bias corrections 1 - beta^step. */
+  step: number;
+}
+
+/**
+ * One fused AdamW update in place (torch.optim.AdamW order): param *= 1 - lr*wd; m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; param -= lr/(1-b1^step) * m / (sqrt(v)/sqrt(1-b2^step) + eps). param, m and v
+ * must be contiguous float32 tensors with grad's number of elements. Not recorded by autograd.
+ * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.01 (torch's).
+ */
+export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamWStepOptions): void {
+  const op = 'adamwStep';
+  for (const [name, t] of [['param', param], ['grad', grad], ['m', m], ['v', v]] as const) checkTensor(op, name, t);
+  for (const [name, t] of [['param', param], ['m', m], ['v', v]] as const)
+    if (!t.isContiguous()) throw new RangeError(`${op}: ${name} ${formatShape(t.shape)} must be contiguous (it is updated in place)`);
+  if (grad.numel !== param.numel || m.numel !== param.numel || v.numel !== param.numel)
+    throw new RangeError(`${op}: param ${formatShape(param.shape)}, grad ${formatShape(grad.shape)}, m ${formatShape(m.shape)} and v ${formatShape(v.shape)} must have the same number of elements`);
+  const hyper = { lr: options.lr ?? 1e-3, beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.999, eps: options.eps ?? 1e-8,
+    weightDecay: options.weightDecay ?? 0.01, step: options.step };
+  if (!Number.isInteger(hyper.step) || hyper.step < 1) throw new RangeError(`${op}: step must be an integer >= 1, got ${hyper.step}`);
+  if (param.numel === 0) return;
+  const gc = contiguousOf(grad);
+  try {
+    fusedBackend(param.backend, op).adamwStep(param, gc, m, v, hyper);
+  } finally {
+    release(gc, grad);
+  }
+}

@@ -1,0 +1,511 @@
+// The fused kernels (softmax/logSoftmax, rmsNorm, applyRotary, scaledDotProductAttention, crossEntropy,
+// adamwStep) vs float64 references: values, edge cases, strided inputs, finite-difference gradients, and
+// bad inputs that throw while the process lives on.
+import { describe, expect, it } from 'vitest';
+import * as tg from '../src/index.js';
+import { native } from '../src/native.js';
+import { gradcheck } from './helpers/gradcheck.js';
+import { expectClose, forEachBackend, fromArray, randomArray, randomInts } from './helpers/reference.js';
+
+// One fast_exp/fast_log (~2 ulp) and a float32 sum over the row: a few 1e-7 relative, well under these.
+const SOFTMAX_TOL = { atol: 1e-6, rtol: 1e-5 };
+// Log-softmax values are O(|x|): absolute error scales with the logits' magnitude.
+const logTol = (scale: number) => ({ atol: 2e-6 * Math.max(1, scale), rtol: 1e-5 });
+// Float32 dot products of length up to ~256 accumulate ~sqrt(n) ulp: 1e-5 absolute on O(1) outputs.
+const DOT_TOL = { atol: 1e-5, rtol: 1e-4 };
+
+// ---- float64 references ----
+
+function softmaxRef(x: Float64Array, cols: number, log: boolean): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let r = 0; r < x.length / cols; r++) {
+    let m = -Infinity;
+    for (let c = 0; c < cols; c++) m = Math.max(m, x[r * cols + c]);
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += Math.exp(x[r * cols + c] - m);
+    for (let c = 0; c < cols; c++) y[r * cols + c] = log ? x[r * cols + c] - m - Math.log(s) : Math.exp(x[r * cols + c] - m) / s;
+  }
+  return y;
+}
+
+function rmsNormRef(x: Float64Array, w: Float64Array, eps: number): Float64Array {
+  const C = w.length;
+  const y = new Float64Array(x.length);
+  for (let r = 0; r < x.length / C; r++) {
+    let ss = 0;
+    for (let c = 0; c < C; c++) ss += x[r * C + c] ** 2;
+    const rstd = 1 / Math.sqrt(ss / C + eps);
+    for (let c = 0; c < C; c++) y[r * C + c] = x[r * C + c] * rstd * w[c];
+  }
+  return y;
+}
+
+function tables(P: number, D: number): { cos: Float64Array; sin: Float64Array } {
+  const half = D / 2;
+  const cos = new Float64Array(P * half);
+  const sin = new Float64Array(P * half);
+  for (let p = 0; p < P; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = p * Math.pow(10000, (-2 * i) / D);
+      cos[p * half + i] = Math.fround(Math.cos(a));
+      sin[p * half + i] = Math.fround(Math.sin(a));
+    }
+  }
+  return { cos, sin };
+}
+
+// x [B, T, H, D]; positions [T] or [B, T]
+function ropeRef(x: Float64Array, shape: number[], cos: Float64Array, sin: Float64Array, pos: Int32Array): Float64Array {
+  const [B, T, H, D] = shape;
+  const half = D / 2;
+  const y = new Float64Array(x.length);
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+    const p = pos.length === T ? pos[t] : pos[b * T + t];
+    for (let h = 0; h < H; h++) {
+      const base = ((b * T + t) * H + h) * D;
+      for (let i = 0; i < half; i++) {
+        const c = cos[p * half + i], s = sin[p * half + i];
+        y[base + i] = x[base + i] * c - x[base + i + half] * s;
+        y[base + i + half] = x[base + i + half] * c + x[base + i] * s;
+      }
+    }
+  }
+  return y;
+}
+
+interface AttnShape { B: number; Hq: number; Hkv: number; Tq: number; Tk: number; D: number; causal: boolean; scale?: number }
+
+// q [B, Hq, Tq, D], k/v [B, Hkv, Tk, D] contiguous -> o [B, Hq, Tq, D]
+function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, s: AttnShape): Float64Array {
+  const { B, Hq, Hkv, Tq, Tk, D, causal } = s;
+  const scale = s.scale ?? 1 / Math.sqrt(D);
+  const o = new Float64Array(B * Hq * Tq * D);
+  for (let b = 0; b < B; b++) for (let h = 0; h < Hq; h++) {
+    const hk = Math.floor(h / (Hq / Hkv));
+    for (let i = 0; i < Tq; i++) {
+      const limit = causal ? Math.min(Tk, i + Tk - Tq + 1) : Tk;
+      const sc = new Float64Array(limit);
+      let m = -Infinity;
+      for (let j = 0; j < limit; j++) {
+        let a = 0;
+        for (let d = 0; d < D; d++) a += q[((b * Hq + h) * Tq + i) * D + d] * k[((b * Hkv + hk) * Tk + j) * D + d];
+        sc[j] = a * scale;
+        m = Math.max(m, sc[j]);
+      }
+      let z = 0;
+      for (let j = 0; j < limit; j++) z += Math.exp(sc[j] - m);
+      for (let j = 0; j < limit; j++) {
+        const p = Math.exp(sc[j] - m) / z;
+        for (let d = 0; d < D; d++) o[((b * Hq + h) * Tq + i) * D + d] += p * v[((b * Hkv + hk) * Tk + j) * D + d];
+      }
+    }
+  }
+  return o;
+}
+
+function crossEntropyRef(x: Float64Array, V: number, targets: Int32Array, ignore: number): Float64Array {
+  const loss = new Float64Array(targets.length);
+  for (let n = 0; n < targets.length; n++) {
+    if (targets[n] === ignore) continue;
+    let m = -Infinity;
+    for (let j = 0; j < V; j++) m = Math.max(m, x[n * V + j]);
+    let s = 0;
+    for (let j = 0; j < V; j++) s += Math.exp(x[n * V + j] - m);
+    loss[n] = m + Math.log(s) - x[n * V + targets[n]];
+  }
+  return loss;
+}
+
+// [B, T, H, D] values stored as [B, H, T, D] (what a transpose of a [B, T, H, D] projection gives).
+function toBHTD(x: Float64Array, B: number, T: number, H: number, D: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let d = 0; d < D; d++)
+    out[((b * H + h) * T + t) * D + d] = x[((b * T + t) * H + h) * D + d];
+  return out;
+}
+
+forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
+  describe('softmax and logSoftmax', () => {
+    it('match the reference over the last dim, including long rows and large logits', () => {
+      for (const [rows, cols, scale] of [[1, 1, 1], [5, 37, 3], [33, 1000, 5], [3, 5000, 30], [4, 17, 1e4]]) {
+        const x = randomArray(rows * cols, rows * 7 + cols, scale);
+        tg.tidy(() => {
+          const t = fromArray(x, [rows, cols]);
+          expectClose(tg.softmax(t).data(), softmaxRef(x, cols, false), SOFTMAX_TOL, `softmax ${rows}x${cols}`);
+          expectClose(tg.logSoftmax(t).data(), softmaxRef(x, cols, true), logTol(scale), `logSoftmax ${rows}x${cols}`);
+        });
+      }
+    });
+
+    it('handle -inf entries and a non-last dim on a transposed view', () => {
+      tg.tidy(() => {
+        const y = tg.softmax(tg.tensor([0, -Infinity, 1, 2], [1, 4])).data();
+        expectClose(y, softmaxRef(Float64Array.from([0, -1e300, 1, 2]), 4, false), SOFTMAX_TOL, 'masked');
+        const x = randomArray(6 * 5, 3);
+        const t = fromArray(x, [6, 5]).transpose(0, 1); // [5, 6], strides [1, 5]
+        // softmax over dim 0 of the [5, 6] view == softmax over the rows of the original [6, 5]
+        const ref = softmaxRef(x, 5, false);
+        const got = tg.softmax(t, 0).transpose(0, 1).contiguous().data();
+        expectClose(got, ref, SOFTMAX_TOL, 'dim 0 of a transposed view');
+      });
+    });
+
+    it('gradients match finite differences', () => {
+      const x = randomArray(3 * 7, 11, 2);
+      gradcheck({ inputs: [{ values: x, shape: [3, 7] }], engine: ([t]) => tg.softmax(t), reference: ([v]) => softmaxRef(v, 7, false) });
+      gradcheck({ inputs: [{ values: x, shape: [3, 7] }], engine: ([t]) => tg.logSoftmax(t), reference: ([v]) => softmaxRef(v, 7, true) });
+      // dim 0: the reference transposes, applies along rows, transposes back
+      const tr = (v: Float64Array, r: number, c: number) => Float64Array.from({ length: r * c }, (_, i) => v[(i % r) * c + Math.floor(i / r)]);
+      gradcheck({
+        inputs: [{ values: x, shape: [3, 7] }],
+        engine: ([t]) => tg.logSoftmax(t, 0),
+        reference: ([v]) => tr(softmaxRef(tr(v, 3, 7), 3, true), 7, 3),
+      });
+    });
+  });
+
+  describe('rmsNorm', () => {
+    it('matches the reference, also on a strided view', () => {
+      for (const [rows, C] of [[1, 1], [3, 7], [64, 256], [513, 96]]) {
+        const x = randomArray(rows * C, rows + C);
+        const w = randomArray(C, 5);
+        tg.tidy(() => {
+          const y = tg.rmsNorm(fromArray(x, [rows, C]), fromArray(w, [C]), 1e-5);
+          expectClose(y.data(), rmsNormRef(x, w, 1e-5), DOT_TOL, `rmsNorm ${rows}x${C}`);
+        });
+      }
+      const x = randomArray(4 * 10, 9);
+      const w = randomArray(5, 10);
+      tg.tidy(() => {
+        const view = fromArray(x, [4, 10]).slice(1, 0, 10, 2); // [4, 5], strides [10, 2]
+        const xs = Float64Array.from({ length: 20 }, (_, i) => x[Math.floor(i / 5) * 10 + (i % 5) * 2]);
+        expectClose(tg.rmsNorm(view, fromArray(w, [5])).data(), rmsNormRef(xs, w, 1e-6), DOT_TOL, 'strided');
+      });
+    });
+
+    it('gradients of x and weight match finite differences', () => {
+      gradcheck({
+        inputs: [{ values: randomArray(4 * 6, 21), shape: [2, 2, 6] }, { values: randomArray(6, 22), shape: [6] }],
+        engine: ([x, w]) => tg.rmsNorm(x, w, 1e-5),
+        reference: ([x, w]) => rmsNormRef(x, w, 1e-5),
+      });
+    });
+
+    it('weight gradient is the same for any thread count', () => {
+      const x = randomArray(300 * 64, 1);
+      const run = () => tg.tidy(() => {
+        const w = fromArray(randomArray(64, 2), [64], true);
+        tg.rmsNorm(fromArray(x, [300, 64]), w).mul(fromArray(x, [300, 64])).sum().backward();
+        return Array.from(w.grad!.data());
+      });
+      const before = tg.getNumThreads();
+      const many = run();
+      tg.setNumThreads(1);
+      const one = run();
+      tg.setNumThreads(before);
+      expect(one).toEqual(many);
+    });
+  });
+
+  describe('applyRotary', () => {
+    it('matches the reference for per-sequence and per-batch positions, and strided x', () => {
+      for (const [B, T, H, D, P, perBatch] of [[1, 1, 1, 2, 1, false], [2, 5, 3, 8, 16, true], [2, 9, 4, 64, 32, false]] as const) {
+        const x = randomArray(B * T * H * D, T * D);
+        const { cos, sin } = tables(P, D);
+        const pos = randomInts(perBatch ? B * T : T, P, 3);
+        tg.tidy(() => {
+          const y = tg.applyRotary(fromArray(x, [B, T, H, D]), fromArray(cos, [P, D / 2]), fromArray(sin, [P, D / 2]),
+            tg.tensor(pos, perBatch ? [B, T] : [T]));
+          // cos/sin of float64 angles rounded to float32: products carry ~1 ulp
+          expectClose(y.data(), ropeRef(x, [B, T, H, D], cos, sin, pos), { atol: 1e-6, rtol: 1e-6 }, `rope ${[B, T, H, D]}`);
+        });
+      }
+      // x given as a [B, H, T, D] tensor transposed to [B, T, H, D] (non-contiguous)
+      const [B, T, H, D, P] = [2, 3, 2, 4, 8];
+      const x = randomArray(B * T * H * D, 77);
+      const { cos, sin } = tables(P, D);
+      const pos = Int32Array.from([5, 0, 7]);
+      tg.tidy(() => {
+        const stored = fromArray(toBHTD(x, B, T, H, D), [B, H, T, D]).transpose(1, 2);
+        const y = tg.applyRotary(stored, fromArray(cos, [P, D / 2]), fromArray(sin, [P, D / 2]), tg.tensor(pos, [T]));
+        expectClose(y.data(), ropeRef(x, [B, T, H, D], cos, sin, pos), { atol: 1e-6, rtol: 1e-6 }, 'strided x');
+      });
+    });
+
+    it('rotaryTables gives cos/sin of p * base^(-2i/D)', () => {
+      tg.tidy(() => {
+        const { cos, sin } = tg.rotaryTables(5, 8);
+        const ref = tables(5, 8);
+        expectClose(cos.data(), ref.cos, { atol: 1e-7, rtol: 0 }, 'cos');
+        expectClose(sin.data(), ref.sin, { atol: 1e-7, rtol: 0 }, 'sin');
+      });
+    });
+
+    it('gradient matches finite differences', () => {
+      const [B, T, H, D, P] = [2, 3, 2, 6, 4];
+      const { cos, sin } = tables(P, D);
+      const pos = Int32Array.from([3, 1, 0, 2, 2, 3]);
+      gradcheck({
+        inputs: [{ values: randomArray(B * T * H * D, 31), shape: [B, T, H, D] }],
+        engine: ([x]) => tg.applyRotary(x, fromArray(cos, [P, D / 2]), fromArray(sin, [P, D / 2]), tg.tensor(pos, [B, T])),
+        reference: ([x]) => ropeRef(x, [B, T, H, D], cos, sin, pos),
+      });
+    });
+  });
+
+  describe('scaledDotProductAttention', () => {
+    const cases: AttnShape[] = [
+      { B: 1, Hq: 1, Hkv: 1, Tq: 1, Tk: 1, D: 4, causal: true },
+      { B: 2, Hq: 4, Hkv: 2, Tq: 5, Tk: 5, D: 8, causal: true },
+      { B: 1, Hq: 2, Hkv: 1, Tq: 70, Tk: 70, D: 16, causal: true }, // two query blocks of 64
+      { B: 2, Hq: 6, Hkv: 2, Tq: 3, Tk: 140, D: 8, causal: true }, // KV-cache decode shape: Tq < Tk
+      { B: 1, Hq: 2, Hkv: 2, Tq: 130, Tk: 130, D: 32, causal: false },
+      { B: 1, Hq: 4, Hkv: 1, Tq: 65, Tk: 100, D: 64, causal: false, scale: 0.3 },
+    ];
+    it('matches the reference (GQA, Tq < Tk, multiple query blocks, both layouts)', () => {
+      for (const s of cases) {
+        const q = randomArray(s.B * s.Hq * s.Tq * s.D, s.Tq + 1);
+        const k = randomArray(s.B * s.Hkv * s.Tk * s.D, s.Tk + 2);
+        const v = randomArray(s.B * s.Hkv * s.Tk * s.D, s.Tk + 3);
+        const ref = attentionRef(q, k, v, s);
+        const opts = { causal: s.causal, scale: s.scale };
+        tg.tidy(() => {
+          const o = tg.scaledDotProductAttention(fromArray(q, [s.B, s.Hq, s.Tq, s.D]), fromArray(k, [s.B, s.Hkv, s.Tk, s.D]),
+            fromArray(v, [s.B, s.Hkv, s.Tk, s.D]), opts);
+          expect(o.shape).toEqual([s.B, s.Hq, s.Tq, s.D]);
+          expectClose(o.data(), ref, DOT_TOL, `attention ${JSON.stringify(s)}`);
+          // the same values stored [B, T, H, D] and transposed: read through strides, no copy
+          const asBTHD = (vals: Float64Array, H: number, T: number) => {
+            const bthd = new Float64Array(vals.length);
+            for (let b = 0; b < s.B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) for (let d = 0; d < s.D; d++)
+              bthd[((b * T + t) * H + h) * s.D + d] = vals[((b * H + h) * T + t) * s.D + d];
+            return fromArray(bthd, [s.B, T, H, s.D]).transpose(1, 2);
+          };
+          const o2 = tg.scaledDotProductAttention(asBTHD(q, s.Hq, s.Tq), asBTHD(k, s.Hkv, s.Tk), asBTHD(v, s.Hkv, s.Tk), opts);
+          expectClose(o2.data(), ref, DOT_TOL, `attention (B,T,H,D) storage ${JSON.stringify(s)}`);
+        });
+      }
+    });
+
+    it('accepts inputs whose last dim is strided (copied first)', () => {
+      const s = { B: 1, Hq: 2, Hkv: 1, Tq: 4, Tk: 4, D: 3, causal: true };
+      const q = randomArray(2 * 4 * 3, 1), k = randomArray(4 * 3, 2), v = randomArray(4 * 3, 3);
+      tg.tidy(() => {
+        // q stored [B, Hq, D, Tq] and transposed: last-dim stride Tq
+        const qT = new Float64Array(q.length);
+        for (let h = 0; h < 2; h++) for (let t = 0; t < 4; t++) for (let d = 0; d < 3; d++) qT[(h * 3 + d) * 4 + t] = q[(h * 4 + t) * 3 + d];
+        const qv = fromArray(qT, [1, 2, 3, 4]).transpose(2, 3);
+        const o = tg.scaledDotProductAttention(qv, fromArray(k, [1, 1, 4, 3]), fromArray(v, [1, 1, 4, 3]), { causal: true });
+        expectClose(o.data(), attentionRef(q, k, v, s), DOT_TOL, 'strided last dim');
+      });
+    });
+
+    it('gradients of q, k, v match finite differences (causal GQA, Tq < Tk, non-causal)', () => {
+      const shapes: AttnShape[] = [
+        { B: 1, Hq: 4, Hkv: 2, Tq: 3, Tk: 3, D: 4, causal: true },
+        { B: 2, Hq: 2, Hkv: 1, Tq: 2, Tk: 5, D: 3, causal: true },
+        { B: 1, Hq: 2, Hkv: 2, Tq: 4, Tk: 3, D: 2, causal: false },
+      ];
+      for (const s of shapes) {
+        gradcheck({
+          inputs: [
+            { values: randomArray(s.B * s.Hq * s.Tq * s.D, 41), shape: [s.B, s.Hq, s.Tq, s.D] },
+            { values: randomArray(s.B * s.Hkv * s.Tk * s.D, 42), shape: [s.B, s.Hkv, s.Tk, s.D] },
+            { values: randomArray(s.B * s.Hkv * s.Tk * s.D, 43), shape: [s.B, s.Hkv, s.Tk, s.D] },
+          ],
+          engine: ([q, k, v]) => tg.scaledDotProductAttention(q, k, v, { causal: s.causal }),
+          reference: ([q, k, v]) => attentionRef(q, k, v, s),
+        });
+      }
+    });
+  });
+
+  describe('crossEntropy', () => {
+    it('matches the reference per row, summed and averaged over non-ignored rows', () => {
+      for (const [N, V, scale, ignore] of [[1, 1, 1, -100], [9, 33, 2, -100], [40, 3000, 10, -100], [5, 17, 1e3, 3]]) {
+        const x = randomArray(N * V, N + V, scale);
+        const t = randomInts(N, V, N);
+        for (let n = 1; n < N; n += 4) t[n] = ignore;
+        const ref = crossEntropyRef(x, V, t, ignore);
+        const kept = t.filter((v) => v !== ignore).length;
+        const total = ref.reduce((a, b) => a + b, 0);
+        // loss = (max - x[t]) + log(sum): exact subtraction, then one fast_log; relative to the loss size
+        const tol = { atol: 1e-5 * Math.max(1, scale / 10), rtol: 1e-5 };
+        tg.tidy(() => {
+          const logits = fromArray(x, [N, V]);
+          const targets = tg.tensor(t, [N]);
+          expectClose(tg.crossEntropy(logits, targets, { ignoreIndex: ignore, reduction: 'none' }).data(), ref, tol, `rows ${N}x${V}`);
+          expectClose(tg.crossEntropy(logits, targets, { ignoreIndex: ignore, reduction: 'sum' }).data(), [total], { atol: tol.atol * N, rtol: 1e-5 }, 'sum');
+          expectClose(tg.crossEntropy(logits, targets, { ignoreIndex: ignore }).data(), [total / kept], { atol: tol.atol, rtol: 1e-5 }, 'mean');
+        });
+      }
+    });
+
+    it('accepts [B, T, V] logits as a transposed view; mean over all-ignored rows is NaN', () => {
+      const [B, T, V] = [2, 3, 5];
+      const x = randomArray(B * T * V, 8);
+      const t = randomInts(B * T, V, 9);
+      tg.tidy(() => {
+        const stored = fromArray(x, [T, B, V]).transpose(0, 1); // [B, T, V] view
+        const xb = Float64Array.from({ length: B * T * V }, (_, i) => {
+          const b = Math.floor(i / (T * V)), tt = Math.floor(i / V) % T, v = i % V;
+          return x[(tt * B + b) * V + v];
+        });
+        const loss = tg.crossEntropy(stored, tg.tensor(t, [B, T]), { reduction: 'none' });
+        expect(loss.shape).toEqual([B, T]);
+        expectClose(loss.data(), crossEntropyRef(xb, V, t, -100), { atol: 1e-5, rtol: 1e-5 }, 'strided');
+        const all = tg.crossEntropy(fromArray(x.slice(0, 2 * V), [2, V]), tg.tensor(Int32Array.from([-100, -100]), [2]));
+        expect(Number.isNaN(all.item())).toBe(true);
+      });
+    });
+
+    it('gradient matches finite differences, with ignored rows', () => {
+      const [N, V] = [6, 5];
+      const t = Int32Array.from([0, -100, 4, 2, -100, 1]);
+      gradcheck({
+        inputs: [{ values: randomArray(N * V, 51, 2), shape: [N, V] }],
+        engine: ([x]) => tg.crossEntropy(x, tg.tensor(t, [N]), { reduction: 'none' }),
+        reference: ([x]) => crossEntropyRef(x, V, t, -100),
+      });
+      const kept = 4;
+      gradcheck({
+        inputs: [{ values: randomArray(N * V, 52, 2), shape: [N, V] }],
+        engine: ([x]) => tg.crossEntropy(x, tg.tensor(t, [N])).reshape([1]),
+        reference: ([x]) => Float64Array.of(crossEntropyRef(x, V, t, -100).reduce((a, b) => a + b, 0) / kept),
+      });
+    });
+
+    it('native backward can write dlogits into the logits buffer', () => {
+      const [N, V] = [3, 7];
+      const x = randomArray(N * V, 61, 3);
+      const t = Int32Array.from([6, -100, 0]);
+      const g = Float32Array.from([0.5, 2, -1]);
+      const ids = { x: native.alloc(N * V, 0), t: native.alloc(N, 1), g: native.alloc(N, 0), loss: native.alloc(N, 0), lse: native.alloc(N, 0) };
+      native.write(ids.x, 0, Float32Array.from(x));
+      native.write(ids.t, 0, t);
+      native.write(ids.g, 0, g);
+      native.crossEntropyForward(ids.loss, 0, ids.lse, 0, ids.x, 0, ids.t, 0, N, V, -100);
+      native.crossEntropyBackward(ids.x, 0, ids.g, 0, ids.x, 0, ids.lse, 0, ids.t, 0, N, V, -100);
+      const out = new Float32Array(N * V);
+      native.read(ids.x, 0, out);
+      const p = softmaxRef(x, V, false);
+      const ref = p.map((v, i) => {
+        const n = Math.floor(i / V);
+        return t[n] === -100 ? 0 : g[n] * (v - (i % V === t[n] ? 1 : 0));
+      });
+      for (const id of Object.values(ids)) native.free(id);
+      expectClose(out, ref, { atol: 1e-6, rtol: 1e-5 }, 'in-place dlogits');
+    });
+  });
+
+  describe('adamwStep', () => {
+    it('matches a float64 AdamW over several steps (torch.optim.AdamW order)', () => {
+      const n = 1001;
+      const [lr, b1, b2, eps, wd] = [1e-2, 0.9, 0.95, 1e-8, 0.1];
+      const p0 = randomArray(n, 71);
+      const rp = Float64Array.from(p0), rm = new Float64Array(n), rv = new Float64Array(n);
+      tg.tidy(() => {
+        const p = fromArray(p0, [n]);
+        const m = tg.zeros([n]);
+        const v = tg.zeros([n]);
+        for (let step = 1; step <= 6; step++) {
+          const g = randomArray(n, 100 + step);
+          tg.adamwStep(p, fromArray(g, [n]), m, v, { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step });
+          for (let i = 0; i < n; i++) {
+            rp[i] *= 1 - lr * wd;
+            rm[i] = b1 * rm[i] + (1 - b1) * g[i];
+            rv[i] = b2 * rv[i] + (1 - b2) * g[i] * g[i];
+            rp[i] -= (lr / (1 - b1 ** step)) * rm[i] / (Math.sqrt(rv[i]) / Math.sqrt(1 - b2 ** step) + eps);
+          }
+        }
+        // six float32 updates of O(lr) each: a few ulp of |p| ~ 1 plus ~1e-7 per step
+        expectClose(p.data(), rp, { atol: 2e-6, rtol: 1e-5 }, 'param');
+        expectClose(m.data(), rm, { atol: 1e-6, rtol: 1e-5 }, 'm');
+        expectClose(v.data(), rv, { atol: 1e-7, rtol: 1e-5 }, 'v');
+      });
+    });
+  });
+
+  describe('bad inputs throw and the process lives', () => {
+    it('rejects wrong shapes, dtypes, disposed tensors and out-of-range indices', () => {
+      tg.tidy(() => {
+        const x = tg.randn([2, 3, 4, 8]);
+        const { cos, sin } = tg.rotaryTables(4, 8);
+        expect(() => tg.softmax(tg.tensor(new Int32Array(3), [3]))).toThrow(/softmax: x must be float32, got int32/);
+        expect(() => tg.softmax(x, 4)).toThrow(RangeError);
+        expect(() => tg.rmsNorm(x, tg.ones([7]))).toThrow(/rmsNorm: weight \[7\] must be \[C\] for x \[2, 3, 4, 8\]/);
+        expect(() => tg.rmsNorm(x, tg.ones([8]), NaN)).toThrow(/eps/);
+        expect(() => tg.applyRotary(x, cos, sin, tg.tensor(Int32Array.from([0, 1, 4]), [3]))).toThrow(/ropeForward: positions\[2\] = 4 is outside/);
+        expect(() => tg.applyRotary(x, cos, sin, tg.tensor(Int32Array.from([0, 1]), [2]))).toThrow(/positions \[2\] must be \[3\] or \[2, 3\]/);
+        expect(() => tg.applyRotary(x, cos, sin, tg.tensor([0, 1, 2]))).toThrow(/positions must be int32/);
+        expect(() => tg.applyRotary(tg.randn([2, 3, 4, 6]), cos, sin, tg.tensor(new Int32Array(3), [3]))).toThrow(/must both be \[P, 3\]/);
+        const q = tg.randn([1, 3, 4, 8]);
+        const kv = tg.randn([1, 2, 4, 8]);
+        expect(() => tg.scaledDotProductAttention(q, kv, kv)).toThrow(/query heads 3 must be a multiple of kv heads 2/);
+        expect(() => tg.scaledDotProductAttention(tg.randn([1, 2, 5, 8]), kv, kv, { causal: true })).toThrow(/Tq <= Tk/);
+        expect(() => tg.scaledDotProductAttention(tg.randn([1, 2, 4, 4]), kv, kv)).toThrow(RangeError);
+        expect(() => tg.scaledDotProductAttention(q.reshape([12, 8]), kv, kv)).toThrow(/\[B, H, T, D\]/);
+        const logits = tg.randn([3, 5]);
+        expect(() => tg.crossEntropy(logits, tg.tensor(Int32Array.from([0, 5, 1]), [3]))).toThrow(/crossEntropyForward: targets\[1\] = 5 is outside \[0, 5\)/);
+        expect(() => tg.crossEntropy(logits, tg.tensor(Int32Array.from([0, 1]), [2]))).toThrow(/targets \[2\] must be \[3\]/);
+        expect(() => tg.crossEntropy(logits, tg.tensor([0, 1, 2]))).toThrow(/targets must be int32/);
+        expect(() => tg.crossEntropy(logits, tg.tensor(new Int32Array(3), [3]), { reduction: 'avg' as 'mean' })).toThrow(TypeError);
+        const p = tg.zeros([4]);
+        expect(() => tg.adamwStep(p, tg.zeros([5]), tg.zeros([4]), tg.zeros([4]), { step: 1 })).toThrow(/same number of elements/);
+        expect(() => tg.adamwStep(p, tg.zeros([4]), tg.zeros([4]), tg.zeros([4]), { step: 0 })).toThrow(/step must be/);
+        expect(() => tg.adamwStep(p, p, tg.zeros([4]), tg.zeros([4]), { step: 1 })).toThrow(/param overlaps grad/);
+        expect(() => tg.adamwStep(tg.zeros([2, 2]).transpose(0, 1), tg.zeros([4]), tg.zeros([4]), tg.zeros([4]), { step: 1 })).toThrow(/contiguous/);
+        const gone = tg.randn([2, 3]);
+        gone.dispose();
+        for (const f of [() => tg.softmax(gone), () => tg.logSoftmax(gone), () => tg.rmsNorm(gone, tg.ones([3])),
+          () => tg.crossEntropy(gone, tg.tensor(new Int32Array(2), [2])), () => tg.scaledDotProductAttention(gone, kv, kv),
+          () => tg.adamwStep(gone, gone, gone, gone, { step: 1 })]) expect(f).toThrow(/disposed/);
+        expect(() => tg.applyRotary('x' as unknown as tg.Tensor, cos, sin, tg.tensor(new Int32Array(3), [3]))).toThrow(TypeError);
+        // still alive and correct
+        expectClose(tg.softmax(tg.tensor([0, 0], [2])).data(), [0.5, 0.5], SOFTMAX_TOL, 'after errors');
+      });
+    });
+
+    it('native entry points validate ids, ranges, strides and overlaps', () => {
+      const a = native.alloc(12, 0);
+      const small = native.alloc(3, 0);
+      const ints = native.alloc(3, 1);
+      expect(() => native.softmaxForward(small, 0, a, 0, 3, 4)).toThrow(/softmaxForward: y: elements \[0, 12\) exceed its buffer of 3/);
+      expect(() => native.softmaxForward(a, 0, ints, 0, 1, 3)).toThrow(/x must be float32, got int32/);
+      expect(() => native.softmaxForward(a, 1, a, 0, 2, 4)).toThrow(/overlaps/);
+      expect(() => native.logSoftmaxBackward(a, 0, a, 0, 987654, 0, 3, 4)).toThrow(/disposed or unknown buffer/);
+      expect(() => native.rmsnormForward(a, 0, small, 0, a, 0, small, 0, 3, 4, 1e-5)).toThrow(/weight: elements/);
+      expect(() => native.rmsnormBackward(a, 0, small, 0, a, 0, a, 0, small, 0, small, 0, 3, 0)).toThrow(/cols must be positive/);
+      expect(() => native.ropeForward(a, 0, a, 0, small, 0, small, 0, ints, 0, 1, 3, 1, 3, 1, false, false)).toThrow(/even/);
+      const s = [12, 4, 4];
+      expect(() => native.attentionForward(a, 0, [12, 0, 4], small, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/overlap for shape/);
+      expect(() => native.attentionForward(a, 0, s, small, 0, a, 0, [12, 8, 4], a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/q: view/);
+      expect(() => native.attentionForward(a, 0, [12, 4], small, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/\[sB, sT, sH\]/);
+      expect(() => native.attentionBackward(a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, small, 0, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/overlaps/);
+      expect(() => native.crossEntropyBackward(a, 0, small, 0, a, 0, small, 0, ints, 0, 3, 4, 1.5)).toThrow(/ignoreIndex must be an integer/);
+      expect(() => native.adamwStep(a, 0, a, 6, small, 0, small, 0, 3, 1e-3, 1.5, 0.9, 1e-8, 0, 1)).toThrow(/beta1 and beta2/);
+      expect(() => (native.adamwStep as unknown as (...x: number[]) => void)(a, 0)).toThrow(/missing argument/);
+      for (const id of [a, small, ints]) expect(native.free(id)).toBe(true);
+    });
+
+    it('frees every intermediate: forward + backward inside tidy leaves no buffers behind', () => {
+      const before = tg.memory().numBuffers;
+      tg.tidy(() => {
+        const x = tg.randn([2, 4, 3, 8]).requiresGrad_();
+        const w = tg.ones([8]).requiresGrad_();
+        const { cos, sin } = tg.rotaryTables(8, 8);
+        const h = tg.applyRotary(tg.rmsNorm(x, w), cos, sin, tg.tensor(Int32Array.from([0, 1, 2, 3]), [4]));
+        const a = tg.scaledDotProductAttention(h.transpose(1, 2), h.transpose(1, 2), h.transpose(1, 2), { causal: true });
+        const logits = a.transpose(1, 2).reshape([8, 24]);
+        const loss = tg.crossEntropy(tg.logSoftmax(logits), tg.tensor(Int32Array.from([0, 1, 2, 3, -100, 5, 6, 7]), [8]));
+        loss.backward();
+        expect(x.grad).not.toBeNull();
+        expect(w.grad).not.toBeNull();
+      });
+      tg.noGrad(() => tg.tidy(() => {
+        tg.crossEntropy(tg.randn([2, 3]), tg.tensor(Int32Array.from([0, 1]), [2]));
+      }));
+      expect(tg.memory().numBuffers).toBe(before);
+    });
+  });
+}));
