@@ -1,5 +1,6 @@
-// Thread pool implementation: one job at a time (kernels are launched from Node's single JS thread);
-// work is handed out by an atomic ticket so uneven chunks balance themselves.
+// Thread pool implementation: one job at a time (kernels are launched from Node's single JS thread).
+// Work is handed out by an atomic ticket, and the caller waits only for tickets that were taken, never
+// for a sleeping worker to wake up: on a loaded 2-core machine a late worker simply finds no work left.
 #include "core/thread_pool.h"
 
 #include <atomic>
@@ -41,7 +42,6 @@ int default_threads() {
 class Pool {
  public:
   Pool() : threads_(default_threads()) {}
-  ~Pool() { stop_workers(); }
 
   int threads() const { return threads_; }
 
@@ -51,23 +51,31 @@ class Pool {
     threads_ = n > 0 ? n : 1;
   }
 
-  // Runs job(k, count) for every task k in [0, count) on `workers + 1` threads.
-  void run(int64_t count, int participants, const std::function<void(int64_t)>& job) {
+  // Runs job(k) for every task k in [0, count), the caller included; `helpers` workers may join.
+  void run(int64_t count, int helpers, const std::function<void(int64_t)>& job) {
     std::lock_guard<std::mutex> lock(run_mutex_);
     start_workers();
     job_ = &job;
     task_count_ = count;
+    max_helpers_ = helpers;
+    joined_.store(0, std::memory_order_relaxed);
     next_task_.store(0, std::memory_order_relaxed);
-    int helpers = participants - 1;
-    if (helpers > static_cast<int>(workers_.size())) helpers = static_cast<int>(workers_.size());
-    active_helpers_ = helpers;
-    pending_.store(helpers, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    done_tasks_.store(0, std::memory_order_relaxed);
+    uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    open_generation_.store(gen, std::memory_order_release);
+    generation_.store(gen, std::memory_order_release);
     generation_.notify_all();
     tls_in_parallel = true;
     drain();
     tls_in_parallel = false;
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    // Wait for tickets taken by workers; yield so a descheduled worker can get this core back.
+    for (int spin = 0; done_tasks_.load(std::memory_order_acquire) != task_count_; ++spin) {
+      if (spin < 2000) cpu_relax();
+      else sched_yield();
+    }
+    // Close the job, then wait out workers that are between joining and noticing it is closed.
+    open_generation_.store(0, std::memory_order_release);
+    while (inside_.load(std::memory_order_acquire) != 0) cpu_relax();
     job_ = nullptr;
   }
 
@@ -77,16 +85,17 @@ class Pool {
       int64_t k = next_task_.fetch_add(1, std::memory_order_relaxed);
       if (k >= task_count_) break;
       (*job_)(k);
+      done_tasks_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
 
   // `seen` is the generation current when the worker was created: reading it inside the new thread
-  // instead would race with run() publishing the first job, and that job would never be picked up.
-  void worker_loop(int index, uint64_t seen) {
+  // instead would race with run() publishing the first job.
+  void worker_loop(uint64_t seen) {
     tls_in_parallel = true;
     for (;;) {
       uint64_t gen = seen;
-      for (int spin = 0; spin < 20000; ++spin) {
+      for (int spin = 0; spin < 4000; ++spin) {
         gen = generation_.load(std::memory_order_acquire);
         if (gen != seen) break;
         cpu_relax();
@@ -97,10 +106,11 @@ class Pool {
       }
       seen = gen;
       if (stopping_.load(std::memory_order_acquire)) return;
-      if (index < active_helpers_) {
+      inside_.fetch_add(1, std::memory_order_acq_rel);
+      if (open_generation_.load(std::memory_order_acquire) == gen &&
+          joined_.fetch_add(1, std::memory_order_acq_rel) < max_helpers_)
         drain();
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      inside_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
@@ -110,7 +120,7 @@ class Pool {
     stop_workers();
     stopping_.store(false);
     uint64_t current = generation_.load(std::memory_order_acquire);
-    for (int i = 0; i < wanted; ++i) workers_.emplace_back([this, i, current] { worker_loop(i, current); });
+    for (int i = 0; i < wanted; ++i) workers_.emplace_back([this, current] { worker_loop(current); });
   }
 
   void stop_workers() {
@@ -126,11 +136,14 @@ class Pool {
   std::mutex run_mutex_;
   std::vector<std::thread> workers_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> open_generation_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> next_task_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int64_t> done_tasks_{0};
+  std::atomic<int> joined_{0};
+  std::atomic<int> inside_{0};
   int64_t task_count_ = 0;
-  int active_helpers_ = 0;
+  int max_helpers_ = 0;
   const std::function<void(int64_t)>* job_ = nullptr;
 };
 
@@ -160,13 +173,13 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(threads) * 4);
   int64_t chunk = (n + chunks - 1) / chunks;
   chunks = (n + chunk - 1) / chunk;
-  int participants = static_cast<int>(std::min<int64_t>(chunks, threads));
+  int helpers = static_cast<int>(std::min<int64_t>(chunks, threads)) - 1;
   std::function<void(int64_t)> job = [&](int64_t k) {
     int64_t begin = k * chunk;
     int64_t end = std::min(n, begin + chunk);
     fn(begin, end);
   };
-  pool().run(chunks, participants, job);
+  pool().run(chunks, helpers, job);
 }
 
 void parallel_run(int threads, const std::function<void(int, int)>& fn) {
@@ -176,7 +189,7 @@ void parallel_run(int threads, const std::function<void(int, int)>& fn) {
     return;
   }
   std::function<void(int64_t)> job = [&](int64_t k) { fn(static_cast<int>(k), count); };
-  pool().run(count, count, job);
+  pool().run(count, count - 1, job);
 }
 
 }  // namespace tg

@@ -18,7 +18,8 @@ bool in_parallel_region();
 // most num_threads() chunks run at once. Runs inline when n <= grain, with one thread, or when nested.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
-// Runs fn(thread_index, thread_count) once on each of `threads` threads (capped at num_threads()).
+// Runs fn(index, count) for every index in [0, count), count = min(threads, num_threads()), spread over
+// the pool; an index may run on any thread, and several on one thread, so fn must not wait on another.
 void parallel_run(int threads, const std::function<void(int, int)>& fn);
 
 }  // namespace tg
