@@ -45,11 +45,11 @@ export interface NativeAddon {
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+// THINKGRAD_NATIVE_PATH, when set, is the only place looked at: an explicit choice must not silently
+// fall back to another build.
 function candidatePaths(): string[] {
-  const paths: string[] = [];
-  if (process.env.THINKGRAD_NATIVE_PATH) paths.push(resolve(process.env.THINKGRAD_NATIVE_PATH));
-  for (const config of ['Release', 'Debug']) paths.push(join(packageRoot, 'build', config, 'thinkgrad_native.node'));
-  return paths;
+  if (process.env.THINKGRAD_NATIVE_PATH) return [resolve(process.env.THINKGRAD_NATIVE_PATH)];
+  return ['Release', 'Debug'].map((config) => join(packageRoot, 'build', config, 'thinkgrad_native.node'));
 }
 
 function load(): NativeAddon {
