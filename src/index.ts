@@ -20,3 +20,5 @@ export { matmul } from './ops/matmul.js';
 export { embedding, indexSelect, indexAdd, gather, scatterAdd } from './ops/index.js';
 export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProductAttention, crossEntropy, adamwStep,
   type AttentionOptions, type CrossEntropyOptions, type AdamWStepOptions } from './ops/nn.js';
+export { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy, grpoLoss, groupAdvantages, type SelectiveLogSoftmaxOptions, type GrpoLossInputs, type GrpoLossOptions, type GrpoLossType, type GrpoMetrics, type GroupAdvantagesOptions, type GroupAdvantagesResult } from './rl/grpo.js';
+export { cudaAvailable, CudaBuffer, cudaGrpo, type CudaDeviceInfo } from './backend/cuda.js';

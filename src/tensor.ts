@@ -212,8 +212,10 @@ export type NestedArray = number | NestedArray[];
 /** @internal Normalizes a possibly negative dim index. */
 export function normalizeDim(dim: number, ndim: number, op: string): number {
   if (!Number.isInteger(dim)) throw new TypeError(`${op}: dim must be an integer, got ${dim}`);
-  const d = dim < 0 ? dim + ndim : dim;
-  if (d < 0 || d >= Math.max(ndim, 1)) throw new RangeError(`${op}: dim ${dim} out of range for a ${ndim}-d tensor`);
+  // A 0-d tensor accepts dim 0 and -1, as in PyTorch.
+  const n = Math.max(ndim, 1);
+  const d = dim < 0 ? dim + n : dim;
+  if (d < 0 || d >= n) throw new RangeError(`${op}: dim ${dim} out of range for a ${ndim}-d tensor`);
   return d;
 }
 

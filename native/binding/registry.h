@@ -5,6 +5,7 @@
 
 #define TG_BINDING_FAMILIES(X) \
   X(memory)                    \
+  X(grpo)                      \
   X(elementwise)               \
   X(reduce)                    \
   X(index)                     \

@@ -1,6 +1,6 @@
 // SGEMM driver (BLIS/GotoBLAS structure): pack op(B) into kc x NR panels and op(A) into MR x kc panels,
-// loop jc (nc) -> pc (kc) -> ic (mc) -> jr (NR) -> ir (MR) around a register-blocked micro-kernel picked
-// once at run time; threads own disjoint blocks of C (no barriers). M == 1 / N == 1 take a direct path.
+// loop jc (nc) -> [threads: row tasks] ic (mc) -> pc (kc) -> jr (NR) -> ir (MR) around a register-blocked
+// micro-kernel picked once at run time. Threads own disjoint blocks of C. M == 1 / N == 1: direct GEMV.
 #include "ops/gemm.h"
 
 #include <algorithm>
@@ -22,27 +22,34 @@ namespace tg {
 namespace gemm_detail {
 namespace {
 
-// ---- portable micro-kernel (any CPU; the compiler vectorizes the j loops) ----
+// ---- portable micro-kernel (any CPU; 4x16 tile in 128-bit GNU vectors) ----
 
 constexpr int kScalarMR = 4;
 constexpr int kScalarNR = 16;
 
+// GNU vector extension: 128-bit lanes (SSE on x86, NEON on aarch64) without ISA-specific intrinsics.
+typedef float v4f __attribute__((vector_size(16)));
+
 void scalar_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                    float beta) {
-  float acc[kScalarMR][kScalarNR] = {};
+  constexpr int kV = kScalarNR / 4;
+  v4f acc[kScalarMR][kV] = {};
   for (int64_t k = 0; k < kc; ++k) {
-    const float* bk = b + k * kScalarNR;
+    v4f bk[kV];
+    std::memcpy(bk, b + k * kScalarNR, sizeof(bk));
     for (int r = 0; r < kScalarMR; ++r) {
       const float ar = a[k * kScalarMR + r];
-      for (int j = 0; j < kScalarNR; ++j) acc[r][j] += ar * bk[j];
+      for (int v = 0; v < kV; ++v) acc[r][v] += ar * bk[v];
     }
   }
   for (int r = 0; r < kScalarMR; ++r) {
+    float out[kScalarNR];
+    std::memcpy(out, acc[r], sizeof(out));
     float* cr = c + r * ldc;
     if (beta == 0.0f) {
-      for (int j = 0; j < kScalarNR; ++j) cr[j] = alpha * acc[r][j];
+      for (int j = 0; j < kScalarNR; ++j) cr[j] = alpha * out[j];
     } else {
-      for (int j = 0; j < kScalarNR; ++j) cr[j] = alpha * acc[r][j] + beta * cr[j];
+      for (int j = 0; j < kScalarNR; ++j) cr[j] = alpha * out[j] + beta * cr[j];
     }
   }
 }
@@ -269,6 +276,9 @@ void pack_b_panel(bool trans, const float* B, int64_t ldb, int64_t k, int64_t n,
   }
 }
 
+// Largest mr * nr of any kernel (the edge-tile buffer).
+constexpr int kMaxTile = 32 * 64;
+
 struct Problem {
   bool ta, tb;
   int64_t K;
@@ -281,42 +291,50 @@ struct Problem {
   int64_t ldc;
 };
 
-// One k-block of the product for rows [m0, m1) and B panels [p0, p1) of the current (jc, pc) block:
-// C[m0:m1, jc + p0*NR : jc + p1*NR] (+)= alpha * op(A)[m0:m1, pc:pc+kc] @ packed B.
-void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t jc, int64_t nc, int64_t pc,
-                   int64_t kc, float beta, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+// Rows [m0, m1) x B panels [p0, p1) of the column block C[:, jc : jc + nc], over all of K:
+// for each mc block of rows and each kc block of K, pack that A block (thread-local) and run the
+// micro-kernel over the already packed B panels. pb holds the block's B, one kc x nc_pad slab per kc block.
+void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t nc_pad, int64_t jc, int64_t nc,
+                   int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   const int mr = kr.mr, nr = kr.nr;
+  const int64_t K = p.K;
+  const int64_t kc_max = std::min<int64_t>(kr.kc, K);
   const int64_t mc_max = std::min<int64_t>(kr.mc, round_up(m1 - m0, mr));
-  float* pa = scratch().a.get(static_cast<size_t>(round_up(mc_max, mr) * kc));
-  alignas(64) float tile[32 * 64];  // edge tiles: mr * nr <= 32 * 64
+  float* pa = scratch().a.get(static_cast<size_t>(round_up(mc_max, mr) * kc_max));
+  alignas(64) float tile[kMaxTile];  // edge tiles are computed here, then merged into C
   for (int64_t ic = m0; ic < m1; ic += mc_max) {
     const int64_t mc = std::min<int64_t>(mc_max, m1 - ic);
-    const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
-    if (kr.pack_a != nullptr) {
-      kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
-    } else {
-      pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
-    }
-    for (int64_t panel = p0; panel < p1; ++panel) {
-      const int64_t jr = panel * nr;
-      const int64_t n = std::min<int64_t>(nr, nc - jr);
-      const float* bp = pb + jr * kc;
-      for (int64_t ir = 0; ir < mc; ir += mr) {
-        const int64_t m = std::min<int64_t>(mr, mc - ir);
-        const float* ap = pa + ir * kc;
-        float* c = p.C + (ic + ir) * p.ldc + jc + jr;
-        if (m == mr && n == nr) {
-          kr.micro(kc, ap, bp, c, p.ldc, p.alpha, beta);
-          continue;
-        }
-        kr.micro(kc, ap, bp, tile, nr, 1.0f, 0.0f);
-        for (int64_t r = 0; r < m; ++r) {
-          float* cr = c + r * p.ldc;
-          const float* t = tile + r * nr;
-          if (beta == 0.0f) {
-            for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j];
-          } else {
-            for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j] + beta * cr[j];
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min<int64_t>(kc_max, K - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
+      if (kr.pack_a != nullptr) {
+        kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
+      } else {
+        pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
+      }
+      const float* slab = pb + pc * nc_pad;
+      for (int64_t panel = p0; panel < p1; ++panel) {
+        const int64_t jr = panel * nr;
+        const int64_t n = std::min<int64_t>(nr, nc - jr);
+        const float* bp = slab + jr * kc;
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+          const int64_t m = std::min<int64_t>(mr, mc - ir);
+          const float* ap = pa + ir * kc;
+          float* c = p.C + (ic + ir) * p.ldc + jc + jr;
+          if (m == mr && n == nr) {
+            kr.micro(kc, ap, bp, c, p.ldc, p.alpha, beta);
+            continue;
+          }
+          kr.micro(kc, ap, bp, tile, nr, 1.0f, 0.0f);
+          for (int64_t r = 0; r < m; ++r) {
+            float* cr = c + r * p.ldc;
+            const float* t = tile + r * nr;
+            if (beta == 0.0f) {
+              for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j];
+            } else {
+              for (int64_t j = 0; j < n; ++j) cr[j] = p.alpha * t[j] + beta * cr[j];
+            }
           }
         }
       }
@@ -326,23 +344,31 @@ void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t 
 
 // Work (multiply-adds) below which a GEMM runs on one thread.
 constexpr double kParallelMinWork = double(1 << 21);
+// Most floats of packed B held at once (16 MB, kept by the calling thread); wider problems are done in
+// column blocks.
+constexpr int64_t kMaxPackedB = int64_t{1} << 22;
 
-// For each (jc, pc) block: pack op(B) into panels (threads split the panels), then threads take tasks
-// (row ranges, or panel ranges when M is short) and each packs its own A blocks. Two parallel regions
-// per block and no barriers inside: a thread slowed by the shared machine delays only its own tasks.
+// For each column block (usually all of N): pack op(B)[:, block] for all of K into panels (threads split
+// the panels), then threads take tasks (row ranges, or panel ranges when M is short), each packing its
+// own A blocks. Two parallel regions per column block and no barrier inside either: on the shared,
+// noisy machine every synchronization waits for the slowest thread.
 void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
   const double work = double(M) * double(N) * double(K);
   const int threads = (work >= kParallelMinWork && !in_parallel_region()) ? num_threads() : 1;
   const int64_t kc_max = std::min<int64_t>(kr.kc, K);
-  const int64_t nc_max = std::min<int64_t>(kr.nc, round_up(N, nr));
-  // The packed B block is shared by all threads; it lives in the calling thread's scratch.
-  float* pb = scratch().b.get(static_cast<size_t>(round_up(nc_max, nr) * kc_max));
+  const int64_t k_blocks = (K + kc_max - 1) / kc_max;
+  int64_t nc_max = std::min<int64_t>(kr.nc, round_up(N, nr));
+  nc_max = std::max<int64_t>(nr, std::min<int64_t>(nc_max, kMaxPackedB / K / nr * nr));
+  // The packed B is shared by all threads; it lives in the calling thread's scratch.
+  const int64_t nc_pad_max = round_up(nc_max, nr);
+  float* pb = scratch().b.get(static_cast<size_t>(nc_pad_max * K));
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
     const int64_t panels = (nc + nr - 1) / nr;
+    const int64_t nc_pad = panels * nr;
     // Task grid: split rows when there are enough, else split panels.
     int64_t row_tasks = 1, panel_tasks = 1;
     if (threads > 1) {
@@ -359,25 +385,28 @@ void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
     row_tasks = (M + rows_per_task - 1) / rows_per_task;
     panel_tasks = (panels + panels_per_task - 1) / panels_per_task;
 
-    for (int64_t pc = 0; pc < K; pc += kc_max) {
-      const int64_t kc = std::min<int64_t>(kc_max, K - pc);
-      const float beta = pc == 0 ? p.beta : 1.0f;
-      const float* bsrc = p.tb ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
-      auto pack_panels = [&](int64_t begin, int64_t end) {
-        for (int64_t q = begin; q < end; ++q) pack_b_panel(p.tb, bsrc, p.ldb, kc, nc, nr, q, pb);
-      };
-      if (threads > 1) {
-        parallel_for(panels, 1, pack_panels);
-      } else {
-        pack_panels(0, panels);
+    // Pack item q = (k block, panel).
+    auto pack_items = [&](int64_t begin, int64_t end) {
+      for (int64_t q = begin; q < end; ++q) {
+        const int64_t pc = (q / panels) * kc_max, panel = q % panels;
+        const int64_t kc = std::min<int64_t>(kc_max, K - pc);
+        const float* bsrc = p.tb ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
+        pack_b_panel(p.tb, bsrc, p.ldb, kc, nc, nr, panel, pb + pc * nc_pad);
       }
-      parallel_for(row_tasks * panel_tasks, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-          const int64_t m0 = (t / panel_tasks) * rows_per_task, q0 = (t % panel_tasks) * panels_per_task;
-          const int64_t m1 = std::min(M, m0 + rows_per_task), q1 = std::min(panels, q0 + panels_per_task);
-          if (m0 < m1 && q0 < q1) compute_block(kr, p, pb, jc, nc, pc, kc, beta, m0, m1, q0, q1);
-        }
-      });
+    };
+    auto compute_tasks = [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t m0 = (t / panel_tasks) * rows_per_task, q0 = (t % panel_tasks) * panels_per_task;
+        const int64_t m1 = std::min(M, m0 + rows_per_task), q1 = std::min(panels, q0 + panels_per_task);
+        if (m0 < m1 && q0 < q1) compute_block(kr, p, pb, nc_pad, jc, nc, m0, m1, q0, q1);
+      }
+    };
+    if (threads > 1) {
+      parallel_for(k_blocks * panels, 1, pack_items);
+      parallel_for(row_tasks * panel_tasks, 1, compute_tasks);
+    } else {
+      pack_items(0, k_blocks * panels);
+      compute_tasks(0, 1);
     }
   }
 }
@@ -432,6 +461,114 @@ const float* contiguous(const float* x, int64_t n, int64_t inc, Buffer& buf) {
   return d;
 }
 
+// ---- 2 <= M <= kSmallM: stream op(B) once, no packing (packing a large B would cost more than the math) ----
+
+constexpr int64_t kSmallM = 8;
+typedef float v8f __attribute__((vector_size(32)));
+
+// By reference: returning a 32-byte vector by value warns (-Wpsabi) on targets without AVX.
+inline void load8(v8f& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
+
+// B stored N x K (trans_b): C[r, j] for rows r < R of x (contiguous, row stride K), columns [j0, j1).
+template <int R>
+void small_m_dot(const Problem& p, const float* x, int64_t j0, int64_t j1, float* c) {
+  const int64_t K = p.K;
+  for (int64_t j = j0; j < j1; ++j) {
+    const float* b = p.B + j * p.ldb;
+    v8f acc[R][2] = {};
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      v8f b0, b1, x0, x1;
+      load8(b0, b + k);
+      load8(b1, b + k + 8);
+      for (int r = 0; r < R; ++r) {
+        load8(x0, x + r * K + k);
+        load8(x1, x + r * K + k + 8);
+        acc[r][0] += x0 * b0;
+        acc[r][1] += x1 * b1;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const v8f v = acc[r][0] + acc[r][1];
+      float sum = 0.0f;
+      for (int l = 0; l < 8; ++l) sum += v[l];
+      for (int64_t kk = k; kk < K; ++kk) sum += x[r * K + kk] * b[kk];
+      float* cj = c + r * p.ldc + j;
+      *cj = p.beta == 0.0f ? p.alpha * sum : p.alpha * sum + p.beta * *cj;
+    }
+  }
+}
+
+// B stored K x N: C[r, j0:j1] for rows r < R of x. Streams B rows contiguously (a column walk would stride
+// through memory); accumulators for a 256-column block stay in L1.
+template <int R>
+void small_m_axpy(const Problem& p, const float* x, int64_t j0, int64_t j1, float* c) {
+  constexpr int64_t kW = 256;
+  const int64_t K = p.K;
+  alignas(32) float acc[R][kW];
+  for (int64_t jb = j0; jb < j1; jb += kW) {
+    const int64_t w = std::min<int64_t>(kW, j1 - jb);
+    const int64_t wv = w / 8 * 8;
+    for (int r = 0; r < R; ++r)
+      for (int64_t j = 0; j < w; ++j) acc[r][j] = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* b = p.B + k * p.ldb + jb;
+      float xr[R];
+      for (int r = 0; r < R; ++r) xr[r] = x[r * K + k];
+      for (int64_t j = 0; j < wv; j += 8) {
+        v8f bv, av;
+        load8(bv, b + j);
+        for (int r = 0; r < R; ++r) {
+          std::memcpy(&av, &acc[r][j], sizeof(av));
+          av += xr[r] * bv;
+          std::memcpy(&acc[r][j], &av, sizeof(av));
+        }
+      }
+      for (int64_t j = wv; j < w; ++j)
+        for (int r = 0; r < R; ++r) acc[r][j] += xr[r] * b[j];
+    }
+    for (int r = 0; r < R; ++r) {
+      float* cr = c + r * p.ldc + jb;
+      if (p.beta == 0.0f) {
+        for (int64_t j = 0; j < w; ++j) cr[j] = p.alpha * acc[r][j];
+      } else {
+        for (int64_t j = 0; j < w; ++j) cr[j] = p.alpha * acc[r][j] + p.beta * cr[j];
+      }
+    }
+  }
+}
+
+template <int R>
+void small_m_rows(const Problem& p, const float* x, int64_t j0, int64_t j1, float* c) {
+  if (p.tb) {
+    small_m_dot<R>(p, x, j0, j1, c);
+  } else {
+    small_m_axpy<R>(p, x, j0, j1, c);
+  }
+}
+
+void small_m(const Problem& p, int64_t M, int64_t N) {
+  const int64_t K = p.K;
+  // op(A) rows, contiguous (M * K floats: small).
+  Buffer xbuf;
+  float* x = xbuf.get(static_cast<size_t>(M * K));
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t k = 0; k < K; ++k) x[r * K + k] = p.ta ? p.A[k * p.lda + r] : p.A[r * p.lda + k];
+  const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 16) / std::max<int64_t>(M * K, 1)) / 16 * 16;
+  parallel_for(N, grain, [&](int64_t j0, int64_t j1) {
+    for (int64_t r0 = 0; r0 < M; r0 += 4) {
+      const float* xr = x + r0 * K;
+      float* cr = p.C + r0 * p.ldc;
+      switch (std::min<int64_t>(4, M - r0)) {
+        case 1: small_m_rows<1>(p, xr, j0, j1, cr); break;
+        case 2: small_m_rows<2>(p, xr, j0, j1, cr); break;
+        case 3: small_m_rows<3>(p, xr, j0, j1, cr); break;
+        default: small_m_rows<4>(p, xr, j0, j1, cr); break;
+      }
+    }
+  });
+}
+
 void gemv(const Problem& p, int64_t M, int64_t N) {
   const int64_t K = p.K;
   Buffer xbuf;  // only used for strided vectors (rare); freed on return
@@ -462,6 +599,11 @@ void gemm(const Problem& p, int64_t M, int64_t N) {
   }
   if (M == 1 || N == 1) {
     gemv(p, M, N);  // its parallel_for runs inline inside a batch worker
+    return;
+  }
+  // Few rows and a B too big to stay in cache: packing B would cost more than the math.
+  if (M <= kSmallM && double(N) * double(p.K) >= double(1 << 18)) {
+    small_m(p, M, N);
     return;
   }
   gemm_packed(kernel(), p, M, N);

@@ -14,16 +14,18 @@ function finish(t: Tensor, options: CreateOptions): Tensor {
   return t;
 }
 
-function flatten(data: NestedArray, shape: number[], out: number[], depth: number): void {
+// NOTE: `leaf` records the depth of the first number seen, so [1, [2]] (a number, then a deeper array) is ragged.
+function flatten(data: NestedArray, shape: number[], out: number[], depth: number, leaf = { depth: -1 }): void {
   if (typeof data === 'number') {
-    if (depth !== shape.length) throw new RangeError('tensor: ragged nested array');
+    if (leaf.depth === -1) leaf.depth = depth;
+    if (depth !== shape.length || depth !== leaf.depth) throw new RangeError('tensor: ragged nested array');
     out.push(data);
     return;
   }
   if (!Array.isArray(data)) throw new TypeError(`tensor: expected numbers or nested arrays, got ${typeof data}`);
-  if (depth === shape.length) shape.push(data.length);
+  if (depth === shape.length && leaf.depth === -1) shape.push(data.length);
   else if (shape[depth] !== data.length) throw new RangeError('tensor: ragged nested array');
-  for (const d of data) flatten(d, shape, out, depth + 1);
+  for (const d of data) flatten(d, shape, out, depth + 1, leaf);
 }
 
 /**
@@ -33,7 +35,8 @@ function flatten(data: NestedArray, shape: number[], out: number[], depth: numbe
 export function tensor(data: NestedArray | Float32Array | Int32Array | number[], shape?: Shape, options: CreateOptions = {}): Tensor {
   let flat: ArrayLike<number>;
   let inferred: number[];
-  if (data instanceof Float32Array || data instanceof Int32Array || (shape && Array.isArray(data))) {
+  // Plain arrays (flat or nested) go through flatten, which validates them; a given shape then reshapes.
+  if (data instanceof Float32Array || data instanceof Int32Array) {
     flat = data as ArrayLike<number>;
     inferred = shape ? [...shape] : [flat.length];
   } else if (typeof data === 'number' || Array.isArray(data)) {
@@ -60,6 +63,7 @@ export function tensor(data: NestedArray | Float32Array | Int32Array | number[],
     ? (flat instanceof Float32Array ? flat : Float32Array.from(flat))
     : (flat instanceof Int32Array ? flat : Int32Array.from(flat, (v) => {
       if (!Number.isInteger(v)) throw new TypeError(`tensor: int32 tensor needs integers, got ${v}`);
+      if (v < -2147483648 || v > 2147483647) throw new RangeError(`tensor: value ${v} is out of the int32 range`);
       return v;
     }));
   if (typed.length > 0) t.backend.write(t.storage.id, 0, typed);
@@ -106,6 +110,10 @@ export function arange(start: number, end?: number, step = 1, options: CreateOpt
     end = start;
     start = 0;
   }
+  for (const v of [start, end, step]) {
+    if (typeof v !== 'number') throw new TypeError(`arange: start, end and step must be numbers, got ${typeof v}`);
+  }
+  if (!Number.isFinite(start) || !Number.isFinite(end)) throw new RangeError(`arange: start and end must be finite, got ${start}, ${end}`);
   if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: invalid step ${step}`);
   const count = Math.max(0, Math.ceil((end - start) / step));
   const dtype = options.dtype ?? (Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step) ? 'int32' : 'float32');
@@ -131,9 +139,15 @@ export function getRngState(): { seed: number; counter: number } {
 }
 
 export function setRngState(state: { seed: number; counter: number }): void {
-  manualSeed(state.seed);
-  if (!Number.isInteger(state.counter) || state.counter < 0) throw new RangeError('setRngState: invalid counter');
-  rng.counter = state.counter;
+  // Validate everything before touching the generator, so a bad state leaves it unchanged.
+  if (state === null || typeof state !== 'object') {
+    throw new TypeError(`setRngState: expected { seed, counter }, got ${state === null ? 'null' : typeof state}`);
+  }
+  const { seed, counter } = state;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`setRngState: invalid seed ${seed}`);
+  if (!Number.isSafeInteger(counter) || counter < 0) throw new RangeError('setRngState: invalid counter');
+  rng.seed = seed;
+  rng.counter = counter;
 }
 
 // Each element uses one Philox lane; a block of four lanes advances the counter by one.

@@ -67,7 +67,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   if (src.shape.join() !== expected.join()) {
     throw new RangeError(`indexAdd: src shape ${formatShape(src.shape)} should be ${formatShape(expected)}`);
   }
-  const out = indexAddRaw(copyContiguous(x), d, index, src);
+  const out = withCopy(x, (copy) => indexAddRaw(copy, d, index, src));
   // dx = g, dsrc = indexSelect(g, dim, index)
   return record('indexAdd', [x, src], out, (g) => [g, src.requiresGrad ? selectRaw(g, d, index) : null], [index]);
 }
@@ -91,10 +91,30 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   checkTensor('embedding', 'ids', ids, 'int32');
   if (weight.ndim !== 2) throw new RangeError(`embedding: weight must be (V, C), got ${formatShape(weight.shape)}`);
   const flatIds = reshape(ids, [ids.numel]);
-  const rows = indexSelect(weight, 0, flatIds);
+  let rows: Tensor;
+  try {
+    rows = indexSelect(weight, 0, flatIds);
+  } catch (err) {
+    flatIds.dispose();
+    // Report the bad id under this op's name (the kernel names indexSelect).
+    if (err instanceof RangeError) throw new RangeError(err.message.replace('indexSelect:', 'embedding:'));
+    throw err;
+  }
   const out = reshape(rows, [...ids.shape, weight.shape[1]]);
-  if (flatIds !== ids) flatIds.dispose();
+  // NOTE: rows' backward reads flatIds; it is freed with the graph (tidy keeps saved tensors), not here.
+  if (!rows.requiresGrad) flatIds.dispose();
   return out;
+}
+
+// Runs an accumulating kernel on a fresh copy of x; the copy is freed when the kernel throws (bad index).
+function withCopy(x: Tensor, fn: (copy: Tensor) => Tensor): Tensor {
+  const copy = copyContiguous(x);
+  try {
+    return fn(copy);
+  } catch (err) {
+    copy.dispose();
+    throw err;
+  }
 }
 
 function checkGatherShapes(op: string, x: Tensor, d: number, index: Tensor): void {
@@ -146,7 +166,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   if (src.shape.join() !== index.shape.join()) {
     throw new RangeError(`scatterAdd: src shape ${formatShape(src.shape)} must equal index shape ${formatShape(index.shape)}`);
   }
-  const out = scatterAddRaw(copyContiguous(x), d, index, src);
+  const out = withCopy(x, (copy) => scatterAddRaw(copy, d, index, src));
   // dx = g, dsrc = gather(g, dim, index)
   return record('scatterAdd', [x, src], out, (g) => [g, src.requiresGrad ? gatherRaw(g, d, index) : null], [index]);
 }

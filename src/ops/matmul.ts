@@ -86,7 +86,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   // A batch of rows times one matrix is one big GEMM: fold the batch dims into M.
   if (b.ndim === 2 && a.ndim > 2) {
-    const flat = reshape(a, [-1, K]);
+    // NOTE: explicit row count: [-1, K] is ambiguous (and rejected) for K = 0.
+    const flat = reshape(a, [shapeNumel(a.shape.slice(0, -1)), K]);
     const y = matmul(flat, b);
     return reshape(y, [...a.shape.slice(0, -1), b.shape[1]]);
   }

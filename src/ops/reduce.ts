@@ -20,7 +20,8 @@ function normalizeDims(op: string, x: Tensor, dims: Dims): number[] {
   if (dims === undefined) return [...Array(x.ndim).keys()];
   const list = (typeof dims === 'number' ? [dims] : [...dims]).map((d) => normalizeDim(d, x.ndim, op));
   if (new Set(list).size !== list.length) throw new RangeError(`${op}: repeated dim in ${formatShape(list)}`);
-  return list.sort((a, b) => a - b);
+  // NOTE: a 0-d tensor accepts dim 0 / -1 (as in PyTorch) but has no dim to reduce.
+  return x.ndim === 0 ? [] : list.sort((a, b) => a - b);
 }
 
 function keptShape(x: Tensor, dims: number[], keepdim: boolean): number[] {
@@ -136,7 +137,8 @@ export function std(x: Tensor, dims?: Dims, options: { unbiased?: boolean; keepd
 function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   checkInput(op, x);
   if (x.numel === 0) throw new RangeError(`${op}: reduction of an empty tensor of shape ${formatShape(x.shape)}`);
-  if (dim === undefined) {
+  if (dim !== undefined && x.ndim === 0) normalizeDim(dim, 0, op); // 0-d: dim 0 / -1 reduce over the one element
+  if (dim === undefined || x.ndim === 0) {
     const flat = reshape(x, [x.numel]);
     const out = extremum(op, flat, 0, false);
     if (!out.requiresGrad) flat.dispose();
@@ -176,7 +178,8 @@ function argRaw(op: 'argmax' | 'argmin', x: Tensor, d: number): Tensor {
 function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   checkInput(op, x);
   if (x.numel === 0) throw new RangeError(`${op}: empty tensor of shape ${formatShape(x.shape)}`);
-  if (dim === undefined) {
+  if (dim !== undefined && x.ndim === 0) normalizeDim(dim, 0, op); // 0-d: dim 0 / -1 give index 0
+  if (dim === undefined || x.ndim === 0) {
     const c = x.isContiguous() ? x : copyContiguous(x);
     const out = Tensor.empty([], 'int32', x.device);
     x.backend.reduceRows(op, out, c, 1, x.numel);

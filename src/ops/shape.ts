@@ -13,6 +13,7 @@ function live(op: string, ...ts: Tensor[]): void {
 
 /** Resolves one -1 entry and checks the element count. */
 export function inferShape(op: string, numel: number, shape: Shape, from: Shape): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of integers, got ${shape === null ? 'null' : typeof shape}`);
   const out = [...shape];
   const unknown = out.indexOf(-1);
   if (unknown >= 0) {
@@ -303,6 +304,7 @@ export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Te
     for (let at = 0; at < total; at += sizes) lengths.push(Math.min(sizes, total - at));
   } else {
     lengths = [...sizes];
+    if (lengths.some((n) => !Number.isInteger(n) || n < 0)) throw new RangeError(`split: sizes ${formatShape(lengths)} must be non-negative integers`);
     if (lengths.reduce((a, b) => a + b, 0) !== total) {
       throw new RangeError(`split: sizes ${formatShape(lengths)} do not sum to ${total} (dim ${dim} of ${formatShape(x.shape)})`);
     }
@@ -320,6 +322,7 @@ export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Te
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   live('chunk', x);
   const d = normalizeDim(dim, x.ndim, 'chunk');
+  if (!Number.isInteger(chunks) || chunks <= 0) throw new RangeError(`chunk: chunks must be a positive integer, got ${chunks}`);
   return split(x, Math.max(1, Math.ceil(x.shape[d] / chunks)), d);
 }
 

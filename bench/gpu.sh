@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (see docs in /work/shared/GPU.md): unpack Node, print the GPU, build the
+# CUDA addon for sm_90 from the carried sources, check the GRPO kernels against float64 references, time
+# W3 with CUDA events beside PyTorch, and run compute-sanitizer on a small check. Logs go to $OUT.
+# Needs (carried): .gpu/node.xz, node_modules/node-api-headers, node_modules/node-addon-api. ~3-5 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+T0=$(date +%s)
+stamp() { echo "[gpu.sh +$(( $(date +%s) - T0 ))s] $*"; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+stamp "unpacking node"
+if ! xz -dc .gpu/node.xz > "$work/node" 2> "$OUT/unpack.log"; then
+  echo "gpu.sh: cannot unpack .gpu/node.xz (carry it: xz -T1 -6 -c /usr/bin/node > .gpu/node.xz)"; exit 1
+fi
+chmod +x "$work/node"
+export PATH="$work:$PATH"
+node --version
+
+{ nvidia-smi; echo; nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv; echo;
+  nvcc --version; cmake --version | head -1; } > "$OUT/env.txt" 2>&1
+head -20 "$OUT/env.txt"
+
+stamp "building the CUDA addon (sm_90)"
+BUILD="$work/build-cuda"
+GEN=""
+command -v ninja > /dev/null && GEN="-G Ninja"
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+if ! { cmake -S cuda -B "$BUILD" $GEN -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" \
+         -DTG_NODE_API_INCLUDE="$PWD/node_modules/node-api-headers/include" \
+         -DTG_ADDON_API_INCLUDE="$PWD/node_modules/node-addon-api" &&
+       cmake --build "$BUILD" -j 16; } > "$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"; echo "gpu.sh: build failed (full log in \$OUT/build.log)"; exit 1
+fi
+ADDON=$(find "$BUILD" -name thinkgrad_cuda.node | head -1)
+grep -E 'registers|spill' "$OUT/build.log" | sort | uniq -c | sort -rn | head -6
+if command -v cuobjdump > /dev/null; then
+  cuobjdump --dump-sass "$ADDON" > "$OUT/sass.txt" 2>&1
+  echo "SASS: $(grep -c 'LDG.E.128' "$OUT/sass.txt") LDG.E.128 (16-byte loads), $(grep -c 'STG.E.128' "$OUT/sass.txt") STG.E.128, $(grep -c 'LDL\|STL' "$OUT/sass.txt") local-memory ops"
+fi
+
+stamp "correctness + W3 benchmark"
+timeout 330 node bench/gpu-grpo.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-grpo.log" | grep -v '^ok  '
+rc=${PIPESTATUS[0]}
+
+if command -v compute-sanitizer > /dev/null && [ $(( $(date +%s) - T0 )) -lt 360 ]; then
+  stamp "compute-sanitizer memcheck (small shapes)"
+  timeout 90 compute-sanitizer --tool memcheck --print-limit 20 node bench/gpu-grpo.mjs "$ADDON" "$OUT" --check-only --small \
+    > "$OUT/memcheck.log" 2>&1
+  echo "memcheck rc=$? : $(grep -E 'ERROR SUMMARY|correctness' "$OUT/memcheck.log" | tr '\n' ' ')"
+fi
+stamp "done (bench rc=$rc); logs in $OUT: env.txt build.log sass.txt gpu-grpo.log gpu-grpo.json memcheck.log"
+exit "$rc"

@@ -1,0 +1,25 @@
+// `npm run bench [suite ...]`: runs the benchmark suites (all by default) and prints their tables.
+// Suites: gemm (W1), elementwise, grpo (W3). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
+import '../src/index.js';
+import { benchElementwise } from './elementwise.js';
+import { benchGemm } from './gemm.js';
+import { benchGrpo } from './grpo.js';
+import { torchAvailable } from './lib.js';
+
+const suites: Record<string, () => Promise<unknown>> = {
+  gemm: () => benchGemm(),
+  elementwise: () => benchElementwise(),
+  grpo: () => benchGrpo(),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((s) => !(s in suites));
+if (unknown.length > 0) {
+  console.error(`unknown suite(s): ${unknown.join(', ')}; available: ${Object.keys(suites).join(', ')}`);
+  process.exit(2);
+}
+console.log(`thinkgrad benchmarks, ${new Date().toISOString()}`);
+console.log(torchAvailable()
+  ? 'PyTorch: Debian python3-torch via /usr/bin/python3, OPENBLAS_CORETYPE=Cooperlake OMP_WAIT_POLICY=PASSIVE, measured in this run'
+  : 'PyTorch: not importable by /usr/bin/python3 (apt-get install python3-torch); showing recorded anchor figures where available');
+for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) await suites[name]();

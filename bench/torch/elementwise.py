@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Memory-bound elementwise ops on tensors far larger than the cache, PyTorch with a given thread count.
+Prints one JSON line {"copy": s, "add": s, "mul_scalar": s, "exp": s, "silu": s, "sum": s} (median seconds)."""
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+N = 1 << 26  # 64 Mi floats = 256 MiB per tensor, far above the 32 MiB L3
+
+
+def median_time(fn, min_time=0.5, min_reps=5):
+    for _ in range(2):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    torch.set_num_threads(threads)
+    a = torch.randn(N)
+    b = torch.randn(N)
+    out = torch.empty(N)
+    res = {
+        "copy": median_time(lambda: out.copy_(a)),
+        "add": median_time(lambda: torch.add(a, b, out=out)),
+        "mul_scalar": median_time(lambda: torch.mul(a, 2.0, out=out)),
+        "exp": median_time(lambda: torch.exp(a, out=out)),
+        "silu": median_time(lambda: torch.nn.functional.silu(a, inplace=False)),
+        "sum": median_time(lambda: torch.sum(a)),
+    }
+    print(json.dumps(res))
+
+
+main()

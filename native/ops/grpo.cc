@@ -1,0 +1,278 @@
+// CPU GRPO kernels. Row passes are branch-free loops over contiguous floats with 16 explicit lanes (so GCC
+// vectorizes the float reductions without -ffast-math), cloned for AVX-512 at run time; rows go to the pool.
+// NOTE: GCC does not if-convert (so does not vectorize) float selects such as fast_exp's range checks under
+// the default -ftrapping-math; we never read FP exception flags, so this file opts out.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#include "ops/grpo.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "math/grpo.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define TG_CLONES
+#endif
+
+namespace tg {
+namespace {
+
+constexpr int kLanes = 16;
+typedef float VecF __attribute__((vector_size(kLanes * sizeof(float))));
+constexpr int64_t kChunk = 2048;  // floats per online-max step: 8 KB, stays in L1 for the second look
+
+// Row summary (m, s, t) of z = x * inv_t, see math/grpo.h. The max of each chunk is found first, the
+// running sums are rescaled once per chunk when it grows, then exp is summed over the (L1-hot) chunk.
+TG_CLONES static void row_stats(const float* x, int64_t v, float inv_t, bool want_t, float* out_m, float* out_s,
+                                float* out_t) {
+  float s[kLanes] = {}, t[kLanes] = {};
+  float run_m = -INFINITY;
+  for (int64_t c0 = 0; c0 < v; c0 += kChunk) {
+    const float* xc = x + c0;
+    int64_t len = v - c0 < kChunk ? v - c0 : kChunk;
+    int64_t body = len & ~int64_t(kLanes - 1);
+    // NOTE: GCC 12 does not vectorize a 16-lane max carried across iterations; a vector type does it.
+    VecF mx = VecF{} - INFINITY;
+    for (int64_t i = 0; i < body; i += kLanes) {
+      VecF a;
+      std::memcpy(&a, xc + i, sizeof a);
+      mx = a > mx ? a : mx;
+    }
+    float cm = -INFINITY;
+    for (int k = 0; k < kLanes; ++k) cm = mx[k] > cm ? mx[k] : cm;
+    for (int64_t i = body; i < len; ++i) cm = xc[i] > cm ? xc[i] : cm;
+    cm *= inv_t;  // max(x) * inv_t == max(x * inv_t) for inv_t > 0
+    if (cm > run_m) {
+      // The first chunk (run_m = -inf) has nothing to rescale: skip 16 exps per row (matters for small V).
+      if (run_m != -INFINITY)
+        for (int k = 0; k < kLanes; ++k) math::lse_rescale(s[k], t[k], run_m, cm);
+      run_m = cm;
+    }
+    const float m = math::lse_shift(run_m);
+    if (want_t) {
+      for (int64_t i = 0; i < body; i += kLanes)
+        for (int k = 0; k < kLanes; ++k) {
+          float zm = xc[i + k] * inv_t - m;
+          float e = math::fast_exp(zm);
+          s[k] += e;
+          t[k] += math::entropy_term(e, zm);
+        }
+      for (int64_t i = body; i < len; ++i) {
+        float zm = xc[i] * inv_t - m;
+        float e = math::fast_exp(zm);
+        s[0] += e;
+        t[0] += math::entropy_term(e, zm);
+      }
+    } else {
+      for (int64_t i = 0; i < body; i += kLanes)
+        for (int k = 0; k < kLanes; ++k) s[k] += math::fast_exp(xc[i + k] * inv_t - m);
+      for (int64_t i = body; i < len; ++i) s[0] += math::fast_exp(xc[i] * inv_t - m);
+    }
+  }
+  float ss = 0.0f, tt = 0.0f;
+  for (int k = 0; k < kLanes; ++k) {
+    ss += s[k];
+    tt += t[k];
+  }
+  // NaN anywhere in the row leaves it in s (the max ignores NaN, exp keeps it); +Inf gives inf - inf.
+  *out_m = run_m;
+  *out_s = ss;
+  *out_t = tt;
+}
+
+// out[v] = -exp(z_v - lse) * g_over_t (the one-hot term is added by the caller).
+TG_CLONES static void row_grad(float* __restrict out, const float* __restrict x, int64_t v, float inv_t, float lse,
+                               float g_over_t) {
+  for (int64_t i = 0; i < v; ++i) out[i] = math::selective_grad_noent(x[i] * inv_t, lse, g_over_t);
+}
+TG_CLONES static void row_grad_inplace(float* x, int64_t v, float inv_t, float lse, float g_over_t) {
+  for (int64_t i = 0; i < v; ++i) x[i] = math::selective_grad_noent(x[i] * inv_t, lse, g_over_t);
+}
+TG_CLONES static void row_grad_ent(float* __restrict out, const float* __restrict x, int64_t v, float inv_t, float lse,
+                                   float g, float gh, float h) {
+  for (int64_t i = 0; i < v; ++i) out[i] = math::selective_grad(x[i] * inv_t, lse, g, gh, h, inv_t);
+}
+TG_CLONES static void row_grad_ent_inplace(float* x, int64_t v, float inv_t, float lse, float g, float gh, float h) {
+  for (int64_t i = 0; i < v; ++i) x[i] = math::selective_grad(x[i] * inv_t, lse, g, gh, h, inv_t);
+}
+
+int64_t row_grain(int64_t v) { return v >= 32768 ? 1 : 32768 / (v > 0 ? v : 1); }
+
+}  // namespace
+
+int64_t tg_selective_log_softmax_forward(float* lp, float* lse, float* entropy, const float* logits, int64_t ld,
+                                         const int32_t* ids, int64_t n, int64_t v, float temperature) {
+  const float inv_t = 1.0f / temperature;
+  // Each chunk records its first non-finite row; the minimum over chunks is the answer.
+  std::atomic<int64_t> first_bad{n};
+  parallel_for(n, row_grain(v), [&](int64_t b, int64_t e) {
+    int64_t bad = n;
+    for (int64_t r = b; r < e; ++r) {
+      const float* x = logits + r * ld;
+      float m, s, t;
+      row_stats(x, v, inv_t, entropy != nullptr, &m, &s, &t);
+      float l = math::lse_finish(m, s);
+      float p = x[ids[r]] * inv_t - l;
+      lse[r] = l;
+      lp[r] = p;
+      bool ok = std::isfinite(l) && std::isfinite(p);
+      if (entropy) {
+        float h = math::entropy_finish(s, t);
+        entropy[r] = h;
+        ok = ok && std::isfinite(h);
+      }
+      if (!ok && r < bad) bad = r;
+    }
+    int64_t cur = first_bad.load();
+    while (bad < cur && !first_bad.compare_exchange_weak(cur, bad)) {
+    }
+  });
+  int64_t fb = first_bad.load();
+  return fb < n ? fb : -1;
+}
+
+void tg_selective_log_softmax_backward(float* dlogits, int64_t ld_out, const float* logits, int64_t ld,
+                                       const int32_t* ids, const float* lse, const float* glp, const float* gent,
+                                       const float* entropy, int64_t n, int64_t v, float temperature) {
+  const float inv_t = 1.0f / temperature;
+  const bool inplace = static_cast<const void*>(dlogits) == static_cast<const void*>(logits);
+  parallel_for(n, row_grain(v), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      float* out = dlogits + r * ld_out;
+      const float* x = logits + r * ld;
+      float g = glp[r];
+      float gh = gent ? gent[r] : 0.0f;
+      if (g == 0.0f && gh == 0.0f) {  // padding tokens: nothing flows back
+        std::memset(out, 0, static_cast<size_t>(v) * sizeof(float));
+        continue;
+      }
+      if (gh == 0.0f) {
+        if (inplace) row_grad_inplace(out, v, inv_t, lse[r], g * inv_t);
+        else row_grad(out, x, v, inv_t, lse[r], g * inv_t);
+      } else {
+        if (inplace) row_grad_ent_inplace(out, v, inv_t, lse[r], g, gh, entropy[r]);
+        else row_grad_ent(out, x, v, inv_t, lse[r], g, gh, entropy[r]);
+      }
+      out[ids[r]] += g * inv_t;
+    }
+  });
+}
+
+GrpoLossMetrics tg_grpo_loss_forward(float* dlp, const float* lp, const float* old_lp, const float* ref_lp,
+                                     const float* adv, bool adv_per_token, const float* mask, const float* entropy,
+                                     int64_t b, int64_t l, const GrpoLossConfig& cfg) {
+  GrpoLossMetrics out;
+  const float beta = ref_lp ? cfg.beta : 0.0f;
+  // Pass 1: tokens per sequence and in total.
+  double total = 0;
+  for (int64_t i = 0; i < b * l; ++i) total += mask[i];
+  const int64_t max_len = cfg.max_len > 0 ? cfg.max_len : l;
+  const double divisor = math::grpo_divisor(cfg.loss_type, static_cast<float>(b), static_cast<float>(total),
+                                            static_cast<float>(max_len), static_cast<float>(cfg.normalizer));
+  out.tokens = total;
+  out.divisor = divisor;
+  double loss = 0, low = 0, high = 0, region = 0, kl = 0, ent = 0, ratio = 0;
+  for (int64_t s = 0; s < b; ++s) {
+    const float* m = mask + s * l;
+    const float* p = lp + s * l;
+    const float* o = old_lp ? old_lp + s * l : nullptr;
+    float seq_tokens = 0, seq_lr = 0;
+    for (int64_t t = 0; t < l; ++t) {
+      seq_tokens += m[t];
+      seq_lr += o ? m[t] * (p[t] - o[t]) : 0.0f;
+    }
+    const float inv_tokens = 1.0f / (seq_tokens > 1.0f ? seq_tokens : 1.0f);
+    const float seq_log_ratio = seq_lr * inv_tokens;
+    // w_t = c_i m_t / D: each token's weight in the loss.
+    const float c = math::grpo_seq_weight(cfg.loss_type, seq_tokens) / static_cast<float>(divisor);
+    double seq_loss = 0;
+    float dseq = 0;  // sequence IS: d loss / d s_i
+    for (int64_t t = 0; t < l; ++t) {
+      const int64_t k = s * l + t;
+      const float a = adv_per_token ? adv[k] : adv[s];
+      const float log_ratio = cfg.sequence_is ? seq_log_ratio : (o ? p[t] - o[t] : 0.0f);
+      math::GrpoToken tok =
+          math::grpo_token(log_ratio, p[t], ref_lp ? ref_lp[k] : 0.0f, a, cfg.eps_low, cfg.eps_high, beta);
+      const float w = c * m[t];
+      seq_loss += static_cast<double>(m[t]) * tok.loss;
+      low += m[t] * tok.low;
+      high += m[t] * tok.high;
+      region += m[t] * (tok.low + tok.high);
+      kl += m[t] * tok.kl;
+      ratio += m[t] * tok.ratio;
+      if (entropy) ent += m[t] * entropy[k];
+      if (dlp) {
+        if (cfg.sequence_is) {
+          dseq += w * tok.dsurr;
+          dlp[k] = w * beta * tok.dkl;
+        } else {
+          dlp[k] = w * (tok.dsurr + beta * tok.dkl);
+        }
+      }
+    }
+    if (dlp && cfg.sequence_is)
+      for (int64_t t = 0; t < l; ++t) dlp[s * l + t] += m[t] * inv_tokens * dseq;
+    loss += seq_loss * math::grpo_seq_weight(cfg.loss_type, seq_tokens);
+  }
+  const double inv = total > 0 ? 1.0 / total : 0.0;
+  out.loss = loss / divisor;
+  out.clip_low = low * inv;
+  out.clip_high = high * inv;
+  out.clip_region = region * inv;
+  out.kl = kl * inv;
+  out.entropy = ent * inv;
+  out.ratio = ratio * inv;
+  return out;
+}
+
+GroupAdvantageStats tg_group_advantages(float* adv, float* total, const float* rewards, const float* weights,
+                                        int64_t n, int64_t r, int64_t group, int scale_mode) {
+  GroupAdvantageStats st;
+  for (int64_t i = 0; i < n; ++i) {
+    double sum = 0;
+    for (int64_t j = 0; j < r; ++j) {
+      float x = rewards[i * r + j];
+      if (!std::isnan(x)) sum += static_cast<double>(weights[j]) * x;
+    }
+    total[i] = static_cast<float>(sum);
+  }
+  // Batch statistics (unbiased std, as torch.std).
+  double bm = 0;
+  for (int64_t i = 0; i < n; ++i) bm += total[i];
+  bm = n > 0 ? bm / n : 0.0;
+  double bv = 0;
+  for (int64_t i = 0; i < n; ++i) bv += (total[i] - bm) * (total[i] - bm);
+  double bstd = n > 1 ? std::sqrt(bv / (n - 1)) : 0.0;
+  st.reward_mean = bm;
+  st.reward_std = bstd;
+  int64_t zero_groups = 0;
+  for (int64_t g0 = 0; g0 < n; g0 += group) {
+    double mean = 0;
+    for (int64_t i = g0; i < g0 + group; ++i) mean += total[i];
+    mean /= static_cast<double>(group);
+    double var = 0;
+    for (int64_t i = g0; i < g0 + group; ++i) var += (total[i] - mean) * (total[i] - mean);
+    // NOTE: a group of one has no spread: std 0 (torch.std would give NaN).
+    double std_g = group > 1 ? std::sqrt(var / static_cast<double>(group - 1)) : 0.0;
+    // torch.isclose(std, 0): |std| <= 1e-8.
+    if (std_g <= 1e-8) ++zero_groups;
+    double scale_std = scale_mode == 0 ? std_g : bstd;
+    for (int64_t i = g0; i < g0 + group; ++i) {
+      double a = total[i] - mean;
+      if (scale_mode != 2) a /= scale_std + static_cast<double>(math::kAdvantageEps);
+      adv[i] = static_cast<float>(a);
+    }
+  }
+  st.zero_std_groups = zero_groups;
+  st.frac_zero_std = n > 0 ? static_cast<double>(zero_groups * group) / static_cast<double>(n) : 0.0;
+  return st;
+}
+
+}  // namespace tg

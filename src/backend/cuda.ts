@@ -1,0 +1,152 @@
+// The CUDA addon (build-cuda/Release/thinkgrad_cuda.node): loads it when built, says why CUDA is not
+// available otherwise, and runs the GRPO kernels on device buffers. Device tensors behind the Backend
+// interface come later; this is the GRPO path and the device checks (tests/grpo-cuda.test.ts, bench/gpu.sh).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GrpoLossKernelOptions, GrpoLossKernelResult } from './cpu-grpo.js';
+
+export interface CudaDeviceInfo {
+  available: boolean;
+  /** Why CUDA is unavailable ('' when available). */
+  reason: string;
+  count: number;
+  name?: string;
+  computeCapability?: string;
+  totalMemory?: number;
+  multiprocessors?: number;
+  l2CacheBytes?: number;
+  runtimeVersion: number;
+  driverVersion: number;
+}
+
+/** The CUDA addon's surface (cuda/binding.cc). dtype codes: 0 float32, 1 int32, 2 bfloat16. */
+export interface CudaAddon {
+  deviceInfo(): CudaDeviceInfo;
+  alloc(numel: number, dtype: number): number;
+  free(id: number): boolean;
+  upload(id: number, offset: number, data: Float32Array | Int32Array | Uint16Array): void;
+  download(id: number, offset: number, out: Float32Array | Int32Array | Uint16Array): void;
+  stats(): { liveBytes: number; liveBuffers: number; peakBytes: number };
+  resetPeak(): void;
+  synchronize(): void;
+  selectiveLogSoftmax(logits: number, offset: number, rowStride: number, ids: number, n: number, v: number,
+    temperature: number, lp: number, lse: number, entropy: number | null): void;
+  selectiveLogSoftmaxBackward(dlogits: number, dOffset: number, dRowStride: number, logits: number, offset: number,
+    rowStride: number, ids: number, lse: number, glp: number, gentropy: number | null, entropy: number | null,
+    n: number, v: number, temperature: number): void;
+  grpoLoss(lp: number, oldLp: number | null, refLp: number | null, adv: number, advPerToken: boolean, mask: number,
+    entropy: number | null, dlp: number | null, B: number, L: number, options: GrpoLossKernelOptions): GrpoLossKernelResult;
+  benchSelective(logits: number, ids: number, lp: number, lse: number, glp: number, dlogits: number, n: number,
+    v: number, temperature: number, reps: number): { fwdMs: number; bwdMs: number; fwdBwdMs: number };
+}
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let cached: { addon: CudaAddon | null; reason: string } | null = null;
+
+function load(): { addon: CudaAddon | null; reason: string } {
+  if (cached) return cached;
+  const paths: string[] = [];
+  if (process.env.THINKGRAD_CUDA_PATH) paths.push(resolve(process.env.THINKGRAD_CUDA_PATH));
+  for (const config of ['Release', 'Debug']) paths.push(join(packageRoot, 'build-cuda', config, 'thinkgrad_cuda.node'));
+  const tried: string[] = [];
+  const require = createRequire(import.meta.url);
+  for (const p of paths) {
+    if (!existsSync(p)) {
+      tried.push(`${p} (missing)`);
+      continue;
+    }
+    try {
+      const addon = require(p) as CudaAddon;
+      const info = addon.deviceInfo();
+      cached = { addon, reason: info.available ? '' : info.reason };
+      return cached;
+    } catch (err) {
+      tried.push(`${p} (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  cached = {
+    addon: null,
+    reason: `built without CUDA: install the CUDA toolkit and run npm rebuild (tried ${tried.join('; ')})`,
+  };
+  return cached;
+}
+
+/** Whether the CUDA path can run here, and why not. */
+export function cudaAvailable(): { available: boolean; reason: string; device?: CudaDeviceInfo } {
+  const { addon, reason } = load();
+  if (!addon) return { available: false, reason };
+  const device = addon.deviceInfo();
+  return { available: device.available, reason: device.reason, device };
+}
+
+/** The loaded CUDA addon with a usable device, or one clear error. */
+export function cudaAddon(op = 'cuda'): CudaAddon {
+  const { addon, reason } = load();
+  if (!addon || reason) throw new Error(`thinkgrad.${op}: ${reason}`);
+  return addon;
+}
+
+export type CudaDType = 'float32' | 'int32' | 'bfloat16';
+const codes: Record<CudaDType, number> = { float32: 0, int32: 1, bfloat16: 2 };
+
+/** A device buffer; `dispose()` is idempotent and any later use throws. */
+export class CudaBuffer {
+  private id: number;
+  constructor(readonly numel: number, readonly dtype: CudaDType) {
+    this.id = cudaAddon('CudaBuffer').alloc(numel, codes[dtype]);
+  }
+
+  static from(data: Float32Array | Int32Array, dtype: CudaDType = data instanceof Int32Array ? 'int32' : 'float32'): CudaBuffer {
+    const b = new CudaBuffer(data.length, dtype);
+    b.upload(data);
+    return b;
+  }
+
+  /** @internal The addon's buffer id. */
+  get handle(): number {
+    if (this.id === 0) throw new Error(`CudaBuffer: ${this.dtype} buffer of ${this.numel} elements has been disposed`);
+    return this.id;
+  }
+
+  upload(data: Float32Array | Int32Array | Uint16Array, offset = 0): void {
+    cudaAddon('upload').upload(this.handle, offset, data);
+  }
+
+  /** float32/bfloat16 buffers download as Float32Array, int32 as Int32Array. */
+  download(): Float32Array | Int32Array {
+    const out = this.dtype === 'int32' ? new Int32Array(this.numel) : new Float32Array(this.numel);
+    cudaAddon('download').download(this.handle, 0, out);
+    return out;
+  }
+
+  dispose(): void {
+    if (this.id !== 0) cudaAddon('free').free(this.id);
+    this.id = 0;
+  }
+}
+
+const h = (b: CudaBuffer | null | undefined): number | null => (b ? b.handle : null);
+
+/** The GRPO kernels on device buffers (same contracts as the CPU primitives in cpu-grpo.ts). */
+export const cudaGrpo = {
+  selectiveLogSoftmaxForward(lp: CudaBuffer, lse: CudaBuffer, entropy: CudaBuffer | null, logits: CudaBuffer,
+    rowStride: number, ids: CudaBuffer, N: number, V: number, temperature: number, offset = 0): void {
+    cudaAddon('selectiveLogSoftmax').selectiveLogSoftmax(logits.handle, offset, rowStride, ids.handle, N, V, temperature,
+      lp.handle, lse.handle, h(entropy));
+  },
+  selectiveLogSoftmaxBackward(dlogits: CudaBuffer, logits: CudaBuffer, rowStride: number, ids: CudaBuffer,
+    lse: CudaBuffer, glp: CudaBuffer, gent: CudaBuffer | null, entropy: CudaBuffer | null, N: number, V: number,
+    temperature: number): void {
+    cudaAddon('selectiveLogSoftmaxBackward').selectiveLogSoftmaxBackward(dlogits.handle, 0, rowStride, logits.handle, 0,
+      rowStride, ids.handle, lse.handle, glp.handle, h(gent), h(entropy), N, V, temperature);
+  },
+  grpoLoss(dlp: CudaBuffer | null, lp: CudaBuffer, oldLp: CudaBuffer | null, refLp: CudaBuffer | null, adv: CudaBuffer,
+    advPerToken: boolean, mask: CudaBuffer, entropy: CudaBuffer | null, B: number, L: number,
+    options: GrpoLossKernelOptions): GrpoLossKernelResult {
+    return cudaAddon('grpoLoss').grpoLoss(lp.handle, h(oldLp), h(refLp), adv.handle, advPerToken, mask.handle, h(entropy),
+      h(dlp), B, L, options);
+  },
+};
