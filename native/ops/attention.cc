@@ -2,9 +2,6 @@
 // scores come from one GEMM, the row softmax is vectorized, and P v is a second GEMM. The forward runs
 // (b, query head, block) tasks in parallel; the backward runs (b, kv head) tasks so each thread owns its
 // dk/dv rows and accumulates them over that kv head's query heads without atomics.
-// NOTE: GCC does not if-convert float selects (fast_exp's range checks, max) under the default
-// -ftrapping-math, so those loops would stay scalar; we never read FP exception flags.
-#pragma GCC optimize("no-trapping-math")
 
 #include "ops/attention.h"
 

@@ -1,8 +1,5 @@
 // Cross-entropy CPU loops: rows in parallel, one pass over each row for its log-sum-exp (online max/sum in
 // ops/softmax.cc) and one for the gradient; targets are checked before anything is written.
-// NOTE: GCC does not if-convert float selects (fast_exp's range checks, max) under the default
-// -ftrapping-math, so those loops would stay scalar; we never read FP exception flags.
-#pragma GCC optimize("no-trapping-math")
 
 #include "ops/cross_entropy.h"
 

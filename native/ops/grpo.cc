@@ -1,10 +1,5 @@
 // CPU GRPO kernels. Row passes are branch-free loops over contiguous floats with 16 explicit lanes (so GCC
 // vectorizes the float reductions without -ffast-math), cloned for AVX-512 at run time; rows go to the pool.
-// NOTE: GCC does not if-convert (so does not vectorize) float selects such as fast_exp's range checks under
-// the default -ftrapping-math; we never read FP exception flags, so this file opts out.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "ops/grpo.h"
 
 #include <atomic>

@@ -1,8 +1,5 @@
 // Softmax-family CPU loops: rows in parallel, each row branch-free over 16 independent accumulator lanes
 // so GCC vectorizes the reductions without -ffast-math (and the x86-64-v4 clone gets AVX-512).
-// NOTE: GCC does not if-convert float selects (fast_exp's range checks, max) under the default
-// -ftrapping-math, so those loops would stay scalar; we never read FP exception flags.
-#pragma GCC optimize("no-trapping-math")
 
 #include "ops/softmax.h"
 
