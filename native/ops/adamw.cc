@@ -3,14 +3,9 @@
 
 #include <cmath>
 
+#include "core/simd.h"
 #include "core/thread_pool.h"
 #include "math/adamw.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define TG_CLONES
-#endif
 
 namespace tg {
 namespace {

@@ -463,7 +463,7 @@ const float* contiguous(const float* x, int64_t n, int64_t inc, Buffer& buf) {
 
 // ---- 2 <= M <= kSmallM: stream op(B) once, no packing (packing a large B would cost more than the math) ----
 
-constexpr int64_t kSmallM = 8;
+constexpr int64_t kSmallM = 8;  // small_m_axpy's switch covers 2..8
 typedef float v8f __attribute__((vector_size(32)));
 
 // By reference: returning a 32-byte vector by value warns (-Wpsabi) on targets without AVX.
@@ -538,15 +538,6 @@ void small_m_axpy(const Problem& p, const float* x, int64_t j0, int64_t j1, floa
   }
 }
 
-template <int R>
-void small_m_rows(const Problem& p, const float* x, int64_t j0, int64_t j1, float* c) {
-  if (p.tb) {
-    small_m_dot<R>(p, x, j0, j1, c);
-  } else {
-    small_m_axpy<R>(p, x, j0, j1, c);
-  }
-}
-
 void small_m(const Problem& p, int64_t M, int64_t N) {
   const int64_t K = p.K;
   // op(A) rows, contiguous (M * K floats: small).
@@ -556,14 +547,26 @@ void small_m(const Problem& p, int64_t M, int64_t N) {
     for (int64_t k = 0; k < K; ++k) x[r * K + k] = p.ta ? p.A[k * p.lda + r] : p.A[r * p.lda + k];
   const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 16) / std::max<int64_t>(M * K, 1)) / 16 * 16;
   parallel_for(N, grain, [&](int64_t j0, int64_t j1) {
-    for (int64_t r0 = 0; r0 < M; r0 += 4) {
+    if (!p.tb) {  // all rows in one pass over B
+      switch (M) {
+        case 2: small_m_axpy<2>(p, x, j0, j1, p.C); break;
+        case 3: small_m_axpy<3>(p, x, j0, j1, p.C); break;
+        case 4: small_m_axpy<4>(p, x, j0, j1, p.C); break;
+        case 5: small_m_axpy<5>(p, x, j0, j1, p.C); break;
+        case 6: small_m_axpy<6>(p, x, j0, j1, p.C); break;
+        case 7: small_m_axpy<7>(p, x, j0, j1, p.C); break;
+        default: small_m_axpy<8>(p, x, j0, j1, p.C); break;
+      }
+      return;
+    }
+    for (int64_t r0 = 0; r0 < M; r0 += 4) {  // dot products: 4 rows fill the registers
       const float* xr = x + r0 * K;
       float* cr = p.C + r0 * p.ldc;
       switch (std::min<int64_t>(4, M - r0)) {
-        case 1: small_m_rows<1>(p, xr, j0, j1, cr); break;
-        case 2: small_m_rows<2>(p, xr, j0, j1, cr); break;
-        case 3: small_m_rows<3>(p, xr, j0, j1, cr); break;
-        default: small_m_rows<4>(p, xr, j0, j1, cr); break;
+        case 1: small_m_dot<1>(p, xr, j0, j1, cr); break;
+        case 2: small_m_dot<2>(p, xr, j0, j1, cr); break;
+        case 3: small_m_dot<3>(p, xr, j0, j1, cr); break;
+        default: small_m_dot<4>(p, xr, j0, j1, cr); break;
       }
     }
   });
@@ -601,8 +604,10 @@ void gemm(const Problem& p, int64_t M, int64_t N) {
     gemv(p, M, N);  // its parallel_for runs inline inside a batch worker
     return;
   }
-  // Few rows and a B too big to stay in cache: packing B would cost more than the math.
-  if (M <= kSmallM && double(N) * double(p.K) >= double(1 << 18)) {
+  // Few rows and a big B: packing B would cost more than the math. (Measured: the unpacked K x N path
+  // loses to packing at 5-8 rows while B still fits in L3.)
+  const double bsize = double(N) * double(p.K);
+  if (M <= kSmallM && bsize >= double(1 << 18) && (p.tb || M <= 4 || bsize >= double(1 << 21))) {
     small_m(p, M, N);
     return;
   }

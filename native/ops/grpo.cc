@@ -7,14 +7,9 @@
 #include <cstring>
 #include <vector>
 
+#include "core/simd.h"
 #include "core/thread_pool.h"
 #include "math/grpo.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define TG_CLONES
-#endif
 
 namespace tg {
 namespace {

@@ -4,14 +4,9 @@
 
 #include <algorithm>
 
+#include "core/simd.h"
 #include "core/thread_pool.h"
 #include "math/rope.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define TG_CLONES
-#endif
 
 namespace tg {
 namespace {
