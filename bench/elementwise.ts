@@ -9,7 +9,7 @@ export async function benchElementwise(threadCounts = [1, 2]): Promise<Row[]> {
   const rows: Row[] = [];
   for (const threads of threadCounts) {
     tg.setNumThreads(threads);
-    const torch = runTorch<Record<string, number>>('elementwise.py', [String(threads)]);
+    const torch = runTorch<Record<string, number>>('elementwise.py', threads);
     const a = tg.randn([N]);
     const b = tg.randn([N]);
     const GB = (tensors: number) => (tensors * N * 4) / 1e9;

@@ -15,7 +15,7 @@ export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
   const rows: Row[] = [];
   for (const threads of threadCounts) {
     tg.setNumThreads(threads);
-    const torch = runTorch<Record<string, number>>('w1_gemm.py', [String(threads)]);
+    const torch = runTorch<Record<string, number>>('w1_gemm.py', threads);
     for (const [M, K, N] of SHAPES) {
       const name = `[${M}x${K}]@[${K}x${N}]`;
       const a = tg.rand([M, K]);

@@ -30,7 +30,7 @@ export async function benchGrpo(threadCounts = [1, 2]): Promise<Row[]> {
   const notes: string[] = [];
   for (const threads of threadCounts) {
     tg.setNumThreads(threads);
-    const torch = runTorch<TorchW3>('w3_grpo.py', [String(threads), 'cpu']);
+    const torch = runTorch<TorchW3>('w3_grpo.py', threads, ['cpu']);
     for (const V of [64, 32000]) {
       const d = inputs(V);
       const base = tg.reshape(d.logits, [S, L, V]);

@@ -26,13 +26,15 @@ export function torchAvailable(): boolean {
 }
 
 /**
- * Runs bench/torch/<script> with the strong PyTorch configuration and parses its last stdout line as JSON;
+ * Runs bench/torch/<script> <threads> [args] with the strong PyTorch configuration and parses its last stdout line as JSON;
  * null when torch is unavailable or the script fails.
  */
-export function runTorch<T>(script: string, args: string[] = []): T | null {
-  const r = spawnSync(PYTHON, [join(benchDir, 'torch', script), ...args], {
+export function runTorch<T>(script: string, threads: number, args: string[] = []): T | null {
+  // OpenBLAS's pthread build keeps its own pool, which torch.set_num_threads does not size.
+  const r = spawnSync(PYTHON, [join(benchDir, 'torch', script), String(threads), ...args], {
     encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_WAIT_POLICY: 'PASSIVE' },
+    env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: String(threads) },
     maxBuffer: 1 << 24,
   });
   if (r.status !== 0) {

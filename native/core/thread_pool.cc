@@ -4,6 +4,7 @@
 #include "core/thread_pool.h"
 
 #include <atomic>
+#include <exception>
 #include <cstdlib>
 #include <mutex>
 #include <sched.h>
@@ -77,6 +78,11 @@ class Pool {
     open_generation_.store(0, std::memory_order_release);
     while (inside_.load(std::memory_order_acquire) != 0) cpu_relax();
     job_ = nullptr;
+    if (error_) {
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
+    }
   }
 
  private:
@@ -84,7 +90,14 @@ class Pool {
     for (;;) {
       int64_t k = next_task_.fetch_add(1, std::memory_order_relaxed);
       if (k >= task_count_) break;
-      (*job_)(k);
+      // An exception (e.g. bad_alloc of scratch memory) must not escape a worker thread, where it would
+      // terminate the process: the first one is rethrown on the caller.
+      try {
+        (*job_)(k);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
       done_tasks_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
@@ -145,6 +158,8 @@ class Pool {
   int64_t task_count_ = 0;
   int max_helpers_ = 0;
   const std::function<void(int64_t)>* job_ = nullptr;
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
 };
 
 Pool& pool() {
