@@ -22,3 +22,8 @@ export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProdu
   type AttentionOptions, type CrossEntropyOptions, type AdamWStepOptions } from './ops/nn.js';
 export { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy, grpoLoss, groupAdvantages, type SelectiveLogSoftmaxOptions, type GrpoLossInputs, type GrpoLossOptions, type GrpoLossType, type GrpoMetrics, type GroupAdvantagesOptions, type GroupAdvantagesResult } from './rl/grpo.js';
 export { cudaAvailable, CudaBuffer, cudaGrpo, type CudaDeviceInfo } from './backend/cuda.js';
+export * as optim from './optim/index.js';
+export { AdamW, SGD, LRScheduler, clipGradNorm, scaleGrads, zeroGrad, constantSchedule, linearWarmupSchedule, linearSchedule, cosineSchedule, getSchedule, type AdamWOptions, type SGDOptions, type LrSchedule } from './optim/index.js';
+export { readSafetensors, writeSafetensors, parseSafetensors, readSafetensorsHeader, readShardedSafetensors, writeShardedSafetensors, readSafetensorsFolder } from './io/safetensors.js';
+export { CharTokenizer, HFTokenizer, loadTokenizer, saveTokenizer, renderChatTemplate, r1ZeroPrompt, R1_ZERO_TEMPLATE, type Tokenizer, type ChatMessage } from './io/tokenizers/index.js';
+export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './io/checkpoint.js';

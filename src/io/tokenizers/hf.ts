@@ -1,0 +1,130 @@
+// Hugging Face tokenizers (tokenizer.json: BPE, byte-level, ...) through @huggingface/tokenizers (pure JS),
+// with special token ids and the chat template taken from tokenizer_config.json the way transformers does.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Tokenizer as HfImpl } from '@huggingface/tokenizers';
+import { writeFileAtomic } from '../atomic.js';
+import { renderChatTemplate, selectChatTemplate } from './chat-template.js';
+import type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, Tokenizer } from './types.js';
+
+type Json = Record<string, unknown>;
+
+// tokenizer_config.json stores special tokens as a string or as a serialized AddedToken {content, ...}.
+function tokenText(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
+  return null;
+}
+
+export class HFTokenizer implements Tokenizer {
+  readonly vocabSize: number;
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  readonly padTokenId: number | null;
+  readonly unkTokenId: number | null;
+  readonly specialTokens: ReadonlyMap<string, number>;
+  readonly chatTemplate: string | null;
+  private readonly impl: HfImpl;
+  private readonly tokenStrings: Record<string, string | null>;
+
+  /**
+   * @param tokenizerJson parsed tokenizer.json
+   * @param config parsed tokenizer_config.json ({} when absent)
+   * @param chatTemplate overrides config.chat_template (e.g. the contents of chat_template.jinja)
+   */
+  constructor(readonly tokenizerJson: Json, readonly config: Json = {}, chatTemplate?: string | null) {
+    if (!tokenizerJson || typeof tokenizerJson !== 'object' || !tokenizerJson.model || typeof tokenizerJson.model !== 'object') {
+      throw new Error('HFTokenizer: tokenizer.json must be an object with a "model" section');
+    }
+    try {
+      this.impl = new HfImpl(tokenizerJson, config ?? {});
+    } catch (err) {
+      throw new Error(`HFTokenizer: cannot build the tokenizer: ${(err as Error).message}`);
+    }
+    const vocab = this.impl.get_vocab(true);
+    let maxId = -1;
+    for (const id of vocab.values()) maxId = Math.max(maxId, id);
+    this.vocabSize = maxId + 1;
+    const specials = new Map<string, number>();
+    const added = Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens as Json[] : [];
+    for (const t of added) if (t.special === true && typeof t.content === 'string' && typeof t.id === 'number') specials.set(t.content, t.id);
+    this.tokenStrings = {
+      bos_token: tokenText(config.bos_token), eos_token: tokenText(config.eos_token),
+      pad_token: tokenText(config.pad_token), unk_token: tokenText(config.unk_token),
+    };
+    const idOf = (key: string): number | null => {
+      const text = this.tokenStrings[key];
+      if (text === null) return null;
+      const id = this.impl.token_to_id(text);
+      if (id === undefined) throw new Error(`HFTokenizer: tokenizer_config ${key} '${text}' is not in the vocabulary`);
+      specials.set(text, id);
+      return id;
+    };
+    this.bosTokenId = idOf('bos_token');
+    this.eosTokenId = idOf('eos_token');
+    this.padTokenId = idOf('pad_token');
+    this.unkTokenId = idOf('unk_token');
+    this.specialTokens = specials;
+    this.chatTemplate = chatTemplate ?? selectChatTemplate(config.chat_template);
+  }
+
+  /**
+   * Loads `dir/tokenizer.json` with `dir/tokenizer_config.json` and `dir/chat_template.jinja` when present.
+   */
+  static fromFolder(dir: string): HFTokenizer {
+    const read = (name: string, required: boolean): Json | null => {
+      const file = path.join(dir, name);
+      if (!fs.existsSync(file)) {
+        if (required) throw new Error(`HFTokenizer: ${file} not found`);
+        return null;
+      }
+      try {
+        return JSON.parse(fs.readFileSync(file, 'utf8')) as Json;
+      } catch (err) {
+        throw new Error(`HFTokenizer: cannot parse ${file}: ${(err as Error).message}`);
+      }
+    };
+    const tokenizerJson = read('tokenizer.json', true)!;
+    const config = read('tokenizer_config.json', false) ?? {};
+    const jinjaFile = path.join(dir, 'chat_template.jinja');
+    const template = fs.existsSync(jinjaFile) ? fs.readFileSync(jinjaFile, 'utf8') : undefined;
+    return new HFTokenizer(tokenizerJson, config, template);
+  }
+
+  /** Writes tokenizer.json and tokenizer_config.json (with the chat template) into `dir`, atomically per file. */
+  save(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    writeFileAtomic(path.join(dir, 'tokenizer.json'), JSON.stringify(this.tokenizerJson));
+    const config = { ...this.config };
+    if (this.chatTemplate !== null) config.chat_template = this.chatTemplate;
+    writeFileAtomic(path.join(dir, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    if (typeof text !== 'string') throw new TypeError(`HFTokenizer.encode: expected a string, got ${typeof text}`);
+    return this.impl.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+  }
+
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const list = Array.from(ids);
+    for (const [i, id] of list.entries()) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new RangeError(`HFTokenizer.decode: id ${id} at position ${i} is outside the vocabulary of ${this.vocabSize}`);
+      }
+    }
+    return this.impl.decode(list, { skip_special_tokens: options.skipSpecialTokens ?? false });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.impl.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.impl.id_to_token(id);
+  }
+
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    if (this.chatTemplate === null) throw new Error('HFTokenizer: this tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja)');
+    return renderChatTemplate(this.chatTemplate, messages, { ...options, specialTokens: this.tokenStrings });
+  }
+}

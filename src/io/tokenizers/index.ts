@@ -1,0 +1,37 @@
+// Tokenizers: the common interface, the built-in CharTokenizer, Hugging Face tokenizer.json support, chat
+// templates, and loading whichever a folder holds.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CharTokenizer } from './char.js';
+import { HFTokenizer } from './hf.js';
+import type { Tokenizer } from './types.js';
+
+export * from './types.js';
+export { CharTokenizer, DEFAULT_SPECIAL_TOKENS, type CharTokenizerOptions } from './char.js';
+export { HFTokenizer } from './hf.js';
+export { renderChatTemplate, selectChatTemplate } from './chat-template.js';
+
+/**
+ * Loads the tokenizer in `dir/tokenizer.json`: a Hugging Face tokenizer (with tokenizer_config.json and
+ * chat_template.jinja when present) or a CharTokenizer saved by `saveTokenizer`.
+ */
+export function loadTokenizer(dir: string): Tokenizer {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) throw new Error(`loadTokenizer: ${file} not found`);
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`loadTokenizer: cannot parse ${file}: ${(err as Error).message}`);
+  }
+  if (CharTokenizer.isCharTokenizerJSON(json)) return CharTokenizer.fromJSON(json, file);
+  return HFTokenizer.fromFolder(dir);
+}
+
+/** Saves a tokenizer into `dir` so that `loadTokenizer(dir)` restores it (tokenizer.json, plus tokenizer_config.json for HF). */
+export function saveTokenizer(tokenizer: Tokenizer, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  if (tokenizer instanceof CharTokenizer) tokenizer.save(path.join(dir, 'tokenizer.json'));
+  else if (tokenizer instanceof HFTokenizer) tokenizer.save(dir);
+  else throw new TypeError('saveTokenizer: only CharTokenizer and HFTokenizer can be saved');
+}

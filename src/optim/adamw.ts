@@ -1,0 +1,76 @@
+// AdamW (Loshchilov & Hutter): decoupled weight decay and bias-corrected moments, in torch.optim.AdamW's
+// order, running the native fused update (src/ops/nn.ts adamwStep) once per parameter.
+import { keep } from '../autograd/tidy.js';
+import { zeros } from '../ops/creation.js';
+import { adamwStep } from '../ops/nn.js';
+import { formatShape, Tensor } from '../tensor.js';
+import { checkBeta, checkNonNegative, Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
+
+export interface AdamWOptions {
+  /** Learning rate. Default 1e-3. */
+  lr: number;
+  /** (beta1, beta2), the moments' decay rates. Default [0.9, 0.999]. */
+  betas: [number, number];
+  /** Added to sqrt(v_hat). Default 1e-8. */
+  eps: number;
+  /** Decoupled weight decay: p *= 1 - lr * weightDecay before the Adam step. Default 0.01. */
+  weightDecay: number;
+}
+
+export interface AdamWState extends ParamState {
+  step: number;
+  /** First moment m, same shape as the parameter. */
+  expAvg: Tensor;
+  /** Second moment v. */
+  expAvgSq: Tensor;
+}
+
+export const ADAMW_DEFAULTS: Readonly<AdamWOptions> = Object.freeze({ lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 });
+
+/**
+ * AdamW with PyTorch's defaults. Per step t of each parameter:
+ * p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+ * Param groups (e.g. no decay on norms and biases): `new AdamW([{params: decay}, {params: noDecay, weightDecay: 0}])`.
+ */
+export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
+  constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput<AdamWOptions>>, options: Partial<AdamWOptions> = {}) {
+    if ('amsgrad' in options || 'maximize' in options) throw new RangeError('AdamW: amsgrad and maximize are not supported');
+    super('AdamW', params, { ...ADAMW_DEFAULTS, betas: [...ADAMW_DEFAULTS.betas] as [number, number], ...options });
+  }
+
+  protected validateGroup(g: ParamGroup<AdamWOptions>, i: number): void {
+    const op = `AdamW (group ${i})`;
+    checkNonNegative(op, 'lr', g.lr);
+    checkNonNegative(op, 'eps', g.eps);
+    checkNonNegative(op, 'weightDecay', g.weightDecay);
+    if (!Array.isArray(g.betas) || g.betas.length !== 2) throw new RangeError(`${op}: betas must be [beta1, beta2]`);
+    checkBeta(op, 'betas[0]', g.betas[0]);
+    checkBeta(op, 'betas[1]', g.betas[1]);
+  }
+
+  protected checkState(s: ParamState, p: Tensor, i: number): void {
+    if (!Number.isInteger(s.step) || (s.step as number) < 0) throw new RangeError(`AdamW.loadStateDict: parameter ${i} has invalid step ${s.step}`);
+    for (const k of ['expAvg', 'expAvgSq']) {
+      if (!(s[k] instanceof Tensor)) throw new TypeError(`AdamW.loadStateDict: parameter ${i} ${formatShape(p.shape)} lacks tensor '${k}'`);
+    }
+  }
+
+  step(): void {
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        const g = p.grad;
+        if (!g) continue;
+        let s = this.state.get(p);
+        if (!s) {
+          // NOTE: state is owned by the optimizer, so it must survive any tidy() around step().
+          s = { step: 0, expAvg: keep(zeros(p.shape, { device: p.device })), expAvgSq: keep(zeros(p.shape, { device: p.device })) };
+          this.state.set(p, s);
+        }
+        s.step += 1;
+        adamwStep(p, g, s.expAvg, s.expAvgSq, {
+          lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay, step: s.step,
+        });
+      }
+    }
+  }
+}
