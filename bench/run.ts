@@ -1,8 +1,9 @@
 // `npm run bench [suite ...]`: runs the benchmark suites (all by default) and prints their tables.
-// Suites: gemm (W1), elementwise, grpo (W3). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
+// Suites: gemm (W1), elementwise, grpo (W3), generate (W4). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
 import '../src/index.js';
 import { benchElementwise } from './elementwise.js';
 import { benchGemm } from './gemm.js';
+import { benchGenerate } from './generate.js';
 import { benchGrpo } from './grpo.js';
 import { torchAvailable } from './lib.js';
 
@@ -10,6 +11,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   gemm: () => benchGemm(),
   elementwise: () => benchElementwise(),
   grpo: () => benchGrpo(),
+  generate: () => benchGenerate(),
 };
 
 const wanted = process.argv.slice(2);

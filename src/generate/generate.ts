@@ -1,0 +1,158 @@
+// Batched sampling with a KV cache: one prefill forward over the (left-padded) prompts, then one (B, 1)
+// forward per new token; only the last position's logits are computed and read back for sampling.
+import { noGrad } from '../autograd/grad-mode.js';
+import { tidy } from '../autograd/tidy.js';
+import { getRngState, manualSeed, rand, setRngState, tensor } from '../ops/creation.js';
+import type { LlamaForCausalLM } from '../nn/llama.js';
+import { resolveSampling, sampleIndex, samplingDistribution, type SamplingOptions, tokenLogprob } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate per sequence. Required. */
+  maxNewTokens: number;
+  /** End-of-sequence id(s): a sequence finishes after sampling one (it is kept). Default config.eosTokenId. */
+  eosTokenId?: number | number[] | null;
+  /** A sequence finishes once its decoded completion contains one of these (the token completing it is kept). */
+  stopStrings?: string[];
+  /** Token ids -> text; required with stopStrings. */
+  decode?: (ids: number[]) => string;
+  /** Fills completionIds after a sequence's end. Default config.padTokenId, else the first EOS id, else 0. */
+  padTokenId?: number;
+  /**
+   * Seed for this call's draws: the global generator is seeded with it and restored afterwards. Default:
+   * draw from the global generator (tg.manualSeed), advancing it.
+   */
+  seed?: number;
+}
+
+export type StopReason = 'eos' | 'stop' | 'length';
+
+export interface GenerateResult {
+  /** Prompt followed by the completion, unpadded. */
+  sequences: number[][];
+  /** (B, L) completions, L the longest; positions after a sequence's end hold padTokenId. */
+  completionIds: number[][];
+  /** (B, L) 1 for generated tokens (the EOS included), 0 for padding. */
+  completionMask: number[][];
+  completionLengths: number[];
+  /** True when a sequence stopped at maxNewTokens without EOS or a stop string. */
+  truncated: boolean[];
+  stopReasons: StopReason[];
+  /** (B, L) log-probability of each sampled token under the distribution it was drawn from (after
+   * temperature, top-k, top-p, min-p; 0 for greedy); 0 at padding. */
+  logprobs: number[][];
+  /** (B, L) log softmax(logits / temperature) of each sampled token before any truncation (temperature 1
+   * when greedy): the policy's log-prob that RL losses use as the old log-prob; 0 at padding. */
+  policyLogprobs: number[][];
+}
+
+/**
+ * Samples completions of `promptIds` (lists of token ids, any lengths) with `model`, all sequences at once.
+ *
+ * Prompts of different lengths are left-padded to a common length and padding keys are masked out of
+ * attention (positions count from each sequence's first real token), so each sequence gets the tokens it
+ * would get alone. Unpadded batches take the fused attention kernel; padded ones a masked composition.
+ *
+ * Randomness: each step draws one uniform per sequence (all B of them, finished or not, in batch order)
+ * with tg.rand from the engine's counter-based generator, then picks the token by inverse CDF over the
+ * sampling distribution in token order. The same seed, prompts and options replay the same tokens.
+ */
+export function generate(model: LlamaForCausalLM, promptIds: number[][], options: GenerateOptions): GenerateResult {
+  const cfg = model.config;
+  const V = cfg.vocabSize;
+  if (!Array.isArray(promptIds) || promptIds.length === 0) throw new TypeError('generate: promptIds must be a non-empty array of token-id arrays');
+  promptIds.forEach((p, b) => {
+    if (!Array.isArray(p) || p.length === 0) throw new RangeError(`generate: prompt ${b} is empty`);
+    for (const t of p) if (!Number.isInteger(t) || t < 0 || t >= V) throw new RangeError(`generate: prompt ${b} has token ${t} outside [0, ${V})`);
+  });
+  const maxNew = options.maxNewTokens;
+  if (!Number.isInteger(maxNew) || maxNew < 1) throw new RangeError(`generate: maxNewTokens must be an integer >= 1, got ${maxNew}`);
+  const sampling = resolveSampling(options);
+  const eosRaw = options.eosTokenId === undefined ? cfg.eosTokenId : options.eosTokenId;
+  const eos = new Set<number>(eosRaw === null ? [] : Array.isArray(eosRaw) ? eosRaw : [eosRaw]);
+  const stops = options.stopStrings ?? [];
+  if (stops.length > 0 && typeof options.decode !== 'function') throw new TypeError('generate: stopStrings need a decode function');
+  if (stops.some((s) => typeof s !== 'string' || s.length === 0)) throw new TypeError('generate: stopStrings must be non-empty strings');
+  const padId = options.padTokenId ?? cfg.padTokenId ?? [...eos][0] ?? 0;
+  if (!Number.isInteger(padId)) throw new TypeError(`generate: padTokenId must be an integer, got ${padId}`);
+  // What padding slots feed the model: masked out of attention, so any valid id will do.
+  const inputPad = padId >= 0 && padId < V ? padId : 0;
+
+  const B = promptIds.length;
+  const P = Math.max(...promptIds.map((p) => p.length));
+  const pads = promptIds.map((p) => P - p.length);
+  const padded = pads.some((n) => n > 0);
+  const maxLen = P + maxNew;
+  // Key mask (1 = real token) for every slot of the cache; generated slots are all real.
+  const mask = padded ? pads.map((n) => Uint8Array.from({ length: maxLen }, (_, j) => (j < n ? 0 : 1))) : null;
+  const maskUpTo = (n: number) => (mask ? mask.map((row) => row.subarray(0, n)) : undefined);
+
+  const completions: number[][] = promptIds.map(() => []);
+  const logprobs: number[][] = promptIds.map(() => []);
+  const policyLogprobs: number[][] = promptIds.map(() => []);
+  const finished = new Array<boolean>(B).fill(false);
+  const reasons: StopReason[] = new Array<StopReason>(B).fill('length');
+  const textSearchFrom = new Array<number>(B).fill(0);
+  const maxStop = Math.max(0, ...stops.map((s) => s.length));
+  const probs = new Float64Array(V);
+  const scratch = new Float64Array(V);
+
+  const savedRng = options.seed === undefined ? null : getRngState();
+  if (options.seed !== undefined) manualSeed(options.seed);
+  const cache = model.createCache(B, maxLen);
+  try {
+    noGrad(() => {
+      const flat = new Int32Array(B * P);
+      promptIds.forEach((p, b) => {
+        flat.fill(inputPad, b * P, b * P + pads[b]);
+        flat.set(p, b * P + pads[b]);
+      });
+      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32' }), { cache, attentionMask: maskUpTo(P), logitsToKeep: 1 }).data());
+      const next = new Int32Array(B);
+      for (let step = 0; step < maxNew; step++) {
+        const u = tidy(() => rand([B]).data());
+        let active = 0;
+        for (let b = 0; b < B; b++) {
+          if (finished[b]) continue; // keeps feeding its last token; its outputs are never read
+          const row = logits.subarray(b * V, (b + 1) * V);
+          const p = samplingDistribution(row, sampling, probs, scratch);
+          const tok = sampleIndex(p, u[b]);
+          completions[b].push(tok);
+          logprobs[b].push(sampling.greedy ? 0 : Math.log(p[tok]));
+          policyLogprobs[b].push(tokenLogprob(row, tok, sampling.temperature));
+          next[b] = tok;
+          if (eos.has(tok)) {
+            finished[b] = true;
+            reasons[b] = 'eos';
+          } else if (stops.length > 0) {
+            const text = options.decode!(completions[b]);
+            const from = Math.max(0, textSearchFrom[b] - maxStop);
+            if (stops.some((s) => text.indexOf(s, from) >= 0)) {
+              finished[b] = true;
+              reasons[b] = 'stop';
+            }
+            textSearchFrom[b] = text.length;
+          }
+          if (!finished[b]) active++;
+        }
+        if (active === 0 || step === maxNew - 1) break;
+        logits = tidy(() => model.forward(tensor(next, [B, 1], { dtype: 'int32' }), { cache, attentionMask: maskUpTo(P + step + 1) }).data());
+      }
+    });
+  } finally {
+    cache.dispose();
+    if (savedRng) setRngState(savedRng);
+  }
+
+  const L = Math.max(...completions.map((c) => c.length));
+  const padRow = <T>(row: T[], fill: T) => [...row, ...new Array<T>(L - row.length).fill(fill)];
+  return {
+    sequences: promptIds.map((p, b) => [...p, ...completions[b]]),
+    completionIds: completions.map((c) => padRow(c, padId)),
+    completionMask: completions.map((c) => padRow(c.map(() => 1), 0)),
+    completionLengths: completions.map((c) => c.length),
+    truncated: reasons.map((r) => r === 'length'),
+    stopReasons: reasons,
+    logprobs: logprobs.map((l) => padRow(l, 0)),
+    policyLogprobs: policyLogprobs.map((l) => padRow(l, 0)),
+  };
+}

@@ -1,0 +1,3 @@
+// Generation: batched sampling with a KV cache, and the sampling distribution it draws from.
+export { generate, type GenerateOptions, type GenerateResult, type StopReason } from './generate.js';
+export { samplingDistribution, sampleIndex, tokenLogprob, resolveSampling, type SamplingOptions, type ResolvedSampling } from './sampling.js';

@@ -1,0 +1,120 @@
+// The sampling distribution of one logits row, in float64 on the host: temperature, then top-k, top-p and
+// min-p in Hugging Face's order (each on the distribution left by the previous one), and inverse-CDF draws.
+
+export interface SamplingOptions {
+  /** Divides the logits; 0 means greedy. Default 1. */
+  temperature?: number;
+  /** Keep the k most likely tokens (ties with the k-th are kept, as in Hugging Face); 0 = off. Default 0. */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose mass reaches topP (a token is kept when the mass of
+   * the more likely tokens before it is < topP; tokens tied with the last kept one are kept too); 1 = off.
+   * Default 1. */
+  topP?: number;
+  /** Keep tokens with probability >= minP * (the top probability); 0 = off. Default 0. */
+  minP?: number;
+  /** Take the most likely token (first on ties). Default false (also implied by temperature 0). */
+  greedy?: boolean;
+}
+
+/** @internal Validated sampling options with defaults filled in. */
+export interface ResolvedSampling {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  greedy: boolean;
+}
+
+export function resolveSampling(o: SamplingOptions): ResolvedSampling {
+  const temperature = o.temperature ?? 1;
+  const topK = o.topK ?? 0;
+  const topP = o.topP ?? 1;
+  const minP = o.minP ?? 0;
+  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new RangeError(`generate: temperature must be a finite number >= 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`generate: topK must be an integer >= 0 (0 = off), got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1], got ${topP}`);
+  if (!(minP >= 0 && minP <= 1)) throw new RangeError(`generate: minP must be in [0, 1], got ${minP}`);
+  return { temperature, topK, topP, minP, greedy: (o.greedy ?? false) || temperature === 0 };
+}
+
+function normalize(p: Float64Array): void {
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += p[i];
+  for (let i = 0; i < p.length; i++) p[i] /= s;
+}
+
+/**
+ * Probabilities (zero for removed tokens, summing to 1) that sampling draws from for one logits row.
+ * `out` (length V) is reused when given; `scratch` too (sorting buffer).
+ */
+export function samplingDistribution(logits: ArrayLike<number>, o: ResolvedSampling, out?: Float64Array, scratch?: Float64Array): Float64Array {
+  const V = logits.length;
+  const p = out ?? new Float64Array(V);
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
+  if (o.greedy) {
+    p.fill(0);
+    for (let i = 0; i < V; i++) {
+      if (logits[i] === max) {
+        p[i] = 1;
+        break;
+      }
+    }
+    return p;
+  }
+  const invT = 1 / o.temperature;
+  for (let i = 0; i < V; i++) p[i] = Math.exp((logits[i] - max) * invT);
+  normalize(p);
+  const sorted = o.topK > 0 || o.topP < 1 ? (scratch ?? new Float64Array(V)) : null;
+  if (o.topK > 0 && o.topK < V && sorted) {
+    sorted.set(p);
+    sorted.sort();
+    const kth = sorted[V - o.topK];
+    for (let i = 0; i < V; i++) if (p[i] < kth) p[i] = 0;
+    normalize(p);
+  }
+  if (o.topP < 1 && sorted) {
+    sorted.set(p);
+    sorted.sort();
+    // Walk down from the most likely: the last kept probability is the threshold.
+    let before = 0;
+    let threshold = sorted[V - 1];
+    for (let j = V - 1; j >= 0 && before < o.topP; j--) {
+      threshold = sorted[j];
+      before += sorted[j];
+    }
+    for (let i = 0; i < V; i++) if (p[i] < threshold) p[i] = 0;
+    normalize(p);
+  }
+  if (o.minP > 0) {
+    let top = 0;
+    for (let i = 0; i < V; i++) if (p[i] > top) top = p[i];
+    const cut = o.minP * top;
+    for (let i = 0; i < V; i++) if (p[i] < cut) p[i] = 0;
+    normalize(p);
+  }
+  return p;
+}
+
+/** The token whose cumulative probability (in index order) first exceeds u in [0, 1). */
+export function sampleIndex(p: Float64Array, u: number): number {
+  let acc = 0;
+  let last = -1;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === 0) continue;
+    acc += p[i];
+    last = i;
+    if (u < acc) return i;
+  }
+  return last; // u within rounding of 1
+}
+
+/** log softmax(logits / temperature)[token] in float64 (temperature 0 is read as 1). */
+export function tokenLogprob(logits: ArrayLike<number>, token: number, temperature: number): number {
+  const invT = temperature > 0 ? 1 / temperature : 1;
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) s += Math.exp((logits[i] - max) * invT);
+  return (logits[token] - max) * invT - Math.log(s);
+}

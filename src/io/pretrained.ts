@@ -1,0 +1,87 @@
+// Hugging Face model folders: config.json + model.safetensors (or model-0000x-of-0000y.safetensors shards with
+// model.safetensors.index.json) + optionally tokenizer.json. A folder saved by `transformers` loads here, and
+// one saved here loads in `transformers`.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LlamaConfig } from '../nn/config.js';
+import { withoutInit } from '../nn/init.js';
+import { LlamaForCausalLM } from '../nn/llama.js';
+import { writeFileAtomic } from './atomic.js';
+import { readSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
+import { saveTokenizer } from './tokenizers/index.js';
+import type { Tokenizer } from './tokenizers/types.js';
+
+export interface LoadPretrainedOptions {
+  /** Refuse checkpoints with missing or unexpected weights. Default true. */
+  strict?: boolean;
+}
+
+export interface SavePretrainedOptions {
+  /** Also save this tokenizer (tokenizer.json, and tokenizer_config.json for Hugging Face tokenizers). */
+  tokenizer?: Tokenizer;
+  /** Split the weights into shards of at most this many bytes (with an index). Default 5 GB, as transformers. */
+  maxShardBytes?: number;
+}
+
+// Buffers some older checkpoints carry that are recomputed here, not parameters.
+const IGNORED_KEYS = /\.rotary_emb\.inv_freq$/;
+
+/** Reads `dir/config.json` into a LlamaConfig (rejecting unsupported options by name). */
+export function readConfig(dir: string): LlamaConfig {
+  const file = path.join(dir, 'config.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`loadPretrained: cannot read ${file}: ${(err as Error).message}`);
+  }
+  return LlamaConfig.fromHF(json as Record<string, unknown>);
+}
+
+/**
+ * Loads a Llama / Qwen2 model from a Hugging Face folder. Weights stored as bf16/f16 become float32. A
+ * tied-embedding checkpoint may carry lm_head.weight or not. The tokenizer, when the folder has one, loads
+ * separately with `loadTokenizer(dir)`.
+ */
+export function loadPretrained(dir: string, options: LoadPretrainedOptions = {}): LlamaForCausalLM {
+  const config = readConfig(dir);
+  const weights = readSafetensorsFolder(dir);
+  const model = withoutInit(() => new LlamaForCausalLM(config));
+  try {
+    const sd = Object.fromEntries(Object.entries(weights).filter(([k]) => !IGNORED_KEYS.test(k)));
+    model.loadStateDict(sd, { strict: options.strict ?? true });
+  } catch (err) {
+    model.dispose();
+    throw new Error(`loadPretrained(${dir}): ${(err as Error).message}`);
+  } finally {
+    for (const t of Object.values(weights)) t.dispose();
+  }
+  return model;
+}
+
+/**
+ * Saves `model` as a Hugging Face folder: config.json, float32 weights under Hugging Face names (tied
+ * lm_head.weight omitted, as transformers does), sharded when larger than maxShardBytes, and the tokenizer
+ * when given. Every file is written atomically; a stale single-file or sharded layout is removed.
+ */
+export function savePretrained(model: LlamaForCausalLM, dir: string, options: SavePretrainedOptions = {}): void {
+  const maxShard = options.maxShardBytes ?? 5e9;
+  const config = model.config.toHF();
+  fs.mkdirSync(dir, { recursive: true });
+  const sd = model.stateDict();
+  const total = Object.values(sd).reduce((n, t) => n + t.numel * 4, 0);
+  const metadata = { format: 'pt' };
+  if (total > maxShard) {
+    writeShardedSafetensors(dir, sd, maxShard, metadata);
+    fs.rmSync(path.join(dir, SAFETENSORS_FILE), { force: true });
+  } else {
+    writeSafetensors(path.join(dir, SAFETENSORS_FILE), sd, metadata);
+    const index = path.join(dir, SAFETENSORS_INDEX_FILE);
+    if (fs.existsSync(index)) {
+      fs.rmSync(index);
+      for (const f of fs.readdirSync(dir)) if (/^model-\d{5}-of-\d{5}\.safetensors$/.test(f)) fs.rmSync(path.join(dir, f));
+    }
+  }
+  writeFileAtomic(path.join(dir, 'config.json'), [Buffer.from(JSON.stringify(config, null, 2) + '\n', 'utf8')]);
+  if (options.tokenizer) saveTokenizer(options.tokenizer, dir);
+}

@@ -1,0 +1,12 @@
+// Layers: the Module base and the Llama / Qwen2 decoder built from it.
+export { Module, ModuleList, type LoadStateDictOptions, type LoadStateDictResult } from './module.js';
+export { Linear, type LinearOptions } from './linear.js';
+export { Embedding, type EmbeddingOptions } from './embedding.js';
+export { RMSNorm } from './rms-norm.js';
+export { RotaryEmbedding } from './rotary.js';
+export { Attention, KVCache, maskedAttention, type AttentionContext, type AttentionOptions } from './attention.js';
+export { SwiGLUMLP } from './mlp.js';
+export { DecoderLayer } from './decoder-layer.js';
+export { LlamaConfig, type LlamaConfigOptions, type LlamaModelType } from './config.js';
+export { LlamaForCausalLM, LlamaModel, causalLMLoss, type LlamaForwardOptions, type LlamaInitOptions } from './llama.js';
+export { withoutInit } from './init.js';

@@ -1,0 +1,21 @@
+// Parameter initialization: normal draws from the global generator, or uninitialized storage inside
+// `withoutInit` (for models whose weights are about to be loaded from a checkpoint).
+import { empty, randn } from '../ops/creation.js';
+import type { Tensor } from '../tensor.js';
+
+let skip = 0;
+
+/** Runs `fn` with parameter initialization off: layers created inside get uninitialized weights. */
+export function withoutInit<T>(fn: () => T): T {
+  skip++;
+  try {
+    return fn();
+  } finally {
+    skip--;
+  }
+}
+
+/** A normal(0, std) tensor, or an uninitialized one inside withoutInit. */
+export function initNormal(shape: number[], std: number): Tensor {
+  return skip > 0 ? empty(shape) : randn(shape, { std });
+}

@@ -1,0 +1,41 @@
+// Linear layer y = x W^T + b with PyTorch's weight layout (out, in); the transpose is a view the GEMM
+// reads with a transpose flag, never a copy.
+import { zeros } from '../ops/creation.js';
+import { initNormal } from './init.js';
+import { add } from '../ops/elementwise.js';
+import { matmul } from '../ops/matmul.js';
+import { transpose } from '../ops/shape.js';
+import { formatShape, type Tensor } from '../tensor.js';
+import { Module } from './module.js';
+
+export interface LinearOptions {
+  /** Add a bias vector (out). Default true, as in torch. */
+  bias?: boolean;
+  /** Standard deviation of the normal weight init. Default 1/sqrt(in). Biases start at 0. */
+  std?: number;
+}
+
+/** y (..., out) = x (..., in) @ weight^T + bias; weight is (out, in). */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: LinearOptions = {}) {
+    super();
+    for (const n of [inFeatures, outFeatures]) {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`Linear: feature sizes must be positive integers, got (${inFeatures}, ${outFeatures})`);
+    }
+    this.weight = this.registerParameter('weight', initNormal([outFeatures, inFeatures], options.std ?? 1 / Math.sqrt(inFeatures)));
+    this.bias = (options.bias ?? true) ? this.registerParameter('bias', zeros([outFeatures])) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.shape[x.ndim - 1] !== this.inFeatures) {
+      throw new RangeError(`Linear: input ${formatShape(x.shape)} must end in ${this.inFeatures} features (weight ${formatShape(this.weight.shape)})`);
+    }
+    const wt = transpose(this.weight, 0, 1);
+    const y = matmul(x, wt);
+    if (!this.bias) return y;
+    return add(y, this.bias);
+  }
+}

@@ -1,0 +1,212 @@
+// Module: the base of every layer. It owns registered parameters and submodules, names them with Hugging
+// Face's dotted paths (model.layers.0.self_attn.q_proj.weight), and loads/saves them as a state dict.
+import { keep } from '../autograd/tidy.js';
+import { formatShape, Tensor } from '../tensor.js';
+
+export interface LoadStateDictOptions {
+  /** Throw when a parameter is missing from the dict or the dict has keys the module lacks. Default true. */
+  strict?: boolean;
+}
+
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+/**
+ * Base class of layers (like torch.nn.Module). Subclasses create their tensors with `registerParameter` and
+ * their children with `registerModule`; names follow the registration order and join with dots.
+ */
+export class Module {
+  /** Training mode flag (set by train()/eval()); the layers here have no dropout, but trainers read it. */
+  training = true;
+  private readonly params = new Map<string, Tensor>();
+  private readonly modules = new Map<string, Module>();
+  /** Extra names under which a parameter is also known (tied weights): alias -> canonical local name. */
+  private readonly aliases = new Map<string, string>();
+
+  /** Registers `t` as parameter `name` (a leaf that requires grad), owned by this module and kept out of tidy scopes. */
+  registerParameter(name: string, t: Tensor): Tensor {
+    if (name.includes('.') || name.length === 0) throw new RangeError(`registerParameter: invalid name '${name}'`);
+    if (this.params.has(name) || this.modules.has(name)) throw new RangeError(`registerParameter: '${name}' is already registered`);
+    if (!(t instanceof Tensor)) throw new TypeError(`registerParameter: '${name}' must be a Tensor`);
+    if (t.dtype !== 'float32') throw new TypeError(`registerParameter: '${name}' must be float32, got ${t.dtype}`);
+    keep(t);
+    if (!t.requiresGrad) t.requiresGrad_(true);
+    this.params.set(name, t);
+    return t;
+  }
+
+  /** Registers a child module under `name`. */
+  registerModule<M extends Module>(name: string, m: M): M {
+    if (name.includes('.') || name.length === 0) throw new RangeError(`registerModule: invalid name '${name}'`);
+    if (this.params.has(name) || this.modules.has(name)) throw new RangeError(`registerModule: '${name}' is already registered`);
+    this.modules.set(name, m);
+    return m;
+  }
+
+  /**
+   * Makes the parameter at dotted path `alias` (relative to this module) share the tensor at `target`
+   * (tied weights, e.g. lm_head.weight -> model.embed_tokens.weight). The alias is listed once, under the
+   * target's name; loadStateDict accepts (and ignores) the alias key when a checkpoint carries it.
+   */
+  protected tieParameter(alias: string, target: string): void {
+    this.aliases.set(alias, target);
+  }
+
+  /** Child modules with their local names. */
+  children(): [string, Module][] {
+    return [...this.modules.entries()];
+  }
+
+  /** Every parameter with its dotted name, depth first in registration order; shared tensors appear once. */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
+    const visit = (m: Module, p: string) => {
+      for (const [name, t] of m.params) {
+        if (seen.has(t)) continue;
+        seen.add(t);
+        out.push([p + name, t]);
+      }
+      for (const [name, child] of m.modules) visit(child, `${p}${name}.`);
+    };
+    visit(this, prefix);
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** Alias names (tied weights) of this module tree, dotted from the root: alias -> canonical name. */
+  private allAliases(): Map<string, string> {
+    const out = new Map<string, string>();
+    const visit = (m: Module, p: string) => {
+      for (const [a, t] of m.aliases) out.set(p + a, p + t);
+      for (const [name, child] of m.modules) visit(child, `${p}${name}.`);
+    };
+    visit(this, '');
+    return out;
+  }
+
+  /** The parameters by name (the module's own tensors, not copies: clone them to keep a snapshot). */
+  stateDict(): Record<string, Tensor> {
+    return Object.fromEntries(this.namedParameters());
+  }
+
+  /**
+   * Copies the values of `sd` into this module's parameters in place (gradients and optimizer references
+   * stay valid). A key whose shape differs always throws; with strict (default), missing and unexpected keys
+   * throw too. The error lists every problem at once.
+   */
+  loadStateDict(sd: Record<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const strict = options.strict ?? true;
+    const own = new Map(this.namedParameters());
+    const aliases = this.allAliases();
+    const missingKeys: string[] = [];
+    const unexpectedKeys: string[] = [];
+    const mismatched: string[] = [];
+    const plan: [Tensor, Tensor][] = [];
+    for (const [name, p] of own) {
+      const src = sd[name] ?? [...aliases].filter(([, t]) => t === name).map(([a]) => sd[a]).find((t) => t !== undefined);
+      if (src === undefined) {
+        missingKeys.push(name);
+        continue;
+      }
+      if (!(src instanceof Tensor)) throw new TypeError(`loadStateDict: value of '${name}' is not a Tensor`);
+      src.assertLive(`loadStateDict ('${name}')`);
+      if (src.shape.join() !== p.shape.join()) mismatched.push(`${name}: checkpoint ${formatShape(src.shape)} vs model ${formatShape(p.shape)}`);
+      else plan.push([p, src]);
+    }
+    for (const key of Object.keys(sd)) {
+      if (!own.has(key) && !aliases.has(key)) unexpectedKeys.push(key);
+    }
+    const problems: string[] = [];
+    if (mismatched.length > 0) problems.push(`shape mismatch for ${mismatched.length} key(s): ${mismatched.join('; ')}`);
+    if (strict && missingKeys.length > 0) problems.push(`missing ${missingKeys.length} key(s): ${missingKeys.join(', ')}`);
+    if (strict && unexpectedKeys.length > 0) problems.push(`unexpected ${unexpectedKeys.length} key(s): ${unexpectedKeys.join(', ')}`);
+    if (problems.length > 0) throw new Error(`loadStateDict: ${problems.join('. ')}`);
+    for (const [p, src] of plan) {
+      if (src.device !== p.device) throw new TypeError(`loadStateDict: tensor on ${src.device} for a ${p.device} parameter`);
+      p.backend.copy(p, src);
+    }
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Sets training mode on this module and its children. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const m of this.modules.values()) m.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Number of parameter elements (shared tensors counted once); `trainableOnly` counts those requiring grad. */
+  numParameters(trainableOnly = false): number {
+    let n = 0;
+    for (const t of this.parameters()) if (!trainableOnly || t.requiresGrad) n += t.numel;
+    return n;
+  }
+
+  /** Stops gradients for every parameter (or those whose name passes `filter`). */
+  freeze(filter?: (name: string) => boolean): this {
+    for (const [name, t] of this.namedParameters()) if (!filter || filter(name)) t.requiresGrad_(false);
+    return this;
+  }
+
+  /** Turns gradients back on for every parameter (or those whose name passes `filter`). */
+  unfreeze(filter?: (name: string) => boolean): this {
+    for (const [name, t] of this.namedParameters()) if (!filter || filter(name)) t.requiresGrad_(true);
+    return this;
+  }
+
+  /** Frees every parameter's gradient. */
+  zeroGrad(): void {
+    for (const t of this.parameters()) t.zeroGrad();
+  }
+
+  /** Frees the parameters (and anything else a subclass owns); the module is unusable after. */
+  dispose(): void {
+    for (const t of this.parameters()) t.dispose();
+    const visit = (m: Module) => {
+      m.disposeExtra();
+      for (const c of m.modules.values()) visit(c);
+    };
+    visit(this);
+  }
+
+  /** @internal Subclasses free non-parameter tensors (tables, buffers) here. */
+  protected disposeExtra(): void {}
+}
+
+/** An indexed list of modules, named 0, 1, 2, ... as in torch.nn.ModuleList. */
+export class ModuleList<M extends Module = Module> extends Module {
+  readonly items: M[] = [];
+
+  constructor(items: M[] = []) {
+    super();
+    for (const m of items) this.append(m);
+  }
+
+  append(m: M): this {
+    this.registerModule(String(this.items.length), m);
+    this.items.push(m);
+    return this;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  at(i: number): M {
+    return this.items[i];
+  }
+
+  [Symbol.iterator](): Iterator<M> {
+    return this.items[Symbol.iterator]();
+  }
+}

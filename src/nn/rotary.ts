@@ -1,0 +1,36 @@
+// Rotary position embedding tables (Hugging Face Llama convention, rotate_half), grown on demand up to
+// max_position_embeddings so a 32k-context config does not pay for tables it never reads.
+import { rotaryTables } from '../ops/nn.js';
+import { keep } from '../autograd/tidy.js';
+import type { Tensor } from '../tensor.js';
+
+export class RotaryEmbedding {
+  private tables: { cos: Tensor; sin: Tensor } | null = null;
+  // Outgrown tables stay alive until dispose(): a recorded graph may still read them in backward.
+  private retired: Tensor[] = [];
+
+  /** headDim: rotated dims per head (all of them: partial rotary is not supported); base: rope_theta. */
+  constructor(readonly headDim: number, readonly base: number, readonly maxPositions: number) {}
+
+  /** cos/sin tables [P, headDim/2] covering positions [0, needed); P at least `needed`. */
+  get(needed: number): { cos: Tensor; sin: Tensor } {
+    if (needed > this.maxPositions) {
+      throw new RangeError(`RotaryEmbedding: position ${needed - 1} is beyond max_position_embeddings ${this.maxPositions}`);
+    }
+    if (!this.tables || this.tables.cos.shape[0] < needed) {
+      const size = Math.min(this.maxPositions, Math.max(needed, 2 * (this.tables?.cos.shape[0] ?? 2048)));
+      if (this.tables) this.retired.push(this.tables.cos, this.tables.sin);
+      const t = rotaryTables(size, this.headDim, this.base);
+      this.tables = { cos: keep(t.cos), sin: keep(t.sin) };
+    }
+    return this.tables;
+  }
+
+  dispose(): void {
+    this.tables?.cos.dispose();
+    this.tables?.sin.dispose();
+    this.tables = null;
+    for (const t of this.retired) t.dispose();
+    this.retired = [];
+  }
+}
