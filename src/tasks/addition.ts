@@ -99,3 +99,13 @@ export function additionExamples(count: number, options: { seed: number; noise?:
 export function additionTokenizer(): CharTokenizer {
   return new CharTokenizer({ chars: '0123456789+=,' });
 }
+
+/** The answer a completion commits to: the digits of its final `<answer>...</answer>`, else null. */
+export function additionAnswer(completion: string): string | null {
+  return /<answer>(\d+)<\/answer>$/.exec(completion)?.[1] ?? null;
+}
+
+/** The R1 format for this task: one think block of steps, then one answer, nothing else. */
+export function additionWellFormed(completion: string): boolean {
+  return /^<think>[^<]*<\/think><answer>\d+<\/answer>$/.test(completion);
+}

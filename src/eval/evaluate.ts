@@ -1,0 +1,93 @@
+// Evaluation of a policy on problems with verifiable answers: k samples per problem at T = 0.6 / top-p
+// 0.95 (DeepSeek-R1's protocol) give pass@1 as the mean correctness and cons@k by majority vote, plus
+// greedy accuracy, the share of well-formed completions and the mean completion length.
+import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { LlamaForCausalLM } from '../nn/llama.js';
+import { generate } from '../generate/generate.js';
+
+export interface EvalProblem {
+  prompt: string;
+  answer: string;
+}
+
+export interface EvaluateOptions {
+  /** Samples per problem. Default 8. */
+  k?: number;
+  temperature?: number;
+  topP?: number;
+  maxNewTokens: number;
+  /** The answer a completion gives (null when it gives none); compared with the problem's answer after trimming. */
+  extractAnswer: (completion: string) => string | null;
+  /** Whether a completion follows the required format. */
+  isWellFormed?: (completion: string) => boolean;
+  /** Also decode greedily once per problem. Default true. */
+  greedy?: boolean;
+  /** Sequences generated at once. Default 512. */
+  batchSize?: number;
+  seed?: number;
+}
+
+export interface EvaluateResult {
+  /** Mean over problems of the fraction of correct samples. */
+  passAt1: number;
+  /** Majority-vote accuracy over the k samples (answers compared as extracted strings). */
+  consAtK: number;
+  greedyAccuracy: number | null;
+  formatRate: number | null;
+  meanLength: number;
+  k: number;
+  /** Per problem: the k sampled completions and their correctness. */
+  samples: { prompt: string; completions: string[]; correct: boolean[] }[];
+}
+
+/** The most frequent non-null answer (first seen wins ties), or null when there is none. */
+export function majorityAnswer(answers: readonly (string | null)[]): string | null {
+  const counts = new Map<string, number>();
+  for (const a of answers) if (a !== null) counts.set(a, (counts.get(a) ?? 0) + 1);
+  let best: string | null = null;
+  for (const [answer, n] of counts) if (best === null || n > counts.get(best)!) best = answer;
+  return best;
+}
+
+function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: number[][], options: EvaluateOptions, sampled: boolean): { texts: string[]; lengths: number[] } {
+  const texts: string[] = [];
+  const lengths: number[] = [];
+  const batch = options.batchSize ?? 512;
+  const eos = tokenizer.eosTokenId;
+  for (let i = 0; i < prompts.length; i += batch) {
+    const out = generate(model, prompts.slice(i, i + batch), {
+      maxNewTokens: options.maxNewTokens, eosTokenId: eos,
+      ...(sampled ? { temperature: options.temperature ?? 0.6, topP: options.topP ?? 0.95 } : { greedy: true }),
+      seed: options.seed === undefined ? undefined : options.seed + i,
+    });
+    out.completionIds.forEach((ids, j) => {
+      const used = ids.slice(0, out.completionLengths[j]);
+      texts.push(tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used));
+      lengths.push(out.completionLengths[j]);
+    });
+  }
+  return { texts, lengths };
+}
+
+/** Samples k completions per problem (and one greedy) and scores them. */
+export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, problems: readonly EvalProblem[], options: EvaluateOptions): EvaluateResult {
+  const k = options.k ?? 8;
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`evaluatePolicy: k must be a positive integer, got ${k}`);
+  if (problems.length === 0) throw new RangeError('evaluatePolicy: no problems');
+  const encoded = problems.map((p) => tokenizer.encode(p.prompt));
+  const sampled = completionsOf(model, tokenizer, encoded.flatMap((ids) => Array.from({ length: k }, () => ids)), options, true);
+  const samples = problems.map((p, i) => {
+    const completions = sampled.texts.slice(i * k, (i + 1) * k);
+    return { prompt: p.prompt, completions, correct: completions.map((c) => options.extractAnswer(c)?.trim() === p.answer.trim()) };
+  });
+  const passAt1 = samples.reduce((a, s) => a + s.correct.filter(Boolean).length / k, 0) / problems.length;
+  const consAtK = samples.reduce((a, s, i) => a + (majorityAnswer(s.completions.map(options.extractAnswer))?.trim() === problems[i].answer.trim() ? 1 : 0), 0) / problems.length;
+  let greedyAccuracy: number | null = null;
+  if (options.greedy ?? true) {
+    const greedy = completionsOf(model, tokenizer, encoded, options, false);
+    greedyAccuracy = greedy.texts.filter((c, i) => options.extractAnswer(c)?.trim() === problems[i].answer.trim()).length / problems.length;
+  }
+  const formatRate = options.isWellFormed ? sampled.texts.filter(options.isWellFormed).length / sampled.texts.length : null;
+  const meanLength = sampled.lengths.reduce((a, b) => a + b, 0) / sampled.lengths.length;
+  return { passAt1, consAtK, greedyAccuracy, formatRate, meanLength, k, samples };
+}

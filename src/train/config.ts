@@ -1,0 +1,52 @@
+// Validation of trainer configs given as partial objects (from code or a JSON file): unknown fields,
+// wrong types and out-of-range values are rejected with a message naming the field and what it takes.
+export type FieldSpec =
+  | { kind: 'int'; min?: number; max?: number; nullable?: boolean }
+  | { kind: 'number'; min?: number; max?: number; nullable?: boolean }
+  | { kind: 'bool'; nullable?: boolean }
+  | { kind: 'string'; nullable?: boolean }
+  | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
+  | { kind: 'numbers'; nullable?: boolean };
+
+function describe(spec: FieldSpec): string {
+  const range = 'min' in spec || 'max' in spec
+    ? ` in [${(spec as { min?: number }).min ?? '-inf'}, ${(spec as { max?: number }).max ?? 'inf'}]` : '';
+  const base = spec.kind === 'enum' ? `one of ${spec.values.map((v) => `'${v}'`).join(', ')}`
+    : spec.kind === 'int' ? `an integer${range}` : spec.kind === 'number' ? `a number${range}`
+      : spec.kind === 'bool' ? 'true or false' : spec.kind === 'numbers' ? 'an array of numbers' : 'a string';
+  return spec.nullable ? `${base} or null` : base;
+}
+
+function valid(spec: FieldSpec, v: unknown): boolean {
+  if (v === null) return spec.nullable === true;
+  switch (spec.kind) {
+    case 'int':
+    case 'number': {
+      if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+      if (spec.kind === 'int' && !Number.isInteger(v)) return false;
+      return (spec.min === undefined || v >= spec.min) && (spec.max === undefined || v <= spec.max);
+    }
+    case 'bool': return typeof v === 'boolean';
+    case 'string': return typeof v === 'string';
+    case 'enum': return typeof v === 'string' && spec.values.includes(v);
+    case 'numbers': return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  }
+}
+
+/** Merges `given` over `defaults` after checking every given field against `fields`. */
+export function checkConfig<C extends object>(owner: string, fields: Record<keyof C, FieldSpec>, defaults: C, given: Partial<C>): C {
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`${owner}: config must be an object`);
+  for (const [key, value] of Object.entries(given)) {
+    const spec = (fields as Record<string, FieldSpec>)[key];
+    if (!spec) {
+      const known = Object.keys(fields).join(', ');
+      throw new RangeError(`${owner}: unknown config field '${key}' (known fields: ${known})`);
+    }
+    if (value !== undefined && !valid(spec, value)) {
+      throw new RangeError(`${owner}: config field '${key}' must be ${describe(spec)}, got ${JSON.stringify(value)}`);
+    }
+  }
+  const merged = { ...defaults } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(given)) if (value !== undefined) merged[key] = value;
+  return merged as C;
+}

@@ -1,0 +1,361 @@
+// GRPO (DeepSeekMath / DeepSeek-R1): sample G completions per prompt with the policy (KV-cache
+// generation), score them with rule or model rewards, normalize rewards within each group into advantages,
+// then take numIterations optimizer steps over the generation batch with the fused GRPO loss. Option names
+// are TRL's GRPOConfig in camelCase, with TRL's defaults unless stated.
+import { noGrad } from '../autograd/grad-mode.js';
+import { tidy } from '../autograd/tidy.js';
+import { saveCheckpoint } from '../io/checkpoint.js';
+import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { LlamaForCausalLM } from '../nn/llama.js';
+import { tensor } from '../ops/creation.js';
+import { narrow } from '../ops/shape.js';
+import { generate } from '../generate/generate.js';
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { getSchedule, LRScheduler } from '../optim/schedules.js';
+import { groupAdvantages } from '../rl/advantages.js';
+import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
+import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
+import type { Tensor } from '../tensor.js';
+import { seededRandom } from '../tasks/seeded-random.js';
+import { checkConfig, type FieldSpec } from './config.js';
+import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
+
+/** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
+export interface PromptRow {
+  prompt: string;
+  [column: string]: unknown;
+}
+
+export interface RewardInputs {
+  /** One entry per completion (each prompt repeated G times). */
+  prompts: string[];
+  completions: string[];
+  completionIds: number[][];
+  [column: string]: unknown;
+}
+
+/** A reward: one number per completion, or null where it does not apply (not 0: null stays out of the statistics). */
+export type RewardFunction = ((inputs: RewardInputs) => (number | null)[] | Promise<(number | null)[]>) & { rewardName?: string };
+
+export interface GRPOConfig {
+  maxSteps: number;
+  /** Completions sampled per prompt (G). */
+  numGenerations: number;
+  /** Completions per generation round (prompts x G); must be a multiple of numGenerations. */
+  generationBatchSize: number;
+  /** Completions per forward/backward pass (gradient accumulation splits the round into these). */
+  microBatchSize: number;
+  /** Optimizer passes over each generation round (mu); old log-probs are stored when > 1. */
+  numIterations: number;
+  learningRate: number;
+  warmupSteps: number;
+  lrSchedule: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine' | 'cosine_with_min_lr';
+  weightDecay: number;
+  maxGradNorm: number;
+  /** KL coefficient; 0 keeps no reference model. */
+  beta: number;
+  epsilon: number;
+  /** Upper clip (DAPO's clip-higher); null = epsilon. */
+  epsilonHigh: number | null;
+  lossType: GrpoLossType;
+  scaleRewards: 'group' | 'batch' | 'none';
+  importanceSamplingLevel: 'token' | 'sequence';
+  /** Truncated completions (no EOS within maxCompletionLength) get no loss. */
+  maskTruncatedCompletions: boolean;
+  temperature: number;
+  topP: number;
+  topK: number | null;
+  minP: number | null;
+  maxCompletionLength: number;
+  rewardWeights: number[] | null;
+  /** Move the reference model toward the policy every refModelSyncSteps: ref = alpha*policy + (1-alpha)*ref. */
+  syncRefModel: boolean;
+  refModelMixupAlpha: number;
+  refModelSyncSteps: number;
+  seed: number;
+  logEvery: number;
+  outputDir: string | null;
+  saveEvery: number | null;
+}
+
+export const GRPO_DEFAULTS: GRPOConfig = {
+  maxSteps: 100, numGenerations: 8, generationBatchSize: 64, microBatchSize: 64, numIterations: 1, learningRate: 1e-6,
+  warmupSteps: 0, lrSchedule: 'linear', weightDecay: 0, maxGradNorm: 1, beta: 0, epsilon: 0.2, epsilonHigh: null,
+  lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
+  temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
+  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, outputDir: null, saveEvery: null,
+};
+
+const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
+  maxSteps: { kind: 'int', min: 1 }, numGenerations: { kind: 'int', min: 2 }, generationBatchSize: { kind: 'int', min: 2 },
+  microBatchSize: { kind: 'int', min: 1 }, numIterations: { kind: 'int', min: 1 }, learningRate: { kind: 'number', min: 0 },
+  warmupSteps: { kind: 'int', min: 0 },
+  lrSchedule: { kind: 'enum', values: ['constant', 'constant_with_warmup', 'linear', 'cosine', 'cosine_with_min_lr'] },
+  weightDecay: { kind: 'number', min: 0 }, maxGradNorm: { kind: 'number', min: 0 }, beta: { kind: 'number', min: 0 },
+  epsilon: { kind: 'number', min: 0, max: 1 }, epsilonHigh: { kind: 'number', min: 0, nullable: true },
+  lossType: { kind: 'enum', values: ['grpo', 'bnpo', 'dr_grpo', 'dapo'] },
+  scaleRewards: { kind: 'enum', values: ['group', 'batch', 'none'] },
+  importanceSamplingLevel: { kind: 'enum', values: ['token', 'sequence'] }, maskTruncatedCompletions: { kind: 'bool' },
+  temperature: { kind: 'number', min: 1e-6 }, topP: { kind: 'number', min: 0, max: 1 }, topK: { kind: 'int', min: 0, nullable: true },
+  minP: { kind: 'number', min: 0, max: 1, nullable: true }, maxCompletionLength: { kind: 'int', min: 1 },
+  rewardWeights: { kind: 'numbers', nullable: true }, syncRefModel: { kind: 'bool' }, refModelMixupAlpha: { kind: 'number', min: 0, max: 1 },
+  refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 },
+  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+};
+
+/** The reward function's name in logs: its rewardName, else its JS name, else reward<i>. */
+export function rewardName(fn: RewardFunction, i: number): string {
+  return fn.rewardName ?? (fn.name && fn.name !== 'anonymous' ? fn.name : `reward${i}`);
+}
+
+export class GRPOTrainer {
+  readonly config: GRPOConfig;
+  readonly optimizer: AdamW;
+  readonly scheduler: LRScheduler;
+  readonly logger: JsonlLogger;
+  private readonly order: number[] = [];
+  private readonly random: () => number;
+  private step = 0;
+
+  /**
+   * `refModel` is required when beta > 0 (a frozen copy of the starting policy, e.g. loadPretrained of
+   * the same folder); it is moved toward the policy when syncRefModel is on.
+   */
+  constructor(
+    readonly model: LlamaForCausalLM,
+    readonly tokenizer: Tokenizer,
+    readonly dataset: readonly PromptRow[],
+    readonly rewardFuncs: readonly RewardFunction[],
+    config: Partial<GRPOConfig> = {},
+    readonly callbacks: TrainerCallbacks = {},
+    readonly refModel: LlamaForCausalLM | null = null,
+  ) {
+    const c = (this.config = checkConfig('GRPOTrainer', GRPO_FIELDS, GRPO_DEFAULTS, config));
+    if (c.generationBatchSize % c.numGenerations !== 0) {
+      throw new RangeError(`GRPOTrainer: generationBatchSize ${c.generationBatchSize} is not a multiple of numGenerations ${c.numGenerations}; ` +
+        `use e.g. generationBatchSize ${Math.max(1, Math.round(c.generationBatchSize / c.numGenerations)) * c.numGenerations}`);
+    }
+    if (c.generationBatchSize % c.microBatchSize !== 0) {
+      throw new RangeError(`GRPOTrainer: generationBatchSize ${c.generationBatchSize} must be a multiple of microBatchSize ${c.microBatchSize}`);
+    }
+    if (!Array.isArray(rewardFuncs) || rewardFuncs.length === 0 || rewardFuncs.some((f) => typeof f !== 'function')) {
+      throw new TypeError('GRPOTrainer: rewardFuncs must be a non-empty array of functions');
+    }
+    if (c.rewardWeights && c.rewardWeights.length !== rewardFuncs.length) {
+      throw new RangeError(`GRPOTrainer: rewardWeights has ${c.rewardWeights.length} entries for ${rewardFuncs.length} reward functions`);
+    }
+    if (c.beta > 0 && !refModel) throw new RangeError('GRPOTrainer: beta > 0 needs a reference model (pass refModel, or set beta 0)');
+    if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('GRPOTrainer: the dataset is empty');
+    dataset.forEach((row, i) => {
+      if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
+    });
+    this.random = seededRandom(c.seed);
+    this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
+    const totalSteps = c.maxSteps * c.numIterations;
+    this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
+    this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/grpo_logs.jsonl` : null);
+  }
+
+  private nextRows(count: number): PromptRow[] {
+    const rows: PromptRow[] = [];
+    while (rows.length < count) {
+      if (this.order.length === 0) {
+        const idx = Array.from({ length: this.dataset.length }, (_, i) => i);
+        for (let i = idx.length - 1; i > 0; i--) {
+          const j = Math.floor(this.random() * (i + 1));
+          [idx[i], idx[j]] = [idx[j], idx[i]];
+        }
+        this.order.push(...idx);
+      }
+      rows.push(this.dataset[this.order.pop()!]);
+    }
+    return rows;
+  }
+
+  private async scoreRewards(inputs: RewardInputs): Promise<{ matrix: (number | null)[][]; perFunction: (number | null)[][] }> {
+    const n = inputs.completions.length;
+    const perFunction: (number | null)[][] = [];
+    for (let f = 0; f < this.rewardFuncs.length; f++) {
+      const fn = this.rewardFuncs[f];
+      const name = rewardName(fn, f);
+      let values: (number | null)[];
+      try {
+        values = await fn(inputs);
+      } catch (err) {
+        throw new Error(`GRPOTrainer: reward '${name}' threw on ${await this.findOffender(fn, inputs)}: ${(err as Error).message}`);
+      }
+      if (!Array.isArray(values) || values.length !== n) {
+        throw new TypeError(`GRPOTrainer: reward '${name}' returned ${Array.isArray(values) ? values.length : typeof values} values for ${n} completions`);
+      }
+      values.forEach((v, i) => {
+        if (v !== null && (typeof v !== 'number' || Number.isNaN(v))) {
+          throw new TypeError(`GRPOTrainer: reward '${name}' gave ${String(v)} for completion ${i} (${JSON.stringify(inputs.completions[i])}); return a number or null`);
+        }
+      });
+      perFunction.push(values);
+    }
+    const matrix = Array.from({ length: n }, (_, i) => perFunction.map((vals) => vals[i]));
+    return { matrix, perFunction };
+  }
+
+  // Re-runs a failing reward one completion at a time to name the sample that breaks it.
+  private async findOffender(fn: RewardFunction, inputs: RewardInputs): Promise<string> {
+    for (let i = 0; i < inputs.completions.length; i++) {
+      const one: RewardInputs = { prompts: [inputs.prompts[i]], completions: [inputs.completions[i]], completionIds: [inputs.completionIds[i]] };
+      for (const [k, v] of Object.entries(inputs)) if (!(k in one) && Array.isArray(v)) one[k] = [v[i]];
+      try {
+        await fn(one);
+      } catch {
+        return `sample ${i} (prompt ${JSON.stringify(inputs.prompts[i])}, completion ${JSON.stringify(inputs.completions[i])})`;
+      }
+    }
+    return 'the batch (no single completion fails alone)';
+  }
+
+  /** One GRPO step: generate, reward, advantages, numIterations optimizer steps. Returns the step's log. */
+  async trainStep(): Promise<LogRecord> {
+    const c = this.config;
+    const G = c.numGenerations;
+    const started = performance.now();
+    const rows = this.nextRows(c.generationBatchSize / G);
+    const promptIds = rows.map((r) => this.tokenizer.encode(r.prompt));
+    const repeated = promptIds.flatMap((p) => Array.from({ length: G }, () => p));
+    const eos = this.tokenizer.eosTokenId;
+    const gen = generate(this.model, repeated, {
+      maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topP: c.topP, topK: c.topK ?? undefined,
+      minP: c.minP ?? undefined, eosTokenId: eos,
+    });
+    const generationTime = performance.now() - started;
+    const N = repeated.length;
+    const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
+    const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
+    const inputs: RewardInputs = { prompts: rows.flatMap((r) => Array.from({ length: G }, () => r.prompt)), completions, completionIds };
+    for (const key of Object.keys(rows[0])) if (key !== 'prompt') inputs[key] = rows.flatMap((r) => Array.from({ length: G }, () => r[key]));
+    const { matrix, perFunction } = await this.scoreRewards(inputs);
+    const adv = groupAdvantages(matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });
+
+    const L = Math.max(1, ...gen.completionLengths);
+    const P = Math.max(...promptIds.map((p) => p.length));
+    const mask = new Float32Array(N * L);
+    const ids = new Int32Array(N * (P + L)).fill(this.tokenizer.padTokenId ?? eos ?? 0);
+    const leftPads = repeated.map((p) => P - p.length);
+    repeated.forEach((p, i) => {
+      ids.set(p, i * (P + L) + leftPads[i]);
+      ids.set(completionIds[i], i * (P + L) + P);
+      const scored = !(c.maskTruncatedCompletions && gen.truncated[i]);
+      for (let t = 0; t < completionIds[i].length; t++) mask[i * L + t] = scored ? 1 : 0;
+    });
+    const activeTokens = mask.reduce((a, b) => a + b, 0);
+    const padded = leftPads.some((n) => n > 0);
+    const attention = padded ? repeated.map((_, i) => Array.from({ length: P + L }, (_, j) => (j < leftPads[i] ? 0 : 1))) : undefined;
+
+    // Log-probs of completion tokens: logits at positions P-1 .. P+L-2 predict tokens P .. P+L-1.
+    const completionLogps = (model: LlamaForCausalLM, start: number, count: number, withEntropy: boolean) => {
+      const idsT = tensor(ids.subarray(start * (P + L), (start + count) * (P + L)), [count, P + L], { dtype: 'int32' });
+      const target = narrow(idsT, 1, P, L);
+      const logits = narrow(model.forward(idsT, { attentionMask: attention?.slice(start, start + count) }), 1, P - 1, L);
+      if (withEntropy) return selectiveLogSoftmaxWithEntropy(logits, target, { temperature: c.temperature });
+      return { logps: selectiveLogSoftmax(logits, target, { temperature: c.temperature }), entropy: null };
+    };
+    const micro = c.microBatchSize;
+    const chunks = Array.from({ length: N / micro }, (_, k) => k * micro);
+    const constant = (fn: () => Tensor) => noGrad(() => tidy(() => fn().contiguous().detach()));
+    const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => completionLogps(this.refModel!, s, micro, false).logps)) : null;
+    const oldLogps = c.numIterations > 1 ? chunks.map((s) => constant(() => completionLogps(this.model, s, micro, false).logps)) : null;
+    const maskT = tensor(mask, [N, L]);
+    const advT = tensor(adv.advantages, [N]);
+
+    let lossSum = 0;
+    let gradNorm = 0;
+    const sums: Record<string, number> = {};
+    for (let iter = 0; iter < c.numIterations; iter++) {
+      chunks.forEach((s, k) => tidy(() => {
+        const { logps, entropy } = completionLogps(this.model, s, micro, iter === 0);
+        const { loss, metrics } = grpoLoss(logps, {
+          oldLogps: oldLogps?.[k] ?? null, refLogps: refLogps?.[k] ?? null, advantages: narrow(advT, 0, s, micro),
+          mask: narrow(maskT, 0, s, micro), entropy,
+        }, {
+          lossType: c.lossType, importanceSampling: c.importanceSamplingLevel, epsLow: c.epsilon, epsHigh: c.epsilonHigh ?? c.epsilon,
+          beta: c.beta, numItemsInBatch: activeTokens, maxCompletionLength: c.maxCompletionLength,
+        });
+        // dapo is already normalized by the whole round's tokens; the others are means per micro-batch.
+        const scaled = c.lossType === 'dapo' ? loss : loss.mul(micro / N);
+        lossSum += scaled.item();
+        scaled.backward();
+        if (iter === 0) for (const [name, v] of Object.entries(metrics)) sums[name] = (sums[name] ?? 0) + v * micro / N;
+      }));
+      gradNorm = clipGradNorm(this.optimizer.params, c.maxGradNorm);
+      this.optimizer.step();
+      this.optimizer.zeroGrad();
+      this.scheduler.step();
+    }
+    for (const t of [maskT, advT, ...(refLogps ?? []), ...(oldLogps ?? [])]) t.dispose();
+    this.step++;
+    if (c.syncRefModel && this.refModel && this.step % c.refModelSyncSteps === 0) this.syncReference();
+
+    const lengths = gen.completionLengths;
+    const log: LogRecord = {
+      step: this.step,
+      loss: lossSum / c.numIterations,
+      reward: adv.metrics.reward,
+      reward_std: adv.metrics.reward_std,
+      frac_reward_zero_std: adv.metrics.frac_reward_zero_std,
+      kl: sums.kl ?? 0,
+      entropy: sums.entropy ?? 0,
+      'clip_ratio/low_mean': sums['clip_ratio/low_mean'] ?? 0,
+      'clip_ratio/high_mean': sums['clip_ratio/high_mean'] ?? 0,
+      'clip_ratio/region_mean': sums['clip_ratio/region_mean'] ?? 0,
+      'completions/mean_length': lengths.reduce((a, b) => a + b, 0) / N,
+      'completions/min_length': Math.min(...lengths),
+      'completions/max_length': Math.max(...lengths),
+      'completions/clipped_ratio': gen.truncated.filter(Boolean).length / N,
+      grad_norm: gradNorm,
+      learning_rate: this.optimizer.paramGroups[0].lr,
+      step_time: (performance.now() - started) / 1000,
+      generation_time_share: generationTime / (performance.now() - started),
+    };
+    this.rewardFuncs.forEach((fn, f) => {
+      const scored = perFunction[f].filter((v): v is number => v !== null);
+      const mean = scored.reduce((a, b) => a + b, 0) / Math.max(1, scored.length);
+      const std = Math.sqrt(scored.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, scored.length - 1));
+      log[`rewards/${rewardName(fn, f)}/mean`] = scored.length ? mean : null;
+      log[`rewards/${rewardName(fn, f)}/std`] = scored.length > 1 ? std : null;
+    });
+    if (this.step % c.logEvery === 0) {
+      this.logger.write(log);
+      this.callbacks.onStep?.(log);
+    }
+    if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
+    return log;
+  }
+
+  /** Runs maxSteps GRPO steps. */
+  async train(onProgress?: (step: number, total: number, log: LogRecord) => void): Promise<LogRecord[]> {
+    const logs: LogRecord[] = [];
+    while (this.step < this.config.maxSteps) {
+      const log = await this.trainStep();
+      logs.push(log);
+      onProgress?.(this.step, this.config.maxSteps, log);
+    }
+    return logs;
+  }
+
+  // ref = alpha * policy + (1 - alpha) * ref (TRL's SyncRefModelCallback; alpha 1 = R1's hard reset).
+  private syncReference(): void {
+    const alpha = this.config.refModelMixupAlpha;
+    const policy = this.model.stateDict();
+    const ref = this.refModel!.stateDict();
+    noGrad(() => tidy(() => {
+      for (const [name, r] of Object.entries(ref)) {
+        const mixed = policy[name].mul(alpha).add(r.mul(1 - alpha));
+        r.backend.copy(r, mixed);
+      }
+    }));
+  }
+
+  save(dir: string): void {
+    saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config });
+    this.callbacks.onSave?.(dir);
+  }
+}

@@ -1,0 +1,66 @@
+// Rejection sampling (DeepSeek-R1 stage 3): sample k completions per prompt from a policy, keep the
+// correct and well-formed ones (optionally only the shortest correct one per prompt), and write them as a
+// JSONL SFT dataset.
+import type { Tokenizer } from '../io/tokenizers/types.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { LlamaForCausalLM } from '../nn/llama.js';
+import { generate } from '../generate/generate.js';
+
+export interface RejectionSampleOptions {
+  /** Samples per prompt. Default 4. */
+  k?: number;
+  temperature?: number;
+  topP?: number;
+  maxNewTokens: number;
+  /** Whether a completion solves the row (e.g. its extracted answer equals row.answer). */
+  isCorrect: (completion: string, row: { prompt: string; [column: string]: unknown }) => boolean;
+  isWellFormed?: (completion: string) => boolean;
+  /** Keep only the shortest accepted completion of each prompt. Default false. */
+  shortestOnly?: boolean;
+  /** Sequences generated at once. Default 512. */
+  batchSize?: number;
+  seed?: number;
+  /** Write the kept examples here as JSONL lines {prompt, completion} (atomically). */
+  outputFile?: string;
+}
+
+export interface RejectionSampleResult {
+  examples: { prompt: string; completion: string }[];
+  sampled: number;
+  accepted: number;
+}
+
+export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, rows: readonly { prompt: string; [column: string]: unknown }[],
+  options: RejectionSampleOptions): RejectionSampleResult {
+  const k = options.k ?? 4;
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`rejectionSample: k must be a positive integer, got ${k}`);
+  const batch = options.batchSize ?? 512;
+  const eos = tokenizer.eosTokenId;
+  const prompts = rows.flatMap((r) => Array.from({ length: k }, () => r));
+  const examples: { prompt: string; completion: string }[] = [];
+  let accepted = 0;
+  const kept = new Map<number, string[]>();
+  for (let i = 0; i < prompts.length; i += batch) {
+    const chunk = prompts.slice(i, i + batch);
+    const out = generate(model, chunk.map((r) => tokenizer.encode(r.prompt)), {
+      maxNewTokens: options.maxNewTokens, temperature: options.temperature ?? 1, topP: options.topP ?? 1, eosTokenId: eos,
+      seed: options.seed === undefined ? undefined : options.seed + i,
+    });
+    out.completionIds.forEach((ids, j) => {
+      const used = ids.slice(0, out.completionLengths[j]);
+      const text = tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used);
+      const row = chunk[j];
+      if (out.truncated[j] || !options.isCorrect(text, row) || (options.isWellFormed && !options.isWellFormed(text))) return;
+      accepted++;
+      const index = Math.floor((i + j) / k);
+      if (!kept.has(index)) kept.set(index, []);
+      kept.get(index)!.push(text);
+    });
+  }
+  for (const [index, texts] of [...kept.entries()].sort((a, b) => a[0] - b[0])) {
+    const chosen = options.shortestOnly ? [texts.reduce((a, b) => (b.length < a.length ? b : a))] : texts;
+    for (const completion of chosen) examples.push({ prompt: rows[index].prompt, completion });
+  }
+  if (options.outputFile) writeFileAtomic(options.outputFile, examples.map((e) => JSON.stringify(e)).join('\n') + (examples.length ? '\n' : ''));
+  return { examples, sampled: prompts.length, accepted };
+}

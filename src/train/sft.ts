@@ -1,0 +1,190 @@
+// Supervised fine-tuning of a causal LM on (prompt, completion) pairs: the cold start of the R1 recipe and
+// the distillation step. Loss on completion tokens only by default, AdamW with warmup + cosine decay,
+// gradient accumulation, clipping, evaluation loss, JSONL logs and checkpoints.
+import { noGrad } from '../autograd/grad-mode.js';
+import { tidy } from '../autograd/tidy.js';
+import type { Tokenizer } from '../io/tokenizers/types.js';
+import { saveCheckpoint } from '../io/checkpoint.js';
+import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { getSchedule, LRScheduler } from '../optim/schedules.js';
+import { seededRandom } from '../tasks/seeded-random.js';
+import { causalBatch, IGNORE_INDEX, type TokenizedExample } from './batching.js';
+import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
+import { checkConfig, type FieldSpec } from './config.js';
+
+export interface SFTExample {
+  prompt: string;
+  completion: string;
+}
+
+export interface SFTConfig {
+  /** Optimizer steps. */
+  maxSteps: number;
+  /** Examples per optimizer step (split into gradientAccumulationSteps micro-batches). Default 32. */
+  batchSize: number;
+  gradientAccumulationSteps: number;
+  learningRate: number;
+  warmupSteps: number;
+  lrSchedule: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine' | 'cosine_with_min_lr';
+  minLrRatio: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  /** Loss on completion tokens only (TRL's completion_only_loss). Default true. */
+  completionOnlyLoss: boolean;
+  /** Append the tokenizer's EOS to every completion. Default true. */
+  appendEos: boolean;
+  maxLength: number | null;
+  seed: number;
+  logEvery: number;
+  evalEvery: number | null;
+  /** Where to write logs.jsonl and checkpoints; null keeps everything in memory. */
+  outputDir: string | null;
+  saveEvery: number | null;
+}
+
+export const SFT_DEFAULTS: SFTConfig = {
+  maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
+  minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, seed: 42,
+  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null,
+};
+
+const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
+  maxSteps: { kind: 'int', min: 1 }, batchSize: { kind: 'int', min: 1 }, gradientAccumulationSteps: { kind: 'int', min: 1 },
+  learningRate: { kind: 'number', min: 0 }, warmupSteps: { kind: 'int', min: 0 },
+  lrSchedule: { kind: 'enum', values: ['constant', 'constant_with_warmup', 'linear', 'cosine', 'cosine_with_min_lr'] },
+  minLrRatio: { kind: 'number', min: 0, max: 1 }, weightDecay: { kind: 'number', min: 0 }, maxGradNorm: { kind: 'number', min: 0 },
+  completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true },
+  seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
+  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+};
+
+export class SFTTrainer {
+  readonly config: SFTConfig;
+  readonly optimizer: AdamW;
+  readonly scheduler: LRScheduler;
+  readonly logger: JsonlLogger;
+  private readonly train: TokenizedExample[];
+  private readonly evalSet: TokenizedExample[];
+  private step = 0;
+
+  constructor(
+    readonly model: LlamaForCausalLM,
+    readonly tokenizer: Tokenizer,
+    dataset: readonly SFTExample[],
+    config: Partial<SFTConfig> = {},
+    readonly callbacks: TrainerCallbacks = {},
+    evalDataset: readonly SFTExample[] = [],
+  ) {
+    this.config = checkConfig('SFTTrainer', SFT_FIELDS, SFT_DEFAULTS, config);
+    if (this.config.batchSize % this.config.gradientAccumulationSteps !== 0) {
+      throw new RangeError(`SFTTrainer: batchSize ${this.config.batchSize} must be divisible by gradientAccumulationSteps ${this.config.gradientAccumulationSteps}`);
+    }
+    if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('SFTTrainer: the dataset is empty');
+    this.train = dataset.map((e, i) => this.tokenize(e, i));
+    this.evalSet = evalDataset.map((e, i) => this.tokenize(e, i));
+    const c = this.config;
+    this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
+    this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
+    this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
+  }
+
+  private tokenize(e: SFTExample, i: number): TokenizedExample {
+    if (!e || typeof e.prompt !== 'string' || typeof e.completion !== 'string') {
+      throw new TypeError(`SFTTrainer: example ${i} needs string fields 'prompt' and 'completion'`);
+    }
+    const eos = this.tokenizer.eosTokenId;
+    const completionIds = this.tokenizer.encode(e.completion, { addSpecialTokens: false });
+    if (this.config.appendEos && eos !== null) completionIds.push(eos);
+    return { promptIds: this.tokenizer.encode(e.prompt), completionIds };
+  }
+
+  private padId(): number {
+    return this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0;
+  }
+
+  /** Runs maxSteps optimizer steps; returns the logged records. */
+  fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void): LogRecord[] {
+    const c = this.config;
+    const random = seededRandom(c.seed);
+    let order: number[] = [];
+    const params = this.optimizer.params;
+    const micro = c.batchSize / c.gradientAccumulationSteps;
+    while (this.step < c.maxSteps) {
+      const started = performance.now();
+      let lossSum = 0;
+      let tokens = 0;
+      const batch: TokenizedExample[] = [];
+      for (let i = 0; i < c.batchSize; i++) {
+        if (order.length === 0) order = shuffled(this.train.length, random);
+        batch.push(this.train[order.pop()!]);
+      }
+      const micros = Array.from({ length: c.gradientAccumulationSteps }, (_, m) =>
+        causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), { completionOnly: c.completionOnlyLoss, maxLength: c.maxLength ?? undefined }));
+      const stepTokens = micros.reduce((n, b) => n + b.lossTokens, 0);
+      for (const b of micros) {
+        tidy(() => {
+          const loss = causalLMLoss(this.model.forward(b.ids), b.labels, IGNORE_INDEX);
+          // Each micro-batch's mean is weighted by its share of the step's loss tokens, so accumulation
+          // gives the same gradient as one big batch.
+          lossSum += loss.item() * b.lossTokens;
+          tokens += b.lossTokens;
+          loss.mul(b.lossTokens / Math.max(1, stepTokens)).backward();
+        });
+        b.ids.dispose();
+        b.labels.dispose();
+      }
+      const gradNorm = clipGradNorm(params, c.maxGradNorm);
+      const lr = this.optimizer.paramGroups[0].lr;
+      this.optimizer.step();
+      this.optimizer.zeroGrad();
+      this.scheduler.step();
+      this.step++;
+      let log: LogRecord | null = null;
+      if (this.step % c.logEvery === 0 || this.step === c.maxSteps) {
+        log = { step: this.step, loss: lossSum / Math.max(1, tokens), grad_norm: gradNorm, learning_rate: lr, num_tokens: tokens, step_time: (performance.now() - started) / 1000 };
+        this.logger.write(log);
+        this.callbacks.onStep?.(log);
+      }
+      if (c.evalEvery && this.evalSet.length > 0 && this.step % c.evalEvery === 0) {
+        const metrics = { step: this.step, eval_loss: this.evaluate() };
+        this.logger.write(metrics);
+        this.callbacks.onEvaluate?.(metrics);
+      }
+      if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
+      onProgress?.(this.step, c.maxSteps, log);
+    }
+    return this.logger.records;
+  }
+
+  /** Mean per-token loss over the evaluation set (completion tokens when completionOnlyLoss). */
+  evaluate(batchSize = this.config.batchSize): number {
+    let sum = 0;
+    let tokens = 0;
+    noGrad(() => {
+      for (let i = 0; i < this.evalSet.length; i += batchSize) {
+        tidy(() => {
+          const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId(), { completionOnly: this.config.completionOnlyLoss });
+          sum += causalLMLoss(this.model.forward(b.ids), b.labels, IGNORE_INDEX).item() * b.lossTokens;
+          tokens += b.lossTokens;
+        });
+      }
+    });
+    return sum / Math.max(1, tokens);
+  }
+
+  save(dir: string): void {
+    saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config });
+    this.callbacks.onSave?.(dir);
+  }
+}
+
+function shuffled(n: number, random: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}

@@ -1,0 +1,128 @@
+// Trainer smoke tests on a tiny model: SFT learns and validates its config, gradient accumulation matches
+// one big batch, GRPO runs steps with TRL's metric names and reports bad rewards and configs clearly,
+// rejection sampling keeps only accepted completions.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tg from '../src/index.js';
+import { GRPOTrainer, type RewardFunction } from '../src/train/grpo.js';
+import { SFTTrainer } from '../src/train/sft.js';
+import { rejectionSample } from '../src/train/rejection-sampling.js';
+import { evaluatePolicy, majorityAnswer } from '../src/eval/evaluate.js';
+import { additionAnswer, additionExamples, additionTokenizer, additionTrainProblems, additionWellFormed } from '../src/tasks/addition.js';
+
+const tok = additionTokenizer();
+const tiny = (seed = 1) => new tg.nn.LlamaForCausalLM({
+  vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 2, tieWordEmbeddings: true,
+  maxPositionEmbeddings: 64, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId,
+}, { seed });
+const data = additionExamples(64, { seed: 3 }).map(({ prompt, completion }) => ({ prompt, completion }));
+const rows = additionTrainProblems(64, 5).map((p) => ({ prompt: p.prompt, answer: p.answer }));
+const accuracy: RewardFunction = Object.assign(({ completions, answer }: { completions: string[]; answer?: unknown }) =>
+  completions.map((c, i) => (additionAnswer(c) === (answer as string[])[i] ? 1 : 0)), { rewardName: 'accuracy' });
+const format: RewardFunction = Object.assign(({ completions }: { completions: string[] }) => completions.map((c) => (additionWellFormed(c) ? 1 : 0)), { rewardName: 'format' });
+
+describe('SFTTrainer', () => {
+  it('lowers the completion loss of a tiny model', () => {
+    const model = tiny();
+    const logs = new SFTTrainer(model, tok, data, { maxSteps: 60, batchSize: 16, learningRate: 1e-2, logEvery: 10, seed: 1 }).fit();
+    expect(logs[logs.length - 1].loss as number).toBeLessThan((logs[0].loss as number) * 0.6);
+    model.dispose();
+  });
+
+  it('gradient accumulation gives the same update as one batch', () => {
+    const run = (accumulation: number) => {
+      const model = tiny(4);
+      new SFTTrainer(model, tok, data, { maxSteps: 1, batchSize: 16, gradientAccumulationSteps: accumulation, learningRate: 1e-2, seed: 2 }).fit();
+      const w = Array.from(model.stateDict()['model.layers.0.mlp.up_proj.weight'].data());
+      model.dispose();
+      return w;
+    };
+    const one = run(1);
+    const four = run(4);
+    // float32 sums in a different order: agreement to ~1e-6 of the weights' scale.
+    one.forEach((v, i) => expect(Math.abs(v - four[i])).toBeLessThan(1e-5));
+  });
+
+  it('rejects bad configs and data with messages naming the field', () => {
+    const model = tiny();
+    expect(() => new SFTTrainer(model, tok, data, { maxStep: 3 } as never)).toThrow(/unknown config field 'maxStep'/);
+    expect(() => new SFTTrainer(model, tok, data, { batchSize: 0 })).toThrow(/'batchSize' must be an integer in \[1, inf\], got 0/);
+    expect(() => new SFTTrainer(model, tok, data, { batchSize: 10, gradientAccumulationSteps: 3 })).toThrow(/divisible/);
+    expect(() => new SFTTrainer(model, tok, [{ prompt: 'x' } as never])).toThrow(/example 0 needs string fields/);
+    expect(() => new SFTTrainer(model, tok, [])).toThrow(/dataset is empty/);
+    model.dispose();
+  });
+});
+
+describe('GRPOTrainer', () => {
+  it('runs steps and logs TRL metric names', async () => {
+    const model = tiny();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-grpo-'));
+    const trainer = new GRPOTrainer(model, tok, rows, [accuracy, format], {
+      maxSteps: 2, numGenerations: 4, generationBatchSize: 16, microBatchSize: 8, learningRate: 1e-3, maxCompletionLength: 12,
+      numIterations: 2, beta: 0.04, outputDir: dir,
+    }, {}, tiny());
+    const logs = await trainer.train();
+    expect(logs).toHaveLength(2);
+    for (const key of ['reward', 'reward_std', 'frac_reward_zero_std', 'kl', 'entropy', 'clip_ratio/low_mean', 'clip_ratio/high_mean',
+      'clip_ratio/region_mean', 'completions/mean_length', 'completions/min_length', 'completions/max_length', 'completions/clipped_ratio',
+      'loss', 'grad_norm', 'learning_rate', 'step_time', 'generation_time_share', 'rewards/accuracy/mean', 'rewards/format/mean']) {
+      expect(logs[1], key).toHaveProperty(key);
+    }
+    expect(Number.isFinite(logs[1].loss as number)).toBe(true);
+    const lines = fs.readFileSync(path.join(dir, 'grpo_logs.jsonl'), 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[1]).step).toBe(2);
+    model.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('explains bad configs and names a reward that throws, with the sample', async () => {
+    const model = tiny();
+    expect(() => new GRPOTrainer(model, tok, rows, [accuracy], { numGenerations: 8, generationBatchSize: 20 }))
+      .toThrow(/generationBatchSize 20 is not a multiple of numGenerations 8; use e.g. generationBatchSize 24/);
+    expect(() => new GRPOTrainer(model, tok, rows, [accuracy], { beta: 0.1, generationBatchSize: 16, microBatchSize: 16 })).toThrow(/needs a reference model/);
+    expect(() => new GRPOTrainer(model, tok, rows, [], {})).toThrow(/rewardFuncs/);
+    const broken: RewardFunction = Object.assign(({ completions }: { completions: string[] }) => completions.map(() => {
+      throw new Error('cannot parse');
+    }), { rewardName: 'broken' });
+    const trainer = new GRPOTrainer(model, tok, rows, [broken], { maxSteps: 1, numGenerations: 2, generationBatchSize: 4, microBatchSize: 4, maxCompletionLength: 4 });
+    await expect(trainer.trainStep()).rejects.toThrow(/reward 'broken' threw on sample 0 \(prompt "\d+\+\d+=", completion .*\): cannot parse/);
+    model.dispose();
+  });
+});
+
+describe('rejection sampling and evaluation', () => {
+  it('keeps only correct, well-formed completions and writes JSONL', () => {
+    const model = tiny();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-rs-'));
+    const file = path.join(dir, 'kept.jsonl');
+    // Accept by a rule the untrained model meets sometimes: completions of even length.
+    const result = rejectionSample(model, tok, rows.slice(0, 8), { k: 4, maxNewTokens: 6, seed: 3, isCorrect: (c) => c.length % 2 === 0, outputFile: file });
+    expect(result.sampled).toBe(32);
+    expect(result.examples.every((e) => e.completion.length % 2 === 0)).toBe(true);
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(lines).toEqual(result.examples);
+    model.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('majority vote ignores nulls and breaks ties by first occurrence', () => {
+    expect(majorityAnswer(['3', null, '4', '4', '3'])).toBe('3');
+    expect(majorityAnswer([null, '7', '8', '8'])).toBe('8');
+    expect(majorityAnswer([null, null])).toBeNull();
+  });
+
+  it('evaluates pass@1 and cons@k consistently with the samples', () => {
+    const model = tiny();
+    const problems = additionTrainProblems(6, 9).map((p) => ({ prompt: p.prompt, answer: p.answer }));
+    const r = evaluatePolicy(model, tok, problems, { k: 4, maxNewTokens: 8, extractAnswer: (c) => c.slice(0, 1) || null, seed: 1 });
+    const expected = r.samples.reduce((a, s) => a + s.correct.filter(Boolean).length / 4, 0) / problems.length;
+    expect(r.passAt1).toBeCloseTo(expected, 12);
+    expect(r.samples).toHaveLength(6);
+    expect(r.greedyAccuracy).not.toBeNull();
+    model.dispose();
+  });
+});
