@@ -30,3 +30,12 @@ export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, type SaveCheckpoint
 export * as nn from './nn/index.js';
 export { generate, samplingDistribution, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate/index.js';
 export { loadPretrained, savePretrained, readConfig, type LoadPretrainedOptions, type SavePretrainedOptions } from './io/pretrained.js';
+export * as rewards from './rl/rewards/index.js';
+export { passAtK, meanPassAtK, meanPassAt1, majorityVote, consAtK, type ConsAtKOptions } from './eval/metrics.js';
+export { SFTTrainer, SFT_DEFAULTS, type SFTConfig, type SFTExample } from './train/sft.js';
+export { GRPOTrainer, GRPO_DEFAULTS, type GRPOConfig, type PromptRow } from './train/grpo.js';
+export { rejectionSample, type RejectionSampleOptions, type RejectionSampleResult } from './train/rejection-sampling.js';
+export { type TrainerCallbacks, type LogRecord } from './train/logger.js';
+export { evaluatePolicy, type EvaluateOptions, type EvaluateResult, type EvalProblem } from './eval/evaluate.js';
+export { additionExamples, additionHeldOut, additionTrainProblems, additionSolution, additionTokenizer, additionAnswer,
+  additionWellFormed, type AdditionProblem, type AdditionExample } from './tasks/addition.js';

@@ -10,7 +10,8 @@ import type { LlamaConfigOptions } from '../nn/config.js';
 import { savePretrained } from '../io/pretrained.js';
 import { evaluatePolicy, type EvaluateResult } from '../eval/evaluate.js';
 import { SFTTrainer } from '../train/sft.js';
-import { GRPOTrainer, type RewardFunction } from '../train/grpo.js';
+import { GRPOTrainer } from '../train/grpo.js';
+import { accuracy, format } from '../rl/rewards/index.js';
 import { rejectionSample } from '../train/rejection-sampling.js';
 import type { LogRecord } from '../train/logger.js';
 import { additionAnswer, additionExamples, additionHeldOut, additionTokenizer, additionTrainProblems, additionWellFormed } from '../tasks/addition.js';
@@ -76,12 +77,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   results['cold start'] = evaluate(policy);
 
   // 2. GRPO with rule rewards.
-  const accuracy: RewardFunction = Object.assign(({ completions, answer }: { completions: string[]; answer?: unknown }) =>
-    completions.map((c, i) => (additionAnswer(c) === (answer as string[])[i] ? 1 : 0)), { rewardName: 'accuracy' });
-  const format: RewardFunction = Object.assign(({ completions }: { completions: string[] }) =>
-    completions.map((c) => (additionWellFormed(c) ? 1 : 0)), { rewardName: 'format' });
   const rows = additionTrainProblems(8000, o.seed + 1).map((p) => ({ prompt: p.prompt, answer: p.answer }));
-  const grpo = new GRPOTrainer(policy, tok, rows, [accuracy, format], {
+  const grpo = new GRPOTrainer(policy, tok, rows, [accuracy(), format()], {
     maxSteps: o.grpoSteps, numGenerations: 8, generationBatchSize: 128, microBatchSize: 128, learningRate: 3e-4, warmupSteps: 40,
     lrSchedule: 'constant_with_warmup', rewardWeights: [1, 0.1], maxCompletionLength: MAX_NEW_TOKENS, temperature: 1, beta: 0,
     lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, 'grpo'),

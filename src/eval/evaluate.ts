@@ -4,6 +4,8 @@
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { generate } from '../generate/generate.js';
+import { answersEqual } from '../rl/rewards/math-answer.js';
+import { majorityVote } from './metrics.js';
 
 export interface EvalProblem {
   prompt: string;
@@ -16,8 +18,10 @@ export interface EvaluateOptions {
   temperature?: number;
   topP?: number;
   maxNewTokens: number;
-  /** The answer a completion gives (null when it gives none); compared with the problem's answer after trimming. */
+  /** The answer a completion gives (null when it gives none). */
   extractAnswer: (completion: string) => string | null;
+  /** Whether an extracted answer matches the reference. Default: answersEqual (numbers by value, LaTeX normalized). */
+  isCorrect?: (answer: string | null, reference: string) => boolean;
   /** Whether a completion follows the required format. */
   isWellFormed?: (completion: string) => boolean;
   /** Also decode greedily once per problem. Default true. */
@@ -30,7 +34,7 @@ export interface EvaluateOptions {
 export interface EvaluateResult {
   /** Mean over problems of the fraction of correct samples. */
   passAt1: number;
-  /** Majority-vote accuracy over the k samples (answers compared as extracted strings). */
+  /** Majority-vote accuracy over the k samples (answers grouped by value, see majorityVote). */
   consAtK: number;
   greedyAccuracy: number | null;
   formatRate: number | null;
@@ -38,15 +42,6 @@ export interface EvaluateResult {
   k: number;
   /** Per problem: the k sampled completions and their correctness. */
   samples: { prompt: string; completions: string[]; correct: boolean[] }[];
-}
-
-/** The most frequent non-null answer (first seen wins ties), or null when there is none. */
-export function majorityAnswer(answers: readonly (string | null)[]): string | null {
-  const counts = new Map<string, number>();
-  for (const a of answers) if (a !== null) counts.set(a, (counts.get(a) ?? 0) + 1);
-  let best: string | null = null;
-  for (const [answer, n] of counts) if (best === null || n > counts.get(best)!) best = answer;
-  return best;
 }
 
 function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: number[][], options: EvaluateOptions, sampled: boolean): { texts: string[]; lengths: number[] } {
@@ -74,18 +69,19 @@ export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, pr
   const k = options.k ?? 8;
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`evaluatePolicy: k must be a positive integer, got ${k}`);
   if (problems.length === 0) throw new RangeError('evaluatePolicy: no problems');
+  const isCorrect = options.isCorrect ?? ((a: string | null, ref: string) => answersEqual(a, ref));
   const encoded = problems.map((p) => tokenizer.encode(p.prompt));
   const sampled = completionsOf(model, tokenizer, encoded.flatMap((ids) => Array.from({ length: k }, () => ids)), options, true);
   const samples = problems.map((p, i) => {
     const completions = sampled.texts.slice(i * k, (i + 1) * k);
-    return { prompt: p.prompt, completions, correct: completions.map((c) => options.extractAnswer(c)?.trim() === p.answer.trim()) };
+    return { prompt: p.prompt, completions, correct: completions.map((c) => isCorrect(options.extractAnswer(c), p.answer)) };
   });
   const passAt1 = samples.reduce((a, s) => a + s.correct.filter(Boolean).length / k, 0) / problems.length;
-  const consAtK = samples.reduce((a, s, i) => a + (majorityAnswer(s.completions.map(options.extractAnswer))?.trim() === problems[i].answer.trim() ? 1 : 0), 0) / problems.length;
+  const consAtK = samples.reduce((a, s, i) => a + (isCorrect(majorityVote(s.completions.map(options.extractAnswer)), problems[i].answer) ? 1 : 0), 0) / problems.length;
   let greedyAccuracy: number | null = null;
   if (options.greedy ?? true) {
     const greedy = completionsOf(model, tokenizer, encoded, options, false);
-    greedyAccuracy = greedy.texts.filter((c, i) => options.extractAnswer(c)?.trim() === problems[i].answer.trim()).length / problems.length;
+    greedyAccuracy = greedy.texts.filter((c, i) => isCorrect(options.extractAnswer(c), problems[i].answer)).length / problems.length;
   }
   const formatRate = options.isWellFormed ? sampled.texts.filter(options.isWellFormed).length / sampled.texts.length : null;
   const meanLength = sampled.lengths.reduce((a, b) => a + b, 0) / sampled.lengths.length;

@@ -17,6 +17,7 @@ import { groupAdvantages } from '../rl/advantages.js';
 import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
 import type { Tensor } from '../tensor.js';
+import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { seededRandom } from '../tasks/seeded-random.js';
 import { checkConfig, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
@@ -27,16 +28,6 @@ export interface PromptRow {
   [column: string]: unknown;
 }
 
-export interface RewardInputs {
-  /** One entry per completion (each prompt repeated G times). */
-  prompts: string[];
-  completions: string[];
-  completionIds: number[][];
-  [column: string]: unknown;
-}
-
-/** A reward: one number per completion, or null where it does not apply (not 0: null stays out of the statistics). */
-export type RewardFunction = ((inputs: RewardInputs) => (number | null)[] | Promise<(number | null)[]>) & { rewardName?: string };
 
 export interface GRPOConfig {
   maxSteps: number;
@@ -104,9 +95,9 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
 };
 
-/** The reward function's name in logs: its rewardName, else its JS name, else reward<i>. */
+/** The reward function's name in logs (`rewards/<name>/mean`): its name, else reward<i>. */
 export function rewardName(fn: RewardFunction, i: number): string {
-  return fn.rewardName ?? (fn.name && fn.name !== 'anonymous' ? fn.name : `reward${i}`);
+  return fn.name && fn.name !== 'anonymous' ? fn.name : `reward${i}`;
 }
 
 export class GRPOTrainer {
@@ -173,7 +164,7 @@ export class GRPOTrainer {
     return rows;
   }
 
-  private async scoreRewards(inputs: RewardInputs): Promise<{ matrix: (number | null)[][]; perFunction: (number | null)[][] }> {
+  private async scoreRewards(inputs: RewardArgs): Promise<{ matrix: (number | null)[][]; perFunction: (number | null)[][] }> {
     const n = inputs.completions.length;
     const perFunction: (number | null)[][] = [];
     for (let f = 0; f < this.rewardFuncs.length; f++) {
@@ -200,9 +191,9 @@ export class GRPOTrainer {
   }
 
   // Re-runs a failing reward one completion at a time to name the sample that breaks it.
-  private async findOffender(fn: RewardFunction, inputs: RewardInputs): Promise<string> {
+  private async findOffender(fn: RewardFunction, inputs: RewardArgs): Promise<string> {
     for (let i = 0; i < inputs.completions.length; i++) {
-      const one: RewardInputs = { prompts: [inputs.prompts[i]], completions: [inputs.completions[i]], completionIds: [inputs.completionIds[i]] };
+      const one: RewardArgs = { prompts: [inputs.prompts[i]], completions: [inputs.completions[i]], completionIds: [inputs.completionIds![i]] };
       for (const [k, v] of Object.entries(inputs)) if (!(k in one) && Array.isArray(v)) one[k] = [v[i]];
       try {
         await fn(one);
@@ -230,7 +221,7 @@ export class GRPOTrainer {
     const N = repeated.length;
     const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
     const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
-    const inputs: RewardInputs = { prompts: rows.flatMap((r) => Array.from({ length: G }, () => r.prompt)), completions, completionIds };
+    const inputs: RewardArgs = { prompts: rows.flatMap((r) => Array.from({ length: G }, () => r.prompt)), completions, completionIds };
     for (const key of Object.keys(rows[0])) if (key !== 'prompt') inputs[key] = rows.flatMap((r) => Array.from({ length: G }, () => r[key]));
     const { matrix, perFunction } = await this.scoreRewards(inputs);
     const adv = groupAdvantages(matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });

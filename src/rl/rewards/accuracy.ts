@@ -1,0 +1,34 @@
+// Accuracy reward: 1 when the completion's final answer is equivalent to the reference, 0 when it is not (or
+// has no answer), null when the reference itself cannot be parsed (as TRL's accuracy_reward).
+import { answersEqual, extractAnswer, parseAnswer, referenceAnswer } from './math-answer.js';
+import { checkArgs, checkOptions, column, named, type RewardArgs, type RewardFunction } from './types.js';
+
+export interface AccuracyOptions {
+  /** The reference column; default `answer` when the batch has it, else `solution`. */
+  column?: string;
+  /** Relative tolerance for non-integer values (default 1e-6). */
+  rtol?: number;
+}
+
+/** Scores one completion against one reference: 1, 0, or null when the reference cannot be parsed. */
+export function scoreAnswer(completion: string, reference: unknown, options: { rtol?: number } = {}): number | null {
+  const ref = referenceAnswer(reference);
+  if (ref === null || parseAnswer(ref) === null) return null;
+  return answersEqual(extractAnswer(completion), ref, options) ? 1 : 0;
+}
+
+/**
+ * `rewards.accuracy(options)`: the final answer is the last `<answer>...</answer>` (or the last `\boxed{}` in
+ * it), else the last `\boxed{...}` of the completion. Numbers, fractions, percentages, thousands separators and
+ * simple LaTeX are normalized; equivalence is numeric (integers exactly, others within 1e-9 + rtol * |x|) or,
+ * with variables, by evaluation at seeded random points (math.js). `50%` equals `0.5` and also `50`.
+ */
+export function accuracy(options: AccuracyOptions = {}): RewardFunction {
+  checkOptions('accuracy', options);
+  return named('accuracy', (args: RewardArgs) => {
+    const completions = checkArgs('accuracy', args);
+    const name = options.column ?? (args.answer !== undefined || args.solution === undefined ? 'answer' : 'solution');
+    const refs = column('accuracy', args, name)!;
+    return completions.map((c, i) => scoreAnswer(c, refs[i], options));
+  });
+}

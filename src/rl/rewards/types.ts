@@ -1,0 +1,82 @@
+// The reward-function contract shared by every rule reward and by the GRPO trainer: a plain (possibly async)
+// function over a batch of completions, returning one score per completion, null meaning "not scored".
+
+/** What a reward function receives: the batch plus the dataset's columns, one entry per completion. */
+export interface RewardArgs {
+  /** The prompt of each completion (repeated G times for G completions of one prompt). */
+  prompts: string[];
+  /** The decoded completions. */
+  completions: string[];
+  /** The completions' token ids (needed by the length rewards). */
+  completionIds?: number[][];
+  /** Dataset columns (e.g. `answer`, `solution`, `testCases`, `language`), one entry per completion. */
+  [column: string]: unknown;
+}
+
+/**
+ * A reward function: one number (or null = not scored) per completion. `name` is what the trainer logs
+ * (TRL's convention: `rewards/<name>/mean`).
+ */
+export type RewardFunction = ((args: RewardArgs) => (number | null)[] | Promise<(number | null)[]>) & { readonly name: string };
+
+/** Gives `fn` a fixed `name` (function names are otherwise inferred from the variable they are assigned to). */
+export function named<F extends (args: RewardArgs) => unknown>(name: string, fn: F): F & { readonly name: string } {
+  Object.defineProperty(fn, 'name', { value: name, configurable: true });
+  return fn as F & { readonly name: string };
+}
+
+/** Checks the batch shape; every reward calls it first. */
+export function checkArgs(reward: string, args: RewardArgs): string[] {
+  if (args === null || typeof args !== 'object' || !Array.isArray(args.completions)) {
+    throw new TypeError(`rewards.${reward}: expected { prompts, completions, ... } with completions an array of strings`);
+  }
+  args.completions.forEach((c, i) => {
+    if (typeof c !== 'string') throw new TypeError(`rewards.${reward}: completions[${i}] must be a string, got ${typeof c}`);
+  });
+  return args.completions;
+}
+
+/** Throws a clear error when a factory is handed a batch (`rewards.format` instead of `rewards.format()`). */
+export function checkOptions(reward: string, options: unknown): void {
+  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+    throw new TypeError(`rewards.${reward}(options): options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  if (options && Array.isArray((options as RewardArgs).completions)) {
+    throw new TypeError(`rewards.${reward} is a factory: pass rewards.${reward}() (its result) to the trainer, not rewards.${reward}`);
+  }
+}
+
+/** The column `name` of the batch as one value per completion (a scalar is broadcast). */
+export function column(reward: string, args: RewardArgs, name: string, required = true): unknown[] | undefined {
+  const n = args.completions.length;
+  const value = args[name];
+  if (value === undefined) {
+    if (!required) return undefined;
+    const have = Object.keys(args).filter((k) => !['prompts', 'completions', 'completionIds'].includes(k));
+    throw new RangeError(`rewards.${reward}: the batch has no column '${name}' (columns: ${have.join(', ') || 'none'})`);
+  }
+  if (!Array.isArray(value)) return new Array<unknown>(n).fill(value);
+  if (value.length !== n) throw new RangeError(`rewards.${reward}: column '${name}' has ${value.length} entries for ${n} completions`);
+  return value;
+}
+
+/** Completion lengths in tokens (from completionIds) or characters (code points). */
+export function completionLengths(reward: string, args: RewardArgs, unit: 'tokens' | 'chars'): number[] {
+  if (unit === 'chars') return args.completions.map((c) => [...c].length);
+  const ids = args.completionIds;
+  if (!Array.isArray(ids)) {
+    throw new RangeError(`rewards.${reward}: needs completionIds to measure lengths in tokens (or pass { lengthUnit: 'chars' })`);
+  }
+  if (ids.length !== args.completions.length) {
+    throw new RangeError(`rewards.${reward}: ${ids.length} completionIds for ${args.completions.length} completions`);
+  }
+  return ids.map((row, i) => {
+    if (!Array.isArray(row) && !ArrayBuffer.isView(row)) throw new TypeError(`rewards.${reward}: completionIds[${i}] must be an array`);
+    return (row as ArrayLike<number>).length;
+  });
+}
+
+export function checkNumber(reward: string, name: string, v: unknown, test: (x: number) => boolean, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || !test(v)) throw new RangeError(`rewards.${reward}: ${name} must be ${what}, got ${String(v)}`);
+  return v;
+}
