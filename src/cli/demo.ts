@@ -32,7 +32,7 @@ export interface DemoOptions {
 
 export const DEMO_DEFAULTS: DemoOptions = {
   seed: 1, outputDir: 'thinkgrad-demo', coldStartExamples: 2000, sftSteps: 1000, grpoSteps: 400, evalEvery: 50,
-  studentSteps: 1000, rejectionPrompts: 2000,
+  studentSteps: 2000, rejectionPrompts: 4000,
 };
 
 const MAX_NEW_TOKENS = 40;
