@@ -39,3 +39,4 @@ export { type TrainerCallbacks, type LogRecord } from './train/logger.js';
 export { evaluatePolicy, type EvaluateOptions, type EvaluateResult, type EvalProblem } from './eval/evaluate.js';
 export { additionExamples, additionHeldOut, additionTrainProblems, additionSolution, additionTokenizer, additionAnswer,
   additionWellFormed, type AdditionProblem, type AdditionExample } from './tasks/addition.js';
+export { readJsonl, parseJsonl, writeJsonl, type ReadJsonlOptions, type ColumnType, type ColumnSpec } from './io/jsonl.js';

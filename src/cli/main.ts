@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `thinkgrad` command.
+// The `thinkgrad` command: dispatches to the subcommands in src/cli/commands/.
 import '../index.js';
-import { runDemo, DEMO_DEFAULTS } from './demo.js';
+import { demoCommand } from './commands/demo.js';
+import { CONFIG_COMMANDS, ConfigError, runConfigCommand } from './commands/index.js';
 
 const HELP = `thinkgrad: train reasoning models with the DeepSeek-R1 recipe
 
@@ -9,37 +10,10 @@ Usage: thinkgrad <command> [options]
 
 Commands:
   demo      the whole recipe in miniature on the embedded addition task (a few minutes on 2 cores)
+${Object.entries(CONFIG_COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`).join('\n')}
 
-Run thinkgrad <command> --help for a command's options.`;
-
-const DEMO_HELP = `thinkgrad demo: cold-start SFT, GRPO, rejection sampling, distillation and evaluation on 3-digit addition
-
-Options:
-  --seed N         seed for data, models and sampling (default ${DEMO_DEFAULTS.seed})
-  --out DIR        output folder for logs, checkpoints and report.html (default ${DEMO_DEFAULTS.outputDir})
-  --grpo-steps N   GRPO steps (default ${DEMO_DEFAULTS.grpoSteps})
-
-Example:
-  thinkgrad demo --seed 2 --out runs/demo-2`;
-
-function parseFlags(args: string[], allowed: Record<string, 'int' | 'string'>): Record<string, number | string> {
-  const out: Record<string, number | string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i];
-    const kind = allowed[flag];
-    if (!kind) throw new Error(`unknown option ${flag}`);
-    const value = args[++i];
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    if (kind === 'int') {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a non-negative integer, got ${value}`);
-      out[flag] = n;
-    } else {
-      out[flag] = value;
-    }
-  }
-  return out;
-}
+Every command but demo takes a JSON run config: thinkgrad <command> --config run.json
+Run thinkgrad <command> --help for a command's config fields and an example.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -47,24 +21,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return command ? 0 : 1;
   }
-  if (command === 'demo') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      console.log(DEMO_HELP);
-      return 0;
-    }
-    const flags = parseFlags(rest, { '--seed': 'int', '--out': 'string', '--grpo-steps': 'int' });
-    await runDemo({
-      ...(flags['--seed'] !== undefined ? { seed: flags['--seed'] as number } : {}),
-      ...(flags['--out'] !== undefined ? { outputDir: flags['--out'] as string } : {}),
-      ...(flags['--grpo-steps'] !== undefined ? { grpoSteps: flags['--grpo-steps'] as number } : {}),
-    });
-    return 0;
-  }
+  if (command === 'demo') return demoCommand(rest);
+  if (command in CONFIG_COMMANDS) return runConfigCommand(command, rest);
   console.error(`thinkgrad: unknown command '${command}'\n\n${HELP}`);
   return 2;
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (err: Error) => {
-  console.error(`thinkgrad: ${err.message}`);
+  // Errors name what to fix; THINKGRAD_DEBUG=1 adds the stack of anything but a bad config or data file.
+  const debug = process.env.THINKGRAD_DEBUG === '1' && !(err instanceof ConfigError);
+  console.error(`thinkgrad: ${debug ? err.stack ?? err.message : err.message}`);
   process.exit(1);
 });

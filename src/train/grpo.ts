@@ -4,7 +4,7 @@
 // are TRL's GRPOConfig in camelCase, with TRL's defaults unless stated.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { saveCheckpoint } from '../io/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { tensor } from '../ops/creation.js';
@@ -18,7 +18,7 @@ import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
 import type { Tensor } from '../tensor.js';
 import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
-import { seededRandom } from '../tasks/seeded-random.js';
+import { SeededRandom } from '../tasks/seeded-random.js';
 import { checkConfig, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -105,8 +105,8 @@ export class GRPOTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
-  private readonly order: number[] = [];
-  private readonly random: () => number;
+  private order: number[] = [];
+  private readonly random: SeededRandom;
   private step = 0;
 
   /**
@@ -141,7 +141,7 @@ export class GRPOTrainer {
     dataset.forEach((row, i) => {
       if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
     });
-    this.random = seededRandom(c.seed);
+    this.random = new SeededRandom(c.seed);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     const totalSteps = c.maxSteps * c.numIterations;
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
@@ -154,7 +154,7 @@ export class GRPOTrainer {
       if (this.order.length === 0) {
         const idx = Array.from({ length: this.dataset.length }, (_, i) => i);
         for (let i = idx.length - 1; i > 0; i--) {
-          const j = Math.floor(this.random() * (i + 1));
+          const j = Math.floor(this.random.next() * (i + 1));
           [idx[i], idx[j]] = [idx[j], idx[i]];
         }
         this.order.push(...idx);
@@ -321,10 +321,10 @@ export class GRPOTrainer {
     return log;
   }
 
-  /** Runs maxSteps GRPO steps. */
-  async train(onProgress?: (step: number, total: number, log: LogRecord) => void): Promise<LogRecord[]> {
+  /** Runs GRPO steps up to `untilStep` (default maxSteps); returns this call's step logs. */
+  async train(onProgress?: (step: number, total: number, log: LogRecord) => void, untilStep = this.config.maxSteps): Promise<LogRecord[]> {
     const logs: LogRecord[] = [];
-    while (this.step < this.config.maxSteps) {
+    while (this.step < Math.min(untilStep, this.config.maxSteps)) {
       const log = await this.trainStep();
       logs.push(log);
       onProgress?.(this.step, this.config.maxSteps, log);
@@ -345,8 +345,34 @@ export class GRPOTrainer {
     }));
   }
 
+  /** Optimizer rounds taken so far. */
+  get globalStep(): number {
+    return this.step;
+  }
+
+  /** Writes model, optimizer, scheduler, RNG, step and the prompt order, so resume() continues identically. */
   save(dir: string): void {
-    saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config });
+    const extra: Record<string, unknown> = { order: this.order, random: this.random.getState() };
+    if (this.refModel) extra.refModel = this.refModel.stateDict();
+    saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config, extra });
     this.callbacks.onSave?.(dir);
+  }
+
+  /** Restores a checkpoint written by save() (the reference model too); train() then continues from its step. */
+  resume(dir: string): void {
+    const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
+    const extra = info.extra as { order?: unknown; random?: unknown; refModel?: Record<string, Tensor> } | null;
+    if (!extra || !Array.isArray(extra.order) || typeof extra.random !== 'number' ||
+      extra.order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.dataset.length)) {
+      throw new Error(`GRPOTrainer.resume: ${dir} has no GRPO prompt-order state for this dataset`);
+    }
+    if (this.refModel) {
+      if (!extra.refModel) throw new Error(`GRPOTrainer.resume: ${dir} holds no reference model, but this trainer has one`);
+      this.refModel.loadStateDict(extra.refModel);
+    }
+    for (const t of Object.values(extra.refModel ?? {})) t.dispose();
+    this.order = extra.order as number[];
+    this.random.setState(extra.random);
+    this.step = info.step;
   }
 }

@@ -4,12 +4,12 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
-import { saveCheckpoint } from '../io/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
-import { seededRandom } from '../tasks/seeded-random.js';
+import { SeededRandom } from '../tasks/seeded-random.js';
 import { causalBatch, IGNORE_INDEX, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkConfig, type FieldSpec } from './config.js';
@@ -68,6 +68,8 @@ export class SFTTrainer {
   private readonly train: TokenizedExample[];
   private readonly evalSet: TokenizedExample[];
   private step = 0;
+  private readonly random: SeededRandom;
+  private order: number[] = [];
 
   constructor(
     readonly model: LlamaForCausalLM,
@@ -88,6 +90,12 @@ export class SFTTrainer {
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
+    this.random = new SeededRandom(c.seed);
+  }
+
+  /** Optimizer steps taken so far. */
+  get globalStep(): number {
+    return this.step;
   }
 
   private tokenize(e: SFTExample, i: number): TokenizedExample {
@@ -104,21 +112,20 @@ export class SFTTrainer {
     return this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0;
   }
 
-  /** Runs maxSteps optimizer steps; returns the logged records. */
-  fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void): LogRecord[] {
+  /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
+  fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
     const c = this.config;
-    const random = seededRandom(c.seed);
-    let order: number[] = [];
+    const firstRecord = this.logger.records.length;
     const params = this.optimizer.params;
     const micro = c.batchSize / c.gradientAccumulationSteps;
-    while (this.step < c.maxSteps) {
+    while (this.step < Math.min(untilStep, c.maxSteps)) {
       const started = performance.now();
       let lossSum = 0;
       let tokens = 0;
       const batch: TokenizedExample[] = [];
       for (let i = 0; i < c.batchSize; i++) {
-        if (order.length === 0) order = shuffled(this.train.length, random);
-        batch.push(this.train[order.pop()!]);
+        if (this.order.length === 0) this.order = shuffled(this.train.length, () => this.random.next());
+        batch.push(this.train[this.order.pop()!]);
       }
       const micros = Array.from({ length: c.gradientAccumulationSteps }, (_, m) =>
         causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), { completionOnly: c.completionOnlyLoss, maxLength: c.maxLength ?? undefined }));
@@ -155,7 +162,7 @@ export class SFTTrainer {
       if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
       onProgress?.(this.step, c.maxSteps, log);
     }
-    return this.logger.records;
+    return this.logger.records.slice(firstRecord);
   }
 
   /** Mean per-token loss over the evaluation set (completion tokens when completionOnlyLoss). */
@@ -174,9 +181,26 @@ export class SFTTrainer {
     return sum / Math.max(1, tokens);
   }
 
+  /** Writes model, optimizer, scheduler, RNG, step and the data order, so resume() continues identically. */
   save(dir: string): void {
-    saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config });
+    saveCheckpoint(dir, {
+      model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config,
+      extra: { order: this.order, random: this.random.getState() },
+    });
     this.callbacks.onSave?.(dir);
+  }
+
+  /** Restores a checkpoint written by save(); fit() then continues from its step. */
+  resume(dir: string): void {
+    const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
+    const extra = info.extra as { order?: unknown; random?: unknown } | null;
+    if (!extra || !Array.isArray(extra.order) || typeof extra.random !== 'number' ||
+      extra.order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.train.length)) {
+      throw new Error(`SFTTrainer.resume: ${dir} has no SFT data-order state for this dataset`);
+    }
+    this.order = extra.order as number[];
+    this.random.setState(extra.random);
+    this.step = info.step;
   }
 }
 

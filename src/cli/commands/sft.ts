@@ -1,0 +1,98 @@
+// `thinkgrad sft --config run.json`: supervised fine-tuning (the R1 cold start) of a model on prompt/completion
+// pairs. Writes the trained model (Hugging Face folder), checkpoints, sft_logs.jsonl and report.html.
+import * as path from 'node:path';
+import { savePretrained } from '../../io/pretrained.js';
+import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
+import type { LogRecord } from '../../train/logger.js';
+import { ProgressBar } from '../progress.js';
+import { writeReport } from '../report.js';
+import { buildModel, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, fmt, loadData, MODEL_FIELDS, named,
+  printTable, type Json, type LoadedModel, type RunOptions } from './common.js';
+
+export const SFT_HELP = `thinkgrad sft --config run.json: supervised fine-tuning on prompt/completion pairs
+
+Config fields (JSON):
+  model        a Hugging Face model folder to start from (config.json, *.safetensors, tokenizer.json), or
+  modelConfig  LlamaConfig options for a fresh model (hiddenSize, intermediateSize, numHiddenLayers,
+               numAttentionHeads, ...; vocabSize and special ids default to the tokenizer's), with
+  tokenizer    {"type": "addition"}, {"type": "char", "chars": "..."} or a folder with tokenizer.json
+  modelSeed    initialization seed of a fresh model (default 0)
+  data         required: a JSONL file with string columns prompt and completion, {"path": F, "limit": N},
+               or the embedded task {"task": "addition", "count": 2000, "seed": 1, "noise": 0.5}
+  evalData     optional, same form: evaluation loss every trainer.evalEvery steps and at the end
+  trainer      SFTConfig options: maxSteps, batchSize, gradientAccumulationSteps, learningRate, warmupSteps,
+               lrSchedule, minLrRatio, weightDecay, maxGradNorm, completionOnlyLoss, appendEos, maxLength,
+               seed, logEvery, evalEvery, saveEvery
+  output       required: the output folder (must not exist or be empty, unless "overwrite": true)
+
+Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,
+output/report.html, output/run_config.json.
+
+Example run.json:
+  {"modelConfig": {"hiddenSize": 64, "intermediateSize": 176, "numHiddenLayers": 2, "numAttentionHeads": 2},
+   "tokenizer": {"type": "addition"}, "data": {"task": "addition", "count": 2000, "noise": 0.5},
+   "trainer": {"maxSteps": 300, "batchSize": 32, "learningRate": 3e-3, "lrSchedule": "cosine"},
+   "output": "runs/sft"}
+  thinkgrad sft --config run.json`;
+
+const FIELDS = [...MODEL_FIELDS, 'data', 'evalData', 'trainer', 'output', 'overwrite'];
+
+export interface SftResult {
+  output: string;
+  logs: LogRecord[];
+  evalLoss: number | null;
+}
+
+/** Checks a trainer block and returns it with outputDir set (a trainer.outputDir is refused: use 'output'). */
+export function trainerOptions<C>(src: string, c: Json, out: string): Partial<C> {
+  const t = c.trainer === undefined ? {} : expectObject(src, 'trainer', c.trainer);
+  if (t.outputDir !== undefined) throw new ConfigError(`${src}: field 'trainer.outputDir' is set by the top-level 'output'; remove it`);
+  return { ...t, outputDir: out } as unknown as Partial<C>;
+}
+
+/** Builds the trainer (validating its config) and runs it; shared by sft and distill. */
+export function runSftTraining(src: string, label: string, loaded: LoadedModel, data: { prompt: string; completion: string }[],
+  evalData: { prompt: string; completion: string }[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string): SftResult {
+  // The trainer checks its config and data before it creates anything (its log file comes last).
+  const trainer = named(`${src}: field 'trainer'`, () => new SFTTrainer(loaded.model, loaded.tokenizer, data, trainerConfig, {}, evalData));
+  createOutput(out, command, config);
+  const c = trainer.config;
+  const bar = new ProgressBar(label, c.maxSteps);
+  const logs = trainer.fit((step, _total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}` : ''));
+  const evalLoss = evalData.length > 0 ? trainer.evaluate() : null;
+  if (!(c.saveEvery && c.maxSteps % c.saveEvery === 0)) trainer.save(path.join(out, `checkpoint-${c.maxSteps}`));
+  savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
+  return { output: out, logs: [...logs], evalLoss };
+}
+
+export function sftReport(out: string, title: string, res: SftResult, rows: (string | number)[][], notes: string[]): void {
+  const charts = chartsOf(res.logs, 'step', [
+    { title: 'Loss', keys: ['loss', 'eval_loss'] }, { title: 'Learning rate', keys: ['learning_rate'] }, { title: 'Gradient norm', keys: ['grad_norm'] },
+  ]);
+  writeReport(path.join(out, 'report.html'), title, [{ title: 'Summary', header: ['', 'value'], rows }], charts, notes);
+}
+
+/** Runs `thinkgrad sft` on a parsed config object. */
+export async function sftCommand(config: unknown, opts: RunOptions = {}): Promise<SftResult> {
+  const src = opts.source ?? 'config';
+  const c = checkTopLevel(src, config, FIELDS, ['data', 'output']);
+  const out = checkOutput(src, c);
+  const trainerConfig = trainerOptions<SFTConfig>(src, c, out);
+  const data = loadData(src, 'data', c.data, 'sft');
+  const evalData = c.evalData === undefined ? null : loadData(src, 'evalData', c.evalData, 'sft');
+  const loaded = buildModel(src, c);
+  try {
+    const started = performance.now();
+    const res = runSftTraining(src, 'SFT', loaded, data.rows as never, (evalData?.rows ?? []) as never, trainerConfig, out, c, 'sft');
+    const seconds = (performance.now() - started) / 1000;
+    const [loss0, loss1] = firstLast(res.logs, 'loss');
+    const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description], ['steps', fmt(res.logs.at(-1)?.step)],
+      ['loss (first log -> last)', `${loss0} -> ${loss1}`], ['eval loss', fmt(res.evalLoss)], ['wall time', `${seconds.toFixed(1)} s`],
+      ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'sft_logs.jsonl')], ['report', path.join(out, 'report.html')]];
+    sftReport(out, 'thinkgrad sft', res, rows, [`Config: ${src}`]);
+    if (!opts.quiet) printTable(['sft', ''], rows);
+    return res;
+  } finally {
+    loaded.model.dispose();
+  }
+}
