@@ -9,6 +9,7 @@ import * as tg from '../src/index.js';
 import { GRPOTrainer } from '../src/train/grpo.js';
 import type { RewardFunction } from '../src/rl/rewards/types.js';
 import { SFTTrainer } from '../src/train/sft.js';
+import { labeledSequence, packSequences } from '../src/train/batching.js';
 import { rejectionSample } from '../src/train/rejection-sampling.js';
 import { evaluatePolicy } from '../src/eval/evaluate.js';
 import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
@@ -43,6 +44,24 @@ describe('SFTTrainer', () => {
     const four = run(4);
     // float32 sums in a different order: agreement to ~1e-6 of the weights' scale.
     one.forEach((v, i) => expect(Math.abs(v - four[i])).toBeLessThan(1e-5));
+  });
+
+  it('packs examples into fixed-length rows without labels across example boundaries', () => {
+    const seqs = data.slice(0, 5).map((e) => labeledSequence({ promptIds: tok.encode(e.prompt), completionIds: tok.encode(e.completion) }, true));
+    const rows = packSequences(seqs, 24);
+    expect(rows.slice(0, -1).every((r) => r.ids.length === 24)).toBe(true);
+    expect(rows.flatMap((r) => r.ids)).toEqual(seqs.flatMap((s) => s.ids));
+    // Each example's first token (a prompt token) is unlabeled, so nothing is predicted across a boundary.
+    let at = 0;
+    for (const s of seqs) {
+      expect(rows.flatMap((r) => r.labels)[at]).toBe(-100);
+      at += s.ids.length;
+    }
+    const model = tiny();
+    const logs = new SFTTrainer(model, tok, data, { maxSteps: 40, batchSize: 8, packing: true, maxLength: 48, learningRate: 1e-2, logEvery: 10 }).fit();
+    expect(logs[logs.length - 1].loss as number).toBeLessThan(logs[0].loss as number);
+    expect(() => new SFTTrainer(model, tok, data, { packing: true })).toThrow(/packing needs maxLength/);
+    model.dispose();
   });
 
   it('rejects bad configs and data with messages naming the field', () => {

@@ -10,7 +10,7 @@ import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
 import { SeededRandom } from '../tasks/seeded-random.js';
-import { causalBatch, IGNORE_INDEX, type TokenizedExample } from './batching.js';
+import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkConfig, type FieldSpec } from './config.js';
 
@@ -36,6 +36,8 @@ export interface SFTConfig {
   /** Append the tokenizer's EOS to every completion. Default true. */
   appendEos: boolean;
   maxLength: number | null;
+  /** Concatenate examples into rows of exactly maxLength tokens (TRL's packing). Needs maxLength. Default false. */
+  packing: boolean;
   seed: number;
   logEvery: number;
   evalEvery: number | null;
@@ -46,7 +48,7 @@ export interface SFTConfig {
 
 export const SFT_DEFAULTS: SFTConfig = {
   maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
-  minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, seed: 42,
+  minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, packing: false, seed: 42,
   logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null,
 };
 
@@ -55,7 +57,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   learningRate: { kind: 'number', min: 0 }, warmupSteps: { kind: 'int', min: 0 },
   lrSchedule: { kind: 'enum', values: ['constant', 'constant_with_warmup', 'linear', 'cosine', 'cosine_with_min_lr'] },
   minLrRatio: { kind: 'number', min: 0, max: 1 }, weightDecay: { kind: 'number', min: 0 }, maxGradNorm: { kind: 'number', min: 0 },
-  completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true },
+  completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true }, packing: { kind: 'bool' },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
 };
@@ -65,8 +67,8 @@ export class SFTTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
-  private readonly train: TokenizedExample[];
-  private readonly evalSet: TokenizedExample[];
+  private readonly train: LabeledSequence[];
+  private readonly evalSet: LabeledSequence[];
   private step = 0;
   private readonly random: SeededRandom;
   private order: number[] = [];
@@ -84,9 +86,11 @@ export class SFTTrainer {
       throw new RangeError(`SFTTrainer: batchSize ${this.config.batchSize} must be divisible by gradientAccumulationSteps ${this.config.gradientAccumulationSteps}`);
     }
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('SFTTrainer: the dataset is empty');
-    this.train = dataset.map((e, i) => this.tokenize(e, i));
-    this.evalSet = evalDataset.map((e, i) => this.tokenize(e, i));
     const c = this.config;
+    if (c.packing && c.maxLength === null) throw new RangeError('SFTTrainer: packing needs maxLength (the length of each packed row)');
+    const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
+    this.train = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
+    this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
@@ -122,13 +126,13 @@ export class SFTTrainer {
       const started = performance.now();
       let lossSum = 0;
       let tokens = 0;
-      const batch: TokenizedExample[] = [];
+      const batch: LabeledSequence[] = [];
       for (let i = 0; i < c.batchSize; i++) {
         if (this.order.length === 0) this.order = shuffled(this.train.length, () => this.random.next());
         batch.push(this.train[this.order.pop()!]);
       }
       const micros = Array.from({ length: c.gradientAccumulationSteps }, (_, m) =>
-        causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), { completionOnly: c.completionOnlyLoss, maxLength: c.maxLength ?? undefined }));
+        causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), c.maxLength ?? undefined));
       const stepTokens = micros.reduce((n, b) => n + b.lossTokens, 0);
       for (const b of micros) {
         tidy(() => {
@@ -172,7 +176,7 @@ export class SFTTrainer {
     noGrad(() => {
       for (let i = 0; i < this.evalSet.length; i += batchSize) {
         tidy(() => {
-          const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId(), { completionOnly: this.config.completionOnlyLoss });
+          const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId());
           sum += causalLMLoss(this.model.forward(b.ids), b.labels, IGNORE_INDEX).item() * b.lossTokens;
           tokens += b.lossTokens;
         });
