@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <sched.h>
 #include <stdexcept>
 #include <string>
 
@@ -276,6 +277,41 @@ void pack_b_panel(bool trans, const float* B, int64_t ldb, int64_t k, int64_t n,
   }
 }
 
+// Packs NR-wide panels [g0, g1) of op(B)[0:k, 0:n] = B (row-major, not transposed) row by row: each
+// source row segment is one contiguous read (a panel at a time would touch k pages per panel).
+void pack_b_group(const float* B, int64_t ldb, int64_t k, int64_t n, int nr, int64_t g0, int64_t g1,
+                  float* dst) {
+  const int64_t full_end = std::min<int64_t>(g1, n / nr);  // panels with all nr columns present
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const float* s = B + kk * ldb;
+    int64_t panel = g0;
+#if defined(__AVX2__)
+    if (nr % 8 == 0) {
+      for (; panel < full_end; ++panel) {
+        const float* sp = s + panel * nr;
+        float* d = dst + panel * nr * k + kk * nr;
+        for (int j = 0; j < nr; j += 8) _mm256_store_ps(d + j, _mm256_loadu_ps(sp + j));
+      }
+    }
+#endif
+    for (; panel < g1; ++panel) {
+      const int64_t j0 = panel * nr;
+      const int64_t cols = std::min<int64_t>(nr, n - j0);
+      float* d = dst + j0 * k + kk * nr;
+      for (int64_t j = 0; j < cols; ++j) d[j] = s[j0 + j];
+      for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
+    }
+  }
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // Largest mr * nr of any kernel (the edge-tile buffer).
 constexpr int kMaxTile = 32 * 64;
 
@@ -294,13 +330,17 @@ struct Problem {
 // Rows [m0, m1) x B panels [p0, p1) of the column block C[:, jc : jc + nc], over all of K:
 // for each mc block of rows and each kc block of K, pack that A block (thread-local) and run the
 // micro-kernel over the already packed B panels. pb holds the block's B, one kc x nc_pad slab per kc block.
+// wait_slab(pc), when set, is called before slab pc of pb is first read (B may still be being packed).
+template <class WaitSlab>
 void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t nc_pad, int64_t jc, int64_t nc,
-                   int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+                   int64_t m0, int64_t m1, int64_t p0, int64_t p1, const WaitSlab& wait_slab) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
   const int64_t kc_max = std::min<int64_t>(kr.kc, K);
-  const int64_t mc_max = std::min<int64_t>(kr.mc, round_up(m1 - m0, mr));
-  float* pa = scratch().a.get(static_cast<size_t>(round_up(mc_max, mr) * kc_max));
+  // Equal mc blocks (a short last block re-streams every B panel for few rows).
+  const int64_t blocks = (m1 - m0 + kr.mc - 1) / kr.mc;
+  const int64_t mc_max = round_up((m1 - m0 + blocks - 1) / blocks, mr);
+  float* pa = scratch().a.get(static_cast<size_t>(mc_max * kc_max));
   alignas(64) float tile[kMaxTile];  // edge tiles are computed here, then merged into C
   for (int64_t ic = m0; ic < m1; ic += mc_max) {
     const int64_t mc = std::min<int64_t>(mc_max, m1 - ic);
@@ -313,6 +353,7 @@ void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t 
       } else {
         pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
       }
+      if (ic == m0) wait_slab(pc / kc_max);
       const float* slab = pb + pc * nc_pad;
       for (int64_t panel = p0; panel < p1; ++panel) {
         const int64_t jr = panel * nr;
@@ -347,18 +388,23 @@ constexpr double kParallelMinWork = double(1 << 21);
 // Most floats of packed B held at once (16 MB, kept by the calling thread); wider problems are done in
 // column blocks.
 constexpr int64_t kMaxPackedB = int64_t{1} << 22;
+// Most k blocks tracked by the per-slab "packed" counters (K up to 64 * kc in one column block).
+constexpr int64_t kMaxSlabs = 64;
 
-// For each column block (usually all of N): pack op(B)[:, block] for all of K into panels (threads split
-// the panels), then threads take tasks (row ranges, or panel ranges when M is short), each packing its
-// own A blocks. Two parallel regions per column block and no barrier inside either: on the shared,
-// noisy machine every synchronization waits for the slowest thread.
+// For each column block (usually all of N), one parallel region: every thread takes B pack items
+// (k block x group of panels) from a shared ticket until none are left, then takes compute tasks (row
+// ranges, or panel ranges when M is short) from a second ticket, packing its own A blocks. Before first
+// reading a k slab of B, a thread waits until that slab's items are packed. This wait is safe on a late
+// or descheduled worker: a thread only starts computing once every pack item has been claimed, and an
+// item is claimed only by a thread that packs it at once without waiting on anything; the pool may run
+// both "threads" one after the other on one thread, which then packs everything itself.
 void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
   const double work = double(M) * double(N) * double(K);
   const int threads = (work >= kParallelMinWork && !in_parallel_region()) ? num_threads() : 1;
-  const int64_t kc_max = std::min<int64_t>(kr.kc, K);
-  const int64_t k_blocks = (K + kc_max - 1) / kc_max;
+  int64_t kc_max = std::min<int64_t>(kr.kc, K);
+  int64_t k_blocks = (K + kc_max - 1) / kc_max;
   int64_t nc_max = std::min<int64_t>(kr.nc, round_up(N, nr));
   nc_max = std::max<int64_t>(nr, std::min<int64_t>(nc_max, kMaxPackedB / K / nr * nr));
   // The packed B is shared by all threads; it lives in the calling thread's scratch.
@@ -369,13 +415,16 @@ void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
     const int64_t panels = (nc + nr - 1) / nr;
     const int64_t nc_pad = panels * nr;
-    // Task grid: split rows when there are enough, else split panels.
+    // Task grid: split rows when there are enough, else split panels. Row tasks come in a multiple of
+    // the thread count, at most mc rows each, and at least 4 per thread when they keep >= 64 rows (a late
+    // worker then takes a smaller share).
     int64_t row_tasks = 1, panel_tasks = 1;
     if (threads > 1) {
       const int64_t row_tiles = (M + mr - 1) / mr;
       if (row_tiles >= 2 * threads || row_tiles >= panels) {
-        const int64_t per = std::max<int64_t>(1, std::min<int64_t>(4, M / (threads * 128)));
-        row_tasks = std::min<int64_t>(row_tiles, threads * per);
+        int64_t per = std::max<int64_t>((M + threads * kr.mc - 1) / (threads * kr.mc),
+                                        std::min<int64_t>(4, M / (threads * 64)));
+        row_tasks = std::min<int64_t>(row_tiles, threads * std::max<int64_t>(per, 1));
       } else {
         panel_tasks = std::min<int64_t>(panels, threads * 2);
       }
@@ -384,30 +433,57 @@ void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
     const int64_t panels_per_task = (panels + panel_tasks - 1) / panel_tasks;
     row_tasks = (M + rows_per_task - 1) / rows_per_task;
     panel_tasks = (panels + panels_per_task - 1) / panels_per_task;
+    const int64_t tasks = row_tasks * panel_tasks;
 
-    // Pack item q = (k block, panel).
-    auto pack_items = [&](int64_t begin, int64_t end) {
-      for (int64_t q = begin; q < end; ++q) {
-        const int64_t pc = (q / panels) * kc_max, panel = q % panels;
-        const int64_t kc = std::min<int64_t>(kc_max, K - pc);
-        const float* bsrc = p.tb ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
-        pack_b_panel(p.tb, bsrc, p.ldb, kc, nc, nr, panel, pb + pc * nc_pad);
+    // Pack item q = (k block, group of `group` panels). Copied (not transposed) panels are packed a
+    // group at a time row by row, so each source row is read as one contiguous run.
+    const int64_t group = p.tb ? 1 : std::max<int64_t>(1, std::min<int64_t>(8, panels / (2 * threads)));
+    const int64_t groups = (panels + group - 1) / group;
+    const int64_t items = k_blocks * groups;
+    auto pack_item = [&](int64_t q) {
+      const int64_t pc = (q / groups) * kc_max, g0 = (q % groups) * group;
+      const int64_t g1 = std::min(panels, g0 + group);
+      const int64_t kc = std::min<int64_t>(kc_max, K - pc);
+      const float* bsrc = p.tb ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
+      float* slab = pb + pc * nc_pad;
+      if (p.tb || g1 - g0 == 1) {
+        for (int64_t panel = g0; panel < g1; ++panel) pack_b_panel(p.tb, bsrc, p.ldb, kc, nc, nr, panel, slab);
+      } else {
+        pack_b_group(bsrc, p.ldb, kc, nc, nr, g0, g1, slab);
       }
     };
-    auto compute_tasks = [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        const int64_t m0 = (t / panel_tasks) * rows_per_task, q0 = (t % panel_tasks) * panels_per_task;
-        const int64_t m1 = std::min(M, m0 + rows_per_task), q1 = std::min(panels, q0 + panels_per_task);
-        if (m0 < m1 && q0 < q1) compute_block(kr, p, pb, nc_pad, jc, nc, m0, m1, q0, q1);
-      }
+    auto compute_task = [&](int64_t t, const auto& wait_slab) {
+      const int64_t m0 = (t / panel_tasks) * rows_per_task, q0 = (t % panel_tasks) * panels_per_task;
+      const int64_t m1 = std::min(M, m0 + rows_per_task), q1 = std::min(panels, q0 + panels_per_task);
+      if (m0 < m1 && q0 < q1) compute_block(kr, p, pb, nc_pad, jc, nc, m0, m1, q0, q1, wait_slab);
     };
-    if (threads > 1) {
-      parallel_for(k_blocks * panels, 1, pack_items);
-      parallel_for(row_tasks * panel_tasks, 1, compute_tasks);
-    } else {
-      pack_items(0, k_blocks * panels);
-      compute_tasks(0, 1);
+    if (threads <= 1 || tasks <= 1 || k_blocks > kMaxSlabs) {
+      auto no_wait = [](int64_t) {};
+      if (threads > 1) {
+        parallel_for(items, 1, [&](int64_t b, int64_t e) { for (int64_t q = b; q < e; ++q) pack_item(q); });
+        parallel_for(tasks, 1, [&](int64_t b, int64_t e) { for (int64_t t = b; t < e; ++t) compute_task(t, no_wait); });
+      } else {
+        for (int64_t q = 0; q < items; ++q) pack_item(q);
+        for (int64_t t = 0; t < tasks; ++t) compute_task(t, no_wait);
+      }
+      continue;
     }
+    std::atomic<int64_t> next_item{0}, next_task{0};
+    std::atomic<int64_t> packed[kMaxSlabs];
+    for (int64_t b = 0; b < k_blocks; ++b) packed[b].store(0, std::memory_order_relaxed);
+    auto wait_slab = [&](int64_t b) {
+      for (int spin = 0; packed[b].load(std::memory_order_acquire) != groups; ++spin) {
+        if (spin < 4000) cpu_relax();
+        else sched_yield();
+      }
+    };
+    parallel_run(threads, [&](int, int) {
+      for (int64_t q; (q = next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
+        pack_item(q);
+        packed[q / groups].fetch_add(1, std::memory_order_release);
+      }
+      for (int64_t t; (t = next_task.fetch_add(1, std::memory_order_relaxed)) < tasks;) compute_task(t, wait_slab);
+    });
   }
 }
 
