@@ -98,6 +98,20 @@ describe('GRPOTrainer', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('evaluates on an eval set every evalEvery steps and calls onEvaluate', async () => {
+    const model = tiny();
+    const seen: tg.LogRecord[] = [];
+    const trainer = new GRPOTrainer(model, tok, rows, [accuracy, format], {
+      maxSteps: 2, numGenerations: 2, generationBatchSize: 4, microBatchSize: 4, maxCompletionLength: 6, evalEvery: 1,
+    }, { onEvaluate: (m) => seen.push(m) }, null, rows.slice(0, 3));
+    await trainer.train();
+    expect(seen.map((m) => m.step)).toEqual([1, 2]);
+    expect(seen[1]).toHaveProperty('eval_reward');
+    expect(seen[1]).toHaveProperty('eval_rewards/accuracy/mean');
+    expect(() => new GRPOTrainer(model, tok, rows, [accuracy], { evalEvery: 1 })).toThrow(/evalEvery needs an evalDataset/);
+    model.dispose();
+  });
+
   it('explains bad configs and names a reward that throws, with the sample', async () => {
     const model = tiny();
     expect(() => new GRPOTrainer(model, tok, rows, [accuracy], { numGenerations: 8, generationBatchSize: 20 }))

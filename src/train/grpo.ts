@@ -66,6 +66,8 @@ export interface GRPOConfig {
   refModelSyncSteps: number;
   seed: number;
   logEvery: number;
+  /** Score one completion per eval prompt every this many steps (needs an evalDataset). */
+  evalEvery: number | null;
   outputDir: string | null;
   saveEvery: number | null;
 }
@@ -75,7 +77,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   warmupSteps: 0, lrSchedule: 'linear', weightDecay: 0, maxGradNorm: 1, beta: 0, epsilon: 0.2, epsilonHigh: null,
   lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
-  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, outputDir: null, saveEvery: null,
+  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, evalEvery: null, outputDir: null, saveEvery: null,
 };
 
 const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
@@ -91,7 +93,7 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   temperature: { kind: 'number', min: 1e-6 }, topP: { kind: 'number', min: 0, max: 1 }, topK: { kind: 'int', min: 0, nullable: true },
   minP: { kind: 'number', min: 0, max: 1, nullable: true }, maxCompletionLength: { kind: 'int', min: 1 },
   rewardWeights: { kind: 'numbers', nullable: true }, syncRefModel: { kind: 'bool' }, refModelMixupAlpha: { kind: 'number', min: 0, max: 1 },
-  refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 },
+  refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
 };
 
@@ -121,6 +123,7 @@ export class GRPOTrainer {
     config: Partial<GRPOConfig> = {},
     readonly callbacks: TrainerCallbacks = {},
     readonly refModel: LlamaForCausalLM | null = null,
+    readonly evalDataset: readonly PromptRow[] = [],
   ) {
     const c = (this.config = checkConfig('GRPOTrainer', GRPO_FIELDS, GRPO_DEFAULTS, config));
     if (c.generationBatchSize % c.numGenerations !== 0) {
@@ -136,6 +139,7 @@ export class GRPOTrainer {
     if (c.rewardWeights && c.rewardWeights.length !== rewardFuncs.length) {
       throw new RangeError(`GRPOTrainer: rewardWeights has ${c.rewardWeights.length} entries for ${rewardFuncs.length} reward functions`);
     }
+    if (c.evalEvery !== null && evalDataset.length === 0) throw new RangeError('GRPOTrainer: evalEvery needs an evalDataset');
     if (c.beta > 0 && !refModel) throw new RangeError('GRPOTrainer: beta > 0 needs a reference model (pass refModel, or set beta 0)');
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('GRPOTrainer: the dataset is empty');
     dataset.forEach((row, i) => {
@@ -204,25 +208,49 @@ export class GRPOTrainer {
     return 'the batch (no single completion fails alone)';
   }
 
+  // Samples `repeat` completions of each row's prompt and decodes them (the trailing EOS dropped).
+  private sample(rows: readonly PromptRow[], repeat: number) {
+    const c = this.config;
+    const promptIds = rows.map((r) => this.tokenizer.encode(r.prompt));
+    const repeated = promptIds.flatMap((p) => Array.from({ length: repeat }, () => p));
+    const eos = this.tokenizer.eosTokenId;
+    const gen = generate(this.model, repeated, {
+      maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topP: c.topP, topK: c.topK ?? undefined,
+      minP: c.minP ?? undefined, eosTokenId: eos,
+    });
+    const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
+    const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
+    const inputs: RewardArgs = { prompts: rows.flatMap((r) => Array.from({ length: repeat }, () => r.prompt)), completions, completionIds };
+    for (const key of Object.keys(rows[0])) if (key !== 'prompt') inputs[key] = rows.flatMap((r) => Array.from({ length: repeat }, () => r[key]));
+    return { promptIds, repeated, gen, completionIds, inputs };
+  }
+
+  /** Samples one completion per eval prompt and logs the weighted reward and each function's mean. */
+  async evaluate(): Promise<LogRecord> {
+    const { inputs } = this.sample(this.evalDataset, 1);
+    const { matrix, perFunction } = await this.scoreRewards(inputs);
+    const weights = this.config.rewardWeights ?? this.rewardFuncs.map(() => 1);
+    const total = matrix.map((row) => row.reduce<number>((a, v, f) => a + (v ?? 0) * weights[f], 0));
+    const metrics: LogRecord = { step: this.step, eval_reward: total.reduce((a, b) => a + b, 0) / total.length };
+    this.rewardFuncs.forEach((fn, f) => {
+      const scored = perFunction[f].filter((v): v is number => v !== null);
+      metrics[`eval_rewards/${rewardName(fn, f)}/mean`] = scored.length ? scored.reduce((a, b) => a + b, 0) / scored.length : null;
+    });
+    this.logger.write(metrics);
+    this.callbacks.onEvaluate?.(metrics);
+    return metrics;
+  }
+
   /** One GRPO step: generate, reward, advantages, numIterations optimizer steps. Returns the step's log. */
   async trainStep(): Promise<LogRecord> {
     const c = this.config;
     const G = c.numGenerations;
     const started = performance.now();
     const rows = this.nextRows(c.generationBatchSize / G);
-    const promptIds = rows.map((r) => this.tokenizer.encode(r.prompt));
-    const repeated = promptIds.flatMap((p) => Array.from({ length: G }, () => p));
+    const { promptIds, repeated, gen, completionIds, inputs } = this.sample(rows, G);
     const eos = this.tokenizer.eosTokenId;
-    const gen = generate(this.model, repeated, {
-      maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topP: c.topP, topK: c.topK ?? undefined,
-      minP: c.minP ?? undefined, eosTokenId: eos,
-    });
     const generationTime = performance.now() - started;
     const N = repeated.length;
-    const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
-    const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
-    const inputs: RewardArgs = { prompts: rows.flatMap((r) => Array.from({ length: G }, () => r.prompt)), completions, completionIds };
-    for (const key of Object.keys(rows[0])) if (key !== 'prompt') inputs[key] = rows.flatMap((r) => Array.from({ length: G }, () => r[key]));
     const { matrix, perFunction } = await this.scoreRewards(inputs);
     const adv = groupAdvantages(matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });
 
@@ -317,6 +345,7 @@ export class GRPOTrainer {
       this.logger.write(log);
       this.callbacks.onStep?.(log);
     }
+    if (c.evalEvery && this.step % c.evalEvery === 0) await this.evaluate();
     if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
     return log;
   }
