@@ -40,3 +40,4 @@ export { evaluatePolicy, type EvaluateOptions, type EvaluateResult, type EvalPro
 export { additionExamples, additionHeldOut, additionTrainProblems, additionSolution, additionTokenizer, additionAnswer,
   additionWellFormed, type AdditionProblem, type AdditionExample } from './tasks/addition.js';
 export { readJsonl, parseJsonl, writeJsonl, type ReadJsonlOptions, type ColumnType, type ColumnSpec } from './io/jsonl.js';
+export { RewardTrainer, REWARD_DEFAULTS, bradleyTerryLoss, readPreferenceJsonl, type RewardConfig, type PreferencePair, type RewardEvalMetrics } from './train/reward-trainer.js';

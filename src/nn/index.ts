@@ -10,3 +10,4 @@ export { DecoderLayer } from './decoder-layer.js';
 export { LlamaConfig, type LlamaConfigOptions, type LlamaModelType } from './config.js';
 export { LlamaForCausalLM, LlamaModel, causalLMLoss, type LlamaForwardOptions, type LlamaInitOptions } from './llama.js';
 export { withoutInit } from './init.js';
+export { LlamaForSequenceClassification, loadSequenceClassifier, saveSequenceClassifier, type SequenceClassificationForwardOptions, type SequenceClassificationInitOptions, type LoadRewardModelOptions } from './sequence-classification.js';

@@ -45,17 +45,103 @@ export class LlamaModel extends Module {
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<DecoderLayer>;
   readonly norm: RMSNorm;
+  private readonly rotary: RotaryEmbedding;
 
   constructor(readonly config: LlamaConfig) {
     super();
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize, { std: config.initializerRange }));
     this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: config.numHiddenLayers }, () => new DecoderLayer(config))));
     this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+    this.rotary = new RotaryEmbedding(config.headDim, config.ropeTheta, config.maxPositionEmbeddings);
+  }
+
+  /**
+   * ids int32 (B, T) -> final-norm hidden states (B, T, C) (or the last logitsToKeep positions). `op` names the
+   * caller in error messages.
+   */
+  forward(ids: Tensor, options: LlamaForwardOptions = {}, op = 'LlamaModel.forward'): Tensor {
+    if (!(ids instanceof Tensor)) throw new TypeError(`${op}: ids must be an int32 Tensor (B, T)`);
+    ids.assertLive(op);
+    if (ids.dtype !== 'int32' || ids.ndim !== 2 || ids.numel === 0)
+      throw new TypeError(`${op}: ids must be a non-empty int32 (B, T) tensor, got ${ids.dtype} ${formatShape(ids.shape)}`);
+    const [B, T] = ids.shape;
+    const cache = options.cache ?? null;
+    if (cache && isGradEnabled() && this.parameters().some((p) => p.requiresGrad))
+      throw new Error(`${op}: a KV cache is for inference (gradients do not flow through it); run inside noGrad()`);
+    const past = cache ? cache.length : 0;
+    const Tk = past + T;
+    const keep = options.logitsToKeep ?? T;
+    if (!Number.isInteger(keep) || keep < 1 || keep > T) throw new RangeError(`${op}: logitsToKeep must be in [1, ${T}], got ${keep}`);
+
+    const mask = options.attentionMask === undefined ? null : readMask(options.attentionMask, B, Tk);
+    const padded = mask !== null && mask.some((m) => m === 0);
+    let bias: Tensor | null = null;
+    let positions: Tensor;
+    let maxPos: number;
+    if (padded) {
+      // Query at slot past+i reads key j when j <= past+i and j is a real token; a padding query reads only
+      // itself (its output is never used, and a row with no readable key would be undefined).
+      const m = new Float32Array(B * T * Tk).fill(MASKED);
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < T; i++) {
+          const row = (b * T + i) * Tk;
+          for (let j = 0; j <= past + i; j++) if (mask[b * Tk + j]) m[row + j] = 0;
+          m[row + past + i] = 0;
+        }
+      }
+      bias = tensor(m, [B, 1, T, Tk]);
+    }
+    if (options.positions !== undefined) {
+      positions = options.positions instanceof Tensor ? options.positions : tensor(Int32Array.from(options.positions.flat()),
+        Array.isArray(options.positions[0]) ? [B, T] : [T], { dtype: 'int32' });
+      const d = positions.data();
+      maxPos = 0;
+      for (const p of d) {
+        if (p < 0) throw new RangeError(`${op}: negative position ${p}`);
+        maxPos = Math.max(maxPos, p);
+      }
+    } else if (mask) {
+      const pos = new Int32Array(B * T);
+      maxPos = 0;
+      for (let b = 0; b < B; b++) {
+        let count = 0;
+        for (let j = 0; j < Tk; j++) {
+          count += mask[b * Tk + j];
+          if (j >= past) {
+            const p = mask[b * Tk + j] ? count - 1 : 0;
+            pos[b * T + j - past] = p;
+            maxPos = Math.max(maxPos, p);
+          }
+        }
+      }
+      positions = tensor(pos, [B, T], { dtype: 'int32' });
+    } else {
+      positions = tensor(Int32Array.from({ length: T }, (_, i) => past + i), [T], { dtype: 'int32' });
+      maxPos = Tk - 1;
+    }
+    const owned = [...(bias ? [bias] : []), ...(positions !== options.positions ? [positions] : [])];
+    const { cos, sin } = this.rotary.get(maxPos + 1);
+    const ctx: AttentionContext = { cos, sin, positions, bias, cache, past };
+
+    let x = this.embed_tokens.forward(ids);
+    this.layers.items.forEach((layer, i) => {
+      x = layer.forward(x, ctx, i);
+    });
+    if (cache) cache.length = Tk;
+    if (keep < T) x = narrow(x, 1, T - keep, keep);
+    x = this.norm.forward(x);
+    // Without a recorded graph nothing reads the mask or positions again (with one, tidy frees them later).
+    if (!x.requiresGrad) for (const t of owned) t.dispose();
+    return x;
+  }
+
+  protected override disposeExtra(): void {
+    this.rotary.dispose();
   }
 }
 
 /** Reads a 0/1 mask given as a tensor or arrays into a flat (B, width) byte array. */
-function readMask(mask: Tensor | ArrayLike<number>[], B: number, width: number): Uint8Array {
+export function readMask(mask: Tensor | ArrayLike<number>[], B: number, width: number): Uint8Array {
   const out = new Uint8Array(B * width);
   if (mask instanceof Tensor) {
     if (mask.ndim !== 2 || mask.shape[0] !== B || mask.shape[1] !== width)
@@ -82,7 +168,6 @@ export class LlamaForCausalLM extends Module {
   readonly model: LlamaModel;
   /** The untied output projection; null when tied to model.embed_tokens (the head then reads that weight). */
   readonly lm_head: Linear | null;
-  private readonly rotary: RotaryEmbedding;
 
   constructor(config: LlamaConfig | LlamaConfigOptions, options: LlamaInitOptions = {}) {
     super();
@@ -101,7 +186,6 @@ export class LlamaForCausalLM extends Module {
     } finally {
       if (saved) setRngState(saved);
     }
-    this.rotary = new RotaryEmbedding(c.headDim, c.ropeTheta, c.maxPositionEmbeddings);
   }
 
   /** A KV cache for `batch` sequences of up to `maxLength` positions (prompt + new tokens). */
@@ -114,80 +198,8 @@ export class LlamaForCausalLM extends Module {
 
   /** ids int32 (B, T) -> logits (B, T, V) (or (B, logitsToKeep, V)). */
   forward(ids: Tensor, options: LlamaForwardOptions = {}): Tensor {
-    if (!(ids instanceof Tensor)) throw new TypeError('LlamaForCausalLM.forward: ids must be an int32 Tensor (B, T)');
-    ids.assertLive('LlamaForCausalLM.forward');
-    if (ids.dtype !== 'int32' || ids.ndim !== 2 || ids.numel === 0)
-      throw new TypeError(`LlamaForCausalLM.forward: ids must be a non-empty int32 (B, T) tensor, got ${ids.dtype} ${formatShape(ids.shape)}`);
-    const [B, T] = ids.shape;
-    const cache = options.cache ?? null;
-    if (cache && isGradEnabled() && this.parameters().some((p) => p.requiresGrad))
-      throw new Error('LlamaForCausalLM.forward: a KV cache is for inference (gradients do not flow through it); run inside noGrad()');
-    const past = cache ? cache.length : 0;
-    const Tk = past + T;
-    const keep = options.logitsToKeep ?? T;
-    if (!Number.isInteger(keep) || keep < 1 || keep > T) throw new RangeError(`LlamaForCausalLM.forward: logitsToKeep must be in [1, ${T}], got ${keep}`);
-
-    const mask = options.attentionMask === undefined ? null : readMask(options.attentionMask, B, Tk);
-    const padded = mask !== null && mask.some((m) => m === 0);
-    let bias: Tensor | null = null;
-    let positions: Tensor;
-    let maxPos: number;
-    if (padded) {
-      // Query at slot past+i reads key j when j <= past+i and j is a real token; a padding query reads only
-      // itself (its output is never used, and a row with no readable key would be undefined).
-      const m = new Float32Array(B * T * Tk).fill(MASKED);
-      for (let b = 0; b < B; b++) {
-        for (let i = 0; i < T; i++) {
-          const row = (b * T + i) * Tk;
-          for (let j = 0; j <= past + i; j++) if (mask[b * Tk + j]) m[row + j] = 0;
-          m[row + past + i] = 0;
-        }
-      }
-      bias = tensor(m, [B, 1, T, Tk]);
-    }
-    if (options.positions !== undefined) {
-      positions = options.positions instanceof Tensor ? options.positions : tensor(Int32Array.from(options.positions.flat()),
-        Array.isArray(options.positions[0]) ? [B, T] : [T], { dtype: 'int32' });
-      const d = positions.data();
-      maxPos = 0;
-      for (const p of d) {
-        if (p < 0) throw new RangeError(`LlamaForCausalLM.forward: negative position ${p}`);
-        maxPos = Math.max(maxPos, p);
-      }
-    } else if (mask) {
-      const pos = new Int32Array(B * T);
-      maxPos = 0;
-      for (let b = 0; b < B; b++) {
-        let count = 0;
-        for (let j = 0; j < Tk; j++) {
-          count += mask[b * Tk + j];
-          if (j >= past) {
-            const p = mask[b * Tk + j] ? count - 1 : 0;
-            pos[b * T + j - past] = p;
-            maxPos = Math.max(maxPos, p);
-          }
-        }
-      }
-      positions = tensor(pos, [B, T], { dtype: 'int32' });
-    } else {
-      positions = tensor(Int32Array.from({ length: T }, (_, i) => past + i), [T], { dtype: 'int32' });
-      maxPos = Tk - 1;
-    }
-    const owned = [...(bias ? [bias] : []), ...(positions !== options.positions ? [positions] : [])];
-    const { cos, sin } = this.rotary.get(maxPos + 1);
-    const ctx: AttentionContext = { cos, sin, positions, bias, cache, past };
-
-    let x = this.model.embed_tokens.forward(ids);
-    this.model.layers.items.forEach((layer, i) => {
-      x = layer.forward(x, ctx, i);
-    });
-    if (cache) cache.length = Tk;
-    if (keep < T) x = narrow(x, 1, T - keep, keep);
-    x = this.model.norm.forward(x);
-    const logits = this.lm_head ? this.lm_head.forward(x) : matmul(x, transpose(this.model.embed_tokens.weight, 0, 1));
-    // Without a recorded graph nothing reads the mask or positions again (with one, tidy frees them later).
-    if (!logits.requiresGrad) for (const t of owned) t.dispose();
-    return logits;
+    const x = this.model.forward(ids, options, 'LlamaForCausalLM.forward');
+    return this.lm_head ? this.lm_head.forward(x) : matmul(x, transpose(this.model.embed_tokens.weight, 0, 1));
   }
 
   /**
@@ -199,10 +211,6 @@ export class LlamaForCausalLM extends Module {
     const { ignoreIndex, ...fwd } = options;
     const logits = this.forward(ids, fwd);
     return causalLMLoss(logits, labels ?? ids, ignoreIndex);
-  }
-
-  protected override disposeExtra(): void {
-    this.rotary.dispose();
   }
 }
 

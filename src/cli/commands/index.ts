@@ -7,6 +7,7 @@ import { SAMPLE_HELP, sampleCommand } from './sample.js';
 import { DISTILL_HELP, distillCommand } from './distill.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { GENERATE_HELP, generateCommand } from './generate.js';
+import { RM_HELP, rmCommand } from './rm.js';
 
 export { ConfigError, readConfigFile, type RunOptions } from './common.js';
 export { sftCommand, type SftResult } from './sft.js';
@@ -15,6 +16,7 @@ export { sampleCommand, type SampleResult } from './sample.js';
 export { distillCommand, type DistillResult } from './distill.js';
 export { evalCommand, type EvalCommandResult } from './eval.js';
 export { generateCommand, type GenerateCommandResult } from './generate.js';
+export { rmCommand, type RmResult } from './rm.js';
 
 export interface ConfigCommand {
   summary: string;
@@ -29,6 +31,7 @@ export const CONFIG_COMMANDS: Record<string, ConfigCommand> = {
   distill: { summary: "SFT a student on a teacher's rejection-sampled completions", help: DISTILL_HELP, run: distillCommand },
   eval: { summary: 'pass@1, cons@k and greedy accuracy on problems with answers', help: EVAL_HELP, run: evalCommand },
   generate: { summary: 'sample completions of prompts', help: GENERATE_HELP, run: generateCommand },
+  rm: { summary: 'train a reward model on pairwise preferences (Bradley-Terry)', help: RM_HELP, run: rmCommand },
 };
 
 /** `thinkgrad <name> --config FILE` (or `--help`): returns the exit code. Bad configs throw ConfigError. */

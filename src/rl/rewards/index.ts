@@ -10,3 +10,5 @@ export { code, extractCode, type CodeOptions, type CodeTestCase } from './code.j
 export { sandboxInfo, type SandboxInfo, type CodeLanguage } from './sandbox.js';
 export { extractAnswer, referenceAnswer, normalizeAnswer, normalizeMath, latexToMath, parseAnswer, answersEqual, lastBoxed, canonicalAnswer,
   type ParsedAnswer, type EquivalenceOptions } from './math-answer.js';
+export { rewardModel, scoreWithRewardModel, rewardModelStats, answerPart, rewardModelInput, padRight, type RewardModelOptions } from './reward-model.js';
+export { routeRewards, onlyWhere, subsetArgs, type RouteRewardsOptions } from './routing.js';

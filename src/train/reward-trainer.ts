@@ -1,0 +1,268 @@
+// Reward-model training on pairwise preferences (TRL's RewardTrainer): each pair (prompt, chosen, rejected,
+// optional margin) is scored by a LlamaForSequenceClassification and trained with the Bradley-Terry loss
+// -log sigmoid(r_chosen - r_rejected - margin). Logs, checkpoints and resume follow the SFT trainer.
+import { noGrad } from '../autograd/grad-mode.js';
+import { tidy } from '../autograd/tidy.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { readJsonl } from '../io/jsonl.js';
+import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
+import { padRight, rewardModelInput } from '../rl/rewards/reward-model.js';
+import { tensor, zerosLike } from '../ops/creation.js';
+import { add, mul, neg, sub } from '../ops/elementwise.js';
+import { logsumexp, mean } from '../ops/reduce.js';
+import { narrow, stack } from '../ops/shape.js';
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { getSchedule, LRScheduler } from '../optim/schedules.js';
+import { SeededRandom } from '../tasks/seeded-random.js';
+import { formatShape, type Tensor } from '../tensor.js';
+import { checkConfig, type FieldSpec } from './config.js';
+import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
+
+/** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
+export interface PreferencePair {
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  margin?: number;
+}
+
+/**
+ * Mean Bradley-Terry loss over pairs: -log sigmoid(chosen - rejected - margin), computed stably as
+ * logsumexp([0, -(d)]) = softplus(-d) with d = chosen - rejected - margin. chosen, rejected, margin: (B).
+ * d loss / d chosen = -sigmoid(-d) / B (and the opposite for rejected).
+ */
+export function bradleyTerryLoss(chosen: Tensor, rejected: Tensor, margin: Tensor | null = null): Tensor {
+  if (chosen.ndim !== 1 || rejected.shape.join() !== chosen.shape.join() || (margin && margin.shape.join() !== chosen.shape.join()))
+    throw new RangeError(`bradleyTerryLoss: chosen ${formatShape(chosen.shape)}, rejected ${formatShape(rejected.shape)}${margin ? `, margin ${formatShape(margin.shape)}` : ''} must all be (B)`);
+  let d = sub(chosen, rejected);
+  if (margin) d = sub(d, margin);
+  return mean(logsumexp(stack([zerosLike(d), neg(d)], 1), 1));
+}
+
+export interface RewardConfig {
+  maxSteps: number;
+  /** Pairs per optimizer step (2x sequences per forward). */
+  batchSize: number;
+  learningRate: number;
+  warmupSteps: number;
+  lrSchedule: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine' | 'cosine_with_min_lr';
+  minLrRatio: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  /** Keep at most this many tokens of each prompt + response (the end is kept: that is where it is scored). */
+  maxLength: number | null;
+  /** Append the tokenizer's EOS to every response, so each is scored at the same kind of token. Default true. */
+  appendEos: boolean;
+  /** TRL's center_rewards_coefficient: adds coef * mean((r_c + r_r)^2) to keep scores centred on 0. */
+  centerRewardsCoefficient: number | null;
+  seed: number;
+  logEvery: number;
+  evalEvery: number | null;
+  evalBatchSize: number;
+  outputDir: string | null;
+  saveEvery: number | null;
+}
+
+export const REWARD_DEFAULTS: RewardConfig = {
+  maxSteps: 100, batchSize: 32, learningRate: 1e-5, warmupSteps: 0, lrSchedule: 'linear', minLrRatio: 0, weightDecay: 0, maxGradNorm: 1,
+  maxLength: null, appendEos: true, centerRewardsCoefficient: null, seed: 42, logEvery: 10, evalEvery: null, evalBatchSize: 64,
+  outputDir: null, saveEvery: null,
+};
+
+const REWARD_FIELDS: Record<keyof RewardConfig, FieldSpec> = {
+  maxSteps: { kind: 'int', min: 1 }, batchSize: { kind: 'int', min: 1 }, learningRate: { kind: 'number', min: 0 }, warmupSteps: { kind: 'int', min: 0 },
+  lrSchedule: { kind: 'enum', values: ['constant', 'constant_with_warmup', 'linear', 'cosine', 'cosine_with_min_lr'] },
+  minLrRatio: { kind: 'number', min: 0, max: 1 }, weightDecay: { kind: 'number', min: 0 }, maxGradNorm: { kind: 'number', min: 0 },
+  maxLength: { kind: 'int', min: 1, nullable: true }, appendEos: { kind: 'bool' }, centerRewardsCoefficient: { kind: 'number', min: 0, nullable: true },
+  seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true }, evalBatchSize: { kind: 'int', min: 1 },
+  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+};
+
+/** Reads a preference JSONL file (string prompt, chosen, rejected; optional number margin); bad lines are named by line number. */
+export function readPreferenceJsonl(file: string, limit?: number): PreferencePair[] {
+  return readJsonl(file, { columns: { prompt: 'string', chosen: 'string', rejected: 'string', margin: { type: 'number', optional: true } }, limit }) as unknown as PreferencePair[];
+}
+
+interface TokenizedPair { chosen: number[]; rejected: number[]; margin: number }
+
+export interface RewardEvalMetrics {
+  eval_loss: number;
+  /** Share of pairs with r_chosen > r_rejected (ties count half). */
+  eval_accuracy: number;
+  /** Mean r_chosen - r_rejected. */
+  eval_margin: number;
+}
+
+export class RewardTrainer {
+  readonly config: RewardConfig;
+  readonly optimizer: AdamW;
+  readonly scheduler: LRScheduler;
+  readonly logger: JsonlLogger;
+  private readonly train: TokenizedPair[];
+  private readonly evalSet: TokenizedPair[];
+  private readonly hasMargin: boolean;
+  private step = 0;
+  private readonly random: SeededRandom;
+  private order: number[] = [];
+
+  constructor(
+    readonly model: LlamaForSequenceClassification,
+    readonly tokenizer: Tokenizer,
+    dataset: readonly PreferencePair[],
+    config: Partial<RewardConfig> = {},
+    readonly callbacks: TrainerCallbacks = {},
+    evalDataset: readonly PreferencePair[] = [],
+  ) {
+    const c = (this.config = checkConfig('RewardTrainer', REWARD_FIELDS, REWARD_DEFAULTS, config));
+    if (model.numLabels !== 1) throw new RangeError(`RewardTrainer: the model has ${model.numLabels} labels; a reward model has 1`);
+    if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('RewardTrainer: the dataset is empty');
+    this.train = dataset.map((p, i) => this.tokenize(p, i, 'dataset'));
+    this.evalSet = evalDataset.map((p, i) => this.tokenize(p, i, 'evalDataset'));
+    this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
+    this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
+    this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
+    this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);
+    this.random = new SeededRandom(c.seed);
+  }
+
+  /** Optimizer steps taken so far. */
+  get globalStep(): number {
+    return this.step;
+  }
+
+  private tokenize(p: PreferencePair, i: number, where: string): TokenizedPair {
+    if (!p || typeof p !== 'object' || typeof p.prompt !== 'string' || typeof p.chosen !== 'string' || typeof p.rejected !== 'string') {
+      throw new TypeError(`RewardTrainer: ${where} pair ${i} needs string fields 'prompt', 'chosen' and 'rejected'`);
+    }
+    if (p.margin !== undefined && (typeof p.margin !== 'number' || !Number.isFinite(p.margin))) {
+      throw new TypeError(`RewardTrainer: ${where} pair ${i}: 'margin' must be a finite number, got ${JSON.stringify(p.margin)}`);
+    }
+    const seq = (response: string) => rewardModelInput(this.tokenizer, p.prompt, response, this.config.appendEos, this.config.maxLength);
+    return { chosen: seq(p.chosen), rejected: seq(p.rejected), margin: p.margin ?? 0 };
+  }
+
+  // Scores chosen and rejected of `pairs` in one right-padded forward: { chosen (B), rejected (B), margin (B) | null }.
+  private scorePairs(pairs: readonly TokenizedPair[]): { chosen: Tensor; rejected: Tensor; margin: Tensor | null } {
+    const B = pairs.length;
+    const seqs = [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)];
+    const { ids, lengths } = padRight(seqs, this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0);
+    const r = this.model.scores(ids, { lengths });
+    const margin = this.hasMargin ? tensor(Float32Array.from(pairs, (p) => p.margin), [B]) : null;
+    return { chosen: narrow(r, 0, 0, B), rejected: narrow(r, 0, B, B), margin };
+  }
+
+  /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
+  fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
+    const c = this.config;
+    const firstRecord = this.logger.records.length;
+    while (this.step < Math.min(untilStep, c.maxSteps)) {
+      const started = performance.now();
+      const batch: TokenizedPair[] = [];
+      for (let i = 0; i < c.batchSize; i++) {
+        if (this.order.length === 0) this.order = shuffled(this.train.length, () => this.random.next());
+        batch.push(this.train[this.order.pop()!]);
+      }
+      const stats = tidy(() => {
+        const { chosen, rejected, margin } = this.scorePairs(batch);
+        let loss = bradleyTerryLoss(chosen, rejected, margin);
+        if (c.centerRewardsCoefficient) loss = add(loss, mul(mean(mul(add(chosen, rejected), add(chosen, rejected))), c.centerRewardsCoefficient));
+        loss.backward();
+        return { loss: loss.item(), ...pairStats(chosen.data(), rejected.data()) };
+      });
+      const gradNorm = clipGradNorm(this.optimizer.params, c.maxGradNorm);
+      const lr = this.optimizer.paramGroups[0].lr;
+      this.optimizer.step();
+      this.optimizer.zeroGrad();
+      this.scheduler.step();
+      this.step++;
+      let log: LogRecord | null = null;
+      if (this.step % c.logEvery === 0 || this.step === c.maxSteps) {
+        log = {
+          step: this.step, loss: stats.loss, accuracy: stats.accuracy, margin: stats.margin, 'rewards/chosen': stats.chosen, 'rewards/rejected': stats.rejected,
+          grad_norm: gradNorm, learning_rate: lr, step_time: (performance.now() - started) / 1000,
+        };
+        this.logger.write(log);
+        this.callbacks.onStep?.(log);
+      }
+      if (c.evalEvery && this.evalSet.length > 0 && this.step % c.evalEvery === 0) {
+        const metrics: LogRecord = { step: this.step, ...this.evaluate() };
+        this.logger.write(metrics);
+        this.callbacks.onEvaluate?.(metrics);
+      }
+      if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
+      onProgress?.(this.step, c.maxSteps, log);
+    }
+    return this.logger.records.slice(firstRecord);
+  }
+
+  /** Loss, pairwise accuracy and mean margin over the evaluation set (or `pairs`), without gradients. */
+  evaluate(pairs?: readonly PreferencePair[]): RewardEvalMetrics {
+    const set = pairs ? pairs.map((p, i) => this.tokenize(p, i, 'evaluate')) : this.evalSet;
+    if (set.length === 0) throw new RangeError('RewardTrainer.evaluate: no evaluation pairs');
+    let loss = 0;
+    let correct = 0;
+    let margin = 0;
+    const bs = this.config.evalBatchSize;
+    noGrad(() => {
+      for (let i = 0; i < set.length; i += bs) {
+        tidy(() => {
+          const part = set.slice(i, i + bs);
+          const s = this.scorePairs(part);
+          loss += bradleyTerryLoss(s.chosen, s.rejected, s.margin).item() * part.length;
+          const st = pairStats(s.chosen.data(), s.rejected.data());
+          correct += st.accuracy * part.length;
+          margin += st.margin * part.length;
+        });
+      }
+    });
+    return { eval_loss: loss / set.length, eval_accuracy: correct / set.length, eval_margin: margin / set.length };
+  }
+
+  /** Writes model, optimizer, scheduler, RNG, step and the data order, so resume() continues identically. */
+  save(dir: string): void {
+    saveCheckpoint(dir, {
+      model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config,
+      extra: { order: this.order, random: this.random.getState() },
+    });
+    this.callbacks.onSave?.(dir);
+  }
+
+  /** Restores a checkpoint written by save(); fit() then continues from its step. */
+  resume(dir: string): void {
+    const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
+    const extra = info.extra as { order?: unknown; random?: unknown } | null;
+    if (!extra || !Array.isArray(extra.order) || typeof extra.random !== 'number' ||
+      extra.order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.train.length)) {
+      throw new Error(`RewardTrainer.resume: ${dir} has no reward-trainer data-order state for this dataset`);
+    }
+    this.order = extra.order as number[];
+    this.random.setState(extra.random);
+    this.step = info.step;
+  }
+}
+
+function pairStats(chosen: ArrayLike<number>, rejected: ArrayLike<number>) {
+  let acc = 0;
+  let margin = 0;
+  let c = 0;
+  let r = 0;
+  for (let i = 0; i < chosen.length; i++) {
+    acc += chosen[i] > rejected[i] ? 1 : chosen[i] === rejected[i] ? 0.5 : 0;
+    margin += chosen[i] - rejected[i];
+    c += chosen[i];
+    r += rejected[i];
+  }
+  const n = Math.max(1, chosen.length);
+  return { accuracy: acc / n, margin: margin / n, chosen: c / n, rejected: r / n };
+}
+
+function shuffled(n: number, random: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
