@@ -18,7 +18,7 @@ import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
 import type { Tensor } from '../tensor.js';
 import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
-import { SeededRandom } from '../tasks/seeded-random.js';
+import { DataOrder } from './data-order.js';
 import { checkConfig, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -107,8 +107,7 @@ export class GRPOTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
-  private order: number[] = [];
-  private readonly random: SeededRandom;
+  private readonly data: DataOrder;
   private step = 0;
 
   /**
@@ -145,7 +144,7 @@ export class GRPOTrainer {
     dataset.forEach((row, i) => {
       if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
     });
-    this.random = new SeededRandom(c.seed);
+    this.data = new DataOrder(dataset.length, c.seed);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     const totalSteps = c.maxSteps * c.numIterations;
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
@@ -153,19 +152,7 @@ export class GRPOTrainer {
   }
 
   private nextRows(count: number): PromptRow[] {
-    const rows: PromptRow[] = [];
-    while (rows.length < count) {
-      if (this.order.length === 0) {
-        const idx = Array.from({ length: this.dataset.length }, (_, i) => i);
-        for (let i = idx.length - 1; i > 0; i--) {
-          const j = Math.floor(this.random.next() * (i + 1));
-          [idx[i], idx[j]] = [idx[j], idx[i]];
-        }
-        this.order.push(...idx);
-      }
-      rows.push(this.dataset[this.order.pop()!]);
-    }
-    return rows;
+    return Array.from({ length: count }, () => this.dataset[this.data.next()]);
   }
 
   private async scoreRewards(inputs: RewardArgs): Promise<{ matrix: (number | null)[][]; perFunction: (number | null)[][] }> {
@@ -381,7 +368,7 @@ export class GRPOTrainer {
 
   /** Writes model, optimizer, scheduler, RNG, step and the prompt order, so resume() continues identically. */
   save(dir: string): void {
-    const extra: Record<string, unknown> = { order: this.order, random: this.random.getState() };
+    const extra: Record<string, unknown> = { ...this.data.state() };
     if (this.refModel) extra.refModel = this.refModel.stateDict();
     saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config, extra });
     this.callbacks.onSave?.(dir);
@@ -390,18 +377,13 @@ export class GRPOTrainer {
   /** Restores a checkpoint written by save() (the reference model too); train() then continues from its step. */
   resume(dir: string): void {
     const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
-    const extra = info.extra as { order?: unknown; random?: unknown; refModel?: Record<string, Tensor> } | null;
-    if (!extra || !Array.isArray(extra.order) || typeof extra.random !== 'number' ||
-      extra.order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.dataset.length)) {
-      throw new Error(`GRPOTrainer.resume: ${dir} has no GRPO prompt-order state for this dataset`);
-    }
+    const extra = info.extra as { refModel?: Record<string, Tensor> } | null;
+    this.data.restore(info.extra, 'GRPOTrainer', dir);
     if (this.refModel) {
-      if (!extra.refModel) throw new Error(`GRPOTrainer.resume: ${dir} holds no reference model, but this trainer has one`);
+      if (!extra?.refModel) throw new Error(`GRPOTrainer.resume: ${dir} holds no reference model, but this trainer has one`);
       this.refModel.loadStateDict(extra.refModel);
     }
-    for (const t of Object.values(extra.refModel ?? {})) t.dispose();
-    this.order = extra.order as number[];
-    this.random.setState(extra.random);
+    for (const t of Object.values(extra?.refModel ?? {})) t.dispose();
     this.step = info.step;
   }
 }

@@ -15,7 +15,7 @@ import { narrow, stack } from '../ops/shape.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
-import { SeededRandom } from '../tasks/seeded-random.js';
+import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { checkConfig, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
@@ -104,8 +104,7 @@ export class RewardTrainer {
   private readonly evalSet: TokenizedPair[];
   private readonly hasMargin: boolean;
   private step = 0;
-  private readonly random: SeededRandom;
-  private order: number[] = [];
+  private readonly data: DataOrder;
 
   constructor(
     readonly model: LlamaForSequenceClassification,
@@ -124,7 +123,7 @@ export class RewardTrainer {
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);
-    this.random = new SeededRandom(c.seed);
+    this.data = new DataOrder(this.train.length, c.seed);
   }
 
   /** Optimizer steps taken so far. */
@@ -161,8 +160,7 @@ export class RewardTrainer {
       const started = performance.now();
       const batch: TokenizedPair[] = [];
       for (let i = 0; i < c.batchSize; i++) {
-        if (this.order.length === 0) this.order = shuffled(this.train.length, () => this.random.next());
-        batch.push(this.train[this.order.pop()!]);
+        batch.push(this.train[this.data.next()]);
       }
       const stats = tidy(() => {
         const { chosen, rejected, margin } = this.scorePairs(batch);
@@ -224,7 +222,7 @@ export class RewardTrainer {
   save(dir: string): void {
     saveCheckpoint(dir, {
       model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config,
-      extra: { order: this.order, random: this.random.getState() },
+      extra: this.data.state(),
     });
     this.callbacks.onSave?.(dir);
   }
@@ -232,13 +230,7 @@ export class RewardTrainer {
   /** Restores a checkpoint written by save(); fit() then continues from its step. */
   resume(dir: string): void {
     const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
-    const extra = info.extra as { order?: unknown; random?: unknown } | null;
-    if (!extra || !Array.isArray(extra.order) || typeof extra.random !== 'number' ||
-      extra.order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.train.length)) {
-      throw new Error(`RewardTrainer.resume: ${dir} has no reward-trainer data-order state for this dataset`);
-    }
-    this.order = extra.order as number[];
-    this.random.setState(extra.random);
+    this.data.restore(info.extra, 'RewardTrainer', dir);
     this.step = info.step;
   }
 }
@@ -256,13 +248,4 @@ function pairStats(chosen: ArrayLike<number>, rejected: ArrayLike<number>) {
   }
   const n = Math.max(1, chosen.length);
   return { accuracy: acc / n, margin: margin / n, chosen: c / n, rejected: r / n };
-}
-
-function shuffled(n: number, random: () => number): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
 }

@@ -9,7 +9,7 @@ import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
-import { SeededRandom } from '../tasks/seeded-random.js';
+import { DataOrder } from './data-order.js';
 import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkConfig, type FieldSpec } from './config.js';
@@ -70,8 +70,7 @@ export class SFTTrainer {
   private readonly train: LabeledSequence[];
   private readonly evalSet: LabeledSequence[];
   private step = 0;
-  private readonly random: SeededRandom;
-  private order: number[] = [];
+  private readonly data: DataOrder;
 
   constructor(
     readonly model: LlamaForCausalLM,
@@ -94,7 +93,7 @@ export class SFTTrainer {
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
-    this.random = new SeededRandom(c.seed);
+    this.data = new DataOrder(this.train.length, c.seed);
   }
 
   /** Optimizer steps taken so far. */
@@ -128,8 +127,7 @@ export class SFTTrainer {
       let tokens = 0;
       const batch: LabeledSequence[] = [];
       for (let i = 0; i < c.batchSize; i++) {
-        if (this.order.length === 0) this.order = shuffled(this.train.length, () => this.random.next());
-        batch.push(this.train[this.order.pop()!]);
+        batch.push(this.train[this.data.next()]);
       }
       const micros = Array.from({ length: c.gradientAccumulationSteps }, (_, m) =>
         causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), c.maxLength ?? undefined));
@@ -189,7 +187,7 @@ export class SFTTrainer {
   save(dir: string): void {
     saveCheckpoint(dir, {
       model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config,
-      extra: { order: this.order, random: this.random.getState() },
+      extra: this.data.state(),
     });
     this.callbacks.onSave?.(dir);
   }
@@ -197,22 +195,7 @@ export class SFTTrainer {
   /** Restores a checkpoint written by save(); fit() then continues from its step. */
   resume(dir: string): void {
     const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
-    const extra = info.extra as { order?: unknown; random?: unknown } | null;
-    if (!extra || !Array.isArray(extra.order) || typeof extra.random !== 'number' ||
-      extra.order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.train.length)) {
-      throw new Error(`SFTTrainer.resume: ${dir} has no SFT data-order state for this dataset`);
-    }
-    this.order = extra.order as number[];
-    this.random.setState(extra.random);
+    this.data.restore(info.extra, 'SFTTrainer', dir);
     this.step = info.step;
   }
-}
-
-function shuffled(n: number, random: () => number): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
 }
