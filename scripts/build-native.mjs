@@ -23,10 +23,39 @@ function findNvcc() {
   return candidates.find((p) => existsSync(p));
 }
 
+// A command is found when it is a path that exists or a name on the PATH.
+function onPath(cmd) {
+  if (cmd.includes('/')) return existsSync(cmd);
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, cmd)));
+}
+
+// What node-gyp needs, named before it runs so a missing tool gives one clear message instead of a build log.
+function missingTools() {
+  if (process.platform === 'win32') return []; // node-gyp finds Visual Studio itself
+  const missing = [];
+  const python = process.env.npm_config_python || process.env.PYTHON;
+  if (python ? !onPath(python) : !onPath('python3') && !onPath('python')) missing.push(python ? `python (${python}, from PYTHON/npm_config_python)` : 'python3');
+  if (!onPath('make')) missing.push('make');
+  const cxx = process.env.CXX?.split(' ')[0];
+  if (cxx ? !onPath(cxx) : !['g++', 'c++', 'clang++'].some(onPath)) missing.push(cxx ? `the C++ compiler ${cxx} (from CXX)` : 'a C++ compiler (g++ or clang++)');
+  return missing;
+}
+
+const HOW_TO_FIX = 'Install them (Debian/Ubuntu: apt-get install python3 make g++; Fedora: dnf install python3 make gcc-c++; ' +
+  'macOS: xcode-select --install), then run `npm rebuild thinkgrad`.';
+
+const missing = missingTools();
+if (missing.length > 0) {
+  console.error(`thinkgrad: cannot build the native CPU engine: ${missing.join(', ')} not found. It needs python3, make and a ` +
+    `C++20 compiler (g++ >= 10 or clang >= 12). ${HOW_TO_FIX}`);
+  process.exit(1);
+}
+
 const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
 console.log('thinkgrad: building the CPU engine (node-gyp)');
 if (!run(process.execPath, [nodeGyp, 'rebuild', '-j', 'max'], root)) {
-  console.error('thinkgrad: the CPU engine failed to build. It needs python3, make and a C++20 compiler (g++ >= 10 or clang >= 12).');
+  console.error('thinkgrad: the native CPU engine failed to build (node-gyp\'s output above names the step). It needs python3, ' +
+    `make and a C++20 compiler (g++ >= 10 or clang >= 12; an older compiler fails on -std=c++20). ${HOW_TO_FIX}`);
   process.exit(1);
 }
 

@@ -1,18 +1,71 @@
-// The runnable examples, run the way a user runs them (importing the package by name, from its build).
+// The runnable examples, run the way a user runs them (importing the package by name, from its build), and
+// type-checked against the package's published types.
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+function runExample(file: string): string {
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), `examples/${file}`], { cwd: root, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return r.stdout;
+}
+
+const numbers = (text: string, re: RegExp) => [...text.matchAll(re)].map((m) => Number(m[1]));
+
 describe('examples', () => {
-  it('quickstart trains, samples and takes a GRPO gradient', () => {
-    const r = spawnSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'examples/quickstart.ts'], { cwd: root, encoding: 'utf8' });
-    expect(r.stderr).toBe('');
+  it('every example is tested here', () => {
+    const tested = ['quickstart.ts', 'custom-grpo-loop.ts', 'fused-loss-own-logits.ts', 'hf-folder.ts', 'async-reward.ts'];
+    expect(readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts')).sort()).toEqual([...tested].sort());
+  });
+
+  it('type-check against the published types', () => {
+    const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'examples/tsconfig.json'], { cwd: root, encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const losses = [...r.stdout.matchAll(/step \d+: loss (\d+\.\d+)/g)].map((m) => Number(m[1]));
+  });
+
+  it('quickstart trains, samples and takes a GRPO gradient', () => {
+    const out = runExample('quickstart.ts');
+    const losses = numbers(out, /step \d+: loss (\d+\.\d+)/g);
     expect(losses[losses.length - 1]).toBeLessThan(losses[0] / 10);
-    expect(r.stdout).toMatch(/gradients reached \d+ parameters/);
+    expect(out).toMatch(/gradients reached \d+ parameters/);
+  });
+
+  it('custom-grpo-loop: a hand-written GRPO loop raises the reward and frees its intermediates', () => {
+    const out = runExample('custom-grpo-loop.ts');
+    const fractions = numbers(out, /fraction of 'a' (\d+\.\d+)/g);
+    expect(fractions).toHaveLength(4);
+    expect(fractions[0]).toBeLessThan(0.5);
+    expect(fractions[fractions.length - 1]).toBeGreaterThan(0.9);
+    const live = out.match(/live tensors: (\d+) after the first step, (\d+) at the end/);
+    expect(live).not.toBeNull();
+    expect(Number(live![2])).toBe(Number(live![1]));
+  });
+
+  it('fused-loss-own-logits: the fused loss on user logits matches plain float64 JavaScript', () => {
+    const out = runExample('fused-loss-own-logits.ts');
+    const diff = Number(out.match(/\|difference\| (\S+)/)![1]);
+    expect(diff).toBeLessThan(1e-5);
+    expect(numbers(out, /w[12] (\d+\.\d+)/g).every((n) => n > 0)).toBe(true);
+  });
+
+  it('hf-folder: saves a Hugging Face folder, loads it back identically and samples a chat reply', () => {
+    const out = runExample('hf-folder.ts');
+    expect(out).toMatch(/config\.json, model\.safetensors, tokenizer\.json, tokenizer_config\.json/);
+    expect(out).toContain('largest logit difference between the saved and the loaded model: 0\n');
+    expect(out).toContain('(eos): "the answer is 42"');
+  });
+
+  it('async-reward: a reward served over HTTP drives GRPO, refused requests score null', () => {
+    const out = runExample('async-reward.ts');
+    const means = numbers(out, /mean digit fraction (\d+\.\d+)/g);
+    expect(means).toHaveLength(4);
+    expect(means[means.length - 1]).toBeGreaterThan(means[0]);
+    expect(out).toMatch(/\d+ refused by the service/);
   });
 });
