@@ -1,15 +1,17 @@
 // `npm run bench [suite ...]`: runs the benchmark suites (all by default) and prints their tables.
-// Suites: gemm (W1), elementwise, grpo (W3), generate (W4). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
+// Suites: gemm (W1), elementwise, train (W2), grpo (W3), generate (W4). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
 import '../src/index.js';
 import { benchElementwise } from './elementwise.js';
 import { benchGemm } from './gemm.js';
 import { benchGenerate } from './generate.js';
 import { benchGrpo } from './grpo.js';
 import { torchAvailable } from './lib.js';
+import { benchTrainStep } from './train-step.js';
 
 const suites: Record<string, () => Promise<unknown>> = {
   gemm: () => benchGemm(),
   elementwise: () => benchElementwise(),
+  train: () => benchTrainStep(),
   grpo: () => benchGrpo(),
   generate: () => benchGenerate(),
 };

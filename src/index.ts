@@ -16,9 +16,9 @@ export { add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, rsqrt, 
 export { sum, mean, variance, std, max, min, argmax, argmin, logsumexp, type Dims } from './ops/reduce.js';
 export { reshape, view, flatten, permute, transpose, narrow, slice, expand, squeeze, unsqueeze, contiguous, clone, detach,
   cast, cat, stack, split, chunk, broadcastShapes } from './ops/shape.js';
-export { matmul } from './ops/matmul.js';
+export { matmul, linear } from './ops/matmul.js';
 export { embedding, indexSelect, indexAdd, gather, scatterAdd } from './ops/index.js';
-export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProductAttention, crossEntropy, adamwStep,
+export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProductAttention, swiglu, crossEntropy, adamwStep,
   type AttentionOptions, type CrossEntropyOptions, type AdamWStepOptions } from './ops/nn.js';
 export { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy, grpoLoss, groupAdvantages, type SelectiveLogSoftmaxOptions, type GrpoLossInputs, type GrpoLossOptions, type GrpoLossType, type GrpoMetrics, type GroupAdvantagesOptions, type GroupAdvantagesResult } from './rl/grpo.js';
 export { cudaAvailable, CudaBuffer, cudaGrpo, type CudaDeviceInfo } from './backend/cuda.js';

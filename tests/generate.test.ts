@@ -77,6 +77,20 @@ describe('sampling distribution', () => {
     expect(kept({ temperature: 0 })).toEqual([3]);
   });
 
+  it('top-p by partial selection matches the sorted walk on large rows, ties and peaked or flat distributions', () => {
+    let state = 12345;
+    const rnd = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let trial = 0; trial < 60; trial++) {
+      const V = [3, 64, 1000, 5000][trial % 4];
+      const spread = [0.05, 1, 4, 12][Math.floor(trial / 4) % 4];
+      // every third trial quantizes the logits so many probabilities tie exactly
+      const row = Array.from({ length: V }, () => (trial % 3 === 0 ? Math.round(rnd() * 6) / 2 : rnd() * spread));
+      const o = { topP: [0.05, 0.5, 0.9, 0.95, 0.999][trial % 5], ...(trial % 7 === 0 ? { topK: Math.max(1, V >> 2) } : {}) };
+      const got = samplingDistribution(row, resolveSampling(o));
+      expectClose(got, refDistribution(row, o), { atol: 1e-12, rtol: 1e-9 }, `trial ${trial} V ${V} ${JSON.stringify(o)}`);
+    }
+  });
+
   it('inverse-CDF draws follow the distribution (a uniform grid gives the exact frequencies)', () => {
     const p = samplingDistribution(logits, resolveSampling({ topP: 0.9 }));
     const N = 100000;

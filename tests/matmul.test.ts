@@ -259,6 +259,42 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
     expect(tg.tidy(() => tg.matmul(tg.ones([1, 2]), tg.ones([2, 1])).item())).toBe(2);
   });
 
+  it('linear: x W^T for any leading dims and strided x, gradients with dW in (out, in) layout', () => {
+    const r = (n: number, seed: number) => randomArray(n, seed);
+    // x (2, 3, 4) @ W (5, 4)^T
+    const xv = r(24, 470), wv = r(20, 471);
+    const ref = (x: Float64Array, w: Float64Array) => mm(x, tr(w, 5, 4), 6, 4, 5);
+    tg.tidy(() => {
+      const y = tg.linear(tg.tensor(Float32Array.from(xv), [2, 3, 4]), tg.tensor(Float32Array.from(wv), [5, 4]));
+      expect(y.shape).toEqual([2, 3, 5]);
+      expectClose(y.data(), ref(xv, wv), { atol: 1e-5, rtol: 1e-5 }, 'linear forward');
+    });
+    gradcheck({
+      inputs: [{ values: xv, shape: [2, 3, 4] }, { values: wv, shape: [5, 4] }],
+      engine: ([x, w]) => tg.linear(x, w),
+      reference: ([x, w]) => ref(x, w),
+    });
+    gradcheck({
+      inputs: [{ values: r(24, 472), shape: [3, 2, 4] }, { values: wv, shape: [5, 4] }],
+      engine: ([x, w]) => tg.linear(x.transpose(0, 1), w), // strided x: copied once for the GEMM
+      reference: ([x, w]) => ref(Float64Array.from([...indices([2, 3, 4])], ([i, j, k]) => x[(j * 2 + i) * 4 + k]), w),
+    });
+    gradcheck({
+      inputs: [{ values: r(4, 473), shape: [4] }, { values: wv, shape: [5, 4] }],
+      engine: ([x, w]) => tg.linear(x, w),
+      reference: ([x, w]) => mm(x, tr(w, 5, 4), 1, 4, 5),
+    });
+    tg.tidy(() => {
+      const w = tg.randn([5, 4]).requiresGrad_();
+      tg.linear(tg.randn([7, 4]), w).sum().backward();
+      expect(w.grad!.shape).toEqual([5, 4]);
+      expect(w.grad!.isContiguous()).toBe(true);
+      w.zeroGrad();
+    });
+    expect(() => tg.linear(tg.randn([2, 3]), tg.randn([5, 4]))).toThrow(/linear: input \[2, 3\] must end in weight \[5, 4\]'s 4 input features/);
+    expect(() => tg.linear(tg.randn([2, 4]), tg.randn([4]))).toThrow(RangeError);
+  });
+
   describe('every GEMM kernel', () => {
     afterEach(() => {
       native.gemmKernel('auto');

@@ -1,4 +1,4 @@
-// The fused kernels (softmax/logSoftmax, rmsNorm, applyRotary, scaledDotProductAttention, crossEntropy,
+// The fused kernels (softmax/logSoftmax, rmsNorm, applyRotary, scaledDotProductAttention, swiglu, crossEntropy,
 // adamwStep) vs float64 references: values, edge cases, strided inputs, finite-difference gradients, and
 // bad inputs that throw while the process lives on.
 import { describe, expect, it } from 'vitest';
@@ -261,6 +261,10 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       { B: 2, Hq: 6, Hkv: 2, Tq: 3, Tk: 140, D: 8, causal: true }, // KV-cache decode shape: Tq < Tk
       { B: 1, Hq: 2, Hkv: 2, Tq: 130, Tk: 130, D: 32, causal: false },
       { B: 1, Hq: 4, Hkv: 1, Tq: 65, Tk: 100, D: 64, causal: false, scale: 0.3 },
+      // the decode path (Tq <= 4): D a multiple of 16 (unrolled dot products), key counts not multiples of 4
+      { B: 3, Hq: 4, Hkv: 2, Tq: 1, Tk: 37, D: 64, causal: true },
+      { B: 2, Hq: 2, Hkv: 2, Tq: 4, Tk: 23, D: 32, causal: true },
+      { B: 1, Hq: 3, Hkv: 1, Tq: 2, Tk: 9, D: 16, causal: false, scale: 0.7 },
     ];
     it('matches the reference (GQA, Tq < Tk, multiple query blocks, both layouts)', () => {
       for (const s of cases) {
@@ -285,6 +289,26 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
           expectClose(o2.data(), ref, DOT_TOL, `attention (B,T,H,D) storage ${JSON.stringify(s)}`);
         });
       }
+    });
+
+    it('stores o (B, T, H, D) and each gradient in its input\'s layout, so the model transposes without copies', () => {
+      tg.tidy(() => {
+        const [B, T, H, D] = [2, 5, 3, 4];
+        const q = tg.randn([B, T, H, D]).requiresGrad_();
+        const k = tg.randn([B, T, H, D]).requiresGrad_();
+        const v = tg.randn([B, H, T, D]).requiresGrad_(); // (B, H, T, D) storage stays that way
+        const o = tg.scaledDotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v, { causal: true });
+        expect(o.shape).toEqual([B, H, T, D]);
+        expect(o.transpose(1, 2).isContiguous()).toBe(true);
+        const ref = tg.noGrad(() => tg.scaledDotProductAttention(tg.contiguous(q.transpose(1, 2)), tg.contiguous(k.transpose(1, 2)), v, { causal: true }));
+        expectClose(o.data(), ref.data(), DOT_TOL, 'o in (B, T, H, D) storage');
+        o.mul(tg.randn([B, H, T, D])).sum().backward();
+        for (const t of [q, k, v]) {
+          expect(t.grad!.shape).toEqual(t.shape);
+          expect(t.grad!.isContiguous()).toBe(true);
+        }
+        for (const t of [q, k, v]) t.zeroGrad();
+      });
     });
 
     it('accepts inputs whose last dim is strided (copied first)', () => {
@@ -317,6 +341,51 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
           reference: ([q, k, v]) => attentionRef(q, k, v, s),
         });
       }
+    });
+  });
+
+  describe('swiglu', () => {
+    const silu = (x: number) => x / (1 + Math.exp(-x));
+    const swigluRef = (g: Float64Array, u: Float64Array) => g.map((x, i) => silu(x) * u[i]);
+    it('matches silu(gate) * up, with edge values and strided inputs', () => {
+      const n = 3 * 700; // spans several parallel chunks' worth of vector tails
+      const g = randomArray(n, 61, 4);
+      const u = randomArray(n, 62);
+      g.set([0, -30, 30, -100, 100, 1e-8]);
+      tg.tidy(() => {
+        const h = tg.swiglu(fromArray(g, [3, 700]), fromArray(u, [3, 700]));
+        expect(h.shape).toEqual([3, 700]);
+        expectClose(h.data(), swigluRef(g, u), SOFTMAX_TOL, 'swiglu');
+        // transposed views are read through a copy
+        const gt = fromArray(g, [700, 3]).transpose(0, 1);
+        const ut = fromArray(u, [700, 3]).transpose(0, 1);
+        const ht = tg.swiglu(gt, ut);
+        const gT = Float64Array.from({ length: n }, (_, i) => g[(i % 700) * 3 + Math.floor(i / 700)]);
+        const uT = Float64Array.from({ length: n }, (_, i) => u[(i % 700) * 3 + Math.floor(i / 700)]);
+        expectClose(ht.data(), swigluRef(gT, uT), SOFTMAX_TOL, 'swiglu strided');
+        expect(tg.swiglu(tg.zeros([0, 4]), tg.zeros([0, 4])).shape).toEqual([0, 4]);
+      });
+    });
+
+    it('gradients of gate and up match finite differences', () => {
+      gradcheck({
+        inputs: [{ values: randomArray(24, 63, 3), shape: [2, 3, 4] }, { values: randomArray(24, 64), shape: [2, 3, 4] }],
+        engine: ([g, u]) => tg.swiglu(g, u),
+        reference: ([g, u]) => swigluRef(g, u),
+      });
+    });
+
+    it('rejects bad inputs; native entry points check ranges and overlaps', () => {
+      expect(() => tg.swiglu(tg.zeros([2, 3]), tg.zeros([3, 2]))).toThrow(/swiglu: gate \[2, 3\] and up \[3, 2\] must have the same shape/);
+      expect(() => tg.swiglu(tg.zeros([2]), tg.tensor(new Int32Array(2), [2]))).toThrow(/up must be float32/);
+      const a = native.alloc(8, 0);
+      const small = native.alloc(3, 0);
+      expect(() => native.swigluForward(small, 0, a, 0, a, 4, 4)).toThrow(/swigluForward: h: elements \[0, 4\) exceed its buffer of 3/);
+      expect(() => native.swigluForward(a, 1, a, 0, a, 4, 4)).toThrow(/h overlaps gate/);
+      expect(() => native.swigluForward(a, 0, a, 0, a, 4, -1)).toThrow(/n must be >= 0/);
+      expect(() => native.swigluBackward(a, 0, a, 0, small, 0, a, 4, a, 4, 3)).toThrow(/dgate overlaps dup/);
+      expect(() => native.swigluBackward(a, 0, a, 4, small, 0, a, 0, a, 4, 3)).not.toThrow(); // exact in place
+      for (const id of [a, small]) expect(native.free(id)).toBe(true);
     });
   });
 

@@ -1,5 +1,7 @@
 // Elementwise family: unary, binary, where and strided copy/cast. Outputs are contiguous buffers of
 // prod(shape) elements; inputs are strided views (broadcast dims have stride 0).
+#include <string>
+
 #include "binding/common.h"
 #include "ops/elementwise.h"
 
@@ -104,6 +106,62 @@ Napi::Value copy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A contiguous float32 operand of `count` elements at (buffer id, offset) arguments i, i + 1.
+struct Span {
+  Buffer* buf;
+  int64_t off;
+  const char* name;
+  int64_t count;
+  float* ptr() const { return typed<float>(*buf, off); }
+  bool overlaps(const Span& o) const {
+    const float* a = ptr();
+    const float* b = o.ptr();
+    return buf->data == o.buf->data && count > 0 && o.count > 0 && a < b + o.count && b < a + count;
+  }
+};
+
+Span span_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t n) {
+  Buffer& b = buffer_arg(info, i, op, name, DType::Float32);
+  int64_t off = int_arg(info, i + 1, op, (std::string(name) + "Offset").c_str());
+  check_range(op, name, b, off, n);
+  return Span{&b, off, name, n};
+}
+
+// An output may coincide exactly with `exact_ok` (element-for-element in place), never partly overlap an input.
+void check_out(const char* op, const Span& out, std::initializer_list<const Span*> ins, const Span* exact_ok) {
+  for (const Span* in : ins) {
+    if (!out.overlaps(*in)) continue;
+    if (in == exact_ok && out.ptr() == in->ptr()) continue;
+    throw_range(op, std::string(out.name) + " overlaps " + in->name);
+  }
+}
+
+// swigluForward(hId, hOffset, gateId, gateOffset, upId, upOffset, n): h = silu(gate) * up, contiguous; h may
+// be gate or up (in place).
+Napi::Value swiglu_fwd(const Napi::CallbackInfo& info) {
+  const char* op = "swigluForward";
+  int64_t n = int_arg(info, 6, op, "n");
+  if (n < 0) throw_range(op, "n must be >= 0, got " + std::to_string(n));
+  Span h = span_arg(info, 0, op, "h", n), g = span_arg(info, 2, op, "gate", n), u = span_arg(info, 4, op, "up", n);
+  check_out(op, h, {&g, &u}, h.ptr() == g.ptr() ? &g : &u);
+  swiglu_forward(h.ptr(), g.ptr(), u.ptr(), n);
+  return info.Env().Undefined();
+}
+
+// swigluBackward(dgateId, dgateOffset, dupId, dupOffset, dhId, dhOffset, gateId, gateOffset, upId, upOffset, n):
+// dgate = dh * up * silu'(gate), dup = dh * silu(gate); dgate may be gate and dup may be up (in place).
+Napi::Value swiglu_bwd(const Napi::CallbackInfo& info) {
+  const char* op = "swigluBackward";
+  int64_t n = int_arg(info, 10, op, "n");
+  if (n < 0) throw_range(op, "n must be >= 0, got " + std::to_string(n));
+  Span dg = span_arg(info, 0, op, "dgate", n), du = span_arg(info, 2, op, "dup", n), dh = span_arg(info, 4, op, "dh", n);
+  Span g = span_arg(info, 6, op, "gate", n), u = span_arg(info, 8, op, "up", n);
+  check_out(op, dg, {&du, &dh, &g, &u}, &g);
+  check_out(op, du, {&dh, &g, &u}, &u);
+  swiglu_backward(dg.ptr(), du.ptr(), dh.ptr(), g.ptr(), u.ptr(), n);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_elementwise(Napi::Env env, Napi::Object exports) {
@@ -111,6 +169,8 @@ void register_elementwise(Napi::Env env, Napi::Object exports) {
   define(env, exports, "binary", binary);
   define(env, exports, "where", where);
   define(env, exports, "copy", copy);
+  define(env, exports, "swigluForward", swiglu_fwd);
+  define(env, exports, "swigluBackward", swiglu_bwd);
 }
 
 }  // namespace tg::binding

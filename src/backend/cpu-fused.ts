@@ -37,6 +37,9 @@ declare module '../native.js' {
     crossEntropyBackward(dlogits: number, dlogitsOffset: number, g: number, gOffset: number, logits: number,
       logitsOffset: number, lse: number, lseOffset: number, targets: number, targetsOffset: number, N: number,
       V: number, ignoreIndex: number): void;
+    swigluForward(h: number, hOffset: number, gate: number, gateOffset: number, up: number, upOffset: number, n: number): void;
+    swigluBackward(dgate: number, dgateOffset: number, dup: number, dupOffset: number, dh: number, dhOffset: number,
+      gate: number, gateOffset: number, up: number, upOffset: number, n: number): void;
     adamwStep(p: number, pOffset: number, g: number, gOffset: number, m: number, mOffset: number, v: number,
       vOffset: number, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
       step: number): void;
@@ -87,6 +90,10 @@ export interface FusedBackend {
   /** dlogits (N, V) = g[n] * (softmax - onehot), 0 on ignored rows; dlogits may be logits (in place). */
   crossEntropyBackward(dlogits: Tensor, g: Tensor, logits: Tensor, lse: Tensor, targets: Tensor, N: number, V: number,
     ignoreIndex: number): void;
+  /** h = silu(gate) * up over n contiguous elements. */
+  swigluForward(h: Tensor, gate: Tensor, up: Tensor, n: number): void;
+  /** dgate = dh * up * silu'(gate), dup = dh * silu(gate), over n contiguous elements. */
+  swigluBackward(dgate: Tensor, dup: Tensor, dh: Tensor, gate: Tensor, up: Tensor, n: number): void;
   /** In-place AdamW update of contiguous float32 param, m, v (same numel as grad). */
   adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: AdamWHyper): void;
 }
@@ -142,6 +149,13 @@ Object.assign(cpuBackend, {
   crossEntropyBackward(dlogits, g, logits, lse, targets, N, V, ignoreIndex) {
     native.crossEntropyBackward(id(dlogits), dlogits.offset, id(g), g.offset, id(logits), logits.offset, id(lse),
       lse.offset, id(targets), targets.offset, N, V, ignoreIndex);
+  },
+  swigluForward(h, gate, up, n) {
+    native.swigluForward(id(h), h.offset, id(gate), gate.offset, id(up), up.offset, n);
+  },
+  swigluBackward(dgate, dup, dh, gate, up, n) {
+    native.swigluBackward(id(dgate), dgate.offset, id(dup), dup.offset, id(dh), dh.offset, id(gate), gate.offset, id(up),
+      up.offset, n);
   },
   adamwStep(param, grad, m, v, h) {
     native.adamwStep(id(param), param.offset, id(grad), grad.offset, id(m), m.offset, id(v), v.offset, param.numel,

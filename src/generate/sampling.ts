@@ -44,8 +44,63 @@ function normalize(p: Float64Array): void {
 }
 
 /**
+ * The smallest probability top-p keeps: walking down from the most likely token, tokens are kept while the
+ * mass before them is < topP. Found by partial selection (expected O(V), no full sort): a three-way
+ * partition around a pivot keeps only the side that holds the threshold, with the mass above it counted.
+ * NOTE: masses are summed in partition order, not sorted order, so a cumulative mass within rounding
+ * (~1e-16) of topP may fall on the other side than a sorted walk would put it.
+ */
+export function topPThreshold(p: Float64Array, topP: number, scratch: Float64Array): number {
+  const a = scratch;
+  let n = 0;
+  let smallest = Infinity;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] > 0) a[n++] = p[i];
+    else smallest = 0; // zero-probability tokens are kept only when everything is (walk never ends early)
+  }
+  let lo = 0, hi = n; // the threshold is in a[lo, hi) unless the mass runs out
+  let need = topP; // mass still to reach before the threshold
+  while (lo < hi) {
+    // median of three as the pivot
+    const x = a[lo], y = a[(lo + hi) >> 1], z = a[hi - 1];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    // three-way partition of [lo, hi): > pivot | == pivot | < pivot
+    let gt = lo, i = lo, lt = hi;
+    let above = 0, equal = 0;
+    while (i < lt) {
+      const v = a[i];
+      if (v > pivot) {
+        a[i] = a[gt];
+        a[gt++] = v;
+        above += v;
+        i++;
+      } else if (v < pivot) {
+        a[i] = a[--lt];
+        a[lt] = v;
+      } else {
+        equal += v;
+        i++;
+      }
+    }
+    if (above >= need) {
+      hi = gt; // the walk stops among the larger ones
+    } else if (above + equal >= need) {
+      return pivot; // it stops on a token equal to the pivot
+    } else {
+      need -= above + equal;
+      lo = lt; // continue below the pivot
+    }
+  }
+  // Every positive token is kept (the mass never reached topP within rounding): the smallest one is the threshold.
+  if (smallest === 0 || n === 0) return 0;
+  let m = Infinity;
+  for (let i = 0; i < n; i++) if (a[i] < m) m = a[i];
+  return m;
+}
+
+/**
  * Probabilities (zero for removed tokens, summing to 1) that sampling draws from for one logits row.
- * `out` (length V) is reused when given; `scratch` too (sorting buffer).
+ * `out` (length V) is reused when given; `scratch` too (selection buffer).
  */
 export function samplingDistribution(logits: ArrayLike<number>, o: ResolvedSampling, out?: Float64Array, scratch?: Float64Array): Float64Array {
   const V = logits.length;
@@ -74,15 +129,7 @@ export function samplingDistribution(logits: ArrayLike<number>, o: ResolvedSampl
     normalize(p);
   }
   if (o.topP < 1 && sorted) {
-    sorted.set(p);
-    sorted.sort();
-    // Walk down from the most likely: the last kept probability is the threshold.
-    let before = 0;
-    let threshold = sorted[V - 1];
-    for (let j = V - 1; j >= 0 && before < o.topP; j--) {
-      threshold = sorted[j];
-      before += sorted[j];
-    }
+    const threshold = topPThreshold(p, o.topP, sorted);
     for (let i = 0; i < V; i++) if (p[i] < threshold) p[i] = 0;
     normalize(p);
   }

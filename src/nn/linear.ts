@@ -1,10 +1,9 @@
 // Linear layer y = x W^T + b with PyTorch's weight layout (out, in); the transpose is a view the GEMM
-// reads with a transpose flag, never a copy.
+// reads with a transpose flag, never a copy, and the weight gradient is computed in (out, in) layout.
 import { zeros } from '../ops/creation.js';
 import { initNormal } from './init.js';
 import { add } from '../ops/elementwise.js';
-import { matmul } from '../ops/matmul.js';
-import { transpose } from '../ops/shape.js';
+import { linear } from '../ops/matmul.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { Module } from './module.js';
 
@@ -33,8 +32,7 @@ export class Linear extends Module {
     if (x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new RangeError(`Linear: input ${formatShape(x.shape)} must end in ${this.inFeatures} features (weight ${formatShape(this.weight.shape)})`);
     }
-    const wt = transpose(this.weight, 0, 1);
-    const y = matmul(x, wt);
+    const y = linear(x, this.weight);
     if (!this.bias) return y;
     return add(y, this.bias);
   }

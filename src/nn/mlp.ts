@@ -1,5 +1,5 @@
-// SwiGLU feed-forward block: down_proj(silu(gate_proj(x)) * up_proj(x)).
-import { mul, silu } from '../ops/elementwise.js';
+// SwiGLU feed-forward block: down_proj(silu(gate_proj(x)) * up_proj(x)), the gating fused into one op.
+import { swiglu } from '../ops/nn.js';
 import type { Tensor } from '../tensor.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -19,6 +19,6 @@ export class SwiGLUMLP extends Module {
 
   /** x (..., C) -> (..., C). */
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(mul(silu(this.gate_proj.forward(x)), this.up_proj.forward(x)));
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }
 }

@@ -113,3 +113,38 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     return [ga, gb];
   });
 }
+
+/**
+ * x (..., in) @ weight^T for weight (out, in), as torch.nn.functional.linear without the bias. The backward
+ * computes dW = g^T x directly in the weight's (out, in) layout (no transposed gradient to copy) and
+ * dx = g W, each as one GEMM over all rows.
+ */
+export function linear(x: Tensor, weight: Tensor): Tensor {
+  for (const t of [x, weight]) {
+    if (!(t instanceof Tensor)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+    t.assertLive('linear');
+    if (t.dtype !== 'float32') throw new TypeError(`linear: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+  }
+  if (x.device !== weight.device) throw new TypeError(`linear: tensors on different devices (${x.device}, ${weight.device})`);
+  if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1])
+    throw new RangeError(`linear: input ${formatShape(x.shape)} must end in weight ${formatShape(weight.shape)}'s ${weight.shape[1]} input features`);
+  const [out, K] = weight.shape;
+  const rows = shapeNumel(x.shape.slice(0, -1));
+  const x2 = reshape(x, [rows, K]);
+  const wt = transpose(weight, 0, 1);
+  const y2 = matmulRaw(x2, wt);
+  wt.dispose();
+  // dx = g W, dW = g^T x (out, in)
+  const y = record('linear', [x2, weight], y2, (g) => {
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    if (x2.requiresGrad) gx = matmulRaw(g, weight);
+    if (weight.requiresGrad) {
+      const gt = transpose(g, 0, 1);
+      gw = matmulRaw(gt, x2);
+      gt.dispose();
+    }
+    return [gx, gw];
+  });
+  return x.ndim === 2 ? y : reshape(y, [...x.shape.slice(0, -1), out]);
+}

@@ -1,11 +1,11 @@
 // Fused neural-network ops on native kernels: softmax / logSoftmax, rmsNorm, applyRotary (RoPE),
-// scaledDotProductAttention (causal, grouped-query), crossEntropy, and the in-place adamwStep.
+// scaledDotProductAttention (causal, grouped-query), swiglu, crossEntropy, and the in-place adamwStep.
 // Each validates its inputs, runs one forward kernel, and records a backward that runs one kernel.
 import { record } from '../autograd/function.js';
 import { type AttentionDims, fusedBackend } from '../backend/cpu-fused.js';
 import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
 import { tensor } from './creation.js';
-import { mul } from './elementwise.js';
+import { mul, silu } from './elementwise.js';
 import { sum } from './reduce.js';
 import { copyContiguous, transpose } from './shape.js';
 
@@ -195,6 +195,21 @@ function bthd(t: Tensor): Tensor {
   return t.makeView([B, T, H, D], [t.strides[0], t.strides[2], t.strides[1], 1], t.offset);
 }
 
+// An uninitialized [B, H, T, D] tensor, stored (B, T, H, D) when tMajor (a view with permuted strides).
+function emptyHeads(shape: readonly number[], tMajor: boolean, device: Tensor['device']): Tensor {
+  if (!tMajor) return Tensor.empty(shape, 'float32', device);
+  const [B, H, T, D] = shape;
+  const phys = Tensor.empty([B, T, H, D], 'float32', device);
+  const view = phys.makeView(shape, [T * H * D, D, H * D, 1], 0);
+  phys.dispose();
+  return view;
+}
+
+// True when a [B, H, T, D] view steps over heads faster than over positions ((B, T, H, D) storage).
+function tMajor(t: Tensor): boolean {
+  return t.shape[1] > 1 && t.shape[2] > 1 && t.strides[1] < t.strides[2];
+}
+
 function lastContiguous(t: Tensor): Tensor {
   return t.strides[t.ndim - 1] === 1 || t.shape[t.ndim - 1] === 1 ? t : copyContiguous(t);
 }
@@ -227,7 +242,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const qc = lastContiguous(q);
   const kc = lastContiguous(k);
   const vc = lastContiguous(v);
-  const o = Tensor.empty([B, Hq, Tq, D], 'float32', q.device);
+  // o is stored (B, Tq, Hq, D): the model's transpose back to (B, T, H*D) is then a view, not a copy.
+  const o = emptyHeads([B, Hq, Tq, D], true, q.device);
   const lse = Tensor.empty([B, Hq, Tq], 'float32', q.device);
   const views = [bthd(o), bthd(qc), bthd(kc), bthd(vc)];
   try {
@@ -241,9 +257,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   // dq = scale dS k, dk = scale dS^T q, dv = P^T g (summed over the query heads of each kv head)
   const out = record(op, [q, k, v], o, (g) => {
     const gc = lastContiguous(g);
-    const dq = Tensor.empty(q.shape, 'float32', q.device);
-    const dk = Tensor.empty(k.shape, 'float32', q.device);
-    const dv = Tensor.empty(v.shape, 'float32', q.device);
+    // Each gradient is stored in its input's order of T and H, so the layers before see contiguous gradients.
+    const dq = emptyHeads(q.shape, tMajor(q), q.device);
+    const dk = emptyHeads(k.shape, tMajor(k), q.device);
+    const dv = emptyHeads(v.shape, tMajor(v), q.device);
     const bv = [dq, dk, dv, gc, qc, kc, vc, o].map(bthd);
     try {
       fusedBackend(q.backend, op).attentionBackward(bv[0], bv[1], bv[2], bv[3], bv[4], bv[5], bv[6], bv[7], lse, dims);
@@ -252,6 +269,39 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
       release(gc, g);
     }
     return [gradIf(q, dq), gradIf(k, dk), gradIf(v, dv)];
+  }, saved);
+  disposeUnlessRecorded(out, saved);
+  return out;
+}
+
+// ---- SwiGLU ----
+
+/**
+ * SwiGLU's gating: silu(gate) * up, elementwise over equal shapes, in one native pass (one more for the
+ * backward: dgate = g * up * silu'(gate), dup = g * silu(gate)). Backends without the fused kernel compose it.
+ */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  const op = 'swiglu';
+  checkTensor(op, 'gate', gate);
+  checkTensor(op, 'up', up);
+  if (gate.ndim !== up.ndim || gate.shape.some((s, i) => s !== up.shape[i]))
+    throw new RangeError(`${op}: gate ${formatShape(gate.shape)} and up ${formatShape(up.shape)} must have the same shape`);
+  if (gate.device !== up.device) throw new TypeError(`${op}: tensors on different devices (${gate.device}, ${up.device})`);
+  if (typeof gate.backend.swigluForward !== 'function') return mul(silu(gate), up);
+  const n = gate.numel;
+  const h = Tensor.empty(gate.shape, 'float32', gate.device);
+  if (n === 0) return h;
+  const gc = contiguousOf(gate);
+  const uc = contiguousOf(up);
+  fusedBackend(gate.backend, op).swigluForward(h, gc, uc, n);
+  const saved = [...(gc !== gate ? [gc] : []), ...(uc !== up ? [uc] : [])];
+  const out = record(op, [gate, up], h, (g) => {
+    const dc = contiguousOf(g);
+    const dg = Tensor.empty(gate.shape, 'float32', gate.device);
+    const du = Tensor.empty(up.shape, 'float32', up.device);
+    fusedBackend(gate.backend, op).swigluBackward(dg, du, dc, gc, uc, n);
+    release(dc, g);
+    return [gradIf(gate, dg), gradIf(up, du)];
   }, saved);
   disposeUnlessRecorded(out, saved);
   return out;

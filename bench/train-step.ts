@@ -1,0 +1,82 @@
+// W2 (../shared/anchors): one training step (forward + cross-entropy + backward + AdamW) of the tiny Llama at
+// batch 16 x 128 tokens, small (d 256, 4 layers) and medium (d 512, 8 layers), tokens/s with 1 and 2 threads,
+// beside PyTorch written the same way (bench/torch/w2_train_step.py) measured in the same run, alternating
+// ours and theirs per thread count so machine load hits both alike.
+// Run alone with `npx tsx bench/train-step.ts`, or as the `train` suite of bench/run.ts.
+import * as tg from '../src/index.js';
+import { nn } from '../src/index.js';
+import { printTable, type Row, runTorch } from './lib.js';
+
+const B = 16, T = 128, VOCAB = 64;
+const CONFIGS = {
+  small: { hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 688, label: 'small d256 L4' },
+  medium: { hiddenSize: 512, numHiddenLayers: 8, numAttentionHeads: 8, intermediateSize: 1376, label: 'medium d512 L8' },
+} as const;
+type ConfigName = keyof typeof CONFIGS;
+// PyTorch's W2 figures recorded in ../shared/anchors (2 threads, strong configuration), tokens/s.
+const ANCHOR_2T: Record<ConfigName, number> = { small: 4512, medium: 932 };
+
+interface TorchW2Entry { median_s: number; min_s: number; times: number[] }
+type TorchW2 = Partial<Record<ConfigName, TorchW2Entry>> & { threads: number; blas: string };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Times `steps` train steps (after 3 warm-up steps) of one config; seconds per step. */
+export function timeOurTrainSteps(name: ConfigName, steps: number): number[] {
+  const c = CONFIGS[name];
+  const model = new nn.LlamaForCausalLM({ vocabSize: VOCAB, hiddenSize: c.hiddenSize, intermediateSize: c.intermediateSize,
+    numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, rmsNormEps: 1e-5, maxPositionEmbeddings: 256,
+    initializerRange: 0.02, tieWordEmbeddings: false }, { seed: 0 });
+  const opt = new tg.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.1 });
+  tg.manualSeed(0);
+  const data = tg.randint(0, VOCAB, [B, T + 1], { dtype: 'int32' });
+  const inp = tg.contiguous(tg.narrow(data, 1, 0, T));
+  const tgt = tg.contiguous(tg.narrow(data, 1, 1, T));
+  const step = () => tg.tidy(() => {
+    const loss = tg.crossEntropy(model.forward(inp), tgt);
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+  });
+  for (let i = 0; i < 3; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push((performance.now() - t0) / 1e3);
+  }
+  opt.zeroGrad();
+  for (const t of [data, inp, tgt]) t.dispose();
+  model.dispose();
+  return times;
+}
+
+export async function benchTrainStep(threadCounts = [1, 2], steps = 8, configs: ConfigName[] = ['small', 'medium']): Promise<Row[]> {
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  for (const threads of threadCounts) {
+    tg.setNumThreads(threads);
+    for (const name of configs) {
+      const ours = median(timeOurTrainSteps(name, steps));
+      const torch = runTorch<TorchW2>('w2_train_step.py', threads, [String(steps), name]);
+      const theirs = torch?.[name];
+      rows.push({ workload: `W2 train step ${CONFIGS[name].label}, 16x128, ${threads}T`, ours: (B * T) / ours,
+        theirs: theirs ? (B * T) / theirs.median_s : null, unit: 'tokens/s',
+        source: theirs ? `PyTorch, same run (BLAS: ${torch!.blas})` : '-', higherIsBetter: true });
+      if (threads === 2) {
+        rows.push({ workload: `W2 ${CONFIGS[name].label}, 2T, vs the recorded anchor`, ours: (B * T) / ours, theirs: ANCHOR_2T[name],
+          unit: 'tokens/s', source: 'anchor (recorded, other machine)', higherIsBetter: true });
+      }
+      notes.push(`${name} ${threads}T: ours median ${(ours * 1e3).toFixed(1)} ms/step; PyTorch median ${theirs ? (theirs.median_s * 1e3).toFixed(1) : '-'} ms/step`);
+    }
+  }
+  tg.setNumThreads(Math.max(...threadCounts));
+  printTable('W2 train step (forward + backward + AdamW, batch 16 x 128 tokens)', rows);
+  for (const n of notes) console.log(`- ${n}`);
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchTrainStep();
