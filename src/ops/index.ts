@@ -20,39 +20,37 @@ function dims(x: Tensor, d: number): [number, number, number] {
   return [shapeNumel(x.shape.slice(0, d)), x.shape[d], shapeNumel(x.shape.slice(d + 1))];
 }
 
+// Runs an index kernel on contiguous views of `data` and `index` (copies made only when needed, then
+// freed) writing `out`; `out` is freed too when the kernel throws (an index out of range).
+function runIndexKernel(out: Tensor, data: Tensor, index: Tensor, kernel: (dataC: Tensor, indexC: Tensor) => void): Tensor {
+  const dc = contiguousOf(data);
+  const ic = contiguousOf(index);
+  try {
+    kernel(dc, ic);
+    return out;
+  } catch (err) {
+    out.dispose();
+    throw err;
+  } finally {
+    if (dc !== data) dc.dispose();
+    if (ic !== index) ic.dispose();
+  }
+}
+
 /** Rows of `x` picked along `dim` by a 1-D int32 index. */
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('indexSelect', 'x', x);
   checkTensor('indexSelect', 'index', index, 'int32');
   if (index.ndim !== 1) throw new RangeError(`indexSelect: index must be 1-D, got shape ${formatShape(index.shape)}`);
   const d = normalizeDim(dim, x.ndim, 'indexSelect');
-  const [outer, size, inner] = dims(x, d);
-  const shape = [...x.shape];
-  shape[d] = index.shape[0];
-  const out = Tensor.empty(shape, x.dtype, x.device);
-  const xc = contiguousOf(x);
-  const ic = contiguousOf(index);
-  try {
-    if (out.numel > 0 || index.numel > 0) x.backend.indexSelect(out, xc, outer, size, inner, ic, index.shape[0]);
-  } catch (err) {
-    out.dispose();
-    throw err;
-  } finally {
-    if (xc !== x) xc.dispose();
-    if (ic !== index) ic.dispose();
-  }
+  const out = selectRaw(x, d, index);
   // dx = zeros with g's rows added at index (repeats accumulate)
   return record('indexSelect', [x], out, (g) => [indexAddRaw(zeros(x.shape), d, index, g)], [index]);
 }
 
 function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
   const [outer, size, inner] = dims(target, d);
-  const sc = contiguousOf(src);
-  const ic = contiguousOf(index);
-  target.backend.indexAdd(target, sc, outer, size, inner, ic, index.shape[0]);
-  if (sc !== src) sc.dispose();
-  if (ic !== index) ic.dispose();
-  return target;
+  return runIndexKernel(target, src, index, (sc, ic) => target.backend.indexAdd(target, sc, outer, size, inner, ic, index.shape[0]));
 }
 
 /** x with src's slices added at `index` along `dim` (out-of-place; repeats accumulate). */
@@ -67,7 +65,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   if (src.shape.join() !== expected.join()) {
     throw new RangeError(`indexAdd: src shape ${formatShape(src.shape)} should be ${formatShape(expected)}`);
   }
-  const out = withCopy(x, (copy) => indexAddRaw(copy, d, index, src));
+  const out = indexAddRaw(copyContiguous(x), d, index, src);
   // dx = g, dsrc = indexSelect(g, dim, index)
   return record('indexAdd', [x, src], out, (g) => [g, src.requiresGrad ? selectRaw(g, d, index) : null], [index]);
 }
@@ -77,12 +75,9 @@ function selectRaw(x: Tensor, d: number, index: Tensor): Tensor {
   const shape = [...x.shape];
   shape[d] = index.shape[0];
   const out = Tensor.empty(shape, x.dtype, x.device);
-  const xc = contiguousOf(x);
-  const ic = contiguousOf(index);
-  x.backend.indexSelect(out, xc, outer, size, inner, ic, index.shape[0]);
-  if (xc !== x) xc.dispose();
-  if (ic !== index) ic.dispose();
-  return out;
+  return runIndexKernel(out, x, index, (xc, ic) => {
+    if (out.numel > 0 || index.numel > 0) x.backend.indexSelect(out, xc, outer, size, inner, ic, index.shape[0]);
+  });
 }
 
 /** Embedding lookup: weight (V, C) at int32 ids (...) -> (..., C). */
@@ -106,17 +101,6 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   return out;
 }
 
-// Runs an accumulating kernel on a fresh copy of x; the copy is freed when the kernel throws (bad index).
-function withCopy(x: Tensor, fn: (copy: Tensor) => Tensor): Tensor {
-  const copy = copyContiguous(x);
-  try {
-    return fn(copy);
-  } catch (err) {
-    copy.dispose();
-    throw err;
-  }
-}
-
 function checkGatherShapes(op: string, x: Tensor, d: number, index: Tensor): void {
   if (index.ndim !== x.ndim || index.shape.some((s, i) => i !== d && s !== x.shape[i])) {
     throw new RangeError(`${op}: index shape ${formatShape(index.shape)} must match x shape ${formatShape(x.shape)} outside dim ${d}`);
@@ -129,31 +113,16 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('gather', 'index', index, 'int32');
   const d = normalizeDim(dim, x.ndim, 'gather');
   checkGatherShapes('gather', x, d, index);
-  const [outer, size, inner] = dims(x, d);
-  const out = Tensor.empty(index.shape, x.dtype, x.device);
-  const xc = contiguousOf(x);
-  const ic = contiguousOf(index);
-  try {
-    if (out.numel > 0) x.backend.gather(out, xc, outer, size, inner, ic, index.shape[d]);
-  } catch (err) {
-    out.dispose();
-    throw err;
-  } finally {
-    if (xc !== x) xc.dispose();
-    if (ic !== index) ic.dispose();
-  }
+  const out = gatherRaw(x, d, index);
   // dx = zeros with g scatter-added at index
   return record('gather', [x], out, (g) => [scatterAddRaw(zeros(x.shape), d, index, g)], [index]);
 }
 
 function scatterAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
   const [outer, size, inner] = dims(target, d);
-  const sc = contiguousOf(src);
-  const ic = contiguousOf(index);
-  if (src.numel > 0) target.backend.scatterAdd(target, sc, outer, size, inner, ic, index.shape[d]);
-  if (sc !== src) sc.dispose();
-  if (ic !== index) ic.dispose();
-  return target;
+  return runIndexKernel(target, src, index, (sc, ic) => {
+    if (src.numel > 0) target.backend.scatterAdd(target, sc, outer, size, inner, ic, index.shape[d]);
+  });
 }
 
 /** x with src added at index along dim: out[..., index[..., j, ...], ...] += src[..., j, ...] (out-of-place). */
@@ -166,7 +135,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   if (src.shape.join() !== index.shape.join()) {
     throw new RangeError(`scatterAdd: src shape ${formatShape(src.shape)} must equal index shape ${formatShape(index.shape)}`);
   }
-  const out = withCopy(x, (copy) => scatterAddRaw(copy, d, index, src));
+  const out = scatterAddRaw(copyContiguous(x), d, index, src);
   // dx = g, dsrc = gather(g, dim, index)
   return record('scatterAdd', [x, src], out, (g) => [g, src.requiresGrad ? gatherRaw(g, d, index) : null], [index]);
 }
@@ -174,10 +143,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
 function gatherRaw(x: Tensor, d: number, index: Tensor): Tensor {
   const [outer, size, inner] = dims(x, d);
   const out = Tensor.empty(index.shape, x.dtype, x.device);
-  const xc = contiguousOf(x);
-  const ic = contiguousOf(index);
-  if (out.numel > 0) x.backend.gather(out, xc, outer, size, inner, ic, index.shape[d]);
-  if (xc !== x) xc.dispose();
-  if (ic !== index) ic.dispose();
-  return out;
+  return runIndexKernel(out, x, index, (xc, ic) => {
+    if (out.numel > 0) x.backend.gather(out, xc, outer, size, inner, ic, index.shape[d]);
+  });
 }
