@@ -316,7 +316,7 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
         } catch (err) {
           expect(String(err)).toMatch(new RegExp(`kernel '${name}' is not supported on this CPU`));
           expect(name, 'the portable kernel is always available').not.toBe('scalar');
-          ctx.skip();
+          ctx.skip(`the ${name} kernel is not supported on this CPU`);
           return;
         }
         expect(forced).toBe(name);

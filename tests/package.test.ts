@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const skip = process.env.THINKGRAD_SKIP_PACKAGE_TEST === '1';
+if (skip) console.log('package test: skipped: THINKGRAD_SKIP_PACKAGE_TEST=1');
 
 // What a consumer needs and nothing else: compiled JS with its .d.ts, the native and CUDA sources, the build
 // script and the package's own documents.

@@ -2,25 +2,13 @@
 """Memory-bound elementwise ops on tensors far larger than the cache, PyTorch with a given thread count.
 Prints one JSON line {"copy": s, "add": s, "mul_scalar": s, "exp": s, "silu": s, "sum": s} (median seconds)."""
 import json
-import statistics
 import sys
-import time
 
 import torch
 
+from common import median_time
+
 N = 1 << 26  # 64 Mi floats = 256 MiB per tensor, far above the 32 MiB L3
-
-
-def median_time(fn, min_time=0.5, min_reps=5):
-    for _ in range(2):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():

@@ -2,25 +2,13 @@
 """W1 of ../../../shared/anchors: fp32 GEMM GFLOP/s in PyTorch with a given thread count.
 Prints one JSON line {"[MxK]@[KxN]": median_seconds, ...}."""
 import json
-import statistics
 import sys
-import time
 
 import torch
 
+from common import median_time
+
 SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (2048, 256, 1024), (2048, 1024, 256)]
-
-
-def median_time(fn, min_time=0.4, min_reps=5):
-    for _ in range(3):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
@@ -31,7 +19,7 @@ def main():
         a = torch.rand(m, k)
         b = torch.rand(k, n)
         c = torch.empty(m, n)
-        out[f"[{m}x{k}]@[{k}x{n}]"] = median_time(lambda: torch.mm(a, b, out=c))
+        out[f"[{m}x{k}]@[{k}x{n}]"] = median_time(lambda: torch.mm(a, b, out=c), min_time=0.4, warmup=3)
     print(json.dumps(out))
 
 

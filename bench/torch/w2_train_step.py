@@ -14,26 +14,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import RMSNorm, blas_library, rope
+
 CONFIGS = {
     "small": dict(vocab=64, d=256, layers=4, heads=4, hidden=688),
     "medium": dict(vocab=64, d=512, layers=8, heads=8, hidden=1376),
 }
 B, T, MAX_SEQ = 16, 128, 256
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-5):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d))
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-def rope(x, cos, sin):  # x [B,H,T,hd], cos/sin [T,hd]
-    h = x.shape[-1] // 2
-    return x * cos + torch.cat([-x[..., h:], x[..., :h]], dim=-1) * sin
 
 
 class Block(nn.Module):
@@ -78,12 +65,6 @@ class Llama(nn.Module):
         for blk in self.blocks:
             x = blk(x, self.cos, self.sin, self.mask)
         return self.head(self.norm(x))
-
-
-def blas_library():
-    with open("/proc/self/maps") as f:
-        libs = {line.split()[-1].rsplit("/", 1)[-1] for line in f if "blas" in line.lower()}
-    return ",".join(sorted(libs)) or "unknown"
 
 
 def main():

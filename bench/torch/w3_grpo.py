@@ -7,9 +7,10 @@ Usage: w3_grpo.py [threads] [cpu|cuda] [float32|bfloat16]. Prints one JSON line
 import json
 import statistics
 import sys
-import time
 
 import torch
+
+from common import median_time
 
 
 def grpo_loss(logits, ids, old_lp, ref_lp, adv_tok, mask, S, L, eps=0.2, beta=0.04):
@@ -20,20 +21,6 @@ def grpo_loss(logits, ids, old_lp, ref_lp, adv_tok, mask, S, L, eps=0.2, beta=0.
     kl = torch.exp(d) - d - 1  # k3 estimator
     per_tok = (pg + beta * kl) * mask
     return (per_tok.view(S, L).sum(1) / mask.view(S, L).sum(1).clamp(min=1)).mean()
-
-
-def median_time(fn, sync, min_time=0.5, min_reps=5, max_reps=200):
-    for _ in range(2):
-        fn()
-    sync()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - start < min_time and len(times) < max_reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def cuda_median(fn, reps=50):
@@ -88,8 +75,8 @@ def main():
             torch.cuda.synchronize()
             peak = torch.cuda.max_memory_allocated() - base
         else:
-            t_fb = median_time(fb, lambda: None, min_time=0.5 if V == 64 else 0, min_reps=10 if V == 64 else 5)
-            t_f = median_time(fo, lambda: None, min_time=0.5 if V == 64 else 0, min_reps=10 if V == 64 else 5)
+            t_fb = median_time(fb, max_reps=200, min_time=0.5 if V == 64 else 0, min_reps=10 if V == 64 else 5)
+            t_f = median_time(fo, max_reps=200, min_time=0.5 if V == 64 else 0, min_reps=10 if V == 64 else 5)
             peak = None
         out[f"V={V}"] = {"fwd_bwd": t_fb, "fwd": t_f, "peak_extra_bytes": peak}
         del logits

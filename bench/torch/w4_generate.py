@@ -15,24 +15,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import RMSNorm, blas_library, rope
+
 VOCAB, D, LAYERS, HEADS, HIDDEN, MAX_SEQ = 64, 256, 4, 4, 688, 256
 HD = D // HEADS
 B, P, NEW = 64, 16, 128
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-5):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d))
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-def rope(x, cos, sin):  # x [B,H,T,hd], cos/sin [T,hd]
-    h = x.shape[-1] // 2
-    return x * cos + torch.cat([-x[..., h:], x[..., :h]], dim=-1) * sin
 
 
 class Block(nn.Module):
@@ -101,12 +88,6 @@ def generate(model, prompt, new_tokens, gen):
         tok = sample_top_p(model(tok, caches, P + i - 1)[:, -1], gen)
         out.append(tok)
     return torch.cat(out, 1)
-
-
-def blas_library():
-    with open("/proc/self/maps") as f:
-        libs = {line.split()[-1].rsplit("/", 1)[-1] for line in f if "blas" in line.lower()}
-    return ",".join(sorted(libs)) or "unknown"
 
 
 def main():

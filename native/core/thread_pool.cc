@@ -1,6 +1,7 @@
 // Thread pool implementation: one job at a time (kernels are launched from Node's single JS thread).
 // Work is handed out by an atomic ticket, and the caller waits only for tickets that were taken, never
 // for a sleeping worker to wake up: on a loaded 2-core machine a late worker simply finds no work left.
+#include "core/simd.h"
 #include "core/thread_pool.h"
 
 #include <atomic>
@@ -17,14 +18,6 @@ namespace {
 thread_local bool tls_in_parallel = false;
 
 constexpr int kWorkerSpins = 10000;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 int default_threads() {
   if (const char* env = std::getenv("THINKGRAD_NUM_THREADS")) {

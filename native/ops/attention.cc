@@ -21,7 +21,7 @@ namespace {
 using namespace tg::math;
 
 constexpr int64_t kBlockQ = 64;
-constexpr int kLanes = 16;
+constexpr int kLanes = kSimdLanes;
 
 // Block products go through one call site so the GEMM can be swapped (plain loops for debugging by
 // defining TG_ATTENTION_PLAIN_GEMM). Inside parallel_for, tg::sgemm runs inline on the calling thread.
@@ -52,17 +52,9 @@ inline int64_t key_limit(const AttentionDims& d, int64_t i) {
 
 // Row softmax of scores s[0, n) in place, zeroing s[n, width); returns the log-sum-exp.
 TG_CLONES float softmax_row(float* s, int64_t n, int64_t width) {
-  float acc[kLanes];
-  for (int j = 0; j < kLanes; ++j) acc[j] = -__builtin_inff();
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] = acc[j] > s[i + j] ? acc[j] : s[i + j];
-  float m = -__builtin_inff();
-  for (int j = 0; j < kLanes; ++j) m = m > acc[j] ? m : acc[j];
-  for (; i < n; ++i) m = m > s[i] ? m : s[i];
-  m = lse_shift(m);
+  float m = lse_shift(lanes_max(s, n));
   float sum[kLanes] = {};
-  i = 0;
+  int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) {
       float e = fast_exp(s[i + j] - m);

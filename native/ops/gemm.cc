@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/simd.h"
 #include "core/thread_pool.h"
 #include "ops/gemm_kernels.h"
 
@@ -302,14 +303,6 @@ void pack_b_group(const float* B, int64_t ldb, int64_t k, int64_t n, int nr, int
       for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
     }
   }
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 // Largest mr * nr of any kernel (the edge-tile buffer).

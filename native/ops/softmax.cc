@@ -13,23 +13,11 @@ namespace {
 
 using namespace tg::math;
 
-constexpr int kLanes = 16;
+constexpr int kLanes = kSimdLanes;
 constexpr int64_t kChunk = 1024;  // 4 KiB of a row: stays in L1 between its max and exp-sum passes
 
 // Rows per task: enough work (~32K elements) to amortize a task hand-out.
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(cols, 1)); }
-
-inline float chunk_max(const float* x, int64_t n) {
-  float acc[kLanes];
-  for (int j = 0; j < kLanes; ++j) acc[j] = -__builtin_inff();
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] = acc[j] > x[i + j] ? acc[j] : x[i + j];
-  float m = -__builtin_inff();
-  for (int j = 0; j < kLanes; ++j) m = m > acc[j] ? m : acc[j];
-  for (; i < n; ++i) m = m > x[i] ? m : x[i];
-  return m;
-}
 
 inline float chunk_sum_exp(const float* x, int64_t n, float shift) {
   float acc[kLanes] = {};
@@ -103,7 +91,7 @@ TG_CLONES LseState row_lse_state(const float* x, int64_t n) {
   LseState st{-__builtin_inff(), 0.0f};
   for (int64_t c = 0; c < n; c += kChunk) {
     int64_t len = std::min(kChunk, n - c);
-    float cm = chunk_max(x + c, len);
+    float cm = lanes_max(x + c, len);
     float cs = chunk_sum_exp(x + c, len, lse_shift(cm));
     st = lse_merge(st, cm, cs);
   }

@@ -30,15 +30,19 @@ export interface GrpoLossKernelResult {
   divisor: number;
 }
 
+/** The fused GRPO kernels' entry points, the same in the CPU addon and the CUDA addon (device buffer ids). */
+export interface GrpoKernelEntryPoints {
+  selectiveLogSoftmax(logits: number, offset: number, rowStride: number, ids: number, n: number, v: number,
+    temperature: number, lp: number, lse: number, entropy: number | null): void;
+  selectiveLogSoftmaxBackward(dlogits: number, dOffset: number, dRowStride: number, logits: number, offset: number,
+    rowStride: number, ids: number, lse: number, glp: number, gentropy: number | null, entropy: number | null,
+    n: number, v: number, temperature: number): void;
+  grpoLoss(lp: number, oldLp: number | null, refLp: number | null, adv: number, advPerToken: boolean, mask: number,
+    entropy: number | null, dlp: number | null, B: number, L: number, options: GrpoLossKernelOptions): GrpoLossKernelResult;
+}
+
 declare module '../native.js' {
-  interface NativeAddon {
-    selectiveLogSoftmax(logits: number, offset: number, rowStride: number, ids: number, n: number, v: number,
-      temperature: number, lp: number, lse: number, entropy: number | null): void;
-    selectiveLogSoftmaxBackward(dlogits: number, dOffset: number, dRowStride: number, logits: number, offset: number,
-      rowStride: number, ids: number, lse: number, glp: number, gentropy: number | null, entropy: number | null,
-      n: number, v: number, temperature: number): void;
-    grpoLoss(lp: number, oldLp: number | null, refLp: number | null, adv: number, advPerToken: boolean, mask: number,
-      entropy: number | null, dlp: number | null, B: number, L: number, options: GrpoLossKernelOptions): GrpoLossKernelResult;
+  interface NativeAddon extends GrpoKernelEntryPoints {
     groupAdvantages(rewards: Float32Array, weights: Float32Array, n: number, r: number, group: number,
       scaleRewards: string): { advantages: Float32Array; rewards: Float32Array; fracZeroStd: number;
       zeroStdGroups: number; mean: number; std: number };

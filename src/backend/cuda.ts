@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GrpoLossKernelOptions, GrpoLossKernelResult } from './cpu-grpo.js';
+import type { GrpoKernelEntryPoints, GrpoLossKernelOptions, GrpoLossKernelResult } from './cpu-grpo.js';
 
 export interface CudaDeviceInfo {
   available: boolean;
@@ -22,7 +22,7 @@ export interface CudaDeviceInfo {
 }
 
 /** The CUDA addon's surface (cuda/binding.cc). dtype codes: 0 float32, 1 int32, 2 bfloat16. */
-export interface CudaAddon {
+export interface CudaAddon extends GrpoKernelEntryPoints {
   deviceInfo(): CudaDeviceInfo;
   alloc(numel: number, dtype: number): number;
   free(id: number): boolean;
@@ -31,13 +31,6 @@ export interface CudaAddon {
   stats(): { liveBytes: number; liveBuffers: number; peakBytes: number };
   resetPeak(): void;
   synchronize(): void;
-  selectiveLogSoftmax(logits: number, offset: number, rowStride: number, ids: number, n: number, v: number,
-    temperature: number, lp: number, lse: number, entropy: number | null): void;
-  selectiveLogSoftmaxBackward(dlogits: number, dOffset: number, dRowStride: number, logits: number, offset: number,
-    rowStride: number, ids: number, lse: number, glp: number, gentropy: number | null, entropy: number | null,
-    n: number, v: number, temperature: number): void;
-  grpoLoss(lp: number, oldLp: number | null, refLp: number | null, adv: number, advPerToken: boolean, mask: number,
-    entropy: number | null, dlp: number | null, B: number, L: number, options: GrpoLossKernelOptions): GrpoLossKernelResult;
   benchSelective(logits: number, ids: number, lp: number, lse: number, glp: number, dlogits: number, n: number,
     v: number, temperature: number, reps: number): { fwdMs: number; bwdMs: number; fwdBwdMs: number };
 }
