@@ -1,4 +1,6 @@
-// W1: fp32 GEMM GFLOP/s at the anchor shapes, ours vs PyTorch, with 1 and 2 threads measured side by side.
+// W1: fp32 GEMM GFLOP/s at the anchor shapes, ours vs PyTorch, with 1 and 2 threads measured side by side; then
+// the same at "medium" float32 matmul precision (bfloat16 operands, float32 accumulation) beside PyTorch's
+// bfloat16 matmul (oneDNN), where the CPU has AVX512-BF16.
 import * as tg from '../src/index.js';
 import { medianMs, printTable, type Row, runTorch } from './lib.js';
 
@@ -11,11 +13,13 @@ const ANCHOR_2T: Record<string, number> = {
   '[2048x2048]@[2048x2048]': 240, '[2048x256]@[256x1024]': 181, '[2048x1024]@[1024x256]': 213,
 };
 
-export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
+async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPrecision): Promise<Row[]> {
   const rows: Row[] = [];
+  tg.setFloat32MatmulPrecision(precision);
+  const label = precision === 'highest' ? '' : ` ${tg.matmulKernel()}`;
   for (const threads of threadCounts) {
     tg.setNumThreads(threads);
-    const torch = runTorch<Record<string, number>>('w1_gemm.py', threads);
+    const torch = runTorch<Record<string, number>>('w1_gemm.py', threads, [precision === 'highest' ? 'float32' : 'bfloat16']);
     for (const [M, K, N] of SHAPES) {
       const name = `[${M}x${K}]@[${K}x${N}]`;
       const a = tg.rand([M, K]);
@@ -26,18 +30,35 @@ export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
       a.dispose();
       b.dispose();
       const gflops = (2 * M * N * K) / (ms * 1e6);
-      const theirs = torch ? (2 * M * N * K) / (torch[name] * 1e9) : threads === 2 ? ANCHOR_2T[name] : null;
+      const anchor = precision === 'highest' && threads === 2 ? ANCHOR_2T[name] : null;
+      const theirs = torch ? (2 * M * N * K) / (torch[name] * 1e9) : anchor;
       rows.push({
-        workload: `W1 ${name}, ${threads} thread${threads > 1 ? 's' : ''}`,
+        workload: `W1${label} ${name}, ${threads} thread${threads > 1 ? 's' : ''}`,
         ours: gflops,
         theirs,
         unit: 'GFLOP/s',
-        source: torch ? 'PyTorch, same run' : theirs ? 'anchor (recorded)' : '-',
+        source: torch ? `PyTorch ${precision === 'highest' ? 'float32' : 'bfloat16'}, same run` : theirs ? 'anchor (recorded)' : '-',
         higherIsBetter: true,
       });
     }
   }
-  tg.setNumThreads(Math.max(...threadCounts));
+  tg.setFloat32MatmulPrecision('highest');
+  return rows;
+}
+
+export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
+  const rows = await gemmRows(threadCounts, 'highest');
   printTable('W1 GEMM fp32', rows);
+  tg.setFloat32MatmulPrecision('medium');
+  const bf16 = tg.matmulKernel() === 'avx512-bf16';
+  tg.setFloat32MatmulPrecision('highest');
+  if (bf16) {
+    const mixed = await gemmRows(threadCounts, 'medium');
+    printTable('W1 GEMM at medium precision (bfloat16 operands, float32 accumulation) vs PyTorch bfloat16', mixed);
+    rows.push(...mixed);
+  } else {
+    console.log('\n(no AVX512-BF16 on this CPU: medium precision computes in float32; bf16 rows skipped)');
+  }
+  tg.setNumThreads(Math.max(...threadCounts));
   return rows;
 }

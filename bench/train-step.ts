@@ -1,7 +1,9 @@
 // W2 (../shared/anchors): one training step (forward + cross-entropy + backward + AdamW) of the tiny Llama at
 // batch 16 x 128 tokens, small (d 256, 4 layers) and medium (d 512, 8 layers), tokens/s with 1 and 2 threads,
 // beside PyTorch written the same way (bench/torch/w2_train_step.py) measured in the same run, alternating
-// ours and theirs per thread count so machine load hits both alike.
+// ours and theirs per thread count so machine load hits both alike. Then mixed precision on both sides, where
+// the CPU has AVX512-BF16: ours at "medium" float32 matmul precision vs PyTorch's autocast to bfloat16 (float32
+// weights, gradients and AdamW state in both).
 // Run alone with `npx tsx bench/train-step.ts`, or as the `train` suite of bench/run.ts.
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
@@ -16,6 +18,7 @@ type ConfigName = keyof typeof CONFIGS;
 // PyTorch's W2 figures recorded in ../shared/anchors (2 threads, strong configuration), tokens/s.
 const ANCHOR_2T: Record<ConfigName, number> = { small: 4512, medium: 932 };
 
+type Precision = 'float32' | 'bf16';
 interface TorchW2Entry { median_s: number; min_s: number; times: number[] }
 type TorchW2 = Partial<Record<ConfigName, TorchW2Entry>> & { threads: number; blas: string };
 
@@ -55,28 +58,43 @@ export function timeOurTrainSteps(name: ConfigName, steps: number): number[] {
 }
 
 export async function benchTrainStep(threadCounts = [1, 2], steps = 8, configs: ConfigName[] = ['small', 'medium']): Promise<Row[]> {
-  const rows: Row[] = [];
+  tg.setFloat32MatmulPrecision('medium');
+  const precisions: Precision[] = tg.matmulKernel() === 'avx512-bf16' ? ['float32', 'bf16'] : ['float32'];
+  const rows: Record<Precision, Row[]> = { float32: [], bf16: [] };
   const notes: string[] = [];
-  for (const threads of threadCounts) {
-    tg.setNumThreads(threads);
-    for (const name of configs) {
-      const ours = median(timeOurTrainSteps(name, steps));
-      const torch = runTorch<TorchW2>('w2_train_step.py', threads, [String(steps), name]);
-      const theirs = torch?.[name];
-      rows.push({ workload: `W2 train step ${CONFIGS[name].label}, 16x128, ${threads}T`, ours: (B * T) / ours,
-        theirs: theirs ? (B * T) / theirs.median_s : null, unit: 'tokens/s',
-        source: theirs ? `PyTorch, same run (BLAS: ${torch!.blas})` : '-', higherIsBetter: true });
-      if (threads === 2) {
-        rows.push({ workload: `W2 ${CONFIGS[name].label}, 2T, vs the recorded anchor`, ours: (B * T) / ours, theirs: ANCHOR_2T[name],
-          unit: 'tokens/s', source: 'anchor (recorded, other machine)', higherIsBetter: true });
+  for (const precision of precisions) {
+    tg.setFloat32MatmulPrecision(precision === 'bf16' ? 'medium' : 'highest');
+    for (const threads of threadCounts) {
+      tg.setNumThreads(threads);
+      for (const name of configs) {
+        const ours = median(timeOurTrainSteps(name, steps));
+        const torch = runTorch<TorchW2>('w2_train_step.py', threads, [String(steps), name, precision]);
+        const theirs = torch?.[name];
+        const label = `W2 ${precision === 'bf16' ? 'mixed bf16 ' : ''}train step ${CONFIGS[name].label}, 16x128, ${threads}T`;
+        rows[precision].push({ workload: label, ours: (B * T) / ours, theirs: theirs ? (B * T) / theirs.median_s : null, unit: 'tokens/s',
+          source: theirs ? `PyTorch${precision === 'bf16' ? ' autocast bf16' : ''}, same run (BLAS: ${torch!.blas})` : '-', higherIsBetter: true });
+        if (precision === 'bf16') {
+          const fp32 = rows.float32.find((r) => r.workload === `W2 train step ${CONFIGS[name].label}, 16x128, ${threads}T`);
+          rows.bf16.push({ workload: `${label}, vs PyTorch float32`, ours: (B * T) / ours, theirs: fp32?.theirs ?? null, unit: 'tokens/s',
+            source: 'PyTorch float32, same run (different precision)', higherIsBetter: true });
+        } else if (threads === 2) {
+          rows.float32.push({ workload: `W2 ${CONFIGS[name].label}, 2T, vs the recorded anchor`, ours: (B * T) / ours, theirs: ANCHOR_2T[name],
+            unit: 'tokens/s', source: 'anchor (recorded, other machine)', higherIsBetter: true });
+        }
+        notes.push(`${precision} ${name} ${threads}T: ours median ${(ours * 1e3).toFixed(1)} ms/step; PyTorch median ${theirs ? (theirs.median_s * 1e3).toFixed(1) : '-'} ms/step`);
       }
-      notes.push(`${name} ${threads}T: ours median ${(ours * 1e3).toFixed(1)} ms/step; PyTorch median ${theirs ? (theirs.median_s * 1e3).toFixed(1) : '-'} ms/step`);
     }
   }
+  tg.setFloat32MatmulPrecision('highest');
   tg.setNumThreads(Math.max(...threadCounts));
-  printTable('W2 train step (forward + backward + AdamW, batch 16 x 128 tokens)', rows);
+  printTable('W2 train step (forward + backward + AdamW, batch 16 x 128 tokens)', rows.float32);
+  if (precisions.includes('bf16')) {
+    printTable('W2 mixed precision: ours at medium float32 matmul precision (AVX512-BF16) vs PyTorch autocast bf16', rows.bf16);
+  } else {
+    console.log('\n(no AVX512-BF16 on this CPU: mixed-precision rows skipped)');
+  }
   for (const n of notes) console.log(`- ${n}`);
-  return rows;
+  return [...rows.float32, ...rows.bf16];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchTrainStep();

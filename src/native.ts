@@ -41,6 +41,7 @@ export interface NativeAddon {
     bOffsets: Float64Array, ldb: number, transB: boolean, M: number, N: number, K: number, batch: number,
     alpha: number, beta: number): void;
   gemmKernel(name?: string): string;
+  matmulPrecision(precision?: string): { precision: string; kernel: string };
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -2,7 +2,9 @@
 """W2 of ../../../shared/anchors: one training step (forward + cross-entropy + backward + AdamW) of the tiny Llama
 (vocab 64, RMSNorm, RoPE, causal attention, SwiGLU, no bias, untied head) at batch 16 x 128 tokens, for the small
 (d 256, 4 layers, 4 heads, hidden 688) and medium (d 512, 8 layers, 8 heads, hidden 1376) configs, in PyTorch
-with a given thread count (argv[1], default 2) and steps per config (argv[2], default 10).
+with a given thread count (argv[1], default 2), steps per config (argv[2], default 10), configs (argv[3], comma-separated)
+and precision (argv[4]: float32, the default, or bf16 for torch.autocast("cpu", bfloat16) around the forward, PyTorch's
+mixed-precision recipe: float32 weights and optimizer, bfloat16 matmuls).
 Prints one JSON line {"small": {"median_s", "min_s", "times"}, "medium": {...}, "threads": n, "blas": "..."}."""
 import json
 import math
@@ -71,6 +73,7 @@ def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     only = sys.argv[3].split(",") if len(sys.argv) > 3 else list(CONFIGS)
+    autocast = len(sys.argv) > 4 and sys.argv[4] == "bf16"
     torch.set_num_threads(threads)
     out = {"threads": threads}
     for name in only:
@@ -82,7 +85,8 @@ def main():
         inp, tgt = data[:, :-1].contiguous(), data[:, 1:].contiguous()
 
         def step():
-            logits = model(inp)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                logits = model(inp).float()
             loss = F.cross_entropy(logits.reshape(-1, c["vocab"]), tgt.reshape(-1))
             opt.zero_grad(set_to_none=True)
             loss.backward()

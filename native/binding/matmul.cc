@@ -76,11 +76,22 @@ Napi::Value gemm_kernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), sgemm_kernel_name());
 }
 
+// matmulPrecision(name?): sets "highest" or "medium" when given; returns {precision, kernel}.
+Napi::Value matmul_precision_binding(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && !info[0].IsUndefined())
+    set_matmul_precision(string_arg(info, 0, "matmulPrecision", "precision").c_str());
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("precision", matmul_precision());
+  out.Set("kernel", matmul_kernel_name());
+  return out;
+}
+
 }  // namespace
 
 void register_matmul(Napi::Env env, Napi::Object exports) {
   define(env, exports, "matmul", matmul);
   define(env, exports, "gemmKernel", gemm_kernel);
+  define(env, exports, "matmulPrecision", matmul_precision_binding);
 }
 
 }  // namespace tg::binding

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
@@ -99,6 +100,18 @@ const Kernel* initial_kernel() {
 }
 
 std::atomic<const Kernel*> g_kernel{nullptr};
+// "medium" precision: float32 GEMMs may round their operands to bfloat16.
+std::atomic<bool> g_medium_precision{false};
+
+// The bf16 kernel, when this CPU has AVX512-BF16 and the float32 kernel in use is the AVX-512 one.
+const Bf16Kernel* bf16_kernel_available() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16") && g_kernel.load(std::memory_order_acquire) == avx512_kernel())
+    return avx512_bf16_kernel();
+#endif
+  return nullptr;
+}
 
 const Kernel& kernel() {
   const Kernel* k = g_kernel.load(std::memory_order_acquire);
@@ -132,7 +145,20 @@ struct Buffer {
 
 struct Scratch {
   Buffer a, b, v;
+  Buffer a_pairs;  // bf16 path: A panels
 };
+
+// n elements of T in a float buffer.
+template <class T>
+T* get_as(Buffer& buf, size_t n) {
+  return reinterpret_cast<T*>(buf.get((n * sizeof(T) + sizeof(float) - 1) / sizeof(float)));
+}
+
+// k extent of a packed panel: bf16 panels hold k in pairs.
+template <class T>
+int64_t packed_k(int64_t kc) {
+  return std::is_same_v<T, float> ? kc : (kc + 1) / 2 * 2;
+}
 
 Scratch& scratch() {
   thread_local Scratch s;
@@ -324,8 +350,8 @@ struct Problem {
 // for each mc block of rows and each kc block of K, pack that A block (thread-local) and run the
 // micro-kernel over the already packed B panels. pb holds the block's B, one kc x nc_pad slab per kc block.
 // wait_slab(pc), when set, is called before slab pc of pb is first read (B may still be being packed).
-template <class WaitSlab>
-void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t nc_pad, int64_t jc, int64_t nc,
+template <class T, class WaitSlab>
+void compute_block(const KernelT<T>& kr, const Problem& p, const T* pb, int64_t nc_pad, int64_t jc, int64_t nc,
                    int64_t m0, int64_t m1, int64_t p0, int64_t p1, const WaitSlab& wait_slab) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
@@ -333,28 +359,40 @@ void compute_block(const Kernel& kr, const Problem& p, const float* pb, int64_t 
   // Equal mc blocks (a short last block re-streams every B panel for few rows).
   const int64_t blocks = (m1 - m0 + kr.mc - 1) / kr.mc;
   const int64_t mc_max = round_up((m1 - m0 + blocks - 1) / blocks, mr);
-  float* pa = scratch().a.get(static_cast<size_t>(mc_max * kc_max));
+  T* pa;
+  if constexpr (std::is_same_v<T, float>) {
+    pa = scratch().a.get(static_cast<size_t>(mc_max * kc_max));
+  } else {
+    pa = get_as<T>(scratch().a_pairs, static_cast<size_t>(mc_max * packed_k<T>(kc_max)));
+  }
   alignas(64) float tile[kMaxTile];  // edge tiles are computed here, then merged into C
   for (int64_t ic = m0; ic < m1; ic += mc_max) {
     const int64_t mc = std::min<int64_t>(mc_max, m1 - ic);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min<int64_t>(kc_max, K - pc);
+      const int64_t kcp = packed_k<T>(kc);
       const float beta = pc == 0 ? p.beta : 1.0f;
       const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
-      if (kr.pack_a != nullptr) {
-        kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
+      if constexpr (std::is_same_v<T, float>) {
+        if (kr.pack_a != nullptr) {
+          kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
+        } else {
+          pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
+        }
+      } else if (p.ta) {
+        kr.pack_lanes_contiguous(asrc, p.lda, mc, kc, mr, pa);
       } else {
-        pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
+        kr.pack_k_contiguous(asrc, p.lda, mc, kc, mr, pa);
       }
       if (ic == m0) wait_slab(pc / kc_max);
-      const float* slab = pb + pc * nc_pad;
+      const T* slab = pb + pc * nc_pad;
       for (int64_t panel = p0; panel < p1; ++panel) {
         const int64_t jr = panel * nr;
         const int64_t n = std::min<int64_t>(nr, nc - jr);
-        const float* bp = slab + jr * kc;
+        const T* bp = slab + jr * kcp;
         for (int64_t ir = 0; ir < mc; ir += mr) {
           const int64_t m = std::min<int64_t>(mr, mc - ir);
-          const float* ap = pa + ir * kc;
+          const T* ap = pa + ir * kcp;
           float* c = p.C + (ic + ir) * p.ldc + jc + jr;
           if (m == mr && n == nr) {
             kr.micro(kc, ap, bp, c, p.ldc, p.alpha, beta);
@@ -391,7 +429,8 @@ constexpr int64_t kMaxSlabs = 64;
 // or descheduled worker: a thread only starts computing once every pack item has been claimed, and an
 // item is claimed only by a thread that packs it at once without waiting on anything; the pool may run
 // both "threads" one after the other on one thread, which then packs everything itself.
-void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
+template <class T>
+void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
   const double work = double(M) * double(N) * double(K);
@@ -402,7 +441,7 @@ void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
   nc_max = std::max<int64_t>(nr, std::min<int64_t>(nc_max, kMaxPackedB / K / nr * nr));
   // The packed B is shared by all threads; it lives in the calling thread's scratch.
   const int64_t nc_pad_max = round_up(nc_max, nr);
-  float* pb = scratch().b.get(static_cast<size_t>(nc_pad_max * K));
+  T* pb = get_as<T>(scratch().b, static_cast<size_t>(nc_pad_max * packed_k<T>(K)));
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
@@ -437,12 +476,24 @@ void gemm_packed(const Kernel& kr, const Problem& p, int64_t M, int64_t N) {
       const int64_t pc = (q / groups) * kc_max, g0 = (q % groups) * group;
       const int64_t g1 = std::min(panels, g0 + group);
       const int64_t kc = std::min<int64_t>(kc_max, K - pc);
-      const float* bsrc = p.tb ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
-      float* slab = pb + pc * nc_pad;
-      if (p.tb || g1 - g0 == 1) {
-        for (int64_t panel = g0; panel < g1; ++panel) pack_b_panel(p.tb, bsrc, p.ldb, kc, nc, nr, panel, slab);
+      // Panels [g0, g1) of this column block, indexed from g0.
+      const int64_t j0 = jc + g0 * nr;
+      const float* bsrc = p.tb ? p.B + j0 * p.ldb + pc : p.B + pc * p.ldb + j0;
+      const int64_t cols = nc - g0 * nr, count = g1 - g0;
+      T* dst = pb + pc * nc_pad + g0 * nr * packed_k<T>(kc);
+      if constexpr (std::is_same_v<T, float>) {
+        if (p.tb || count == 1) {
+          for (int64_t panel = 0; panel < count; ++panel) pack_b_panel(p.tb, bsrc, p.ldb, kc, cols, nr, panel, dst);
+        } else {
+          pack_b_group(bsrc, p.ldb, kc, cols, nr, 0, count, dst);
+        }
       } else {
-        pack_b_group(bsrc, p.ldb, kc, nc, nr, g0, g1, slab);
+        const int64_t lanes = std::min<int64_t>(cols, count * nr);
+        if (p.tb) {
+          kr.pack_k_contiguous(bsrc, p.ldb, lanes, kc, nr, dst);
+        } else {
+          kr.pack_lanes_contiguous(bsrc, p.ldb, lanes, kc, nr, dst);
+        }
       }
     };
     auto compute_task = [&](int64_t t, const auto& wait_slab) {
@@ -680,7 +731,14 @@ void gemm(const Problem& p, int64_t M, int64_t N) {
     small_m(p, M, N);
     return;
   }
-  gemm_packed(kernel(), p, M, N);
+  const Kernel& kr = kernel();
+  if (g_medium_precision.load(std::memory_order_relaxed)) {
+    if (const Bf16Kernel* bf16 = bf16_kernel_available()) {
+      gemm_packed(*bf16, p, M, N);
+      return;
+    }
+  }
+  gemm_packed(kr, p, M, N);
 }
 
 }  // namespace
@@ -718,6 +776,21 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 }
 
 const char* sgemm_kernel_name() { return gemm_detail::kernel().name; }
+
+void set_matmul_precision(const char* name) {
+  const std::string n = name == nullptr ? "" : name;
+  if (n != "highest" && n != "medium")
+    throw std::invalid_argument("matmulPrecision: unknown precision '" + n + "' (expected highest or medium)");
+  gemm_detail::g_medium_precision.store(n == "medium", std::memory_order_relaxed);
+}
+
+const char* matmul_precision() { return gemm_detail::g_medium_precision.load() ? "medium" : "highest"; }
+
+const char* matmul_kernel_name() {
+  gemm_detail::kernel();
+  const gemm_detail::Bf16Kernel* bf16 = gemm_detail::bf16_kernel_available();
+  return gemm_detail::g_medium_precision.load() && bf16 != nullptr ? bf16->name : gemm_detail::kernel().name;
+}
 
 void sgemm_force_kernel(const char* name) {
   const std::string n = name == nullptr ? "" : name;

@@ -22,6 +22,17 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // overridable with THINKGRAD_GEMM=avx512|avx2|scalar (a path the CPU lacks falls back to the best one).
 const char* sgemm_kernel_name();
 
+// Precision of float32 GEMMs with M, N > 8 (the packed path), as in PyTorch's
+// set_float32_matmul_precision: "highest" computes in float32; "medium" lets operands be rounded to bfloat16
+// (products and sums stay float32), which doubles the multiply-add rate on CPUs with AVX512-BF16 and is the
+// same as "highest" elsewhere. Throws std::invalid_argument on another name. Process-wide.
+void set_matmul_precision(const char* name);
+const char* matmul_precision();
+
+// Name of the kernel a packed float32 GEMM runs now: sgemm_kernel_name(), or "avx512-bf16" at "medium"
+// precision where the CPU has it.
+const char* matmul_kernel_name();
+
 // Forces a kernel ("avx512", "avx2", "scalar", or "auto" for the CPU's best), for tests of every dispatch
 // branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.
 void sgemm_force_kernel(const char* name);
