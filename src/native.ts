@@ -42,6 +42,10 @@ export interface NativeAddon {
     alpha: number, beta: number): void;
   gemmKernel(name?: string): string;
   matmulPrecision(precision?: string): { precision: string; kernel: string };
+  gemmPackedSize(K: number, N: number): number;
+  gemmPackB(dst: number, b: number, bOffset: number, ldb: number, transB: boolean, K: number, N: number): void;
+  matmulPackedB(out: number, a: number, aOffset: number, lda: number, transA: boolean, packed: number, M: number, N: number,
+    K: number): void;
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

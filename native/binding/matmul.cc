@@ -86,12 +86,60 @@ Napi::Value matmul_precision_binding(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// gemmPackedSize(K, N): floats gemmPackB needs for a K x N op(B) with the kernel and precision in use.
+Napi::Value gemm_packed_size(const Napi::CallbackInfo& info) {
+  const char* op = "gemmPackedSize";
+  const int64_t K = int_arg(info, 0, op, "K"), N = int_arg(info, 1, op, "N");
+  numel_of({K, N}, op);
+  return Napi::Number::New(info.Env(), static_cast<double>(packed_b_floats(K, N)));
+}
+
+// gemmPackB(dstId, bId, bOffset, ldb, transB, K, N): packs op(B) (K x N) into the whole of dst.
+Napi::Value gemm_pack_b(const Napi::CallbackInfo& info) {
+  const char* op = "gemmPackB";
+  Buffer& dst = buffer_arg(info, 0, op, "dst", DType::Float32);
+  Buffer& b = buffer_arg(info, 1, op, "b", DType::Float32);
+  const int64_t offset = int_arg(info, 2, op, "bOffset"), ldb = int_arg(info, 3, op, "ldb");
+  const bool trans_b = bool_arg(info, 4, op, "transB");
+  const int64_t K = int_arg(info, 5, op, "K"), N = int_arg(info, 6, op, "N");
+  numel_of({K, N}, op);
+  check_operand(op, "b", b, {offset}, trans_b ? N : K, trans_b ? K : N, ldb);
+  const int64_t need = packed_b_floats(K, N);
+  if (dst.numel() != need)
+    throw_range(op, "dst holds " + std::to_string(dst.numel()) + " floats, the packed operand needs " + std::to_string(need));
+  pack_b(trans_b, K, N, typed<float>(b, offset), ldb, typed<float>(dst, 0));
+  return info.Env().Undefined();
+}
+
+// matmulPackedB(outId, aId, aOffset, lda, transA, packedId, M, N, K): out (M, N) = op(A) @ B, B from gemmPackB.
+Napi::Value matmul_packed_b(const Napi::CallbackInfo& info) {
+  const char* op = "matmulPackedB";
+  Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
+  Buffer& a = buffer_arg(info, 1, op, "a", DType::Float32);
+  const int64_t offset = int_arg(info, 2, op, "aOffset"), lda = int_arg(info, 3, op, "lda");
+  const bool trans_a = bool_arg(info, 4, op, "transA");
+  Buffer& packed = buffer_arg(info, 5, op, "packed", DType::Float32);
+  const int64_t M = int_arg(info, 6, op, "M"), N = int_arg(info, 7, op, "N"), K = int_arg(info, 8, op, "K");
+  numel_of({M, K}, op);
+  numel_of({K, N}, op);
+  check_operand(op, "a", a, {offset}, trans_a ? K : M, trans_a ? M : K, lda);
+  check_range(op, "out", out, 0, numel_of({M, N}, op));
+  if (packed.numel() != packed_b_floats(K, N))
+    throw_range(op, "packed holds " + std::to_string(packed.numel()) + " floats, not a packed " + std::to_string(K) + "x" +
+                        std::to_string(N) + " operand for the kernel in use (" + matmul_kernel_name() + ")");
+  sgemm_packed_b(trans_a, M, N, K, typed<float>(a, offset), lda, typed<float>(packed, 0), typed<float>(out, 0), N);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_matmul(Napi::Env env, Napi::Object exports) {
   define(env, exports, "matmul", matmul);
   define(env, exports, "gemmKernel", gemm_kernel);
   define(env, exports, "matmulPrecision", matmul_precision_binding);
+  define(env, exports, "gemmPackedSize", gemm_packed_size);
+  define(env, exports, "gemmPackB", gemm_pack_b);
+  define(env, exports, "matmulPackedB", matmul_packed_b);
 }
 
 }  // namespace tg::binding

@@ -103,16 +103,6 @@ std::atomic<const Kernel*> g_kernel{nullptr};
 // "medium" precision: float32 GEMMs may round their operands to bfloat16.
 std::atomic<bool> g_medium_precision{false};
 
-// The bf16 kernel, when this CPU has AVX512-BF16 and the float32 kernel in use is the AVX-512 one.
-const Bf16Kernel* bf16_kernel_available() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bf16") && g_kernel.load(std::memory_order_acquire) == avx512_kernel())
-    return avx512_bf16_kernel();
-#endif
-  return nullptr;
-}
-
 const Kernel& kernel() {
   const Kernel* k = g_kernel.load(std::memory_order_acquire);
   if (k == nullptr) {
@@ -120,6 +110,27 @@ const Kernel& kernel() {
     g_kernel.store(k, std::memory_order_release);
   }
   return *k;
+}
+
+// The bf16 kernel, when this CPU has AVX512-BF16 and the float32 kernel in use is the AVX-512 one.
+const Bf16Kernel* bf16_kernel_available() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16") && &kernel() == avx512_kernel()) return avx512_bf16_kernel();
+#endif
+  return nullptr;
+}
+
+// Calls f with the kernel packed GEMMs run on now (the bf16 one at medium precision where available).
+template <class F>
+void with_active_kernel(F&& f) {
+  if (g_medium_precision.load(std::memory_order_relaxed)) {
+    if (const Bf16Kernel* bf16 = bf16_kernel_available()) {
+      f(*bf16);
+      return;
+    }
+  }
+  f(kernel());
 }
 
 // ---- per-thread scratch: 64-byte aligned, grown on demand, kept for the thread's lifetime ----
@@ -429,8 +440,9 @@ constexpr int64_t kMaxSlabs = 64;
 // or descheduled worker: a thread only starts computing once every pack item has been claimed, and an
 // item is claimed only by a thread that packs it at once without waiting on anything; the pool may run
 // both "threads" one after the other on one thread, which then packs everything itself.
+// prepacked: op(B) already packed by pack_b_all for this kernel (one column block of all N).
 template <class T>
-void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N) {
+void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, const T* prepacked = nullptr) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t K = p.K;
   const double work = double(M) * double(N) * double(K);
@@ -439,9 +451,11 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N) {
   int64_t k_blocks = (K + kc_max - 1) / kc_max;
   int64_t nc_max = std::min<int64_t>(kr.nc, round_up(N, nr));
   nc_max = std::max<int64_t>(nr, std::min<int64_t>(nc_max, kMaxPackedB / K / nr * nr));
+  if (prepacked != nullptr) nc_max = round_up(N, nr);
   // The packed B is shared by all threads; it lives in the calling thread's scratch.
   const int64_t nc_pad_max = round_up(nc_max, nr);
-  T* pb = get_as<T>(scratch().b, static_cast<size_t>(nc_pad_max * packed_k<T>(K)));
+  T* pb = prepacked != nullptr ? const_cast<T*>(prepacked)
+                               : get_as<T>(scratch().b, static_cast<size_t>(nc_pad_max * packed_k<T>(K)));
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
@@ -471,7 +485,7 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N) {
     // group at a time row by row, so each source row is read as one contiguous run.
     const int64_t group = p.tb ? 1 : std::max<int64_t>(1, std::min<int64_t>(8, panels / (2 * threads)));
     const int64_t groups = (panels + group - 1) / group;
-    const int64_t items = k_blocks * groups;
+    const int64_t items = prepacked != nullptr ? 0 : k_blocks * groups;
     auto pack_item = [&](int64_t q) {
       const int64_t pc = (q / groups) * kc_max, g0 = (q % groups) * group;
       const int64_t g1 = std::min(panels, g0 + group);
@@ -501,10 +515,10 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N) {
       const int64_t m1 = std::min(M, m0 + rows_per_task), q1 = std::min(panels, q0 + panels_per_task);
       if (m0 < m1 && q0 < q1) compute_block(kr, p, pb, nc_pad, jc, nc, m0, m1, q0, q1, wait_slab);
     };
-    if (threads <= 1 || tasks <= 1 || k_blocks > kMaxSlabs) {
+    if (threads <= 1 || tasks <= 1 || k_blocks > kMaxSlabs || items == 0) {
       auto no_wait = [](int64_t) {};
       if (threads > 1) {
-        parallel_for(items, 1, [&](int64_t b, int64_t e) { for (int64_t q = b; q < e; ++q) pack_item(q); });
+        if (items > 0) parallel_for(items, 1, [&](int64_t b, int64_t e) { for (int64_t q = b; q < e; ++q) pack_item(q); });
         parallel_for(tasks, 1, [&](int64_t b, int64_t e) { for (int64_t t = b; t < e; ++t) compute_task(t, no_wait); });
       } else {
         for (int64_t q = 0; q < items; ++q) pack_item(q);
@@ -731,14 +745,53 @@ void gemm(const Problem& p, int64_t M, int64_t N) {
     small_m(p, M, N);
     return;
   }
-  const Kernel& kr = kernel();
-  if (g_medium_precision.load(std::memory_order_relaxed)) {
-    if (const Bf16Kernel* bf16 = bf16_kernel_available()) {
-      gemm_packed(*bf16, p, M, N);
-      return;
+  with_active_kernel([&](const auto& kr) { gemm_packed(kr, p, M, N); });
+}
+
+// ---- pre-packed B: packed once, used by many products (weights while generating) ----
+
+struct PackedHeader {
+  uint32_t magic;
+  uint32_t kernel;  // kKernelNames index + 1
+  int64_t K, N;
+};
+constexpr uint32_t kPackedMagic = 0x50444754;  // "TGDP"
+constexpr int64_t kHeaderFloats = 16;          // 64 bytes: panels stay 64-byte aligned
+const char* const kKernelNames[] = {"scalar", "avx2", "avx512", "avx512-bf16"};
+
+template <class T>
+uint32_t kernel_tag(const KernelT<T>& kr) {
+  for (uint32_t i = 0; i < sizeof(kKernelNames) / sizeof(kKernelNames[0]); ++i)
+    if (std::strcmp(kKernelNames[i], kr.name) == 0) return i + 1;
+  return 0;
+}
+
+template <class T>
+int64_t packed_b_data_floats(const KernelT<T>& kr, int64_t K, int64_t N) {
+  const int64_t elems = packed_k<T>(K) * round_up(N, kr.nr);
+  return (elems * static_cast<int64_t>(sizeof(T)) + 3) / 4;
+}
+
+// Packs all of op(B) in gemm_packed's layout for one column block: k slab pc at pc * nc_pad.
+template <class T>
+void pack_b_all(const KernelT<T>& kr, bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, T* dst) {
+  const int nr = kr.nr;
+  const int64_t kc_max = std::min<int64_t>(kr.kc, K);
+  const int64_t nc_pad = round_up(N, nr);
+  parallel_for((K + kc_max - 1) / kc_max, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t pc = blk * kc_max, kc = std::min<int64_t>(kc_max, K - pc);
+      const float* bsrc = trans_b ? B + pc : B + pc * ldb;
+      T* slab = dst + pc * nc_pad;
+      if constexpr (std::is_same_v<T, float>) {
+        for (int64_t panel = 0; panel < nc_pad / nr; ++panel) pack_b_panel(trans_b, bsrc, ldb, kc, N, nr, panel, slab);
+      } else if (trans_b) {
+        kr.pack_k_contiguous(bsrc, ldb, N, kc, nr, slab);
+      } else {
+        kr.pack_lanes_contiguous(bsrc, ldb, N, kc, nr, slab);
+      }
     }
-  }
-  gemm_packed(kr, p, M, N);
+  });
 }
 
 }  // namespace
@@ -776,6 +829,48 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 }
 
 const char* sgemm_kernel_name() { return gemm_detail::kernel().name; }
+
+int64_t packed_b_floats(int64_t K, int64_t N) {
+  int64_t floats = 0;
+  gemm_detail::with_active_kernel(
+      [&](const auto& kr) { floats = gemm_detail::kHeaderFloats + gemm_detail::packed_b_data_floats(kr, K, N); });
+  return floats;
+}
+
+void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst) {
+  using namespace gemm_detail;
+  with_active_kernel([&](const auto& kr) {
+    using T = typename std::remove_cvref_t<decltype(kr)>::elem;
+    const PackedHeader h{kPackedMagic, kernel_tag(kr), K, N};
+    std::memcpy(dst, &h, sizeof(h));
+    if (K > 0 && N > 0) pack_b_all(kr, trans_b, K, N, B, ldb, reinterpret_cast<T*>(dst + kHeaderFloats));
+  });
+}
+
+void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                    float* C, int64_t ldc) {
+  using namespace gemm_detail;
+  PackedHeader h;
+  std::memcpy(&h, packed, sizeof(h));
+  if (h.magic != kPackedMagic || h.K != K || h.N != N)
+    throw std::invalid_argument("matmulPackedB: the packed operand is not a packed " + std::to_string(K) + "x" +
+                                std::to_string(N) + " matrix");
+  with_active_kernel([&](const auto& kr) {
+    if (h.kernel != kernel_tag(kr)) {
+      const char* was = h.kernel >= 1 && h.kernel <= 4 ? kKernelNames[h.kernel - 1] : "?";
+      throw std::invalid_argument(std::string("matmulPackedB: operand packed for the ") + was +
+                                  " kernel, but products now run on " + kr.name + ": pack it again");
+    }
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+      scale_c(M, N, 0.0f, C, ldc);
+      return;
+    }
+    using T = typename std::remove_cvref_t<decltype(kr)>::elem;
+    const Problem p{trans_a, false, K, 1.0f, 0.0f, A, lda, nullptr, 0, C, ldc};
+    gemm_packed(kr, p, M, N, reinterpret_cast<const T*>(packed + kHeaderFloats));
+  });
+}
 
 void set_matmul_precision(const char* name) {
   const std::string n = name == nullptr ? "" : name;

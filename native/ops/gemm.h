@@ -33,6 +33,15 @@ const char* matmul_precision();
 // precision where the CPU has it.
 const char* matmul_kernel_name();
 
+// Pre-packed op(B) for many products with the same B (weights while generating): pack_b writes a header
+// (kernel, K, N) and the panels for the kernel and precision in use into dst (packed_b_floats(K, N) floats,
+// 64-byte aligned); sgemm_packed_b computes C[M,N] = op(A) @ B from them and throws std::invalid_argument
+// when they were packed for another shape, kernel or precision.
+int64_t packed_b_floats(int64_t K, int64_t N);
+void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
+void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                    float* C, int64_t ldc);
+
 // Forces a kernel ("avx512", "avx2", "scalar", or "auto" for the CPU's best), for tests of every dispatch
 // branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.
 void sgemm_force_kernel(const char* name);

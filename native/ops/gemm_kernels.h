@@ -17,6 +17,7 @@ struct KernelT;
 // aligned, k in [0,kc). beta == 0: C is not read.
 template <>
 struct KernelT<float> {
+  using elem = float;
   const char* name;
   int mr, nr;      // register tile
   int kc, mc, nc;  // cache blocks: kc x nr B panel in L1, mc x kc A block in L2, kc x nc B block in L3
@@ -31,6 +32,7 @@ struct KernelT<float> {
 // pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
 template <>
 struct KernelT<uint16_t> {
+  using elem = uint16_t;
   const char* name;
   int mr, nr;
   int kc, mc, nc;  // kc even

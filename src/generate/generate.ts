@@ -3,6 +3,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import { getRngState, manualSeed, rand, setRngState, tensor } from '../ops/creation.js';
+import { withPackedLinears } from '../nn/linear.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { resolveSampling, sampleIndex, samplingDistribution, type SamplingOptions, tokenLogprob } from './sampling.js';
 
@@ -100,7 +101,7 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
   if (options.seed !== undefined) manualSeed(options.seed);
   const cache = model.createCache(B, maxLen);
   try {
-    noGrad(() => {
+    noGrad(() => withPackedLinears(model, () => {
       const flat = new Int32Array(B * P);
       promptIds.forEach((p, b) => {
         flat.fill(inputPad, b * P, b * P + pads[b]);
@@ -137,7 +138,7 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         if (active === 0 || step === maxNew - 1) break;
         logits = tidy(() => model.forward(tensor(next, [B, 1], { dtype: 'int32' }), { cache, attentionMask: maskUpTo(P + step + 1) }).data());
       }
-    });
+    }));
   } finally {
     cache.dispose();
     if (savedRng) setRngState(savedRng);

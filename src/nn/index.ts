@@ -1,6 +1,6 @@
 // Layers: the Module base and the Llama / Qwen2 decoder built from it.
 export { Module, ModuleList, type LoadStateDictOptions, type LoadStateDictResult } from './module.js';
-export { Linear, type LinearOptions } from './linear.js';
+export { Linear, withPackedLinears, type LinearOptions } from './linear.js';
 export { Embedding, type EmbeddingOptions } from './embedding.js';
 export { RMSNorm } from './rms-norm.js';
 export { RotaryEmbedding } from './rotary.js';

@@ -3,7 +3,8 @@
 import { zeros } from '../ops/creation.js';
 import { initNormal } from './init.js';
 import { add } from '../ops/elementwise.js';
-import { linear } from '../ops/matmul.js';
+import { isGradEnabled } from '../autograd/grad-mode.js';
+import { linear, linearPacked, PackedLinearWeight } from '../ops/matmul.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { Module } from './module.js';
 
@@ -18,6 +19,8 @@ export interface LinearOptions {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** The weight packed for products without gradients, while `withPackedLinears` runs. */
+  private packed: PackedLinearWeight | null = null;
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: LinearOptions = {}) {
     super();
@@ -32,8 +35,43 @@ export class Linear extends Module {
     if (x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new RangeError(`Linear: input ${formatShape(x.shape)} must end in ${this.inFeatures} features (weight ${formatShape(this.weight.shape)})`);
     }
-    const y = linear(x, this.weight);
+    const y = this.packed !== null && this.packed.isCurrent && !isGradEnabled() ? linearPacked(x, this.packed) : linear(x, this.weight);
     if (!this.bias) return y;
     return add(y, this.bias);
+  }
+
+  /** @internal Packs the weight for withPackedLinears; returns false when it stays unpacked (not on the CPU). */
+  pack(): boolean {
+    if (this.weight.device !== 'cpu' || this.packed !== null) return false;
+    this.packed = new PackedLinearWeight(this.weight);
+    return true;
+  }
+
+  /** @internal */
+  unpack(): void {
+    this.packed?.dispose();
+    this.packed = null;
+  }
+}
+
+function linearsOf(module: Module, out: Linear[] = []): Linear[] {
+  if (module instanceof Linear) out.push(module);
+  for (const [, child] of module.children()) linearsOf(child, out);
+  return out;
+}
+
+/**
+ * Runs `fn` with the weight of every CPU `Linear` in `module` packed once for the GEMM (see
+ * `PackedLinearWeight`), used by forwards without gradients; unpacks afterwards, also on a throw. For loops
+ * of inference forwards with fixed weights, such as generation, where repacking each weight per product is
+ * a large share of the time. The weights must not change while `fn` runs.
+ */
+export function withPackedLinears<T>(module: Module, fn: () => T): T {
+  const packed: Linear[] = [];
+  try {
+    for (const lin of linearsOf(module)) if (lin.pack()) packed.push(lin);
+    return fn();
+  } finally {
+    for (const lin of packed) lin.unpack();
   }
 }

@@ -1,6 +1,7 @@
 // Matrix products: 2-D, batched, broadcast batch dims, and 1-D operands (as in torch.matmul). Transposed
 // views are passed to the GEMM as transpose flags, and broadcast batch dims as repeated offsets: no copies.
 import { record } from '../autograd/function.js';
+import { isGradEnabled } from '../autograd/grad-mode.js';
 import { native } from '../native.js';
 import { formatShape, shapeNumel, Tensor } from '../tensor.js';
 import { broadcastShapes, copyContiguous, reshape, sumToShape, transpose } from './shape.js';
@@ -175,4 +176,80 @@ export function getFloat32MatmulPrecision(): Float32MatmulPrecision {
 /** The CPU GEMM micro-kernel float32 matrix products run on now: `avx512-bf16` at medium precision where the CPU has it. */
 export function matmulKernel(): string {
   return native.matmulPrecision().kernel;
+}
+
+/**
+ * A linear weight (out, in) packed once for the CPU GEMM kernel and precision in use, for many products
+ * `x @ weight^T` without gradients: generation runs every decode step with the same weights, and packing
+ * them anew each time costs ~40% of a 64-row product. It is a snapshot: pack again after the weight changes,
+ * and after the matmul precision or kernel changes (`isCurrent` turns false).
+ */
+export class PackedLinearWeight {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** The kernel the panels were packed for (see `matmulKernel()`). */
+  readonly kernel: string;
+  private storage: Tensor | null;
+
+  constructor(weight: Tensor) {
+    if (!(weight instanceof Tensor)) throw new TypeError(`PackedLinearWeight: expected a Tensor, got ${weight === null ? 'null' : typeof weight}`);
+    weight.assertLive('PackedLinearWeight');
+    if (weight.dtype !== 'float32' || weight.ndim !== 2) {
+      throw new TypeError(`PackedLinearWeight: expects a 2-D float32 weight (out, in), got ${weight.dtype} of shape ${formatShape(weight.shape)}`);
+    }
+    if (weight.device !== 'cpu') throw new TypeError(`PackedLinearWeight: packs CPU weights only, got one on ${weight.device}`);
+    [this.outFeatures, this.inFeatures] = weight.shape;
+    const wt = transpose(weight, 0, 1);
+    const op = asOperand(wt);
+    this.kernel = matmulKernel();
+    this.storage = Tensor.empty([native.gemmPackedSize(this.inFeatures, this.outFeatures)]);
+    native.gemmPackB(this.storage.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, this.inFeatures, this.outFeatures);
+    if (op.owned) op.t.dispose();
+    wt.dispose();
+  }
+
+  /** False once disposed, or when products would now run on another kernel or precision than it was packed for. */
+  get isCurrent(): boolean {
+    return this.storage !== null && this.kernel === matmulKernel();
+  }
+
+  /** @internal */
+  packedStorage(op: string): Tensor {
+    if (this.storage === null) throw new Error(`${op}: the packed weight was disposed`);
+    return this.storage;
+  }
+
+  dispose(): void {
+    this.storage?.dispose();
+    this.storage = null;
+  }
+}
+
+/**
+ * `linear(x, weight)` with the weight pre-packed: x (..., in) -> (..., out). Bit-identical to `linear` for more
+ * than 8 rows; fewer rows, which `linear` streams through an unpacked float32 path, may differ in rounding (and
+ * at medium precision by the bfloat16 rounding of the operands). Records no gradient: call it without grad
+ * mode or on inputs that need none.
+ */
+export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`linearPacked: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  x.assertLive('linearPacked');
+  if (x.dtype !== 'float32' || x.device !== 'cpu') throw new TypeError(`linearPacked: expects a float32 CPU input, got ${x.dtype} on ${x.device}`);
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== packed.inFeatures) {
+    throw new RangeError(`linearPacked: input ${formatShape(x.shape)} must end in the packed weight's ${packed.inFeatures} input features`);
+  }
+  if (isGradEnabled() && x.requiresGrad) throw new Error('linearPacked: records no gradient; use linear() where one is needed');
+  if (!packed.isCurrent && packed.kernel !== matmulKernel()) {
+    throw new Error(`linearPacked: the weight was packed for the ${packed.kernel} kernel, but products now run on ${matmulKernel()}: pack it again`);
+  }
+  const storage = packed.packedStorage('linearPacked');
+  const K = packed.inFeatures, N = packed.outFeatures;
+  const rows = shapeNumel(x.shape.slice(0, -1));
+  const x2 = reshape(x, [rows, K]);
+  const op = asOperand(x2);
+  const out = Tensor.empty([rows, N]);
+  if (rows > 0) native.matmulPackedB(out.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, storage.storage.id, rows, N, K);
+  if (op.owned) op.t.dispose();
+  if (x2 !== x) x2.dispose();
+  return x.ndim === 2 ? out : reshape(out, [...x.shape.slice(0, -1), N]);
 }
