@@ -8,6 +8,7 @@
 #include "binding/common.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
+#include "ops/kv_cache.h"
 #include "ops/cross_entropy.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
@@ -279,6 +280,84 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- bfloat16 KV cache ----
+
+// A cache buffer (float32 storage holding the bf16 values two to a float) with dims B, Hkv, L, D at i..i+4.
+Bf16Cache bf16_cache_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  Buffer& buf = buffer_arg(info, i, op, name, DType::Float32);
+  const int64_t B = positive_dim(info, i + 1, op, "B"), Hkv = positive_dim(info, i + 2, op, "Hkv");
+  const int64_t L = positive_dim(info, i + 3, op, "L"), D = positive_dim(info, i + 4, op, "D");
+  const int64_t values = numel_of({B, Hkv, L, D}, op);
+  if (values != 2 * buf.numel())
+    throw_range(op, std::string(name) + " holds " + std::to_string(2 * buf.numel()) + " bf16 values, not a (" +
+                        std::to_string(B) + ", " + std::to_string(Hkv) + ", " + std::to_string(L) + ", " +
+                        std::to_string(D) + ") cache");
+  return Bf16Cache{static_cast<uint16_t*>(buf.data), B, Hkv, L, D};
+}
+
+// kvCacheStore(cacheId, B, Hkv, L, D, pos, srcId, srcOffset, srcStrides, T): cache[:, :, pos:pos+T] = bf16(src),
+// src a (B, T, Hkv, D) float32 view.
+Napi::Value kv_cache_store_fn(const Napi::CallbackInfo& info) {
+  const char* op = "kvCacheStore";
+  const Bf16Cache cache = bf16_cache_arg(info, 0, op, "cache");
+  const int64_t pos = int_arg(info, 5, op, "pos");
+  HeadsArg src = heads_arg(info, 6, op, "src");
+  const int64_t T = positive_dim(info, 9, op, "T");
+  if (pos < 0 || pos + T > cache.L)
+    throw_range(op, "positions [" + std::to_string(pos) + ", " + std::to_string(pos + T) + ") exceed the cache's " +
+                        std::to_string(cache.L));
+  check_heads(op, src, cache.B, T, cache.Hkv, cache.D, false);
+  kv_cache_store(cache, pos, const_view(src), T);
+  return info.Env().Undefined();
+}
+
+// kvCacheLoad(dstId, dstOffset, cacheId, B, Hkv, L, D, Tk): dst (B, Hkv, Tk, D) contiguous = cache[:, :, :Tk].
+Napi::Value kv_cache_load_fn(const Napi::CallbackInfo& info) {
+  const char* op = "kvCacheLoad";
+  TensorArg dst = tensor_arg(info, 0, op, "dst", DType::Float32);
+  const Bf16Cache cache = bf16_cache_arg(info, 2, op, "cache");
+  const int64_t Tk = positive_dim(info, 7, op, "Tk");
+  if (Tk > cache.L) throw_range(op, "Tk " + std::to_string(Tk) + " exceeds the cache's " + std::to_string(cache.L));
+  contiguous(op, dst, numel_of({cache.B, cache.Hkv, Tk, cache.D}, op));
+  kv_cache_load(typed<float>(*dst.buf, dst.offset), cache, Tk);
+  return info.Env().Undefined();
+}
+
+// attentionDecodeBf16(oId, oOffset, oStrides, qId, qOffset, qStrides, kCacheId, vCacheId, L, B, Tq, Tk, Hq, Hkv,
+//                     D, scale, causal, biasId, biasOffset, biasStrides): o, q (B, Tq, Hq, D) views; K and V the
+// first Tk positions of (B, Hkv, L, D) bf16 caches; bias (B, Tq, Tk) strides [sB, sQ, sK], or biasId 0 for none.
+Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
+  const char* op = "attentionDecodeBf16";
+  HeadsArg o = heads_arg(info, 0, op, "o");
+  HeadsArg q = heads_arg(info, 3, op, "q");
+  const int64_t L = positive_dim(info, 8, op, "L");
+  AttentionDims d = attention_dims(info, 9, op);
+  if (d.Tk > L) throw_range(op, "Tk " + std::to_string(d.Tk) + " exceeds the cache's " + std::to_string(L));
+  Buffer& kb = buffer_arg(info, 6, op, "kCache", DType::Float32);
+  Buffer& vb = buffer_arg(info, 7, op, "vCache", DType::Float32);
+  const int64_t values = numel_of({d.B, d.Hkv, L, d.D}, op);
+  for (Buffer* b : {&kb, &vb})
+    if (values != 2 * b->numel())
+      throw_range(op, "a cache holds " + std::to_string(2 * b->numel()) + " bf16 values, not (" + std::to_string(d.B) +
+                          ", " + std::to_string(d.Hkv) + ", " + std::to_string(L) + ", " + std::to_string(d.D) + ")");
+  numel_of({d.B, d.Tq, d.Hq, d.D}, op);
+  check_heads(op, o, d.B, d.Tq, d.Hq, d.D, true);
+  check_heads(op, q, d.B, d.Tq, d.Hq, d.D, false);
+  no_overlap(op, o.t, q.t, false);
+  AttentionBias bias{nullptr, 0, 0, 0};
+  if (!(info.Length() > 17 && info[17].IsNumber() && info[17].As<Napi::Number>().DoubleValue() == 0)) {
+    TensorArg bt = tensor_arg(info, 17, op, "bias", DType::Float32);
+    std::vector<int64_t> bs = int_array_arg(info, 19, op, "bias strides");
+    if (bs.size() != 3) throw_range(op, "bias strides must be [sB, sQ, sK], got " + shape_str(bs));
+    check_view(op, "bias", *bt.buf, bt.offset, {d.B, d.Tq, d.Tk}, bs);
+    bias = AttentionBias{typed<float>(*bt.buf, bt.offset), bs[0], bs[1], bs[2]};
+  }
+  const Bf16Cache k{static_cast<uint16_t*>(kb.data), d.B, d.Hkv, L, d.D};
+  const Bf16Cache v{static_cast<uint16_t*>(vb.data), d.B, d.Hkv, L, d.D};
+  attention_decode_bf16(mut_view(o), const_view(q), k, v, bias, d);
+  return info.Env().Undefined();
+}
+
 // attentionBackward(dqId, dqOffset, dqStrides, dkId, dkOffset, dkStrides, dvId, dvOffset, dvStrides,
 //                   doId, doOffset, doStrides, qId, qOffset, qStrides, kId, kOffset, kStrides, vId, vOffset,
 //                   vStrides, oId, oOffset, oStrides, lseId, lseOffset, B, Tq, Tk, Hq, Hkv, D, scale, causal)
@@ -421,6 +500,9 @@ void register_fused(Napi::Env env, Napi::Object exports) {
   define(env, exports, "ropeForward", rope_fwd);
   define(env, exports, "attentionForward", attention_fwd);
   define(env, exports, "attentionBackward", attention_bwd);
+  define(env, exports, "kvCacheStore", kv_cache_store_fn);
+  define(env, exports, "kvCacheLoad", kv_cache_load_fn);
+  define(env, exports, "attentionDecodeBf16", attention_decode_bf16_fn);
   define(env, exports, "crossEntropyForward", cross_entropy_fwd);
   define(env, exports, "crossEntropyBackward", cross_entropy_bwd);
   define(env, exports, "adamwStep", adamw_step_fn);

@@ -1,40 +1,14 @@
 // Causal self-attention with grouped-query heads, RoPE and an optional KV cache (Llama / Qwen2 layout:
 // q_proj, k_proj, v_proj, o_proj). Unpadded batches run the fused attention kernel; batches with padded
 // keys run an equivalent composition that adds a mask (the kernel has no mask argument).
-import { noGrad } from '../autograd/grad-mode.js';
-import { keep } from '../autograd/tidy.js';
-import { empty } from '../ops/creation.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
 import { applyRotary, scaledDotProductAttention, softmax } from '../ops/nn.js';
 import { reshape, transpose, unsqueeze } from '../ops/shape.js';
 import { formatShape, type Tensor } from '../tensor.js';
+import type { KVCache } from './kv-cache.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
-
-/**
- * Preallocated keys and values of every layer, (B, Hkv, maxLength, D) each, filled left to right. `length`
- * is the number of positions written so far (the model advances it after each forward). Slots are left
- * uninitialized: each is written before any query reads it.
- */
-export class KVCache {
-  readonly layers: { k: Tensor; v: Tensor }[];
-  length = 0;
-
-  constructor(readonly numLayers: number, readonly batch: number, readonly kvHeads: number, readonly maxLength: number, readonly headDim: number) {
-    this.layers = Array.from({ length: numLayers }, () => ({
-      k: keep(empty([batch, kvHeads, maxLength, headDim])),
-      v: keep(empty([batch, kvHeads, maxLength, headDim])),
-    }));
-  }
-
-  dispose(): void {
-    for (const l of this.layers) {
-      l.k.dispose();
-      l.v.dispose();
-    }
-  }
-}
 
 /** What every layer of one forward shares: rotary tables, positions, the mask, the cache. */
 export interface AttentionContext {
@@ -111,20 +85,15 @@ export class Attention extends Module {
     let keys = transpose(k, 1, 2); // (B, Hkv, T, D) views
     let values = transpose(v, 1, 2);
     if (ctx.cache) {
-      const c = ctx.cache.layers[layer];
+      const cache = ctx.cache;
       const Tk = ctx.past + T;
-      if (c.k.shape[0] !== B) throw new RangeError(`Attention: cache batch ${c.k.shape[0]} != input batch ${B} (x ${formatShape(x.shape)})`);
-      if (Tk > c.k.shape[2]) throw new RangeError(`Attention: cache of ${c.k.shape[2]} positions is full (${ctx.past} + ${T})`);
       // NOTE: cache writes are raw copies: gradients do not flow through cached keys and values.
-      noGrad(() => {
-        for (const [dst, src] of [[c.k, keys], [c.v, values]] as const) {
-          const window = dst.makeView([B, Hkv, T, D], dst.strides, ctx.past * dst.strides[2]);
-          dst.backend.copy(window, src);
-          window.dispose();
-        }
-      });
-      keys = c.k.makeView([B, Hkv, Tk, D], c.k.strides, 0);
-      values = c.v.makeView([B, Hkv, Tk, D], c.v.strides, 0);
+      cache.write(layer, ctx.past, k, v);
+      if (cache.decodes(T, q)) {
+        return this.o_proj.forward(reshape(cache.attend(layer, q, Tk, ctx.bias, 1 / Math.sqrt(D)), [B, T, H * D]));
+      }
+      // A prefill attends to the fresh float32 keys; later chunks read the cache (copies when it is bfloat16).
+      if (ctx.past > 0 || cache.dtype === 'float32') ({ keys, values } = cache.read(layer, Tk));
     }
     const qh = transpose(q, 1, 2); // (B, H, T, D)
     const o = ctx.bias

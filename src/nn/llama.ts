@@ -7,7 +7,8 @@ import { matmul } from '../ops/matmul.js';
 import { crossEntropy } from '../ops/nn.js';
 import { narrow, transpose } from '../ops/shape.js';
 import { formatShape, Tensor } from '../tensor.js';
-import { type AttentionContext, KVCache } from './attention.js';
+import type { AttentionContext } from './attention.js';
+import { KVCache, type KVCacheDtype } from './kv-cache.js';
 import { LlamaConfig, type LlamaConfigOptions } from './config.js';
 import { DecoderLayer } from './decoder-layer.js';
 import { Embedding } from './embedding.js';
@@ -189,11 +190,13 @@ export class LlamaForCausalLM extends Module {
   }
 
   /** A KV cache for `batch` sequences of up to `maxLength` positions (prompt + new tokens). */
-  createCache(batch: number, maxLength: number): KVCache {
+  createCache(batch: number, maxLength: number, dtype: KVCacheDtype = 'float32'): KVCache {
     const c = this.config;
     if (maxLength > c.maxPositionEmbeddings)
       throw new RangeError(`createCache: ${maxLength} positions exceed max_position_embeddings ${c.maxPositionEmbeddings}`);
-    return new KVCache(c.numHiddenLayers, batch, c.numKeyValueHeads, maxLength, c.headDim);
+    if (dtype === 'bfloat16' && this.model.embed_tokens.weight.device !== 'cpu')
+      throw new TypeError(`createCache: a bfloat16 KV cache is CPU-only; this model is on ${this.model.embed_tokens.weight.device}`);
+    return new KVCache(c.numHiddenLayers, batch, c.numKeyValueHeads, maxLength, c.headDim, dtype);
   }
 
   /** ids int32 (B, T) -> logits (B, T, V) (or (B, logitsToKeep, V)). */

@@ -1,0 +1,109 @@
+// Keys and values of every layer for decoding, in float32 or bfloat16. A bfloat16 cache halves the bytes the
+// decode attention streams each step (memory-bound once the cache outgrows the CPU caches); its values are
+// rounded on write and widened on read, and it is used without gradients.
+import { isGradEnabled, noGrad } from '../autograd/grad-mode.js';
+import { keep } from '../autograd/tidy.js';
+import { empty } from '../ops/creation.js';
+import { native } from '../native.js';
+import { formatShape, type Tensor } from '../tensor.js';
+
+declare module '../native.js' {
+  interface NativeAddon {
+    kvCacheStore(cache: number, B: number, Hkv: number, L: number, D: number, pos: number, src: number, srcOffset: number,
+      srcStrides: number[], T: number): void;
+    kvCacheLoad(dst: number, dstOffset: number, cache: number, B: number, Hkv: number, L: number, D: number, Tk: number): void;
+    attentionDecodeBf16(o: number, oOffset: number, oStrides: number[], q: number, qOffset: number, qStrides: number[],
+      kCache: number, vCache: number, L: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number,
+      scale: number, causal: boolean, bias: number, biasOffset: number, biasStrides: number[]): void;
+  }
+}
+
+export type KVCacheDtype = 'float32' | 'bfloat16';
+
+/** Query rows per sequence at or below which a bfloat16 cache is read by its own decode kernel. */
+const DECODE_ROWS = 4;
+
+const heads = (t: Tensor): number[] => [t.strides[0], t.strides[1], t.strides[2]];
+
+/**
+ * Preallocated keys and values of every layer, (B, Hkv, maxLength, D) each, filled left to right. `length`
+ * is the number of positions written so far (the model advances it after each forward). Slots are left
+ * uninitialized: each is written before any query reads it. With dtype `'bfloat16'` (CPU, even head size)
+ * `layers` hold the raw bfloat16 values two to a float32 element: read them through `read()`.
+ */
+export class KVCache {
+  readonly layers: { k: Tensor; v: Tensor }[];
+  length = 0;
+
+  constructor(readonly numLayers: number, readonly batch: number, readonly kvHeads: number, readonly maxLength: number,
+    readonly headDim: number, readonly dtype: KVCacheDtype = 'float32') {
+    if (dtype !== 'float32' && dtype !== 'bfloat16') throw new TypeError(`KVCache: dtype must be 'float32' or 'bfloat16', got ${JSON.stringify(dtype)}`);
+    if (dtype === 'bfloat16' && headDim % 2 !== 0) throw new RangeError(`KVCache: a bfloat16 cache needs an even head size, got ${headDim}`);
+    const last = dtype === 'bfloat16' ? headDim / 2 : headDim;
+    this.layers = Array.from({ length: numLayers }, () => ({
+      k: keep(empty([batch, kvHeads, maxLength, last])),
+      v: keep(empty([batch, kvHeads, maxLength, last])),
+    }));
+  }
+
+  /** Writes keys and values (B, T, Hkv, D) views at positions [past, past + T) of `layer`. No gradient. */
+  write(layer: number, past: number, keys: Tensor, values: Tensor): void {
+    const c = this.layers[layer];
+    const [B, T, Hkv, D] = keys.shape;
+    if (B !== this.batch) throw new RangeError(`KVCache: cache batch ${this.batch} != input batch ${B} (keys ${formatShape(keys.shape)})`);
+    if (past + T > this.maxLength) throw new RangeError(`KVCache: cache of ${this.maxLength} positions is full (${past} + ${T})`);
+    noGrad(() => {
+      for (const [dst, src] of [[c.k, keys], [c.v, values]] as const) {
+        if (this.dtype === 'bfloat16') {
+          native.kvCacheStore(dst.storage.id, B, Hkv, this.maxLength, D, past, src.storage.id, src.offset, heads(src), T);
+          continue;
+        }
+        // (B, T, Hkv, D) source into the (B, Hkv, L, D) cache
+        const window = dst.makeView([B, T, Hkv, D], [dst.strides[0], dst.strides[2], dst.strides[1], 1], past * dst.strides[2]);
+        dst.backend.copy(window, src);
+        window.dispose();
+      }
+    });
+  }
+
+  /** Keys and values (B, Hkv, Tk, D) of positions [0, Tk) of `layer`, as float32 (views of a float32 cache, copies otherwise). */
+  read(layer: number, Tk: number): { keys: Tensor; values: Tensor } {
+    const c = this.layers[layer];
+    const D = this.headDim;
+    if (this.dtype === 'float32') {
+      return { keys: c.k.makeView([this.batch, this.kvHeads, Tk, D], c.k.strides, 0), values: c.v.makeView([this.batch, this.kvHeads, Tk, D], c.v.strides, 0) };
+    }
+    const load = (src: Tensor) => {
+      const out = empty([this.batch, this.kvHeads, Tk, D]);
+      native.kvCacheLoad(out.storage.id, out.offset, src.storage.id, this.batch, this.kvHeads, this.maxLength, D, Tk);
+      return out;
+    };
+    return { keys: load(c.k), values: load(c.v) };
+  }
+
+  /** True when `attend` can take queries of T rows: a bfloat16 cache, few rows, no gradient wanted. */
+  decodes(T: number, q: Tensor): boolean {
+    return this.dtype === 'bfloat16' && T <= DECODE_ROWS && !(isGradEnabled() && q.requiresGrad);
+  }
+
+  /**
+   * Causal attention of q (B, T, H, D) (the last T of Tk positions) over positions [0, Tk) of `layer`, with an
+   * optional additive bias (B, 1, T, Tk): the output (B, T, H, D). For a bfloat16 cache, when `decodes(T, q)`.
+   */
+  attend(layer: number, q: Tensor, Tk: number, bias: Tensor | null, scale: number): Tensor {
+    const c = this.layers[layer];
+    const [B, T, H, D] = q.shape;
+    const o = empty([B, T, H, D]);
+    const biasArgs: [number, number, number[]] = bias ? [bias.storage.id, bias.offset, [bias.strides[0], bias.strides[2], bias.strides[3]]] : [0, 0, []];
+    native.attentionDecodeBf16(o.storage.id, o.offset, heads(o), q.storage.id, q.offset, heads(q), c.k.storage.id, c.v.storage.id,
+      this.maxLength, B, T, Tk, H, this.kvHeads, D, scale, true, ...biasArgs);
+    return o;
+  }
+
+  dispose(): void {
+    for (const l of this.layers) {
+      l.k.dispose();
+      l.v.dispose();
+    }
+  }
+}
