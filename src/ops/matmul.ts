@@ -173,6 +173,25 @@ export function getFloat32MatmulPrecision(): Float32MatmulPrecision {
   return native.matmulPrecision().precision as Float32MatmulPrecision;
 }
 
+/**
+ * Runs `fn` at `precision` and restores the previous precision afterwards, also on a throw. For an async `fn`
+ * the precision holds until its promise settles: matrix products run by other code in the meantime use it too.
+ */
+export function withFloat32MatmulPrecision<T>(precision: Float32MatmulPrecision, fn: () => T): T {
+  const previous = getFloat32MatmulPrecision();
+  setFloat32MatmulPrecision(precision);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    setFloat32MatmulPrecision(previous);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => setFloat32MatmulPrecision(previous)) as T;
+  setFloat32MatmulPrecision(previous);
+  return result;
+}
+
 /** The CPU GEMM micro-kernel float32 matrix products run on now: `avx512-bf16` at medium precision where the CPU has it. */
 export function matmulKernel(): string {
   return native.matmulPrecision().kernel;

@@ -8,6 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { tensor } from '../ops/creation.js';
+import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../ops/matmul.js';
 import { narrow } from '../ops/shape.js';
 import { generate } from '../generate/generate.js';
 import { AdamW } from '../optim/adamw.js';
@@ -70,6 +71,12 @@ export interface GRPOConfig {
   evalEvery: number | null;
   outputDir: string | null;
   saveEvery: number | null;
+  /**
+   * Mixed precision (TRL's bf16): each step's matrix products take bfloat16 operands with float32 accumulation
+   * (`setFloat32MatmulPrecision('medium')`, where the CPU has AVX512-BF16) and sampling keeps a bfloat16 KV
+   * cache; weights, gradients and optimizer state stay float32.
+   */
+  bf16: boolean;
 }
 
 export const GRPO_DEFAULTS: GRPOConfig = {
@@ -77,7 +84,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   warmupSteps: 0, lrSchedule: 'linear', weightDecay: 0, maxGradNorm: 1, beta: 0, epsilon: 0.2, epsilonHigh: null,
   lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
-  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, evalEvery: null, outputDir: null, saveEvery: null,
+  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
 };
 
 const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
@@ -94,7 +101,7 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   minP: { kind: 'number', min: 0, max: 1, nullable: true }, maxCompletionLength: { kind: 'int', min: 1 },
   rewardWeights: { kind: 'numbers', nullable: true }, syncRefModel: { kind: 'bool' }, refModelMixupAlpha: { kind: 'number', min: 0, max: 1 },
   refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
-  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
 };
 
 /** The reward function's name in logs (`rewards/<name>/mean`): its name, else reward<i>. */
@@ -203,7 +210,7 @@ export class GRPOTrainer {
     const eos = this.tokenizer.eosTokenId;
     const gen = generate(this.model, repeated, {
       maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topP: c.topP, topK: c.topK ?? undefined,
-      minP: c.minP ?? undefined, eosTokenId: eos,
+      minP: c.minP ?? undefined, eosTokenId: eos, kvCacheDtype: c.bf16 ? 'bfloat16' : 'float32',
     });
     const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
     const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
@@ -229,7 +236,11 @@ export class GRPOTrainer {
   }
 
   /** One GRPO step: generate, reward, advantages, numIterations optimizer steps. Returns the step's log. */
-  async trainStep(): Promise<LogRecord> {
+  trainStep(): Promise<LogRecord> {
+    return withFloat32MatmulPrecision(this.config.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => this.runStep());
+  }
+
+  private async runStep(): Promise<LogRecord> {
     const c = this.config;
     const G = c.numGenerations;
     const started = performance.now();

@@ -6,6 +6,7 @@ import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
+import { type Float32MatmulPrecision, getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../ops/matmul.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
@@ -44,12 +45,18 @@ export interface SFTConfig {
   /** Where to write logs.jsonl and checkpoints; null keeps everything in memory. */
   outputDir: string | null;
   saveEvery: number | null;
+  /**
+   * Mixed precision (TRL's bf16): matrix products take bfloat16 operands with float32 accumulation
+   * (`setFloat32MatmulPrecision('medium')`, where the CPU has AVX512-BF16) during fit() and evaluate();
+   * weights, gradients and optimizer state stay float32.
+   */
+  bf16: boolean;
 }
 
 export const SFT_DEFAULTS: SFTConfig = {
   maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
   minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, packing: false, seed: 42,
-  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null,
+  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
 };
 
 const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
@@ -59,7 +66,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   minLrRatio: { kind: 'number', min: 0, max: 1 }, weightDecay: { kind: 'number', min: 0 }, maxGradNorm: { kind: 'number', min: 0 },
   completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true }, packing: { kind: 'bool' },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
-  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
 };
 
 export class SFTTrainer {
@@ -117,6 +124,14 @@ export class SFTTrainer {
 
   /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
+    return withFloat32MatmulPrecision(this.precision(), () => this.fitSteps(onProgress, untilStep));
+  }
+
+  private precision(): Float32MatmulPrecision {
+    return this.config.bf16 ? 'medium' : getFloat32MatmulPrecision();
+  }
+
+  private fitSteps(onProgress: ((step: number, total: number, log: LogRecord | null) => void) | undefined, untilStep: number): LogRecord[] {
     const c = this.config;
     const firstRecord = this.logger.records.length;
     const params = this.optimizer.params;
@@ -171,7 +186,7 @@ export class SFTTrainer {
   evaluate(batchSize = this.config.batchSize): number {
     let sum = 0;
     let tokens = 0;
-    noGrad(() => {
+    withFloat32MatmulPrecision(this.precision(), () => noGrad(() => {
       for (let i = 0; i < this.evalSet.length; i += batchSize) {
         tidy(() => {
           const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId());
@@ -179,7 +194,7 @@ export class SFTTrainer {
           tokens += b.lossTokens;
         });
       }
-    });
+    }));
     return sum / Math.max(1, tokens);
   }
 

@@ -29,7 +29,8 @@ Config fields (JSON):
               learningRate, warmupSteps, lrSchedule, weightDecay, maxGradNorm, beta (> 0 keeps a frozen reference
               copy of the starting model), epsilon, epsilonHigh, lossType, scaleRewards, importanceSamplingLevel,
               maskTruncatedCompletions, temperature, topP, topK, minP, maxCompletionLength, syncRefModel,
-              refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery (weights go in rewards)
+              refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, bf16 (mixed precision on CPUs with
+              AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache) (weights go in rewards)
   eval        optional held-out evaluation before, every 'every' steps and after training:
               {"data": ... (prompt + answer), "every": 50, "k": 8, "temperature": 0.6, "topP": 0.95,
                "maxNewTokens": (default trainer.maxCompletionLength), "answerFormat": "r1" | "addition", "seed": 0}

@@ -22,7 +22,8 @@ Config fields (JSON):
   evalData     optional, same form: evaluation loss every trainer.evalEvery steps and at the end
   trainer      SFTConfig options: maxSteps, batchSize, gradientAccumulationSteps, learningRate, warmupSteps,
                lrSchedule, minLrRatio, weightDecay, maxGradNorm, completionOnlyLoss, appendEos, maxLength,
-               seed, logEvery, evalEvery, saveEvery
+               seed, logEvery, evalEvery, saveEvery, bf16 (mixed precision: bf16 matmul operands, float32
+               accumulation and weights, on CPUs with AVX512-BF16)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,
