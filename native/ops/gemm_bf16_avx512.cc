@@ -167,6 +167,24 @@ void pack_lanes_contiguous(const float* src, int64_t ld, int64_t lanes, int64_t 
   const int64_t panels = (lanes + w - 1) / w;
   for (int64_t p0 = 0; p0 < pairs; p0 += kStrip) {
     const int64_t p1 = p0 + kStrip < pairs ? p0 + kStrip : pairs;
+    if (w == 8) {  // two 8-wide panels per 16-lane conversion
+      for (int64_t q = 0; q < panels; q += 2) {
+        const int64_t l0 = q * 8;
+        const int64_t n = lanes - l0 > 16 ? 16 : lanes - l0;
+        const __mmask16 load = static_cast<__mmask16>((1u << n) - 1);
+        uint16_t* d0 = dst + q * 16 * pairs;
+        uint16_t* d1 = q + 1 < panels ? d0 + 16 * pairs : nullptr;
+        for (int64_t p = p0; p < p1; ++p) {
+          const float* r0 = src + 2 * p * ld + l0;
+          const __m512 x = _mm512_maskz_loadu_ps(load, r0);
+          const __m512 y = 2 * p + 1 < k ? _mm512_maskz_loadu_ps(load, r0 + ld) : _mm512_setzero_ps();
+          const __m512i v = pair_rows(x, y);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(d0 + p * 16), _mm512_castsi512_si256(v));
+          if (d1 != nullptr) _mm256_storeu_si256(reinterpret_cast<__m256i*>(d1 + p * 16), _mm512_extracti64x4_epi64(v, 1));
+        }
+      }
+      continue;
+    }
     for (int64_t q = 0; q < panels; ++q) {
       for (int g = 0; g < w; g += 16) {
         const int64_t l0 = q * w + g;
