@@ -122,87 +122,65 @@ inline void prefetch_rows(const T* r, int rows, int64_t ld, int64_t D) {
     for (int64_t c = 0; c < D; c += 64 / sizeof(T)) __builtin_prefetch(r + i * ld + c, 0, 0);
 }
 
-// o[0, D) = sum_j p[j] * V row j for j < n (rows ldv apart).
-TG_CLONES void weighted_rows(float* __restrict o, const float* __restrict p, const float* __restrict v, int64_t ldv,
-                             int64_t n, int64_t D) {
-  const int64_t ahead = ahead_rows<float>(D);
+inline float widen(float x) { return x; }
+inline float widen(uint16_t x) { return bf16_to_float(x); }
+
+// o[0, D) = sum_j p[j] * V row j for j < n (rows ldv apart), V in float32 or bfloat16 (widened on load).
+template <class T>
+__attribute__((always_inline)) inline void weighted_rows_of(float* __restrict o, const float* __restrict p,
+                                                            const T* __restrict v, int64_t ldv, int64_t n, int64_t D) {
+  const int64_t ahead = ahead_rows<T>(D);
   for (int64_t c = 0; c < D; ++c) o[c] = 0.0f;
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {  // four rows per pass over o: fewer loads and stores of the accumulator
     const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
-    const float* v0 = v + j * ldv;
-    const float* v1 = v0 + ldv;
-    const float* v2 = v1 + ldv;
-    const float* v3 = v2 + ldv;
+    const T* v0 = v + j * ldv;
+    const T* v1 = v0 + ldv;
+    const T* v2 = v1 + ldv;
+    const T* v3 = v2 + ldv;
     prefetch_rows(v0 + ahead * ldv, 4, ldv, D);
-    for (int64_t c = 0; c < D; ++c) o[c] += p0 * v0[c] + p1 * v1[c] + p2 * v2[c] + p3 * v3[c];
+    for (int64_t c = 0; c < D; ++c)
+      o[c] += p0 * widen(v0[c]) + p1 * widen(v1[c]) + p2 * widen(v2[c]) + p3 * widen(v3[c]);
   }
   for (; j < n; ++j) {
     const float pj = p[j];
-    const float* vj = v + j * ldv;
-    for (int64_t c = 0; c < D; ++c) o[c] += pj * vj[c];
+    const T* vj = v + j * ldv;
+    for (int64_t c = 0; c < D; ++c) o[c] += pj * widen(vj[c]);
   }
 }
 
-// s[j] = scale * q . K row j for j < n (rows ldk apart); D a multiple of 16 takes the unrolled path.
-TG_CLONES void score_rows(float* __restrict s, const float* __restrict q, const float* __restrict k, int64_t ldk,
-                          int64_t n, int64_t D, float scale) {
-  const int64_t ahead = ahead_rows<float>(D);
-  if (D % kLanes == 0) {
-    for (int64_t j = 0; j < n; ++j) {
-      const float* kj = k + j * ldk;
-      prefetch_rows(kj + ahead * ldk, 1, ldk, D);
-      float acc[kLanes] = {};
-      for (int64_t c = 0; c < D; c += kLanes)
-        for (int l = 0; l < kLanes; ++l) acc[l] += q[c + l] * kj[c + l];
-      float t = 0.0f;
-      for (int l = 0; l < kLanes; ++l) t += acc[l];
-      s[j] = scale * t;
-    }
-    return;
-  }
-  for (int64_t j = 0; j < n; ++j) s[j] = scale * dot_row(q, k + j * ldk, D);
-}
-
-// The same over bfloat16 K and V rows, widened to float32 on load.
-TG_CLONES void score_rows(float* __restrict s, const float* __restrict q, const uint16_t* __restrict k, int64_t ldk,
-                          int64_t n, int64_t D, float scale) {
-  const int64_t ahead = ahead_rows<uint16_t>(D);
+// s[j] = scale * q . K row j for j < n (rows ldk apart), K in float32 or bfloat16 (widened on load).
+template <class T>
+__attribute__((always_inline)) inline void score_rows_of(float* __restrict s, const float* __restrict q,
+                                                         const T* __restrict k, int64_t ldk, int64_t n, int64_t D,
+                                                         float scale) {
+  const int64_t ahead = ahead_rows<T>(D);
   const int64_t Dv = D / kLanes * kLanes;
   for (int64_t j = 0; j < n; ++j) {
-    const uint16_t* kj = k + j * ldk;
+    const T* kj = k + j * ldk;
     prefetch_rows(kj + ahead * ldk, 1, ldk, D);
     float acc[kLanes] = {};
     for (int64_t c = 0; c < Dv; c += kLanes)
-      for (int l = 0; l < kLanes; ++l) acc[l] += q[c + l] * bf16_to_float(kj[c + l]);
+      for (int l = 0; l < kLanes; ++l) acc[l] += q[c + l] * widen(kj[c + l]);
     float t = 0.0f;
     for (int l = 0; l < kLanes; ++l) t += acc[l];
-    for (int64_t c = Dv; c < D; ++c) t += q[c] * bf16_to_float(kj[c]);
+    for (int64_t c = Dv; c < D; ++c) t += q[c] * widen(kj[c]);
     s[j] = scale * t;
   }
 }
 
-TG_CLONES void weighted_rows(float* __restrict o, const float* __restrict p, const uint16_t* __restrict v, int64_t ldv,
-                             int64_t n, int64_t D) {
-  const int64_t ahead = ahead_rows<uint16_t>(D);
-  for (int64_t c = 0; c < D; ++c) o[c] = 0.0f;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
-    const uint16_t* v0 = v + j * ldv;
-    const uint16_t* v1 = v0 + ldv;
-    const uint16_t* v2 = v1 + ldv;
-    const uint16_t* v3 = v2 + ldv;
-    prefetch_rows(v0 + ahead * ldv, 4, ldv, D);
-    for (int64_t c = 0; c < D; ++c)
-      o[c] += p0 * bf16_to_float(v0[c]) + p1 * bf16_to_float(v1[c]) + p2 * bf16_to_float(v2[c]) +
-              p3 * bf16_to_float(v3[c]);
-  }
-  for (; j < n; ++j) {
-    const float pj = p[j];
-    const uint16_t* vj = v + j * ldv;
-    for (int64_t c = 0; c < D; ++c) o[c] += pj * bf16_to_float(vj[c]);
-  }
+// The cloned entry points (target_clones cannot be put on templates).
+TG_CLONES void weighted_rows(float* o, const float* p, const float* v, int64_t ldv, int64_t n, int64_t D) {
+  weighted_rows_of(o, p, v, ldv, n, D);
+}
+TG_CLONES void weighted_rows(float* o, const float* p, const uint16_t* v, int64_t ldv, int64_t n, int64_t D) {
+  weighted_rows_of(o, p, v, ldv, n, D);
+}
+TG_CLONES void score_rows(float* s, const float* q, const float* k, int64_t ldk, int64_t n, int64_t D, float scale) {
+  score_rows_of(s, q, k, ldk, n, D, scale);
+}
+TG_CLONES void score_rows(float* s, const float* q, const uint16_t* k, int64_t ldk, int64_t n, int64_t D, float scale) {
+  score_rows_of(s, q, k, ldk, n, D, scale);
 }
 
 // K or V rows of element type T: (b, t, h) at data + b*sb + t*st + h*sh.

@@ -16,6 +16,7 @@
 #include "core/simd.h"
 #include "core/thread_pool.h"
 #include "ops/gemm_kernels.h"
+#include "ops/gemm_transpose.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -197,25 +198,9 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 // dst[c * ds + r] = src[r * ld + c] for c < 8, r < width (width <= 8): an 8x8 in-register transpose.
 // Rows at or past `rows` (<= width) read as zero.
 inline void transpose_8(const float* src, int64_t ld, int rows, int width, float* dst, int64_t ds) {
-  __m256 r[8];
-  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
   __m256 o[8];
-  o[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  o[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  o[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  o[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  o[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  o[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  o[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  o[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+  for (int i = 0; i < 8; ++i) o[i] = i < rows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
+  transpose_8x8(o);
   if (width == 8) {
     for (int c = 0; c < 8; ++c) _mm256_storeu_ps(dst + c * ds, o[c]);
   } else if (width == 4) {

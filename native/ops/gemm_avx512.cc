@@ -12,6 +12,7 @@
 // template is instantiated below it (an AVX-512 COMDAT copy could be linked into baseline callers).
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
+#include "ops/gemm_avx512_tile.h"
 
 namespace tg::gemm_detail {
 namespace {
@@ -66,29 +67,7 @@ void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
     b += kNR;
   }
 
-  const __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.0f) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(acc0[r], va));
-      _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(acc1[r], va));
-    }
-  } else if (beta == 1.0f) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(acc0[r], va, _mm512_loadu_ps(c + r * ldc)));
-      _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(acc1[r], va, _mm512_loadu_ps(c + r * ldc + 16)));
-    }
-  } else {
-    const __m512 vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      _mm512_storeu_ps(c + r * ldc,
-                       _mm512_fmadd_ps(acc0[r], va, _mm512_mul_ps(vb, _mm512_loadu_ps(c + r * ldc))));
-      _mm512_storeu_ps(c + r * ldc + 16,
-                       _mm512_fmadd_ps(acc1[r], va, _mm512_mul_ps(vb, _mm512_loadu_ps(c + r * ldc + 16))));
-    }
-  }
+  store_tile_x32<MR>(acc0, acc1, c, ldc, alpha, beta);
 }
 
 void kernel_8x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "math/bf16.h"
 #include "ops/gemm_kernels.h"
+#include "ops/gemm_transpose.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,6 +15,7 @@
 // See gemm_avx512.cc: no standard header and no std template below this line.
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")
+#include "ops/gemm_avx512_tile.h"
 
 namespace tg::gemm_detail {
 namespace {
@@ -70,34 +73,14 @@ void kernel_bf16_8x32(int64_t kc, const uint16_t* a, const uint16_t* b, float* c
     b += 2 * kNR;
   }
 
-  const __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.0f) {
-#pragma GCC unroll 16
-    for (int r = 0; r < kMR; ++r) {
-      _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(acc0[r], va));
-      _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(acc1[r], va));
-    }
-  } else {
-    const __m512 vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 16
-    for (int r = 0; r < kMR; ++r) {
-      _mm512_storeu_ps(c + r * ldc,
-                       _mm512_fmadd_ps(acc0[r], va, _mm512_mul_ps(vb, _mm512_loadu_ps(c + r * ldc))));
-      _mm512_storeu_ps(c + r * ldc + 16,
-                       _mm512_fmadd_ps(acc1[r], va, _mm512_mul_ps(vb, _mm512_loadu_ps(c + r * ldc + 16))));
-    }
-  }
+  store_tile_x32<kMR>(acc0, acc1, c, ldc, alpha, beta);
 }
 
-// bfloat16 bits of x, rounded to nearest even, with the vector conversion's handling of denormals (flushed to
-// a signed zero) and NaN (kept, quieted): for the few values the vector paths leave over.
+// bfloat16 bits of x with the vector conversion's flush of denormals to a signed zero: for the few values
+// the vector paths leave over.
 inline uint16_t bf16_bits(float x) {
-  uint32_t u;
-  __builtin_memcpy(&u, &x, sizeof(u));
-  if ((u & 0x7f800000u) == 0) return static_cast<uint16_t>((u >> 16) & 0x8000u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
+  const float flushed = __builtin_fabsf(x) < __FLT_MIN__ ? __builtin_copysignf(0.0f, x) : x;
+  return math::bf16_from_float(flushed);
 }
 
 // Interleaves bf16(x[j]) and bf16(y[j]) for j < 16: the vdpbf16ps layout of two k rows.
@@ -105,26 +88,6 @@ inline __m512i pair_rows(__m512 x, __m512 y) {
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                               23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   return _mm512_permutexvar_epi16(interleave, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(y, x)));
-}
-
-// In-register transpose of an 8x8 block of 32-bit values.
-inline void transpose_8x8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
 // Lane i's k values are contiguous (row i of a row-major A, or of B stored N x K). A pair of consecutive k
@@ -179,8 +142,10 @@ void pack_lanes_contiguous(const float* src, int64_t ld, int64_t lanes, int64_t 
           const __m512 x = _mm512_maskz_loadu_ps(load, r0);
           const __m512 y = 2 * p + 1 < k ? _mm512_maskz_loadu_ps(load, r0 + ld) : _mm512_setzero_ps();
           const __m512i v = pair_rows(x, y);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(d0 + p * 16), _mm512_castsi512_si256(v));
-          if (d1 != nullptr) _mm256_storeu_si256(reinterpret_cast<__m256i*>(d1 + p * 16), _mm512_extracti64x4_epi64(v, 1));
+          // Lanes 0-7 (32-bit pairs) to this panel, lanes 8-15 to the next: a masked store addressed 8 lanes
+          // early puts lane 8 at d1 + p*16 (masked-off lanes touch no memory).
+          _mm512_mask_storeu_epi32(d0 + p * 16, 0x00FF, v);
+          if (d1 != nullptr) _mm512_mask_storeu_epi32(d1 + p * 16 - 16, 0xFF00, v);
         }
       }
       continue;
