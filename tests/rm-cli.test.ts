@@ -1,10 +1,11 @@
 // `thinkgrad rm` end to end on a tiny config: from a fresh model and from a causal-LM folder (fresh head,
-// stated), outputs, logs, report and config errors naming the field.
+// stated), outputs, logs, report and config errors naming the field; then `thinkgrad grpo` scoring with that
+// reward model on some rows and rule rewards on others ('when').
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rmCommand, CONFIG_COMMANDS } from '../src/cli/commands/index.js';
+import { grpoCommand, rmCommand, CONFIG_COMMANDS } from '../src/cli/commands/index.js';
 import { loadSequenceClassifier } from '../src/nn/sequence-classification.js';
 import * as tg from '../src/index.js';
 import { additionTokenizer } from '../src/tasks/addition.js';
@@ -45,5 +46,26 @@ describe('thinkgrad rm', () => {
     await expect(rmCommand({ model: at('lm'), data: bad, output: at('rm3') }, quiet)).rejects.toThrow(/line 2.*rejected/);
     await expect(rmCommand({ model: at('lm'), data: prefs, trainer: { batchSize: -1 }, output: at('rm4') }, quiet)).rejects.toThrow(/trainer.*batchSize/);
     await expect(rmCommand({ model: at('lm'), data: prefs, output: at('rm2') }, quiet)).rejects.toThrow(/already exists/);
+  });
+
+  it('grpo scores chat rows with a reward model folder and math rows with accuracy, each null elsewhere', async () => {
+    const data = at('mixed.jsonl');
+    fs.writeFileSync(data, Array.from({ length: 16 }, (_, i) => JSON.stringify(i % 2 ? { prompt: `${i}+${i}=`, answer: 2 * i, task: 'math' }
+      : { prompt: `${10 + i}=`, task: 'chat' })).join('\n') + '\n');
+    const res = await grpoCommand({ modelConfig: tiny, modelSeed: 3, tokenizer: { type: 'addition' }, data,
+      rewards: [{ name: 'accuracy', when: { column: 'task', in: ['math'] } },
+        { name: 'rewardModel', weight: 0.5, options: { model: at('rm', 'model'), name: 'rm_score', input: 'completion' }, when: { column: 'task', in: ['chat'] } }],
+      trainer: { maxSteps: 2, numGenerations: 4, generationBatchSize: 16, microBatchSize: 16, maxCompletionLength: 6, learningRate: 1e-3 },
+      output: at('grpo-mixed') }, quiet);
+    expect(res.logs).toHaveLength(2);
+    for (const log of res.logs) {
+      expect(Number.isFinite(log['rewards/rm_score/mean'] as number)).toBe(true);
+      expect(Number.isFinite(log['rewards/accuracy/mean'] as number)).toBe(true);
+    }
+    const bad = (rewards: unknown) => grpoCommand({ modelConfig: tiny, tokenizer: { type: 'addition' }, data, rewards, output: at('grpo-bad') }, quiet);
+    await expect(bad([{ name: 'rewardModel' }])).rejects.toThrow(/rewards\[0\]\.options\.model' is required/);
+    await expect(bad([{ name: 'rewardModel', options: { model: at('nowhere') } }])).rejects.toThrow(/rewards\[0\]\.options\.model/);
+    await expect(bad([{ name: 'accuracy', when: { column: 'task' } }])).rejects.toThrow(/rewards\[0\]\.when\.in' must be a non-empty array/);
+    await expect(bad([{ name: 'accuracy' }])).rejects.toThrow(/answer/);
   });
 });

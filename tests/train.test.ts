@@ -131,6 +131,21 @@ describe('GRPOTrainer', () => {
     model.dispose();
   });
 
+  it('gives rewards every column any row of the batch has; rows lacking one read null', async () => {
+    const model = tiny();
+    const mixed = rows.slice(0, 8).map((r, i) => (i % 2 ? { prompt: r.prompt } : r));
+    const seen: unknown[][] = [];
+    const probe: RewardFunction = function probe(args) {
+      seen.push(args.answer as unknown[]);
+      return args.completions.map(() => 0);
+    };
+    await new GRPOTrainer(model, tok, mixed, [probe], { maxSteps: 1, numGenerations: 2, generationBatchSize: 16, microBatchSize: 16, maxCompletionLength: 4 }).train();
+    expect(seen[0]).toHaveLength(16);
+    expect(seen[0].filter((v) => v === null)).toHaveLength(8);
+    expect(seen[0].filter((v) => v !== null && v !== undefined)).toHaveLength(8);
+    model.dispose();
+  });
+
   it('evaluates on an eval set every evalEvery steps and calls onEvaluate', async () => {
     const model = tiny();
     const seen: tg.LogRecord[] = [];

@@ -215,7 +215,10 @@ export class GRPOTrainer {
     const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
     const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
     const inputs: RewardArgs = { prompts: rows.flatMap((r) => Array.from({ length: repeat }, () => r.prompt)), completions, completionIds };
-    for (const key of Object.keys(rows[0])) if (key !== 'prompt') inputs[key] = rows.flatMap((r) => Array.from({ length: repeat }, () => r[key]));
+    // Every column any row of the batch has (rows of a mixed dataset may lack some; theirs read null).
+    const columns = new Set(rows.flatMap((r) => Object.keys(r)));
+    columns.delete('prompt');
+    for (const key of columns) inputs[key] = rows.flatMap((r) => Array.from({ length: repeat }, () => (key in r ? r[key] : null)));
     return { promptIds, repeated, gen, completionIds, inputs };
   }
 

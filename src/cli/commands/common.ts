@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { checkConfig, type FieldSpec } from '../../train/config.js';
 import type { LogRecord } from '../../train/logger.js';
 import { LlamaForCausalLM } from '../../nn/llama.js';
+import { loadSequenceClassifier, type LlamaForSequenceClassification } from '../../nn/sequence-classification.js';
 import type { LlamaConfigOptions } from '../../nn/config.js';
 import { loadPretrained } from '../../io/pretrained.js';
 import { CharTokenizer, loadTokenizer } from '../../io/tokenizers/index.js';
@@ -239,7 +240,8 @@ export function answerRules(fmt: AnswerFormat): { extract: (c: string) => string
 // ---------------------------------------------------------------------------------------------------------
 // Rewards.
 
-type RewardName = 'accuracy' | 'format' | 'tagCount' | 'languageConsistency' | 'cosineScaledLength' | 'softOverlongPunishment' | 'repetitionPenalty' | 'code';
+type RewardName = 'accuracy' | 'format' | 'tagCount' | 'languageConsistency' | 'cosineScaledLength' | 'softOverlongPunishment' | 'repetitionPenalty' | 'code'
+  | 'rewardModel';
 
 // The JSON-expressible options of each reward factory (functions such as `correctness` or `words` are code-only).
 const REWARD_OPTIONS: Record<RewardName, { fields: Record<string, FieldSpec>; column?: (o: Json) => [string, ColumnType] | null }> = {
@@ -254,36 +256,83 @@ const REWARD_OPTIONS: Record<RewardName, { fields: Record<string, FieldSpec>; co
   repetitionPenalty: { fields: { ngramSize: { kind: 'int', min: 1 }, maxPenalty: { kind: 'number', max: 0 } } },
   code: { fields: { language: { kind: 'enum', values: ['javascript', 'typescript', 'python'] }, column: { kind: 'string' }, timeoutMs: { kind: 'number', min: 1 },
     memoryMb: { kind: 'number', min: 16 }, concurrency: { kind: 'int', min: 1 } }, column: (o) => [(o.column as string) ?? 'testCases', 'any'] },
+  rewardModel: { fields: { model: { kind: 'string' }, name: { kind: 'string' }, input: { kind: 'enum', values: ['answer', 'completion'] },
+    batchSize: { kind: 'int', min: 1 }, normalize: { kind: 'enum', values: ['batch'], nullable: true }, clip: { kind: 'number', min: 1e-9, nullable: true },
+    appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 1, nullable: true } } },
 };
 
 export interface BuiltRewards {
   funcs: RewardFunction[];
   weights: number[];
   names: string[];
-  /** Dataset columns the rewards read. */
-  columns: Record<string, ColumnType>;
+  /** Dataset columns the rewards read (optional where only rows selected by a 'when' need them). */
+  columns: Record<string, ColumnType | ColumnSpec>;
+  /** Frees the reward models the rewards loaded. */
+  dispose(): void;
+}
+
+// A reward model folder written by `thinkgrad rm` (model + tokenizer.json) as a reward function.
+function rewardModelReward(src: string, where: string, o: Json, models: LlamaForSequenceClassification[]): RewardFunction {
+  if (typeof o.model !== 'string') {
+    throw new ConfigError(`${src}: field '${where}.options.model' is required: the folder of a reward model (thinkgrad rm's output/model)`);
+  }
+  const folder = o.model;
+  const model = named(`${src}: field '${where}.options.model'`, () => loadSequenceClassifier(folder));
+  models.push(model);
+  const tokenizer = named(`${src}: field '${where}.options.model'`, () => loadTokenizer(folder));
+  const { model: _folder, ...rest } = o;
+  return named(`${src}: field '${where}'`, () => rewardFactories.rewardModel(model, tokenizer, rest as rewardFactories.RewardModelOptions));
+}
+
+// 'when': {"column": C, "in": [values]}: the reward scores only rows whose column C holds one of the values.
+function whenClause(src: string, where: string, spec: unknown): { column: string; values: unknown[] } {
+  const w = expectObject(src, where, spec);
+  for (const k of Object.keys(w)) if (k !== 'column' && k !== 'in') throw new ConfigError(`${src}: unknown field '${where}.${k}' (known: column, in)`);
+  const column = expectString(src, `${where}.column`, w.column);
+  if (!Array.isArray(w.in) || w.in.length === 0 || w.in.some((v) => typeof v !== 'string' && typeof v !== 'number')) {
+    throw new ConfigError(`${src}: field '${where}.in' must be a non-empty array of strings or numbers, got ${JSON.stringify(w.in)}`);
+  }
+  return { column, values: w.in };
+}
+
+function addColumn(columns: BuiltRewards['columns'], name: string, type: ColumnType, optional: boolean): void {
+  const prev = columns[name];
+  const prevRequired = prev !== undefined && !(typeof prev === 'object' && prev.optional);
+  columns[name] = optional && !prevRequired ? { type, optional: true } : type;
 }
 
 /** `[{"name": "accuracy"}, {"name": "format", "weight": 0.1, "options": {...}}]` -> reward functions + weights. */
 export function buildRewards(src: string, field: string, spec: unknown): BuiltRewards {
   if (!Array.isArray(spec) || spec.length === 0) throw new ConfigError(`${src}: field '${field}' must be a non-empty array like [{"name": "accuracy"}, {"name": "format", "weight": 0.1}]`);
-  const out: BuiltRewards = { funcs: [], weights: [], names: [], columns: {} };
-  spec.forEach((entry, i) => {
-    const where = `${field}[${i}]`;
-    const e = expectObject(src, where, entry);
-    for (const k of Object.keys(e)) if (!['name', 'weight', 'options'].includes(k)) throw new ConfigError(`${src}: unknown field '${where}.${k}' (known: name, weight, options)`);
-    const name = expectString(src, `${where}.name`, e.name);
-    const known = REWARD_OPTIONS[name as RewardName];
-    if (!known) throw new ConfigError(`${src}: field '${where}.name': unknown reward '${name}' (rewards: ${Object.keys(REWARD_OPTIONS).join(', ')})`);
-    if (e.weight !== undefined && (typeof e.weight !== 'number' || !Number.isFinite(e.weight))) throw new ConfigError(`${src}: field '${where}.weight' must be a number, got ${JSON.stringify(e.weight)}`);
-    const opts = options<Json>(src, `${where}.options`, e.options, known.fields as Record<string, FieldSpec>, {});
-    const factory = (rewardFactories as unknown as Record<string, (o: Json) => RewardFunction>)[name];
-    out.funcs.push(named(`${src}: field '${where}'`, () => factory(opts)));
-    out.weights.push((e.weight as number | undefined) ?? 1);
-    out.names.push(name);
-    const col = known.column?.(opts);
-    if (col) out.columns[col[0]] = col[1];
-  });
+  const models: LlamaForSequenceClassification[] = [];
+  const out: BuiltRewards = { funcs: [], weights: [], names: [], columns: {}, dispose: () => models.forEach((m) => m.dispose()) };
+  try {
+    spec.forEach((entry, i) => {
+      const where = `${field}[${i}]`;
+      const e = expectObject(src, where, entry);
+      for (const k of Object.keys(e)) if (!['name', 'weight', 'options', 'when'].includes(k)) throw new ConfigError(`${src}: unknown field '${where}.${k}' (known: name, weight, options, when)`);
+      const name = expectString(src, `${where}.name`, e.name);
+      const known = REWARD_OPTIONS[name as RewardName];
+      if (!known) throw new ConfigError(`${src}: field '${where}.name': unknown reward '${name}' (rewards: ${Object.keys(REWARD_OPTIONS).join(', ')})`);
+      if (e.weight !== undefined && (typeof e.weight !== 'number' || !Number.isFinite(e.weight))) throw new ConfigError(`${src}: field '${where}.weight' must be a number, got ${JSON.stringify(e.weight)}`);
+      const when = e.when === undefined ? null : whenClause(src, `${where}.when`, e.when);
+      const opts = options<Json>(src, `${where}.options`, e.options, known.fields as Record<string, FieldSpec>, {});
+      const factory = (rewardFactories as unknown as Record<string, (o: Json) => RewardFunction>)[name];
+      const fn = name === 'rewardModel' ? rewardModelReward(src, where, opts, models) : named(`${src}: field '${where}'`, () => factory(opts));
+      out.funcs.push(when ? rewardFactories.onlyWhere(fn, (args, row) => {
+        const col = args[when.column];
+        return when.values.includes(Array.isArray(col) ? col[row] : col);
+      }) : fn);
+      out.weights.push((e.weight as number | undefined) ?? 1);
+      out.names.push(fn.name || name);
+      const col = known.column?.(opts);
+      if (col) addColumn(out.columns, col[0], col[1], when !== null);
+      if (when) addColumn(out.columns, when.column, 'any', false);
+    });
+  } catch (err) {
+    out.dispose();
+    throw err;
+  }
   return out;
 }
 

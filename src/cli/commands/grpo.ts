@@ -12,7 +12,7 @@ import type { LlamaForCausalLM } from '../../nn/llama.js';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { ProgressBar } from '../progress.js';
 import { type Chart, writeReport } from '../report.js';
-import { answerRules, buildModel, buildRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, loadData, MODEL_FIELDS, named,
+import { answerRules, buildModel, buildRewards, type BuiltRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, loadData, MODEL_FIELDS, named,
   options, pct, printTable, type AnswerFormat, type Json, type RunOptions } from './common.js';
 import { trainerOptions } from './sft.js';
 
@@ -24,7 +24,10 @@ Config fields (JSON):
               (accuracy: answer; code: testCases; languageConsistency: language), or {"task": "addition", "count": N, "seed": S}
   rewards     required: [{"name": "accuracy"}, {"name": "format", "weight": 0.1, "options": {...}}]; names:
               accuracy, format, tagCount, languageConsistency, cosineScaledLength, softOverlongPunishment,
-              repetitionPenalty, code (weights default 1)
+              repetitionPenalty, code, rewardModel (weights default 1). rewardModel scores with a reward model
+              folder: {"name": "rewardModel", "options": {"model": "runs/rm/model", "input": "answer" | "completion",
+              "normalize": "batch", "clip": 5, "name": "helpfulness"}}. "when": {"column": "task", "in": ["chat"]}
+              applies a reward only to rows whose column holds one of the values (null, not scored, elsewhere)
   trainer     GRPOConfig options: maxSteps, numGenerations, generationBatchSize, microBatchSize, numIterations,
               learningRate, warmupSteps, lrSchedule, weightDecay, maxGradNorm, beta (> 0 keeps a frozen reference
               copy of the starting model), epsilon, epsilonHigh, lossType, scaleRewards, importanceSamplingLevel,
@@ -111,6 +114,14 @@ export async function grpoCommand(config: unknown, opts: RunOptions = {}): Promi
   const trainerConfig = trainerOptions<GRPOConfig>(src, c, out);
   if (trainerConfig.rewardWeights !== undefined) throw new ConfigError(`${src}: field 'trainer.rewardWeights': give each reward's "weight" in 'rewards' instead`);
   const rewards = buildRewards(src, 'rewards', c.rewards);
+  try {
+    return await trainGrpo(src, c, out, trainerConfig, rewards, opts);
+  } finally {
+    rewards.dispose();
+  }
+}
+
+async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Partial<GRPOConfig>, rewards: BuiltRewards, opts: RunOptions): Promise<GrpoResult> {
   const data = loadData(src, 'data', c.data, 'prompts', rewards.columns);
   const maxCompletion = typeof trainerConfig.maxCompletionLength === 'number' ? trainerConfig.maxCompletionLength : 256;
   const ev = c.eval === undefined ? null : loadEvalSpec(src, 'eval', c.eval, maxCompletion);
