@@ -118,6 +118,37 @@ forEachBackend((device) => describe(`reductions on ${device}`, () => {
     });
   });
 
+  it('a whole-tensor sum, mean, max and min split across threads: matches float64, the same for any thread count', () => {
+    // 300,000 values: blocks of 65,536 reduced in parallel (the last one partial), combined in block order.
+    const n = 300_000;
+    const a = randomArray(n, 204);
+    const withNaN = Float64Array.from(a);
+    withNaN[200_000] = NaN;
+    const before = tg.getNumThreads();
+    const results = [1, 2].map((threads) => {
+      tg.setNumThreads(threads);
+      return tg.tidy(() => {
+        const x = fromArray(a, [n]);
+        const two = fromArray(a, [1, n]);
+        return [x.sum().item(), x.mean().item(), x.max().item(), x.min().item(), two.sum(1).item(), fromArray(withNaN, [n]).max().item()];
+      });
+    });
+    tg.setNumThreads(before);
+    let sum = 0, max = -Infinity, min = Infinity;
+    for (const v of a) {
+      sum += v;
+      max = Math.max(max, v);
+      min = Math.min(min, v);
+    }
+    // float32: 16-lane partial sums per block, then 5 block sums: error ~ (n/80 + 21) eps |x|max, under 3e-3 here
+    const SUM_N = { atol: 3e-3, rtol: 1e-5 };
+    expectClose([results[1][0], results[1][4]], [sum, sum], SUM_N, 'sum');
+    expectClose([results[1][1]], [sum / n], { atol: SUM_N.atol / n, rtol: 1e-5 }, 'mean');
+    expect([results[1][2], results[1][3]]).toEqual([Math.fround(max), Math.fround(min)]);
+    expect(Number.isNaN(results[1][5])).toBe(true);
+    expect(results[0].slice(0, 5)).toEqual(results[1].slice(0, 5));
+  });
+
   it('size-1 and empty dims', () => {
     const a = randomArray(5, 204);
     tg.tidy(() => {

@@ -1,9 +1,13 @@
 // Row reductions run one row per task with vectorizable inner loops (partial sums in 16 lanes so the
-// order is fixed and the compiler can use SIMD); column reductions split the columns across threads.
+// order is fixed and the compiler can use SIMD); a few long rows (a whole-tensor sum) are cut into fixed
+// blocks reduced in parallel and combined in block order, so the result does not depend on the thread count.
+// Column reductions split the columns across threads.
 #include "ops/reduce.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
@@ -95,7 +99,42 @@ TG_CLONES void col_accumulate(ReduceOp op, float* __restrict out, const float* _
 
 }  // namespace
 
+// Elements per block when long rows are split (256 KiB: the per-block overhead is noise, blocks balance).
+constexpr int64_t kSplitBlock = int64_t{1} << 16;
+
+// Rows at or below which long rows are split. A fixed count (not the thread count) keeps the summation order,
+// and so the result, the same on any number of threads.
+constexpr int64_t kSplitRows = 8;
+
+// Sum, Mean, Max, Min of few, long rows.
+static bool reduce_rows_split(ReduceOp op, float* out, const float* x, int64_t rows, int64_t cols) {
+  const bool splittable = op == ReduceOp::Sum || op == ReduceOp::Mean || op == ReduceOp::Max || op == ReduceOp::Min;
+  if (!splittable || rows > kSplitRows || cols < 2 * kSplitBlock) return false;
+  const int64_t blocks = (cols + kSplitBlock - 1) / kSplitBlock;
+  std::vector<float> partial(static_cast<size_t>(rows * blocks));
+  parallel_for(rows * blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t r = t / blocks, blk = t % blocks, c0 = blk * kSplitBlock;
+      const float* seg = x + r * cols + c0;
+      const int64_t n = std::min(kSplitBlock, cols - c0);
+      partial[static_cast<size_t>(t)] = op == ReduceOp::Sum || op == ReduceOp::Mean ? row_sum(seg, n) : row_max(seg, n, op == ReduceOp::Max);
+    }
+  });
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = partial.data() + r * blocks;
+    if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
+      float sum = 0.0f;
+      for (int64_t blk = 0; blk < blocks; ++blk) sum += p[blk];
+      out[r] = op == ReduceOp::Mean ? sum / static_cast<float>(cols) : sum;
+    } else {
+      out[r] = row_max(p, blocks, op == ReduceOp::Max);  // NaN in any block stays NaN
+    }
+  }
+  return true;
+}
+
 void reduce_rows(ReduceOp op, void* out, const float* x, int64_t rows, int64_t cols) {
+  if (reduce_rows_split(op, static_cast<float*>(out), x, rows, cols)) return;
   int64_t grain = cols >= 4096 ? 1 : 4096 / (cols + 1) + 1;
   parallel_for(rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
