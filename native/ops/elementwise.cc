@@ -269,24 +269,30 @@ void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, 
   const int64_t inner = layout.shape[last];
   int64_t outer = 1;
   for (int d = 0; d < last; ++d) outer *= layout.shape[d];
-  int64_t grain = inner >= kGrain ? 1 : kGrain / inner;
-  parallel_for(outer, grain, [&](int64_t begin, int64_t end) {
+  // Long rows (a contiguous copy coalesces into one) are cut into pieces so every thread copies.
+  constexpr int64_t kPiece = int64_t{1} << 16;
+  const int64_t pieces = inner >= 2 * kPiece ? (inner + kPiece - 1) / kPiece : 1;
+  const int64_t grain = pieces > 1 || inner >= kGrain ? 1 : kGrain / inner;
+  parallel_for(outer * pieces, grain, [&](int64_t begin, int64_t end) {
     int64_t offs[2];
-    for (int64_t r = begin; r < end; ++r) {
-      layout.outer_offsets(r, offs);
+    for (int64_t t = begin; t < end; ++t) {
+      layout.outer_offsets(t / pieces, offs);
+      const int64_t i0 = (t % pieces) * kPiece;
+      const int64_t n = pieces > 1 ? std::min(kPiece, inner - i0) : inner;
+      const int64_t od = offs[0] + i0 * sd, os = offs[1] + i0 * ss;
       if (dst_dtype == src_dtype) {
-        auto* d = static_cast<uint32_t*>(dst) + offs[0];
-        const auto* s = static_cast<const uint32_t*>(src) + offs[1];
-        if (sd == 1 && ss == 1) std::memcpy(d, s, static_cast<size_t>(inner) * 4);
-        else for (int64_t i = 0; i < inner; ++i) d[i * sd] = s[i * ss];
+        auto* d = static_cast<uint32_t*>(dst) + od;
+        const auto* s = static_cast<const uint32_t*>(src) + os;
+        if (sd == 1 && ss == 1) std::memcpy(d, s, static_cast<size_t>(n) * 4);
+        else for (int64_t i = 0; i < n; ++i) d[i * sd] = s[i * ss];
       } else if (dst_dtype == DType::Float32) {
-        auto* d = static_cast<float*>(dst) + offs[0];
-        const auto* s = static_cast<const int32_t*>(src) + offs[1];
-        for (int64_t i = 0; i < inner; ++i) d[i * sd] = static_cast<float>(s[i * ss]);
+        auto* d = static_cast<float*>(dst) + od;
+        const auto* s = static_cast<const int32_t*>(src) + os;
+        for (int64_t i = 0; i < n; ++i) d[i * sd] = static_cast<float>(s[i * ss]);
       } else {
-        auto* d = static_cast<int32_t*>(dst) + offs[0];
-        const auto* s = static_cast<const float*>(src) + offs[1];
-        for (int64_t i = 0; i < inner; ++i) {
+        auto* d = static_cast<int32_t*>(dst) + od;
+        const auto* s = static_cast<const float*>(src) + os;
+        for (int64_t i = 0; i < n; ++i) {
           float v = s[i * ss];
           // NOTE: float -> int of NaN or out-of-range values is undefined in C++; saturate instead.
           d[i * sd] = v != v ? 0 : (v >= 2147483647.0f ? 2147483647 : (v <= -2147483648.0f ? INT32_MIN : static_cast<int32_t>(v)));
