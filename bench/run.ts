@@ -1,10 +1,11 @@
 // `npm run bench [suite ...]`: runs the benchmark suites (all by default) and prints their tables.
-// Suites: gemm (W1), elementwise, train (W2), grpo (W3), generate (W4). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
+// Suites: gemm (W1), elementwise, train (W2), grpo (W3), generate (W4), iteration (W5). PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
 import '../src/index.js';
 import { benchElementwise } from './elementwise.js';
 import { benchGemm } from './gemm.js';
 import { benchGenerate } from './generate.js';
 import { benchGrpo } from './grpo.js';
+import { benchGrpoIteration } from './grpo-iteration.js';
 import { torchAvailable } from './lib.js';
 import { benchTrainStep } from './train-step.js';
 
@@ -14,6 +15,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   train: () => benchTrainStep(),
   grpo: () => benchGrpo(),
   generate: () => benchGenerate(),
+  iteration: () => benchGrpoIteration(),
 };
 
 const wanted = process.argv.slice(2);
