@@ -93,6 +93,24 @@ describe('bfloat16 KV cache', () => {
       expect(() => native.kvCacheStore(wrong.storage.id, 2, 1, 4, 8, 0, tg.randn([2, 1, 1, 8]).storage.id, 0, [8, 8, 8], 1))
         .toThrow(/kvCacheStore: cache holds 20 bf16 values, not a \(2, 1, 4, 8\) cache/);
       expect(() => native.kvCacheLoad(tg.empty([64]).storage.id, 0, cache.layers[0].k.storage.id, 2, 1, 4, 8, 5)).toThrow(/Tk 5 exceeds the cache's 4/);
+      // attentionDecodeBf16: q/o (B, Tq, Hq, D) views, caches (B, Hkv, L, D); every bad argument throws in JS
+      const q = tg.randn([2, 1, 1, 8]), o = tg.empty([2, 1, 1, 8]);
+      const k = cache.layers[0].k.storage.id, v = cache.layers[0].v.storage.id;
+      const decode = (...over: [number, unknown][]) => {
+        const args: unknown[] = [o.storage.id, 0, [8, 8, 8], q.storage.id, 0, [8, 8, 8], k, v, 4, 2, 1, 3, 1, 1, 8, 0.35, true, 0, 0, []];
+        for (const [i, value] of over) args[i] = value;
+        return () => (native.attentionDecodeBf16 as unknown as (...a: unknown[]) => void)(...args);
+      };
+      expect(decode()).not.toThrow();
+      expect(decode([11, 5])).toThrow(/attentionDecodeBf16: Tk 5 exceeds the cache's 4/);
+      expect(decode([9, 3])).toThrow(/a cache holds 64 bf16 values, not \(3, 1, 4, 8\)/);
+      expect(decode([10, 2])).toThrow(/q: .*exceeds|exceeds its buffer/);
+      expect(decode([13, 2])).toThrow(/Hq must be a multiple of Hkv/);
+      expect(decode([17, tg.randn([1]).storage.id], [19, [3, 3, 1]])).toThrow(/bias/);
+      expect(decode([17, tg.randn([6]).storage.id], [19, [3]])).toThrow(/bias strides must be \[sB, sQ, sK\]/);
+      expect(decode([6, 'x'])).toThrow(TypeError);
+      expect((native.attentionDecodeBf16 as unknown as () => void).bind(null)).toThrow(/missing argument/);
+      expect(() => native.matmulPrecision('low')).toThrow(/matmulPrecision: unknown precision 'low'/);
       cache.dispose();
     });
   });
