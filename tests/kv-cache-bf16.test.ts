@@ -115,6 +115,20 @@ describe('bfloat16 KV cache', () => {
     });
   });
 
+  it('repeated generation (packed weights, bf16 cache, medium precision) leaves native memory where it was', () => {
+    const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64 }, { seed: 7 });
+    const run = () => tg.withFloat32MatmulPrecision('medium', () => generate(model, [[1, 2, 3], [4, 5]], { maxNewTokens: 10, seed: 1, kvCacheDtype: 'bfloat16' }));
+    run();
+    const before = tg.memory();
+    for (let i = 0; i < 50; i++) run();
+    const after = tg.memory();
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numBuffers).toBe(before.numBuffers);
+    expect(after.numBytes).toBe(before.numBytes);
+    model.dispose();
+  });
+
   it('generation with a bfloat16 cache follows the float32 cache, padded batches included', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
       numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 6 });
