@@ -19,7 +19,7 @@ const numbers = (text: string, re: RegExp) => [...text.matchAll(re)].map((m) => 
 
 describe('examples', () => {
   it('every example is tested here', () => {
-    const tested = ['quickstart.ts', 'custom-grpo-loop.ts', 'fused-loss-own-logits.ts', 'hf-folder.ts', 'async-reward.ts'];
+    const tested = ['quickstart.ts', 'custom-grpo-loop.ts', 'fused-loss-own-logits.ts', 'hf-folder.ts', 'async-reward.ts', 'mixed-precision.ts'];
     expect(readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts')).sort()).toEqual([...tested].sort());
   });
 
@@ -45,6 +45,16 @@ describe('examples', () => {
     const live = out.match(/live tensors: (\d+) after the first step, (\d+) at the end/);
     expect(live).not.toBeNull();
     expect(Number(live![2])).toBe(Number(live![1]));
+  });
+
+  it('mixed-precision: float32 and medium precision train alike; the bf16 cache samples like the float32 one', () => {
+    const out = runExample('mixed-precision.ts');
+    const runs = [...out.matchAll(/(float32|medium): loss (\d+\.\d+) -> (\d+\.\d+), [\d.]+ ms\/step/g)].map((m) => [Number(m[2]), Number(m[3])]);
+    expect(runs).toHaveLength(2);
+    for (const [first, last] of runs) expect(last).toBeLessThan(first / 10);
+    expect(Math.abs(runs[0][1] - runs[1][1])).toBeLessThan(0.05);
+    const agree = out.match(/bf16 KV cache: (\d+) of (\d+) greedy tokens/);
+    expect(Number(agree![1])).toBeGreaterThanOrEqual(Number(agree![2]) - 2);
   });
 
   it('fused-loss-own-logits: the fused loss on user logits matches plain float64 JavaScript', () => {
