@@ -115,6 +115,25 @@ describe('bfloat16 KV cache', () => {
     });
   });
 
+  it('chunks longer than the decode path after a prefill read the bf16 cache back as float32', () => {
+    const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 8 });
+    tg.noGrad(() => tg.tidy(() => {
+      const first = tg.tensor(Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [2, 5], { dtype: 'int32' });
+      const second = tg.tensor(Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]), [2, 6], { dtype: 'int32' });
+      const f32 = model.createCache(2, 16), half = model.createCache(2, 16, 'bfloat16');
+      // the prefill attends to its own float32 keys: identical logits
+      expect(Array.from(model.forward(first, { cache: half }).data())).toEqual(Array.from(model.forward(first, { cache: f32 }).data()));
+      expect(half.length).toBe(5);
+      // 6 new positions (more than the decode path's 4) attend over cached keys rounded to bf16
+      expectClose(model.forward(second, { cache: half }).data(), model.forward(second, { cache: f32 }).data(), { atol: 0.05, rtol: 0.02 }, 'chunk logits');
+      expect(half.length).toBe(11);
+      f32.dispose();
+      half.dispose();
+    }));
+    model.dispose();
+  });
+
   it('repeated generation (packed weights, bf16 cache, medium precision) leaves native memory where it was', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
       numKeyValueHeads: 2, maxPositionEmbeddings: 64 }, { seed: 7 });
