@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { distillCommand, evalCommand, generateCommand, grpoCommand, runConfigCommand, sampleCommand, sftCommand } from '../src/cli/commands/index.js';
 import { additionExamples, additionTrainProblems } from '../src/tasks/addition.js';
 import { readJsonl } from '../src/io/jsonl.js';
+import * as tg from '../src/index.js';
 import { loadPretrained } from '../src/io/pretrained.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-cli-'));
@@ -103,6 +104,20 @@ describe('thinkgrad commands on tiny configs', () => {
     expect(res.completions.map((c) => c.prompt)).toEqual(['123+456=', '123+456=', '1+2=', '1+2=']);
     expect(lines(at('gen', 'completions.jsonl'))).toHaveLength(4);
     expectReport(at('gen'), 'Completions');
+  });
+
+  it('generate and eval take bf16 (mixed precision, bf16 KV cache) and restore the matmul precision', async () => {
+    const f32 = await generateCommand({ model: at('sft', 'model'), prompts: ['123+456=', '1+2='], sampling: { maxNewTokens: 8, greedy: true }, output: at('gen-f32') }, quiet);
+    const mixed = await generateCommand({ model: at('sft', 'model'), prompts: ['123+456=', '1+2='], sampling: { maxNewTokens: 8, greedy: true, bf16: true }, output: at('gen-bf16') }, quiet);
+    expect(tg.getFloat32MatmulPrecision()).toBe('highest');
+    expect(mixed.completions.map((c) => c.tokens)).toHaveLength(2);
+    // the SFT model is confident: greedy picks survive bf16 rounding
+    expect(mixed.completions.map((c) => c.completion)).toEqual(f32.completions.map((c) => c.completion));
+    const ev = await evalCommand({ model: at('sft', 'model'), data: { task: 'addition', count: 4 }, k: 2, maxNewTokens: 12, bf16: true, output: at('eval-bf16') }, quiet);
+    expect(ev.passAt1).toBeGreaterThanOrEqual(0);
+    expect(tg.getFloat32MatmulPrecision()).toBe('highest');
+    await expect(generateCommand({ model: at('sft', 'model'), prompts: ['1+2='], sampling: { maxNewTokens: 2, bf16: 1 }, output: at('gen-bad') }, quiet))
+      .rejects.toThrow(/field 'sampling'.*'bf16' must be true or false, got 1/);
   });
 
   it('runs from a config file via runConfigCommand', async () => {

@@ -2,6 +2,7 @@
 // 0.95 (DeepSeek-R1's protocol) give pass@1 as the mean correctness and cons@k by majority vote, plus
 // greedy accuracy, the share of well-formed completions and the mean completion length.
 import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { generate } from '../generate/generate.js';
 import { answersEqual } from '../rl/rewards/math-answer.js';
@@ -29,6 +30,8 @@ export interface EvaluateOptions {
   /** Sequences generated at once. Default 512. */
   batchSize?: number;
   seed?: number;
+  /** KV-cache storage while sampling (see GenerateOptions.kvCacheDtype). Default 'float32'. */
+  kvCacheDtype?: KVCacheDtype;
 }
 
 export interface EvaluateResult {
@@ -53,7 +56,7 @@ function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: n
     const out = generate(model, prompts.slice(i, i + batch), {
       maxNewTokens: options.maxNewTokens, eosTokenId: eos,
       ...(sampled ? { temperature: options.temperature ?? 0.6, topP: options.topP ?? 0.95 } : { greedy: true }),
-      seed: options.seed === undefined ? undefined : options.seed + i,
+      seed: options.seed === undefined ? undefined : options.seed + i, kvCacheDtype: options.kvCacheDtype,
     });
     out.completionIds.forEach((ids, j) => {
       const used = ids.slice(0, out.completionLengths[j]);

@@ -3,6 +3,7 @@
 // JSONL SFT dataset.
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { generate } from '../generate/generate.js';
 
@@ -20,6 +21,8 @@ export interface RejectionSampleOptions {
   /** Sequences generated at once. Default 512. */
   batchSize?: number;
   seed?: number;
+  /** KV-cache storage while sampling (see GenerateOptions.kvCacheDtype). Default 'float32'. */
+  kvCacheDtype?: KVCacheDtype;
   /** Write the kept examples here as JSONL lines {prompt, completion} (atomically). */
   outputFile?: string;
 }
@@ -44,7 +47,7 @@ export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, r
     const chunk = prompts.slice(i, i + batch);
     const out = generate(model, chunk.map((r) => tokenizer.encode(r.prompt)), {
       maxNewTokens: options.maxNewTokens, temperature: options.temperature ?? 1, topP: options.topP ?? 1, eosTokenId: eos,
-      seed: options.seed === undefined ? undefined : options.seed + i,
+      seed: options.seed === undefined ? undefined : options.seed + i, kvCacheDtype: options.kvCacheDtype,
     });
     out.completionIds.forEach((ids, j) => {
       const used = ids.slice(0, out.completionLengths[j]);

@@ -24,6 +24,7 @@ Config fields (JSON):
                 default: "addition" for the embedded task, else "r1"
   seed          sampling seed (default 0)
   batchSize     sequences generated at once (default 512)
+  bf16          mixed precision: bf16 matmul operands and KV cache, on CPUs with AVX512-BF16 (default false)
   output        required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/eval.json (metrics), output/samples.jsonl (completions and correctness per problem),
@@ -33,7 +34,7 @@ Example run.json:
   {"model": "runs/grpo/model", "data": {"task": "addition"}, "k": 8, "maxNewTokens": 40, "output": "runs/eval"}
   thinkgrad eval --config run.json`;
 
-const OPTION_FIELDS = ['k', 'temperature', 'topP', 'maxNewTokens', 'greedy', 'answerFormat', 'seed', 'batchSize'];
+const OPTION_FIELDS = ['k', 'temperature', 'topP', 'maxNewTokens', 'greedy', 'answerFormat', 'seed', 'batchSize', 'bf16'];
 const FIELDS = [...MODEL_FIELDS, 'data', ...OPTION_FIELDS, 'output', 'overwrite'];
 
 export interface EvalCommandResult {

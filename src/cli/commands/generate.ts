@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { writeJsonl } from '../../io/jsonl.js';
 import { generate } from '../../generate/generate.js';
+import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
@@ -15,7 +16,8 @@ Config fields (JSON):
   prompts     required: a list of strings, a JSONL file with a string column prompt ({"path": F, "limit": N}),
               or {"task": "addition", "count": N, "split": "heldout"}
   sampling    {"maxNewTokens": (required), "temperature": 1, "topP": 1, "topK": null, "minP": null,
-               "greedy": false, "numReturnSequences": 1, "seed": 0, "batchSize": 256}
+               "greedy": false, "numReturnSequences": 1, "seed": 0, "batchSize": 256, "bf16": false}
+              bf16: mixed precision (bf16 matmul operands and KV cache, on CPUs with AVX512-BF16)
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/completions.jsonl ({"prompt", "completion", "tokens", "stop"} per sample), output/report.html.
@@ -25,13 +27,13 @@ Example run.json:
    "output": "runs/gen"}
   thinkgrad generate --config run.json`;
 
-interface GenSpec { maxNewTokens: number | null; temperature: number; topP: number; topK: number | null; minP: number | null; greedy: boolean; numReturnSequences: number; seed: number; batchSize: number }
+interface GenSpec { maxNewTokens: number | null; temperature: number; topP: number; topK: number | null; minP: number | null; greedy: boolean; numReturnSequences: number; seed: number; batchSize: number; bf16: boolean }
 const GEN_FIELDS: Record<keyof GenSpec, FieldSpec> = {
   maxNewTokens: { kind: 'int', min: 1, nullable: true }, temperature: { kind: 'number', min: 1e-6 }, topP: { kind: 'number', min: 0, max: 1 },
   topK: { kind: 'int', min: 0, nullable: true }, minP: { kind: 'number', min: 0, max: 1, nullable: true }, greedy: { kind: 'bool' },
-  numReturnSequences: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, batchSize: { kind: 'int', min: 1 },
+  numReturnSequences: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, batchSize: { kind: 'int', min: 1 }, bf16: { kind: 'bool' },
 };
-const GEN_DEFAULTS: GenSpec = { maxNewTokens: null, temperature: 1, topP: 1, topK: null, minP: null, greedy: false, numReturnSequences: 1, seed: 0, batchSize: 256 };
+const GEN_DEFAULTS: GenSpec = { maxNewTokens: null, temperature: 1, topP: 1, topK: null, minP: null, greedy: false, numReturnSequences: 1, seed: 0, batchSize: 256, bf16: false };
 
 const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'output', 'overwrite'];
 
@@ -71,10 +73,10 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
     const bar = new ProgressBar('generate', all.length);
     for (let i = 0; i < all.length; i += s.batchSize) {
       const part = all.slice(i, i + s.batchSize);
-      const r = generate(model, part.map((p) => p.ids), {
-        maxNewTokens: s.maxNewTokens, eosTokenId: eos, seed: s.seed + i,
+      const r = withFloat32MatmulPrecision(s.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => generate(model, part.map((p) => p.ids), {
+        maxNewTokens: s.maxNewTokens!, eosTokenId: eos, seed: s.seed + i, kvCacheDtype: s.bf16 ? 'bfloat16' : 'float32',
         ...(s.greedy ? { greedy: true } : { temperature: s.temperature, topP: s.topP, ...(s.topK !== null ? { topK: s.topK } : {}), ...(s.minP !== null ? { minP: s.minP } : {}) }),
-      });
+      }));
       r.completionIds.forEach((ids, j) => {
         const used = ids.slice(0, r.completionLengths[j]);
         const text = tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used);

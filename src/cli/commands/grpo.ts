@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { savePretrained } from '../../io/pretrained.js';
+import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import { GRPOTrainer, type GRPOConfig, type PromptRow } from '../../train/grpo.js';
 import type { LogRecord } from '../../train/logger.js';
 import { evaluatePolicy, type EvalProblem } from '../../eval/evaluate.js';
@@ -36,7 +37,8 @@ Config fields (JSON):
               AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache) (weights go in rewards)
   eval        optional held-out evaluation before, every 'every' steps and after training:
               {"data": ... (prompt + answer), "every": 50, "k": 8, "temperature": 0.6, "topP": 0.95,
-               "maxNewTokens": (default trainer.maxCompletionLength), "answerFormat": "r1" | "addition", "seed": 0}
+               "maxNewTokens": (default trainer.maxCompletionLength), "answerFormat": "r1" | "addition", "seed": 0,
+               "bf16": false}
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model, output/checkpoint-N, output/grpo_logs.jsonl, output/eval.jsonl, output/report.html.
@@ -52,13 +54,13 @@ Example run.json:
 
 const FIELDS = [...MODEL_FIELDS, 'data', 'rewards', 'trainer', 'eval', 'output', 'overwrite'];
 
-export interface EvalSpec { data: unknown; every: number | null; k: number; temperature: number; topP: number; maxNewTokens: number | null; answerFormat: string; seed: number; greedy: boolean; batchSize: number }
+export interface EvalSpec { data: unknown; every: number | null; k: number; temperature: number; topP: number; maxNewTokens: number | null; answerFormat: string; seed: number; greedy: boolean; batchSize: number; bf16: boolean }
 export const EVAL_FIELDS: Record<keyof EvalSpec, FieldSpec> = {
   data: { kind: 'string' }, every: { kind: 'int', min: 1, nullable: true }, k: { kind: 'int', min: 1 }, temperature: { kind: 'number', min: 1e-6 },
   topP: { kind: 'number', min: 0, max: 1 }, maxNewTokens: { kind: 'int', min: 1, nullable: true }, answerFormat: { kind: 'enum', values: ['', 'r1', 'addition'] },
-  seed: { kind: 'int', min: 0 }, greedy: { kind: 'bool' }, batchSize: { kind: 'int', min: 1 },
+  seed: { kind: 'int', min: 0 }, greedy: { kind: 'bool' }, batchSize: { kind: 'int', min: 1 }, bf16: { kind: 'bool' },
 };
-export const EVAL_DEFAULTS: EvalSpec = { data: undefined, every: null, k: 8, temperature: 0.6, topP: 0.95, maxNewTokens: null, answerFormat: '', seed: 0, greedy: true, batchSize: 512 };
+export const EVAL_DEFAULTS: EvalSpec = { data: undefined, every: null, k: 8, temperature: 0.6, topP: 0.95, maxNewTokens: null, answerFormat: '', seed: 0, greedy: true, batchSize: 512, bf16: false };
 
 export interface GrpoResult {
   output: string;
@@ -76,10 +78,10 @@ export function chunkedEvaluate(label: string | null, model: LlamaForCausalLM, t
   const samples: { prompt: string; answer: string; completions: string[]; correct: boolean[] }[] = [];
   for (let i = 0; i < problems.length; i += chunk) {
     const part = problems.slice(i, i + chunk);
-    const r = evaluatePolicy(model, tokenizer, part, {
+    const r = withFloat32MatmulPrecision(e.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => evaluatePolicy(model, tokenizer, part, {
       k: e.k, temperature: e.temperature, topP: e.topP, maxNewTokens, greedy: e.greedy, batchSize: e.batchSize, seed: e.seed + i * e.k,
-      extractAnswer: rules.extract, isWellFormed: rules.wellFormed,
-    });
+      extractAnswer: rules.extract, isWellFormed: rules.wellFormed, kvCacheDtype: e.bf16 ? 'bfloat16' : 'float32',
+    }));
     const w = part.length / problems.length;
     acc.passAt1 += r.passAt1 * w;
     acc.consAtK += r.consAtK * w;

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
+import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import { writeJsonl } from '../../io/jsonl.js';
 import type { LlamaForCausalLM } from '../../nn/llama.js';
 import { rejectionSample } from '../../train/rejection-sampling.js';
@@ -20,9 +21,10 @@ Config fields (JSON):
   data        required: a JSONL file with columns prompt (string) and answer (string or number),
               or {"task": "addition", "count": N, "seed": S}
   sampling    {"k": 4, "temperature": 0.6, "topP": 0.95, "maxNewTokens": (required), "shortestOnly": false,
-               "requireFormat": true, "answerFormat": "r1" | "addition", "seed": 0, "batchSize": 512}
+               "requireFormat": true, "answerFormat": "r1" | "addition", "seed": 0, "batchSize": 512, "bf16": false}
               k samples per prompt; a sample is kept when it ends (not truncated), its answer equals the
-              row's answer and (requireFormat) it is well formed; shortestOnly keeps the shortest per prompt
+              row's answer and (requireFormat) it is well formed; shortestOnly keeps the shortest per prompt;
+              bf16: mixed precision (bf16 matmul operands and KV cache, on CPUs with AVX512-BF16)
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/samples.jsonl ({"prompt", "completion"} per kept sample: the data of thinkgrad sft/distill),
@@ -33,12 +35,13 @@ Example run.json:
    "sampling": {"k": 2, "maxNewTokens": 40}, "output": "runs/samples"}
   thinkgrad sample --config run.json`;
 
-export interface SamplingSpec { k: number; temperature: number; topP: number; maxNewTokens: number | null; shortestOnly: boolean; requireFormat: boolean; answerFormat: string; seed: number; batchSize: number }
+export interface SamplingSpec { k: number; temperature: number; topP: number; maxNewTokens: number | null; shortestOnly: boolean; requireFormat: boolean; answerFormat: string; seed: number; batchSize: number; bf16: boolean }
 export const SAMPLING_FIELDS: Record<keyof SamplingSpec, FieldSpec> = {
   k: { kind: 'int', min: 1 }, temperature: { kind: 'number', min: 1e-6 }, topP: { kind: 'number', min: 0, max: 1 }, maxNewTokens: { kind: 'int', min: 1, nullable: true },
   shortestOnly: { kind: 'bool' }, requireFormat: { kind: 'bool' }, answerFormat: { kind: 'enum', values: ['', 'r1', 'addition'] }, seed: { kind: 'int', min: 0 }, batchSize: { kind: 'int', min: 1 },
+  bf16: { kind: 'bool' },
 };
-const SAMPLING_DEFAULTS: SamplingSpec = { k: 4, temperature: 0.6, topP: 0.95, maxNewTokens: null, shortestOnly: false, requireFormat: true, answerFormat: '', seed: 0, batchSize: 512 };
+const SAMPLING_DEFAULTS: SamplingSpec = { k: 4, temperature: 0.6, topP: 0.95, maxNewTokens: null, shortestOnly: false, requireFormat: true, answerFormat: '', seed: 0, batchSize: 512, bf16: false };
 
 const FIELDS = [...MODEL_FIELDS, 'data', 'sampling', 'output', 'overwrite'];
 
@@ -69,10 +72,11 @@ export function sampleInChunks(label: string, model: LlamaForCausalLM, tokenizer
   let accepted = 0;
   for (let i = 0; i < rows.length; i += chunk) {
     const part = rows.slice(i, i + chunk) as { prompt: string; answer: unknown }[];
-    const r = rejectionSample(model, tokenizer, part, {
+    const r = withFloat32MatmulPrecision(s.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => rejectionSample(model, tokenizer, part, {
       k: s.k, temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens, shortestOnly: s.shortestOnly, batchSize: s.batchSize, seed: s.seed + i * s.k,
       isCorrect: (c, row) => rules.correct(c, row.answer), isWellFormed: s.requireFormat ? rules.wellFormed : undefined,
-    });
+      kvCacheDtype: s.bf16 ? 'bfloat16' : 'float32',
+    }));
     examples.push(...r.examples);
     sampled += r.sampled;
     accepted += r.accepted;
