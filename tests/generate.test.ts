@@ -193,6 +193,42 @@ describe('generate', () => {
     model.dispose();
   });
 
+  for (const kvCacheDtype of ['float32', 'bfloat16'] as const) {
+    it(`finished sequences leave the batch without changing the others (${kvCacheDtype} cache, left padding, sampling)`, () => {
+      const model = randomizedModel(6);
+      // 12 prompts of 1-5 tokens; the EOS is the token most often sampled early, so sequences finish at many steps
+      const prompts = Array.from({ length: 12 }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, j) => (3 * i + j) % 11 + 1));
+      const free = generate(model, prompts, { maxNewTokens: 14, seed: 3, eosTokenId: null, kvCacheDtype });
+      const counts = new Array<number>(12).fill(0);
+      for (const ids of free.completionIds) for (const t of ids.slice(0, 6)) counts[t]++;
+      const eos = counts.indexOf(Math.max(...counts));
+      const stopped = generate(model, prompts, { maxNewTokens: 14, seed: 3, eosTokenId: eos, kvCacheDtype });
+      const lengths = stopped.completionLengths;
+      expect(new Set(lengths.filter((n) => n < 14)).size, 'sequences finish at several different steps').toBeGreaterThan(2);
+      prompts.forEach((_, b) => {
+        // the same draws and the same logits: identical up to the EOS
+        expect(stopped.completionIds[b].slice(0, lengths[b])).toEqual(free.completionIds[b].slice(0, lengths[b]));
+        expectClose(stopped.policyLogprobs[b].slice(0, lengths[b]), free.policyLogprobs[b].slice(0, lengths[b]), { atol: 1e-6, rtol: 1e-6 }, `sequence ${b}`);
+      });
+      model.dispose();
+    });
+  }
+
+  it('KVCache.keepRows moves kept rows to the front and refuses bad row lists', () => {
+    tg.tidy(() => {
+      const cache = new nn.KVCache(1, 3, 1, 4, 2);
+      const keys = tg.tensor(Float32Array.from({ length: 3 * 2 * 2 }, (_, i) => i), [3, 2, 1, 2]);
+      cache.write(0, 0, keys, keys);
+      cache.length = 2;
+      cache.keepRows([0, 2]);
+      expect(cache.batch).toBe(2);
+      expect(Array.from(cache.read(0, 2).keys.data())).toEqual([0, 1, 2, 3, 8, 9, 10, 11]);
+      expect(() => cache.keepRows([1, 0])).toThrow(/ascending indices below 2/);
+      expect(() => cache.keepRows([0, 5])).toThrow(RangeError);
+      cache.dispose();
+    });
+  });
+
   it('without truncation the sampling log-probs are the policy log-probs at that temperature', () => {
     const model = randomizedModel(5);
     const out = generate(model, [[1, 2, 3]], { maxNewTokens: 6, temperature: 0.8, seed: 1 });

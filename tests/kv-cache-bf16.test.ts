@@ -91,7 +91,7 @@ describe('bfloat16 KV cache', () => {
       expect(() => cache.write(0, 0, tg.randn([3, 1, 1, 8]), tg.randn([3, 1, 1, 8]))).toThrow(/cache batch 2 != input batch 3/);
       const wrong = tg.empty([10]);
       expect(() => native.kvCacheStore(wrong.storage.id, 2, 1, 4, 8, 0, tg.randn([2, 1, 1, 8]).storage.id, 0, [8, 8, 8], 1))
-        .toThrow(/kvCacheStore: cache holds 20 bf16 values, not a \(2, 1, 4, 8\) cache/);
+        .toThrow(/kvCacheStore: cache holds 20 bf16 values, too few for a \(2, 1, 4, 8\) cache/);
       expect(() => native.kvCacheLoad(tg.empty([64]).storage.id, 0, cache.layers[0].k.storage.id, 2, 1, 4, 8, 5)).toThrow(/Tk 5 exceeds the cache's 4/);
       // attentionDecodeBf16: q/o (B, Tq, Hq, D) views, caches (B, Hkv, L, D); every bad argument throws in JS
       const q = tg.randn([2, 1, 1, 8]), o = tg.empty([2, 1, 1, 8]);
@@ -103,7 +103,7 @@ describe('bfloat16 KV cache', () => {
       };
       expect(decode()).not.toThrow();
       expect(decode([11, 5])).toThrow(/attentionDecodeBf16: Tk 5 exceeds the cache's 4/);
-      expect(decode([9, 3])).toThrow(/a cache holds 64 bf16 values, not \(3, 1, 4, 8\)/);
+      expect(decode([9, 3])).toThrow(/a cache holds 64 bf16 values, too few for \(3, 1, 4, 8\)/);
       expect(decode([10, 2])).toThrow(/q: .*exceeds|exceeds its buffer/);
       expect(decode([13, 2])).toThrow(/Hq must be a multiple of Hkv/);
       expect(decode([17, tg.randn([1]).storage.id], [19, [3, 3, 1]])).toThrow(/bias/);

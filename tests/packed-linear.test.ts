@@ -106,4 +106,20 @@ describe('packed linear weights', () => {
     ids.dispose();
     model.dispose();
   });
+
+  it('withPackedLinears also packs a tied head (the embedding) and unpacks it after', () => {
+    const model = new nn.LlamaForCausalLM({ vocabSize: 40, hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 1, numAttentionHeads: 4,
+      maxPositionEmbeddings: 32, rmsNormEps: 1e-5, tieWordEmbeddings: true }, { seed: 9 });
+    const ids = tg.keep(tg.randint(0, 40, [3, 7], { dtype: 'int32' }));
+    const headPacked = () => (model as unknown as { packedHead: tg.PackedLinearWeight | null }).packedHead !== null;
+    const plain = tg.tidy(() => Array.from(tg.noGrad(() => model.forward(ids)).data()));
+    const packed = nn.withPackedLinears(model, () => {
+      expect(headPacked()).toBe(true);
+      return tg.tidy(() => Array.from(tg.noGrad(() => model.forward(ids)).data()));
+    });
+    expect(packed).toEqual(plain);
+    expect(headPacked()).toBe(false);
+    ids.dispose();
+    model.dispose();
+  });
 });

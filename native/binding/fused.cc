@@ -282,14 +282,15 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
 
 // ---- bfloat16 KV cache ----
 
-// A cache buffer (float32 storage holding the bf16 values two to a float) with dims B, Hkv, L, D at i..i+4.
+// A cache buffer (float32 storage holding the bf16 values two to a float) with dims B, Hkv, L, D at i..i+4. The
+// buffer may be larger: a cache that dropped finished sequences keeps its first B rows.
 Bf16Cache bf16_cache_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   Buffer& buf = buffer_arg(info, i, op, name, DType::Float32);
   const int64_t B = positive_dim(info, i + 1, op, "B"), Hkv = positive_dim(info, i + 2, op, "Hkv");
   const int64_t L = positive_dim(info, i + 3, op, "L"), D = positive_dim(info, i + 4, op, "D");
   const int64_t values = numel_of({B, Hkv, L, D}, op);
-  if (values != 2 * buf.numel())
-    throw_range(op, std::string(name) + " holds " + std::to_string(2 * buf.numel()) + " bf16 values, not a (" +
+  if (values > 2 * buf.numel())
+    throw_range(op, std::string(name) + " holds " + std::to_string(2 * buf.numel()) + " bf16 values, too few for a (" +
                         std::to_string(B) + ", " + std::to_string(Hkv) + ", " + std::to_string(L) + ", " +
                         std::to_string(D) + ") cache");
   return Bf16Cache{static_cast<uint16_t*>(buf.data), B, Hkv, L, D};
@@ -337,8 +338,8 @@ Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
   Buffer& vb = buffer_arg(info, 7, op, "vCache", DType::Float32);
   const int64_t values = numel_of({d.B, d.Hkv, L, d.D}, op);
   for (Buffer* b : {&kb, &vb})
-    if (values != 2 * b->numel())
-      throw_range(op, "a cache holds " + std::to_string(2 * b->numel()) + " bf16 values, not (" + std::to_string(d.B) +
+    if (values > 2 * b->numel())
+      throw_range(op, "a cache holds " + std::to_string(2 * b->numel()) + " bf16 values, too few for (" + std::to_string(d.B) +
                           ", " + std::to_string(d.Hkv) + ", " + std::to_string(L) + ", " + std::to_string(d.D) + ")");
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   check_heads(op, o, d.B, d.Tq, d.Hq, d.D, true);

@@ -92,7 +92,6 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
   const maxLen = P + maxNew;
   // Key mask (1 = real token) for every slot of the cache; generated slots are all real.
   const mask = padded ? pads.map((n) => Uint8Array.from({ length: maxLen }, (_, j) => (j < n ? 0 : 1))) : null;
-  const maskUpTo = (n: number) => (mask ? mask.map((row) => row.subarray(0, n)) : undefined);
 
   const completions: number[][] = promptIds.map(() => []);
   const logprobs: number[][] = promptIds.map(() => []);
@@ -114,20 +113,23 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         flat.fill(inputPad, b * P, b * P + pads[b]);
         flat.set(p, b * P + pads[b]);
       });
-      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32' }), { cache, attentionMask: maskUpTo(P), logitsToKeep: 1 }).data());
-      const next = new Int32Array(B);
+      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32' }), { cache, attentionMask: mask ? mask.map((row) => row.subarray(0, P)) : undefined, logitsToKeep: 1 }).data());
+      // Batch row r holds sequence rows[r]; finished sequences leave the batch (see below).
+      let rows = Array.from({ length: B }, (_, b) => b);
+      let next = new Int32Array(B);
       for (let step = 0; step < maxNew; step++) {
         const u = tidy(() => rand([B]).data());
         let active = 0;
-        for (let b = 0; b < B; b++) {
-          if (finished[b]) continue; // keeps feeding its last token; its outputs are never read
-          const row = logits.subarray(b * V, (b + 1) * V);
+        for (let r = 0; r < rows.length; r++) {
+          const b = rows[r];
+          if (finished[b]) continue; // keeps feeding its last token until it leaves the batch; its outputs are never read
+          const row = logits.subarray(r * V, (r + 1) * V);
           const p = samplingDistribution(row, sampling, probs, scratch);
           const tok = sampleIndex(p, u[b]);
           completions[b].push(tok);
           logprobs[b].push(sampling.greedy ? 0 : Math.log(p[tok]));
           policyLogprobs[b].push(tokenLogprob(row, tok, sampling.temperature));
-          next[b] = tok;
+          next[r] = tok;
           if (eos.has(tok)) {
             finished[b] = true;
             reasons[b] = 'eos';
@@ -143,7 +145,16 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
           if (!finished[b]) active++;
         }
         if (active === 0 || step === maxNew - 1) break;
-        logits = tidy(() => model.forward(tensor(next, [B, 1], { dtype: 'int32' }), { cache, attentionMask: maskUpTo(P + step + 1) }).data());
+        // Once a quarter of the batch has finished, the finished rows leave it (their cached keys and values
+        // too): later steps compute only live sequences.
+        if (rows.length - active >= Math.max(1, rows.length / 4)) {
+          const keep = rows.flatMap((b, r) => (finished[b] ? [] : [r]));
+          cache.keepRows(keep);
+          next = Int32Array.from(keep, (r) => next[r]);
+          rows = keep.map((r) => rows[r]);
+        }
+        const keyMask = mask ? rows.map((b) => mask[b].subarray(0, P + step + 1)) : undefined;
+        logits = tidy(() => model.forward(tensor(next, [rows.length, 1], { dtype: 'int32' }), { cache, attentionMask: keyMask }).data());
       }
     }));
   } finally {

@@ -34,9 +34,15 @@ const heads = (t: Tensor): number[] => [t.strides[0], t.strides[1], t.strides[2]
 export class KVCache {
   readonly layers: { k: Tensor; v: Tensor }[];
   length = 0;
+  /** Sequences (rows) in the cache; keepRows() lowers it. */
+  get batch(): number {
+    return this.rows;
+  }
+  private rows: number;
 
-  constructor(readonly numLayers: number, readonly batch: number, readonly kvHeads: number, readonly maxLength: number,
+  constructor(readonly numLayers: number, batch: number, readonly kvHeads: number, readonly maxLength: number,
     readonly headDim: number, readonly dtype: KVCacheDtype = 'float32') {
+    this.rows = batch;
     if (dtype !== 'float32' && dtype !== 'bfloat16') throw new TypeError(`KVCache: dtype must be 'float32' or 'bfloat16', got ${JSON.stringify(dtype)}`);
     if (dtype === 'bfloat16' && headDim % 2 !== 0) throw new RangeError(`KVCache: a bfloat16 cache needs an even head size, got ${headDim}`);
     const last = dtype === 'bfloat16' ? headDim / 2 : headDim;
@@ -98,6 +104,35 @@ export class KVCache {
     native.attentionDecodeBf16(o.storage.id, o.offset, heads(o), q.storage.id, q.offset, heads(q), c.k.storage.id, c.v.storage.id,
       this.maxLength, B, T, Tk, H, this.kvHeads, D, scale, true, ...biasArgs);
     return o;
+  }
+
+  /**
+   * Keeps only the sequences `keep` (ascending row indices), in that order, as rows 0..keep.length-1: their
+   * cached positions move to the front of the buffers, which stay allocated. Generation calls it to drop
+   * finished sequences from the batch.
+   */
+  keepRows(keep: readonly number[]): void {
+    keep.forEach((row, i) => {
+      if (!Number.isInteger(row) || row < i || row >= this.rows || (i > 0 && row <= keep[i - 1])) {
+        throw new RangeError(`KVCache.keepRows: rows must be ascending indices below ${this.rows}, got [${keep.join(', ')}]`);
+      }
+    });
+    noGrad(() => {
+      for (const layer of this.layers) {
+        for (const t of [layer.k, layer.v]) {
+          const shape = [1, this.kvHeads, this.length, t.shape[3]];
+          keep.forEach((row, i) => {
+            if (row === i || this.length === 0) return;
+            const src = t.makeView(shape, t.strides, row * t.strides[0]);
+            const dst = t.makeView(shape, t.strides, i * t.strides[0]);
+            t.backend.copy(dst, src);
+            src.dispose();
+            dst.dispose();
+          });
+        }
+      }
+    });
+    this.rows = keep.length;
   }
 
   dispose(): void {

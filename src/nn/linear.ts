@@ -54,24 +54,32 @@ export class Linear extends Module {
   }
 }
 
-function linearsOf(module: Module, out: Linear[] = []): Linear[] {
-  if (module instanceof Linear) out.push(module);
-  for (const [, child] of module.children()) linearsOf(child, out);
+/** @internal A module whose products can read a pre-packed weight: Linear, and a causal LM's tied head. */
+interface Packable {
+  pack(): boolean;
+  unpack(): void;
+}
+
+function packablesOf(module: Module, out: Packable[] = []): Packable[] {
+  const m = module as Module & Partial<Packable>;
+  if (typeof m.pack === 'function' && typeof m.unpack === 'function') out.push(m as Packable);
+  for (const [, child] of module.children()) packablesOf(child, out);
   return out;
 }
 
 /**
- * Runs `fn` with the weight of every CPU `Linear` in `module` packed once for the GEMM (see
- * `PackedLinearWeight`), used by forwards without gradients; unpacks afterwards, also on a throw. For loops
- * of inference forwards with fixed weights, such as generation, where repacking each weight per product is
- * a large share of the time. The weights must not change while `fn` runs.
+ * Runs `fn` with the weight of every CPU `Linear` in `module` (and a causal LM's tied head) packed once for
+ * the GEMM (see `PackedLinearWeight`), used by forwards without gradients; unpacks afterwards, also on a
+ * throw. For loops of inference forwards with fixed weights, such as generation, where repacking each weight
+ * per product is a large share of the time; every row then takes the same packed path whatever the batch
+ * size. The weights must not change while `fn` runs.
  */
 export function withPackedLinears<T>(module: Module, fn: () => T): T {
-  const packed: Linear[] = [];
+  const packed: Packable[] = [];
   try {
-    for (const lin of linearsOf(module)) if (lin.pack()) packed.push(lin);
+    for (const m of packablesOf(module)) if (m.pack()) packed.push(m);
     return fn();
   } finally {
-    for (const lin of packed) lin.unpack();
+    for (const m of packed) m.unpack();
   }
 }

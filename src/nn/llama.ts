@@ -3,7 +3,7 @@
 // explicit positions and a padding mask.
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
-import { matmul } from '../ops/matmul.js';
+import { linearPacked, matmul, PackedLinearWeight } from '../ops/matmul.js';
 import { crossEntropy } from '../ops/nn.js';
 import { narrow, transpose } from '../ops/shape.js';
 import { formatShape, Tensor } from '../tensor.js';
@@ -202,7 +202,26 @@ export class LlamaForCausalLM extends Module {
   /** ids int32 (B, T) -> logits (B, T, V) (or (B, logitsToKeep, V)). */
   forward(ids: Tensor, options: LlamaForwardOptions = {}): Tensor {
     const x = this.model.forward(ids, options, 'LlamaForCausalLM.forward');
-    return this.lm_head ? this.lm_head.forward(x) : matmul(x, transpose(this.model.embed_tokens.weight, 0, 1));
+    if (this.lm_head) return this.lm_head.forward(x);
+    if (this.packedHead !== null && this.packedHead.isCurrent && !isGradEnabled()) return linearPacked(x, this.packedHead);
+    return matmul(x, transpose(this.model.embed_tokens.weight, 0, 1));
+  }
+
+  /** The tied head's weight (the embedding) packed while withPackedLinears runs. */
+  private packedHead: PackedLinearWeight | null = null;
+
+  /** @internal withPackedLinears' hook for the tied head (an untied head is a Linear and packs itself). */
+  pack(): boolean {
+    const w = this.model.embed_tokens.weight;
+    if (this.lm_head !== null || w.device !== 'cpu' || this.packedHead !== null) return false;
+    this.packedHead = new PackedLinearWeight(w);
+    return true;
+  }
+
+  /** @internal */
+  unpack(): void {
+    this.packedHead?.dispose();
+    this.packedHead = null;
   }
 
   /**
