@@ -68,6 +68,18 @@ describe('packed linear weights', () => {
     });
   });
 
+  it('a weight packed inside tidy() outlives the scope until disposed', () => {
+    const w = tg.keep(tg.randn([24, 16]));
+    const packed = tg.tidy(() => new tg.PackedLinearWeight(w));
+    expect(packed.isCurrent).toBe(true);
+    tg.tidy(() => {
+      const x = tg.randn([12, 16]);
+      expect(Array.from(tg.linearPacked(x, packed).data())).toEqual(Array.from(tg.linear(x, w).data()));
+    });
+    packed.dispose();
+    w.dispose();
+  });
+
   it('the native entry points validate sizes and headers', () => {
     tg.tidy(() => {
       const w = tg.randn([8, 12]);

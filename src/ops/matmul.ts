@@ -2,6 +2,7 @@
 // views are passed to the GEMM as transpose flags, and broadcast batch dims as repeated offsets: no copies.
 import { record } from '../autograd/function.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
+import { keep } from '../autograd/tidy.js';
 import { native } from '../native.js';
 import { formatShape, shapeNumel, Tensor } from '../tensor.js';
 import { broadcastShapes, copyContiguous, reshape, sumToShape, transpose } from './shape.js';
@@ -221,7 +222,8 @@ export class PackedLinearWeight {
     const wt = transpose(weight, 0, 1);
     const op = asOperand(wt);
     this.kernel = matmulKernel();
-    this.storage = Tensor.empty([native.gemmPackedSize(this.inFeatures, this.outFeatures)]);
+    // Owned by this object (dispose()), not by an enclosing tidy scope.
+    this.storage = keep(Tensor.empty([native.gemmPackedSize(this.inFeatures, this.outFeatures)]));
     native.gemmPackB(this.storage.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, this.inFeatures, this.outFeatures);
     if (op.owned) op.t.dispose();
     wt.dispose();
