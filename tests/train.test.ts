@@ -180,9 +180,9 @@ describe('GRPOTrainer', () => {
 describe('resuming from a checkpoint', () => {
   const weights = (m: tg.nn.LlamaForCausalLM) => Object.values(m.stateDict()).flatMap((t) => Array.from(t.data()));
 
-  it('SFT: 3 steps, save, a fresh trainer resumes, 3 more steps equal 6 straight steps bit for bit', () => {
+  for (const bf16 of [false, true]) it(`SFT${bf16 ? ' (bf16)' : ''}: 3 steps, save, a fresh trainer resumes, 3 more steps equal 6 straight steps bit for bit`, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-sft-resume-'));
-    const config = { maxSteps: 6, batchSize: 8, learningRate: 1e-2, warmupSteps: 2, lrSchedule: 'cosine' as const, seed: 3, logEvery: 1 };
+    const config = { maxSteps: 6, batchSize: 8, learningRate: 1e-2, warmupSteps: 2, lrSchedule: 'cosine' as const, seed: 3, logEvery: 1, bf16 };
     const straight = tiny(7);
     const straightLogs = new SFTTrainer(straight, tok, data, config).fit();
     const first = tiny(7);
