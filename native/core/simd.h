@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "math/fast_exp.h"
+
 namespace tg {
 
 // Lanes of the explicit partial reductions in the kernels: 16 floats = one AVX-512 register, so the
@@ -30,6 +32,42 @@ __attribute__((always_inline)) inline float lanes_max(const float* x, int64_t n)
   for (int j = 0; j < kSimdLanes; ++j) m = m > acc[j] ? m : acc[j];
   for (; i < n; ++i) m = m > x[i] ? m : x[i];
   return m;
+}
+
+// sum(x[0, n)) and dot(a, b) over [0, n), in kSimdLanes partial sums then the tail: a fixed order. Inlined into
+// each caller like lanes_max (a TG_CLONES caller gets the AVX-512 version).
+__attribute__((always_inline)) inline float lanes_sum(const float* x, int64_t n) {
+  float acc[kSimdLanes] = {};
+  int64_t i = 0;
+  for (; i + kSimdLanes <= n; i += kSimdLanes)
+    for (int j = 0; j < kSimdLanes; ++j) acc[j] += x[i + j];
+  float s = 0.0f;
+  for (int j = 0; j < kSimdLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+__attribute__((always_inline)) inline float lanes_dot(const float* a, const float* b, int64_t n) {
+  float acc[kSimdLanes] = {};
+  int64_t i = 0;
+  for (; i + kSimdLanes <= n; i += kSimdLanes)
+    for (int j = 0; j < kSimdLanes; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = 0.0f;
+  for (int j = 0; j < kSimdLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// sum(exp(x - shift)) over [0, n), in the same lane order.
+__attribute__((always_inline)) inline float lanes_sum_exp(const float* x, int64_t n, float shift) {
+  float acc[kSimdLanes] = {};
+  int64_t i = 0;
+  for (; i + kSimdLanes <= n; i += kSimdLanes)
+    for (int j = 0; j < kSimdLanes; ++j) acc[j] += math::fast_exp(x[i + j] - shift);
+  float s = 0.0f;
+  for (int j = 0; j < kSimdLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += math::fast_exp(x[i] - shift);
+  return s;
 }
 
 // Spin-wait hint for short busy loops.

@@ -89,16 +89,7 @@ TG_CLONES void grad_row(float* __restrict s, float* __restrict dp, int64_t n, in
   }
 }
 
-TG_CLONES float dot_row(const float* __restrict a, const float* __restrict b, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0.0f;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+TG_CLONES float dot_row(const float* __restrict a, const float* __restrict b, int64_t n) { return lanes_dot(a, b, n); }
 
 inline const float* at(const ConstHeadsView& v, int64_t b, int64_t t, int64_t h) {
   return v.data + b * v.sb + t * v.st + h * v.sh;

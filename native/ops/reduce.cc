@@ -11,23 +11,13 @@
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
-#include "math/fast_exp.h"
 
 namespace tg {
 namespace {
 
-constexpr int kLanes = 16;
+constexpr int kLanes = kSimdLanes;
 
-TG_CLONES float row_sum(const float* __restrict x, int64_t n) {
-  float acc[kLanes] = {0};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
-  float s = 0;
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
-  for (; i < n; ++i) s += x[i];
-  return s;
-}
+TG_CLONES float row_sum(const float* __restrict x, int64_t n) { return lanes_sum(x, n); }
 
 // Max with NaN propagation: a NaN anywhere makes the result NaN.
 TG_CLONES float row_max(const float* __restrict x, int64_t n, bool want_max) {
@@ -61,16 +51,7 @@ TG_CLONES float row_max(const float* __restrict x, int64_t n, bool want_max) {
   return nan_seen ? std::numeric_limits<float>::quiet_NaN() : m;
 }
 
-TG_CLONES float row_sum_exp(const float* __restrict x, int64_t n, float shift) {
-  float acc[kLanes] = {0};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += math::fast_exp(x[i + l] - shift);
-  float s = 0;
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
-  for (; i < n; ++i) s += math::fast_exp(x[i] - shift);
-  return s;
-}
+TG_CLONES float row_sum_exp(const float* __restrict x, int64_t n, float shift) { return lanes_sum_exp(x, n, shift); }
 
 int32_t row_arg(const float* x, int64_t n, bool want_max) {
   int32_t best = 0;

@@ -13,44 +13,10 @@ namespace {
 
 using namespace tg::math;
 
-constexpr int kLanes = kSimdLanes;
 constexpr int64_t kChunk = 1024;  // 4 KiB of a row: stays in L1 between its max and exp-sum passes
 
 // Rows per task: enough work (~32K elements) to amortize a task hand-out.
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(cols, 1)); }
-
-inline float chunk_sum_exp(const float* x, int64_t n, float shift) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += fast_exp(x[i + j] - shift);
-  float s = 0.0f;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += fast_exp(x[i] - shift);
-  return s;
-}
-
-inline float chunk_dot(const float* a, const float* b, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0.0f;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-inline float chunk_sum(const float* a, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j];
-  float s = 0.0f;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i];
-  return s;
-}
 
 TG_CLONES void softmax_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols, bool log) {
   for (int64_t r = r0; r < r1; ++r) {
@@ -76,10 +42,10 @@ TG_CLONES void softmax_grad_rows(float* dx, const float* dy, const float* y, int
     const float* yr = y + r * cols;
     float* dxr = dx + r * cols;
     if (log) {
-      float sum_dy = chunk_sum(dyr, cols);
+      float sum_dy = lanes_sum(dyr, cols);
       for (int64_t i = 0; i < cols; ++i) dxr[i] = log_softmax_grad(yr[i], dyr[i], sum_dy);
     } else {
-      float dot = chunk_dot(dyr, yr, cols);
+      float dot = lanes_dot(dyr, yr, cols);
       for (int64_t i = 0; i < cols; ++i) dxr[i] = softmax_grad(yr[i], dyr[i], dot);
     }
   }
@@ -92,7 +58,7 @@ TG_CLONES LseState row_lse_state(const float* x, int64_t n) {
   for (int64_t c = 0; c < n; c += kChunk) {
     int64_t len = std::min(kChunk, n - c);
     float cm = lanes_max(x + c, len);
-    float cs = chunk_sum_exp(x + c, len, lse_shift(cm));
+    float cs = lanes_sum_exp(x + c, len, lse_shift(cm));
     st = lse_merge(st, cm, cs);
   }
   return st;

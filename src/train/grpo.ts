@@ -4,7 +4,7 @@
 // are TRL's GRPOConfig in camelCase, with TRL's defaults unless stated.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import { tensor } from '../ops/creation.js';
@@ -382,22 +382,23 @@ export class GRPOTrainer {
 
   /** Writes model, optimizer, scheduler, RNG, step and the prompt order, so resume() continues identically. */
   save(dir: string): void {
-    const extra: Record<string, unknown> = { ...this.data.state() };
-    if (this.refModel) extra.refModel = this.refModel.stateDict();
-    saveCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config, extra });
+    saveTrainerCheckpoint(dir, this.parts(), this.step, this.config, this.refModel ? { refModel: this.refModel.stateDict() } : {});
     this.callbacks.onSave?.(dir);
   }
 
   /** Restores a checkpoint written by save() (the reference model too); train() then continues from its step. */
   resume(dir: string): void {
-    const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
+    const info = loadTrainerCheckpoint(dir, this.parts(), 'GRPOTrainer');
     const extra = info.extra as { refModel?: Record<string, Tensor> } | null;
-    this.data.restore(info.extra, 'GRPOTrainer', dir);
     if (this.refModel) {
       if (!extra?.refModel) throw new Error(`GRPOTrainer.resume: ${dir} holds no reference model, but this trainer has one`);
       this.refModel.loadStateDict(extra.refModel);
     }
     for (const t of Object.values(extra?.refModel ?? {})) t.dispose();
     this.step = info.step;
+  }
+
+  private parts(): TrainerParts {
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data };
   }
 }

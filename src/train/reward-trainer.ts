@@ -3,7 +3,7 @@
 // -log sigmoid(r_chosen - r_rejected - margin). Logs, checkpoints and resume follow the SFT trainer.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
 import { readJsonl } from '../io/jsonl.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
@@ -220,18 +220,17 @@ export class RewardTrainer {
 
   /** Writes model, optimizer, scheduler, RNG, step and the data order, so resume() continues identically. */
   save(dir: string): void {
-    saveCheckpoint(dir, {
-      model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config,
-      extra: this.data.state(),
-    });
+    saveTrainerCheckpoint(dir, this.parts(), this.step, this.config);
     this.callbacks.onSave?.(dir);
   }
 
   /** Restores a checkpoint written by save(); fit() then continues from its step. */
   resume(dir: string): void {
-    const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
-    this.data.restore(info.extra, 'RewardTrainer', dir);
-    this.step = info.step;
+    this.step = loadTrainerCheckpoint(dir, this.parts(), 'RewardTrainer').step;
+  }
+
+  private parts(): TrainerParts {
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data };
   }
 }
 

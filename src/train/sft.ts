@@ -4,7 +4,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../ops/matmul.js';
 import { AdamW } from '../optim/adamw.js';
@@ -200,17 +200,16 @@ export class SFTTrainer {
 
   /** Writes model, optimizer, scheduler, RNG, step and the data order, so resume() continues identically. */
   save(dir: string): void {
-    saveCheckpoint(dir, {
-      model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, config: this.config,
-      extra: this.data.state(),
-    });
+    saveTrainerCheckpoint(dir, this.parts(), this.step, this.config);
     this.callbacks.onSave?.(dir);
   }
 
   /** Restores a checkpoint written by save(); fit() then continues from its step. */
   resume(dir: string): void {
-    const info = loadCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler });
-    this.data.restore(info.extra, 'SFTTrainer', dir);
-    this.step = info.step;
+    this.step = loadTrainerCheckpoint(dir, this.parts(), 'SFTTrainer').step;
+  }
+
+  private parts(): TrainerParts {
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data };
   }
 }

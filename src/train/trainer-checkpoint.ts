@@ -1,0 +1,24 @@
+// The part of a checkpoint every trainer writes: model, optimizer, scheduler, RNG, step, config and the data
+// order (plus trainer-specific extras), so a resumed trainer continues bit-identically.
+import { type HasStateDict, loadCheckpoint, saveCheckpoint, type Stateful } from '../io/checkpoint.js';
+import type { Tensor } from '../tensor.js';
+import type { DataOrder } from './data-order.js';
+
+export interface TrainerParts {
+  model: HasStateDict & { loadStateDict(stateDict: Record<string, Tensor>): unknown };
+  optimizer: Stateful;
+  scheduler: Stateful;
+  data: DataOrder;
+}
+
+export function saveTrainerCheckpoint(dir: string, parts: TrainerParts, step: number, config: unknown, extra: Record<string, unknown> = {}): void {
+  saveCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, step, config,
+    extra: { ...parts.data.state(), ...extra } });
+}
+
+/** Restores what saveTrainerCheckpoint wrote (`owner` names the trainer in errors); returns the step and the extras. */
+export function loadTrainerCheckpoint(dir: string, parts: TrainerParts, owner: string): { step: number; extra: Record<string, unknown> | null } {
+  const info = loadCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler });
+  parts.data.restore(info.extra, owner, dir);
+  return { step: info.step, extra: info.extra as Record<string, unknown> | null };
+}
