@@ -14,20 +14,9 @@ namespace {
 
 using namespace tg::math;
 
-constexpr int kLanes = 16;
+constexpr int kLanes = kSimdLanes;
 
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(cols, 1)); }
-
-inline float sum_sq(const float* x, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * x[i + j];
-  float s = 0.0f;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += x[i] * x[i];
-  return s;
-}
 
 // sum_i w_i dy_i x_i
 inline float sum_wdyx(const float* w, const float* dy, const float* x, int64_t n) {
@@ -46,7 +35,7 @@ TG_CLONES void forward_rows(float* y, float* rstd, const float* x, const float* 
   for (int64_t r = r0; r < r1; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    float rs = rmsnorm_rstd(sum_sq(xr, cols), cols, eps);
+    float rs = rmsnorm_rstd(lanes_dot(xr, xr, cols), cols, eps);
     rstd[r] = rs;
     for (int64_t i = 0; i < cols; ++i) yr[i] = rmsnorm_value(xr[i], rs, w[i]);
   }
