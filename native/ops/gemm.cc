@@ -116,8 +116,11 @@ const Kernel& kernel() {
 // The bf16 kernel, when this CPU has AVX512-BF16 and the float32 kernel in use is the AVX-512 one.
 const Bf16Kernel* bf16_kernel_available() {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bf16") && &kernel() == avx512_kernel()) return avx512_bf16_kernel();
+  static const bool cpu_has_bf16 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  if (cpu_has_bf16 && &kernel() == avx512_kernel()) return avx512_bf16_kernel();
 #endif
   return nullptr;
 }

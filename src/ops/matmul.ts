@@ -260,10 +260,11 @@ export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
     throw new RangeError(`linearPacked: input ${formatShape(x.shape)} must end in the packed weight's ${packed.inFeatures} input features`);
   }
   if (isGradEnabled() && x.requiresGrad) throw new Error('linearPacked: records no gradient; use linear() where one is needed');
-  if (!packed.isCurrent && packed.kernel !== matmulKernel()) {
-    throw new Error(`linearPacked: the weight was packed for the ${packed.kernel} kernel, but products now run on ${matmulKernel()}: pack it again`);
-  }
   const storage = packed.packedStorage('linearPacked');
+  const kernel = matmulKernel();
+  if (packed.kernel !== kernel) {
+    throw new Error(`linearPacked: the weight was packed for the ${packed.kernel} kernel, but products now run on ${kernel}: pack it again`);
+  }
   const K = packed.inFeatures, N = packed.outFeatures;
   const rows = shapeNumel(x.shape.slice(0, -1));
   const x2 = reshape(x, [rows, K]);
