@@ -1,7 +1,9 @@
 // Device check for the CUDA GRPO kernels, plain Node (no dependencies: the GPU machine has no npm):
 // correctness vs float64 references on fresh random inputs (outputs poisoned first), then W3 timings
 // with CUDA events beside PyTorch on the same GPU. Used by bench/gpu.sh.
-// Usage: node bench/gpu-grpo.mjs <thinkgrad_cuda.node> [outDir] [--check-only] [--small]
+// Usage: node bench/gpu-grpo.mjs <thinkgrad_cuda.node> [outDir] [--check-only] [--small] [--bench-small]
+// --small: fewer, smaller correctness cases; --bench-small: tiny timing shapes, 3 repetitions and no PyTorch (runs the whole
+// script on the CPU emulator, tests/grpo-cuda-emulated.test.ts).
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -133,9 +135,20 @@ const selectiveCases = small
     [64, 32000, 1, 'float32', false], [64, 32000, 1, 'bfloat16', true], [300, 64, 1, 'bfloat16', false],
     [17, 3, 1, 'float32', true], [33, 5000, 1, 'float32', true, 5004], [40, 2048, 1, 'bfloat16', false, 2056],
     [31, 1025, 0.9, 'float32', false, 1025]];
-for (const [N, V, T, dt, ent, ld] of selectiveCases) checkSelective(N, V, T, dt, ent, ld ?? V);
-checkSelective(50, 32000, 1, 'float32', false, 32000, true);
-checkSelective(50, 32000, 1, 'bfloat16', false, 32000, true);
+// A check that throws (a failed launch, a bad argument) is one failure; the remaining checks still run.
+function attempt(name, check) {
+  try {
+    check();
+  } catch (e) {
+    console.log(`FAIL ${name}: threw ${e.message}`);
+    results.checks.push({ name, ok: false, error: e.message });
+    failures++;
+  }
+}
+for (const [N, V, T, dt, ent, ld] of selectiveCases)
+  attempt(`selective N=${N} V=${V} ${dt}`, () => checkSelective(N, V, T, dt, ent, ld ?? V));
+attempt('selective in place float32', () => checkSelective(50, 32000, 1, 'float32', false, 32000, true));
+attempt('selective in place bfloat16', () => checkSelective(50, 32000, 1, 'bfloat16', false, 32000, true));
 
 // bad inputs on the device: an id out of range and a NaN row are reported, the process lives
 {
@@ -200,25 +213,29 @@ function refLoss(lp, old, ref, adv, perToken, mask, B, L, c) {
         const c = { lossType, importanceSampling, beta, epsLow: 0.2, epsHigh: lossType === 'dapo' ? 0.28 : 0.2,
           normalizer: lossType === 'dapo' ? 3000 : 0, maxCompletionLength: lossType === 'dr_grpo' ? 80 : 0 };
         const adv = perToken ? advTok : advSeq;
-        const DLP = poison(n);
-        const r = cuda.grpoLoss(ids.lp, ids.old, ids.ref, perToken ? ids.advTok : ids.advSeq, perToken, ids.mask, null, DLP, B, L, c);
-        const e = refLoss(lp, old, ref, adv, perToken, mask, B, L, c);
         const name = `grpoLoss ${lossType} ${importanceSampling} beta=${beta}`;
-        compare(`${name}: loss+metrics`, [r.loss, r.clipLow, r.clipHigh, r.clipRegion, r.kl, r.ratio],
-          [e.loss, e.clipLow, e.clipHigh, e.clipRegion, e.kl, e.ratio], 1e-6, 1e-5);
-        // d loss / d lp by central differences of the float64 reference on 64 random tokens
-        const dlp = down(DLP, n);
-        const picks = Array.from({ length: 64 }, () => Math.floor(rnd() * n));
-        const num = picks.map((k) => {
-          const h = 1e-4, a = Float64Array.from(lp), b = Float64Array.from(lp);
-          a[k] += h; b[k] -= h;
-          return (refLoss(a, old, ref, adv, perToken, mask, B, L, c).loss - refLoss(b, old, ref, adv, perToken, mask, B, L, c).loss) / (2 * h);
+        attempt(name, () => {
+          const DLP = poison(n);
+          const r = cuda.grpoLoss(ids.lp, ids.old, ids.ref, perToken ? ids.advTok : ids.advSeq, perToken, ids.mask, null, DLP, B, L, c);
+          const e = refLoss(lp, old, ref, adv, perToken, mask, B, L, c);
+          compare(`${name}: loss+metrics`, [r.loss, r.clipLow, r.clipHigh, r.clipRegion, r.kl, r.ratio],
+            [e.loss, e.clipLow, e.clipHigh, e.clipRegion, e.kl, e.ratio], 1e-6, 1e-5);
+          // d loss / d lp by central differences of the float64 reference on 64 random tokens
+          const dlp = down(DLP, n);
+          const picks = Array.from({ length: 64 }, () => Math.floor(rnd() * n));
+          const num = picks.map((k) => {
+            const h = 1e-4, a = Float64Array.from(lp), b = Float64Array.from(lp);
+            a[k] += h; b[k] -= h;
+            return (refLoss(a, old, ref, adv, perToken, mask, B, L, c).loss - refLoss(b, old, ref, adv, perToken, mask, B, L, c).loss) / (2 * h);
+          });
+          compare(`${name}: dlp`, picks.map((k) => dlp[k]), num, 1e-7, 1e-3);
+          let allWritten = true;
+          for (let k = 0; k < n; k++) if (Number.isNaN(dlp[k])) allWritten = false;
+          if (!allWritten) console.log(`FAIL ${name}: dlp has unwritten (NaN) elements`);
+          results.checks.push({ name: `${name}: dlp fully written`, ok: allWritten });
+          if (!allWritten) failures++;
+          cuda.free(DLP);
         });
-        compare(`${name}: dlp`, picks.map((k) => dlp[k]), num, 1e-7, 1e-3);
-        let allWritten = true;
-        for (let k = 0; k < n; k++) if (Number.isNaN(dlp[k])) allWritten = false;
-        if (!allWritten) { console.log(`FAIL ${name}: dlp has unwritten (NaN) elements`); failures++; }
-        cuda.free(DLP);
       }
   Object.values(ids).forEach((id) => cuda.free(id));
 }
@@ -230,8 +247,9 @@ if (flags.has('--check-only')) {
 }
 
 // ---- W3 timings (CUDA events; medians of 50 after warm-up) ---------------------------------------------
-const benchCases = [[4096, 64, 'float32'], [4096, 32000, 'float32'], [4096, 64, 'bfloat16'], [4096, 32000, 'bfloat16'],
-  [8192, 151936, 'bfloat16']];
+const benchSmall = flags.has('--bench-small');
+const benchCases = benchSmall ? [[64, 64, 'float32'], [16, 4096, 'bfloat16']]
+  : [[4096, 64, 'float32'], [4096, 32000, 'float32'], [4096, 64, 'bfloat16'], [4096, 32000, 'bfloat16'], [8192, 151936, 'bfloat16']];
 // Random logits: one 16 Mi-float random block tiled over the buffer (filling GBs in JS would take minutes);
 // every buffer is far larger than the 60 MB L2, so the repetition cannot be served from cache.
 const tile = new Float32Array(1 << 24);
@@ -244,8 +262,9 @@ for (const [N, V, dt] of benchCases) {
   const I = buf(Int32Array.from({ length: N }, () => Math.floor(rnd() * V)));
   const LP = poison(N), LSE = poison(N), G = buf(new Float32Array(N).fill(1e-3));
   const D = cuda.alloc(N * V, bf ? 2 : 0);
-  const t = cuda.benchSelective(X, I, LP, LSE, G, D, N, V, 1, 50);
-  const tIn = cuda.benchSelective(X, I, LP, LSE, G, X, N, V, 1, 50);  // gradient over the logits
+  const reps = benchSmall ? 3 : 50;
+  const t = cuda.benchSelective(X, I, LP, LSE, G, D, N, V, 1, reps);
+  const tIn = cuda.benchSelective(X, I, LP, LSE, G, X, N, V, 1, reps);  // gradient over the logits
   const bytes = 3 * N * V * s;  // fused minimum: read in forward, read + write in backward
   const row = { N, V, dtype: dt, fwdMs: t.fwdMs, bwdMs: t.bwdMs, fwdBwdMs: t.fwdBwdMs, inplaceFwdBwdMs: tIn.fwdBwdMs,
     GBs: bytes / (t.fwdBwdMs / 1e3) / 1e9, fwdGBs: (N * V * s) / (t.fwdMs / 1e3) / 1e9 };
@@ -256,7 +275,7 @@ for (const [N, V, dt] of benchCases) {
 }
 
 // PyTorch on the same GPU (log_softmax + gather + the W3 loss, forward + backward, CUDA events)
-for (const dt of ['float32', 'bfloat16']) {
+for (const dt of benchSmall ? [] : ['float32', 'bfloat16']) {
   const r = spawnSync('python3', [join(here, 'torch', 'w3_grpo.py'), '1', 'cuda', dt], { encoding: 'utf8', timeout: 240_000 });
   if (r.status === 0) results.torch[dt] = JSON.parse(r.stdout.trim().split('\n').pop());
   else console.log(`PyTorch ${dt} failed: ${(r.stderr || r.error?.message || '').split('\n').slice(-3).join(' ')}`);

@@ -9,13 +9,20 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "binding/args.h"
+#include "binding/grpo_args.h"
 #include "grpo.cuh"
+#include "math/bf16.h"
 
 namespace {
+
+using namespace tg::binding;
 
 // dtype codes: 0 float32, 1 int32 (as the CPU addon), 2 bfloat16 (device only).
 enum DevDType : int { kF32 = 0, kI32 = 1, kBF16 = 2 };
@@ -29,19 +36,11 @@ struct DevBuffer {
   int64_t numel() const { return static_cast<int64_t>(nbytes / dtype_size(dtype)); }
 };
 
-struct ArgError {
-  bool range;
-  std::string message;
-};
-[[noreturn]] void throw_type(const std::string& op, const std::string& m) { throw ArgError{false, "thinkgrad.cuda." + op + ": " + m}; }
-[[noreturn]] void throw_range(const std::string& op, const std::string& m) { throw ArgError{true, "thinkgrad.cuda." + op + ": " + m}; }
-struct CudaFailure {
-  std::string message;
-};
-void check(const std::string& op, const std::string& err) {
-  if (!err.empty()) throw CudaFailure{"thinkgrad.cuda." + op + ": " + err};
+// A CUDA failure; the export wrapper prefixes "thinkgrad.cuda.<op>: ".
+void check(const std::string& err) {
+  if (!err.empty()) throw std::runtime_error(err);
 }
-void check(const std::string& op, cudaError_t e, const char* what) { check(op, tg::cuda::cuda_error_string(e, what)); }
+void check(cudaError_t e, const char* what) { check(tg::cuda::cuda_error_string(e, what)); }
 
 std::unordered_map<uint64_t, DevBuffer>& table() {
   static auto* t = new std::unordered_map<uint64_t, DevBuffer>();
@@ -85,35 +84,12 @@ DeviceState& dev() {
   }
   return d;
 }
-DeviceState& need_device(const char* op) {
+DeviceState& need_device() {
   DeviceState& d = dev();
-  if (!d.ok) throw CudaFailure{std::string("thinkgrad.cuda.") + op + ": " + d.reason};
+  if (!d.ok) throw std::runtime_error(d.reason);
   return d;
 }
 
-void expect_arity(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  if (static_cast<int>(info.Length()) <= i) throw_type(op, std::string("missing argument ") + std::to_string(i) + " (" + name + ")");
-}
-int64_t int_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be an integer");
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v == std::floor(v)) || std::fabs(v) > 9007199254740991.0) throw_type(op, std::string(name) + " must be an integer");
-  return static_cast<int64_t>(v);
-}
-double number_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a number");
-  return info[i].As<Napi::Number>().DoubleValue();
-}
-bool bool_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsBoolean()) throw_type(op, std::string(name) + " must be a boolean");
-  return info[i].As<Napi::Boolean>().Value();
-}
-bool absent(const Napi::CallbackInfo& info, int i) {
-  return static_cast<int>(info.Length()) <= i || info[i].IsNull() || info[i].IsUndefined();
-}
 DevBuffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   expect_arity(info, i, op, name);
   if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a device buffer id (number)");
@@ -134,11 +110,6 @@ float* f32(const Napi::CallbackInfo& info, int i, const char* op, const char* na
 }
 float* opt_f32(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t count) {
   return absent(info, i) ? nullptr : f32(info, i, op, name, count);
-}
-std::string nv_str(int64_t n, int64_t v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "(%lld, %lld)", static_cast<long long>(n), static_cast<long long>(v));
-  return buf;
 }
 
 // ---- device and buffers ------------------------------------------------------------------------------
@@ -165,12 +136,12 @@ Napi::Value device_info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value alloc(const Napi::CallbackInfo& info) {
-  const char* op = "alloc";
+  const char* op = "cuda.alloc";
   int64_t numel = int_arg(info, 0, op, "numel");
   int64_t dtype = int_arg(info, 1, op, "dtype");
   if (dtype < 0 || dtype > 2) throw_range(op, "unknown dtype code " + std::to_string(dtype) + " (0 float32, 1 int32, 2 bfloat16)");
   if (numel < 0 || numel > (int64_t(1) << 40)) throw_range(op, "invalid element count " + std::to_string(numel));
-  need_device(op);
+  need_device();
   DevBuffer b;
   b.dtype = static_cast<int>(dtype);
   b.nbytes = static_cast<size_t>(numel) * dtype_size(b.dtype);
@@ -189,7 +160,7 @@ Napi::Value alloc(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value free_buffer(const Napi::CallbackInfo& info) {
-  double id = number_arg(info, 0, "free", "id");
+  double id = number_arg(info, 0, "cuda.free", "id");
   auto it = id >= 1 && id == std::floor(id) ? table().find(static_cast<uint64_t>(id)) : table().end();
   if (it == table().end()) return Napi::Boolean::New(info.Env(), false);
   if (it->second.data) cudaFree(it->second.data);
@@ -198,24 +169,10 @@ Napi::Value free_buffer(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
-  return static_cast<uint16_t>(u >> 16);
-}
-float bf16_to_f32(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // upload(id, elementOffset, typedArray) / download(id, elementOffset, typedArray). float32 <-> Float32Array,
 // int32 <-> Int32Array, bfloat16 <-> Uint16Array (raw bits) or Float32Array (converted, round to nearest even).
 Napi::Value transfer(const Napi::CallbackInfo& info, bool up) {
-  const char* op = up ? "upload" : "download";
+  const char* op = up ? "cuda.upload" : "cuda.download";
   DevBuffer& b = buffer_arg(info, 0, op, "id");
   int64_t offset = int_arg(info, 1, op, "offset");
   if (static_cast<int>(info.Length()) <= 2 || !info[2].IsTypedArray()) throw_type(op, "expected a typed array");
@@ -231,23 +188,23 @@ Napi::Value transfer(const Napi::CallbackInfo& info, bool up) {
   if (offset < 0 || offset + count > b.numel())
     throw_range(op, "elements [" + std::to_string(offset) + ", " + std::to_string(offset + count) + ") exceed the buffer of " +
                         std::to_string(b.numel()));
-  need_device(op);
+  need_device();
   uint8_t* host = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
   uint8_t* devp = static_cast<uint8_t*>(b.data) + offset * dtype_size(b.dtype);
   size_t nbytes = static_cast<size_t>(count) * dtype_size(b.dtype);
   if (count == 0) return info.Env().Undefined();
   if (!convert) {
-    check(op, up ? cudaMemcpy(devp, host, nbytes, cudaMemcpyHostToDevice) : cudaMemcpy(host, devp, nbytes, cudaMemcpyDeviceToHost),
+    check(up ? cudaMemcpy(devp, host, nbytes, cudaMemcpyHostToDevice) : cudaMemcpy(host, devp, nbytes, cudaMemcpyDeviceToHost),
           "cudaMemcpy");
   } else {
     std::vector<uint16_t> tmp(static_cast<size_t>(count));
     float* f = reinterpret_cast<float*>(host);
     if (up) {
-      for (int64_t i = 0; i < count; ++i) tmp[i] = f32_to_bf16(f[i]);
-      check(op, cudaMemcpy(devp, tmp.data(), nbytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+      for (int64_t i = 0; i < count; ++i) tmp[i] = tg::math::bf16_from_float(f[i]);
+      check(cudaMemcpy(devp, tmp.data(), nbytes, cudaMemcpyHostToDevice), "cudaMemcpy");
     } else {
-      check(op, cudaMemcpy(tmp.data(), devp, nbytes, cudaMemcpyDeviceToHost), "cudaMemcpy");
-      for (int64_t i = 0; i < count; ++i) f[i] = bf16_to_f32(tmp[i]);
+      check(cudaMemcpy(tmp.data(), devp, nbytes, cudaMemcpyDeviceToHost), "cudaMemcpy");
+      for (int64_t i = 0; i < count; ++i) f[i] = tg::math::bf16_to_float(tmp[i]);
     }
   }
   return info.Env().Undefined();
@@ -267,8 +224,8 @@ Napi::Value reset_peak(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 Napi::Value synchronize(const Napi::CallbackInfo& info) {
-  need_device("synchronize");
-  check("synchronize", cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  need_device();
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
   return info.Env().Undefined();
 }
 
@@ -294,17 +251,11 @@ void check_nv(const char* op, int64_t n, int64_t v) {
   if (n < 0 || n > INT_MAX - 1) throw_range(op, "N must be in [0, 2^31 - 1), got " + std::to_string(n));
   if (v < 1 || v > (int64_t(1) << 31)) throw_range(op, "V must be in [1, 2^31], got " + std::to_string(v));
 }
-float temperature_arg(const Napi::CallbackInfo& info, int i, const char* op) {
-  double t = number_arg(info, i, op, "temperature");
-  if (!(t > 0.0) || !std::isfinite(t) || !std::isfinite(1.0f / static_cast<float>(t)))
-    throw_range(op, "temperature must be a finite number > 0, got " + std::to_string(t));
-  return static_cast<float>(t);
-}
 
 // selectiveLogSoftmax(logits, offset, rowStride, ids, n, v, temperature, lp, lse, entropy | null)
 // Same contract as the CPU addon; ids out of [0, V) and non-finite rows are found on the device and reported.
 Napi::Value selective_forward(const Napi::CallbackInfo& info) {
-  const char* op = "selectiveLogSoftmax";
+  const char* op = "cuda.selectiveLogSoftmax";
   int64_t offset = int_arg(info, 1, op, "offset");
   int64_t ld = int_arg(info, 2, op, "rowStride");
   int64_t n = int_arg(info, 4, op, "n");
@@ -317,12 +268,12 @@ Napi::Value selective_forward(const Napi::CallbackInfo& info) {
   float* lse = f32(info, 8, op, "lse", n);
   float* ent = opt_f32(info, 9, op, "entropy", n);
   if (lp == lse || (ent && (ent == lp || ent == lse))) throw_range(op, "lp, lse and entropy must be different buffers");
-  DeviceState& d = need_device(op);
+  DeviceState& d = need_device();
   const int init[2] = {INT_MAX, INT_MAX};
-  check(op, cudaMemcpyAsync(d.status, init, sizeof init, cudaMemcpyHostToDevice, 0), "cudaMemcpyAsync");
-  check(op, tg::cuda::launch_selective_forward(lp, lse, ent, x.ptr, x.bf16, ld, ids, n, v, t, d.status, 0));
+  check(cudaMemcpyAsync(d.status, init, sizeof init, cudaMemcpyHostToDevice, 0), "cudaMemcpyAsync");
+  check(tg::cuda::launch_selective_forward(lp, lse, ent, x.ptr, x.bf16, ld, ids, n, v, t, d.status, 0));
   int status[2];
-  check(op, cudaMemcpy(status, d.status, sizeof status, cudaMemcpyDeviceToHost), "cudaMemcpy (status)");
+  check(cudaMemcpy(status, d.status, sizeof status, cudaMemcpyDeviceToHost), "cudaMemcpy (status)");
   if (status[1] != INT_MAX) {
     int32_t bad = 0;
     cudaMemcpy(&bad, ids + status[1], sizeof bad, cudaMemcpyDeviceToHost);
@@ -338,7 +289,7 @@ Napi::Value selective_forward(const Napi::CallbackInfo& info) {
 // selectiveLogSoftmaxBackward(dlogits, dOffset, dRowStride, logits, offset, rowStride, ids, lse, glp,
 //                             gentropy | null, entropy | null, n, v, temperature)
 Napi::Value selective_backward(const Napi::CallbackInfo& info) {
-  const char* op = "selectiveLogSoftmaxBackward";
+  const char* op = "cuda.selectiveLogSoftmaxBackward";
   int64_t doff = int_arg(info, 1, op, "dOffset");
   int64_t dld = int_arg(info, 2, op, "dRowStride");
   int64_t offset = int_arg(info, 4, op, "offset");
@@ -358,55 +309,29 @@ Napi::Value selective_backward(const Napi::CallbackInfo& info) {
   const float* ent = opt_f32(info, 10, op, "entropy", n);
   float t = temperature_arg(info, 13, op);
   if ((gent == nullptr) != (ent == nullptr)) throw_type(op, "gentropy and entropy must be given together (both buffers or both null)");
-  need_device(op);
+  need_device();
   // NOTE: ids are only compared with column indices here (never used to address memory), so an id out of
   // range cannot fault; the forward that produced lse has already rejected such ids.
-  check(op, tg::cuda::launch_selective_backward(d.ptr, dld, x.ptr, ld, x.bf16, ids, lse, glp, gent, ent, n, v, t, 0));
+  check(tg::cuda::launch_selective_backward(d.ptr, dld, x.ptr, ld, x.bf16, ids, lse, glp, gent, ent, n, v, t, 0));
   return info.Env().Undefined();
-}
-
-double opt_number(Napi::Object o, const char* key, double fallback, const char* op) {
-  Napi::Value val = o.Get(key);
-  if (val.IsUndefined() || val.IsNull()) return fallback;
-  if (!val.IsNumber()) throw_type(op, std::string("options.") + key + " must be a number");
-  double d = val.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) throw_range(op, std::string("options.") + key + " must be finite");
-  return d;
-}
-std::string opt_string(Napi::Object o, const char* key, const char* fallback, const char* op) {
-  Napi::Value val = o.Get(key);
-  if (val.IsUndefined() || val.IsNull()) return fallback;
-  if (!val.IsString()) throw_type(op, std::string("options.") + key + " must be a string");
-  return val.As<Napi::String>().Utf8Value();
 }
 
 // grpoLoss(lp, oldLp | null, refLp | null, adv, advPerToken, mask, entropy | null, dlp | null, B, L, options)
 Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
-  const char* op = "grpoLoss";
+  const char* op = "cuda.grpoLoss";
   int64_t b = int_arg(info, 8, op, "B");
   int64_t l = int_arg(info, 9, op, "L");
   if (b < 0 || l < 0 || b > INT_MAX || (l > 0 && b > (int64_t(1) << 40) / l)) throw_range(op, "invalid shape (B, L) = " + nv_str(b, l));
   const int64_t n = b * l;
-  if (static_cast<int>(info.Length()) <= 10 || !info[10].IsObject()) throw_type(op, "options must be an object");
-  Napi::Object o = info[10].As<Napi::Object>();
+  const tg::GrpoLossConfig cfg = grpo_loss_options(info, 10, op);
   tg::cuda::LossArgs a{};
-  std::string type = opt_string(o, "lossType", "grpo", op);
-  a.loss_type = type == "grpo" ? 0 : type == "bnpo" ? 1 : type == "dr_grpo" ? 2 : type == "dapo" ? 3 : -1;
-  if (a.loss_type < 0) throw_range(op, "options.lossType must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo', got '" + type + "'");
-  std::string is = opt_string(o, "importanceSampling", "token", op);
-  if (is != "token" && is != "sequence") throw_range(op, "options.importanceSampling must be 'token' or 'sequence', got '" + is + "'");
-  a.sequence_is = is == "sequence";
-  a.eps_low = static_cast<float>(opt_number(o, "epsLow", 0.2, op));
-  a.eps_high = static_cast<float>(opt_number(o, "epsHigh", a.eps_low, op));
-  a.beta = static_cast<float>(opt_number(o, "beta", 0.0, op));
-  a.normalizer = static_cast<float>(opt_number(o, "normalizer", 0.0, op));
-  double ml = opt_number(o, "maxCompletionLength", 0.0, op);
-  if (ml != std::floor(ml) || ml < 0) throw_range(op, "options.maxCompletionLength must be a non-negative integer");
-  a.max_len = static_cast<int64_t>(ml);
-  if (a.eps_low < 0 || a.eps_low >= 1) throw_range(op, "options.epsLow must be in [0, 1)");
-  if (a.eps_high < 0) throw_range(op, "options.epsHigh must be >= 0");
-  if (a.beta < 0) throw_range(op, "options.beta must be >= 0");
-  if (a.normalizer < 0) throw_range(op, "options.normalizer must be >= 0");
+  a.loss_type = cfg.loss_type;
+  a.sequence_is = cfg.sequence_is;
+  a.eps_low = cfg.eps_low;
+  a.eps_high = cfg.eps_high;
+  a.beta = cfg.beta;
+  a.normalizer = static_cast<float>(cfg.normalizer);
+  a.max_len = cfg.max_len;
   a.b = b;
   a.l = l;
   a.lp = f32(info, 0, op, "lp", n);
@@ -420,18 +345,18 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
   a.dlp = opt_f32(info, 7, op, "dlp", n);
   if (a.dlp && (a.dlp == a.lp || a.dlp == a.old_lp || a.dlp == a.ref_lp || a.dlp == a.adv || a.dlp == a.mask || a.dlp == a.entropy))
     throw_range(op, "dlp must not be one of the inputs");
-  DeviceState& d = need_device(op);
+  DeviceState& d = need_device();
   size_t need = tg::cuda::loss_scratch_bytes(b);
   if (d.scratch_bytes < need) {
     if (d.scratch) cudaFree(d.scratch);
     d.scratch = nullptr;
     d.scratch_bytes = 0;
-    check(op, cudaMalloc(&d.scratch, need), "cudaMalloc (scratch)");
+    check(cudaMalloc(&d.scratch, need), "cudaMalloc (scratch)");
     d.scratch_bytes = need;
   }
-  check(op, tg::cuda::launch_grpo_loss(d.result, d.scratch, a, 0));
+  check(tg::cuda::launch_grpo_loss(d.result, d.scratch, a, 0));
   double r[9];
-  check(op, cudaMemcpy(r, d.result, sizeof r, cudaMemcpyDeviceToHost), "cudaMemcpy (result)");
+  check(cudaMemcpy(r, d.result, sizeof r, cudaMemcpyDeviceToHost), "cudaMemcpy (result)");
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   const char* names[9] = {"loss", "clipLow", "clipHigh", "clipRegion", "kl", "entropy", "ratio", "tokens", "divisor"};
@@ -444,7 +369,7 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
 // medians over `reps` runs timed with CUDA events after 3 warm-up runs. dlogits may be the logits (in place,
 // then the logits are overwritten: time on a copy).
 Napi::Value bench_selective(const Napi::CallbackInfo& info) {
-  const char* op = "benchSelective";
+  const char* op = "cuda.benchSelective";
   int64_t n = int_arg(info, 6, op, "n");
   int64_t v = int_arg(info, 7, op, "v");
   check_nv(op, n, v);
@@ -458,11 +383,11 @@ Napi::Value bench_selective(const Napi::CallbackInfo& info) {
   int64_t reps = int_arg(info, 9, op, "reps");
   if (reps < 1 || reps > 100000) throw_range(op, "reps must be in [1, 100000]");
   if (d.bf16 != x.bf16) throw_type(op, "dlogits must have the logits' dtype");
-  DeviceState& dv = need_device(op);
+  DeviceState& dv = need_device();
   cudaEvent_t e0, e1, e2;
-  check(op, cudaEventCreate(&e0), "cudaEventCreate");
-  check(op, cudaEventCreate(&e1), "cudaEventCreate");
-  check(op, cudaEventCreate(&e2), "cudaEventCreate");
+  check(cudaEventCreate(&e0), "cudaEventCreate");
+  check(cudaEventCreate(&e1), "cudaEventCreate");
+  check(cudaEventCreate(&e2), "cudaEventCreate");
   std::vector<float> fwd, bwd, both;
   std::string err;
   for (int64_t r = 0; r < reps + 3 && err.empty(); ++r) {
@@ -484,7 +409,7 @@ Napi::Value bench_selective(const Napi::CallbackInfo& info) {
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   cudaEventDestroy(e2);
-  check(op, err);
+  check(err);
   auto median = [](std::vector<float>& xs) {
     std::sort(xs.begin(), xs.end());
     return static_cast<double>(xs[xs.size() / 2]);
@@ -496,45 +421,22 @@ Napi::Value bench_selective(const Napi::CallbackInfo& info) {
   return o;
 }
 
-using Handler = Napi::Value (*)(const Napi::CallbackInfo&);
-struct Entry {
-  Handler fn;
-  const char* name;
-};
-Napi::Value dispatch(const Napi::CallbackInfo& info) {
-  auto* entry = static_cast<Entry*>(info.Data());
-  Napi::Env env = info.Env();
-  try {
-    return entry->fn(info);
-  } catch (const ArgError& e) {
-    if (e.range) throw Napi::RangeError::New(env, e.message);
-    throw Napi::TypeError::New(env, e.message);
-  } catch (const CudaFailure& e) {
-    throw Napi::Error::New(env, e.message);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, std::string("thinkgrad.cuda.") + entry->name + ": " + e.what());
-  }
-}
-void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn) {
-  auto* entry = new Entry{fn, name};  // NOTE: lives as long as the addon
-  exports.Set(name, Napi::Function::New(env, dispatch, name, entry));
-}
-
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "deviceInfo", device_info);
-  define(env, exports, "alloc", alloc);
-  define(env, exports, "free", free_buffer);
-  define(env, exports, "upload", upload);
-  define(env, exports, "download", download);
-  define(env, exports, "stats", stats);
-  define(env, exports, "resetPeak", reset_peak);
-  define(env, exports, "synchronize", synchronize);
-  define(env, exports, "selectiveLogSoftmax", selective_forward);
-  define(env, exports, "selectiveLogSoftmaxBackward", selective_backward);
-  define(env, exports, "grpoLoss", grpo_loss);
-  define(env, exports, "benchSelective", bench_selective);
+  const std::pair<const char*, Handler> functions[] = {
+      {"deviceInfo", device_info},
+      {"alloc", alloc},
+      {"free", free_buffer},
+      {"upload", upload},
+      {"download", download},
+      {"stats", stats},
+      {"resetPeak", reset_peak},
+      {"synchronize", synchronize},
+      {"selectiveLogSoftmax", selective_forward},
+      {"selectiveLogSoftmaxBackward", selective_backward},
+      {"grpoLoss", grpo_loss},
+      {"benchSelective", bench_selective},
+  };
+  for (const auto& [name, fn] : functions) define(env, exports, name, fn, "cuda.");
   return exports;
 }
 

@@ -1,4 +1,4 @@
-// Shared CUDA plumbing: error checks that return an error string (never exit), launch checks, and the
+// Shared CUDA plumbing: error checks that return an error string (never exit), kernel launches, and the
 // warp/block reductions of the (max, sum, entropy-sum) triple used by the GRPO kernels.
 #pragma once
 #include <cuda_bf16.h>
@@ -14,6 +14,16 @@ namespace tg::cuda {
 inline std::string cuda_error(cudaError_t e, const char* what) { return cuda_error_string(e, what); }
 // After a launch: the launch's own error (bad configuration), never a sticky error from elsewhere.
 inline std::string launch_error(const char* kernel) { return cuda_error(cudaGetLastError(), kernel); }
+
+// kernel<<<grid, block, 0, stream>>>(args...), written as a call so the CPU emulator (cuda/emulator) can run it.
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+#ifdef THINKGRAD_CUDA_EMULATOR
+  cuda_emulator::launch(kernel, grid, block, stream, args...);
+#else
+  kernel<<<grid, block, 0, stream>>>(args...);
+#endif
+}
 
 #define TG_CUDA_TRY(expr)                                        \
   do {                                                           \

@@ -197,7 +197,7 @@ std::string forward_t(float* lp, float* lse, float* ent, const T* logits, int64_
   const bool vec = (reinterpret_cast<uintptr_t>(logits) % 16 == 0) && ld % VEC == 0 && v >= VEC;
   const bool warp = v <= kWarpRowMaxV;
   const int grid = warp ? grid_for((n + kThreads / 32 - 1) / (kThreads / 32)) : grid_for(n);
-#define TG_FWD(KERNEL, VECB, ENT) KERNEL<T, VECB, ENT><<<grid, kThreads, 0, st>>>(lp, lse, ent, logits, ld, ids, n, v, inv_t, status)
+#define TG_FWD(KERNEL, VECB, ENT) launch(KERNEL<T, VECB, ENT>, grid, kThreads, st, lp, lse, ent, logits, ld, ids, n, v, inv_t, status)
   if (warp) {
     if (vec) { if (ent) TG_FWD(selective_forward_warp, true, true); else TG_FWD(selective_forward_warp, true, false); }
     else { if (ent) TG_FWD(selective_forward_warp, false, true); else TG_FWD(selective_forward_warp, false, false); }
@@ -219,7 +219,7 @@ std::string backward_t(T* d, int64_t ld_out, const T* x, int64_t ld, const int32
   const bool warp = v <= kWarpRowMaxV;
   const int grid = warp ? grid_for((n + kThreads / 32 - 1) / (kThreads / 32)) : grid_for(n);
 #define TG_BWD(VECB, WARPB) \
-  selective_backward<T, VECB, WARPB><<<grid, kThreads, 0, st>>>(d, ld_out, x, ld, ids, lse, glp, gent, ent, n, v, inv_t)
+  launch(selective_backward<T, VECB, WARPB>, grid, kThreads, st, d, ld_out, x, ld, ids, lse, glp, gent, ent, n, v, inv_t)
   if (warp) { if (vec) TG_BWD(true, true); else TG_BWD(false, true); }
   else { if (vec) TG_BWD(true, false); else TG_BWD(false, false); }
 #undef TG_BWD
@@ -354,12 +354,12 @@ std::string launch_grpo_loss(double* out, void* scratch, const LossArgs& a, cuda
   float* seq_lr = seq_tokens + a.b;
   float* partial = seq_lr + a.b;
   if (a.b > 0) {
-    loss_seq_stats<<<static_cast<unsigned>(a.b), kThreads, 0, stream>>>(seq_tokens, seq_lr, a.lp, a.old_lp, a.mask, a.l);
+    launch(loss_seq_stats, static_cast<unsigned>(a.b), kThreads, stream, seq_tokens, seq_lr, a.lp, a.old_lp, a.mask, a.l);
     TG_CUDA_TRY(cudaGetLastError());
-    loss_tokens<<<static_cast<unsigned>(a.b), kThreads, 0, stream>>>(partial, seq_tokens, seq_lr, a);
+    launch(loss_tokens, static_cast<unsigned>(a.b), kThreads, stream, partial, seq_tokens, seq_lr, a);
     TG_CUDA_TRY(cudaGetLastError());
   }
-  loss_final<<<1, kThreads, 0, stream>>>(out, partial, a);
+  launch(loss_final, 1, kThreads, stream, out, partial, a);
   return launch_error("grpo_loss");
 }
 

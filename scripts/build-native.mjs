@@ -1,5 +1,6 @@
 // Builds the native addons on `npm install`: the CPU engine always (failure is fatal), the CUDA addon only
-// where nvcc is found and THINKGRAD_CUDA is not "0" (failure there is reported and never fails the install).
+// where nvcc is found and THINKGRAD_CUDA is not "0" (failure there is reported and never fails the install),
+// and in a checkout the CUDA sources on the CPU emulator (cuda/emulator) for the tests.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -57,6 +58,14 @@ if (!run(process.execPath, [nodeGyp, 'rebuild', '-j', 'max'], root)) {
   console.error('thinkgrad: the native CPU engine failed to build (node-gyp\'s output above names the step). It needs python3, ' +
     `make and a C++20 compiler (g++ >= 10 or clang >= 12; an older compiler fails on -std=c++20). ${HOW_TO_FIX}`);
   process.exit(1);
+}
+
+// A checkout (not the npm package) also builds the CUDA sources for the CPU emulator, which the tests run.
+const emulator = join(root, 'cuda', 'emulator');
+if (existsSync(join(emulator, 'binding.gyp')) && process.platform !== 'win32') {
+  console.log('thinkgrad: building the CUDA sources for the CPU emulator (cuda/emulator, for the tests)');
+  if (!run(process.execPath, [nodeGyp, 'rebuild', '-j', 'max'], emulator))
+    console.warn('thinkgrad: the CUDA emulator failed to build; tests/grpo-cuda-emulated.test.ts will fail until it does');
 }
 
 if (process.env.THINKGRAD_CUDA === '0') {

@@ -1,10 +1,7 @@
-// Buffer table, argument readers and the export wrapper.
+// The CPU engine's buffer table and the checks of buffer ranges and strided views.
 #include "binding/common.h"
 
 #include <cmath>
-#include <new>
-#include <sstream>
-#include <stdexcept>
 #include <unordered_map>
 
 namespace tg::binding {
@@ -16,24 +13,7 @@ std::unordered_map<uint64_t, Buffer>& table() {
 }
 uint64_t next_id = 1;
 
-std::string prefix(const std::string& op) { return "thinkgrad." + op + ": "; }
-
 }  // namespace
-
-void throw_type(const std::string& op, const std::string& message) {
-  throw ArgError{ArgError::Type, prefix(op) + message};
-}
-void throw_range(const std::string& op, const std::string& message) {
-  throw ArgError{ArgError::Range, prefix(op) + message};
-}
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << "]";
-  return s.str();
-}
 
 double register_buffer(const Buffer& b) {
   uint64_t id = next_id++;
@@ -50,11 +30,6 @@ bool release_buffer(double id) {
 
 size_t live_buffer_count() { return table().size(); }
 
-static void expect_arity(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  if (static_cast<int>(info.Length()) <= i)
-    throw_type(op, std::string("missing argument ") + std::to_string(i) + " (" + name + ")");
-}
-
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   expect_arity(info, i, op, name);
   if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a buffer id (number)");
@@ -70,50 +45,6 @@ Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const 
   if (b.dtype != expected)
     throw_type(op, std::string(name) + " must be " + dtype_name(expected) + ", got " + dtype_name(b.dtype));
   return b;
-}
-
-int64_t int_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be an integer");
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v == std::floor(v)) || std::fabs(v) > 9007199254740991.0)
-    throw_type(op, std::string(name) + " must be an integer, got " + std::to_string(v));
-  return static_cast<int64_t>(v);
-}
-
-double number_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a number");
-  return info[i].As<Napi::Number>().DoubleValue();
-}
-
-bool bool_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsBoolean()) throw_type(op, std::string(name) + " must be a boolean");
-  return info[i].As<Napi::Boolean>().Value();
-}
-
-std::string string_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsString()) throw_type(op, std::string(name) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-std::vector<int64_t> int_array_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsArray()) throw_type(op, std::string(name) + " must be an array of integers");
-  Napi::Array a = info[i].As<Napi::Array>();
-  uint32_t n = a.Length();
-  if (n > 64) throw_range(op, std::string(name) + " has too many entries (" + std::to_string(n) + ")");
-  std::vector<int64_t> out(n);
-  for (uint32_t k = 0; k < n; ++k) {
-    Napi::Value v = a.Get(k);
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!(d == std::floor(d)) || std::fabs(d) > 9007199254740991.0)
-      throw_type(op, std::string(name) + " must be an array of integers");
-    out[k] = static_cast<int64_t>(d);
-  }
-  return out;
 }
 
 int64_t numel_of(const std::vector<int64_t>& shape, const char* op) {
@@ -150,39 +81,6 @@ void check_view(const char* op, const char* name, const Buffer& b, int64_t offse
     throw_range(op, std::string(name) + ": view (offset " + std::to_string(offset) + ", shape " + shape_str(shape) +
                         ", strides " + shape_str(strides) + ") exceeds its buffer of " + std::to_string(b.numel()) +
                         " elements");
-}
-
-namespace {
-
-struct Entry {
-  Handler fn;
-  const char* name;
-};
-
-Napi::Value dispatch(const Napi::CallbackInfo& info) {
-  auto* entry = static_cast<Entry*>(info.Data());
-  Napi::Env env = info.Env();
-  try {
-    return entry->fn(info);
-  } catch (const ArgError& e) {
-    if (e.kind == ArgError::Type) throw Napi::TypeError::New(env, e.message);
-    throw Napi::RangeError::New(env, e.message);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, prefix(entry->name) + "out of memory");
-  } catch (const std::invalid_argument& e) {
-    throw Napi::TypeError::New(env, prefix(entry->name) + e.what());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, prefix(entry->name) + e.what());
-  }
-}
-
-}  // namespace
-
-void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn) {
-  auto* entry = new Entry{fn, name};  // NOTE: lives as long as the addon
-  exports.Set(name, Napi::Function::New(env, dispatch, name, entry));
 }
 
 }  // namespace tg::binding

@@ -5,19 +5,16 @@
 #include <cstring>
 
 #include "binding/common.h"
+#include "binding/grpo_args.h"
 #include "math/grpo.h"
 #include "ops/grpo.h"
 
 namespace tg::binding {
 namespace {
 
-bool is_absent(const Napi::CallbackInfo& info, int i) {
-  return static_cast<int>(info.Length()) <= i || info[i].IsNull() || info[i].IsUndefined();
-}
-
 // An optional float32 buffer (null/undefined = absent) holding at least `count` elements.
 float* opt_f32(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t count) {
-  if (is_absent(info, i)) return nullptr;
+  if (absent(info, i)) return nullptr;
   Buffer& b = buffer_arg(info, i, op, name, DType::Float32);
   check_range(op, name, b, 0, count);
   return typed<float>(b, 0);
@@ -29,22 +26,9 @@ float* req_f32(const Napi::CallbackInfo& info, int i, const char* op, const char
   return typed<float>(b, 0);
 }
 
-std::string nv_str(int64_t n, int64_t v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "(%lld, %lld)", static_cast<long long>(n), static_cast<long long>(v));
-  return buf;
-}
-
 void check_nv(const char* op, int64_t n, int64_t v) {
   if (n < 0) throw_range(op, "N must be >= 0, got " + std::to_string(n));
   if (v < 1 || v > (int64_t(1) << 31)) throw_range(op, "V must be in [1, 2^31], got " + std::to_string(v));
-}
-
-float temperature_arg(const Napi::CallbackInfo& info, int i, const char* op) {
-  double t = number_arg(info, i, op, "temperature");
-  if (!(t > 0.0) || !std::isfinite(t) || !std::isfinite(1.0f / static_cast<float>(t)))
-    throw_range(op, "temperature must be a finite number > 0, got " + std::to_string(t));
-  return static_cast<float>(t);
 }
 
 // ids (N) int32, every one in [0, V).
@@ -141,22 +125,6 @@ Napi::Value selective_backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-double opt_number(Napi::Object o, const char* key, double fallback, const char* op) {
-  Napi::Value val = o.Get(key);
-  if (val.IsUndefined() || val.IsNull()) return fallback;
-  if (!val.IsNumber()) throw_type(op, std::string("options.") + key + " must be a number");
-  double d = val.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) throw_range(op, std::string("options.") + key + " must be finite");
-  return d;
-}
-
-std::string opt_string(Napi::Object o, const char* key, const char* fallback, const char* op) {
-  Napi::Value val = o.Get(key);
-  if (val.IsUndefined() || val.IsNull()) return fallback;
-  if (!val.IsString()) throw_type(op, std::string("options.") + key + " must be a string");
-  return val.As<Napi::String>().Utf8Value();
-}
-
 // grpoLoss(lp, oldLp | null, refLp | null, adv, advPerToken, mask, entropy | null, dlp | null, B, L, options)
 // options: { lossType: 'grpo'|'bnpo'|'dr_grpo'|'dapo', importanceSampling: 'token'|'sequence', epsLow,
 //            epsHigh, beta, normalizer (dapo), maxCompletionLength (dr_grpo) } -> metrics object.
@@ -168,30 +136,7 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
     throw_range(op, "invalid shape (B, L) = " + nv_str(b, l));
   const int64_t n = b * l;
   const std::string shape = "(B, L) = " + nv_str(b, l);
-  if (static_cast<int>(info.Length()) <= 10 || !info[10].IsObject()) throw_type(op, "options must be an object");
-  Napi::Object o = info[10].As<Napi::Object>();
-  GrpoLossConfig cfg;
-  std::string type = opt_string(o, "lossType", "grpo", op);
-  if (type == "grpo") cfg.loss_type = math::kLossGrpo;
-  else if (type == "bnpo") cfg.loss_type = math::kLossBnpo;
-  else if (type == "dr_grpo") cfg.loss_type = math::kLossDrGrpo;
-  else if (type == "dapo") cfg.loss_type = math::kLossDapo;
-  else throw_range(op, "options.lossType must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo', got '" + type + "'");
-  std::string is = opt_string(o, "importanceSampling", "token", op);
-  if (is != "token" && is != "sequence")
-    throw_range(op, "options.importanceSampling must be 'token' or 'sequence', got '" + is + "'");
-  cfg.sequence_is = is == "sequence";
-  cfg.eps_low = static_cast<float>(opt_number(o, "epsLow", 0.2, op));
-  cfg.eps_high = static_cast<float>(opt_number(o, "epsHigh", cfg.eps_low, op));
-  cfg.beta = static_cast<float>(opt_number(o, "beta", 0.0, op));
-  cfg.normalizer = opt_number(o, "normalizer", 0.0, op);
-  double ml = opt_number(o, "maxCompletionLength", 0.0, op);
-  if (ml != std::floor(ml) || ml < 0) throw_range(op, "options.maxCompletionLength must be a non-negative integer");
-  cfg.max_len = static_cast<int64_t>(ml);
-  if (cfg.eps_low < 0 || cfg.eps_low >= 1) throw_range(op, "options.epsLow must be in [0, 1), got " + std::to_string(cfg.eps_low));
-  if (cfg.eps_high < 0) throw_range(op, "options.epsHigh must be >= 0, got " + std::to_string(cfg.eps_high));
-  if (cfg.beta < 0) throw_range(op, "options.beta must be >= 0, got " + std::to_string(cfg.beta));
-  if (cfg.normalizer < 0) throw_range(op, "options.normalizer must be >= 0");
+  GrpoLossConfig cfg = grpo_loss_options(info, 10, op);
 
   const float* lp = req_f32(info, 0, op, "lp", n);
   const float* old_lp = opt_f32(info, 1, op, "oldLp", n);

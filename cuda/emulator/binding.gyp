@@ -1,0 +1,29 @@
+{
+  # The CUDA addon's sources (cuda/binding.cc, cuda/grpo.cu) on the CPU emulator in this folder: the same kernels,
+  # launches and binding, run by tests/grpo-cuda-emulated.test.ts where no GPU exists. Built by
+  # scripts/build-native.mjs in a checkout (this folder is not in the npm package). The kernels reinterpret device
+  # memory as 16-byte vectors, as CUDA code does: no strict aliasing.
+  "targets": [
+    {
+      "target_name": "thinkgrad_cuda_emulated",
+      "sources": ["../binding.cc", "grpo.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
+      "include_dirs": [
+        ".",
+        "..",
+        "../../native",
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "_XOPEN_SOURCE=700", "_DARWIN_C_SOURCE"],
+      "cflags!": ["-fno-exceptions", "-O2", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=c++17"],
+      "cflags_cc": ["-std=c++20", "-fexceptions", "-O2", "-fno-strict-aliasing", "-fvisibility=hidden", "-Wall",
+                    "-Wno-unused-parameter", "-Wno-unknown-pragmas"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++20",
+        "OTHER_CPLUSPLUSFLAGS": ["-O2", "-fno-strict-aliasing", "-fvisibility=hidden", "-Wno-unknown-pragmas",
+                                 "-Wno-deprecated-declarations"]
+      }
+    }
+  ]
+}

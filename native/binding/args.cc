@@ -1,0 +1,117 @@
+// Argument readers and the export wrapper shared by both addons' bindings.
+#include "binding/args.h"
+
+#include <cmath>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+
+namespace tg::binding {
+namespace {
+
+std::string prefix(const std::string& op) { return "thinkgrad." + op + ": "; }
+
+}  // namespace
+
+void throw_type(const std::string& op, const std::string& message) {
+  throw ArgError{ArgError::Type, prefix(op) + message};
+}
+void throw_range(const std::string& op, const std::string& message) {
+  throw ArgError{ArgError::Range, prefix(op) + message};
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+void expect_arity(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  if (static_cast<int>(info.Length()) <= i)
+    throw_type(op, std::string("missing argument ") + std::to_string(i) + " (" + name + ")");
+}
+
+int64_t int_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be an integer");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v == std::floor(v)) || std::fabs(v) > 9007199254740991.0)
+    throw_type(op, std::string(name) + " must be an integer, got " + std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+double number_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+bool bool_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsBoolean()) throw_type(op, std::string(name) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::string string_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsString()) throw_type(op, std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> int_array_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsArray()) throw_type(op, std::string(name) + " must be an array of integers");
+  Napi::Array a = info[i].As<Napi::Array>();
+  uint32_t n = a.Length();
+  if (n > 64) throw_range(op, std::string(name) + " has too many entries (" + std::to_string(n) + ")");
+  std::vector<int64_t> out(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    Napi::Value v = a.Get(k);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d == std::floor(d)) || std::fabs(d) > 9007199254740991.0)
+      throw_type(op, std::string(name) + " must be an array of integers");
+    out[k] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+bool absent(const Napi::CallbackInfo& info, int i) {
+  return static_cast<int>(info.Length()) <= i || info[i].IsNull() || info[i].IsUndefined();
+}
+
+namespace {
+
+struct Entry {
+  Handler fn;
+  std::string name;  // for messages: op_prefix + name
+};
+
+Napi::Value dispatch(const Napi::CallbackInfo& info) {
+  auto* entry = static_cast<Entry*>(info.Data());
+  Napi::Env env = info.Env();
+  try {
+    return entry->fn(info);
+  } catch (const ArgError& e) {
+    if (e.kind == ArgError::Type) throw Napi::TypeError::New(env, e.message);
+    throw Napi::RangeError::New(env, e.message);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, prefix(entry->name) + "out of memory");
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, prefix(entry->name) + e.what());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, prefix(entry->name) + e.what());
+  }
+}
+
+}  // namespace
+
+void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, const char* op_prefix) {
+  auto* entry = new Entry{fn, std::string(op_prefix) + name};  // NOTE: lives as long as the addon
+  exports.Set(name, Napi::Function::New(env, dispatch, name, entry));
+}
+
+}  // namespace tg::binding

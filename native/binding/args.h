@@ -1,0 +1,38 @@
+// Argument parsing and error reporting shared by both addons' bindings (native/binding for the CPU engine,
+// cuda/binding.cc for the CUDA addon): every JS value is checked before a kernel sees it, and failures become
+// JS errors that name the op ("thinkgrad.<op>: ...").
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tg::binding {
+
+// An argument error raised anywhere below the binding; the export wrapper turns it into a JS error.
+struct ArgError {
+  enum Kind { Type, Range } kind;
+  std::string message;
+};
+[[noreturn]] void throw_type(const std::string& op, const std::string& message);
+[[noreturn]] void throw_range(const std::string& op, const std::string& message);
+
+std::string shape_str(const std::vector<int64_t>& shape);
+
+// Argument readers: `op` and `name` appear in the error message.
+void expect_arity(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+int64_t int_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+double number_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+bool bool_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+std::string string_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+std::vector<int64_t> int_array_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+// An optional argument left out, null or undefined.
+bool absent(const Napi::CallbackInfo& info, int i);
+
+using Handler = Napi::Value (*)(const Napi::CallbackInfo&);
+// Exports `fn` as `name`, translating ArgError (TypeError/RangeError) and C++ exceptions (Error) into JS
+// errors prefixed "thinkgrad.<op_prefix><name>: ".
+void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, const char* op_prefix = "");
+
+}  // namespace tg::binding

@@ -1,0 +1,20 @@
+// Arguments of the fused GRPO exports that the CPU binding (native/binding/grpo.cc) and the CUDA binding
+// (cuda/binding.cc) read the same way, with the same messages.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "binding/args.h"
+#include "ops/grpo.h"
+
+namespace tg::binding {
+
+// "(n, v)": the (N, V) or (B, L) shape in messages.
+std::string nv_str(int64_t n, int64_t v);
+// A temperature > 0 whose reciprocal is a finite float.
+float temperature_arg(const Napi::CallbackInfo& info, int i, const char* op);
+// grpoLoss's options object: { lossType: 'grpo'|'bnpo'|'dr_grpo'|'dapo', importanceSampling: 'token'|'sequence',
+// epsLow, epsHigh, beta, normalizer (dapo), maxCompletionLength (dr_grpo) }, each checked.
+GrpoLossConfig grpo_loss_options(const Napi::CallbackInfo& info, int i, const char* op);
+
+}  // namespace tg::binding

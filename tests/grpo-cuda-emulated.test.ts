@@ -1,0 +1,68 @@
+// The CUDA addon's sources built for the CPU emulator (cuda/emulator, built by npm install in a checkout):
+// the same kernels, launch configurations and binding as on a GPU, checked against the CPU kernels and, through
+// bench/gpu-grpo.mjs (the script a lent GPU machine runs), against float64 references.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tg from '../src/index.js';
+import { cudaAddon } from '../src/backend/cuda.js';
+import { grpoCudaSuite } from './helpers/grpo-cuda-suite.js';
+
+const emulated = resolve('cuda/emulator/build/Release/thinkgrad_cuda_emulated.node');
+
+// The module caches the addon it loads first: point it at the emulated build for this file only.
+const saved = process.env.THINKGRAD_CUDA_PATH;
+process.env.THINKGRAD_CUDA_PATH = emulated;
+const status = existsSync(emulated) ? tg.cudaAvailable() : { available: false, reason: `${emulated} is not built` };
+if (saved === undefined) delete process.env.THINKGRAD_CUDA_PATH;
+else process.env.THINKGRAD_CUDA_PATH = saved;
+
+// The emulator needs POSIX fibers (ucontext): everywhere but Windows it must be there.
+const supported = process.platform !== 'win32';
+if (!supported) console.log('grpo-cuda-emulated: skipped: the CUDA emulator does not build on Windows');
+
+describe.runIf(supported)('the emulated CUDA build', () => {
+  it('is built by npm install and loads', () => {
+    expect(status.reason).toBe('');
+    expect(status.available).toBe(true);
+  });
+});
+
+describe.skipIf(!status.available)('the CUDA emulator', () => {
+  it('is the device the CUDA path loaded', () => {
+    expect(tg.cudaAvailable().device?.name).toMatch(/emulator/);
+  });
+
+  it('device memory starts poisoned and every buffer is freed', () => {
+    const c = cudaAddon('test');
+    const before = c.stats().liveBytes;
+    const ids = Array.from({ length: 100 }, (_, k) => c.alloc(1 + k * 37, k % 3));
+    const f = new Float32Array(5);
+    c.download(ids[3], 0, f);
+    expect(Array.from(f).every(Number.isNaN)).toBe(true);
+    for (const id of ids) expect(c.free(id)).toBe(true);
+    expect(c.stats().liveBytes).toBe(before);
+  });
+
+  it('bench/gpu-grpo.mjs (what bench/gpu.sh runs) passes its checks and prints its timing table', () => {
+    const out = mkdtempSync(join(tmpdir(), 'tg-gpu-check-'));
+    try {
+      const r = spawnSync(process.execPath, ['bench/gpu-grpo.mjs', emulated, out, '--bench-small'], { encoding: 'utf8' });
+      expect(r.stdout.split('\n').filter((l) => l.startsWith('FAIL')), r.stderr).toEqual([]);
+      const summary = r.stdout.match(/correctness: (\d+) passed, (\d+) failed/);
+      expect(summary, r.stdout + r.stderr).not.toBeNull();
+      expect(Number(summary![1])).toBeGreaterThan(70);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/\| bfloat16 N=16 V=4096 \| \d+\.\d+ \|/);
+      const report = JSON.parse(readFileSync(join(out, 'gpu-grpo.json'), 'utf8'));
+      expect(report.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
+      expect(report.bench.map((b: { V: number }) => b.V)).toEqual([64, 4096]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+grpoCudaSuite('GRPO kernels: CUDA (emulated) vs CPU', status);

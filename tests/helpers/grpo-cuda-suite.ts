@@ -1,0 +1,101 @@
+// The CUDA addon's GRPO kernels against the CPU kernels on the same random inputs (outputs poisoned first), for
+// any build of cuda/: the real addon on a GPU (grpo-cuda.test.ts) and the CPU emulator (grpo-cuda-emulated.test.ts).
+import { describe, expect, it } from 'vitest';
+import * as tg from '../../src/index.js';
+import { cudaAddon } from '../../src/backend/cuda.js';
+import { expectClose, fromArray, randomArray, randomInts } from './reference.js';
+
+function bf16(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  u[0] = ((u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 0) & 0xffff0000;
+  return f[0];
+}
+
+export function grpoCudaSuite(title: string, status: { available: boolean }): void {
+  describe.skipIf(!status.available)(title, () => {
+    const cases: [number, number, number, 'float32' | 'bfloat16'][] = [
+      [129, 64, 1, 'float32'], [64, 1000, 0.7, 'float32'], [32, 4099, 1.3, 'float32'], [16, 32000, 1, 'float32'],
+      [129, 64, 1, 'bfloat16'], [16, 32000, 0.9, 'bfloat16'], [9, 3, 1, 'float32'],
+    ];
+    for (const [N, V, T, dtype] of cases) {
+      it(`selective log-softmax + entropy and backward, N=${N} V=${V} T=${T} ${dtype}`, () => {
+        const x = randomArray(N * V, N + V, 3).map((v) => (dtype === 'bfloat16' ? bf16(v) : v));
+        const ids = randomInts(N, V, V);
+        const g = randomArray(N, 1), gh = randomArray(N, 2);
+        const cpu = tg.tidy(() => {
+          const logits = fromArray(x, [N, V], true);
+          const { logps, entropy } = tg.selectiveLogSoftmaxWithEntropy(logits, tg.tensor(ids, [N], { dtype: 'int32' }), { temperature: T });
+          tg.add(tg.sum(tg.mul(logps, fromArray(g, [N]))), tg.sum(tg.mul(entropy, fromArray(gh, [N])))).backward();
+          return { lp: logps.data(), ent: entropy.data(), d: logits.grad!.data() };
+        });
+        const c = cudaAddon('test');
+        const code = dtype === 'bfloat16' ? 2 : 0;
+        const X = c.alloc(N * V, code), I = c.alloc(N, 1), LP = c.alloc(N, 0), LSE = c.alloc(N, 0), ENT = c.alloc(N, 0);
+        const G = c.alloc(N, 0), GH = c.alloc(N, 0), D = c.alloc(N * V, code);
+        try {
+          c.upload(X, 0, Float32Array.from(x));
+          c.upload(I, 0, ids);
+          for (const id of [LP, LSE, ENT]) c.upload(id, 0, new Float32Array(N).fill(NaN));
+          c.upload(D, 0, new Float32Array(N * V).fill(NaN));
+          c.upload(G, 0, Float32Array.from(g));
+          c.upload(GH, 0, Float32Array.from(gh));
+          c.selectiveLogSoftmax(X, 0, V, I, N, V, T, LP, LSE, ENT);
+          // logps and entropy each run one backward on CPU; on CUDA one call takes both upstream gradients.
+          c.selectiveLogSoftmaxBackward(D, 0, V, X, 0, V, I, LSE, G, GH, ENT, N, V, T);
+          const lp = new Float32Array(N), ent = new Float32Array(N), d = new Float32Array(N * V);
+          c.download(LP, 0, lp);
+          c.download(ENT, 0, ent);
+          c.download(D, 0, d);
+          expectClose(lp, cpu.lp, { atol: 2e-5, rtol: 2e-5 }, 'lp');
+          expectClose(ent, cpu.ent, { atol: 2e-5, rtol: 2e-5 }, 'entropy');
+          expectClose(d, cpu.d, dtype === 'bfloat16' ? { atol: 1e-6, rtol: 8e-3 } : { atol: 1e-7, rtol: 1e-4 }, 'dlogits');
+        } finally {
+          for (const id of [X, I, LP, LSE, ENT, G, GH, D]) c.free(id);
+        }
+      });
+    }
+
+    for (const lossType of ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const)
+      for (const importanceSampling of ['token', 'sequence'] as const)
+        it(`grpoLoss ${lossType}, ${importanceSampling} IS, beta 0.04: loss, metrics and d lp`, () => {
+          const B = 16, L = 33, n = B * L;
+          const lpv = randomArray(n, 3, 0.5).map((v) => Math.fround(-Math.abs(v) - 0.1));
+          const old = lpv.map((v, i) => Math.fround(v + 0.3 * randomArray(n, 4)[i]));
+          const ref = lpv.map((v, i) => Math.fround(v + 0.3 * randomArray(n, 5)[i]));
+          const adv = randomArray(B, 6);
+          const mask = Float64Array.from({ length: n }, (_, i) => ((i % L) < 5 + ((i / L) | 0) ? 1 : 0));
+          const opts = { lossType, importanceSampling, beta: 0.04, epsLow: 0.2, epsHigh: 0.28 } as const;
+          const cpu = tg.tidy(() => {
+            const lp = fromArray(lpv, [B, L], true);
+            const r = tg.grpoLoss(lp, { oldLogps: fromArray(old, [B, L]), refLogps: fromArray(ref, [B, L]), advantages: fromArray(adv, [B]), mask: fromArray(mask, [B, L]) }, opts);
+            r.loss.backward();
+            return { loss: r.loss.item(), m: r.metrics, d: lp.grad!.data() };
+          });
+          const bufs = [lpv, old, ref, adv, mask].map((a) => tg.CudaBuffer.from(Float32Array.from(a)));
+          const dlp = tg.CudaBuffer.from(new Float32Array(n).fill(NaN));
+          try {
+            const r = tg.cudaGrpo.grpoLoss(dlp, bufs[0], bufs[1], bufs[2], bufs[3], false, bufs[4], null, B, L,
+              { ...opts, normalizer: 0, maxCompletionLength: 0 });
+            expect(r.loss).toBeCloseTo(cpu.loss, 5);
+            expect(r.clipLow).toBeCloseTo(cpu.m['clip_ratio/low_mean'], 6);
+            expect(r.clipHigh).toBeCloseTo(cpu.m['clip_ratio/high_mean'], 6);
+            expect(r.kl).toBeCloseTo(cpu.m.kl, 5);
+            expectClose(dlp.download(), cpu.d, { atol: 1e-7, rtol: 1e-4 }, 'dlp');
+          } finally {
+            for (const b of [...bufs, dlp]) b.dispose();
+          }
+        });
+
+    it('bad inputs on the device throw and the process lives', () => {
+      const x = tg.CudaBuffer.from(Float32Array.from([1, 2, 3, NaN, 5, 6]));
+      const lp = new tg.CudaBuffer(2, 'float32'), lse = new tg.CudaBuffer(2, 'float32');
+      const bad = tg.CudaBuffer.from(Int32Array.from([0, 3])), good = tg.CudaBuffer.from(Int32Array.from([0, 1]));
+      expect(() => tg.cudaGrpo.selectiveLogSoftmaxForward(lp, lse, null, x, 3, bad, 2, 3, 1)).toThrow(/ids\[1\] = 3 is out of range/);
+      expect(() => tg.cudaGrpo.selectiveLogSoftmaxForward(lp, lse, null, x, 3, good, 2, 3, 1)).toThrow(/row 1 holds NaN or Inf/);
+      expect(() => tg.cudaGrpo.selectiveLogSoftmaxForward(lp, lse, null, x, 4, good, 2, 3, 1)).toThrow(/exceeds its buffer/);
+      for (const b of [x, lp, lse, bad, good]) b.dispose();
+      expect(() => x.download()).toThrow(/disposed/);
+    });
+  });
+}
