@@ -1,8 +1,8 @@
 // The CUDA runtime and execution model on the host CPU, for running cuda/*.cu and cuda/binding.cc unchanged
 // where no GPU exists (CI, most development machines): g++ compiles them against this header instead of the
 // toolkit's. Every thread of a block is a fiber; __syncthreads and warp shuffles are barriers between them, so
-// reductions, shared memory, index arithmetic and launch bounds run as written. Only the thread interleaving
-// and floating-point contraction differ from a GPU; speed is not representative.
+// reductions, shared memory, index arithmetic and launch bounds run as written; between barriers the threads
+// run one after another in a pseudo-random order. Floating-point contraction and speed differ from a GPU.
 //
 // Device memory is host memory that ends at a guard page (an overrun of more than 15 bytes faults) and starts
 // filled with 0xff bytes (NaN for float and bf16), so unwritten outputs show.

@@ -73,6 +73,8 @@ struct Block {
   // Shuffle slots, double-buffered so one warp barrier per shuffle suffices: a lane writes slot set k % 2 only
   // after every lane passed the barrier of shuffle k - 1, hence after every lane read set k % 2 at k - 2.
   std::vector<std::array<uint64_t, 32>> slots[2];
+  std::vector<int> order;  // of the current pass
+  uint64_t rng = 0x9e3779b97f4a7c15ull;
   ucontext_t scheduler;
   Fiber* current = nullptr;
   const std::function<void()>* body = nullptr;
@@ -128,6 +130,20 @@ void fiber_main() {
   }
 }
 
+// A GPU runs a block's warps (and, since Volta, its lanes) in no fixed order, so each pass between barriers
+// resumes the threads in a fresh pseudo-random order (seeded: runs repeat): code that reads another thread's
+// write without a barrier in between sees the value unwritten in some passes.
+void shuffle_order(Block& b) {
+  b.order.resize(b.threads);
+  for (int i = 0; i < b.threads; ++i) b.order[i] = i;
+  for (int i = b.threads - 1; i > 0; --i) {
+    b.rng ^= b.rng << 13;
+    b.rng ^= b.rng >> 7;
+    b.rng ^= b.rng << 17;
+    std::swap(b.order[i], b.order[b.rng % static_cast<uint64_t>(i + 1)]);
+  }
+}
+
 // Runs one block to completion; false (with b.error) when its threads deadlock.
 bool run_block(Block& b) {
   b.live = b.threads;
@@ -152,8 +168,9 @@ bool run_block(Block& b) {
     makecontext(&f.context, fiber_main, 0);
   }
   while (b.live > 0) {
+    shuffle_order(b);
     bool resumed = false;
-    for (int i = 0; i < b.threads; ++i) {
+    for (int i : b.order) {
       Fiber& f = b.fibers[i];
       if (f.done) continue;
       if (f.wait == Wait::kBlock && f.wait_generation == b.generation) continue;
