@@ -65,6 +65,7 @@ struct Fiber {
 };
 
 struct Block {
+  ~Block();
   std::vector<Fiber> fibers;  // stacks kept across launches
   int threads = 0, live = 0, arrived = 0;
   uint64_t generation = 0;
@@ -88,6 +89,10 @@ void* new_stack() {
   if (map == MAP_FAILED) return nullptr;
   mprotect(map, guard, PROT_NONE);
   return static_cast<char*>(map) + guard;
+}
+
+Block::~Block() {
+  for (Fiber& f : fibers) munmap(static_cast<char*>(f.stack) - page_bytes(), kStackBytes + page_bytes());
 }
 
 void report(Block& b, const std::string& message) {
