@@ -18,6 +18,31 @@ constexpr int kLanes = 16;
 typedef float VecF __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kChunk = 2048;  // floats per online-max step: 8 KB, stays in L1 for the second look
 
+typedef int32_t VecI __attribute__((vector_size(kLanes * sizeof(int32_t))));
+// Lane k takes lane k ^ w (w = 8, 4, 2, 1): four steps fold 16 lanes (as a tree of vector halves; a 16-step
+// scalar chain costs as much as a 64-wide row's exps). Pointers in and floats out keep 64-byte vectors out
+// of the functions' signatures, which differ between the AVX-512 and baseline clones.
+constexpr VecI kSwap8 = {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
+constexpr VecI kSwap4 = {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11};
+constexpr VecI kSwap2 = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13};
+constexpr VecI kSwap1 = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
+
+__attribute__((always_inline)) inline float lanes_max16(const float* p) {
+  VecF a;
+  std::memcpy(&a, p, sizeof a);
+  for (const VecI& swap : {kSwap8, kSwap4, kSwap2, kSwap1}) {
+    VecF b = __builtin_shuffle(a, swap);
+    a = b > a ? b : a;
+  }
+  return a[0];
+}
+__attribute__((always_inline)) inline float lanes_sum16(const float* p) {
+  VecF a;
+  std::memcpy(&a, p, sizeof a);
+  for (const VecI& swap : {kSwap8, kSwap4, kSwap2, kSwap1}) a += __builtin_shuffle(a, swap);
+  return a[0];
+}
+
 // Row summary (m, s, t) of z = x * inv_t, see math/grpo.h. The max of each chunk is found first, the
 // running sums are rescaled once per chunk when it grows, then exp is summed over the (L1-hot) chunk.
 TG_CLONES static void row_stats(const float* x, int64_t v, float inv_t, bool want_t, float* out_m, float* out_s,
@@ -35,8 +60,9 @@ TG_CLONES static void row_stats(const float* x, int64_t v, float inv_t, bool wan
       std::memcpy(&a, xc + i, sizeof a);
       mx = a > mx ? a : mx;
     }
-    float cm = -INFINITY;
-    for (int k = 0; k < kLanes; ++k) cm = mx[k] > cm ? mx[k] : cm;
+    float lane_max[kLanes];
+    std::memcpy(lane_max, &mx, sizeof mx);
+    float cm = lanes_max16(lane_max);
     for (int64_t i = body; i < len; ++i) cm = xc[i] > cm ? xc[i] : cm;
     cm *= inv_t;  // max(x) * inv_t == max(x * inv_t) for inv_t > 0
     if (cm > run_m) {
@@ -66,11 +92,7 @@ TG_CLONES static void row_stats(const float* x, int64_t v, float inv_t, bool wan
       for (int64_t i = body; i < len; ++i) s[0] += math::fast_exp(xc[i] * inv_t - m);
     }
   }
-  float ss = 0.0f, tt = 0.0f;
-  for (int k = 0; k < kLanes; ++k) {
-    ss += s[k];
-    tt += t[k];
-  }
+  const float ss = lanes_sum16(s), tt = lanes_sum16(t);
   // NaN anywhere in the row leaves it in s (the max ignores NaN, exp keeps it); +Inf gives inf - inf.
   *out_m = run_m;
   *out_s = ss;
@@ -95,6 +117,34 @@ TG_CLONES static void row_grad_ent_inplace(float* x, int64_t v, float inv_t, flo
 
 int64_t row_grain(int64_t v) { return v >= 32768 ? 1 : 32768 / (v > 0 ? v : 1); }
 
+constexpr int64_t kFinishRows = 64;  // rows whose statistics are finished together
+
+bool finite_bits(float x) { return (math::float_to_bits(x) & 0x7f800000u) != 0x7f800000u; }
+
+// lse, lp (and entropy) of `count` rows from their (m, s, t) and chosen logits, in one vectorized loop over
+// rows (a scalar log per row costs as much as a 64-wide row's exps); returns the first non-finite row or -1.
+TG_CLONES static int64_t finish_rows(float* __restrict lp, float* __restrict lse, float* __restrict entropy,
+                                     const float* m, const float* s, const float* t, const float* chosen,
+                                     int64_t count, float inv_t) {
+  bool ok[kFinishRows];
+  for (int64_t i = 0; i < count; ++i) {
+    float l = math::lse_finish(m[i], s[i]);
+    float p = chosen[i] * inv_t - l;
+    lse[i] = l;
+    lp[i] = p;
+    ok[i] = finite_bits(l) & finite_bits(p);
+  }
+  if (entropy)
+    for (int64_t i = 0; i < count; ++i) {
+      float h = math::entropy_finish(s[i], t[i]);
+      entropy[i] = h;
+      ok[i] = ok[i] & finite_bits(h);
+    }
+  for (int64_t i = 0; i < count; ++i)
+    if (!ok[i]) return i;
+  return -1;
+}
+
 }  // namespace
 
 int64_t tg_selective_log_softmax_forward(float* lp, float* lse, float* entropy, const float* logits, int64_t ld,
@@ -104,21 +154,16 @@ int64_t tg_selective_log_softmax_forward(float* lp, float* lse, float* entropy, 
   std::atomic<int64_t> first_bad{n};
   parallel_for(n, row_grain(v), [&](int64_t b, int64_t e) {
     int64_t bad = n;
-    for (int64_t r = b; r < e; ++r) {
-      const float* x = logits + r * ld;
-      float m, s, t;
-      row_stats(x, v, inv_t, entropy != nullptr, &m, &s, &t);
-      float l = math::lse_finish(m, s);
-      float p = x[ids[r]] * inv_t - l;
-      lse[r] = l;
-      lp[r] = p;
-      bool ok = std::isfinite(l) && std::isfinite(p);
-      if (entropy) {
-        float h = math::entropy_finish(s, t);
-        entropy[r] = h;
-        ok = ok && std::isfinite(h);
+    for (int64_t r0 = b; r0 < e; r0 += kFinishRows) {
+      const int64_t count = e - r0 < kFinishRows ? e - r0 : kFinishRows;
+      float m[kFinishRows], s[kFinishRows], t[kFinishRows], chosen[kFinishRows];
+      for (int64_t i = 0; i < count; ++i) {
+        const float* x = logits + (r0 + i) * ld;
+        row_stats(x, v, inv_t, entropy != nullptr, &m[i], &s[i], &t[i]);
+        chosen[i] = x[ids[r0 + i]];
       }
-      if (!ok && r < bad) bad = r;
+      int64_t first = finish_rows(lp + r0, lse + r0, entropy ? entropy + r0 : nullptr, m, s, t, chosen, count, inv_t);
+      if (first >= 0 && bad == n) bad = r0 + first;
     }
     int64_t cur = first_bad.load();
     while (bad < cur && !first_bad.compare_exchange_weak(cur, bad)) {
