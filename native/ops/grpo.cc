@@ -19,9 +19,9 @@ typedef float VecF __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kChunk = 2048;  // floats per online-max step: 8 KB, stays in L1 for the second look
 
 typedef int32_t VecI __attribute__((vector_size(kLanes * sizeof(int32_t))));
-// Lane k takes lane k ^ w (w = 8, 4, 2, 1): four steps fold 16 lanes (as a tree of vector halves; a 16-step
-// scalar chain costs as much as a 64-wide row's exps). Pointers in and floats out keep 64-byte vectors out
-// of the functions' signatures, which differ between the AVX-512 and baseline clones.
+// Lane k takes lane k ^ w (w = 8, 4, 2, 1): four steps fold 16 lanes (a tree of vector halves; a 16-step
+// scalar chain costs as much as a 64-wide row's exps). A pointer in and a float out keep 64-byte vectors out
+// of the signature, which differs between the AVX-512 and baseline clones.
 constexpr VecI kSwap8 = {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
 constexpr VecI kSwap4 = {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11};
 constexpr VecI kSwap2 = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13};
@@ -34,12 +34,6 @@ __attribute__((always_inline)) inline float lanes_max16(const float* p) {
     VecF b = __builtin_shuffle(a, swap);
     a = b > a ? b : a;
   }
-  return a[0];
-}
-__attribute__((always_inline)) inline float lanes_sum16(const float* p) {
-  VecF a;
-  std::memcpy(&a, p, sizeof a);
-  for (const VecI& swap : {kSwap8, kSwap4, kSwap2, kSwap1}) a += __builtin_shuffle(a, swap);
   return a[0];
 }
 
@@ -92,7 +86,13 @@ TG_CLONES static void row_stats(const float* x, int64_t v, float inv_t, bool wan
       for (int64_t i = body; i < len; ++i) s[0] += math::fast_exp(xc[i] * inv_t - m);
     }
   }
-  const float ss = lanes_sum16(s), tt = lanes_sum16(t);
+  // NOTE: summed lane by lane, not as a tree: the order fixes the low bits of every log-prob, and training
+  // runs (the demo's table) are chaotic in them.
+  float ss = 0.0f, tt = 0.0f;
+  for (int k = 0; k < kLanes; ++k) {
+    ss += s[k];
+    tt += t[k];
+  }
   // NaN anywhere in the row leaves it in s (the max ignores NaN, exp keeps it); +Inf gives inf - inf.
   *out_m = run_m;
   *out_s = ss;
