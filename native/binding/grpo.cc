@@ -1,12 +1,9 @@
 // GRPO exports: selectiveLogSoftmax / selectiveLogSoftmaxBackward over (N, V) logits, grpoLoss (loss,
 // metrics and d loss / d lp) and groupAdvantages. Every id, dtype, length, index and option is checked here.
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 
 #include "binding/common.h"
 #include "binding/grpo_args.h"
-#include "math/grpo.h"
 #include "ops/grpo.h"
 
 namespace tg::binding {
