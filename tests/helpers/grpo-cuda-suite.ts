@@ -97,5 +97,43 @@ export function grpoCudaSuite(title: string, status: { available: boolean }): vo
       for (const b of [x, lp, lse, bad, good]) b.dispose();
       expect(() => x.download()).toThrow(/disposed/);
     });
+
+    it('wrong arguments to the binding throw TypeError/RangeError naming the op, nothing is leaked', () => {
+      const c = cudaAddon('test');
+      const before = c.stats();
+      const x = c.alloc(6, 0), ids = c.alloc(2, 1), lp = c.alloc(2, 0), lse = c.alloc(2, 0), mask = c.alloc(4, 0);
+      c.upload(x, 0, Float32Array.from([0.5, -1, 2, 0.25, 3, -2]));
+      c.upload(ids, 0, Int32Array.from([2, 0]));
+      c.upload(mask, 0, Float32Array.from([1, 1, 1, 0]));
+      const call = (fn: () => unknown) => () => fn();
+      try {
+        expect(call(() => c.alloc('4' as unknown as number, 0))).toThrow(TypeError);
+        expect(call(() => c.alloc(4, 7))).toThrow(/thinkgrad\.cuda\.alloc: unknown dtype code 7/);
+        expect(call(() => c.alloc(-1, 0))).toThrow(RangeError);
+        expect(call(() => c.upload(x, 0, new Int32Array(2)))).toThrow(/thinkgrad\.cuda\.upload: a float32 buffer needs a Float32Array/);
+        expect(call(() => c.upload(x, 5, new Float32Array(2)))).toThrow(/elements \[5, 7\) exceed the buffer of 6/);
+        expect(call(() => c.selectiveLogSoftmax(ids, 0, 3, ids, 2, 3, 1, lp, lse, null))).toThrow(/logits must be float32 or bfloat16, got int32/);
+        expect(call(() => c.selectiveLogSoftmax(x, 0, 3, ids, 2, 3, 0, lp, lse, null))).toThrow(/temperature must be a finite number > 0/);
+        expect(call(() => c.selectiveLogSoftmax(x, 0, 3, ids, 2, 3, 1, lp, lp, null))).toThrow(/must be different buffers/);
+        const truncated = c.selectiveLogSoftmax as unknown as (...args: number[]) => void;
+        expect(call(() => truncated(x, 0, 3, ids, 2, 3, 1, lp))).toThrow(/thinkgrad\.cuda\.selectiveLogSoftmax: missing argument 8 \(lse\)/);
+        expect(call(() => c.selectiveLogSoftmax(x, 0, 3, 999_999, 2, 3, 1, lp, lse, null))).toThrow(/ids refers to a disposed or unknown device buffer/);
+        const loss = (options: object, ref: number | null = null) =>
+          call(() => c.grpoLoss(lp, null, ref, lse, false, mask, null, null, 2, 1, options as never));
+        expect(loss({ lossType: 'ppo' })).toThrow(/thinkgrad\.cuda\.grpoLoss: options\.lossType must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo', got 'ppo'/);
+        expect(loss({ epsLow: 1.5 })).toThrow(RangeError);
+        expect(loss({ beta: 0.1 })).toThrow(/beta > 0 needs refLp/);
+        expect(loss({ beta: '0.1' })).toThrow(TypeError);
+        c.selectiveLogSoftmax(x, 0, 3, ids, 2, 3, 1, lp, lse, null);
+        const out = new Float32Array(2);
+        c.download(lp, 0, out);
+        expect(out[0]).toBeCloseTo(2 - Math.log(Math.exp(0.5) + Math.exp(-1) + Math.exp(2)), 5);
+      } finally {
+        for (const id of [x, ids, lp, lse, mask]) expect(c.free(id)).toBe(true);
+      }
+      expect(c.free(x)).toBe(false);
+      expect(c.stats().liveBytes).toBe(before.liveBytes);
+      expect(c.stats().liveBuffers).toBe(before.liveBuffers);
+    });
   });
 }
