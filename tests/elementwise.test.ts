@@ -48,6 +48,19 @@ forEachBackend((device) => describe(`elementwise on ${device}`, () => {
     });
   }
 
+  it('log is accurate over the whole float32 range: subnormals, powers of two, 0, inf, negatives, NaN', () => {
+    // Subnormals (2^-149 .. 2^-126) go through an exact 2^23 rescale; a random spread over all exponents.
+    const rnd = randomArray(64, 77).map((v) => Math.fround(Math.abs(v) * 2 ** Math.round(v * 40)));
+    const subnormal = [2 ** -149, 3 * 2 ** -149, 2 ** -140, 1.5 * 2 ** -130, 2 ** -126 - 2 ** -149];
+    const finite = [...subnormal, 2 ** -126, 2 ** -100, 0.5, 1, 2, 1e30, 3.4e38, ...rnd].map(Math.fround);
+    tg.tidy(() => {
+      const y = tg.log(fromArray(finite, [finite.length])).data();
+      expectClose(y, finite.map(Math.log), { atol: 0, rtol: 2e-6 }, 'log');
+      const special = tg.log(fromArray([0, -0, Infinity, -1, NaN], [5])).data();
+      expect(Array.from(special)).toEqual([-Infinity, -Infinity, Infinity, NaN, NaN]);
+    });
+  });
+
   it('binary ops broadcast like NumPy', () => {
     const a = randomArray(2 * 3 * 4, 1);
     const b = randomArray(3 * 1, 2).map((v) => Math.fround(Math.abs(v) + 0.5));

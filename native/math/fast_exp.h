@@ -34,8 +34,11 @@ TG_HD float fast_exp(float x) {
 // log(x) for x > 0 (log(0) = -inf, negative -> NaN): x = m * 2^e with m in [sqrt(1/2), sqrt(2)),
 // log(m) = 2*atanh((m-1)/(m+1)) by an odd polynomial.
 TG_HD float fast_log(float x) {
-  uint32_t u = float_to_bits(x);
-  int32_t e = static_cast<int32_t>((u >> 23) & 0xff) - 127;
+  // Subnormal x is scaled by 2^23 into the normal range (exactly) and its exponent corrected: a select,
+  // not a call to logf, so loops over fast_log vectorize.
+  const bool subnormal = (float_to_bits(x) & 0x7f800000u) == 0 && x > 0.0f;
+  uint32_t u = float_to_bits(subnormal ? x * 8388608.0f : x);
+  int32_t e = static_cast<int32_t>((u >> 23) & 0xff) - (subnormal ? 150 : 127);
   float m = bits_to_float((u & 0x007fffffu) | 0x3f800000u);  // [1, 2)
   bool big = m > 1.41421356f;
   m = big ? m * 0.5f : m;
@@ -50,7 +53,6 @@ TG_HD float fast_log(float x) {
   float y = p * s + static_cast<float>(e) * 0.693147180559945f;
   y = x == 0.0f ? -__builtin_inff() : y;
   y = x < 0.0f ? __builtin_nanf("") : y;
-  y = (u & 0x7f800000u) == 0 && x > 0.0f ? __builtin_logf(x) : y;  // subnormal inputs: rare, exact path
   y = x == __builtin_inff() ? x : y;
   return x != x ? x : y;
 }

@@ -100,13 +100,12 @@ TG_HD GrpoToken grpo_token(float log_ratio, float lp, float ref, float adv, floa
   o.ratio = r;
   o.dsurr = clipped_surrogate_grad(r, adv, eps_low, eps_high) * clamp_log_ratio_grad(log_ratio);
   o.loss = clipped_surrogate(r, adv, eps_low, eps_high);
-  o.kl = 0.0f;
-  o.dkl = 0.0f;
-  if (beta != 0.0f) {
-    o.kl = k3_kl(lp, ref);
-    o.dkl = k3_kl_grad(lp, ref);
-    o.loss += beta * o.kl;
-  }
+  // Selects, not a branch, so CPU loops over tokens vectorize; with beta = 0 the KL terms are exactly 0
+  // (ref may then be anything: its exp is selected away, never multiplied in).
+  const float kl = k3_kl(lp, ref), dkl = k3_kl_grad(lp, ref);
+  o.kl = beta != 0.0f ? kl : 0.0f;
+  o.dkl = beta != 0.0f ? dkl : 0.0f;
+  o.loss += beta * o.kl;
   o.low = is_low_clipped(r, adv, eps_low) ? 1.0f : 0.0f;
   o.high = is_high_clipped(r, adv, eps_high) ? 1.0f : 0.0f;
   return o;

@@ -2,6 +2,7 @@
 // vectorizes the float reductions without -ffast-math), cloned for AVX-512 at run time; rows go to the pool.
 #include "ops/grpo.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -119,14 +120,14 @@ int64_t row_grain(int64_t v) { return v >= 32768 ? 1 : 32768 / (v > 0 ? v : 1); 
 
 constexpr int64_t kFinishRows = 64;  // rows whose statistics are finished together
 
-bool finite_bits(float x) { return (math::float_to_bits(x) & 0x7f800000u) != 0x7f800000u; }
+int32_t finite_bits(float x) { return (math::float_to_bits(x) & 0x7f800000u) != 0x7f800000u; }
 
 // lse, lp (and entropy) of `count` rows from their (m, s, t) and chosen logits, in one vectorized loop over
 // rows (a scalar log per row costs as much as a 64-wide row's exps); returns the first non-finite row or -1.
 TG_CLONES static int64_t finish_rows(float* __restrict lp, float* __restrict lse, float* __restrict entropy,
                                      const float* m, const float* s, const float* t, const float* chosen,
                                      int64_t count, float inv_t) {
-  bool ok[kFinishRows];
+  int32_t ok[kFinishRows];  // 4-byte flags beside 4-byte floats: GCC vectorizes mixed bool/float loops poorly
   for (int64_t i = 0; i < count; ++i) {
     float l = math::lse_finish(m[i], s[i]);
     float p = chosen[i] * inv_t - l;
@@ -200,12 +201,75 @@ void tg_selective_log_softmax_backward(float* dlogits, int64_t ld_out, const flo
   });
 }
 
+namespace {
+
+// One sequence's masked sums: [0] m*loss, [1] m*low, [2] m*high, [3] m*kl, [4] m*ratio, [5] w*dsurr (GSPO's
+// d loss / d s_i). Float partials per sequence, as the CUDA kernel keeps them; sequences add up in double.
+constexpr int kLossSums = 6;
+
+// 16 tokens: one vector lane each. Every pointer holds 16 floats (the caller substitutes lp for a missing
+// oldLp or refLp, a broadcast row for per-sequence advantages, scratch for a missing dlp), so the loop has
+// no branches and vectorizes; the formulas are math::grpo_token's.
+__attribute__((always_inline)) inline void loss_block(float (&acc)[kLossSums][kLanes], float* __restrict dlp,
+                                                      const float* p, const float* o, const float* ref,
+                                                      const float* adv, const float* m, bool sequence_is,
+                                                      float seq_log_ratio, float c, float eps_low, float eps_high,
+                                                      float beta) {
+  // NOTE: GCC 12 does not vectorize a select on an invariant bool; on a float comparison it does.
+  const float sequence_level = sequence_is ? 1.0f : 0.0f;
+  for (int k = 0; k < kLanes; ++k) {
+    const float token_log_ratio = p[k] - o[k];
+    const float log_ratio = sequence_level > 0.0f ? seq_log_ratio : token_log_ratio;
+    const math::GrpoToken tok = math::grpo_token(log_ratio, p[k], ref[k], adv[k], eps_low, eps_high, beta);
+    const float w = c * m[k];
+    acc[0][k] += m[k] * tok.loss;
+    acc[1][k] += m[k] * tok.low;
+    acc[2][k] += m[k] * tok.high;
+    acc[3][k] += m[k] * tok.kl;
+    acc[4][k] += m[k] * tok.ratio;
+    acc[5][k] += w * tok.dsurr;
+    dlp[k] = sequence_level > 0.0f ? w * beta * tok.dkl : w * (tok.dsurr + beta * tok.dkl);
+  }
+}
+
+// One sequence of l tokens; the last l % 16 go through zero-masked, zero-valued padding (finite: ratio 1).
+TG_CLONES static void loss_sequence(float* dlp, float* sums, const float* p, const float* o, const float* ref,
+                                    const float* adv, const float* m, int64_t l, bool sequence_is,
+                                    float seq_log_ratio, float c, float eps_low, float eps_high, float beta) {
+  float acc[kLossSums][kLanes] = {};
+  const int64_t body = l & ~int64_t(kLanes - 1);
+  for (int64_t t = 0; t < body; t += kLanes)
+    loss_block(acc, dlp + t, p + t, o + t, ref + t, adv + t, m + t, sequence_is, seq_log_ratio, c, eps_low,
+               eps_high, beta);
+  if (body < l) {
+    const int64_t rest = l - body;
+    float pad[6][kLanes] = {};  // p, o, ref, adv, m, dlp
+    for (int64_t k = 0; k < rest; ++k) {
+      pad[0][k] = p[body + k];
+      pad[1][k] = o[body + k];
+      pad[2][k] = ref[body + k];
+      pad[3][k] = adv[body + k];
+      pad[4][k] = m[body + k];
+    }
+    loss_block(acc, pad[5], pad[0], pad[1], pad[2], pad[3], pad[4], sequence_is, seq_log_ratio, c, eps_low, eps_high,
+               beta);
+    for (int64_t k = 0; k < rest; ++k) dlp[body + k] = pad[5][k];
+  }
+  for (int j = 0; j < kLossSums; ++j) {
+    float total = 0.0f;
+    for (int k = 0; k < kLanes; ++k) total += acc[j][k];
+    sums[j] = total;
+  }
+}
+
+}  // namespace
+
 GrpoLossMetrics tg_grpo_loss_forward(float* dlp, const float* lp, const float* old_lp, const float* ref_lp,
                                      const float* adv, bool adv_per_token, const float* mask, const float* entropy,
                                      int64_t b, int64_t l, const GrpoLossConfig& cfg) {
   GrpoLossMetrics out;
   const float beta = ref_lp ? cfg.beta : 0.0f;
-  // Pass 1: tokens per sequence and in total.
+  // Pass 1: tokens in total.
   double total = 0;
   for (int64_t i = 0; i < b * l; ++i) total += mask[i];
   const int64_t max_len = cfg.max_len > 0 ? cfg.max_len : l;
@@ -213,54 +277,44 @@ GrpoLossMetrics tg_grpo_loss_forward(float* dlp, const float* lp, const float* o
                                             static_cast<float>(max_len), static_cast<float>(cfg.normalizer));
   out.tokens = total;
   out.divisor = divisor;
-  double loss = 0, low = 0, high = 0, region = 0, kl = 0, ent = 0, ratio = 0;
+  std::vector<float> adv_row(adv_per_token ? 0 : l), dlp_scratch(dlp ? 0 : l);
+  double loss = 0, low = 0, high = 0, kl = 0, ent = 0, ratio = 0;
   for (int64_t s = 0; s < b; ++s) {
     const float* m = mask + s * l;
     const float* p = lp + s * l;
-    const float* o = old_lp ? old_lp + s * l : nullptr;
+    const float* o = old_lp ? old_lp + s * l : p;  // no old log-probs: ratio 1
     float seq_tokens = 0, seq_lr = 0;
     for (int64_t t = 0; t < l; ++t) {
       seq_tokens += m[t];
-      seq_lr += o ? m[t] * (p[t] - o[t]) : 0.0f;
+      seq_lr += m[t] * (p[t] - o[t]);
     }
     const float inv_tokens = 1.0f / (seq_tokens > 1.0f ? seq_tokens : 1.0f);
-    const float seq_log_ratio = seq_lr * inv_tokens;
     // w_t = c_i m_t / D: each token's weight in the loss.
     const float c = math::grpo_seq_weight(cfg.loss_type, seq_tokens) / static_cast<float>(divisor);
-    double seq_loss = 0;
-    float dseq = 0;  // sequence IS: d loss / d s_i
-    for (int64_t t = 0; t < l; ++t) {
-      const int64_t k = s * l + t;
-      const float a = adv_per_token ? adv[k] : adv[s];
-      const float log_ratio = cfg.sequence_is ? seq_log_ratio : (o ? p[t] - o[t] : 0.0f);
-      math::GrpoToken tok =
-          math::grpo_token(log_ratio, p[t], ref_lp ? ref_lp[k] : 0.0f, a, cfg.eps_low, cfg.eps_high, beta);
-      const float w = c * m[t];
-      seq_loss += static_cast<double>(m[t]) * tok.loss;
-      low += m[t] * tok.low;
-      high += m[t] * tok.high;
-      region += m[t] * (tok.low + tok.high);
-      kl += m[t] * tok.kl;
-      ratio += m[t] * tok.ratio;
-      if (entropy) ent += m[t] * entropy[k];
-      if (dlp) {
-        if (cfg.sequence_is) {
-          dseq += w * tok.dsurr;
-          dlp[k] = w * beta * tok.dkl;
-        } else {
-          dlp[k] = w * (tok.dsurr + beta * tok.dkl);
-        }
-      }
+    const float* a = adv + s * l;
+    if (!adv_per_token) {
+      std::fill(adv_row.begin(), adv_row.end(), adv[s]);
+      a = adv_row.data();
     }
+    float* d = dlp ? dlp + s * l : dlp_scratch.data();
+    float sums[kLossSums];
+    loss_sequence(d, sums, p, o, ref_lp ? ref_lp + s * l : p, a, m, l, cfg.sequence_is, seq_lr * inv_tokens, c,
+                  cfg.eps_low, cfg.eps_high, beta);
     if (dlp && cfg.sequence_is)
-      for (int64_t t = 0; t < l; ++t) dlp[s * l + t] += m[t] * inv_tokens * dseq;
-    loss += seq_loss * math::grpo_seq_weight(cfg.loss_type, seq_tokens);
+      for (int64_t t = 0; t < l; ++t) d[t] += m[t] * inv_tokens * sums[5];
+    loss += static_cast<double>(sums[0]) * math::grpo_seq_weight(cfg.loss_type, seq_tokens);
+    low += sums[1];
+    high += sums[2];
+    kl += sums[3];
+    ratio += sums[4];
+    if (entropy)
+      for (int64_t t = 0; t < l; ++t) ent += m[t] * entropy[s * l + t];
   }
   const double inv = total > 0 ? 1.0 / total : 0.0;
   out.loss = loss / divisor;
   out.clip_low = low * inv;
   out.clip_high = high * inv;
-  out.clip_region = region * inv;
+  out.clip_region = (low + high) * inv;
   out.kl = kl * inv;
   out.entropy = ent * inv;
   out.ratio = ratio * inv;
