@@ -240,6 +240,44 @@ function refLoss(lp, old, ref, adv, perToken, mask, B, L, c) {
   Object.values(ids).forEach((id) => cuda.free(id));
 }
 
+// ---- group advantages (host rewards in, device advantages out) ----------------------------------------
+function refAdvantages(rewards, weights, N, R, G, scale) {
+  const total = Float64Array.from({ length: N }, (_, i) => {
+    let s = 0;
+    for (let j = 0; j < R; j++) if (!Number.isNaN(rewards[i * R + j])) s += weights[j] * rewards[i * R + j];
+    return Math.fround(s);
+  });
+  const mean = total.reduce((a, b) => a + b, 0) / N;
+  const batchStd = Math.sqrt(total.reduce((a, t) => a + (t - mean) ** 2, 0) / (N - 1));
+  const adv = new Float64Array(N);
+  let zero = 0;
+  for (let g0 = 0; g0 < N; g0 += G) {
+    const grp = total.subarray(g0, g0 + G);
+    const m = grp.reduce((a, b) => a + b, 0) / G;
+    const sd = Math.sqrt(grp.reduce((a, t) => a + (t - m) ** 2, 0) / (G - 1));
+    if (sd <= 1e-8) zero++;
+    for (let i = g0; i < g0 + G; i++) adv[i] = scale === 'none' ? total[i] - m : (total[i] - m) / ((scale === 'group' ? sd : batchStd) + 1e-4);
+  }
+  return { total, adv, mean, batchStd, zero };
+}
+{
+  const G = 8, N = 64 * G, R = 3;
+  const rewards = Float32Array.from({ length: N * R }, (_, k) => (k % 7 === 3 ? NaN : randn()));
+  for (let k = 5 * G * R; k < 6 * G * R; k++) rewards[k] = k % R === 1 ? NaN : 0.5;  // a group with equal rewards
+  const weights = Float32Array.from([1, 0.1, 2]);
+  for (const scale of ['group', 'batch', 'none'])
+    attempt(`groupAdvantages ${scale}`, () => {
+      const ADV = poison(N), TOT = poison(N);
+      const st = cuda.groupAdvantages(rewards, weights, N, R, G, scale, ADV, TOT);
+      const ref = refAdvantages(rewards, weights, N, R, G, scale);
+      compare(`groupAdvantages ${scale}: totals`, down(TOT, N), ref.total, 0, 0);
+      compare(`groupAdvantages ${scale}: advantages`, down(ADV, N), ref.adv, 1e-6, 1e-6);
+      compare(`groupAdvantages ${scale}: mean, std, zero-std groups`, [st.mean, st.std, st.zeroStdGroups],
+        [ref.mean, ref.batchStd, ref.zero], 1e-9, 1e-9);
+      [ADV, TOT].forEach((id) => cuda.free(id));
+    });
+}
+
 console.log(`\ncorrectness: ${results.checks.length - failures} passed, ${failures} failed`);
 if (flags.has('--check-only')) {
   writeFileSync(join(outDir, 'gpu-grpo-check.json'), JSON.stringify(results, null, 1));

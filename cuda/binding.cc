@@ -1,6 +1,7 @@
 // The CUDA addon's own N-API surface (thinkgrad_cuda.node): device query, device buffers (float32, int32,
-// bf16) with upload/download, and the GRPO kernels, validated in the CPU binding's style. Without a driver
-// or device every entry point but deviceInfo throws "no CUDA device (...)"; nothing here exits the process.
+// bf16) with upload/download, and the GRPO kernels (selective log-softmax, loss, group advantages), validated
+// with the CPU binding's argument readers. Without a driver or device every entry point but deviceInfo throws
+// "no CUDA device (...)"; nothing here exits the process.
 #include <cuda_runtime.h>
 #include <napi.h>
 
@@ -54,7 +55,7 @@ struct DeviceState {
   int count = 0;
   cudaDeviceProp prop{};
   int* status = nullptr;       // 2 ints for the forward's error rows
-  void* scratch = nullptr;     // the loss's per-sequence scratch
+  void* scratch = nullptr;     // the loss's per-sequence sums, groupAdvantages' inputs
   size_t scratch_bytes = 0;
   double* result = nullptr;    // 9 doubles
 };
@@ -82,6 +83,18 @@ DeviceState& dev() {
   }
   return d;
 }
+// The device scratch, grown to at least `bytes`.
+void* scratch(DeviceState& d, size_t bytes) {
+  if (d.scratch_bytes < bytes) {
+    if (d.scratch) cudaFree(d.scratch);
+    d.scratch = nullptr;
+    d.scratch_bytes = 0;
+    check(cudaMalloc(&d.scratch, bytes), "cudaMalloc (scratch)");
+    d.scratch_bytes = bytes;
+  }
+  return d.scratch;
+}
+
 DeviceState& need_device() {
   DeviceState& d = dev();
   if (!d.ok) throw std::runtime_error(d.reason);
@@ -344,15 +357,7 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
   if (a.dlp && (a.dlp == a.lp || a.dlp == a.old_lp || a.dlp == a.ref_lp || a.dlp == a.adv || a.dlp == a.mask || a.dlp == a.entropy))
     throw_range(op, "dlp must not be one of the inputs");
   DeviceState& d = need_device();
-  size_t need = tg::cuda::loss_scratch_bytes(b);
-  if (d.scratch_bytes < need) {
-    if (d.scratch) cudaFree(d.scratch);
-    d.scratch = nullptr;
-    d.scratch_bytes = 0;
-    check(cudaMalloc(&d.scratch, need), "cudaMalloc (scratch)");
-    d.scratch_bytes = need;
-  }
-  check(tg::cuda::launch_grpo_loss(d.result, d.scratch, a, 0));
+  check(tg::cuda::launch_grpo_loss(d.result, scratch(d, tg::cuda::loss_scratch_bytes(b)), a, 0));
   double r[9];
   check(cudaMemcpy(r, d.result, sizeof r, cudaMemcpyDeviceToHost), "cudaMemcpy (result)");
   Napi::Env env = info.Env();
@@ -361,6 +366,33 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
   for (int k = 0; k < 9; ++k) out.Set(names[k], r[k]);
   if (!std::isfinite(r[0])) throw_range(op, "the loss is not finite for (B, L) = " + nv_str(b, l) + " (NaN/Inf in the inputs?)");
   return out;
+}
+
+// groupAdvantages(rewards Float32Array (N, R), weights Float32Array (R), n, r, group, scaleRewards, advantages,
+//                 totals | null) -> { fracZeroStd, zeroStdGroups, mean, std }. The host inputs are checked as the
+// CPU addon checks them and uploaded; advantages (N) and totals (N) are written on the device, ready for grpoLoss.
+Napi::Value group_advantages(const Napi::CallbackInfo& info) {
+  const char* op = "cuda.groupAdvantages";
+  const GroupAdvantageArgs g = group_advantage_args(info, op);
+  float* adv = f32(info, 6, op, "advantages", g.n);
+  float* total = opt_f32(info, 7, op, "totals", g.n);
+  if (total == adv) throw_range(op, "advantages and totals must be different buffers");
+  DeviceState& d = need_device();
+  const size_t reward_bytes = static_cast<size_t>(g.n * g.r) * sizeof(float), weight_bytes = static_cast<size_t>(g.r) * sizeof(float);
+  float* inputs = static_cast<float*>(scratch(d, reward_bytes + weight_bytes + (total ? 0 : static_cast<size_t>(g.n) * sizeof(float))));
+  float* weights = inputs + g.n * g.r;
+  if (!total) total = weights + g.r;
+  if (reward_bytes) check(cudaMemcpy(inputs, g.rewards, reward_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (rewards)");
+  check(cudaMemcpy(weights, g.weights, weight_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+  check(tg::cuda::launch_group_advantages(adv, total, d.result, inputs, weights, g.n, g.r, g.group, g.scale, 0));
+  double stats[3];
+  check(cudaMemcpy(stats, d.result, sizeof stats, cudaMemcpyDeviceToHost), "cudaMemcpy (stats)");
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("fracZeroStd", g.n > 0 ? stats[2] * static_cast<double>(g.group) / static_cast<double>(g.n) : 0.0);
+  o.Set("zeroStdGroups", stats[2]);
+  o.Set("mean", stats[0]);
+  o.Set("std", stats[1]);
+  return o;
 }
 
 // benchSelective(logits, ids, lp, lse, glp, dlogits, n, v, temperature, reps) -> { fwdMs, bwdMs, fwdBwdMs }:
@@ -432,6 +464,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
       {"selectiveLogSoftmax", selective_forward},
       {"selectiveLogSoftmaxBackward", selective_backward},
       {"grpoLoss", grpo_loss},
+      {"groupAdvantages", group_advantages},
       {"benchSelective", bench_selective},
   };
   for (const auto& [name, fn] : functions) define(env, exports, name, fn, "cuda.");

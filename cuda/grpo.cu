@@ -322,7 +322,54 @@ __global__ void loss_final(double* out, const float* partial, LossArgs a) {
   }
 }
 
+// ---- group advantages: one block (N = prompts x G completions is small) -----------------------------------
+__global__ void group_advantages_kernel(float* adv, float* total, double* stats, const float* rewards,
+                                        const float* weights, int64_t n, int64_t r, int64_t group, int scale) {
+  __shared__ double sh[32];
+  double part = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    double sum = 0;
+    for (int64_t j = 0; j < r; ++j) {
+      const float x = rewards[i * r + j];
+      if (!isnan(x)) sum += static_cast<double>(weights[j]) * x;  // torch.nansum
+    }
+    total[i] = static_cast<float>(sum);
+    part += total[i];
+  }
+  // block_sum's barriers also publish every thread's totals to the block.
+  const double sum_all = block_sum(part, sh);
+  const double mean = n > 0 ? sum_all / static_cast<double>(n) : 0.0;
+  double dev = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dev += (total[i] - mean) * (total[i] - mean);
+  const double dev_all = block_sum(dev, sh);
+  const double batch_std = n > 1 ? sqrt(dev_all / static_cast<double>(n - 1)) : 0.0;
+  double zero = 0;
+  for (int64_t g0 = static_cast<int64_t>(threadIdx.x) * group; g0 < n; g0 += static_cast<int64_t>(blockDim.x) * group) {
+    double group_mean = 0;
+    for (int64_t i = g0; i < g0 + group; ++i) group_mean += total[i];
+    group_mean /= static_cast<double>(group);
+    double var = 0;
+    for (int64_t i = g0; i < g0 + group; ++i) var += (total[i] - group_mean) * (total[i] - group_mean);
+    const double group_std = group > 1 ? sqrt(var / static_cast<double>(group - 1)) : 0.0;
+    if (math::is_zero_std(group_std)) zero += 1;
+    for (int64_t i = g0; i < g0 + group; ++i)
+      adv[i] = static_cast<float>(math::group_advantage(total[i], group_mean, group_std, batch_std, scale));
+  }
+  zero = block_sum(zero, sh);
+  if (threadIdx.x == 0) {
+    stats[0] = mean;
+    stats[1] = batch_std;
+    stats[2] = zero;
+  }
+}
+
 }  // namespace
+
+std::string launch_group_advantages(float* adv, float* total, double* stats, const float* rewards, const float* weights,
+                                    int64_t n, int64_t r, int64_t group, int scale, cudaStream_t stream) {
+  launch(group_advantages_kernel, 1, kThreads, stream, adv, total, stats, rewards, weights, n, r, group, scale);
+  return launch_error("group_advantages");
+}
 
 std::string launch_selective_forward(float* lp, float* lse, float* entropy, const void* logits, bool bf16, int64_t ld,
                                      const int32_t* ids, int64_t n, int64_t v, float temperature, int* status,

@@ -39,4 +39,9 @@ struct LossArgs {
 size_t loss_scratch_bytes(int64_t b);
 std::string launch_grpo_loss(double* out, void* scratch, const LossArgs& a, cudaStream_t stream);
 
+// rewards (N, R) (NaN = not scored), weights (R) -> total (N) = sum_r w_r rewards[:, r] and adv (N) per
+// math::group_advantage over groups of `group`; stats (device, 3 doubles): batch mean, batch std, zero-std groups.
+std::string launch_group_advantages(float* adv, float* total, double* stats, const float* rewards, const float* weights,
+                                    int64_t n, int64_t r, int64_t group, int scale, cudaStream_t stream);
+
 }  // namespace tg::cuda

@@ -21,7 +21,7 @@ export { embedding, indexSelect, indexAdd, gather, scatterAdd } from './ops/inde
 export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProductAttention, swiglu, crossEntropy, adamwStep,
   type AttentionOptions, type CrossEntropyOptions, type AdamWStepOptions } from './ops/nn.js';
 export { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy, grpoLoss, groupAdvantages, type SelectiveLogSoftmaxOptions, type GrpoLossInputs, type GrpoLossOptions, type GrpoLossType, type GrpoMetrics, type GroupAdvantagesOptions, type GroupAdvantagesResult } from './rl/grpo.js';
-export { cudaAvailable, CudaBuffer, cudaGrpo, type CudaDeviceInfo } from './backend/cuda.js';
+export { cudaAvailable, CudaBuffer, cudaGrpo, type CudaDeviceInfo, type CudaGroupAdvantageStats } from './backend/cuda.js';
 export * as optim from './optim/index.js';
 export { AdamW, SGD, LRScheduler, clipGradNorm, scaleGrads, zeroGrad, constantSchedule, linearWarmupSchedule, linearSchedule, cosineSchedule, getSchedule, type AdamWOptions, type SGDOptions, type LrSchedule } from './optim/index.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, readSafetensorsHeader, readShardedSafetensors, writeShardedSafetensors, readSafetensorsFolder } from './io/safetensors.js';

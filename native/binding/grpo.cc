@@ -165,45 +165,16 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
   return r;
 }
 
-Napi::Float32Array f32_array_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  if (static_cast<int>(info.Length()) <= i || !info[i].IsTypedArray() ||
-      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(op, std::string(name) + " must be a Float32Array");
-  return info[i].As<Napi::Float32Array>();
-}
-
 // groupAdvantages(rewards Float32Array (N, R) with NaN = not scored, weights Float32Array (R), n, r, group,
 //                 scale 'group'|'batch'|'none') -> { advantages, rewards, fracZeroStd, zeroStdGroups, mean, std }
 Napi::Value group_advantages(const Napi::CallbackInfo& info) {
   const char* op = "groupAdvantages";
-  Napi::Float32Array rew = f32_array_arg(info, 0, op, "rewards");
-  Napi::Float32Array w = f32_array_arg(info, 1, op, "weights");
-  int64_t n = int_arg(info, 2, op, "n");
-  int64_t r = int_arg(info, 3, op, "r");
-  int64_t g = int_arg(info, 4, op, "group");
-  std::string scale = string_arg(info, 5, op, "scaleRewards");
-  if (n < 0 || r < 1 || r > 4096) throw_range(op, "invalid (N, R) = " + nv_str(n, r));
-  if (g < 1) throw_range(op, "group size G must be >= 1, got " + std::to_string(g));
-  if (n % g != 0)
-    throw_range(op, "group size G = " + std::to_string(g) + " does not divide the batch of " + std::to_string(n) +
-                        " completions");
-  if (static_cast<int64_t>(rew.ElementLength()) != n * r)
-    throw_range(op, "rewards has " + std::to_string(rew.ElementLength()) + " elements, expected (N, R) = " +
-                        nv_str(n, r));
-  if (static_cast<int64_t>(w.ElementLength()) != r)
-    throw_range(op, "weights has " + std::to_string(w.ElementLength()) + " elements, expected R = " + std::to_string(r));
-  int mode = scale == "group" ? 0 : scale == "batch" ? 1 : scale == "none" ? 2 : -1;
-  if (mode < 0) throw_range(op, "scaleRewards must be 'group', 'batch' or 'none', got '" + scale + "'");
-  const float* wp = w.Data();
-  const float* rp = rew.Data();
-  for (int64_t j = 0; j < r; ++j)
-    if (!std::isfinite(wp[j])) throw_range(op, "weights[" + std::to_string(j) + "] is not finite");
-  for (int64_t k = 0; k < n * r; ++k)
-    if (std::isinf(rp[k])) throw_range(op, "rewards[" + std::to_string(k) + "] is infinite (use NaN for not scored)");
+  const GroupAdvantageArgs a = group_advantage_args(info, op);
+  const int64_t n = a.n;
   Napi::Env env = info.Env();
   Napi::Float32Array adv = Napi::Float32Array::New(env, static_cast<size_t>(n));
   Napi::Float32Array total = Napi::Float32Array::New(env, static_cast<size_t>(n));
-  GroupAdvantageStats st = tg_group_advantages(adv.Data(), total.Data(), rew.Data(), w.Data(), n, r, g, mode);
+  GroupAdvantageStats st = tg_group_advantages(adv.Data(), total.Data(), a.rewards, a.weights, n, a.r, a.group, a.scale);
   Napi::Object o = Napi::Object::New(env);
   o.Set("advantages", adv);
   o.Set("rewards", total);

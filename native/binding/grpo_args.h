@@ -17,4 +17,14 @@ float temperature_arg(const Napi::CallbackInfo& info, int i, const char* op);
 // epsLow, epsHigh, beta, normalizer (dapo), maxCompletionLength (dr_grpo) }, each checked.
 GrpoLossConfig grpo_loss_options(const Napi::CallbackInfo& info, int i, const char* op);
 
+// groupAdvantages' host inputs (arguments 0-5): rewards Float32Array (N, R), NaN = not scored, no infinities;
+// weights Float32Array (R), finite; n; r; group size G dividing N; scaleRewards 'group' | 'batch' | 'none'.
+struct GroupAdvantageArgs {
+  const float* rewards;
+  const float* weights;
+  int64_t n, r, group;
+  int scale;  // math::AdvantageScale
+};
+GroupAdvantageArgs group_advantage_args(const Napi::CallbackInfo& info, const char* op);
+
 }  // namespace tg::binding

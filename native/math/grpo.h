@@ -128,7 +128,17 @@ TG_HD float grpo_divisor(int loss_type, float num_seqs, float total_tokens, floa
   }
 }
 
-// Group advantages: A = (r - mean) / (std + eps) (or unscaled).
+// Group advantages: A = (r - mean) / (std + eps) with the group's (scale 0) or the batch's (1) unbiased std,
+// or unscaled (2). A group whose std is ~0 (torch.isclose(std, 0)) is counted in frac_reward_zero_std.
 constexpr float kAdvantageEps = 1e-4f;
+constexpr double kZeroStdTolerance = 1e-8;
+enum AdvantageScale : int { kScaleGroup = 0, kScaleBatch = 1, kScaleNone = 2 };
+
+TG_HD double group_advantage(double total, double group_mean, double group_std, double batch_std, int scale) {
+  const double centered = total - group_mean;
+  if (scale == kScaleNone) return centered;
+  return centered / ((scale == kScaleGroup ? group_std : batch_std) + static_cast<double>(kAdvantageEps));
+}
+TG_HD bool is_zero_std(double std) { return std <= kZeroStdTolerance; }
 
 }  // namespace tg::math

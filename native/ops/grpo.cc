@@ -350,14 +350,9 @@ GroupAdvantageStats tg_group_advantages(float* adv, float* total, const float* r
     for (int64_t i = g0; i < g0 + group; ++i) var += (total[i] - mean) * (total[i] - mean);
     // NOTE: a group of one has no spread: std 0 (torch.std would give NaN).
     double std_g = group > 1 ? std::sqrt(var / static_cast<double>(group - 1)) : 0.0;
-    // torch.isclose(std, 0): |std| <= 1e-8.
-    if (std_g <= 1e-8) ++zero_groups;
-    double scale_std = scale_mode == 0 ? std_g : bstd;
-    for (int64_t i = g0; i < g0 + group; ++i) {
-      double a = total[i] - mean;
-      if (scale_mode != 2) a /= scale_std + static_cast<double>(math::kAdvantageEps);
-      adv[i] = static_cast<float>(a);
-    }
+    if (math::is_zero_std(std_g)) ++zero_groups;
+    for (int64_t i = g0; i < g0 + group; ++i)
+      adv[i] = static_cast<float>(math::group_advantage(total[i], mean, std_g, bstd, scale_mode));
   }
   st.zero_std_groups = zero_groups;
   st.frac_zero_std = n > 0 ? static_cast<double>(zero_groups * group) / static_cast<double>(n) : 0.0;

@@ -21,6 +21,14 @@ export interface CudaDeviceInfo {
   driverVersion: number;
 }
 
+/** What `cudaGrpo.groupAdvantages` returns beside the device buffers it writes (TRL's metrics). */
+export interface CudaGroupAdvantageStats {
+  fracZeroStd: number;
+  zeroStdGroups: number;
+  mean: number;
+  std: number;
+}
+
 /** The CUDA addon's surface (cuda/binding.cc). dtype codes: 0 float32, 1 int32, 2 bfloat16. */
 export interface CudaAddon extends GrpoKernelEntryPoints {
   deviceInfo(): CudaDeviceInfo;
@@ -31,6 +39,8 @@ export interface CudaAddon extends GrpoKernelEntryPoints {
   stats(): { liveBytes: number; liveBuffers: number; peakBytes: number };
   resetPeak(): void;
   synchronize(): void;
+  groupAdvantages(rewards: Float32Array, weights: Float32Array, n: number, r: number, group: number, scaleRewards: string,
+    advantages: number, totals: number | null): CudaGroupAdvantageStats;
   benchSelective(logits: number, ids: number, lp: number, lse: number, glp: number, dlogits: number, n: number,
     v: number, temperature: number, reps: number): { fwdMs: number; bwdMs: number; fwdBwdMs: number };
 }
@@ -141,5 +151,11 @@ export const cudaGrpo = {
     options: GrpoLossKernelOptions): GrpoLossKernelResult {
     return cudaAddon('grpoLoss').grpoLoss(lp.handle, h(oldLp), h(refLp), adv.handle, advPerToken, mask.handle, h(entropy),
       h(dlp), B, L, options);
+  },
+  /** Group-normalized advantages (N) of host rewards (N, R; NaN = not scored) written into `advantages` on the
+   * device, as `groupAdvantages` computes them on the CPU; `totals` (N) receives the weighted reward sums. */
+  groupAdvantages(advantages: CudaBuffer, totals: CudaBuffer | null, rewards: Float32Array, weights: Float32Array,
+    N: number, R: number, G: number, scaleRewards: 'group' | 'batch' | 'none' = 'group'): CudaGroupAdvantageStats {
+    return cudaAddon('groupAdvantages').groupAdvantages(rewards, weights, N, R, G, scaleRewards, advantages.handle, h(totals));
   },
 };

@@ -87,6 +87,50 @@ export function grpoCudaSuite(title: string, status: { available: boolean }): vo
           }
         });
 
+    for (const scaleRewards of ['group', 'batch', 'none'] as const)
+      it(`groupAdvantages (${scaleRewards}): CUDA equals CPU with unscored rewards and zero-std groups`, () => {
+        const G = 8, prompts = 6, N = G * prompts, R = 3;
+        const scores = randomArray(N * R, 21, 1.5);
+        const rows: (number | null)[][] = Array.from({ length: N }, (_, i) => [0, 1, 2].map((j) => {
+          if ((i * R + j) % 7 === 3) return null;  // not scored by this function
+          return Math.fround(scores[i * R + j]);
+        }));
+        for (let i = G; i < 2 * G; i++) rows[i] = [1, null, 0.5];  // group 1: all equal -> advantage 0, counted
+        for (let i = 4 * G; i < 5 * G; i++) rows[i] = [0, 0, 0];
+        const weights = [1, 0.1, 2];
+        const cpu = tg.groupAdvantages(rows, { groupSize: G, weights, scaleRewards });
+        const flat = Float32Array.from(rows.flat().map((v) => (v === null ? NaN : v)));
+        const adv = tg.CudaBuffer.from(new Float32Array(N).fill(NaN)), totals = tg.CudaBuffer.from(new Float32Array(N).fill(NaN));
+        try {
+          const st = tg.cudaGrpo.groupAdvantages(adv, totals, flat, Float32Array.from(weights), N, R, G, scaleRewards);
+          expectClose(totals.download(), cpu.rewards, { atol: 0, rtol: 0 }, 'totals');
+          // Same double arithmetic per group as the CPU; the batch mean and std sum in a different order.
+          expectClose(adv.download(), cpu.advantages, { atol: 1e-6, rtol: 1e-6 }, 'advantages');
+          expect(st.zeroStdGroups).toBe(cpu.metrics.zero_std_groups);
+          expect(st.zeroStdGroups).toBe(2);
+          expect(st.fracZeroStd).toBeCloseTo(cpu.metrics.frac_reward_zero_std, 12);
+          expect(st.mean).toBeCloseTo(cpu.metrics.reward, 10);
+          expect(st.std).toBeCloseTo(cpu.metrics.reward_std, 10);
+        } finally {
+          adv.dispose();
+          totals.dispose();
+        }
+      });
+
+    it('groupAdvantages rejects a group size that does not divide the batch, and infinite rewards', () => {
+      const adv = new tg.CudaBuffer(12, 'float32');
+      try {
+        const ones = new Float32Array(12).fill(1), w = Float32Array.from([1]);
+        expect(() => tg.cudaGrpo.groupAdvantages(adv, null, ones, w, 12, 1, 5)).toThrow(/group size G = 5 does not divide the batch of 12/);
+        ones[4] = Infinity;
+        expect(() => tg.cudaGrpo.groupAdvantages(adv, null, ones, w, 12, 1, 4)).toThrow(/rewards\[4\] is infinite/);
+        ones[4] = 1;
+        expect(() => tg.cudaGrpo.groupAdvantages(adv, adv, ones, w, 12, 1, 4)).toThrow(/different buffers/);
+      } finally {
+        adv.dispose();
+      }
+    });
+
     it('bad inputs on the device throw and the process lives', () => {
       const x = tg.CudaBuffer.from(Float32Array.from([1, 2, 3, NaN, 5, 6]));
       const lp = new tg.CudaBuffer(2, 'float32'), lse = new tg.CudaBuffer(2, 'float32');
