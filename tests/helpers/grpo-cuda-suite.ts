@@ -87,6 +87,38 @@ export function grpoCudaSuite(title: string, status: { available: boolean }): vo
           }
         });
 
+    it('a whole GRPO loss step on the device (advantages, selective log-softmax, loss, backward) equals CPU autograd', () => {
+      const G = 4, S = 8, L = 12, V = 1500, N = S * L;
+      const x = randomArray(N * V, 31, 2), ids = randomInts(N, V, 32);
+      const old = randomArray(N, 33, 0.2), rewards = Array.from(randomArray(S, 34), Math.fround);
+      const mask = Float64Array.from({ length: N }, (_, i) => ((i % L) < 4 + ((i / L) | 0) ? 1 : 0));
+      const opts = { lossType: 'dapo', importanceSampling: 'token', beta: 0, epsLow: 0.2, epsHigh: 0.28 } as const;
+      const cpu = tg.tidy(() => {
+        const { advantages } = tg.groupAdvantages(rewards, { groupSize: G });
+        const logits = fromArray(x, [S, L, V], true);
+        const lp = tg.selectiveLogSoftmax(logits, tg.tensor(ids, [S, L], { dtype: 'int32' }));
+        const oldLp = tg.add(tg.detach(lp), fromArray(old, [S, L]));
+        const r = tg.grpoLoss(lp, { oldLogps: oldLp, advantages: tg.tensor(advantages, [S]), mask: fromArray(mask, [S, L]) }, opts);
+        r.loss.backward();
+        return { loss: r.loss.item(), oldLp: oldLp.data(), d: logits.grad!.data() };
+      });
+      const X = tg.CudaBuffer.from(Float32Array.from(x)), I = tg.CudaBuffer.from(Int32Array.from(ids));
+      const LP = new tg.CudaBuffer(N, 'float32'), LSE = new tg.CudaBuffer(N, 'float32'), ADV = new tg.CudaBuffer(S, 'float32');
+      const OLD = tg.CudaBuffer.from(cpu.oldLp), M = tg.CudaBuffer.from(Float32Array.from(mask));
+      const DLP = tg.CudaBuffer.from(new Float32Array(N).fill(NaN));
+      try {
+        tg.cudaGrpo.groupAdvantages(ADV, null, Float32Array.from(rewards), Float32Array.from([1]), S, 1, G);
+        tg.cudaGrpo.selectiveLogSoftmaxForward(LP, LSE, null, X, V, I, N, V, 1);
+        const r = tg.cudaGrpo.grpoLoss(DLP, LP, OLD, null, ADV, false, M, null, S, L, { ...opts, normalizer: 0, maxCompletionLength: 0 });
+        // The loss's d lp is the backward's upstream gradient; the logits' gradient is written over them.
+        tg.cudaGrpo.selectiveLogSoftmaxBackward(X, X, V, I, LSE, DLP, null, null, N, V, 1);
+        expect(r.loss).toBeCloseTo(cpu.loss, 5);
+        expectClose(X.download(), cpu.d, { atol: 1e-8, rtol: 1e-4 }, 'dlogits');
+      } finally {
+        for (const b of [X, I, LP, LSE, ADV, OLD, M, DLP]) b.dispose();
+      }
+    });
+
     for (const scaleRewards of ['group', 'batch', 'none'] as const)
       it(`groupAdvantages (${scaleRewards}): CUDA equals CPU with unscored rewards and zero-std groups`, () => {
         const G = 8, prompts = 6, N = G * prompts, R = 3;
