@@ -19,22 +19,29 @@ constexpr int kLanes = 16;
 typedef float VecF __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kChunk = 2048;  // floats per online-max step: 8 KB, stays in L1 for the second look
 
+// Lanes permuted by constant indices: clang and GCC >= 12 spell it __builtin_shufflevector, older GCC
+// __builtin_shuffle with an index vector.
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define TG_PERMUTE(a, ...) __builtin_shufflevector(a, a, __VA_ARGS__)
+#else
 typedef int32_t VecI __attribute__((vector_size(kLanes * sizeof(int32_t))));
-// Lane k takes lane k ^ w (w = 8, 4, 2, 1): four steps fold 16 lanes (a tree of vector halves; a 16-step
-// scalar chain costs as much as a 64-wide row's exps). A pointer in and a float out keep 64-byte vectors out
-// of the signature, which differs between the AVX-512 and baseline clones.
-constexpr VecI kSwap8 = {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
-constexpr VecI kSwap4 = {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11};
-constexpr VecI kSwap2 = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13};
-constexpr VecI kSwap1 = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
+#define TG_PERMUTE(a, ...) __builtin_shuffle(a, VecI{__VA_ARGS__})
+#endif
 
+// Lane k takes the max with lane k ^ w (w = 8, 4, 2, 1): four steps fold 16 lanes (a tree of vector halves;
+// a 16-step scalar chain costs as much as a 64-wide row's exps). A pointer in and a float out keep 64-byte
+// vectors out of the signature, which differs between the AVX-512 and baseline clones.
 __attribute__((always_inline)) inline float lanes_max16(const float* p) {
-  VecF a;
+  VecF a, b;
   std::memcpy(&a, p, sizeof a);
-  for (const VecI& swap : {kSwap8, kSwap4, kSwap2, kSwap1}) {
-    VecF b = __builtin_shuffle(a, swap);
-    a = b > a ? b : a;
-  }
+  b = TG_PERMUTE(a, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  a = b > a ? b : a;
+  b = TG_PERMUTE(a, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  a = b > a ? b : a;
+  b = TG_PERMUTE(a, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  a = b > a ? b : a;
+  b = TG_PERMUTE(a, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  a = b > a ? b : a;
   return a[0];
 }
 
