@@ -95,11 +95,18 @@ export function cudaAddon(op = 'cuda'): CudaAddon {
 export type CudaDType = 'float32' | 'int32' | 'bfloat16';
 const codes: Record<CudaDType, number> = { float32: 0, int32: 1, bfloat16: 2 };
 
-/** A device buffer; `dispose()` is idempotent and any later use throws. */
+// Safety net for buffers dropped without dispose(): the device memory goes with the object.
+const finalizer = new FinalizationRegistry<number>((id) => {
+  cached?.addon?.free(id);
+});
+
+/** A device buffer; `dispose()` is idempotent and any later use throws. A buffer that is dropped without
+ * `dispose()` is freed when garbage-collected, as tensors are. */
 export class CudaBuffer {
   private id: number;
   constructor(readonly numel: number, readonly dtype: CudaDType) {
     this.id = cudaAddon('CudaBuffer').alloc(numel, codes[dtype]);
+    finalizer.register(this, this.id, this);
   }
 
   static from(data: Float32Array | Int32Array, dtype: CudaDType = data instanceof Int32Array ? 'int32' : 'float32'): CudaBuffer {
@@ -126,7 +133,10 @@ export class CudaBuffer {
   }
 
   dispose(): void {
-    if (this.id !== 0) cudaAddon('free').free(this.id);
+    if (this.id !== 0) {
+      finalizer.unregister(this);
+      cudaAddon('free').free(this.id);
+    }
     this.id = 0;
   }
 }

@@ -1,5 +1,7 @@
 // The CUDA addon's GRPO kernels against the CPU kernels on the same random inputs (outputs poisoned first), for
 // any build of cuda/: the real addon on a GPU (grpo-cuda.test.ts) and the CPU emulator (grpo-cuda-emulated.test.ts).
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../src/index.js';
 import { cudaAddon } from '../../src/backend/cuda.js';
@@ -172,6 +174,22 @@ export function grpoCudaSuite(title: string, status: { available: boolean }): vo
       expect(() => tg.cudaGrpo.selectiveLogSoftmaxForward(lp, lse, null, x, 4, good, 2, 3, 1)).toThrow(/exceeds its buffer/);
       for (const b of [x, lp, lse, bad, good]) b.dispose();
       expect(() => x.download()).toThrow(/disposed/);
+    });
+
+    it('a CudaBuffer dropped without dispose() is freed when garbage-collected', async () => {
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      const c = cudaAddon('test');
+      const before = c.stats().liveBuffers;
+      (() => {
+        for (let i = 0; i < 50; i++) new tg.CudaBuffer(1024, 'float32');
+      })();
+      expect(c.stats().liveBuffers).toBe(before + 50);
+      for (let round = 0; round < 20 && c.stats().liveBuffers > before; round++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(c.stats().liveBuffers).toBe(before);
     });
 
     it('wrong arguments to the binding throw TypeError/RangeError naming the op, nothing is leaked', () => {
