@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function runExample(file: string): string {
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), `examples/${file}`], { cwd: root, encoding: 'utf8' });
+function runExample(file: string, env: NodeJS.ProcessEnv = {}): string {
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), `examples/${file}`],
+    { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout;
@@ -19,7 +20,8 @@ const numbers = (text: string, re: RegExp) => [...text.matchAll(re)].map((m) => 
 
 describe('examples', () => {
   it('every example is tested here', () => {
-    const tested = ['quickstart.ts', 'custom-grpo-loop.ts', 'fused-loss-own-logits.ts', 'hf-folder.ts', 'async-reward.ts', 'mixed-precision.ts'];
+    const tested = ['quickstart.ts', 'custom-grpo-loop.ts', 'fused-loss-own-logits.ts', 'hf-folder.ts', 'async-reward.ts', 'mixed-precision.ts',
+      'cuda-grpo-step.ts'];
     expect(readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts')).sort()).toEqual([...tested].sort());
   });
 
@@ -55,6 +57,17 @@ describe('examples', () => {
     expect(Math.abs(runs[0][1] - runs[1][1])).toBeLessThan(0.05);
     const agree = out.match(/bf16 KV cache: (\d+) of (\d+) greedy tokens/);
     expect(Number(agree![1])).toBeGreaterThanOrEqual(Number(agree![2]) - 2);
+  });
+
+  // On the CPU emulator of the CUDA addon (built by npm install in a checkout; a GPU machine runs it as is).
+  it.runIf(process.platform !== 'win32')('cuda-grpo-step: the device GRPO step equals the CPU autograd step', () => {
+    const out = runExample('cuda-grpo-step.ts', { THINKGRAD_CUDA_PATH: join(root, 'cuda/emulator/build/Release/thinkgrad_cuda_emulated.node') });
+    expect(out).toMatch(/device: thinkgrad CUDA emulator/);
+    const [cudaLoss, cpuLoss] = numbers(out, /loss (-?\d+\.\d+)/g);
+    expect(cudaLoss).toBeCloseTo(cpuLoss, 5);
+    expect(out).toMatch(/1 zero-std groups/);
+    const diff = out.match(/max \|d logits, cuda - cpu\| = (\S+)/);
+    expect(Number(diff![1])).toBeLessThan(1e-6);
   });
 
   it('fused-loss-own-logits: the fused loss on user logits matches plain float64 JavaScript', () => {
