@@ -250,12 +250,7 @@ LogitsView logits_arg(const Napi::CallbackInfo& info, int i, const char* op, con
                       int64_t offset, int64_t ld) {
   DevBuffer& b = buffer_arg(info, i, op, name);
   if (b.dtype == kI32) throw_type(op, std::string(name) + " must be float32 or bfloat16, got int32");
-  if (ld < v) throw_range(op, std::string(name) + ": row stride " + std::to_string(ld) + " < V = " + std::to_string(v));
-  if (offset < 0) throw_range(op, std::string(name) + ": negative offset");
-  int64_t extent = n == 0 ? 0 : (n - 1) * ld + v;
-  if (offset + extent > b.numel())
-    throw_range(op, std::string(name) + " " + nv_str(n, v) + " with row stride " + std::to_string(ld) + " at offset " +
-                        std::to_string(offset) + " exceeds its buffer of " + std::to_string(b.numel()) + " elements");
+  check_logits_view(op, name, n, v, offset, ld, b.numel());
   return {&b, static_cast<uint8_t*>(b.data) + offset * dtype_size(b.dtype), b.dtype == kBF16};
 }
 void check_nv(const char* op, int64_t n, int64_t v) {
@@ -311,8 +306,7 @@ Napi::Value selective_backward(const Napi::CallbackInfo& info) {
   LogitsView d = logits_arg(info, 0, op, "dlogits", n, v, doff, dld);
   LogitsView x = logits_arg(info, 3, op, "logits", n, v, offset, ld);
   if (d.bf16 != x.bf16) throw_type(op, std::string("dlogits must have the logits' dtype (") + (x.bf16 ? "bfloat16" : "float32") + ")");
-  if (d.buf == x.buf && (doff != offset || dld != ld))
-    throw_range(op, "in-place dlogits must use the logits' own offset and row stride");
+  check_inplace_view(op, d.buf == x.buf, doff, dld, offset, ld);
   const int32_t* ids = static_cast<const int32_t*>(typed_buffer(info, 6, op, "ids", kI32, n).data);
   const float* lse = f32(info, 7, op, "lse", n);
   const float* glp = f32(info, 8, op, "glp", n);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { gradcheck } from './helpers/gradcheck.js';
-import { expectClose, flatIndex, forEachBackend, fromArray, indices, randomArray } from './helpers/reference.js';
+import { expectClose, flatIndex, forEachBackend, fromArray, indices, permuteRef, randomArray } from './helpers/reference.js';
 
 // float32 sums of n terms of size ~1 carry up to ~n*eps relative error; n <= 300 here, and the kernels sum in
 // 16 lanes (error ~ (n/16 + 16)*eps ~ 4e-6 of sum|x|).
@@ -24,18 +24,6 @@ function reduceRef(x: ArrayLike<number>, shape: number[], dims: number[], fn: (v
     groups[flatIndex(kept, idx.map((v, i) => (norm.includes(i) ? 0 : v)))].push(x[f++]);
   }
   return Float64Array.from(groups.map(fn));
-}
-
-/** Row-major values of x.permute(dims). */
-function permuteRef(x: ArrayLike<number>, shape: number[], dims: number[]): Float64Array {
-  const out = new Float64Array(x.length);
-  let f = 0;
-  for (const idx of indices(dims.map((d) => shape[d]))) {
-    const src = new Array<number>(shape.length);
-    dims.forEach((d, i) => (src[d] = idx[i]));
-    out[f++] = x[flatIndex(shape, src)];
-  }
-  return out;
 }
 
 const sumOf = (v: number[]) => v.reduce((a, b) => a + b, 0);

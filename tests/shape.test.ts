@@ -3,22 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { gradcheck } from './helpers/gradcheck.js';
-import { expectClose, flatIndex, forEachBackend, fromArray, indices, randomArray, rng } from './helpers/reference.js';
+import { expectClose, flatIndex, forEachBackend, fromArray, indices, permuteRef, randomArray, rng } from './helpers/reference.js';
 
 // Shape ops move float32 values without arithmetic: results must be bit-exact.
 const EXACT = { atol: 0, rtol: 0 };
-
-/** out[idx] = x[idx permuted back]: the row-major values of x.permute(dims). */
-function permuteRef(x: ArrayLike<number>, shape: number[], dims: number[]): Float64Array {
-  const out = new Float64Array(x.length);
-  let f = 0;
-  for (const idx of indices(dims.map((d) => shape[d]))) {
-    const src = new Array<number>(shape.length);
-    dims.forEach((d, i) => (src[d] = idx[i]));
-    out[f++] = x[flatIndex(shape, src)];
-  }
-  return out;
-}
 
 /** The row-major values of x with `dim` restricted to the positions `picks` (narrow/slice/split reference). */
 function pickRef(x: ArrayLike<number>, shape: number[], dim: number, picks: number[]): Float64Array {

@@ -44,12 +44,7 @@ const int32_t* ids_arg(const Napi::CallbackInfo& info, int i, const char* op, in
 float* logits_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t n, int64_t v,
                   int64_t offset, int64_t ld, Buffer** out) {
   Buffer& b = buffer_arg(info, i, op, name, DType::Float32);
-  if (ld < v) throw_range(op, std::string(name) + ": row stride " + std::to_string(ld) + " < V = " + std::to_string(v));
-  if (offset < 0) throw_range(op, std::string(name) + ": negative offset");
-  int64_t extent = n == 0 ? 0 : (n - 1) * ld + v;
-  if (offset + extent > b.numel())
-    throw_range(op, std::string(name) + " " + nv_str(n, v) + " with row stride " + std::to_string(ld) + " at offset " +
-                        std::to_string(offset) + " exceeds its buffer of " + std::to_string(b.numel()) + " elements");
+  check_logits_view(op, name, n, v, offset, ld, b.numel());
   if (out) *out = &b;
   return typed<float>(b, offset);
 }
@@ -110,11 +105,7 @@ Napi::Value selective_backward(const Napi::CallbackInfo& info) {
   float temperature = temperature_arg(info, 13, op);
   if ((gent == nullptr) != (ent == nullptr))
     throw_type(op, "gentropy and entropy must be given together (both buffers or both null)");
-  if (db->data == lb->data) {
-    if (doff != offset || dld != ld)
-      throw_range(op, "in-place dlogits must use the logits' own offset and row stride (" + std::to_string(offset) +
-                          ", " + std::to_string(ld) + "), got (" + std::to_string(doff) + ", " + std::to_string(dld) + ")");
-  }
+  check_inplace_view(op, db->data == lb->data, doff, dld, offset, ld);
   for (const void* p : {static_cast<const void*>(lse), static_cast<const void*>(glp), static_cast<const void*>(gent),
                         static_cast<const void*>(ent)})
     check_distinct(op, p, "an input", db->data, "dlogits");

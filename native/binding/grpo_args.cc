@@ -40,6 +40,22 @@ std::string nv_str(int64_t n, int64_t v) {
   return buf;
 }
 
+void check_logits_view(const char* op, const char* name, int64_t n, int64_t v, int64_t offset, int64_t ld,
+                       int64_t numel) {
+  if (ld < v) throw_range(op, std::string(name) + ": row stride " + std::to_string(ld) + " < V = " + std::to_string(v));
+  if (offset < 0) throw_range(op, std::string(name) + ": negative offset");
+  int64_t extent = n == 0 ? 0 : (n - 1) * ld + v;
+  if (offset + extent > numel)
+    throw_range(op, std::string(name) + " " + nv_str(n, v) + " with row stride " + std::to_string(ld) + " at offset " +
+                        std::to_string(offset) + " exceeds its buffer of " + std::to_string(numel) + " elements");
+}
+
+void check_inplace_view(const char* op, bool same_buffer, int64_t d_offset, int64_t d_ld, int64_t offset, int64_t ld) {
+  if (same_buffer && (d_offset != offset || d_ld != ld))
+    throw_range(op, "in-place dlogits must use the logits' own offset and row stride (" + std::to_string(offset) + ", " +
+                        std::to_string(ld) + "), got (" + std::to_string(d_offset) + ", " + std::to_string(d_ld) + ")");
+}
+
 float temperature_arg(const Napi::CallbackInfo& info, int i, const char* op) {
   double t = number_arg(info, i, op, "temperature");
   if (!(t > 0.0) || !std::isfinite(t) || !std::isfinite(1.0f / static_cast<float>(t)))

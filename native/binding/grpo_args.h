@@ -11,6 +11,11 @@ namespace tg::binding {
 
 // "(n, v)": the (N, V) or (B, L) shape in messages.
 std::string nv_str(int64_t n, int64_t v);
+// An (N, V) logits view at element `offset` with row stride `ld` >= V inside a buffer of `numel` elements.
+void check_logits_view(const char* op, const char* name, int64_t n, int64_t v, int64_t offset, int64_t ld,
+                       int64_t numel);
+// dlogits in the logits' own buffer (in place) must be the same view.
+void check_inplace_view(const char* op, bool same_buffer, int64_t d_offset, int64_t d_ld, int64_t offset, int64_t ld);
 // A temperature > 0 whose reciprocal is a finite float.
 float temperature_arg(const Napi::CallbackInfo& info, int i, const char* op);
 // grpoLoss's options object: { lossType: 'grpo'|'bnpo'|'dr_grpo'|'dapo', importanceSampling: 'token'|'sequence',

@@ -110,3 +110,15 @@ export function* indices(shape: number[]): Generator<number[]> {
     }
   }
 }
+
+/** Row-major values of x.permute(dims). */
+export function permuteRef(x: ArrayLike<number>, shape: number[], dims: number[]): Float64Array {
+  const out = new Float64Array(x.length);
+  let f = 0;
+  for (const idx of indices(dims.map((d) => shape[d]))) {
+    const src = new Array<number>(shape.length);
+    dims.forEach((d, i) => (src[d] = idx[i]));
+    out[f++] = x[flatIndex(shape, src)];
+  }
+  return out;
+}
