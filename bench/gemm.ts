@@ -54,7 +54,8 @@ export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
   tg.setFloat32MatmulPrecision('highest');
   if (bf16) {
     const mixed = await gemmRows(threadCounts, 'medium');
-    printTable('W1 GEMM at medium precision (bfloat16 operands, float32 accumulation) vs PyTorch bfloat16', mixed);
+    printTable('W1 GEMM at medium precision (bfloat16 operands, float32 accumulation) vs PyTorch bfloat16', mixed,
+      'GEMM kernel avx512-bf16 (PyTorch: oneDNN bfloat16)');
     rows.push(...mixed);
   } else {
     console.log('\n(no AVX512-BF16 on this CPU: medium precision computes in float32; bf16 rows skipped)');

@@ -1,9 +1,11 @@
 // Shared benchmark plumbing: tinybench timing (median), PyTorch runs through Debian's python3-torch in a
 // child process (measured in the same run), the recorded anchor figure as a fallback, and table output.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import * as tg from '../src/index.js';
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 
@@ -25,24 +27,135 @@ export function torchAvailable(): boolean {
   return r.status === 0;
 }
 
+/** The CPU model and its flags, from /proc/cpuinfo (empty where there is none). */
+export function cpuInfo(text = readCpuinfo()): { model: string; flags: Set<string> } {
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1].trim();
+  return { model: field('model name') ?? process.arch, flags: new Set((field('flags') ?? '').split(/\s+/).filter(Boolean)) };
+}
+
+function readCpuinfo(): string {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The vector extensions that decide which kernels both sides can run. */
+export function vectorFeatures(flags: Set<string>): string {
+  if (flags.has('avx512f')) return flags.has('avx512_bf16') ? 'AVX-512 + AVX512-BF16' : 'AVX-512 (no AVX512-BF16)';
+  if (flags.has('avx2') && flags.has('fma')) return 'AVX2 + FMA (no AVX-512)';
+  return 'no AVX2';
+}
+
+/**
+ * The OPENBLAS_CORETYPE that gives OpenBLAS its best kernels on this CPU. OpenBLAS 0.3.21 does not recognize
+ * recent CPUs (Zen 4/5) and falls back to SSE kernels there; forcing a core it cannot run would crash it.
+ */
+export function openblasCoretypeFor(flags: Set<string>): string | undefined {
+  if (flags.has('avx512f') && flags.has('avx512vl') && flags.has('avx512bw') && flags.has('avx512dq')) {
+    return flags.has('avx512_bf16') ? 'Cooperlake' : 'SkylakeX';
+  }
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  return undefined;
+}
+
+/** What the PyTorch side runs (bench/torch/environment.py) and whether its figures are worth comparing with. */
+export interface TorchEnvironment {
+  torch: string;
+  blas_paths: string[];
+  openblas_core: string | null;
+  openblas_config: string | null;
+  gemm_gflops: number;
+  threads: number;
+  /** The OPENBLAS_CORETYPE it ran under, and where that came from. */
+  coretype: string;
+}
+
+// Debian's reference BLAS (libblas3) runs a float32 GEMM at ~2 GFLOP/s; any tuned BLAS is above 20 per core.
+const MIN_TUNED_GFLOPS = 10;
+
+/** Why PyTorch's figures must not be compared with (the reference BLAS), or null when they may. */
+export function torchRefusal(env: Pick<TorchEnvironment, 'blas_paths' | 'gemm_gflops'>): string | null {
+  // Debian installs the reference BLAS as .../blas/libblas.so.3; a tuned one may still be loaded beside it (for LAPACK).
+  const reference = env.blas_paths.find((p) => /\/blas\/libblas\.so/.test(p));
+  if (!reference && env.gemm_gflops >= MIN_TUNED_GFLOPS) return null;
+  return `PyTorch runs ${reference ? `the reference BLAS (${reference})` : 'an untuned BLAS'} at ` +
+    `${env.gemm_gflops.toFixed(1)} GFLOP/s for a 1024^3 float32 GEMM, so no ratio against it means anything: ` +
+    'apt-get install libopenblas0-pthread';
+}
+
+function torchEnv(threads: number): NodeJS.ProcessEnv {
+  // OpenBLAS's pthread build keeps its own pool, which torch.set_num_threads does not size.
+  const coretype = process.env.OPENBLAS_CORETYPE ?? openblasCoretypeFor(cpuInfo().flags);
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  if (coretype) env.OPENBLAS_CORETYPE = coretype;
+  return env;
+}
+
+function runPython(script: string, threads: number, args: string[]): { ok: true; stdout: string } | { ok: false; error: string } {
+  const r = spawnSync(PYTHON, [join(benchDir, 'torch', script), String(threads), ...args], { encoding: 'utf8', env: torchEnv(threads), maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { ok: false, error: (r.stderr || String(r.error ?? r.signal)).split('\n').slice(-3).join(' ') };
+  return { ok: true, stdout: r.stdout };
+}
+
+const lastJsonLine = <T>(stdout: string): T => JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
+
+const environments = new Map<number, TorchEnvironment | null>();
+const refusalsPrinted = new Set<string>();
+
+/** PyTorch's BLAS, OpenBLAS kernel and GEMM rate at `threads` (probed once per thread count); null without torch. */
+export function torchEnvironment(threads: number): TorchEnvironment | null {
+  if (!environments.has(threads)) {
+    let env: TorchEnvironment | null = null;
+    if (torchAvailable()) {
+      const r = runPython('environment.py', threads, []);
+      if (r.ok) {
+        const explicit = process.env.OPENBLAS_CORETYPE;
+        const coretype = explicit ? `${explicit} (from the environment)` : (openblasCoretypeFor(cpuInfo().flags) ?? 'unset (OpenBLAS detects)');
+        env = { ...lastJsonLine<Omit<TorchEnvironment, 'coretype'>>(r.stdout), coretype };
+      } else process.stderr.write(`bench: environment.py failed: ${r.error}\n`);
+    }
+    environments.set(threads, env);
+  }
+  return environments.get(threads)!;
+}
+
 /**
  * Runs bench/torch/<script> <threads> [args] with the strong PyTorch configuration and parses its last stdout line as JSON;
- * null when torch is unavailable or the script fails.
+ * null when torch is unavailable, runs the reference BLAS (said once, with the fix), or the script fails.
  */
 export function runTorch<T>(script: string, threads: number, args: string[] = []): T | null {
-  // OpenBLAS's pthread build keeps its own pool, which torch.set_num_threads does not size.
-  const r = spawnSync(PYTHON, [join(benchDir, 'torch', script), String(threads), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake', OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: String(threads),
-      OMP_NUM_THREADS: String(threads) },
-    maxBuffer: 1 << 24,
-  });
-  if (r.status !== 0) {
-    if (r.stderr) process.stderr.write(`bench: ${script} failed: ${r.stderr.split('\n').slice(-3).join(' ')}\n`);
+  const env = torchEnvironment(threads);
+  if (!env) return null;
+  const refusal = torchRefusal(env);
+  if (refusal) {
+    if (!refusalsPrinted.has(refusal)) console.log(`\nbench: ${refusal}`);
+    refusalsPrinted.add(refusal);
     return null;
   }
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as T;
+  const r = runPython(script, threads, args);
+  if (!r.ok) {
+    process.stderr.write(`bench: ${script} failed: ${r.error}\n`);
+    return null;
+  }
+  return lastJsonLine<T>(r.stdout);
+}
+
+/** One line naming the CPU, our kernel and PyTorch's BLAS and kernel, printed under every table. */
+export function environmentLine(oursKernel: string): string {
+  const cpu = cpuInfo();
+  const probed = [...environments.values()].filter((e): e is TorchEnvironment => e !== null);
+  let theirs = 'PyTorch: not run (apt-get install python3-torch libopenblas0-pthread)';
+  if (probed.length > 0) {
+    const e = probed[0];
+    const refusal = torchRefusal(e);
+    const blas = refusal ? `not compared: ${refusal}`
+      : e.openblas_core ? `${e.openblas_config ?? 'OpenBLAS'}, kernel ${e.openblas_core}` : e.blas_paths.join(', ') || 'no BLAS loaded';
+    const rates = probed.map((p) => `${p.gemm_gflops.toFixed(0)} GFLOP/s at ${p.threads}T`).join(', ');
+    theirs = `PyTorch ${e.torch}: ${blas}, OPENBLAS_CORETYPE ${e.coretype}, GEMM 1024^3 ${rates}`;
+  }
+  return `CPU: ${cpu.model} (${vectorFeatures(cpu.flags)}) · ours: ${oursKernel} · ${theirs}`;
 }
 
 export interface Row {
@@ -62,8 +175,11 @@ export function fmt(x: number): string {
   return x.toFixed(2);
 }
 
-/** Prints a Markdown table: workload, ours, PyTorch, ratio (ours relative to PyTorch, >1 = we are faster). */
-export function printTable(title: string, rows: Row[]): void {
+/**
+ * Prints a Markdown table: workload, ours, PyTorch, ratio (ours relative to PyTorch, >1 = we are faster), and
+ * under it the CPU and both sides' kernels (`oursKernel`: what our side ran, default the float32 GEMM kernel).
+ */
+export function printTable(title: string, rows: Row[], oursKernel = `GEMM kernel ${tg.withFloat32MatmulPrecision('highest', () => tg.matmulKernel())}`): void {
   console.log(`\n## ${title}\n`);
   console.log('| workload | ours | PyTorch | unit | ours vs PyTorch | PyTorch figure |');
   console.log('|---|---|---|---|---|---|');
@@ -71,4 +187,5 @@ export function printTable(title: string, rows: Row[]): void {
     const ratio = r.theirs === null ? '-' : `${fmt(r.higherIsBetter ? r.ours / r.theirs : r.theirs / r.ours)}x`;
     console.log(`| ${r.workload} | ${fmt(r.ours)} | ${r.theirs === null ? '-' : fmt(r.theirs)} | ${r.unit} | ${ratio} | ${r.source} |`);
   }
+  console.log(`\n${environmentLine(oursKernel)}`);
 }

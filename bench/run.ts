@@ -6,7 +6,7 @@ import { benchGemm } from './gemm.js';
 import { benchGenerate } from './generate.js';
 import { benchGrpo } from './grpo.js';
 import { benchGrpoIteration } from './grpo-iteration.js';
-import { torchAvailable } from './lib.js';
+import { cpuInfo, torchAvailable, vectorFeatures } from './lib.js';
 import { benchTrainStep } from './train-step.js';
 
 const suites: Record<string, () => Promise<unknown>> = {
@@ -25,7 +25,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 console.log(`thinkgrad benchmarks, ${new Date().toISOString()}`);
+const cpu = cpuInfo();
+console.log(`CPU: ${cpu.model} (${vectorFeatures(cpu.flags)})`);
 console.log(torchAvailable()
-  ? 'PyTorch: Debian python3-torch via /usr/bin/python3, OPENBLAS_CORETYPE=Cooperlake OMP_WAIT_POLICY=PASSIVE, measured in this run'
-  : 'PyTorch: not importable by /usr/bin/python3 (apt-get install python3-torch); showing recorded anchor figures where available');
+  ? 'PyTorch: Debian python3-torch via /usr/bin/python3, OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE matched to this CPU, measured in this run'
+  : 'PyTorch: not importable by /usr/bin/python3 (apt-get install python3-torch libopenblas0-pthread); showing recorded anchor figures where available');
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) await suites[name]();
