@@ -126,6 +126,8 @@ describe('float32 matmul precision', () => {
       const x = tg.randn([4, 4]);
       expect(() => tg.matmul(x, x, { precision: 'low' as never })).toThrow(/matmul: precision must be 'highest' or 'medium', got "low"/);
       expect(() => tg.linear(x, x, { precision: 'fast' as never })).toThrow(/linear: precision must be 'highest' or 'medium'/);
+      const q4 = tg.randn([1, 1, 2, 4]);
+      expect(() => tg.scaledDotProductAttention(q4, q4, q4, { precision: 'x' as never })).toThrow(/scaledDotProductAttention: precision must be/);
     });
   });
 

@@ -161,6 +161,25 @@ describe('RandomGenerator', () => {
     model.dispose();
   });
 
+  it('rejectionSample and evaluatePolicy draw from a given generator, leaving the process-wide one alone', () => {
+    const model = tiny(5);
+    const problems = rows.slice(0, 3);
+    const sample = (generator: tg.RandomGenerator) => tg.rejectionSample(model, tok, problems, {
+      k: 2, maxNewTokens: 6, temperature: 3, isCorrect: () => true, generator, matmulPrecision: 'medium' }).examples;
+    const evaluate = (generator: tg.RandomGenerator) => tg.evaluatePolicy(model, tok, problems, {
+      k: 2, maxNewTokens: 6, temperature: 3, extractAnswer: (c) => c, generator }).samples;
+    const before = tg.getRngState();
+    expect(sample(new tg.RandomGenerator(3))).toEqual(sample(new tg.RandomGenerator(3)));
+    expect(evaluate(new tg.RandomGenerator(4))).toEqual(evaluate(new tg.RandomGenerator(4)));
+    expect(evaluate(new tg.RandomGenerator(4))).not.toEqual(evaluate(new tg.RandomGenerator(5)));
+    expect(tg.getRngState()).toEqual(before);
+    expect(() => tg.rejectionSample(model, tok, problems, { maxNewTokens: 2, isCorrect: () => true, seed: 1, generator: new tg.RandomGenerator(1) }))
+      .toThrow(/rejectionSample: give seed or generator, not both/);
+    expect(() => tg.evaluatePolicy(model, tok, problems, { maxNewTokens: 2, extractAnswer: (c) => c, seed: 1, generator: new tg.RandomGenerator(1) }))
+      .toThrow(/evaluatePolicy: give seed or generator, not both/);
+    model.dispose();
+  });
+
   it('generate with a generator equals generate with its seed, and advances only that generator', () => {
     const model = tiny(4);
     const prompts = [[1, 2, 3], [4, 5]];
