@@ -113,7 +113,9 @@ describe('two trainers in one process', () => {
       tg.rand([7]).dispose();
       const resumed = makeTrainer({ ...config, outputDir: null }, 3, 1, [], 'A');
       const fresh = resumed.generator.getState();
+      const processRng = tg.getRngState();
       resumed.resume(path.join(dir, 'checkpoint-2'));
+      expect(tg.getRngState(), 'resume leaves the process-wide generator alone').toEqual(processRng);
       expect(resumed.globalStep).toBe(2);
       expect(resumed.generator.getState()).not.toEqual(fresh);
       const rest = finish(resumed, await resumed.train());

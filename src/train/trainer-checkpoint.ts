@@ -21,7 +21,8 @@ export function saveTrainerCheckpoint(dir: string, parts: TrainerParts, step: nu
 
 /** Restores what saveTrainerCheckpoint wrote (`owner` names the trainer in errors); returns the step and the extras. */
 export function loadTrainerCheckpoint(dir: string, parts: TrainerParts, owner: string): { step: number; extra: Record<string, unknown> | null } {
-  const info = loadCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler });
+  // Trainers draw only from their own generators, so resuming one leaves the process-wide generator alone.
+  const info = loadCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, restoreRng: false });
   parts.data.restore(info.extra, owner, dir);
   if (parts.generator) {
     const state = (info.extra as { generator?: RngState } | null)?.generator;
