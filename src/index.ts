@@ -4,7 +4,7 @@ import './ops/methods.js';
 
 export { Tensor, type DType, type Shape, type NestedArray } from './tensor.js';
 export { tensor, empty, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, randint, manualSeed,
-  getRngState, setRngState, type CreateOptions } from './ops/creation.js';
+  getRngState, setRngState, RandomGenerator, type RngState, type RandomOptions, type CreateOptions } from './ops/creation.js';
 export { tidy, keep } from './autograd/tidy.js';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { backward, type BackwardOptions } from './autograd/engine.js';
@@ -16,7 +16,7 @@ export { add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, rsqrt, 
 export { sum, mean, variance, std, max, min, argmax, argmin, logsumexp, type Dims } from './ops/reduce.js';
 export { reshape, view, flatten, permute, transpose, narrow, slice, expand, squeeze, unsqueeze, contiguous, clone, detach,
   cast, cat, stack, split, chunk, broadcastShapes } from './ops/shape.js';
-export { matmul, linear, linearPacked, PackedLinearWeight, setFloat32MatmulPrecision, getFloat32MatmulPrecision, withFloat32MatmulPrecision, matmulKernel, type Float32MatmulPrecision } from './ops/matmul.js';
+export { matmul, linear, linearPacked, PackedLinearWeight, setFloat32MatmulPrecision, getFloat32MatmulPrecision, withFloat32MatmulPrecision, matmulKernel, type Float32MatmulPrecision, type MatmulOptions } from './ops/matmul.js';
 export { embedding, indexSelect, indexAdd, gather, scatterAdd } from './ops/index.js';
 export { softmax, logSoftmax, rmsNorm, rotaryTables, applyRotary, scaledDotProductAttention, swiglu, crossEntropy, adamwStep,
   type AttentionOptions, type CrossEntropyOptions, type AdamWStepOptions } from './ops/nn.js';

@@ -39,13 +39,13 @@ export interface NativeAddon {
     indexOffset: number, count: number): void;
   matmul(out: number, a: number, aOffsets: Float64Array, lda: number, transA: boolean, b: number,
     bOffsets: Float64Array, ldb: number, transB: boolean, M: number, N: number, K: number, batch: number,
-    alpha: number, beta: number): void;
+    alpha: number, beta: number, precision?: string): void;
   gemmKernel(name?: string): string;
-  matmulPrecision(precision?: string): { precision: string; kernel: string };
-  gemmPackedSize(K: number, N: number): number;
-  gemmPackB(dst: number, b: number, bOffset: number, ldb: number, transB: boolean, K: number, N: number): void;
+  matmulPrecision(precision?: string): { precision: string; kernel: string; kernels: { highest: string; medium: string } };
+  gemmPackedSize(K: number, N: number, precision?: string): number;
+  gemmPackB(dst: number, b: number, bOffset: number, ldb: number, transB: boolean, K: number, N: number, precision?: string): void;
   matmulPackedB(out: number, a: number, aOffset: number, lda: number, transA: boolean, packed: number, M: number, N: number,
-    K: number): void;
+    K: number, precision?: string): void;
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

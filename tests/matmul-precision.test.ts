@@ -88,6 +88,49 @@ describe('float32 matmul precision', () => {
     });
   });
 
+  it('each call carries its precision: forward and backward at it, the process default untouched', () => {
+    const bf16Kernel = tg.matmulKernel('medium') === 'avx512-bf16';
+    expect(tg.matmulKernel('highest')).not.toBe('avx512-bf16');
+    const a = randomArray(40 * 72, 9300), b = randomArray(72 * 33, 9301), g = randomArray(40 * 33, 9302);
+    const q = randomArray(2 * 4 * 24 * 16, 9303), kv = randomArray(2 * 2 * 24 * 16, 9304);
+    // Products, their gradients and the attention kernel's block products, at `precision` or the default.
+    const run = (precision?: tg.Float32MatmulPrecision) => tg.tidy(() => {
+      const A = fromArray(a, [40, 72]).requiresGrad_(), B = fromArray(b, [72, 33]).requiresGrad_();
+      const W = fromArray(b, [72, 33]).transpose().contiguous().requiresGrad_();
+      const y = tg.matmul(A, B, { precision });
+      const z = tg.linear(A, W, { precision });
+      // The backward runs after the default changes back: it must use the forward's precision.
+      const previous = tg.getFloat32MatmulPrecision();
+      tg.setFloat32MatmulPrecision('highest');
+      y.mul(fromArray(g, [40, 33])).sum().add(z.mul(fromArray(g, [40, 33])).sum()).backward();
+      tg.setFloat32MatmulPrecision(previous);
+      const Q = fromArray(q, [2, 4, 24, 16]).requiresGrad_(), K = fromArray(kv, [2, 2, 24, 16]).requiresGrad_();
+      const o = tg.scaledDotProductAttention(Q, K, K, { causal: true, precision });
+      tg.setFloat32MatmulPrecision('highest');
+      o.sum().backward();
+      tg.setFloat32MatmulPrecision(previous);
+      return [y, z, A.grad!, B.grad!, W.grad!, o, Q.grad!, K.grad!].map((t) => Array.from(t.data()));
+    });
+    const highest = run('highest');
+    const medium = run('medium');
+    expect(tg.getFloat32MatmulPrecision()).toBe('highest');
+    tg.setFloat32MatmulPrecision('medium');
+    const byDefault = run();
+    tg.setFloat32MatmulPrecision('highest');
+    expect(medium).toEqual(byDefault);
+    expect(run()).toEqual(highest);
+    // Where the bf16 kernel runs, medium rounds the operands: every output and gradient differs from highest.
+    if (bf16Kernel) medium.forEach((m, i) => expect(m, `output ${i}`).not.toEqual(highest[i]));
+    else expect(medium).toEqual(highest);
+    tg.tidy(() => {
+      const x = tg.randn([4, 4]);
+      expect(() => tg.matmul(x, x, { precision: 'low' as never })).toThrow(/matmul: precision must be 'highest' or 'medium', got "low"/);
+      expect(() => tg.linear(x, x, { precision: 'fast' as never })).toThrow(/linear: precision must be 'highest' or 'medium'/);
+      const q4 = tg.randn([1, 1, 2, 4]);
+      expect(() => tg.scaledDotProductAttention(q4, q4, q4, { precision: 'x' as never })).toThrow(/scaledDotProductAttention: precision must be/);
+    });
+  });
+
   it('medium: a tiny Llama trains to the same loss as highest', () => {
     const run = () => {
       const model = new nn.LlamaForCausalLM({ vocabSize: 32, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2, numAttentionHeads: 4,

@@ -59,6 +59,11 @@ describe('native entry points reject bad input', () => {
       .toThrow(/expected 1/);
     expect(() => native.matmul(out, x, new Float64Array([-1]), 3, false, x, new Float64Array([0]), 2, false, 1, 1, 1, 1, 1, 0))
       .toThrow(/invalid offset/);
+    expect(() => native.matmul(out, x, new Float64Array([0]), 3, false, x, new Float64Array([0]), 2, false, 2, 2, 3, 1, 1, 0, 'low'))
+      .toThrow(/thinkgrad.matmul: precision must be 'highest' or 'medium', got 'low'/);
+    expect(() => native.matmul(out, x, new Float64Array([0]), 3, false, x, new Float64Array([0]), 2, false, 2, 2, 3, 1, 1, 0, 7 as never))
+      .toThrow(TypeError);
+    expect(() => native.gemmPackedSize(4, 4, 'fast')).toThrow(/gemmPackedSize: precision must be 'highest' or 'medium'/);
     for (const id of [x, out, ints]) native.free(id);
   });
 

@@ -1,7 +1,7 @@
 // Pre-packed linear weights (PackedLinearWeight, linearPacked, withPackedLinears): the same GEMM on the same
 // packed panels, so results equal linear() exactly at either precision once there are more than 8 rows
-// (fewer take linear()'s unpacked float32 path, which sums in another order); stale or disposed packs are
-// refused.
+// (fewer take linear()'s unpacked float32 path, which sums in another order); a pack computes at the precision
+// it was packed for, whatever the process default; stale (kernel changed) or disposed packs are refused.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
@@ -53,13 +53,29 @@ describe('packed linear weights', () => {
       const packed = new tg.PackedLinearWeight(w);
       expect(() => tg.linearPacked(tg.randn([3, 15]), packed)).toThrow(/linearPacked: input \[3, 15\] must end in the packed weight's 16 input features/);
       expect(() => tg.linearPacked(tg.randn([3, 16]).requiresGrad_(), packed)).toThrow(/records no gradient/);
+      // The process default does not change what a pack computes: it keeps its own precision.
+      const x = tg.randn([12, 16]);
+      const atHighest = Array.from(tg.linearPacked(x, packed).data());
       tg.setFloat32MatmulPrecision('medium');
-      if (tg.matmulKernel() !== packed.kernel) {
-        expect(packed.isCurrent).toBe(false);
-        expect(() => tg.linearPacked(tg.randn([3, 16]), packed))
-          .toThrow(`packed for the ${packed.kernel} kernel, but products now run on ${tg.matmulKernel()}: pack it again`);
-      }
+      expect(packed.precision).toBe('highest');
+      expect(packed.isCurrent).toBe(true);
+      expect(Array.from(tg.linearPacked(x, packed).data())).toEqual(atHighest);
+      expect(Array.from(tg.linear(x, w, { precision: 'highest' }).data())).toEqual(atHighest);
       tg.setFloat32MatmulPrecision('highest');
+      const medium = new tg.PackedLinearWeight(w, { precision: 'medium' });
+      expect(medium.kernel).toBe(tg.matmulKernel('medium'));
+      expect(Array.from(tg.linearPacked(x, medium).data())).toEqual(Array.from(tg.linear(x, w, { precision: 'medium' }).data()));
+      medium.dispose();
+      expect(() => new tg.PackedLinearWeight(w, { precision: 'low' as never })).toThrow(/PackedLinearWeight: precision must be 'highest' or 'medium', got "low"/);
+      // Forcing another GEMM kernel makes the pack stale.
+      const other = ['avx2', 'scalar'].find((k) => k !== packed.kernel)!;
+      native.gemmKernel(other);
+      try {
+        expect(packed.isCurrent).toBe(false);
+        expect(() => tg.linearPacked(x, packed)).toThrow(`packed for the ${packed.kernel} kernel, but products now run on ${other}: pack it again`);
+      } finally {
+        native.gemmKernel('auto');
+      }
       expect(packed.isCurrent).toBe(true);
       packed.dispose();
       expect(packed.isCurrent).toBe(false);

@@ -9,6 +9,7 @@
 
 #include "binding/args.h"
 #include "core/dtype.h"
+#include "ops/gemm.h"
 
 namespace tg::binding {
 
@@ -34,6 +35,9 @@ void check_view(const char* op, const char* name, const Buffer& b, int64_t offse
                 const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
 // Checks that [offset, offset + count) elements lie inside the buffer.
 void check_range(const char* op, const char* name, const Buffer& b, int64_t offset, int64_t count);
+
+// A GEMM precision argument ("highest" | "medium"); left out, null or undefined = the process default.
+MatmulPrecision precision_arg(const Napi::CallbackInfo& info, int i, const char* op);
 
 template <class T>
 T* typed(Buffer& b, int64_t offset) {

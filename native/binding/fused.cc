@@ -249,6 +249,7 @@ AttentionDims attention_dims(const Napi::CallbackInfo& info, int i, const char* 
   d.D = positive_dim(info, i + 5, op, "D");
   d.scale = finite_arg(info, i + 6, op, "scale");
   d.causal = bool_arg(info, i + 7, op, "causal");
+  d.precision = MatmulPrecision::Highest;  // the bf16 decode path has no block products; the others read theirs
   std::string shapes = "q " + dims_str({d.B, d.Tq, d.Hq, d.D}) + ", k/v " + dims_str({d.B, d.Tk, d.Hkv, d.D});
   if (d.Hq % d.Hkv != 0) throw_range(op, "Hq must be a multiple of Hkv (" + shapes + ")");
   if (d.causal && d.Tq > d.Tk)
@@ -257,7 +258,7 @@ AttentionDims attention_dims(const Napi::CallbackInfo& info, int i, const char* 
 }
 
 // attentionForward(oId, oOffset, oStrides, lseId, lseOffset, qId, qOffset, qStrides, kId, kOffset,
-//                  kStrides, vId, vOffset, vStrides, B, Tq, Tk, Hq, Hkv, D, scale, causal)
+//                  kStrides, vId, vOffset, vStrides, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?)
 // o, q (B, Tq, Hq, D); k, v (B, Tk, Hkv, D); lse (B, Hq, Tq) contiguous.
 Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   const char* op = "attentionForward";
@@ -267,6 +268,7 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   HeadsArg k = heads_arg(info, 8, op, "k");
   HeadsArg v = heads_arg(info, 11, op, "v");
   AttentionDims d = attention_dims(info, 14, op);
+  d.precision = precision_arg(info, 22, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, o, d.B, d.Tq, d.Hq, d.D, true);
@@ -361,7 +363,8 @@ Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
 
 // attentionBackward(dqId, dqOffset, dqStrides, dkId, dkOffset, dkStrides, dvId, dvOffset, dvStrides,
 //                   doId, doOffset, doStrides, qId, qOffset, qStrides, kId, kOffset, kStrides, vId, vOffset,
-//                   vStrides, oId, oOffset, oStrides, lseId, lseOffset, B, Tq, Tk, Hq, Hkv, D, scale, causal)
+//                   vStrides, oId, oOffset, oStrides, lseId, lseOffset, B, Tq, Tk, Hq, Hkv, D, scale, causal,
+//                   precision?)
 Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   const char* op = "attentionBackward";
   HeadsArg dq = heads_arg(info, 0, op, "dq");
@@ -374,6 +377,7 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   HeadsArg o = heads_arg(info, 21, op, "o");
   TensorArg lse = tensor_arg(info, 24, op, "lse", DType::Float32);
   AttentionDims d = attention_dims(info, 26, op);
+  d.precision = precision_arg(info, 34, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, dq, d.B, d.Tq, d.Hq, d.D, true);

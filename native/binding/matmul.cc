@@ -27,6 +27,19 @@ std::vector<int64_t> offsets_arg(const Napi::CallbackInfo& info, int i, const ch
   return out;
 }
 
+}  // namespace
+
+// Shared with the attention bindings (binding/common.h).
+MatmulPrecision precision_arg(const Napi::CallbackInfo& info, int i, const char* op) {
+  if (absent(info, i)) return default_matmul_precision();
+  const std::string name = string_arg(info, i, op, "precision");
+  if (name != "highest" && name != "medium")
+    throw_range(op, "precision must be 'highest' or 'medium', got '" + name + "'");
+  return parse_matmul_precision(name.c_str(), op);
+}
+
+namespace {
+
 // Checks that every (rows x cols, row stride ld) operand at the given offsets lies inside the buffer.
 void check_operand(const char* op, const char* name, const Buffer& buf, const std::vector<int64_t>& offsets,
                    int64_t rows, int64_t cols, int64_t ld) {
@@ -41,8 +54,8 @@ void check_operand(const char* op, const char* name, const Buffer& buf, const st
                           std::to_string(buf.numel()) + " elements");
 }
 
-// matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta)
-// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out.
+// matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision?)
+// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default).
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
   Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
@@ -56,6 +69,7 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   int64_t batch = int_arg(info, 12, op, "batch");
   float alpha = static_cast<float>(number_arg(info, 13, op, "alpha"));
   float beta = static_cast<float>(number_arg(info, 14, op, "beta"));
+  const MatmulPrecision precision = precision_arg(info, 15, op);
   int64_t total = numel_of({batch, M, N}, op);
   numel_of({M, K}, op);
   numel_of({K, N}, op);
@@ -67,7 +81,7 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   std::vector<int64_t> c_off(static_cast<size_t>(batch));
   for (int64_t i = 0; i < batch; ++i) c_off[static_cast<size_t>(i)] = i * M * N;
   sgemm_batched(trans_a, trans_b, M, N, K, alpha, typed<float>(a, 0), lda, a_off.data(), typed<float>(b, 0), ldb,
-                b_off.data(), beta, typed<float>(out, 0), N, c_off.data(), batch);
+                b_off.data(), beta, typed<float>(out, 0), N, c_off.data(), batch, precision);
   return info.Env().Undefined();
 }
 
@@ -76,25 +90,30 @@ Napi::Value gemm_kernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), sgemm_kernel_name());
 }
 
-// matmulPrecision(name?): sets "highest" or "medium" when given; returns {precision, kernel}.
+// matmulPrecision(name?): sets the process default "highest" or "medium" when given; returns
+// {precision, kernel, kernels: {highest, medium}}: the default, its kernel, and the kernel of each precision.
 Napi::Value matmul_precision_binding(const Napi::CallbackInfo& info) {
-  if (info.Length() > 0 && !info[0].IsUndefined())
-    set_matmul_precision(string_arg(info, 0, "matmulPrecision", "precision").c_str());
+  if (!absent(info, 0)) set_matmul_precision(string_arg(info, 0, "matmulPrecision", "precision").c_str());
   Napi::Object out = Napi::Object::New(info.Env());
-  out.Set("precision", matmul_precision());
-  out.Set("kernel", matmul_kernel_name());
+  out.Set("precision", matmul_precision_name(default_matmul_precision()));
+  out.Set("kernel", matmul_kernel_name(default_matmul_precision()));
+  Napi::Object kernels = Napi::Object::New(info.Env());
+  kernels.Set("highest", matmul_kernel_name(MatmulPrecision::Highest));
+  kernels.Set("medium", matmul_kernel_name(MatmulPrecision::Medium));
+  out.Set("kernels", kernels);
   return out;
 }
 
-// gemmPackedSize(K, N): floats gemmPackB needs for a K x N op(B) with the kernel and precision in use.
+// gemmPackedSize(K, N, precision?): floats gemmPackB needs for a K x N op(B) with the kernel of `precision`.
 Napi::Value gemm_packed_size(const Napi::CallbackInfo& info) {
   const char* op = "gemmPackedSize";
   const int64_t K = int_arg(info, 0, op, "K"), N = int_arg(info, 1, op, "N");
   numel_of({K, N}, op);
-  return Napi::Number::New(info.Env(), static_cast<double>(packed_b_floats(K, N)));
+  return Napi::Number::New(info.Env(), static_cast<double>(packed_b_floats(K, N, precision_arg(info, 2, op))));
 }
 
-// gemmPackB(dstId, bId, bOffset, ldb, transB, K, N): packs op(B) (K x N) into the whole of dst.
+// gemmPackB(dstId, bId, bOffset, ldb, transB, K, N, precision?): packs op(B) (K x N) into the whole of dst for
+// the kernel of `precision`.
 Napi::Value gemm_pack_b(const Napi::CallbackInfo& info) {
   const char* op = "gemmPackB";
   Buffer& dst = buffer_arg(info, 0, op, "dst", DType::Float32);
@@ -102,16 +121,18 @@ Napi::Value gemm_pack_b(const Napi::CallbackInfo& info) {
   const int64_t offset = int_arg(info, 2, op, "bOffset"), ldb = int_arg(info, 3, op, "ldb");
   const bool trans_b = bool_arg(info, 4, op, "transB");
   const int64_t K = int_arg(info, 5, op, "K"), N = int_arg(info, 6, op, "N");
+  const MatmulPrecision precision = precision_arg(info, 7, op);
   numel_of({K, N}, op);
   check_operand(op, "b", b, {offset}, trans_b ? N : K, trans_b ? K : N, ldb);
-  const int64_t need = packed_b_floats(K, N);
+  const int64_t need = packed_b_floats(K, N, precision);
   if (dst.numel() != need)
     throw_range(op, "dst holds " + std::to_string(dst.numel()) + " floats, the packed operand needs " + std::to_string(need));
-  pack_b(trans_b, K, N, typed<float>(b, offset), ldb, typed<float>(dst, 0));
+  pack_b(trans_b, K, N, typed<float>(b, offset), ldb, typed<float>(dst, 0), precision);
   return info.Env().Undefined();
 }
 
-// matmulPackedB(outId, aId, aOffset, lda, transA, packedId, M, N, K): out (M, N) = op(A) @ B, B from gemmPackB.
+// matmulPackedB(outId, aId, aOffset, lda, transA, packedId, M, N, K, precision?): out (M, N) = op(A) @ B, B from
+// gemmPackB at the same precision.
 Napi::Value matmul_packed_b(const Napi::CallbackInfo& info) {
   const char* op = "matmulPackedB";
   Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
@@ -120,14 +141,16 @@ Napi::Value matmul_packed_b(const Napi::CallbackInfo& info) {
   const bool trans_a = bool_arg(info, 4, op, "transA");
   Buffer& packed = buffer_arg(info, 5, op, "packed", DType::Float32);
   const int64_t M = int_arg(info, 6, op, "M"), N = int_arg(info, 7, op, "N"), K = int_arg(info, 8, op, "K");
+  const MatmulPrecision precision = precision_arg(info, 9, op);
   numel_of({M, K}, op);
   numel_of({K, N}, op);
   check_operand(op, "a", a, {offset}, trans_a ? K : M, trans_a ? M : K, lda);
   check_range(op, "out", out, 0, numel_of({M, N}, op));
-  if (packed.numel() != packed_b_floats(K, N))
+  if (packed.numel() != packed_b_floats(K, N, precision))
     throw_range(op, "packed holds " + std::to_string(packed.numel()) + " floats, not a packed " + std::to_string(K) + "x" +
-                        std::to_string(N) + " operand for the kernel in use (" + matmul_kernel_name() + ")");
-  sgemm_packed_b(trans_a, M, N, K, typed<float>(a, offset), lda, typed<float>(packed, 0), typed<float>(out, 0), N);
+                        std::to_string(N) + " operand for the kernel in use (" + matmul_kernel_name(precision) + ")");
+  sgemm_packed_b(trans_a, M, N, K, typed<float>(a, offset), lda, typed<float>(packed, 0), typed<float>(out, 0), N,
+                 precision);
   return info.Env().Undefined();
 }
 

@@ -27,9 +27,10 @@ constexpr int kLanes = kSimdLanes;
 
 // Block products go through one call site so the GEMM can be swapped (plain loops for debugging by
 // defining TG_ATTENTION_PLAIN_GEMM). Inside parallel_for, tg::sgemm runs inline on the calling thread.
-void block_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void block_gemm(MatmulPrecision precision, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #if defined(TG_ATTENTION_PLAIN_GEMM)
+  (void)precision;
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       float acc = 0.0f;
@@ -38,7 +39,7 @@ void block_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
       C[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
     }
 #else
-  sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, precision);
 #endif
 }
 
@@ -247,11 +248,11 @@ void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView
       if (static_cast<int64_t>(sbuf.size()) < nq * width) sbuf.resize(static_cast<size_t>(nq * width));
       float* s = sbuf.data();
       // S (nq, width) = scale * Q_blk (nq, D) @ K[:width]^T
-      block_gemm(false, true, nq, width, d.D, d.scale, at(q, b, i0, h), q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
+      block_gemm(d.precision, false, true, nq, width, d.D, d.scale, at(q, b, i0, h), q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
       float* lse_row = lse + (b * d.Hq + h) * d.Tq + i0;
       for (int64_t r = 0; r < nq; ++r) lse_row[r] = softmax_row(s + r * width, key_limit(d, i0 + r), width);
       // O_blk (nq, D) = P (nq, width) @ V[:width]
-      block_gemm(false, false, nq, d.D, width, 1.0f, s, width, at(v, b, 0, hk), v.st, 0.0f, at(o, b, i0, h), o.st);
+      block_gemm(d.precision, false, false, nq, d.D, width, 1.0f, s, width, at(v, b, 0, hk), v.st, 0.0f, at(o, b, i0, h), o.st);
     }
   });
 }
@@ -282,17 +283,17 @@ void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView
           const float* qb = at(q, b, i0, h);
           const float* dob = at(d_o, b, i0, h);
           // S = scale * Q_blk K^T, dP = dO_blk V^T  (nq, width)
-          block_gemm(false, true, nq, width, d.D, d.scale, qb, q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
-          block_gemm(false, true, nq, width, d.D, 1.0f, dob, d_o.st, at(v, b, 0, hk), v.st, 0.0f, dp, width);
+          block_gemm(d.precision, false, true, nq, width, d.D, d.scale, qb, q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
+          block_gemm(d.precision, false, true, nq, width, d.D, 1.0f, dob, d_o.st, at(v, b, 0, hk), v.st, 0.0f, dp, width);
           for (int64_t r = 0; r < nq; ++r) {
             // di = rowsum(dO * O) = rowsum(P * dP)
             float di = dot_row(dob + r * d_o.st, at(o, b, i0 + r, h), d.D);
             grad_row(s + r * width, dp + r * width, key_limit(d, i0 + r), width, lse_row[i0 + r], di);
           }
           // dV += P^T dO_blk, dK += scale dS^T Q_blk  (width, D); dQ_blk = scale dS K  (nq, D)
-          block_gemm(true, false, width, d.D, nq, 1.0f, s, width, dob, d_o.st, 1.0f, at(dv, b, 0, hk), dv.st);
-          block_gemm(true, false, width, d.D, nq, d.scale, dp, width, qb, q.st, 1.0f, at(dk, b, 0, hk), dk.st);
-          block_gemm(false, false, nq, d.D, width, d.scale, dp, width, at(k, b, 0, hk), k.st, 0.0f,
+          block_gemm(d.precision, true, false, width, d.D, nq, 1.0f, s, width, dob, d_o.st, 1.0f, at(dv, b, 0, hk), dv.st);
+          block_gemm(d.precision, true, false, width, d.D, nq, d.scale, dp, width, qb, q.st, 1.0f, at(dk, b, 0, hk), dk.st);
+          block_gemm(d.precision, false, false, nq, d.D, width, d.scale, dp, width, at(k, b, 0, hk), k.st, 0.0f,
                      at(dq, b, i0, h), dq.st);
         }
       }

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "ops/gemm.h"
+
 namespace tg {
 
 struct HeadsView {  // element (b, t, h, d) at data[b*sb + t*st + h*sh + d]
@@ -19,6 +21,7 @@ struct AttentionDims {
   int64_t B, Tq, Tk, Hq, Hkv, D;  // Hq % Hkv == 0: query head h reads kv head h / (Hq / Hkv)
   float scale;                    // usually 1 / sqrt(D)
   bool causal;                    // query i attends keys j <= i + (Tk - Tq); requires Tq <= Tk
+  MatmulPrecision precision;      // of the block products (the decode path computes in float32 regardless)
 };
 
 // o (B, Tq, Hq, D) = softmax(scale * q k^T, masked) v; lse (B, Hq, Tq) contiguous, saved for the backward.

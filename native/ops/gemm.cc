@@ -101,8 +101,8 @@ const Kernel* initial_kernel() {
 }
 
 std::atomic<const Kernel*> g_kernel{nullptr};
-// "medium" precision: float32 GEMMs may round their operands to bfloat16.
-std::atomic<bool> g_medium_precision{false};
+// The process default precision, for bindings whose caller names none.
+std::atomic<MatmulPrecision> g_default_precision{MatmulPrecision::Highest};
 
 const Kernel& kernel() {
   const Kernel* k = g_kernel.load(std::memory_order_acquire);
@@ -125,10 +125,10 @@ const Bf16Kernel* bf16_kernel_available() {
   return nullptr;
 }
 
-// Calls f with the kernel packed GEMMs run on now (the bf16 one at medium precision where available).
+// Calls f with the kernel packed GEMMs run on at `precision` (the bf16 one at Medium where available).
 template <class F>
-void with_active_kernel(F&& f) {
-  if (g_medium_precision.load(std::memory_order_relaxed)) {
+void with_active_kernel(MatmulPrecision precision, F&& f) {
+  if (precision == MatmulPrecision::Medium) {
     if (const Bf16Kernel* bf16 = bf16_kernel_available()) {
       f(*bf16);
       return;
@@ -716,7 +716,7 @@ void gemv(const Problem& p, int64_t M, int64_t N) {
   }
 }
 
-void gemm(const Problem& p, int64_t M, int64_t N) {
+void gemm(const Problem& p, int64_t M, int64_t N, MatmulPrecision precision) {
   if (M <= 0 || N <= 0) return;
   if (p.K <= 0 || p.alpha == 0.0f) {
     scale_c(M, N, p.beta, p.C, p.ldc);
@@ -733,7 +733,7 @@ void gemm(const Problem& p, int64_t M, int64_t N) {
     small_m(p, M, N);
     return;
   }
-  with_active_kernel([&](const auto& kr) { gemm_packed(kr, p, M, N); });
+  with_active_kernel(precision, [&](const auto& kr) { gemm_packed(kr, p, M, N); });
 }
 
 // ---- pre-packed B: packed once, used by many products (weights while generating) ----
@@ -786,20 +786,20 @@ void pack_b_all(const KernelT<T>& kr, bool trans_b, int64_t K, int64_t N, const 
 }  // namespace gemm_detail
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, MatmulPrecision precision) {
   gemm_detail::Problem p{trans_a, trans_b, K, alpha, beta, A, lda, B, ldb, C, ldc};
-  gemm_detail::gemm(p, M, N);
+  gemm_detail::gemm(p, M, N, precision);
 }
 
 void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, const int64_t* a_offsets, const float* B, int64_t ldb,
                    const int64_t* b_offsets, float beta, float* C, int64_t ldc, const int64_t* c_offsets,
-                   int64_t batch) {
+                   int64_t batch, MatmulPrecision precision) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   auto one = [&](int64_t b) {
     gemm_detail::Problem p{trans_a, trans_b, K,    alpha, beta, A + a_offsets[b], lda, B + b_offsets[b],
                            ldb,     C + c_offsets[b], ldc};
-    gemm_detail::gemm(p, M, N);
+    gemm_detail::gemm(p, M, N, precision);
   };
   const double work = double(M) * double(N) * double(std::max<int64_t>(K, 1));
   const int threads = num_threads();
@@ -818,16 +818,16 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 
 const char* sgemm_kernel_name() { return gemm_detail::kernel().name; }
 
-int64_t packed_b_floats(int64_t K, int64_t N) {
+int64_t packed_b_floats(int64_t K, int64_t N, MatmulPrecision precision) {
   int64_t floats = 0;
   gemm_detail::with_active_kernel(
-      [&](const auto& kr) { floats = gemm_detail::kHeaderFloats + gemm_detail::packed_b_data_floats(kr, K, N); });
+      precision, [&](const auto& kr) { floats = gemm_detail::kHeaderFloats + gemm_detail::packed_b_data_floats(kr, K, N); });
   return floats;
 }
 
-void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst) {
+void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst, MatmulPrecision precision) {
   using namespace gemm_detail;
-  with_active_kernel([&](const auto& kr) {
+  with_active_kernel(precision, [&](const auto& kr) {
     using T = typename std::remove_cvref_t<decltype(kr)>::elem;
     const PackedHeader h{kPackedMagic, kernel_tag(kr), K, N};
     std::memcpy(dst, &h, sizeof(h));
@@ -836,14 +836,14 @@ void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, flo
 }
 
 void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
-                    float* C, int64_t ldc) {
+                    float* C, int64_t ldc, MatmulPrecision precision) {
   using namespace gemm_detail;
   PackedHeader h;
   std::memcpy(&h, packed, sizeof(h));
   if (h.magic != kPackedMagic || h.K != K || h.N != N)
     throw std::invalid_argument("matmulPackedB: the packed operand is not a packed " + std::to_string(K) + "x" +
                                 std::to_string(N) + " matrix");
-  with_active_kernel([&](const auto& kr) {
+  with_active_kernel(precision, [&](const auto& kr) {
     if (h.kernel != kernel_tag(kr)) {
       const char* was = h.kernel >= 1 && h.kernel <= 4 ? kKernelNames[h.kernel - 1] : "?";
       throw std::invalid_argument(std::string("matmulPackedB: operand packed for the ") + was +
@@ -860,19 +860,27 @@ void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* 
   });
 }
 
-void set_matmul_precision(const char* name) {
+MatmulPrecision parse_matmul_precision(const char* name, const char* op) {
   const std::string n = name == nullptr ? "" : name;
-  if (n != "highest" && n != "medium")
-    throw std::invalid_argument("matmulPrecision: unknown precision '" + n + "' (expected highest or medium)");
-  gemm_detail::g_medium_precision.store(n == "medium", std::memory_order_relaxed);
+  if (n == "highest") return MatmulPrecision::Highest;
+  if (n == "medium") return MatmulPrecision::Medium;
+  throw std::invalid_argument(std::string(op) + ": unknown precision '" + n + "' (expected highest or medium)");
 }
 
-const char* matmul_precision() { return gemm_detail::g_medium_precision.load() ? "medium" : "highest"; }
+const char* matmul_precision_name(MatmulPrecision precision) {
+  return precision == MatmulPrecision::Medium ? "medium" : "highest";
+}
 
-const char* matmul_kernel_name() {
+void set_matmul_precision(const char* name) {
+  gemm_detail::g_default_precision.store(parse_matmul_precision(name, "matmulPrecision"), std::memory_order_relaxed);
+}
+
+MatmulPrecision default_matmul_precision() { return gemm_detail::g_default_precision.load(std::memory_order_relaxed); }
+
+const char* matmul_kernel_name(MatmulPrecision precision) {
   gemm_detail::kernel();
   const gemm_detail::Bf16Kernel* bf16 = gemm_detail::bf16_kernel_available();
-  return gemm_detail::g_medium_precision.load() && bf16 != nullptr ? bf16->name : gemm_detail::kernel().name;
+  return precision == MatmulPrecision::Medium && bf16 != nullptr ? bf16->name : gemm_detail::kernel().name;
 }
 
 void sgemm_force_kernel(const char* name) {

@@ -5,42 +5,53 @@
 
 namespace tg {
 
+// Precision of float32 GEMMs with M, N > 8 (the packed path), as in PyTorch's
+// set_float32_matmul_precision: Highest computes in float32; Medium lets operands be rounded to bfloat16
+// (products and sums stay float32), which doubles the multiply-add rate on CPUs with AVX512-BF16 and is the
+// same as Highest elsewhere. Every GEMM entry point takes it per call, so callers with different precisions
+// never affect each other; the process default (set_matmul_precision) is only what bindings use when the
+// caller names none.
+enum class MatmulPrecision { Highest, Medium };
+
 // C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C. op(A) = A (M x K, row stride lda) or, with
 // trans_a, A^T where A is stored K x M with row stride lda. Same for B. beta == 0 means C is not read
 // (may hold NaN garbage).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+           MatmulPrecision precision);
 
 // Batched: for b in [0,batch): the same with A + a_offsets[b], B + b_offsets[b], C + c_offsets[b]
 // (element offsets). Parallelizes across the batch when single GEMMs are small, within each GEMM otherwise.
 void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, const int64_t* a_offsets,
                    const float* B, int64_t ldb, const int64_t* b_offsets, float beta,
-                   float* C, int64_t ldc, const int64_t* c_offsets, int64_t batch);
+                   float* C, int64_t ldc, const int64_t* c_offsets, int64_t batch, MatmulPrecision precision);
 
 // Name of the micro-kernel in use: "avx512", "avx2" or "scalar". Chosen once from the CPU's features,
 // overridable with THINKGRAD_GEMM=avx512|avx2|scalar (a path the CPU lacks falls back to the best one).
 const char* sgemm_kernel_name();
 
-// Precision of float32 GEMMs with M, N > 8 (the packed path), as in PyTorch's
-// set_float32_matmul_precision: "highest" computes in float32; "medium" lets operands be rounded to bfloat16
-// (products and sums stay float32), which doubles the multiply-add rate on CPUs with AVX512-BF16 and is the
-// same as "highest" elsewhere. Throws std::invalid_argument on another name. Process-wide.
-void set_matmul_precision(const char* name);
-const char* matmul_precision();
+// "highest" or "medium" -> MatmulPrecision; throws std::invalid_argument on another name (`op` names the caller).
+MatmulPrecision parse_matmul_precision(const char* name, const char* op);
+const char* matmul_precision_name(MatmulPrecision precision);
 
-// Name of the kernel a packed float32 GEMM runs now: sgemm_kernel_name(), or "avx512-bf16" at "medium"
-// precision where the CPU has it.
-const char* matmul_kernel_name();
+// The process default precision (PyTorch's set_float32_matmul_precision): what a binding uses when its caller
+// names no precision. Throws std::invalid_argument on an unknown name.
+void set_matmul_precision(const char* name);
+MatmulPrecision default_matmul_precision();
+
+// Name of the kernel a packed float32 GEMM runs at `precision`: sgemm_kernel_name(), or "avx512-bf16" at
+// Medium where the CPU has it.
+const char* matmul_kernel_name(MatmulPrecision precision);
 
 // Pre-packed op(B) for many products with the same B (weights while generating): pack_b writes a header
-// (kernel, K, N) and the panels for the kernel and precision in use into dst (packed_b_floats(K, N) floats,
-// 64-byte aligned); sgemm_packed_b computes C[M,N] = op(A) @ B from them and throws std::invalid_argument
-// when they were packed for another shape, kernel or precision.
-int64_t packed_b_floats(int64_t K, int64_t N);
-void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
+// (kernel, K, N) and the panels for the kernel of `precision` into dst (packed_b_floats(K, N, precision)
+// floats, 64-byte aligned); sgemm_packed_b computes C[M,N] = op(A) @ B from them and throws
+// std::invalid_argument when they were packed for another shape or kernel than `precision` runs on.
+int64_t packed_b_floats(int64_t K, int64_t N, MatmulPrecision precision);
+void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst, MatmulPrecision precision);
 void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
-                    float* C, int64_t ldc);
+                    float* C, int64_t ldc, MatmulPrecision precision);
 
 // Forces a kernel ("avx512", "avx2", "scalar", or "auto" for the CPU's best), for tests of every dispatch
 // branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.

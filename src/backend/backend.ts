@@ -31,11 +31,17 @@ export interface Backend {
   indexAdd(out: Tensor, src: Tensor, outer: number, dim: number, inner: number, index: Tensor, count: number): void;
   gather(out: Tensor, x: Tensor, outer: number, dim: number, inner: number, index: Tensor, k: number): void;
   scatterAdd(out: Tensor, src: Tensor, outer: number, dim: number, inner: number, index: Tensor, k: number): void;
-  /** out (batch, M, N) = alpha * op(A_b) @ op(B_b) + beta * out, operands at per-batch element offsets. */
+  /**
+   * out (batch, M, N) = alpha * op(A_b) @ op(B_b) + beta * out, operands at per-batch element offsets, at the
+   * given float32 matmul precision (each call carries its own; see setFloat32MatmulPrecision).
+   */
   matmul(out: Tensor, a: Tensor, aOffsets: Float64Array, lda: number, transA: boolean, b: Tensor,
     bOffsets: Float64Array, ldb: number, transB: boolean, M: number, N: number, K: number, batch: number,
-    alpha: number, beta: number): void;
+    alpha: number, beta: number, precision: Float32MatmulPrecision): void;
 }
+
+/** Precision of float32 matrix products on the CPU, as in PyTorch's `torch.set_float32_matmul_precision`. */
+export type Float32MatmulPrecision = 'highest' | 'medium';
 
 const registry = new Map<Device, () => Backend>();
 

@@ -3,7 +3,7 @@
 // and dims. Imported for its side effect by src/ops/nn.ts.
 import { native } from '../native.js';
 import type { Tensor } from '../tensor.js';
-import type { Backend } from './backend.js';
+import type { Backend, Float32MatmulPrecision } from './backend.js';
 import { cpuBackend } from './cpu.js';
 
 declare module '../native.js' {
@@ -25,13 +25,13 @@ declare module '../native.js' {
     attentionForward(o: number, oOffset: number, oStrides: number[], lse: number, lseOffset: number, q: number,
       qOffset: number, qStrides: number[], k: number, kOffset: number, kStrides: number[], v: number, vOffset: number,
       vStrides: number[], B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number, scale: number,
-      causal: boolean): void;
+      causal: boolean, precision?: string): void;
     attentionBackward(dq: number, dqOffset: number, dqStrides: number[], dk: number, dkOffset: number,
       dkStrides: number[], dv: number, dvOffset: number, dvStrides: number[], dO: number, dOOffset: number,
       dOStrides: number[], q: number, qOffset: number, qStrides: number[], k: number, kOffset: number,
       kStrides: number[], v: number, vOffset: number, vStrides: number[], o: number, oOffset: number,
       oStrides: number[], lse: number, lseOffset: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number,
-      D: number, scale: number, causal: boolean): void;
+      D: number, scale: number, causal: boolean, precision?: string): void;
     crossEntropyForward(loss: number, lossOffset: number, lse: number, lseOffset: number, logits: number,
       logitsOffset: number, targets: number, targetsOffset: number, N: number, V: number, ignoreIndex: number): void;
     crossEntropyBackward(dlogits: number, dlogitsOffset: number, g: number, gOffset: number, logits: number,
@@ -56,6 +56,8 @@ export interface AttentionDims {
   D: number;
   scale: number;
   causal: boolean;
+  /** Of the block products, forward and backward alike. */
+  precision: Float32MatmulPrecision;
 }
 
 export interface AdamWHyper {
@@ -135,12 +137,14 @@ Object.assign(cpuBackend, {
   },
   attentionForward(o, lse, q, k, v, d) {
     native.attentionForward(id(o), o.offset, heads(o), id(lse), lse.offset, id(q), q.offset, heads(q), id(k), k.offset,
-      heads(k), id(v), v.offset, heads(v), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal);
+      heads(k), id(v), v.offset, heads(v), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal,
+      d.precision);
   },
   attentionBackward(dq, dk, dv, dO, q, k, v, o, lse, d) {
     native.attentionBackward(id(dq), dq.offset, heads(dq), id(dk), dk.offset, heads(dk), id(dv), dv.offset, heads(dv),
       id(dO), dO.offset, heads(dO), id(q), q.offset, heads(q), id(k), k.offset, heads(k), id(v), v.offset, heads(v),
-      id(o), o.offset, heads(o), id(lse), lse.offset, d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal);
+      id(o), o.offset, heads(o), id(lse), lse.offset, d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal,
+      d.precision);
   },
   crossEntropyForward(loss, lse, logits, targets, N, V, ignoreIndex) {
     native.crossEntropyForward(id(loss), loss.offset, id(lse), lse.offset, id(logits), logits.offset, id(targets),

@@ -36,8 +36,8 @@ export const cpuBackend: Backend = {
     native.gather(id(out), id(x), x.offset, outer, dim, inner, id(index), index.offset, k),
   scatterAdd: (out, src, outer, dim, inner, index, k) =>
     native.scatterAdd(id(out), id(src), src.offset, outer, dim, inner, id(index), index.offset, k),
-  matmul: (out, a, aOffsets, lda, transA, b, bOffsets, ldb, transB, M, N, K, batch, alpha, beta) =>
-    native.matmul(id(out), id(a), aOffsets, lda, transA, id(b), bOffsets, ldb, transB, M, N, K, batch, alpha, beta),
+  matmul: (out, a, aOffsets, lda, transA, b, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision) =>
+    native.matmul(id(out), id(a), aOffsets, lda, transA, id(b), bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision),
 };
 
 registerBackend('cpu', () => cpuBackend);

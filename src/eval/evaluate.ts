@@ -4,7 +4,9 @@
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { generate } from '../generate/generate.js';
+import type { RandomGenerator } from '../ops/creation.js';
 import { answersEqual } from '../rl/rewards/math-answer.js';
 import { majorityVote } from './metrics.js';
 
@@ -29,9 +31,14 @@ export interface EvaluateOptions {
   greedy?: boolean;
   /** Sequences generated at once. Default 512. */
   batchSize?: number;
+  /** Seed of the draws (batch i of the calls uses seed + i); give seed or generator. */
   seed?: number;
+  /** The generator the draws come from, advanced by them. Default: the process-wide one (see GenerateOptions.generator). */
+  generator?: RandomGenerator;
   /** KV-cache storage while sampling (see GenerateOptions.kvCacheDtype). Default 'float32'. */
   kvCacheDtype?: KVCacheDtype;
+  /** Precision of the model's matrix products (see GenerateOptions.matmulPrecision). Default: the process default. */
+  matmulPrecision?: Float32MatmulPrecision;
 }
 
 export interface EvaluateResult {
@@ -56,7 +63,8 @@ function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: n
     const out = generate(model, prompts.slice(i, i + batch), {
       maxNewTokens: options.maxNewTokens, eosTokenId: eos,
       ...(sampled ? { temperature: options.temperature ?? 0.6, topP: options.topP ?? 0.95 } : { greedy: true }),
-      seed: options.seed === undefined ? undefined : options.seed + i, kvCacheDtype: options.kvCacheDtype,
+      seed: options.seed === undefined ? undefined : options.seed + i, generator: options.generator, kvCacheDtype: options.kvCacheDtype,
+      matmulPrecision: options.matmulPrecision,
     });
     out.completionIds.forEach((ids, j) => {
       const used = ids.slice(0, out.completionLengths[j]);
@@ -71,6 +79,7 @@ function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: n
 export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, problems: readonly EvalProblem[], options: EvaluateOptions): EvaluateResult {
   const k = options.k ?? 8;
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`evaluatePolicy: k must be a positive integer, got ${k}`);
+  if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('evaluatePolicy: give seed or generator, not both');
   if (problems.length === 0) throw new RangeError('evaluatePolicy: no problems');
   const isCorrect = options.isCorrect ?? ((a: string | null, ref: string) => answersEqual(a, ref));
   const encoded = problems.map((p) => tokenizer.encode(p.prompt));

@@ -2,7 +2,9 @@
 // forward per new token; only the last position's logits are computed and read back for sampling.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { getRngState, manualSeed, rand, setRngState, tensor } from '../ops/creation.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
+import { rand, RandomGenerator, resolveGenerator, tensor } from '../ops/creation.js';
+import { resolveMatmulPrecision } from '../ops/matmul.js';
 import { withPackedLinears } from '../nn/linear.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
@@ -26,10 +28,21 @@ export interface GenerateOptions extends SamplingOptions {
    */
   kvCacheDtype?: KVCacheDtype;
   /**
-   * Seed for this call's draws: the global generator is seeded with it and restored afterwards. Default:
-   * draw from the global generator (tg.manualSeed), advancing it.
+   * Seed for this call's draws: they come from a fresh RandomGenerator(seed), and no other generator is read
+   * or advanced. Give either seed or generator.
    */
   seed?: number;
+  /**
+   * The generator this call's draws come from, advanced by them (like torch's `generator=`): a trainer owns
+   * one so that its sampling does not depend on what else runs in the process. Default: the process-wide
+   * generator (tg.manualSeed).
+   */
+  generator?: RandomGenerator;
+  /**
+   * Precision of the model's matrix products during this call (see setFloat32MatmulPrecision). Default: the
+   * process default when the call starts.
+   */
+  matmulPrecision?: Float32MatmulPrecision;
 }
 
 export type StopReason = 'eos' | 'stop' | 'length';
@@ -61,8 +74,9 @@ export interface GenerateResult {
  * would get alone. Unpadded batches take the fused attention kernel; padded ones a masked composition.
  *
  * Randomness: each step draws one uniform per sequence (all B of them, finished or not, in batch order)
- * with tg.rand from the engine's counter-based generator, then picks the token by inverse CDF over the
- * sampling distribution in token order. The same seed, prompts and options replay the same tokens.
+ * with tg.rand from the call's generator (`generator`, a fresh one for `seed`, else the process-wide one),
+ * then picks the token by inverse CDF over the sampling distribution in token order. The same seed (or
+ * generator state), prompts and options replay the same tokens.
  */
 export function generate(model: LlamaForCausalLM, promptIds: number[][], options: GenerateOptions): GenerateResult {
   const cfg = model.config;
@@ -103,8 +117,9 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
   const probs = new Float64Array(V);
   const scratch = new Float64Array(V);
 
-  const savedRng = options.seed === undefined ? null : getRngState();
-  if (options.seed !== undefined) manualSeed(options.seed);
+  if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('generate: give seed or generator, not both');
+  const generator = options.seed !== undefined ? new RandomGenerator(options.seed) : resolveGenerator('generate', options.generator);
+  const precision = resolveMatmulPrecision('generate', options.matmulPrecision);
   const cache = model.createCache(B, maxLen, options.kvCacheDtype ?? 'float32');
   try {
     noGrad(() => withPackedLinears(model, () => {
@@ -113,12 +128,14 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         flat.fill(inputPad, b * P, b * P + pads[b]);
         flat.set(p, b * P + pads[b]);
       });
-      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32' }), { cache, attentionMask: mask ? mask.map((row) => row.subarray(0, P)) : undefined, logitsToKeep: 1 }).data());
+      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32' }), {
+        cache, attentionMask: mask ? mask.map((row) => row.subarray(0, P)) : undefined, logitsToKeep: 1, matmulPrecision: precision,
+      }).data());
       // Batch row r holds sequence rows[r]; finished sequences leave the batch (see below).
       let rows = Array.from({ length: B }, (_, b) => b);
       let next = new Int32Array(B);
       for (let step = 0; step < maxNew; step++) {
-        const u = tidy(() => rand([B]).data());
+        const u = tidy(() => rand([B], { generator }).data());
         let active = 0;
         for (let r = 0; r < rows.length; r++) {
           const b = rows[r];
@@ -154,12 +171,11 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
           rows = keep.map((r) => rows[r]);
         }
         const keyMask = mask ? rows.map((b) => mask[b].subarray(0, P + step + 1)) : undefined;
-        logits = tidy(() => model.forward(tensor(next, [rows.length, 1], { dtype: 'int32' }), { cache, attentionMask: keyMask }).data());
+        logits = tidy(() => model.forward(tensor(next, [rows.length, 1], { dtype: 'int32' }), { cache, attentionMask: keyMask, matmulPrecision: precision }).data());
       }
-    }));
+    }, precision));
   } finally {
     cache.dispose();
-    if (savedRng) setRngState(savedRng);
   }
 
   const L = Math.max(...completions.map((c) => c.length));

@@ -1,6 +1,7 @@
 // Causal self-attention with grouped-query heads, RoPE and an optional KV cache (Llama / Qwen2 layout:
 // q_proj, k_proj, v_proj, o_proj). Unpadded batches run the fused attention kernel; batches with padded
 // keys run an equivalent composition that adds a mask (the kernel has no mask argument).
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
 import { applyRotary, scaledDotProductAttention, softmax } from '../ops/nn.js';
@@ -24,6 +25,8 @@ export interface AttentionContext {
   cache: KVCache | null;
   /** Positions already in the cache before this forward. */
   past: number;
+  /** Precision of every matrix product of the forward (and of its backward). */
+  precision: Float32MatmulPrecision;
 }
 
 export interface AttentionOptions {
@@ -41,16 +44,16 @@ export interface AttentionOptions {
  * fused kernel's math with a mask, composed from differentiable ops. Query heads are grouped over their kv
  * head as a broadcast batch dim (G = Hq / Hkv), so no key or value is copied.
  */
-export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
+export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number, precision?: Float32MatmulPrecision): Tensor {
   const [B, Hq, Tq, D] = q.shape;
   const [, Hkv, Tk] = k.shape;
   const G = Hq / Hkv;
   const q5 = reshape(q, [B, Hkv, G, Tq, D]); // a view: Hq splits into (Hkv, G)
   const k5 = unsqueeze(k, 2); // (B, Hkv, 1, Tk, D), broadcast over G by matmul
   const v5 = unsqueeze(v, 2);
-  const scores = reshape(matmul(q5, transpose(k5, -2, -1)), [B, Hq, Tq, Tk]);
+  const scores = reshape(matmul(q5, transpose(k5, -2, -1), { precision }), [B, Hq, Tq, Tk]);
   const p = softmax(add(mul(scores, scale), bias), -1); // bias broadcasts over heads
-  const o = matmul(reshape(p, [B, Hkv, G, Tq, Tk]), v5); // (B, Hkv, G, Tq, D)
+  const o = matmul(reshape(p, [B, Hkv, G, Tq, Tk]), v5, { precision }); // (B, Hkv, G, Tq, D)
   return reshape(o, [B, Hq, Tq, D]);
 }
 
@@ -79,9 +82,10 @@ export class Attention extends Module {
   forward(x: Tensor, ctx: AttentionContext, layer: number): Tensor {
     const [B, T] = x.shape;
     const [H, Hkv, D] = [this.numHeads, this.numKvHeads, this.headDim];
-    const q = applyRotary(reshape(this.q_proj.forward(x), [B, T, H, D]), ctx.cos, ctx.sin, ctx.positions);
-    const k = applyRotary(reshape(this.k_proj.forward(x), [B, T, Hkv, D]), ctx.cos, ctx.sin, ctx.positions);
-    const v = reshape(this.v_proj.forward(x), [B, T, Hkv, D]);
+    const precision = ctx.precision;
+    const q = applyRotary(reshape(this.q_proj.forward(x, precision), [B, T, H, D]), ctx.cos, ctx.sin, ctx.positions);
+    const k = applyRotary(reshape(this.k_proj.forward(x, precision), [B, T, Hkv, D]), ctx.cos, ctx.sin, ctx.positions);
+    const v = reshape(this.v_proj.forward(x, precision), [B, T, Hkv, D]);
     let keys = transpose(k, 1, 2); // (B, Hkv, T, D) views
     let values = transpose(v, 1, 2);
     if (ctx.cache) {
@@ -90,15 +94,15 @@ export class Attention extends Module {
       // NOTE: cache writes are raw copies: gradients do not flow through cached keys and values.
       cache.write(layer, ctx.past, k, v);
       if (cache.decodes(T, q)) {
-        return this.o_proj.forward(reshape(cache.attend(layer, q, Tk, ctx.bias, 1 / Math.sqrt(D)), [B, T, H * D]));
+        return this.o_proj.forward(reshape(cache.attend(layer, q, Tk, ctx.bias, 1 / Math.sqrt(D)), [B, T, H * D]), precision);
       }
       // A prefill attends to the fresh float32 keys; later chunks read the cache (copies when it is bfloat16).
       if (ctx.past > 0 || cache.dtype === 'float32') ({ keys, values } = cache.read(layer, Tk));
     }
     const qh = transpose(q, 1, 2); // (B, H, T, D)
     const o = ctx.bias
-      ? maskedAttention(qh, keys, values, ctx.bias, 1 / Math.sqrt(D))
-      : scaledDotProductAttention(qh, keys, values, { causal: true });
-    return this.o_proj.forward(reshape(transpose(o, 1, 2), [B, T, H * D]));
+      ? maskedAttention(qh, keys, values, ctx.bias, 1 / Math.sqrt(D), precision)
+      : scaledDotProductAttention(qh, keys, values, { causal: true, precision });
+    return this.o_proj.forward(reshape(transpose(o, 1, 2), [B, T, H * D]), precision);
   }
 }

@@ -28,6 +28,6 @@ export class DecoderLayer extends Module {
   /** x (B, T, C) -> (B, T, C). */
   forward(x: Tensor, ctx: AttentionContext, layer: number): Tensor {
     const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), ctx, layer));
-    return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h), ctx.precision));
   }
 }

@@ -4,7 +4,8 @@ import { zeros } from '../ops/creation.js';
 import { initNormal } from './init.js';
 import { add } from '../ops/elementwise.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
-import { linear, linearPacked, PackedLinearWeight } from '../ops/matmul.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
+import { linear, linearPacked, PackedLinearWeight, resolveMatmulPrecision } from '../ops/matmul.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { Module } from './module.js';
 
@@ -31,19 +32,22 @@ export class Linear extends Module {
     this.bias = (options.bias ?? true) ? this.registerParameter('bias', zeros([outFeatures])) : null;
   }
 
-  forward(x: Tensor): Tensor {
+  /** `precision`: of the product and its gradients (default: the process default, see setFloat32MatmulPrecision). */
+  forward(x: Tensor, precision?: Float32MatmulPrecision): Tensor {
     if (x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new RangeError(`Linear: input ${formatShape(x.shape)} must end in ${this.inFeatures} features (weight ${formatShape(this.weight.shape)})`);
     }
-    const y = this.packed !== null && this.packed.isCurrent && !isGradEnabled() ? linearPacked(x, this.packed) : linear(x, this.weight);
+    const p = resolveMatmulPrecision('Linear', precision);
+    const usePacked = this.packed !== null && this.packed.precision === p && this.packed.isCurrent && !isGradEnabled();
+    const y = usePacked ? linearPacked(x, this.packed!) : linear(x, this.weight, { precision: p });
     if (!this.bias) return y;
     return add(y, this.bias);
   }
 
   /** @internal Packs the weight for withPackedLinears; returns false when it stays unpacked (not on the CPU). */
-  pack(): boolean {
+  pack(precision: Float32MatmulPrecision): boolean {
     if (this.weight.device !== 'cpu' || this.packed !== null) return false;
-    this.packed = new PackedLinearWeight(this.weight);
+    this.packed = new PackedLinearWeight(this.weight, { precision });
     return true;
   }
 
@@ -56,7 +60,7 @@ export class Linear extends Module {
 
 /** @internal A module whose products can read a pre-packed weight: Linear, and a causal LM's tied head. */
 interface Packable {
-  pack(): boolean;
+  pack(precision: Float32MatmulPrecision): boolean;
   unpack(): void;
 }
 
@@ -69,15 +73,17 @@ function packablesOf(module: Module, out: Packable[] = []): Packable[] {
 
 /**
  * Runs `fn` with the weight of every CPU `Linear` in `module` (and a causal LM's tied head) packed once for
- * the GEMM (see `PackedLinearWeight`), used by forwards without gradients; unpacks afterwards, also on a
- * throw. For loops of inference forwards with fixed weights, such as generation, where repacking each weight
- * per product is a large share of the time; every row then takes the same packed path whatever the batch
- * size. The weights must not change while `fn` runs.
+ * the GEMM kernel of `precision` (default: the process default; see `PackedLinearWeight`), used by forwards
+ * without gradients at that precision; unpacks afterwards, also on a throw. For loops of inference forwards
+ * with fixed weights, such as generation, where repacking each weight per product is a large share of the
+ * time; every row then takes the same packed path whatever the batch size. The weights must not change while
+ * `fn` runs.
  */
-export function withPackedLinears<T>(module: Module, fn: () => T): T {
+export function withPackedLinears<T>(module: Module, fn: () => T, precision?: Float32MatmulPrecision): T {
+  const p = resolveMatmulPrecision('withPackedLinears', precision);
   const packed: Packable[] = [];
   try {
-    for (const m of packablesOf(module)) if (m.pack()) packed.push(m);
+    for (const m of packablesOf(module)) if (m.pack(p)) packed.push(m);
     return fn();
   } finally {
     for (const m of packed) m.unpack();

@@ -3,7 +3,8 @@
 // explicit positions and a padding mask.
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
-import { linearPacked, matmul, PackedLinearWeight } from '../ops/matmul.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
+import { linearPacked, matmul, PackedLinearWeight, resolveMatmulPrecision } from '../ops/matmul.js';
 import { crossEntropy } from '../ops/nn.js';
 import { narrow, transpose } from '../ops/shape.js';
 import { formatShape, Tensor } from '../tensor.js';
@@ -35,6 +36,11 @@ export interface LlamaForwardOptions {
   attentionMask?: Tensor | ArrayLike<number>[];
   /** Compute logits for the last n positions only (generation needs 1). Default all T. */
   logitsToKeep?: number;
+  /**
+   * Precision of every matrix product of this forward and its backward (mixed precision per call, as a
+   * trainer's bf16 option uses it). Default: the process default (setFloat32MatmulPrecision) at call time.
+   */
+  matmulPrecision?: Float32MatmulPrecision;
 }
 
 export interface LlamaInitOptions {
@@ -122,7 +128,8 @@ export class LlamaModel extends Module {
     }
     const owned = [...(bias ? [bias] : []), ...(positions !== options.positions ? [positions] : [])];
     const { cos, sin } = this.rotary.get(maxPos + 1);
-    const ctx: AttentionContext = { cos, sin, positions, bias, cache, past };
+    const precision = resolveMatmulPrecision(op, options.matmulPrecision);
+    const ctx: AttentionContext = { cos, sin, positions, bias, cache, past, precision };
 
     let x = this.embed_tokens.forward(ids);
     this.layers.items.forEach((layer, i) => {
@@ -201,20 +208,23 @@ export class LlamaForCausalLM extends Module {
 
   /** ids int32 (B, T) -> logits (B, T, V) (or (B, logitsToKeep, V)). */
   forward(ids: Tensor, options: LlamaForwardOptions = {}): Tensor {
-    const x = this.model.forward(ids, options, 'LlamaForCausalLM.forward');
-    if (this.lm_head) return this.lm_head.forward(x);
-    if (this.packedHead !== null && this.packedHead.isCurrent && !isGradEnabled()) return linearPacked(x, this.packedHead);
-    return matmul(x, transpose(this.model.embed_tokens.weight, 0, 1));
+    const op = 'LlamaForCausalLM.forward';
+    const precision = resolveMatmulPrecision(op, options.matmulPrecision);
+    const x = this.model.forward(ids, { ...options, matmulPrecision: precision }, op);
+    if (this.lm_head) return this.lm_head.forward(x, precision);
+    const head = this.packedHead;
+    if (head !== null && head.precision === precision && head.isCurrent && !isGradEnabled()) return linearPacked(x, head);
+    return matmul(x, transpose(this.model.embed_tokens.weight, 0, 1), { precision });
   }
 
   /** The tied head's weight (the embedding) packed while withPackedLinears runs. */
   private packedHead: PackedLinearWeight | null = null;
 
   /** @internal withPackedLinears' hook for the tied head (an untied head is a Linear and packs itself). */
-  pack(): boolean {
+  pack(precision: Float32MatmulPrecision): boolean {
     const w = this.model.embed_tokens.weight;
     if (this.lm_head !== null || w.device !== 'cpu' || this.packedHead !== null) return false;
-    this.packedHead = new PackedLinearWeight(w);
+    this.packedHead = new PackedLinearWeight(w, { precision });
     return true;
   }
 

@@ -1,4 +1,5 @@
 // SwiGLU feed-forward block: down_proj(silu(gate_proj(x)) * up_proj(x)), the gating fused into one op.
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { swiglu } from '../ops/nn.js';
 import type { Tensor } from '../tensor.js';
 import { Linear } from './linear.js';
@@ -17,8 +18,8 @@ export class SwiGLUMLP extends Module {
     this.down_proj = this.registerModule('down_proj', new Linear(intermediateSize, hiddenSize, o));
   }
 
-  /** x (..., C) -> (..., C). */
-  forward(x: Tensor): Tensor {
-    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  /** x (..., C) -> (..., C); `precision` of the products (default: the process default). */
+  forward(x: Tensor, precision?: Float32MatmulPrecision): Tensor {
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x, precision), this.up_proj.forward(x, precision)), precision);
   }
 }

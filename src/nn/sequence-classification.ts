@@ -1,6 +1,7 @@
 // LlamaForSequenceClassification: the Llama / Qwen2 decoder plus a bias-free linear head `score` (Hugging
 // Face's names: model.*, score.weight) read at the last non-padding token of each sequence. With one label it
 // is a reward model; folders save and load like transformers' LlamaForSequenceClassification.
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
@@ -29,6 +30,8 @@ export interface SequenceClassificationForwardOptions {
    * over padTokenId; cannot be combined with attentionMask.
    */
   lengths?: readonly number[];
+  /** Precision of every matrix product of this forward and its backward. Default: the process default. */
+  matmulPrecision?: Float32MatmulPrecision;
 }
 
 export interface SequenceClassificationInitOptions extends LlamaInitOptions {
@@ -102,7 +105,7 @@ export class LlamaForSequenceClassification extends Module {
   }
 
   /** Final-norm hidden states (B, T, C) of the decoder; mask as in forward. */
-  hiddenStates(ids: Tensor, mask: Uint8Array | null): Tensor {
+  hiddenStates(ids: Tensor, mask: Uint8Array | null, precision?: Float32MatmulPrecision): Tensor {
     const [B, T] = ids.shape;
     // A mask that is only right padding changes nothing a real token reads: drop it (fused kernel).
     let leftPadded = false;
@@ -117,7 +120,7 @@ export class LlamaForSequenceClassification extends Module {
       }
     }
     const rows = leftPadded ? Array.from({ length: B }, (_, b) => mask!.subarray(b * T, (b + 1) * T)) : undefined;
-    return this.model.forward(ids, { attentionMask: rows }, 'LlamaForSequenceClassification.forward');
+    return this.model.forward(ids, { attentionMask: rows, matmulPrecision: precision }, 'LlamaForSequenceClassification.forward');
   }
 
   /** ids int32 (B, T) -> logits (B, numLabels) at each row's last real token. */
@@ -128,11 +131,11 @@ export class LlamaForSequenceClassification extends Module {
       throw new TypeError(`LlamaForSequenceClassification.forward: ids must be a non-empty int32 (B, T) tensor, got ${ids.dtype} ${formatShape(ids.shape)}`);
     const [B, T] = ids.shape;
     const { index, mask } = this.poolIndices(ids, options);
-    const h = this.hiddenStates(ids, mask);
+    const h = this.hiddenStates(ids, mask, options.matmulPrecision);
     // Gather rows b*T + index[b] of (B*T, C): only the pooled states go through the head.
     const rows = tensor(Int32Array.from(index, (j, b) => b * T + j), [B], { dtype: 'int32' });
     const pooled = indexSelect(reshape(h, [B * T, this.config.hiddenSize]), 0, rows);
-    return this.score.forward(pooled);
+    return this.score.forward(pooled, options.matmulPrecision);
   }
 
   /** Scalar rewards (B) of a one-label model. */

@@ -1,5 +1,6 @@
 // Creating tensors: from JS data, constants, ranges, and seeded random numbers. Random draws come from a
-// counter-based generator (Philox in native code): a global (seed, counter) pair that manualSeed resets.
+// counter-based generator (Philox in native code): a (seed, counter) pair, either a caller's own
+// RandomGenerator or the process-wide default that manualSeed resets.
 import type { Device } from '../backend/backend.js';
 import { checkShape, type DType, formatShape, type NestedArray, type Shape, shapeNumel, Tensor } from '../tensor.js';
 
@@ -122,23 +123,93 @@ export function arange(start: number, end?: number, step = 1, options: CreateOpt
   return finish(t, options);
 }
 
-const rng = { seed: 0x5eed, counter: 0 };
+/** A generator's whole state: plain JSON, for checkpoints. */
+export interface RngState {
+  seed: number;
+  counter: number;
+}
 
-/** Seeds the global generator; the same seed replays the same random tensors. */
+function checkSeed(op: string, seed: unknown): number {
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
+    throw new RangeError(`${op}: seed must be a non-negative safe integer, got ${String(seed)}`);
+  }
+  return seed;
+}
+
+/**
+ * A random-number generator with its own state, like `torch.Generator`: pass it as `generator` to `rand`,
+ * `randn`, `randint`, `generate`, `rejectionSample` or `evaluatePolicy`, and those draws neither read nor
+ * advance anyone else's. Counter-based (Philox): the same seed replays the same numbers on any thread count, and
+ * `getState()` / `setState()` capture and restore it exactly (the state is JSON, for checkpoints).
+ */
+export class RandomGenerator {
+  private seed: number;
+  private counter = 0;
+
+  /** `seed`: a non-negative safe integer. */
+  constructor(seed: number) {
+    this.seed = checkSeed('RandomGenerator', seed);
+  }
+
+  /** Restarts the generator's stream at `seed`; returns it. */
+  manualSeed(seed: number): this {
+    this.seed = checkSeed('RandomGenerator.manualSeed', seed);
+    this.counter = 0;
+    return this;
+  }
+
+  /** The seed the current stream started from. */
+  initialSeed(): number {
+    return this.seed;
+  }
+
+  getState(): RngState {
+    return { seed: this.seed, counter: this.counter };
+  }
+
+  /** Restores a state from getState(); a bad state throws and leaves the generator unchanged. */
+  setState(state: RngState): this {
+    const op = 'RandomGenerator.setState';
+    if (state === null || typeof state !== 'object') {
+      throw new TypeError(`${op}: expected { seed, counter }, got ${state === null ? 'null' : typeof state}`);
+    }
+    const { seed, counter } = state;
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`${op}: invalid seed ${seed}`);
+    if (!Number.isSafeInteger(counter) || counter < 0) throw new RangeError(`${op}: invalid counter ${counter}`);
+    this.seed = seed;
+    this.counter = counter;
+    return this;
+  }
+
+  /**
+   * @internal Reserves the Philox counters of `numel` draws and returns where they start. Each element uses one
+   * lane; a block of four lanes advances the counter by one.
+   */
+  take(numel: number): { seed: number; counter: number } {
+    const start = { seed: this.seed, counter: this.counter };
+    this.counter += Math.ceil(numel / 4);
+    return start;
+  }
+}
+
+/** The process-wide generator: what draws use when they are given no `generator`. */
+export const defaultGenerator = new RandomGenerator(0x5eed);
+
+/** Seeds the process-wide generator; the same seed replays the same random tensors. */
 export function manualSeed(seed: number): void {
   if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
     throw new RangeError(`manualSeed: seed must be a non-negative safe integer, got ${seed}`);
   }
-  rng.seed = seed;
-  rng.counter = 0;
+  defaultGenerator.manualSeed(seed);
 }
 
-/** The generator's state, for checkpoints. */
-export function getRngState(): { seed: number; counter: number } {
-  return { ...rng };
+/** The process-wide generator's state, for checkpoints. */
+export function getRngState(): RngState {
+  return defaultGenerator.getState();
 }
 
-export function setRngState(state: { seed: number; counter: number }): void {
+/** Restores the process-wide generator's state (from getRngState()). */
+export function setRngState(state: RngState): void {
   // Validate everything before touching the generator, so a bad state leaves it unchanged.
   if (state === null || typeof state !== 'object') {
     throw new TypeError(`setRngState: expected { seed, counter }, got ${state === null ? 'null' : typeof state}`);
@@ -146,39 +217,53 @@ export function setRngState(state: { seed: number; counter: number }): void {
   const { seed, counter } = state;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`setRngState: invalid seed ${seed}`);
   if (!Number.isSafeInteger(counter) || counter < 0) throw new RangeError('setRngState: invalid counter');
-  rng.seed = seed;
-  rng.counter = counter;
+  defaultGenerator.setState(state);
 }
 
-// Each element uses one Philox lane; a block of four lanes advances the counter by one.
-function take(numel: number): number {
-  const counter = rng.counter;
-  rng.counter += Math.ceil(numel / 4);
-  return counter;
+/** @internal The generator a draw uses: the one given (checked; `op` names the caller), else the default. */
+export function resolveGenerator(op: string, generator: RandomGenerator | undefined): RandomGenerator {
+  if (generator === undefined) return defaultGenerator;
+  if (!(generator instanceof RandomGenerator)) {
+    throw new TypeError(`${op}: generator must be a RandomGenerator, got ${generator === null ? 'null' : typeof generator}`);
+  }
+  return generator;
+}
+
+/** Options of the random draws: which generator they come from (default: the process-wide one). */
+export interface RandomOptions extends CreateOptions {
+  generator?: RandomGenerator;
 }
 
 /** Uniform on [low, high). */
-export function rand(shape: Shape, options: CreateOptions & { low?: number; high?: number } = {}): Tensor {
+export function rand(shape: Shape, options: RandomOptions & { low?: number; high?: number } = {}): Tensor {
   checkShape('rand', shape);
+  const generator = resolveGenerator('rand', options.generator);
   const t = Tensor.empty(shape, 'float32', options.device);
-  if (t.numel > 0) t.backend.randomUniform(t, rng.seed, take(t.numel), options.low ?? 0, options.high ?? 1);
+  if (t.numel > 0) {
+    const { seed, counter } = generator.take(t.numel);
+    t.backend.randomUniform(t, seed, counter, options.low ?? 0, options.high ?? 1);
+  }
   return finish(t, options);
 }
 
 /** Normal with the given mean and standard deviation. */
-export function randn(shape: Shape, options: CreateOptions & { mean?: number; std?: number } = {}): Tensor {
+export function randn(shape: Shape, options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
   checkShape('randn', shape);
+  const generator = resolveGenerator('randn', options.generator);
   const t = Tensor.empty(shape, 'float32', options.device);
-  if (t.numel > 0) t.backend.randomNormal(t, rng.seed, take(t.numel), options.mean ?? 0, options.std ?? 1);
+  if (t.numel > 0) {
+    const { seed, counter } = generator.take(t.numel);
+    t.backend.randomNormal(t, seed, counter, options.mean ?? 0, options.std ?? 1);
+  }
   return finish(t, options);
 }
 
 /** Uniform integers in [low, high) as int32. */
-export function randint(low: number, high: number, shape: Shape, options: CreateOptions = {}): Tensor {
+export function randint(low: number, high: number, shape: Shape, options: RandomOptions = {}): Tensor {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
     throw new RangeError(`randint: need integers low < high, got ${low}, ${high}`);
   }
-  const u = rand(shape, { device: options.device });
+  const u = rand(shape, { device: options.device, generator: resolveGenerator('randint', options.generator) });
   const data = u.data() as Float32Array;
   u.dispose();
   const ints = Int32Array.from(data, (v) => Math.min(high - 1, low + Math.floor(v * (high - low))));

@@ -1,6 +1,7 @@
 // Matrix products: 2-D, batched, broadcast batch dims, and 1-D operands (as in torch.matmul). Transposed
 // views are passed to the GEMM as transpose flags, and broadcast batch dims as repeated offsets: no copies.
 import { record } from '../autograd/function.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { keep } from '../autograd/tidy.js';
 import { native } from '../native.js';
@@ -46,7 +47,7 @@ function batchOffsets(t: Tensor, batchShape: number[]): Float64Array {
 }
 
 // a (..., M, K) @ b (..., K, N) with both at least 2-D, no autograd.
-function matmulRaw(a: Tensor, b: Tensor): Tensor {
+function matmulRaw(a: Tensor, b: Tensor, precision: Float32MatmulPrecision): Tensor {
   const M = a.shape[a.ndim - 2];
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
@@ -61,14 +62,27 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const oa = asOperand(a);
   const ob = asOperand(b);
   a.backend.matmul(out, oa.t, batchOffsets(oa.t, batchShape), oa.ld, oa.trans, ob.t, batchOffsets(ob.t, batchShape), ob.ld,
-    ob.trans, M, N, K, batch, 1, 0);
+    ob.trans, M, N, K, batch, 1, 0, precision);
   if (oa.owned) oa.t.dispose();
   if (ob.owned) ob.t.dispose();
   return out;
 }
 
-/** Matrix product with torch.matmul's rules for 1-D operands and broadcast batch dims. */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+/** Options of a matrix product. */
+export interface MatmulOptions {
+  /**
+   * Precision of this product and of its gradient products. Default: the process default
+   * (`setFloat32MatmulPrecision`), read when the product runs; the backward uses the forward's.
+   */
+  precision?: Float32MatmulPrecision;
+}
+
+/**
+ * Matrix product with torch.matmul's rules for 1-D operands and broadcast batch dims. The precision is the
+ * call's own (`options.precision`, else the process default at call time) and the gradient products use it too.
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const precision = resolveMatmulPrecision('matmul', options.precision);
   for (const t of [a, b]) {
     if (!(t instanceof Tensor)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
     t.assertLive('matmul');
@@ -79,7 +93,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 1 || b.ndim === 1) {
     const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a;
     const b2 = b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b;
-    const full = matmul(a2, b2);
+    const full = matmul(a2, b2, { precision });
     const shape = full.shape.filter((_, i) => !((a.ndim === 1 && i === full.ndim - 2) || (b.ndim === 1 && i === full.ndim - 1)));
     return reshape(full, shape);
   }
@@ -91,24 +105,24 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (b.ndim === 2 && a.ndim > 2) {
     // NOTE: explicit row count: [-1, K] is ambiguous (and rejected) for K = 0.
     const flat = reshape(a, [shapeNumel(a.shape.slice(0, -1)), K]);
-    const y = matmul(flat, b);
+    const y = matmul(flat, b, { precision });
     return reshape(y, [...a.shape.slice(0, -1), b.shape[1]]);
   }
-  const out = matmulRaw(a, b);
-  // dA = g @ B^T, dB = A^T @ g (summed over broadcast batch dims)
+  const out = matmulRaw(a, b, precision);
+  // dA = g @ B^T, dB = A^T @ g (summed over broadcast batch dims), at the forward's precision
   return record('matmul', [a, b], out, (g) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (a.requiresGrad) {
       const bt = transpose(b, -2, -1);
-      const full = matmulRaw(g, bt);
+      const full = matmulRaw(g, bt, precision);
       bt.dispose();
       ga = sumToShape(full, a.shape);
       if (ga !== full) full.dispose();
     }
     if (b.requiresGrad) {
       const at = transpose(a, -2, -1);
-      const full = matmulRaw(at, g);
+      const full = matmulRaw(at, g, precision);
       at.dispose();
       gb = sumToShape(full, b.shape);
       if (gb !== full) full.dispose();
@@ -120,9 +134,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 /**
  * x (..., in) @ weight^T for weight (out, in), as torch.nn.functional.linear without the bias. The backward
  * computes dW = g^T x directly in the weight's (out, in) layout (no transposed gradient to copy) and
- * dx = g W, each as one GEMM over all rows.
+ * dx = g W, each as one GEMM over all rows, at the forward's precision (see `matmul`).
  */
-export function linear(x: Tensor, weight: Tensor): Tensor {
+export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): Tensor {
+  const precision = resolveMatmulPrecision('linear', options.precision);
   for (const t of [x, weight]) {
     if (!(t instanceof Tensor)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
     t.assertLive('linear');
@@ -135,16 +150,16 @@ export function linear(x: Tensor, weight: Tensor): Tensor {
   const rows = shapeNumel(x.shape.slice(0, -1));
   const x2 = reshape(x, [rows, K]);
   const wt = transpose(weight, 0, 1);
-  const y2 = matmulRaw(x2, wt);
+  const y2 = matmulRaw(x2, wt, precision);
   wt.dispose();
-  // dx = g W, dW = g^T x (out, in)
+  // dx = g W, dW = g^T x (out, in), at the forward's precision
   const y = record('linear', [x2, weight], y2, (g) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
-    if (x2.requiresGrad) gx = matmulRaw(g, weight);
+    if (x2.requiresGrad) gx = matmulRaw(g, weight, precision);
     if (weight.requiresGrad) {
       const gt = transpose(g, 0, 1);
-      gw = matmulRaw(gt, x2);
+      gw = matmulRaw(gt, x2, precision);
       gt.dispose();
     }
     return [gx, gw];
@@ -152,31 +167,48 @@ export function linear(x: Tensor, weight: Tensor): Tensor {
   return x.ndim === 2 ? y : reshape(y, [...x.shape.slice(0, -1), out]);
 }
 
-/** Precision of float32 matrix products on the CPU, as in PyTorch's `torch.set_float32_matmul_precision`. */
-export type Float32MatmulPrecision = 'highest' | 'medium';
+export type { Float32MatmulPrecision };
+
+// The process default, mirrored here so that resolving a product's precision costs no native call.
+let defaultPrecision: Float32MatmulPrecision | null = null;
 
 /**
- * Sets the precision of float32 matrix products on the CPU (process-wide; default `'highest'`). `'medium'` lets
- * them round their operands to bfloat16 while products and sums stay float32 (mixed-precision training with
- * float32 weights, gradients and optimizer state): on CPUs with AVX512-BF16 the multiply-add rate doubles;
- * elsewhere it computes as `'highest'`. Matrix-vector products and products of a few (at most 8) rows with a
- * large matrix stay float32: they are memory-bound. Each operand carries a relative rounding error of up to
- * 2^-9 (~2e-3) instead of 2^-24.
+ * Sets the default precision of float32 matrix products on the CPU (process-wide; initially `'highest'`): the
+ * precision of every product whose call names none (`matmul`, `linear`, `scaledDotProductAttention`, model
+ * forwards and `generate` take a `precision` / `matmulPrecision` option that overrides it for that call).
+ * `'medium'` lets them round their operands to bfloat16 while products and sums stay float32 (mixed-precision
+ * training with float32 weights, gradients and optimizer state): on CPUs with AVX512-BF16 the multiply-add rate
+ * doubles; elsewhere it computes as `'highest'`. Matrix-vector products and products of a few (at most 8) rows
+ * with a large matrix stay float32: they are memory-bound. Each operand carries a relative rounding error of up
+ * to 2^-9 (~2e-3) instead of 2^-24.
  */
 export function setFloat32MatmulPrecision(precision: Float32MatmulPrecision): void {
   if (precision !== 'highest' && precision !== 'medium') {
     throw new RangeError(`setFloat32MatmulPrecision: expected 'highest' or 'medium', got ${JSON.stringify(precision)}`);
   }
   native.matmulPrecision(precision);
+  defaultPrecision = precision;
 }
 
+/** The process default precision of float32 matrix products (see `setFloat32MatmulPrecision`). */
 export function getFloat32MatmulPrecision(): Float32MatmulPrecision {
-  return native.matmulPrecision().precision as Float32MatmulPrecision;
+  defaultPrecision ??= native.matmulPrecision().precision as Float32MatmulPrecision;
+  return defaultPrecision;
+}
+
+/** @internal A call's precision: the one it names (checked; `op` names the caller in errors), else the default. */
+export function resolveMatmulPrecision(op: string, precision: Float32MatmulPrecision | undefined): Float32MatmulPrecision {
+  if (precision === undefined) return getFloat32MatmulPrecision();
+  if (precision !== 'highest' && precision !== 'medium') {
+    throw new RangeError(`${op}: precision must be 'highest' or 'medium', got ${JSON.stringify(precision)}`);
+  }
+  return precision;
 }
 
 /**
- * Runs `fn` at `precision` and restores the previous precision afterwards, also on a throw. For an async `fn`
- * the precision holds until its promise settles: matrix products run by other code in the meantime use it too.
+ * Runs `fn` with the process default set to `precision` and restores the previous default afterwards, also on
+ * a throw. For an async `fn` the default holds until its promise settles: matrix products run by other code in
+ * the meantime use it too, so code that awaits (trainers, servers) should pass a precision to its calls instead.
  */
 export function withFloat32MatmulPrecision<T>(precision: Float32MatmulPrecision, fn: () => T): T {
   const previous = getFloat32MatmulPrecision();
@@ -193,25 +225,30 @@ export function withFloat32MatmulPrecision<T>(precision: Float32MatmulPrecision,
   return result;
 }
 
-/** The CPU GEMM micro-kernel float32 matrix products run on now: `avx512-bf16` at medium precision where the CPU has it. */
-export function matmulKernel(): string {
-  return native.matmulPrecision().kernel;
+/**
+ * The CPU GEMM micro-kernel float32 matrix products run on at `precision` (default: the process default):
+ * `avx512-bf16` at medium precision where the CPU has it.
+ */
+export function matmulKernel(precision?: Float32MatmulPrecision): string {
+  return native.matmulPrecision().kernels[resolveMatmulPrecision('matmulKernel', precision)];
 }
 
 /**
- * A linear weight (out, in) packed once for the CPU GEMM kernel and precision in use, for many products
- * `x @ weight^T` without gradients: generation runs every decode step with the same weights, and packing
- * them anew each time costs ~40% of a 64-row product. It is a snapshot: pack again after the weight changes,
- * and after the matmul precision or kernel changes (`isCurrent` turns false).
+ * A linear weight (out, in) packed once for the CPU GEMM kernel of a precision (`options.precision`, default
+ * the process default), for many products `x @ weight^T` without gradients at that precision: generation runs
+ * every decode step with the same weights, and packing them anew each time costs ~40% of a 64-row product. It
+ * is a snapshot: pack again after the weight changes, and after the kernel changes (`isCurrent` turns false).
  */
 export class PackedLinearWeight {
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** The precision its products run at. */
+  readonly precision: Float32MatmulPrecision;
   /** The kernel the panels were packed for (see `matmulKernel()`). */
   readonly kernel: string;
   private storage: Tensor | null;
 
-  constructor(weight: Tensor) {
+  constructor(weight: Tensor, options: MatmulOptions = {}) {
     if (!(weight instanceof Tensor)) throw new TypeError(`PackedLinearWeight: expected a Tensor, got ${weight === null ? 'null' : typeof weight}`);
     weight.assertLive('PackedLinearWeight');
     if (weight.dtype !== 'float32' || weight.ndim !== 2) {
@@ -219,19 +256,21 @@ export class PackedLinearWeight {
     }
     if (weight.device !== 'cpu') throw new TypeError(`PackedLinearWeight: packs CPU weights only, got one on ${weight.device}`);
     [this.outFeatures, this.inFeatures] = weight.shape;
+    this.precision = resolveMatmulPrecision('PackedLinearWeight', options.precision);
     const wt = transpose(weight, 0, 1);
     const op = asOperand(wt);
-    this.kernel = matmulKernel();
+    this.kernel = matmulKernel(this.precision);
     // Owned by this object (dispose()), not by an enclosing tidy scope.
-    this.storage = keep(Tensor.empty([native.gemmPackedSize(this.inFeatures, this.outFeatures)]));
-    native.gemmPackB(this.storage.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, this.inFeatures, this.outFeatures);
+    this.storage = keep(Tensor.empty([native.gemmPackedSize(this.inFeatures, this.outFeatures, this.precision)]));
+    native.gemmPackB(this.storage.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, this.inFeatures, this.outFeatures,
+      this.precision);
     if (op.owned) op.t.dispose();
     wt.dispose();
   }
 
-  /** False once disposed, or when products would now run on another kernel or precision than it was packed for. */
+  /** False once disposed, or when its precision's products would now run on another kernel than it was packed for. */
   get isCurrent(): boolean {
-    return this.storage !== null && this.kernel === matmulKernel();
+    return this.storage !== null && this.kernel === matmulKernel(this.precision);
   }
 
   /** @internal */
@@ -247,10 +286,10 @@ export class PackedLinearWeight {
 }
 
 /**
- * `linear(x, weight)` with the weight pre-packed: x (..., in) -> (..., out). Bit-identical to `linear` for more
- * than 8 rows; fewer rows, which `linear` streams through an unpacked float32 path, may differ in rounding (and
- * at medium precision by the bfloat16 rounding of the operands). Records no gradient: call it without grad
- * mode or on inputs that need none.
+ * `linear(x, weight, { precision: packed.precision })` with the weight pre-packed: x (..., in) -> (..., out).
+ * Bit-identical to `linear` for more than 8 rows; fewer rows, which `linear` streams through an unpacked float32
+ * path, may differ in rounding (and at medium precision by the bfloat16 rounding of the operands). Records no
+ * gradient: call it without grad mode or on inputs that need none.
  */
 export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`linearPacked: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
@@ -261,7 +300,7 @@ export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
   }
   if (isGradEnabled() && x.requiresGrad) throw new Error('linearPacked: records no gradient; use linear() where one is needed');
   const storage = packed.packedStorage('linearPacked');
-  const kernel = matmulKernel();
+  const kernel = matmulKernel(packed.precision);
   if (packed.kernel !== kernel) {
     throw new Error(`linearPacked: the weight was packed for the ${packed.kernel} kernel, but products now run on ${kernel}: pack it again`);
   }
@@ -270,7 +309,7 @@ export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
   const x2 = reshape(x, [rows, K]);
   const op = asOperand(x2);
   const out = Tensor.empty([rows, N]);
-  if (rows > 0) native.matmulPackedB(out.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, storage.storage.id, rows, N, K);
+  if (rows > 0) native.matmulPackedB(out.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, storage.storage.id, rows, N, K, packed.precision);
   if (op.owned) op.t.dispose();
   if (x2 !== x) x2.dispose();
   return x.ndim === 2 ? out : reshape(out, [...x.shape.slice(0, -1), N]);

@@ -2,10 +2,12 @@
 // scaledDotProductAttention (causal, grouped-query), swiglu, crossEntropy, and the in-place adamwStep.
 // Each validates its inputs, runs one forward kernel, and records a backward that runs one kernel.
 import { record } from '../autograd/function.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { type AttentionDims, fusedBackend } from '../backend/cpu-fused.js';
 import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
 import { tensor } from './creation.js';
 import { mul, silu } from './elementwise.js';
+import { resolveMatmulPrecision } from './matmul.js';
 import { sum } from './reduce.js';
 import { copyContiguous, transpose } from './shape.js';
 
@@ -187,6 +189,8 @@ export interface AttentionOptions {
   causal?: boolean;
   /** Default 1 / sqrt(D). */
   scale?: number;
+  /** Precision of the block products, forward and backward. Default: the process default (setFloat32MatmulPrecision). */
+  precision?: Float32MatmulPrecision;
 }
 
 // A [B, H, T, D] tensor viewed in the kernel's (B, T, H, D) order (no copy); D must be contiguous.
@@ -237,7 +241,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (causal && Tq > Tk) throw new RangeError(`${op}: causal attention needs Tq <= Tk (${shapes})`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
-  const dims: AttentionDims = { B, Tq, Tk, Hq, Hkv, D, scale, causal };
+  const precision = resolveMatmulPrecision(op, options.precision);
+  const dims: AttentionDims = { B, Tq, Tk, Hq, Hkv, D, scale, causal, precision };
 
   const qc = lastContiguous(q);
   const kc = lastContiguous(k);

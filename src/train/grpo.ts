@@ -7,8 +7,9 @@ import { tidy } from '../autograd/tidy.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
-import { tensor } from '../ops/creation.js';
-import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../ops/matmul.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
+import { RandomGenerator, tensor } from '../ops/creation.js';
+import { getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { narrow } from '../ops/shape.js';
 import { generate } from '../generate/generate.js';
 import { AdamW } from '../optim/adamw.js';
@@ -73,8 +74,9 @@ export interface GRPOConfig {
   saveEvery: number | null;
   /**
    * Mixed precision (TRL's bf16): each step's matrix products take bfloat16 operands with float32 accumulation
-   * (`setFloat32MatmulPrecision('medium')`, where the CPU has AVX512-BF16) and sampling keeps a bfloat16 KV
-   * cache; weights, gradients and optimizer state stay float32.
+   * (matmul precision 'medium' passed to each forward, where the CPU has AVX512-BF16; the process default is
+   * left alone) and sampling keeps a bfloat16 KV cache; weights, gradients and optimizer state stay float32.
+   * Without it the steps run at the process default precision read when each step starts.
    */
   bf16: boolean;
 }
@@ -114,6 +116,12 @@ export class GRPOTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
+  /**
+   * The generator every completion is sampled with, seeded from `config.seed` and saved in checkpoints: the
+   * trainer's draws do not depend on other code in the process, and a resumed run samples as the uninterrupted
+   * one.
+   */
+  readonly generator: RandomGenerator;
   private readonly data: DataOrder;
   private step = 0;
 
@@ -152,6 +160,7 @@ export class GRPOTrainer {
       if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
     });
     this.data = new DataOrder(dataset.length, c.seed);
+    this.generator = new RandomGenerator(c.seed);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     const totalSteps = c.maxSteps * c.numIterations;
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
@@ -202,8 +211,13 @@ export class GRPOTrainer {
     return 'the batch (no single completion fails alone)';
   }
 
+  // The precision of a step's (or evaluation's) matrix products.
+  private matmulPrecision(): Float32MatmulPrecision {
+    return this.config.bf16 ? 'medium' : getFloat32MatmulPrecision();
+  }
+
   // Samples `repeat` completions of each row's prompt and decodes them (the trailing EOS dropped).
-  private sample(rows: readonly PromptRow[], repeat: number) {
+  private sample(rows: readonly PromptRow[], repeat: number, precision: Float32MatmulPrecision) {
     const c = this.config;
     const promptIds = rows.map((r) => this.tokenizer.encode(r.prompt));
     const repeated = promptIds.flatMap((p) => Array.from({ length: repeat }, () => p));
@@ -211,6 +225,7 @@ export class GRPOTrainer {
     const gen = generate(this.model, repeated, {
       maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topP: c.topP, topK: c.topK ?? undefined,
       minP: c.minP ?? undefined, eosTokenId: eos, kvCacheDtype: c.bf16 ? 'bfloat16' : 'float32',
+      generator: this.generator, matmulPrecision: precision,
     });
     const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
     const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
@@ -224,7 +239,7 @@ export class GRPOTrainer {
 
   /** Samples one completion per eval prompt and logs the weighted reward and each function's mean. */
   async evaluate(): Promise<LogRecord> {
-    const { inputs } = this.sample(this.evalDataset, 1);
+    const { inputs } = this.sample(this.evalDataset, 1, this.matmulPrecision());
     const { matrix, perFunction } = await this.scoreRewards(inputs);
     const weights = this.config.rewardWeights ?? this.rewardFuncs.map(() => 1);
     const total = matrix.map((row) => row.reduce<number>((a, v, f) => a + (v ?? 0) * weights[f], 0));
@@ -238,17 +253,17 @@ export class GRPOTrainer {
     return metrics;
   }
 
-  /** One GRPO step: generate, reward, advantages, numIterations optimizer steps. Returns the step's log. */
-  trainStep(): Promise<LogRecord> {
-    return withFloat32MatmulPrecision(this.config.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => this.runStep());
-  }
-
-  private async runStep(): Promise<LogRecord> {
+  /**
+   * One GRPO step: generate, reward, advantages, numIterations optimizer steps. Returns the step's log. Nothing
+   * process-wide changes, so trainers may interleave their steps (e.g. under Promise.all while rewards await).
+   */
+  async trainStep(): Promise<LogRecord> {
     const c = this.config;
+    const precision = this.matmulPrecision();
     const G = c.numGenerations;
     const started = performance.now();
     const rows = this.nextRows(c.generationBatchSize / G);
-    const { promptIds, repeated, gen, completionIds, inputs } = this.sample(rows, G);
+    const { promptIds, repeated, gen, completionIds, inputs } = this.sample(rows, G, precision);
     const eos = this.tokenizer.eosTokenId;
     const generationTime = performance.now() - started;
     const N = repeated.length;
@@ -274,7 +289,7 @@ export class GRPOTrainer {
     const completionLogps = (model: LlamaForCausalLM, start: number, count: number, withEntropy: boolean) => {
       const idsT = tensor(ids.subarray(start * (P + L), (start + count) * (P + L)), [count, P + L], { dtype: 'int32' });
       const target = narrow(idsT, 1, P, L);
-      const logits = narrow(model.forward(idsT, { attentionMask: attention?.slice(start, start + count) }), 1, P - 1, L);
+      const logits = narrow(model.forward(idsT, { attentionMask: attention?.slice(start, start + count), matmulPrecision: precision }), 1, P - 1, L);
       if (withEntropy) return selectiveLogSoftmaxWithEntropy(logits, target, { temperature: c.temperature });
       return { logps: selectiveLogSoftmax(logits, target, { temperature: c.temperature }), entropy: null };
     };
@@ -380,7 +395,7 @@ export class GRPOTrainer {
     return this.step;
   }
 
-  /** Writes model, optimizer, scheduler, RNG, step and the prompt order, so resume() continues identically. */
+  /** Writes model, optimizer, scheduler, the sampling generator, step and the prompt order, so resume() continues identically. */
   save(dir: string): void {
     saveTrainerCheckpoint(dir, this.parts(), this.step, this.config, this.refModel ? { refModel: this.refModel.stateDict() } : {});
     this.callbacks.onSave?.(dir);
@@ -399,6 +414,6 @@ export class GRPOTrainer {
   }
 
   private parts(): TrainerParts {
-    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data };
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data, generator: this.generator };
   }
 }

@@ -5,7 +5,9 @@ import type { Tokenizer } from '../io/tokenizers/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
+import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { generate } from '../generate/generate.js';
+import type { RandomGenerator } from '../ops/creation.js';
 
 export interface RejectionSampleOptions {
   /** Samples per prompt. Default 4. */
@@ -20,9 +22,14 @@ export interface RejectionSampleOptions {
   shortestOnly?: boolean;
   /** Sequences generated at once. Default 512. */
   batchSize?: number;
+  /** Seed of the draws (batch i of the calls uses seed + i); give seed or generator. */
   seed?: number;
+  /** The generator the draws come from, advanced by them. Default: the process-wide one (see GenerateOptions.generator). */
+  generator?: RandomGenerator;
   /** KV-cache storage while sampling (see GenerateOptions.kvCacheDtype). Default 'float32'. */
   kvCacheDtype?: KVCacheDtype;
+  /** Precision of the model's matrix products (see GenerateOptions.matmulPrecision). Default: the process default. */
+  matmulPrecision?: Float32MatmulPrecision;
   /** Write the kept examples here as JSONL lines {prompt, completion} (atomically). */
   outputFile?: string;
 }
@@ -37,6 +44,7 @@ export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, r
   options: RejectionSampleOptions): RejectionSampleResult {
   const k = options.k ?? 4;
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`rejectionSample: k must be a positive integer, got ${k}`);
+  if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('rejectionSample: give seed or generator, not both');
   const batch = options.batchSize ?? 512;
   const eos = tokenizer.eosTokenId;
   const prompts = rows.flatMap((r) => Array.from({ length: k }, () => r));
@@ -47,7 +55,8 @@ export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, r
     const chunk = prompts.slice(i, i + batch);
     const out = generate(model, chunk.map((r) => tokenizer.encode(r.prompt)), {
       maxNewTokens: options.maxNewTokens, temperature: options.temperature ?? 1, topP: options.topP ?? 1, eosTokenId: eos,
-      seed: options.seed === undefined ? undefined : options.seed + i, kvCacheDtype: options.kvCacheDtype,
+      seed: options.seed === undefined ? undefined : options.seed + i, generator: options.generator, kvCacheDtype: options.kvCacheDtype,
+      matmulPrecision: options.matmulPrecision,
     });
     out.completionIds.forEach((ids, j) => {
       const used = ids.slice(0, out.completionLengths[j]);

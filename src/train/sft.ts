@@ -6,7 +6,7 @@ import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
-import { type Float32MatmulPrecision, getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../ops/matmul.js';
+import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
@@ -46,9 +46,10 @@ export interface SFTConfig {
   outputDir: string | null;
   saveEvery: number | null;
   /**
-   * Mixed precision (TRL's bf16): matrix products take bfloat16 operands with float32 accumulation
-   * (`setFloat32MatmulPrecision('medium')`, where the CPU has AVX512-BF16) during fit() and evaluate();
-   * weights, gradients and optimizer state stay float32.
+   * Mixed precision (TRL's bf16): matrix products take bfloat16 operands with float32 accumulation (matmul
+   * precision 'medium' passed to each forward, where the CPU has AVX512-BF16; the process default is left
+   * alone) during fit() and evaluate(); weights, gradients and optimizer state stay float32. Without it they run
+   * at the process default precision read when fit() or evaluate() starts.
    */
   bf16: boolean;
 }
@@ -124,14 +125,15 @@ export class SFTTrainer {
 
   /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
-    return withFloat32MatmulPrecision(this.precision(), () => this.fitSteps(onProgress, untilStep));
+    return this.fitSteps(onProgress, untilStep, this.precision());
   }
 
   private precision(): Float32MatmulPrecision {
     return this.config.bf16 ? 'medium' : getFloat32MatmulPrecision();
   }
 
-  private fitSteps(onProgress: ((step: number, total: number, log: LogRecord | null) => void) | undefined, untilStep: number): LogRecord[] {
+  private fitSteps(onProgress: ((step: number, total: number, log: LogRecord | null) => void) | undefined, untilStep: number,
+    precision: Float32MatmulPrecision): LogRecord[] {
     const c = this.config;
     const firstRecord = this.logger.records.length;
     const params = this.optimizer.params;
@@ -149,7 +151,7 @@ export class SFTTrainer {
       const stepTokens = micros.reduce((n, b) => n + b.lossTokens, 0);
       for (const b of micros) {
         tidy(() => {
-          const loss = causalLMLoss(this.model.forward(b.ids), b.labels, IGNORE_INDEX);
+          const loss = causalLMLoss(this.model.forward(b.ids, { matmulPrecision: precision }), b.labels, IGNORE_INDEX);
           // Each micro-batch's mean is weighted by its share of the step's loss tokens, so accumulation
           // gives the same gradient as one big batch.
           lossSum += loss.item() * b.lossTokens;
@@ -186,15 +188,16 @@ export class SFTTrainer {
   evaluate(batchSize = this.config.batchSize): number {
     let sum = 0;
     let tokens = 0;
-    withFloat32MatmulPrecision(this.precision(), () => noGrad(() => {
+    const precision = this.precision();
+    noGrad(() => {
       for (let i = 0; i < this.evalSet.length; i += batchSize) {
         tidy(() => {
           const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId());
-          sum += causalLMLoss(this.model.forward(b.ids), b.labels, IGNORE_INDEX).item() * b.lossTokens;
+          sum += causalLMLoss(this.model.forward(b.ids, { matmulPrecision: precision }), b.labels, IGNORE_INDEX).item() * b.lossTokens;
           tokens += b.lossTokens;
         });
       }
-    }));
+    });
     return sum / Math.max(1, tokens);
   }
 
