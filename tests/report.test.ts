@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chartHtml, formatTick, niceTicks, smoothEma, zeroSentences } from '../src/cli/chart.js';
 import { zeroReasons } from '../src/cli/commands/grpo.js';
-import { compactJson, completionTables, renderReport, writeReport } from '../src/cli/report.js';
+import { compactJson, completionTables, renderReport, StartEndCompletions, writeReport } from '../src/cli/report.js';
 import { GRPO_DEFAULTS } from '../src/train/grpo.js';
 import type { LogRecord } from '../src/train/logger.js';
 import { findChromium, screenshot } from '../scripts/screenshot-report.js';
@@ -125,6 +125,9 @@ describe('sample completions table', () => {
     expect(tables[1].rows[1]).toEqual(['31+1=', '<think>1</think><answer>3</answer>', 1, 1, -0.5]);
     expect(completionTables(completionRecords().filter((r) => r.step === 2))[0].title).toBe('Sample completions of GRPO (step 2, 4 of 4 logged)');
     expect(completionTables([])).toEqual([]);
+    const kept = new StartEndCompletions();
+    for (const step of [1, 2, 3]) kept.add(completionRecords().filter((r) => r.step === step));
+    expect(kept.records.map((r) => r.step)).toEqual([1, 1, 1, 1, 3, 3, 3, 3]);
     expect(() => completionTables([{ step: 1, prompt: 'p' }])).toThrow(/completionTables: record 0/);
     expect(() => completionTables([], 0)).toThrow(RangeError);
   });

@@ -16,7 +16,7 @@ import { rejectionSample } from '../train/rejection-sampling.js';
 import type { LogRecord } from '../train/logger.js';
 import { additionAnswer, additionExamples, additionHeldOut, additionTokenizer, additionTrainProblems, additionWellFormed } from '../tasks/addition.js';
 import { ProgressBar } from './progress.js';
-import { type Chart, writeReport } from './report.js';
+import { type Chart, StartEndCompletions, writeReport } from './report.js';
 import { zeroReasons } from './commands/grpo.js';
 
 export interface DemoOptions {
@@ -79,11 +79,12 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
 
   // 2. GRPO with rule rewards.
   const rows = additionTrainProblems(8000, o.seed + 1).map((p) => ({ prompt: p.prompt, answer: p.answer }));
+  const samples = new StartEndCompletions();
   const grpo = new GRPOTrainer(policy, tok, rows, [accuracy(), format()], {
     maxSteps: o.grpoSteps, numGenerations: 8, generationBatchSize: 128, microBatchSize: 128, learningRate: 3e-4, warmupSteps: 40,
     lrSchedule: 'constant_with_warmup', rewardWeights: [1, 0.1], maxCompletionLength: MAX_NEW_TOKENS, temperature: 1, beta: 0,
     lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, 'grpo'), logCompletions: true, numCompletionsToPrint: 8,
-  });
+  }, { onCompletions: samples.add });
   const accuracyCurve: [number, number][] = [[0, results['cold start'].passAt1]];
   const bar = new ProgressBar('GRPO', o.grpoSteps);
   const grpoLogs: LogRecord[] = await grpo.train((step, total, log) => {
@@ -138,7 +139,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   const report = path.join(o.outputDir, 'report.html');
   writeReport(report, 'thinkgrad demo: the R1 recipe on 3-digit addition', [{ title: 'Held-out evaluation (128 problems)', header, rows: rowsOut }], charts,
     [`Seed ${o.seed}; finished in ${seconds.toFixed(0)} s. GRPO ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points pass@1.`],
-    { completions: { records: grpo.completionLog.records }, config: { demo: o, grpo: grpo.config } });
+    { completions: { records: samples.records }, config: { demo: o, grpo: grpo.config } });
   console.log(`report: ${report}\ncheckpoints: ${path.join(o.outputDir, 'grpo-policy')} (GRPO policy), ${path.join(o.outputDir, 'student')} (distilled student); logs: ${o.outputDir}/*/\*_logs.jsonl`);
   console.log(`wall time: ${seconds.toFixed(0)} s`);
   return results;

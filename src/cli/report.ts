@@ -77,6 +77,21 @@ export function completionTables(records: readonly LogRecord[], perTable = 8): R
   });
 }
 
+/** Keeps the first and the latest step's logged completions (the report's start and end tables) rather than the whole run's. */
+export class StartEndCompletions {
+  private first: LogRecord[] | null = null;
+  private last: LogRecord[] | null = null;
+  /** Pass as GRPOTrainer's onCompletions callback. */
+  readonly add = (records: LogRecord[]): void => {
+    if (this.first === null) this.first = records;
+    else this.last = records;
+  };
+
+  get records(): LogRecord[] {
+    return [...(this.first ?? []), ...(this.last ?? [])];
+  }
+}
+
 // One-line JSON with a space after each comma and colon (outside strings).
 function oneLineJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';

@@ -69,8 +69,8 @@ export interface GRPOConfig {
   logEvery: number;
   /**
    * TRL's log_completions: at every logged step, record each sampled completion with its prompt, every reward
-   * function's score (`rewards/<name>`, null where not scored) and its advantage, in `completionLog` and
-   * `completions.jsonl` in the output folder.
+   * function's score (`rewards/<name>`, null where not scored) and its advantage, in `completions.jsonl` in the
+   * output folder and to the onCompletions callback (they are not kept in memory: completions can be long).
    */
   logCompletions: boolean;
   /** Completions recorded per logged step when logCompletions is on: the round's first ones (whole groups when a multiple of numGenerations); null = all. */
@@ -123,8 +123,7 @@ export class GRPOTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
-  /** The logged completions (config.logCompletions), also appended to `completions.jsonl` when there is an outputDir. */
-  readonly completionLog: JsonlLogger;
+  private readonly completionLog: JsonlLogger;
   private readonly data: DataOrder;
   private step = 0;
 
@@ -167,7 +166,7 @@ export class GRPOTrainer {
     const totalSteps = c.maxSteps * c.numIterations;
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/grpo_logs.jsonl` : null);
-    this.completionLog = new JsonlLogger(c.outputDir && c.logCompletions ? `${c.outputDir}/completions.jsonl` : null);
+    this.completionLog = new JsonlLogger(c.outputDir && c.logCompletions ? `${c.outputDir}/completions.jsonl` : null, false);
   }
 
   private nextRows(count: number): PromptRow[] {
@@ -366,12 +365,14 @@ export class GRPOTrainer {
 
   private logCompletions(inputs: RewardArgs, perFunction: (number | null)[][], advantages: Float32Array): void {
     const shown = Math.min(inputs.completions.length, this.config.numCompletionsToPrint ?? Infinity);
-    for (let i = 0; i < shown; i++) {
+    const records = Array.from({ length: shown }, (_, i) => {
       const record: LogRecord = { step: this.step, prompt: inputs.prompts[i], completion: inputs.completions[i] };
       this.rewardFuncs.forEach((fn, f) => { record[`rewards/${rewardName(fn, f)}`] = perFunction[f][i]; });
       record.advantage = advantages[i];
-      this.completionLog.write(record);
-    }
+      return record;
+    });
+    for (const record of records) this.completionLog.write(record);
+    this.callbacks.onCompletions?.(records);
   }
 
   /** Runs GRPO steps up to `untilStep` (default maxSteps); returns this call's step logs. */

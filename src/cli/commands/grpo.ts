@@ -12,7 +12,7 @@ import { checkConfig, type FieldSpec } from '../../train/config.js';
 import type { LlamaForCausalLM } from '../../nn/llama.js';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { ProgressBar } from '../progress.js';
-import { type Chart, writeReport } from '../report.js';
+import { type Chart, StartEndCompletions, writeReport } from '../report.js';
 import { answerRules, buildModel, buildRewards, type BuiltRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, loadData, MODEL_FIELDS, named,
   options, pct, printTable, type AnswerFormat, type Json, type RunOptions } from './common.js';
 import { trainerOptions } from './sft.js';
@@ -144,10 +144,11 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
   const beta = trainerConfig.beta;
   const loaded = buildModel(src, c);
   let ref: LlamaForCausalLM | null = null;
+  const logged = new StartEndCompletions();
   try {
     if (typeof beta === 'number' && beta > 0) ref = loaded.reload();
     const trainer = named(`${src}: field 'trainer'`, () => new GRPOTrainer(loaded.model, loaded.tokenizer, data.rows as PromptRow[], rewards.funcs,
-      { logCompletions: true, ...trainerConfig, rewardWeights: rewards.weights }, {}, ref));
+      { logCompletions: true, ...trainerConfig, rewardWeights: rewards.weights }, { onCompletions: logged.add }, ref));
     createOutput(out, 'grpo', c);
     const t = trainer.config;
     const started = performance.now();
@@ -190,7 +191,7 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
         [`held-out cons@${ev!.e.k}`, `${pct(evals[0].consAtK)} -> ${pct(evals[evals.length - 1].consAtK)}`]] : []),
       ['wall time', `${seconds.toFixed(1)} s`], ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'grpo_logs.jsonl')], ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad grpo', [{ title: 'Summary', header: ['', 'value'], rows }], charts, [`Config: ${src}`], {
-      completions: { records: trainer.completionLog.records, perTable: t.numGenerations, whyNone: 'trainer.logCompletions is false, so no completions were logged.' },
+      completions: { records: logged.records, perTable: t.numGenerations, whyNone: t.logCompletions ? undefined : 'trainer.logCompletions is false, so no completions were logged.' },
       config: { ...c, trainer: t },
     });
     if (!opts.quiet) printTable(['grpo', ''], rows);
