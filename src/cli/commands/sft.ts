@@ -68,7 +68,7 @@ export function runSftTraining(src: string, label: string, loaded: LoadedModel, 
 
 export function sftReport(out: string, title: string, res: SftResult, rows: (string | number)[][], notes: string[], config: Json): void {
   const charts = chartsOf(res.logs, 'step', [
-    { title: 'Loss', keys: ['loss', 'eval_loss'] }, { title: 'Learning rate', keys: ['learning_rate'] }, { title: 'Gradient norm', keys: ['grad_norm'] },
+    { title: 'Loss', keys: ['loss', 'eval_loss'] }, { title: 'Learning rate', keys: ['learning_rate'], smoothing: 0 }, { title: 'Gradient norm', keys: ['grad_norm'] },
   ]);
   writeReport(path.join(out, 'report.html'), title, [{ title: 'Summary', header: ['', 'value'], rows }], charts, notes, { config });
 }
