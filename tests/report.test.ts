@@ -62,6 +62,7 @@ describe('axis ticks', () => {
     expect(() => niceTicks(Number.NaN, 1)).toThrow(TypeError);
     expect(() => niceTicks(2, 1)).toThrow(/niceTicks: lo 2 is above hi 1/);
     expect(() => niceTicks(0, 1, 1)).toThrow(/niceTicks: maxTicks/);
+    expect(() => niceTicks(-1e308, 1e308)).toThrow(/niceTicks: the span .* overflows/);
   });
 });
 

@@ -52,6 +52,7 @@ export function niceTicks(lo: number, hi: number, maxTicks = 6, integer = false)
     throw new TypeError(`niceTicks: lo and hi must be finite numbers, got ${lo} and ${hi}`);
   }
   if (lo > hi) throw new RangeError(`niceTicks: lo ${lo} is above hi ${hi}`);
+  if (!Number.isFinite(hi - lo)) throw new RangeError(`niceTicks: the span ${lo} .. ${hi} overflows float64`);
   if (!Number.isInteger(maxTicks) || maxTicks < 2) throw new RangeError(`niceTicks: maxTicks must be an integer >= 2, got ${maxTicks}`);
   // A span too small for the float spacing at these values counts as one value.
   if (hi - lo <= Math.max(Math.abs(lo), Math.abs(hi)) * 1e-12) {
