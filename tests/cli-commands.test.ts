@@ -40,7 +40,7 @@ describe('thinkgrad commands on tiny configs', () => {
     expect(res.evalLoss).toBeGreaterThan(0);
     for (const f of ['model/config.json', 'model/model.safetensors', 'model/tokenizer.json', 'checkpoint-4/trainer_state.json', 'run_config.json']) expect(fs.existsSync(at('sft', f))).toBe(true);
     expect(lines(at('sft', 'sft_logs.jsonl')).length).toBe(4);
-    expectReport(at('sft'), '<svg', 'Loss');
+    expectReport(at('sft'), '<svg', 'Loss', '<h2>Config</h2>', '&quot;maxSteps&quot;: 4');
     const reloaded = loadPretrained(at('sft', 'model'));
     expect(reloaded.config.hiddenSize).toBe(32);
     reloaded.dispose();
@@ -61,7 +61,12 @@ describe('thinkgrad commands on tiny configs', () => {
     expect(lines(at('grpo', 'eval.jsonl'))).toHaveLength(3);
     expect(fs.existsSync(at('grpo', 'model', 'model.safetensors'))).toBe(true);
     expect(fs.existsSync(at('grpo', 'checkpoint-2', 'trainer_state.json'))).toBe(true);
-    expectReport(at('grpo'), 'Held-out accuracy', 'Per-reward means', 'KL and entropy', 'Clip ratio', 'Completion length');
+    expectReport(at('grpo'), 'Held-out accuracy', 'Per-reward means', 'KL and entropy', 'Clip ratio', 'Completion length',
+      'Sample completions at the start of GRPO (step 1, 4 of 8 logged)', 'Sample completions at the end of GRPO (step 2, 4 of 8 logged)',
+      '<h2>Config</h2>', '&quot;logCompletions&quot;: true', 'with numIterations = 1 each round takes one optimizer step');
+    const completions = lines(at('grpo', 'completions.jsonl')).map((l) => JSON.parse(l));
+    expect(completions).toHaveLength(16);
+    expect(Object.keys(completions[0])).toEqual(['step', 'prompt', 'completion', 'rewards/accuracy', 'rewards/format', 'rewards/tagCount', 'advantage']);
   });
 
   it('sample: k completions per prompt from a JSONL file, kept ones written as an SFT dataset', async () => {

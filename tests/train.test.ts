@@ -122,6 +122,40 @@ describe('GRPOTrainer', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('logCompletions: records numCompletionsToPrint completions per logged step with each reward and the advantage', async () => {
+    const model = tiny();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-grpo-completions-'));
+    const seen: tg.LogRecord[][] = [];
+    const trainer = new GRPOTrainer(model, tok, rows, [accuracy, format], {
+      maxSteps: 4, numGenerations: 4, generationBatchSize: 8, microBatchSize: 8, maxCompletionLength: 8, logEvery: 2,
+      logCompletions: true, numCompletionsToPrint: 6, outputDir: dir,
+    }, { onCompletions: (records) => seen.push(records) });
+    await trainer.train();
+    const written = fs.readFileSync(path.join(dir, 'completions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(seen.map((records) => records.length)).toEqual([6, 6]);
+    expect(written).toEqual(JSON.parse(JSON.stringify(seen.flat())));
+    expect(written.map((r) => r.step)).toEqual([2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4]);
+    for (const r of written) {
+      expect(Object.keys(r)).toEqual(['step', 'prompt', 'completion', 'rewards/accuracy', 'rewards/format', 'advantage']);
+      expect(rows.some((row) => row.prompt === r.prompt)).toBe(true);
+      expect(typeof r.completion).toBe('string');
+      expect([0, 1]).toContain(r['rewards/format']);
+    }
+    // The first G records are one prompt's group: one prompt, and advantages that sum to ~0 (group-normalized).
+    const group = written.slice(0, 4);
+    expect(new Set(group.map((r) => r.prompt)).size).toBe(1);
+    expect(Math.abs(group.reduce((a, r) => a + r.advantage, 0))).toBeLessThan(1e-4);
+    expect(() => new GRPOTrainer(model, tok, rows, [accuracy], { numCompletionsToPrint: 0 })).toThrow(/'numCompletionsToPrint' must be an integer in \[1, inf\] or null/);
+    const silentDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-grpo-silent-'));
+    await new GRPOTrainer(model, tok, rows, [accuracy], { maxSteps: 1, numGenerations: 2, generationBatchSize: 4, microBatchSize: 4, maxCompletionLength: 4, outputDir: silentDir },
+      { onCompletions: (records) => seen.push(records) }).train();
+    expect(seen).toHaveLength(2);
+    expect(fs.existsSync(path.join(silentDir, 'completions.jsonl'))).toBe(false);
+    fs.rmSync(silentDir, { recursive: true, force: true });
+    model.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('bf16: steps at medium matmul precision with a bfloat16 KV cache, leaving the process default alone', async () => {
     const model = tiny();
     const seen: string[] = [];

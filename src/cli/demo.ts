@@ -16,7 +16,8 @@ import { rejectionSample } from '../train/rejection-sampling.js';
 import type { LogRecord } from '../train/logger.js';
 import { additionAnswer, additionExamples, additionHeldOut, additionTokenizer, additionTrainProblems, additionWellFormed } from '../tasks/addition.js';
 import { ProgressBar } from './progress.js';
-import { type Chart, writeReport } from './report.js';
+import { type Chart, StartEndCompletions, writeReport } from './report.js';
+import { zeroReasons } from './commands/grpo.js';
 
 export interface DemoOptions {
   seed: number;
@@ -78,11 +79,12 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
 
   // 2. GRPO with rule rewards.
   const rows = additionTrainProblems(8000, o.seed + 1).map((p) => ({ prompt: p.prompt, answer: p.answer }));
+  const samples = new StartEndCompletions();
   const grpo = new GRPOTrainer(policy, tok, rows, [accuracy(), format()], {
     maxSteps: o.grpoSteps, numGenerations: 8, generationBatchSize: 128, microBatchSize: 128, learningRate: 3e-4, warmupSteps: 40,
     lrSchedule: 'constant_with_warmup', rewardWeights: [1, 0.1], maxCompletionLength: MAX_NEW_TOKENS, temperature: 1, beta: 0,
-    lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, 'grpo'),
-  });
+    lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, 'grpo'), logCompletions: true, numCompletionsToPrint: 8,
+  }, { onCompletions: samples.add });
   const accuracyCurve: [number, number][] = [[0, results['cold start'].passAt1]];
   const bar = new ProgressBar('GRPO', o.grpoSteps);
   const grpoLogs: LogRecord[] = await grpo.train((step, total, log) => {
@@ -124,18 +126,20 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   console.log(`\nGRPO: ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points pass@1; distillation: ${distillGain >= 0 ? '+' : ''}${(100 * distillGain).toFixed(1)} points over the same student on cold-start data.`);
 
   const series = (logs: LogRecord[], key: string): [number, number][] => logs.filter((l) => typeof l[key] === 'number').map((l) => [l.step as number, l[key] as number]);
+  const why = zeroReasons(grpo.config);
   const charts: Chart[] = [
     { title: 'GRPO reward (weighted: accuracy + 0.1 format)', xLabel: 'GRPO step', series: [{ name: 'reward', points: series(grpoLogs, 'reward') }] },
-    { title: 'Held-out pass@1 (k = 8, T = 0.6)', xLabel: 'GRPO step', series: [{ name: 'pass@1', points: accuracyCurve }] },
+    { title: 'Held-out pass@1 (k = 8, T = 0.6)', xLabel: 'GRPO step', smoothing: 0, series: [{ name: 'pass@1', points: accuracyCurve }] },
     { title: 'Per-reward means', xLabel: 'GRPO step', series: [{ name: 'accuracy', points: series(grpoLogs, 'rewards/accuracy/mean') }, { name: 'format', points: series(grpoLogs, 'rewards/format/mean') }] },
     { title: 'Completion length (tokens)', xLabel: 'GRPO step', series: [{ name: 'mean length', points: series(grpoLogs, 'completions/mean_length') }] },
-    { title: 'Entropy and KL', xLabel: 'GRPO step', series: [{ name: 'entropy', points: series(grpoLogs, 'entropy') }, { name: 'kl', points: series(grpoLogs, 'kl') }] },
-    { title: 'Clip ratio (region)', xLabel: 'GRPO step', series: [{ name: 'clip_ratio/region_mean', points: series(grpoLogs, 'clip_ratio/region_mean') }] },
+    { title: 'Entropy and KL', xLabel: 'GRPO step', series: [{ name: 'entropy', points: series(grpoLogs, 'entropy') }, { name: 'kl', points: series(grpoLogs, 'kl'), whyZero: why.kl }] },
+    { title: 'Clip ratio (region)', xLabel: 'GRPO step', series: [{ name: 'clip_ratio/region_mean', points: series(grpoLogs, 'clip_ratio/region_mean'), whyZero: why['clip_ratio/region_mean'] }] },
     { title: 'SFT loss', xLabel: 'SFT step', series: [{ name: 'cold start', points: series(sftLogs, 'loss') }, { name: 'distill', points: series(distillLogs, 'loss') }] },
   ];
   const report = path.join(o.outputDir, 'report.html');
   writeReport(report, 'thinkgrad demo: the R1 recipe on 3-digit addition', [{ title: 'Held-out evaluation (128 problems)', header, rows: rowsOut }], charts,
-    [`Seed ${o.seed}; finished in ${seconds.toFixed(0)} s. GRPO ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points pass@1.`]);
+    [`Seed ${o.seed}; finished in ${seconds.toFixed(0)} s. GRPO ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points pass@1.`],
+    { completions: { records: samples.records }, config: { demo: o, grpo: grpo.config } });
   console.log(`report: ${report}\ncheckpoints: ${path.join(o.outputDir, 'grpo-policy')} (GRPO policy), ${path.join(o.outputDir, 'student')} (distilled student); logs: ${o.outputDir}/*/\*_logs.jsonl`);
   console.log(`wall time: ${seconds.toFixed(0)} s`);
   return results;

@@ -68,6 +68,14 @@ export interface GRPOConfig {
   refModelSyncSteps: number;
   seed: number;
   logEvery: number;
+  /**
+   * TRL's log_completions: at every logged step, record each sampled completion with its prompt, every reward
+   * function's score (`rewards/<name>`, null where not scored) and its advantage, in `completions.jsonl` in the
+   * output folder and to the onCompletions callback (they are not kept in memory: completions can be long).
+   */
+  logCompletions: boolean;
+  /** Completions recorded per logged step when logCompletions is on: the round's first ones (whole groups when a multiple of numGenerations); null = all. */
+  numCompletionsToPrint: number | null;
   /** Score one completion per eval prompt every this many steps (needs an evalDataset). */
   evalEvery: number | null;
   outputDir: string | null;
@@ -86,7 +94,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   warmupSteps: 0, lrSchedule: 'linear', weightDecay: 0, maxGradNorm: 1, beta: 0, epsilon: 0.2, epsilonHigh: null,
   lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
-  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
+  refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, logCompletions: false, numCompletionsToPrint: null, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
 };
 
 const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
@@ -102,7 +110,8 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   temperature: { kind: 'number', min: 1e-6 }, topP: { kind: 'number', min: 0, max: 1 }, topK: { kind: 'int', min: 0, nullable: true },
   minP: { kind: 'number', min: 0, max: 1, nullable: true }, maxCompletionLength: { kind: 'int', min: 1 },
   rewardWeights: { kind: 'numbers', nullable: true }, syncRefModel: { kind: 'bool' }, refModelMixupAlpha: { kind: 'number', min: 0, max: 1 },
-  refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
+  refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, logCompletions: { kind: 'bool' },
+  numCompletionsToPrint: { kind: 'int', min: 1, nullable: true }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
 };
 
@@ -122,6 +131,7 @@ export class GRPOTrainer {
    * one.
    */
   readonly generator: RandomGenerator;
+  private readonly completionLog: JsonlLogger;
   private readonly data: DataOrder;
   private step = 0;
 
@@ -165,6 +175,7 @@ export class GRPOTrainer {
     const totalSteps = c.maxSteps * c.numIterations;
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/grpo_logs.jsonl` : null);
+    this.completionLog = new JsonlLogger(c.outputDir && c.logCompletions ? `${c.outputDir}/completions.jsonl` : null, false);
   }
 
   private nextRows(count: number): PromptRow[] {
@@ -359,11 +370,24 @@ export class GRPOTrainer {
     });
     if (this.step % c.logEvery === 0) {
       this.logger.write(log);
+      if (c.logCompletions) this.logCompletions(inputs, perFunction, adv.advantages);
       this.callbacks.onStep?.(log);
     }
     if (c.evalEvery && this.step % c.evalEvery === 0) await this.evaluate();
     if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
     return log;
+  }
+
+  private logCompletions(inputs: RewardArgs, perFunction: (number | null)[][], advantages: Float32Array): void {
+    const shown = Math.min(inputs.completions.length, this.config.numCompletionsToPrint ?? Infinity);
+    const records = Array.from({ length: shown }, (_, i) => {
+      const record: LogRecord = { step: this.step, prompt: inputs.prompts[i], completion: inputs.completions[i] };
+      this.rewardFuncs.forEach((fn, f) => { record[`rewards/${rewardName(fn, f)}`] = perFunction[f][i]; });
+      record.advantage = advantages[i];
+      return record;
+    });
+    for (const record of records) this.completionLog.write(record);
+    this.callbacks.onCompletions?.(records);
   }
 
   /** Runs GRPO steps up to `untilStep` (default maxSteps); returns this call's step logs. */

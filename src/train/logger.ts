@@ -8,6 +8,8 @@ export type LogRecord = Record<string, number | string | boolean | null>;
 export interface TrainerCallbacks {
   /** After every optimizer step, with that step's metrics. */
   onStep?: (log: LogRecord) => void;
+  /** After each logged GRPO step with logCompletions on, with the completions recorded at that step. */
+  onCompletions?: (records: LogRecord[]) => void;
   /** After each evaluation, with its metrics. */
   onEvaluate?: (metrics: LogRecord) => void;
   /** After a checkpoint is written, with its folder. */
@@ -17,7 +19,8 @@ export interface TrainerCallbacks {
 export class JsonlLogger {
   readonly records: LogRecord[] = [];
 
-  constructor(readonly file: string | null) {
+  /** `keepRecords` false writes the file only, for logs too large to hold (sampled completions). */
+  constructor(readonly file: string | null, readonly keepRecords = true) {
     if (file) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, '');
@@ -25,7 +28,7 @@ export class JsonlLogger {
   }
 
   write(record: LogRecord): void {
-    this.records.push(record);
+    if (this.keepRecords) this.records.push(record);
     if (this.file) fs.appendFileSync(this.file, JSON.stringify(record) + '\n');
   }
 }

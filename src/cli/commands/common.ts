@@ -370,9 +370,12 @@ export function series(logs: readonly LogRecord[], key: string): [number, number
   return logs.filter((l) => typeof l[key] === 'number' && typeof l.step === 'number').map((l) => [l.step as number, l[key] as number]);
 }
 
-/** One chart per group of logged metrics that are present. */
-export function chartsOf(logs: readonly LogRecord[], xLabel: string, groups: { title: string; keys: string[] }[]): Chart[] {
-  return groups.map((g) => ({ title: g.title, xLabel, series: g.keys.map((k) => ({ name: k, points: series(logs, k) })).filter((s) => s.points.length > 0) }))
+/**
+ * One chart per group of logged metrics that are present (`smoothing` as Chart's; 0 for curves without noise, such
+ * as a schedule); `whyZero` gives, per metric, the reason it can only be 0 in this run, said in place of a flat line.
+ */
+export function chartsOf(logs: readonly LogRecord[], xLabel: string, groups: { title: string; keys: string[]; smoothing?: number }[], whyZero: Record<string, string> = {}): Chart[] {
+  return groups.map((g) => ({ title: g.title, xLabel, smoothing: g.smoothing, series: g.keys.map((k) => ({ name: k, points: series(logs, k), whyZero: whyZero[k] })).filter((s) => s.points.length > 0) }))
     .filter((c) => c.series.length > 0);
 }
 

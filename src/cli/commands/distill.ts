@@ -109,7 +109,7 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
       ...(evalResult ? [[`student pass@1 (k=${ev!.e.k})`, pct(evalResult.passAt1)], [`student cons@${ev!.e.k}`, pct(evalResult.consAtK)], ['student greedy', pct(evalResult.greedyAccuracy)],
         ['student format', pct(evalResult.formatRate)], ['student mean length', fmt(evalResult.meanLength)]] : []),
       ['wall time (training + eval)', `${seconds.toFixed(1)} s`], ['model folder', path.join(out, 'model')], ['report', path.join(out, 'report.html')]];
-    sftReport(out, 'thinkgrad distill', res, rows, [`Config: ${src}`]);
+    sftReport(out, 'thinkgrad distill', res, rows, [`Config: ${src}`], c);
     if (!opts.quiet) printTable(['distill', ''], rows);
     return { output: out, examples: data.length, evalResult };
   } finally {

@@ -1,6 +1,6 @@
 // `thinkgrad grpo --config run.json`: GRPO with rule rewards (the R1 RL stage). Writes the trained policy
-// (Hugging Face folder), checkpoints, grpo_logs.jsonl (TRL metric names), eval.jsonl when evaluating, and
-// report.html with reward, accuracy, KL, entropy, clip ratio and completion length over steps.
+// (Hugging Face folder), checkpoints, grpo_logs.jsonl (TRL metric names), completions.jsonl, eval.jsonl when
+// evaluating, and report.html (curves over steps, sample completions from the start and the end, the config).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { savePretrained } from '../../io/pretrained.js';
@@ -12,7 +12,7 @@ import { checkConfig, type FieldSpec } from '../../train/config.js';
 import type { LlamaForCausalLM } from '../../nn/llama.js';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { ProgressBar } from '../progress.js';
-import { type Chart, writeReport } from '../report.js';
+import { type Chart, StartEndCompletions, writeReport } from '../report.js';
 import { answerRules, buildModel, buildRewards, type BuiltRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, loadData, MODEL_FIELDS, named,
   options, pct, printTable, type AnswerFormat, type Json, type RunOptions } from './common.js';
 import { trainerOptions } from './sft.js';
@@ -34,14 +34,17 @@ Config fields (JSON):
               copy of the starting model), epsilon, epsilonHigh, lossType, scaleRewards, importanceSamplingLevel,
               maskTruncatedCompletions, temperature, topP, topK, minP, maxCompletionLength, syncRefModel,
               refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, bf16 (mixed precision on CPUs with
-              AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache) (weights go in rewards)
+              AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache) (weights go in rewards),
+              logCompletions (default true here: completions.jsonl and the report's start/end tables),
+              numCompletionsToPrint (completions recorded per logged step; default all)
   eval        optional held-out evaluation before, every 'every' steps and after training:
               {"data": ... (prompt + answer), "every": 50, "k": 8, "temperature": 0.6, "topP": 0.95,
                "maxNewTokens": (default trainer.maxCompletionLength), "answerFormat": "r1" | "addition", "seed": 0,
                "bf16": false}
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
-Writes: output/model, output/checkpoint-N, output/grpo_logs.jsonl, output/eval.jsonl, output/report.html.
+Writes: output/model, output/checkpoint-N, output/grpo_logs.jsonl, output/completions.jsonl, output/eval.jsonl,
+output/report.html.
 
 Example run.json:
   {"model": "runs/sft/model", "data": {"task": "addition", "count": 8000},
@@ -108,6 +111,17 @@ export function loadEvalSpec(src: string, field: string | null, value: unknown, 
   return { e, problems, maxNewTokens, format: (e.answerFormat || data.answerFormat) as AnswerFormat, description: data.description };
 }
 
+/** Why KL and the clip ratios are 0 at every step under this config (for the report's sentences instead of flat charts). */
+export function zeroReasons(t: GRPOConfig): Record<string, string> {
+  const reasons: Record<string, string> = {};
+  if (t.beta === 0) reasons.kl = 'beta = 0 keeps no reference model, so no KL is computed';
+  if (t.numIterations === 1) {
+    const why = 'with numIterations = 1 each round takes one optimizer step on the policy that sampled it, so every ratio is exactly 1 and nothing is clipped';
+    for (const k of ['clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/region_mean']) reasons[k] = why;
+  }
+  return reasons;
+}
+
 /** Runs `thinkgrad grpo` on a parsed config object. */
 export async function grpoCommand(config: unknown, opts: RunOptions = {}): Promise<GrpoResult> {
   const src = opts.source ?? 'config';
@@ -130,10 +144,11 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
   const beta = trainerConfig.beta;
   const loaded = buildModel(src, c);
   let ref: LlamaForCausalLM | null = null;
+  const logged = new StartEndCompletions();
   try {
     if (typeof beta === 'number' && beta > 0) ref = loaded.reload();
     const trainer = named(`${src}: field 'trainer'`, () => new GRPOTrainer(loaded.model, loaded.tokenizer, data.rows as PromptRow[], rewards.funcs,
-      { ...trainerConfig, rewardWeights: rewards.weights }, {}, ref));
+      { logCompletions: true, ...trainerConfig, rewardWeights: rewards.weights }, { onCompletions: logged.add }, ref));
     createOutput(out, 'grpo', c);
     const t = trainer.config;
     const started = performance.now();
@@ -163,9 +178,9 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
       { title: 'Clip ratio', keys: ['clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/region_mean'] },
       { title: 'Completion length (tokens)', keys: ['completions/mean_length', 'completions/min_length', 'completions/max_length'] },
       { title: 'Loss', keys: ['loss'] }, { title: 'Gradient norm', keys: ['grad_norm'] },
-    ]);
+    ], zeroReasons(t));
     if (evals.length) {
-      charts.splice(1, 0, { title: `Held-out accuracy (k = ${ev!.e.k}, T = ${ev!.e.temperature})`, xLabel: 'GRPO step', series: [
+      charts.splice(1, 0, { title: `Held-out accuracy (k = ${ev!.e.k}, T = ${ev!.e.temperature})`, xLabel: 'GRPO step', smoothing: 0, series: [
         { name: 'pass@1', points: evals.map((e) => [e.step, e.passAt1]) }, { name: `cons@${ev!.e.k}`, points: evals.map((e) => [e.step, e.consAtK]) }] });
     }
     const [r0, r1] = firstLast(logs, 'reward');
@@ -175,7 +190,10 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
       ...(evals.length ? [[`held-out pass@1 (${ev!.description})`, `${pct(evals[0].passAt1)} -> ${pct(evals[evals.length - 1].passAt1)}`],
         [`held-out cons@${ev!.e.k}`, `${pct(evals[0].consAtK)} -> ${pct(evals[evals.length - 1].consAtK)}`]] : []),
       ['wall time', `${seconds.toFixed(1)} s`], ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'grpo_logs.jsonl')], ['report', path.join(out, 'report.html')]];
-    writeReport(path.join(out, 'report.html'), 'thinkgrad grpo', [{ title: 'Summary', header: ['', 'value'], rows }], charts, [`Config: ${src}`]);
+    writeReport(path.join(out, 'report.html'), 'thinkgrad grpo', [{ title: 'Summary', header: ['', 'value'], rows }], charts, [`Config: ${src}`], {
+      completions: { records: logged.records, perTable: t.numGenerations, whyNone: t.logCompletions ? undefined : 'trainer.logCompletions is false, so no completions were logged.' },
+      config: { ...c, trainer: t },
+    });
     if (!opts.quiet) printTable(['grpo', ''], rows);
     return { output: out, logs: [...logs], evals };
   } finally {

@@ -116,7 +116,7 @@ export async function rmCommand(config: unknown, opts: RunOptions = {}): Promise
     const charts = chartsOf(all, 'step', [
       { title: 'Bradley-Terry loss', keys: ['loss', 'eval_loss'] }, { title: 'Pairwise accuracy', keys: ['accuracy', 'eval_accuracy'] },
       { title: 'Mean margin r_chosen - r_rejected', keys: ['margin', 'eval_margin'] }, { title: 'Rewards', keys: ['rewards/chosen', 'rewards/rejected'] },
-      { title: 'Learning rate', keys: ['learning_rate'] }, { title: 'Gradient norm', keys: ['grad_norm'] },
+      { title: 'Learning rate', keys: ['learning_rate'], smoothing: 0 }, { title: 'Gradient norm', keys: ['grad_norm'] },
     ]);
     const [l0, l1] = firstLast(logs, 'loss');
     const rows: (string | number)[][] = [['model', built.description], ['data', data.description], ['steps', t.maxSteps], ['train loss (first log -> last)', `${l0} -> ${l1}`],

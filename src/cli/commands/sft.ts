@@ -66,11 +66,11 @@ export function runSftTraining(src: string, label: string, loaded: LoadedModel, 
   return { output: out, logs: [...logs], evalLoss };
 }
 
-export function sftReport(out: string, title: string, res: SftResult, rows: (string | number)[][], notes: string[]): void {
+export function sftReport(out: string, title: string, res: SftResult, rows: (string | number)[][], notes: string[], config: Json): void {
   const charts = chartsOf(res.logs, 'step', [
-    { title: 'Loss', keys: ['loss', 'eval_loss'] }, { title: 'Learning rate', keys: ['learning_rate'] }, { title: 'Gradient norm', keys: ['grad_norm'] },
+    { title: 'Loss', keys: ['loss', 'eval_loss'] }, { title: 'Learning rate', keys: ['learning_rate'], smoothing: 0 }, { title: 'Gradient norm', keys: ['grad_norm'] },
   ]);
-  writeReport(path.join(out, 'report.html'), title, [{ title: 'Summary', header: ['', 'value'], rows }], charts, notes);
+  writeReport(path.join(out, 'report.html'), title, [{ title: 'Summary', header: ['', 'value'], rows }], charts, notes, { config });
 }
 
 /** Runs `thinkgrad sft` on a parsed config object. */
@@ -90,7 +90,7 @@ export async function sftCommand(config: unknown, opts: RunOptions = {}): Promis
     const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description], ['steps', fmt(res.logs.at(-1)?.step)],
       ['loss (first log -> last)', `${loss0} -> ${loss1}`], ['eval loss', fmt(res.evalLoss)], ['wall time', `${seconds.toFixed(1)} s`],
       ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'sft_logs.jsonl')], ['report', path.join(out, 'report.html')]];
-    sftReport(out, 'thinkgrad sft', res, rows, [`Config: ${src}`]);
+    sftReport(out, 'thinkgrad sft', res, rows, [`Config: ${src}`], c);
     if (!opts.quiet) printTable(['sft', ''], rows);
     return res;
   } finally {
