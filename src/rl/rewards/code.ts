@@ -1,7 +1,7 @@
 // Code reward: runs the completion's last fenced code block against the row's test cases in the sandbox
 // (sandbox.ts: bubblewrap namespaces, rlimits, a per-run end marker) and returns the fraction that pass.
 import { availableParallelism } from 'node:os';
-import { checkSandbox, type CodeLanguage, SandboxDir, type SandboxOptions } from './sandbox.js';
+import { type CodeLanguage, sandboxRefusal, SandboxDir, type SandboxOptions } from './sandbox.js';
 import { checkArgs, checkNumber, checkOptions, column, named, type RewardArgs, type RewardFunction } from './types.js';
 
 /**
@@ -67,11 +67,8 @@ export function code(options: CodeOptions = {}): RewardFunction {
     throw new TypeError(`rewards.code: unsafeWithoutBubblewrap must be a boolean, got ${String(options.unsafeWithoutBubblewrap)}`);
   }
   const sandbox: SandboxOptions = { bubblewrap: options.bubblewrap, unsafeWithoutBubblewrap: options.unsafeWithoutBubblewrap };
-  try {
-    checkSandbox(sandbox);
-  } catch (e) {
-    throw new Error(`rewards.${r}: ${(e as Error).message}`);
-  }
+  const refusal = sandboxRefusal(sandbox);
+  if (refusal) throw new Error(`rewards.${r}: ${refusal}`);
   return named(r, async (args: RewardArgs) => {
     const completions = checkArgs(r, args);
     const name = options.column ?? 'testCases';

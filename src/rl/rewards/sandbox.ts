@@ -286,12 +286,12 @@ function plansFor(bwrap: string | undefined): { bubblewrap: Plan | null; unsafe:
   return entry;
 }
 
-/** The plan that runs programs under `options`, or an Error saying why the sandbox refuses. */
-function planFor(options: SandboxOptions): Plan | Error {
+/** The plan that runs programs under `options`, or the reason the sandbox refuses to run them. */
+function planFor(options: SandboxOptions): Plan | string {
   const { bubblewrap, unsafe } = plansFor(options.bubblewrap);
   if (bubblewrap) return bubblewrap;
   if (options.unsafeWithoutBubblewrap) return unsafe;
-  return new Error(`code sandbox: refusing to run generated code without bubblewrap: ${unsafe.info.refusal}`);
+  return `refusing to run generated code without bubblewrap: ${unsafe.info.refusal}`;
 }
 
 /**
@@ -305,11 +305,10 @@ export function sandboxInfo(options: SandboxOptions = {}): SandboxInfo {
   return structuredClone((bubblewrap ?? unsafe).info);
 }
 
-/** Throws the sandbox's refusal (an Error saying why and how to install bubblewrap) unless programs can run under `options`. */
-export function checkSandbox(options: SandboxOptions): SandboxInfo {
+/** Why the sandbox refuses to run programs under `options` (and how to install bubblewrap), or null when it runs them. */
+export function sandboxRefusal(options: SandboxOptions): string | null {
   const plan = planFor(options);
-  if (plan instanceof Error) throw plan;
-  return structuredClone(plan.info);
+  return typeof plan === 'string' ? plan : null;
 }
 
 // The end marker. A program may stop early with a zero status (os._exit(0), process.exit(0)) before the
@@ -409,7 +408,7 @@ export class SandboxDir {
    */
   static async create(language: CodeLanguage, code: string, options: SandboxOptions = {}): Promise<SandboxDir> {
     const plan = planFor(options);
-    if (plan instanceof Error) throw plan;
+    if (typeof plan === 'string') throw new Error(`code sandbox: ${plan}`);
     if (language === 'python' && !plan.python) throw new Error('code sandbox: python3 was not found (install python3 or score only JavaScript/TypeScript)');
     const { file, source, nodeFlags } = prepare(language, code, plan.info.typescript);
     const dir = await fs.mkdtemp(join(tmpdir(), 'thinkgrad-code-'));
