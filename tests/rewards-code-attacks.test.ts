@@ -16,7 +16,6 @@ import { GRPOTrainer } from '../src/train/grpo.js';
 
 const { code, extractCode, sandboxInfo } = tg.rewards;
 const info = sandboxInfo();
-const sandboxed = info.isolation === 'bubblewrap' && info.python !== null;
 
 // Every file or process an attack makes carries TAG, so that leftovers can be found; the test's own fixtures
 // (the trainer state, the listeners) carry FIXTURE instead.
@@ -96,7 +95,16 @@ afterAll(async () => {
   fs.rmSync(fixtureDir, { recursive: true, force: true });
 });
 
-describe.runIf(sandboxed)('the code sandbox against attacks', () => {
+describe('the code sandbox against attacks', () => {
+  it('runs under bubblewrap here (a requirement, like the compiler)', () => {
+    expect(info.refusal).toBeNull();
+    expect(info).toMatchObject({ isolation: 'bubblewrap', network: 'namespace' });
+    expect(info.namespaces).toEqual(expect.arrayContaining(['user', 'pid', 'mount', 'network', 'ipc', 'uts']));
+    expect(info.limits).toEqual(expect.arrayContaining(['address-space', 'cpu-time', 'file-size']));
+    if (process.getuid?.() === 0) expect(info).toMatchObject({ hostUser: 'nobody', limits: expect.arrayContaining(['processes']) });
+    expect(info.python).not.toBeNull();
+  });
+
   it('scores every attack 0, leaves no file or process, and the fixtures it aimed at were reachable from here', async () => {
     const all = attacks();
     const names = Object.keys(all);

@@ -3,7 +3,7 @@
 // ends the whole PID namespace. Without bubblewrap it refuses unless the caller opts into the weaker modes.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, readlinkSync, realpathSync, promises as fs } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readlinkSync, realpathSync, rmSync, promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -132,11 +132,11 @@ function typescriptSupport(): SandboxInfo['typescript'] {
   }
 }
 
-/** How a program is started: argv before the interpreter, the path of the run folder as the program sees it. */
+/** How programs are started under one kind of isolation. */
 interface Plan {
   info: SandboxInfo;
   python: Python | null;
-  /** Builds the full argv for one run: `command` is the interpreter's argv with `{dir}` already the folder as seen inside. */
+  /** The full argv of one run of `command` (the interpreter's argv, paths as the program sees them) in the host folder `dir`. */
   wrap(dir: string, command: string[], limits: { addressSpaceMb: number; cpuSeconds: number }): string[];
   /** The run folder as the program sees it. */
   inside(dir: string): string;
@@ -209,14 +209,25 @@ function bubblewrapPlan(bwrapOption: string | undefined, python: Python | null):
     { prefix: [], hostUser: 'same' as const },
   ];
   let failure = '';
-  for (const { prefix, hostUser } of plans) {
+  const probeDir = mkdtempSync(join(tmpdir(), 'thinkgrad-probe-'));
+  chmodSync(probeDir, 0o755);
+  // Both interpreters must start; python is given up (a later python program then says it was not found)
+  // only when no way of running bubblewrap starts it.
+  const candidates = [...plans.map((p) => ({ ...p, python })), ...(python ? plans.map((p) => ({ ...p, python: null })) : [])];
+  for (const { prefix, hostUser, python: py } of candidates) {
     const wrap = (dir: string, command: string[], limits: { addressSpaceMb: number; cpuSeconds: number }) =>
       [...prefix, bwrap, ...base, '--ro-bind', dir, BOX, '--chdir', BOX, ...rlimitArgs(realpathSync(prlimit), limits), ...command];
-    const [cmd, ...rest] = wrap(tmpdir(), [process.execPath, '-e', 'process.stdout.write("ok")'], { addressSpaceMb: 4096, cpuSeconds: 10 });
-    const r = spawnSync(cmd, rest, { env: {}, encoding: 'utf8', timeout: 10_000 });
-    if (r.status === 0 && r.stdout === 'ok') {
+    const starts = (command: string[]) => {
+      const [cmd, ...rest] = wrap(probeDir, command, { addressSpaceMb: 4096, cpuSeconds: 10 });
+      const r = spawnSync(cmd, rest, { env: {}, encoding: 'utf8', timeout: 10_000 });
+      if (r.status === 0 && r.stdout === 'ok') return true;
+      failure = (r.stderr || r.error?.message || `exit status ${r.status}`).trim();
+      return false;
+    };
+    if (starts([process.execPath, '-e', 'process.stdout.write("ok")']) && (!py || starts([py.executable, '-I', '-c', 'print("ok", end="")']))) {
+      rmSync(probeDir, { recursive: true, force: true });
       return {
-        python,
+        python: py,
         wrap,
         inside: () => BOX,
         info: {
@@ -225,12 +236,12 @@ function bubblewrapPlan(bwrapOption: string | undefined, python: Python | null):
           // Processes of uid 0 on the host ignore RLIMIT_NPROC.
           limits: hostUser === 'nobody' || !isRoot() ? ['address-space', 'cpu-time', 'file-size', 'processes'] : ['address-space', 'cpu-time', 'file-size'],
           network: 'namespace', hostUser, nodePermissions: permissionFlag() !== null, typescript: typescriptSupport(),
-          python: python?.executable ?? null,
+          python: py?.executable ?? null,
         },
       };
     }
-    failure = (r.stderr || r.error?.message || `exit status ${r.status}`).trim();
   }
+  rmSync(probeDir, { recursive: true, force: true });
   return `${bwrap} could not start a sandbox here: ${failure}`;
 }
 
