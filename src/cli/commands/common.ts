@@ -255,7 +255,7 @@ const REWARD_OPTIONS: Record<RewardName, { fields: Record<string, FieldSpec>; co
   softOverlongPunishment: { fields: { maxLength: { kind: 'number', min: 1e-9 }, cache: { kind: 'number', min: 1e-9 }, lengthUnit: { kind: 'enum', values: ['tokens', 'chars'] } } },
   repetitionPenalty: { fields: { ngramSize: { kind: 'int', min: 1 }, maxPenalty: { kind: 'number', max: 0 } } },
   code: { fields: { language: { kind: 'enum', values: ['javascript', 'typescript', 'python'] }, column: { kind: 'string' }, timeoutMs: { kind: 'number', min: 1 },
-    memoryMb: { kind: 'number', min: 16 }, concurrency: { kind: 'int', min: 1 } }, column: (o) => [(o.column as string) ?? 'testCases', 'any'] },
+    memoryMb: { kind: 'number', min: 16 }, concurrency: { kind: 'int', min: 1 }, bubblewrap: { kind: 'string' }, unsafeWithoutBubblewrap: { kind: 'bool' } }, column: (o) => [(o.column as string) ?? 'testCases', 'any'] },
   rewardModel: { fields: { model: { kind: 'string' }, name: { kind: 'string' }, input: { kind: 'enum', values: ['answer', 'completion'] },
     batchSize: { kind: 'int', min: 1 }, normalize: { kind: 'enum', values: ['batch'], nullable: true }, clip: { kind: 'number', min: 1e-9, nullable: true },
     appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 1, nullable: true } } },

@@ -1,13 +1,15 @@
 // Code reward: runs the completion's last fenced code block against the row's test cases in the sandbox
-// (sandbox.ts: separate process, time and memory limits, no network) and returns the fraction that pass.
+// (sandbox.ts: bubblewrap namespaces, rlimits, a per-run end marker) and returns the fraction that pass.
 import { availableParallelism } from 'node:os';
-import { type CodeLanguage, SandboxDir } from './sandbox.js';
+import { type CodeLanguage, sandboxRefusal, SandboxDir, type SandboxOptions } from './sandbox.js';
 import { checkArgs, checkNumber, checkOptions, column, named, type RewardArgs, type RewardFunction } from './types.js';
 
 /**
  * One test case: `{ input?, output }` feeds `input` on stdin and compares stdout with `output` (line endings and
  * trailing whitespace of each line and trailing blank lines ignored); `{ assert }` appends code after the program
- * (e.g. `console.assert(add(1, 2) === 3)` or `assert add(1, 2) == 3`) and passes when the process exits 0.
+ * (e.g. `assert.strictEqual(add(1, 2), 3)` with `node:assert`, offered as the global `assert`, or
+ * `assert add(1, 2) == 3`). A case passes only when the program runs to its end (the sandbox's end marker; for
+ * assertions no exit at all, for stdin/stdout an orderly exit with status 0 counts) and exits 0.
  */
 export type CodeTestCase = { input?: string; output: string } | { assert: string };
 
@@ -29,7 +31,7 @@ export function extractCode(text: string, fallback?: CodeLanguage): { language: 
 
 const normalizeOutput = (s: string) => s.replace(/\r\n?/g, '\n').split('\n').map((l) => l.trimEnd()).join('\n').replace(/\n+$/, '');
 
-export interface CodeOptions {
+export interface CodeOptions extends SandboxOptions {
   /** Only blocks in this language count (default: any supported language; an unlabeled block is not run). */
   language?: CodeLanguage;
   /** The column of test cases: an array of `CodeTestCase` per row (default `testCases`). */
@@ -45,7 +47,8 @@ export interface CodeOptions {
 /**
  * `rewards.code(options)`: the fraction of the row's test cases that the completion's last ```javascript,
  * ```typescript or ```python block passes, each in its own sandboxed process (see `sandboxInfo()` for the
- * isolation achieved). 0 without a code block; null when the row has no test cases.
+ * isolation achieved). 0 without a code block; null when the row has no test cases. Throws at once, saying why
+ * and how to install it, when bubblewrap cannot run here, unless `unsafeWithoutBubblewrap` is set.
  */
 export function code(options: CodeOptions = {}): RewardFunction {
   const r = 'code';
@@ -57,6 +60,15 @@ export function code(options: CodeOptions = {}): RewardFunction {
   if (options.language !== undefined && !['javascript', 'typescript', 'python'].includes(options.language)) {
     throw new RangeError(`rewards.code: language must be 'javascript', 'typescript' or 'python', got ${String(options.language)}`);
   }
+  if (options.bubblewrap !== undefined && (typeof options.bubblewrap !== 'string' || options.bubblewrap === '')) {
+    throw new TypeError(`rewards.code: bubblewrap must be the path of the bwrap binary, got ${String(options.bubblewrap)}`);
+  }
+  if (options.unsafeWithoutBubblewrap !== undefined && typeof options.unsafeWithoutBubblewrap !== 'boolean') {
+    throw new TypeError(`rewards.code: unsafeWithoutBubblewrap must be a boolean, got ${String(options.unsafeWithoutBubblewrap)}`);
+  }
+  const sandbox: SandboxOptions = { bubblewrap: options.bubblewrap, unsafeWithoutBubblewrap: options.unsafeWithoutBubblewrap };
+  const refusal = sandboxRefusal(sandbox);
+  if (refusal) throw new Error(`rewards.${r}: ${refusal}`);
   return named(r, async (args: RewardArgs) => {
     const completions = checkArgs(r, args);
     const name = options.column ?? 'testCases';
@@ -81,24 +93,24 @@ export function code(options: CodeOptions = {}): RewardFunction {
       if (cases.length === 0) return null;
       const block = extractCode(completion, options.language);
       if (!block || (options.language && block.language !== options.language)) return 0;
-      const box = await SandboxDir.create(block.language, block.code);
+      const box = await SandboxDir.create(block.language, block.code, sandbox);
       try {
         const passed = await Promise.all(cases.map((t: unknown, k) => limited(async () => {
           if (t === null || typeof t !== 'object') throw new TypeError(`rewards.code: ${name}[${i}][${k}] must be { input?, output } or { assert }`);
           const tc = t as Record<string, unknown>;
           if (typeof tc.assert === 'string') {
             const sep = block.language === 'python' ? '\n' : '\n;\n';
-            const sub = await SandboxDir.create(block.language, `${block.code}${sep}${tc.assert}\n`);
+            const sub = await SandboxDir.create(block.language, `${block.code}${sep}${tc.assert}\n`, sandbox);
             try {
-              const res = await sub.run({ timeoutMs, memoryMb });
-              return res.exitCode === 0 && !res.timedOut;
+              const res = await sub.run({ timeoutMs, memoryMb, end: 'asserts' });
+              return res.exitCode === 0 && res.ranToEnd && !res.timedOut;
             } finally {
               await sub.dispose();
             }
           }
           if (typeof tc.output !== 'string') throw new TypeError(`rewards.code: ${name}[${i}][${k}] needs a string 'output' (or 'assert')`);
           const res = await box.run({ input: typeof tc.input === 'string' ? tc.input : '', timeoutMs, memoryMb });
-          return res.exitCode === 0 && !res.timedOut && !res.outputLimited && normalizeOutput(res.stdout) === normalizeOutput(tc.output);
+          return res.exitCode === 0 && res.ranToEnd && !res.timedOut && !res.outputLimited && normalizeOutput(res.stdout) === normalizeOutput(tc.output);
         })));
         return passed.filter(Boolean).length / cases.length;
       } finally {

@@ -7,7 +7,7 @@ export { languageConsistency, scriptWords, chainOfThought, LANGUAGE_SCRIPTS, typ
 export { cosineScaledLength, softOverlongPunishment, type CosineScaledLengthOptions, type SoftOverlongPunishmentOptions } from './length.js';
 export { repetitionPenalty, repeatedNgramFraction, type RepetitionPenaltyOptions } from './repetition.js';
 export { code, extractCode, type CodeOptions, type CodeTestCase } from './code.js';
-export { sandboxInfo, type SandboxInfo, type CodeLanguage } from './sandbox.js';
+export { sandboxInfo, type SandboxInfo, type SandboxOptions, type CodeLanguage } from './sandbox.js';
 export { extractAnswer, referenceAnswer, normalizeAnswer, normalizeMath, latexToMath, parseAnswer, answersEqual, lastBoxed, canonicalAnswer,
   type ParsedAnswer, type EquivalenceOptions } from './math-answer.js';
 export { rewardModel, scoreWithRewardModel, rewardModelStats, answerPart, rewardModelInput, padRight, type RewardModelOptions } from './reward-model.js';
