@@ -8,6 +8,8 @@ import {
 
 /** Answers longer than this (after cleanup) are not parsed: they are compared as text only. */
 const MAX_ANSWER_CHARS = 500;
+/** Answers longer than this are not even cleaned up (nested boxes and fractions cost time and stack): compared verbatim. */
+const MAX_CLEANUP_CHARS = 4 * MAX_ANSWER_CHARS;
 
 interface BoxSpan {
   start: number;
@@ -204,8 +206,10 @@ const UNICODE: Record<string, string> = {
  * degree signs dropped; `\dfrac`/`\tfrac`/`\cfrac` -> `\frac`, `\frac12` -> `\frac{1}{2}`, mixed numbers
  * `2\frac{1}{2}` -> `(2+\frac{1}{2})`, `\leq` -> `\le`, `\%` and "percent" -> `%`, `\text{ or }` -> ` or `;
  * thousands separators removed (`1{,}000`, `1\,000`, and `1,000` when it is the whole answer); trailing period removed.
+ * An answer of more than 2000 characters is only trimmed.
  */
 export function cleanLatex(answer: string): string {
+  if (answer.length > MAX_CLEANUP_CHARS) return answer.trim();
   let s = unwrapBoxes(answer);
   s = s.replace(/[−–×·÷≤≥∞∪π√∈]/g, (c) => UNICODE[c]);
   s = s.replace(/\\\$|\\textdollar\b/g, '');
@@ -234,6 +238,7 @@ export function cleanLatex(answer: string): string {
  * Used for text comparison and majority voting, not for grading (where `x = 3` and `y = 3` differ).
  */
 export function normalizeMath(answer: string): string {
+  if (answer.length > MAX_CLEANUP_CHARS) return answer.replace(/\s+/g, ' ').trim();
   let s = latexToMath(cleanLatex(answer)).replace(/\s+/g, ' ').trim();
   s = s.replace(/\.$/, '').trim();
   const eq = /^[a-zA-Z][a-zA-Z0-9_]*\s*=\s*([^=]+)$/.exec(s);
@@ -357,7 +362,7 @@ function splitTopLevel(s: string, separator: (s: string, i: number) => number): 
   return parts;
 }
 
-const word = (w: string) => (s: string, i: number) => (s.startsWith(w, i) && !/[a-zA-Z]/.test(s[i + w.length] ?? '') ? w.length : 0);
+const keyword = (w: string) => (s: string, i: number) => (s.startsWith(w, i) && !/[a-zA-Z]/.test(s[i + w.length] ?? '') ? w.length : 0);
 const listSeparator = (s: string, i: number) =>
   s[i] === ',' || s[i] === ';' ? 1 : /^ (?:or|and) /.test(s.slice(i, i + 5)) ? (s[i + 1] === 'o' ? 4 : 5) : 0;
 
@@ -464,7 +469,7 @@ function parseItem(raw: string): ParsedAnswer | null {
     return items[0] && items[1] ? { kind: 'list', items: items as ParsedAnswer[] } : null;
   }
   if (s.startsWith('\\begin')) return parseMatrix(s);
-  const union = splitTopLevel(s, word('\\cup'));
+  const union = splitTopLevel(s, keyword('\\cup'));
   if (union.length > 1) {
     const items = union.map((p) => parseItem(p));
     const ok = items.every((p) => p?.kind === 'set' || (p?.kind === 'tuple' && p.items.length === 2));
@@ -597,8 +602,10 @@ export function answersEqual(a: string | null, b: string | null, options: Equiva
 }
 
 // Set braces stay distinct from parentheses, so `\{1,2\}` and `(1,2)` never meet as text.
-const textForm = (answer: string) =>
-  latexToMath(cleanLatex(answer).replace(/\\\{/g, '⦃').replace(/\\\}/g, '⦄')).replace(/\s+/g, '').toLowerCase();
+const textForm = (answer: string) => {
+  if (answer.length > MAX_CLEANUP_CHARS) return answer.replace(/\s+/g, '');
+  return latexToMath(cleanLatex(answer).replace(/\\\{/g, '⦃').replace(/\\\}/g, '⦄')).replace(/\s+/g, '').toLowerCase();
+};
 
 /**
  * A key under which equivalent answers coincide, for majority voting: the value (12 significant digits) of an
