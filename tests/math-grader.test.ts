@@ -297,6 +297,6 @@ describe('hostile answers are rejected quickly', () => {
     const start = performance.now();
     expect(answersEqual(predicted, gold)).toBe(false);
     expect(scoreAnswer(`<answer>${predicted}</answer>`, gold)).toBe(0);
-    expect(performance.now() - start).toBeLessThan(250);
+    expect(performance.now() - start).toBeLessThan(500); // ~30 ms on a loaded 2-core machine; blow-ups take seconds
   });
 });

@@ -240,7 +240,6 @@ export function cleanLatex(answer: string): string {
 export function normalizeMath(answer: string): string {
   if (answer.length > MAX_CLEANUP_CHARS) return answer.replace(/\s+/g, ' ').trim();
   let s = latexToMath(cleanLatex(answer)).replace(/\s+/g, ' ').trim();
-  s = s.replace(/\.$/, '').trim();
   const eq = /^[a-zA-Z][a-zA-Z0-9_]*\s*=\s*([^=]+)$/.exec(s);
   if (eq) s = eq[1].trim();
   return s;
@@ -376,8 +375,10 @@ function closingBracket(s: string): number {
   return -1;
 }
 
+// What may name an answer on the left of `=`: `x`, `area`, `a_1`, `f(x)`, `(x, y)`.
 const LABEL = /^(?:[a-zA-Z]+|[a-zA-Z]_\{?[a-zA-Z0-9]+\}?|[a-zA-Z]\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\)|\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\))'*$/;
 
+// One expression in LaTeX, with an optional trailing unit.
 function parseExpressionLatex(s: string): ParsedAnswer | null {
   const { value, unit } = splitUnit(s);
   const e = parseExpression(latexToMath(value).replace(/\s+/g, ' '));
@@ -385,6 +386,7 @@ function parseExpressionLatex(s: string): ParsedAnswer | null {
   return unit ? { ...e, unit } : e;
 }
 
+// Interval ends of one-sided inequalities.
 const INFINITY = () => parseExpression('Infinity')!;
 const MINUS_INFINITY = () => parseExpression('-Infinity')!;
 
@@ -420,7 +422,7 @@ function parseInequality(s: string): ParsedAnswer | null {
     : interval(bound(c), strict(ops[1]), bound(a), strict(ops[0]));
 }
 
-// `a = b = c` without a variable name in front: a chain of equal constants (its value), else a real equation.
+// `name = value` (a labeled answer), an equation with variables, or a chain of constants `6/2 = 3` (see parseChain).
 function parseEquation(parts: string[]): ParsedAnswer | null {
   const first = parts[0].trim();
   if (LABEL.test(first)) {
