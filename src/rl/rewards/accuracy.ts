@@ -19,9 +19,11 @@ export function scoreAnswer(completion: string, reference: unknown, options: { r
 
 /**
  * `rewards.accuracy(options)`: the final answer is the last `<answer>...</answer>` (or the last `\boxed{}` in
- * it), else the last `\boxed{...}` of the completion. Numbers, fractions, percentages, thousands separators and
- * simple LaTeX are normalized; equivalence is numeric (integers exactly, others within 1e-9 + rtol * |x|) or,
- * with variables, by evaluation at seeded random points (math.js). `50%` equals `0.5` and also `50`.
+ * it), else the last `\boxed{...}` of the completion; it is compared as the MATH and math-verify graders do
+ * (`answersEqual`): numbers by value (integers exactly, others within 1e-9 + rtol * |x|), expressions with
+ * variables at seeded random points, intervals with their brackets, sets in any order, units converted or
+ * ignored when one side has none, `x = 3` as 3 but not as `y = 3`, and doubtful cases rejected. The rules are
+ * listed in docs/rewards.md.
  */
 export function accuracy(options: AccuracyOptions = {}): RewardFunction {
   checkOptions('accuracy', options);

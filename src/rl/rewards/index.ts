@@ -8,7 +8,7 @@ export { cosineScaledLength, softOverlongPunishment, type CosineScaledLengthOpti
 export { repetitionPenalty, repeatedNgramFraction, type RepetitionPenaltyOptions } from './repetition.js';
 export { code, extractCode, type CodeOptions, type CodeTestCase } from './code.js';
 export { sandboxInfo, type SandboxInfo, type SandboxOptions, type CodeLanguage } from './sandbox.js';
-export { extractAnswer, referenceAnswer, normalizeAnswer, normalizeMath, latexToMath, parseAnswer, answersEqual, lastBoxed, canonicalAnswer,
-  type ParsedAnswer, type EquivalenceOptions } from './math-answer.js';
+export { extractAnswer, referenceAnswer, normalizeAnswer, normalizeMath, latexToMath, cleanLatex, parseAnswer, parsedEqual, answersEqual, lastBoxed,
+  canonicalAnswer, type ParsedAnswer, type AnswerUnit, type EquivalenceOptions } from './math-answer.js';
 export { rewardModel, scoreWithRewardModel, rewardModelStats, answerPart, rewardModelInput, padRight, type RewardModelOptions } from './reward-model.js';
 export { routeRewards, onlyWhere, subsetArgs, type RouteRewardsOptions } from './routing.js';
