@@ -74,6 +74,7 @@ describe('command-line overrides', () => {
   it('parses values as JSON where they parse, else strings; a bare flag is true', () => {
     const parsed = parseRunArgs('sft', ['--config', 'run.json', '--trainer.learningRate', '1e-4', '--trainer.bf16', 'true', '--output=runs/b',
       '--overwrite', '--data', '{"task": "addition", "count": 8}', '--tokenizer.chars', '0123', '--resume', '--trainer.seed', '-3']);
+    // '0123' is not JSON (a leading zero), so the alphabet stays a string.
     expect(parsed.configFile).toBe('run.json');
     expect(parsed.resume).toBe(true);
     expect(parsed.overrides).toEqual([['trainer.learningRate', 1e-4], ['trainer.bf16', true], ['output', 'runs/b'], ['overwrite', true],
@@ -157,7 +158,9 @@ describe('stopping and resuming the training commands', () => {
     expect(step).toBeLessThan(60);
     expect(m![2]).toBe(path.join(out, `checkpoint-${step}`));
     expect(m![3]).toBe(m![2]);
+    // No final model, but the report of the steps taken.
     expect(fs.existsSync(path.join(out, 'model'))).toBe(false);
+    expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain(`stopped early at step`);
     expect(fs.readdirSync(out).filter((n) => n.startsWith('checkpoint-'))).toEqual([`checkpoint-${step}`]);
     expect(logLines(logFile).at(-1)!.step).toBe(step);
 
