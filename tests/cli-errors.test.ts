@@ -80,7 +80,7 @@ describe('bad configs', () => {
   it('refuses a non-empty output folder unless overwrite', async () => {
     fs.mkdirSync(at('full'));
     fs.writeFileSync(at('full', 'keep.txt'), 'x');
-    await expect(sftCommand(sft({ output: at('full') }), opts)).rejects.toThrow(/already exists and is not empty; choose another folder or set "overwrite": true/);
+    await expect(sftCommand(sft({ output: at('full') }), opts)).rejects.toThrow(/already exists and is not empty; choose another folder, set "overwrite": true, or continue its run with --resume/);
     expect(fs.readdirSync(at('full'))).toEqual(['keep.txt']);
     await expect(sftCommand(sft({ output: at('full'), overwrite: 'yes' }), opts)).rejects.toThrow(/'overwrite' must be true or false/);
   });

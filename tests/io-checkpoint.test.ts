@@ -1,5 +1,6 @@
 // Checkpoints: resuming is bit-identical (weights, optimizer, scheduler and RNG state), a crash mid-save
 // keeps the previous checkpoint, and corrupt or missing files are refused with clear errors.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -88,7 +89,7 @@ describe('checkpoints', () => {
     const bias = tg.tensor([1, 2, 3], [3]);
     tg.saveCheckpoint(dir, { ...first, step: 3, config, extra: { epoch: 0, best: NaN, ema: { bias } } });
     bias.dispose();
-    expect(fs.readdirSync(dir).sort()).toEqual(['extra.safetensors', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors',
+    expect(fs.readdirSync(dir).sort()).toEqual(['SHA256SUMS', 'extra.safetensors', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors',
       'scheduler.json', 'trainer_state.json']);
     first.model.dispose();
     first.optimizer.dispose();
@@ -165,6 +166,73 @@ describe('checkpoints', () => {
       r.model.dispose();
       r.optimizer.dispose();
     }
+  });
+
+  it('covers trainer_state.json by SHA256SUMS: an edited step or config is refused', () => {
+    tg.manualSeed(10);
+    const run = newRun('random');
+    const dir = path.join(tmp, 'tampered');
+    tg.saveCheckpoint(dir, { ...run, step: 3, config });
+    const sums = fs.readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8');
+    expect(sums).toMatch(/^[0-9a-f]{64} {2}trainer_state.json$/m);
+    expect(sums).toMatch(/^[0-9a-f]{64} {2}model.safetensors$/m);
+    const stateFile = path.join(dir, 'trainer_state.json');
+    const state = fs.readFileSync(stateFile, 'utf8');
+    fs.writeFileSync(stateFile, state.replace('"step": 3', '"step": 30'));
+    const target = newRun('zeros');
+    expect(() => tg.loadCheckpoint(dir, target)).toThrow(/trainer_state.json is corrupt: sha256 does not match SHA256SUMS/);
+    expect(() => tg.readCheckpointInfo(dir)).toThrow(/sha256 does not match/);
+    expect(Array.from(target.model.weight.data()).every((v) => v === 0)).toBe(true);
+    fs.writeFileSync(stateFile, state);
+    fs.rmSync(path.join(dir, 'SHA256SUMS'));
+    expect(() => tg.loadCheckpoint(dir, target)).toThrow(/is not a complete checkpoint \(SHA256SUMS is missing/);
+    for (const r of [run, target]) {
+      r.model.dispose();
+      r.optimizer.dispose();
+    }
+  });
+
+  it('removes what interrupted saves left behind after the next successful save, keeping a sole set-aside copy', () => {
+    tg.manualSeed(11);
+    const run = newRun('random');
+    const parent = path.join(tmp, 'orphans');
+    tg.saveCheckpoint(path.join(parent, 'checkpoint-1'), { ...run, step: 1, config });
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+    // A save killed mid-write (its process is gone), a swap killed after its second rename, and one killed
+    // between its renames (checkpoint-9 itself is missing, so the set-aside copy is the only one).
+    fs.mkdirSync(path.join(parent, `.checkpoint-2.tmp-${deadPid}-0123abcd`));
+    fs.writeFileSync(path.join(parent, `.checkpoint-2.tmp-${deadPid}-0123abcd`, 'model.safetensors'), 'partial');
+    fs.cpSync(path.join(parent, 'checkpoint-1'), path.join(parent, `.checkpoint-1.old-${deadPid}-89abcdef`), { recursive: true });
+    fs.cpSync(path.join(parent, 'checkpoint-1'), path.join(parent, `.checkpoint-9.old-${deadPid}-00000000`), { recursive: true });
+    // A save in progress in another live process is left alone.
+    fs.mkdirSync(path.join(parent, `.checkpoint-7.tmp-${process.ppid}-11111111`));
+    tg.saveCheckpoint(path.join(parent, 'checkpoint-2'), { ...run, step: 2, config });
+    expect(fs.readdirSync(parent).sort()).toEqual([`.checkpoint-7.tmp-${process.ppid}-11111111`, `.checkpoint-9.old-${deadPid}-00000000`, 'checkpoint-1', 'checkpoint-2']);
+    expect(tg.readCheckpointInfo(path.join(parent, 'checkpoint-9')).step).toBe(1);
+    run.model.dispose();
+    run.optimizer.dispose();
+  });
+
+  it('latestCheckpoint finds the newest complete checkpoint, skipping interrupted and corrupt ones', () => {
+    tg.manualSeed(12);
+    const run = newRun('random');
+    const out = path.join(tmp, 'latest');
+    expect(tg.latestCheckpoint(out)).toBeNull();
+    for (const step of [1, 2, 3, 10]) tg.saveCheckpoint(path.join(out, `checkpoint-${step}`), { ...run, step, config });
+    fs.mkdirSync(path.join(out, 'checkpoint-11'));
+    fs.writeFileSync(path.join(out, 'checkpoint-20'), 'not a folder');
+    expect(tg.latestCheckpoint(out)).toBe(path.join(out, 'checkpoint-10'));
+    const model = path.join(out, 'checkpoint-10', 'model.safetensors');
+    const bytes = fs.readFileSync(model);
+    bytes[bytes.length - 1] ^= 1;
+    fs.writeFileSync(model, bytes);
+    fs.rmSync(path.join(out, 'checkpoint-3', 'SHA256SUMS'));
+    expect(tg.latestCheckpoint(out)).toBe(path.join(out, 'checkpoint-2'));
+    expect(tg.latestCheckpoint(out, { verify: false })).toBe(path.join(out, 'checkpoint-10'));
+    expect(() => tg.latestCheckpoint('' as string)).toThrow(TypeError);
+    expect(() => tg.latestCheckpoint(3 as unknown as string)).toThrow(/latestCheckpoint: outputDir must be a non-empty string/);
+    run.model.dispose();
+    run.optimizer.dispose();
   });
 
   it('refuses corrupt, truncated and missing files with clear errors, before touching the model', () => {

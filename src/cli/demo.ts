@@ -38,6 +38,12 @@ export const DEMO_DEFAULTS: DemoOptions = {
 
 const MAX_NEW_TOKENS = 40;
 
+/** What the demo writes inside its output folder (names without spaces, so paths paste into a shell as they are). */
+export const DEMO_FOLDERS = {
+  coldStart: 'cold-start-sft', grpo: 'grpo', grpoPolicy: 'grpo-policy', rejectionSampled: 'rejection-sampled.jsonl',
+  distill: 'distill', studentSft: 'student-sft', student: 'student',
+} as const;
+
 function modelConfig(size: 'teacher' | 'student', vocabSize: number, eos: number | null, pad: number | null): LlamaConfigOptions {
   const dims = size === 'teacher' ? { hiddenSize: 128, intermediateSize: 352, numHiddenLayers: 2, numAttentionHeads: 4 }
     : { hiddenSize: 64, intermediateSize: 176, numHiddenLayers: 2, numAttentionHeads: 2 };
@@ -60,11 +66,11 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   const evaluate = (model: LlamaForCausalLM) => evaluatePolicy(model, tok, heldOut, {
     k: 8, temperature: 0.6, topP: 0.95, maxNewTokens: MAX_NEW_TOKENS, extractAnswer: additionAnswer, isWellFormed: additionWellFormed, seed: o.seed,
   });
-  const sft = (model: LlamaForCausalLM, data: { prompt: string; completion: string }[], steps: number, label: string) => {
+  const sft = (model: LlamaForCausalLM, data: { prompt: string; completion: string }[], steps: number, label: string, folder: string) => {
     const bar = new ProgressBar(label, steps);
     const trainer = new SFTTrainer(model, tok, data, {
       maxSteps: steps, batchSize: 32, learningRate: 3e-3, warmupSteps: 50, lrSchedule: 'cosine', logEvery: 10, seed: o.seed,
-      outputDir: path.join(o.outputDir, label),
+      outputDir: path.join(o.outputDir, folder),
     });
     return trainer.fit((step, total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}` : ''));
   };
@@ -74,7 +80,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   // 1. Cold start.
   const policy = newModel('teacher', o.seed);
   console.log(`policy: Llama-style, d 128, 2 layers, 4 heads, ${policy.numParameters().toLocaleString()} parameters`);
-  const sftLogs = sft(policy, coldStart, o.sftSteps, 'cold-start SFT');
+  const sftLogs = sft(policy, coldStart, o.sftSteps, 'cold-start SFT', DEMO_FOLDERS.coldStart);
   results['cold start'] = evaluate(policy);
 
   // 2. GRPO with rule rewards.
@@ -83,7 +89,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   const grpo = new GRPOTrainer(policy, tok, rows, [accuracy(), format()], {
     maxSteps: o.grpoSteps, numGenerations: 8, generationBatchSize: 128, microBatchSize: 128, learningRate: 3e-4, warmupSteps: 40,
     lrSchedule: 'constant_with_warmup', rewardWeights: [1, 0.1], maxCompletionLength: MAX_NEW_TOKENS, temperature: 1, beta: 0,
-    lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, 'grpo'), logCompletions: true, numCompletionsToPrint: 8,
+    lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, DEMO_FOLDERS.grpo), logCompletions: true, numCompletionsToPrint: 8,
   }, { onCompletions: samples.add });
   const accuracyCurve: [number, number][] = [[0, results['cold start'].passAt1]];
   const bar = new ProgressBar('GRPO', o.grpoSteps);
@@ -93,23 +99,23 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   });
   results.GRPO = evaluate(policy);
   accuracyCurve.push([o.grpoSteps, results.GRPO.passAt1]);
-  savePretrained(policy, path.join(o.outputDir, 'grpo-policy'), { tokenizer: tok });
+  savePretrained(policy, path.join(o.outputDir, DEMO_FOLDERS.grpoPolicy), { tokenizer: tok });
 
   // 3. Rejection sampling from the GRPO policy, then distillation into a small student.
   const problems = additionTrainProblems(o.rejectionPrompts, o.seed + 2).map((p) => ({ prompt: p.prompt, answer: p.answer }));
   const sampled = rejectionSample(policy, tok, problems, {
     k: 1, temperature: 0.6, topP: 0.95, maxNewTokens: MAX_NEW_TOKENS, seed: o.seed,
     isCorrect: (c, row) => additionAnswer(c) === row.answer, isWellFormed: additionWellFormed,
-    outputFile: path.join(o.outputDir, 'rejection-sampled.jsonl'),
+    outputFile: path.join(o.outputDir, DEMO_FOLDERS.rejectionSampled),
   });
   console.log(`rejection sampling: kept ${sampled.accepted} of ${sampled.sampled} samples (correct and well-formed)`);
   const student = newModel('student', o.seed + 10);
-  const distillLogs = sft(student, sampled.examples, o.studentSteps, 'distill');
+  const distillLogs = sft(student, sampled.examples, o.studentSteps, 'distill', DEMO_FOLDERS.distill);
   results['student, distilled'] = evaluate(student);
   const baseline = newModel('student', o.seed + 10);
-  sft(baseline, coldStart, o.studentSteps, 'student SFT');
+  sft(baseline, coldStart, o.studentSteps, 'student SFT', DEMO_FOLDERS.studentSft);
   results['student, cold-start data'] = evaluate(baseline);
-  savePretrained(student, path.join(o.outputDir, 'student'), { tokenizer: tok });
+  savePretrained(student, path.join(o.outputDir, DEMO_FOLDERS.student), { tokenizer: tok });
 
   // 4. Summary.
   const seconds = (performance.now() - started) / 1000;
@@ -140,7 +146,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   writeReport(report, 'thinkgrad demo: the R1 recipe on 3-digit addition', [{ title: 'Held-out evaluation (128 problems)', header, rows: rowsOut }], charts,
     [`Seed ${o.seed}; finished in ${seconds.toFixed(0)} s. GRPO ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points pass@1.`],
     { completions: { records: samples.records }, config: { demo: o, grpo: grpo.config } });
-  console.log(`report: ${report}\ncheckpoints: ${path.join(o.outputDir, 'grpo-policy')} (GRPO policy), ${path.join(o.outputDir, 'student')} (distilled student); logs: ${o.outputDir}/*/\*_logs.jsonl`);
+  console.log(`report: ${report}\ncheckpoints: ${path.join(o.outputDir, DEMO_FOLDERS.grpoPolicy)} (GRPO policy), ${path.join(o.outputDir, DEMO_FOLDERS.student)} (distilled student); logs: ${o.outputDir}/*/\*_logs.jsonl`);
   console.log(`wall time: ${seconds.toFixed(0)} s`);
   return results;
 }

@@ -12,7 +12,10 @@ Commands:
   demo      the whole recipe in miniature on the embedded addition task (a few minutes on 2 cores)
 ${Object.entries(CONFIG_COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`).join('\n')}
 
-Every command but demo takes a JSON run config: thinkgrad <command> --config run.json
+Every command but demo takes a JSON run config: thinkgrad <command> --config run.json, and --<field> VALUE
+overrides any of its fields (thinkgrad sft --config run.json --trainer.learningRate 1e-4 --output runs/b).
+Training commands (sft, grpo, rm, distill): Ctrl-C stops after the current step with a checkpoint (exit 130);
+--resume continues from the newest complete checkpoint in the output folder, or --resume CHECKPOINT.
 Run thinkgrad <command> --help for a command's config fields and an example.`;
 
 async function main(argv: string[]): Promise<number> {

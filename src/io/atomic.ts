@@ -81,6 +81,46 @@ export function replaceFolder(staged: string, target: string): void {
   if (aside) fs.rmSync(aside, { recursive: true, force: true });
 }
 
+// The names tempSibling gives: `.<base>.<tag>-<pid>-<8 hex digits>`.
+const SIBLING_NAME = /^\.(.+)\.(tmp|old)-(\d+)-[0-9a-f]{8}$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what interrupted writes left in `parent`: temporary siblings (`.X.tmp-*`) of processes that are no
+ * longer running (or of this process, whose writes are synchronous and so finished), and set-aside copies
+ * (`.X.old-*`) whose `X` exists again. A set-aside copy whose `X` is missing is the only copy and is kept.
+ * Returns the paths removed.
+ */
+export function removeInterruptedWrites(parent: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = SIBLING_NAME.exec(name);
+    if (!m) continue;
+    const [, base, tag, pid] = m;
+    const orphan = tag === 'tmp'
+      ? Number(pid) === process.pid || !processAlive(Number(pid))
+      : fs.existsSync(path.join(parent, base));
+    if (!orphan) continue;
+    fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+    removed.push(path.join(parent, name));
+  }
+  return removed;
+}
+
 /** Folders left aside by an interrupted `replaceFolder(…, target)`, newest first. */
 export function findAsideFolders(target: string): string[] {
   const parent = path.dirname(target);

@@ -1,18 +1,22 @@
 // Training checkpoints: model weights, optimizer and scheduler state, the RNG state, step and config in one
 // folder, written whole to a temporary sibling and swapped in only when complete, so a crash mid-save keeps
-// the previous checkpoint; every file's size and sha256 are recorded and checked on load.
+// the previous checkpoint; every file's sha256 (trainer_state.json's too) is recorded in SHA256SUMS and checked on load.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getRngState, setRngState } from '../ops/creation.js';
 import { Tensor } from '../tensor.js';
-import { findAsideFolders, fsyncDir, replaceFolder, tempSibling, writeChunksSync } from './atomic.js';
+import { findAsideFolders, fsyncDir, removeInterruptedWrites, replaceFolder, tempSibling, writeChunksSync } from './atomic.js';
 import { readSafetensors, serializeSafetensors } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'thinkgrad-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+// Version 2 added SHA256SUMS, which covers trainer_state.json too and marks the folder complete.
+export const CHECKPOINT_VERSION = 2;
 const STATE_FILE = 'trainer_state.json';
 const MODEL_FILE = 'model.safetensors';
+// `sha256sum -c SHA256SUMS` checks a checkpoint by hand. Written last: a folder holding it is complete.
+const SUMS_FILE = 'SHA256SUMS';
+const CHECKPOINT_NAME = /^checkpoint-(\d+)$/;
 
 /** Anything with named tensors (an nn.Module, or a plain object in tests). */
 export interface HasStateDict {
@@ -127,9 +131,11 @@ function hashFile(file: string): string {
 /**
  * Saves a resumable training checkpoint into the folder `dir`:
  * model.safetensors, optimizer.safetensors + optimizer.json, scheduler.json (when given) and
- * trainer_state.json (step, config, extra, RNG state, and each file's size and sha256). Everything is written
- * and fsynced in a temporary sibling folder first; an existing `dir` is replaced only once the new one is
- * complete. On any error the temporary folder is removed and `dir` is left as it was.
+ * trainer_state.json (step, config, extra, RNG state, and each file's size and sha256), then SHA256SUMS (every
+ * file's sha256, trainer_state.json's included). Everything is written and fsynced in a temporary sibling
+ * folder first; an existing `dir` is replaced only once the new one is complete, and then what earlier
+ * interrupted saves left beside it (`.*.tmp-*`, superseded `.*.old-*`) is removed. On any error the temporary
+ * folder is removed and `dir` is left as it was.
  */
 export function saveCheckpoint(dir: string, options: SaveCheckpointOptions): void {
   if (!options || typeof options.model?.stateDict !== 'function') throw new TypeError('saveCheckpoint: options.model must have stateDict()');
@@ -168,19 +174,43 @@ export function saveCheckpoint(dir: string, options: SaveCheckpointOptions): voi
       savedAt: new Date().toISOString(), files,
     };
     if (Object.keys(configTensors).length > 0) throw new TypeError('saveCheckpoint: config must be plain JSON (it holds a Tensor)');
-    // Written last: a folder with a valid trainer_state.json is complete.
-    writeChunksSync(path.join(staged, STATE_FILE), [Buffer.from(`${JSON.stringify(info, null, 1)}\n`, 'utf8')]);
+    const sums: Record<string, string> = Object.fromEntries(Object.entries(files).map(([name, meta]) => [name, meta.sha256]));
+    const stateHash = createHash('sha256');
+    writeChunksSync(path.join(staged, STATE_FILE), hashing([Buffer.from(`${JSON.stringify(info, null, 1)}\n`, 'utf8')], stateHash));
+    sums[STATE_FILE] = stateHash.digest('hex');
+    const sumsText = Object.keys(sums).sort().map((name) => `${sums[name]}  ${name}\n`).join('');
+    writeChunksSync(path.join(staged, SUMS_FILE), [Buffer.from(sumsText, 'utf8')]);
     fsyncDir(staged);
     replaceFolder(staged, target);
+    removeInterruptedWrites(path.dirname(target));
   } catch (err) {
     fs.rmSync(staged, { recursive: true, force: true });
     throw err;
   }
 }
 
-function readInfo(dir: string): CheckpointInfo {
+function readSums(dir: string): Map<string, string> {
+  const file = path.join(dir, SUMS_FILE);
+  if (!fs.existsSync(file)) {
+    throw new Error(`loadCheckpoint: ${dir} is not a complete checkpoint (${SUMS_FILE} is missing: its save was interrupted, or it predates checkpoint version ${CHECKPOINT_VERSION})`);
+  }
+  const sums = new Map<string, string>();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (!m) throw new Error(`loadCheckpoint: ${file} is corrupt: bad line ${JSON.stringify(line)}`);
+    sums.set(m[2], m[1]);
+  }
+  return sums;
+}
+
+// trainer_state.json, checked against SHA256SUMS (unless verify is false), and the files it lists against the sums.
+function readInfo(dir: string, verify = true): CheckpointInfo {
   const file = path.join(dir, STATE_FILE);
+  const sums = readSums(dir);
+  if (!sums.has(STATE_FILE)) throw new Error(`loadCheckpoint: ${path.join(dir, SUMS_FILE)} does not cover ${STATE_FILE}`);
   if (!fs.existsSync(file)) throw new Error(`loadCheckpoint: ${dir} is not a complete checkpoint (${STATE_FILE} is missing)`);
+  if (verify && hashFile(file) !== sums.get(STATE_FILE)) throw new Error(`loadCheckpoint: ${file} is corrupt: sha256 does not match ${SUMS_FILE}`);
   let info: CheckpointInfo;
   try {
     info = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -190,7 +220,53 @@ function readInfo(dir: string): CheckpointInfo {
   if (!info || info.format !== CHECKPOINT_FORMAT) throw new Error(`loadCheckpoint: ${file} is not a thinkgrad checkpoint`);
   if (info.version !== CHECKPOINT_VERSION) throw new Error(`loadCheckpoint: ${file} has version ${info.version}; this thinkgrad reads version ${CHECKPOINT_VERSION}`);
   if (!Number.isInteger(info.step) || !info.files || typeof info.files !== 'object' || !info.rng) throw new Error(`loadCheckpoint: ${file} lacks step, files or rng`);
+  for (const [name, meta] of Object.entries(info.files)) {
+    if (sums.get(name) !== meta?.sha256) throw new Error(`loadCheckpoint: ${SUMS_FILE} and ${STATE_FILE} in ${dir} disagree about ${name}`);
+  }
   return { ...info, dir };
+}
+
+// Every file trainer_state.json lists: present, and (when verifying) of the recorded size and sha256.
+function checkFiles(folder: string, info: CheckpointInfo, verify: boolean): void {
+  for (const [name, meta] of Object.entries(info.files)) {
+    if (name.includes('/') || name.includes('\\') || name.startsWith('.')) throw new Error(`loadCheckpoint: ${STATE_FILE} names an invalid file '${name}'`);
+    const file = path.join(folder, name);
+    if (!fs.existsSync(file)) throw new Error(`loadCheckpoint: ${file} is missing`);
+    if (verify) {
+      const size = fs.statSync(file).size;
+      if (size !== meta.bytes) throw new Error(`loadCheckpoint: ${file} is corrupt: ${size} bytes, expected ${meta.bytes}`);
+      if (hashFile(file) !== meta.sha256) throw new Error(`loadCheckpoint: ${file} is corrupt: sha256 does not match`);
+    }
+  }
+}
+
+/**
+ * The newest complete checkpoint (`checkpoint-N` with the largest N whose files are all present and match
+ * their sha256) in a trainer's output folder, or null when there is none (TRL's get_last_checkpoint).
+ * Folders of interrupted saves and corrupt checkpoints are skipped. `verify: false` checks only that each
+ * folder's SHA256SUMS and files are present (no hashing).
+ */
+export function latestCheckpoint(outputDir: string, options: { verify?: boolean } = {}): string | null {
+  if (typeof outputDir !== 'string' || outputDir === '') throw new TypeError(`latestCheckpoint: outputDir must be a non-empty string, got ${JSON.stringify(outputDir)}`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(outputDir);
+  } catch {
+    return null;
+  }
+  const candidates = names.filter((n) => CHECKPOINT_NAME.test(n)).sort((a, b) => Number(CHECKPOINT_NAME.exec(b)![1]) - Number(CHECKPOINT_NAME.exec(a)![1]));
+  for (const name of candidates) {
+    const folder = path.join(outputDir, name);
+    try {
+      if (!fs.statSync(folder).isDirectory()) continue;
+      const verify = options.verify ?? true;
+      checkFiles(folder, readInfo(folder, verify), verify);
+      return folder;
+    } catch {
+      continue;
+    }
+  }
+  return null;
 }
 
 /** Reads a checkpoint's trainer_state.json (step, config, extra, RNG, files) without loading tensors. */
@@ -202,7 +278,7 @@ export function readCheckpointInfo(dir: string): CheckpointInfo {
 function locate(dir: string): string {
   const target = path.resolve(dir);
   if (fs.existsSync(target)) return target;
-  for (const aside of findAsideFolders(target)) if (fs.existsSync(path.join(aside, STATE_FILE))) return aside;
+  for (const aside of findAsideFolders(target)) if (fs.existsSync(path.join(aside, SUMS_FILE))) return aside;
   throw new Error(`loadCheckpoint: checkpoint folder ${target} does not exist`);
 }
 
@@ -214,18 +290,9 @@ function locate(dir: string): string {
 export function loadCheckpoint(dir: string, options: LoadCheckpointOptions): CheckpointInfo {
   if (!options || typeof options.model?.loadStateDict !== 'function') throw new TypeError('loadCheckpoint: options.model must have loadStateDict()');
   const folder = locate(dir);
-  const info = readInfo(folder);
+  const info = readInfo(folder, options.verify ?? true);
   const has = (name: string) => Object.prototype.hasOwnProperty.call(info.files, name);
-  for (const [name, meta] of Object.entries(info.files)) {
-    if (name.includes('/') || name.includes('\\') || name.startsWith('.')) throw new Error(`loadCheckpoint: ${STATE_FILE} names an invalid file '${name}'`);
-    const file = path.join(folder, name);
-    if (!fs.existsSync(file)) throw new Error(`loadCheckpoint: ${file} is missing`);
-    if (options.verify ?? true) {
-      const size = fs.statSync(file).size;
-      if (size !== meta.bytes) throw new Error(`loadCheckpoint: ${file} is corrupt: ${size} bytes, expected ${meta.bytes}`);
-      if (hashFile(file) !== meta.sha256) throw new Error(`loadCheckpoint: ${file} is corrupt: sha256 does not match`);
-    }
-  }
+  checkFiles(folder, info, options.verify ?? true);
   if (!has(MODEL_FILE)) throw new Error(`loadCheckpoint: ${folder} has no ${MODEL_FILE}`);
   for (const key of ['optimizer', 'scheduler'] as const) {
     if (options[key] && !has(`${key}.json`)) throw new Error(`loadCheckpoint: an ${key} was given but ${folder} holds no ${key} state`);

@@ -4,7 +4,7 @@
 // are TRL's GRPOConfig in camelCase, with TRL's defaults unless stated.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, resumeCheckpointFolder, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop } from './trainer-checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
@@ -134,6 +134,7 @@ export class GRPOTrainer {
   private readonly completionLog: JsonlLogger;
   private readonly data: DataOrder;
   private step = 0;
+  private readonly control = new RunControl();
 
   /**
    * `refModel` is required when beta > 0 (a frozen copy of the starting policy, e.g. loadPretrained of
@@ -390,15 +391,48 @@ export class GRPOTrainer {
     this.callbacks.onCompletions?.(records);
   }
 
-  /** Runs GRPO steps up to `untilStep` (default maxSteps); returns this call's step logs. */
-  async train(onProgress?: (step: number, total: number, log: LogRecord) => void, untilStep = this.config.maxSteps): Promise<LogRecord[]> {
+  /**
+   * Runs GRPO steps up to options.untilStep (default maxSteps), optionally resuming first (TRL's
+   * resume_from_checkpoint), yielding to the event loop between steps so that stop() from a signal handler,
+   * or options.signal, ends it after the step in progress with a checkpoint in outputDir. Returns this call's
+   * step logs; `stopped` says whether it ended early. `train(onProgress, untilStep)` is the same as
+   * `train({ onProgress, untilStep })`.
+   */
+  async train(options: TrainOptions<LogRecord> | TrainOptions<LogRecord>['onProgress'] = {}, untilStep?: number): Promise<LogRecord[]> {
+    const o: TrainOptions<LogRecord> = typeof options === 'function' ? { onProgress: options, untilStep } : { ...options, ...(untilStep !== undefined ? { untilStep } : {}) };
+    const from = resumeCheckpointFolder('GRPOTrainer', o.resumeFromCheckpoint, this.config.outputDir);
+    if (from) this.resume(from);
+    const limit = Math.min(o.untilStep ?? this.config.maxSteps, this.config.maxSteps);
     const logs: LogRecord[] = [];
-    while (this.step < Math.min(untilStep, this.config.maxSteps)) {
-      const log = await this.trainStep();
-      logs.push(log);
-      onProgress?.(this.step, this.config.maxSteps, log);
+    this.logger.start();
+    this.control.watch('GRPOTrainer', o.signal);
+    try {
+      while (this.step < limit && !this.control.asking) {
+        const log = await this.trainStep();
+        logs.push(log);
+        o.onProgress?.(this.step, this.config.maxSteps, log);
+        await yieldToEventLoop();
+      }
+      this.control.finish(this.step, limit, this.config.outputDir, (dir) => this.save(dir));
+    } finally {
+      this.control.release();
     }
     return logs;
+  }
+
+  /** Asks train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
+  stop(): void {
+    this.control.ask();
+  }
+
+  /** Whether the last train() ended early because of stop() or its signal. */
+  get stopped(): boolean {
+    return this.control.stopped;
+  }
+
+  /** The folder of the checkpoint last written or resumed from, or null. */
+  get lastCheckpoint(): string | null {
+    return this.control.checkpoint?.dir ?? null;
   }
 
   // ref = alpha * policy + (1 - alpha) * ref (TRL's SyncRefModelCallback; alpha 1 = R1's hard reset).
@@ -422,6 +456,7 @@ export class GRPOTrainer {
   /** Writes model, optimizer, scheduler, the sampling generator, step and the prompt order, so resume() continues identically. */
   save(dir: string): void {
     saveTrainerCheckpoint(dir, this.parts(), this.step, this.config, this.refModel ? { refModel: this.refModel.stateDict() } : {});
+    this.control.checkpoint = { dir, step: this.step };
     this.callbacks.onSave?.(dir);
   }
 
@@ -435,6 +470,9 @@ export class GRPOTrainer {
     }
     for (const t of Object.values(extra?.refModel ?? {})) t.dispose();
     this.step = info.step;
+    this.control.checkpoint = { dir, step: this.step };
+    this.logger.resumeAt(this.step);
+    this.completionLog.resumeAt(this.step);
   }
 
   private parts(): TrainerParts {

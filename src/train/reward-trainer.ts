@@ -3,7 +3,7 @@
 // -log sigmoid(r_chosen - r_rejected - margin). Logs, checkpoints and resume follow the SFT trainer.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, resumeCheckpointFolder, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop } from './trainer-checkpoint.js';
 import { readJsonl } from '../io/jsonl.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
@@ -100,11 +100,12 @@ export class RewardTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
-  private readonly train: TokenizedPair[];
+  private readonly trainSet: TokenizedPair[];
   private readonly evalSet: TokenizedPair[];
   private readonly hasMargin: boolean;
   private step = 0;
   private readonly data: DataOrder;
+  private readonly control = new RunControl();
 
   constructor(
     readonly model: LlamaForSequenceClassification,
@@ -117,13 +118,13 @@ export class RewardTrainer {
     const c = (this.config = checkConfig('RewardTrainer', REWARD_FIELDS, REWARD_DEFAULTS, config));
     if (model.numLabels !== 1) throw new RangeError(`RewardTrainer: the model has ${model.numLabels} labels; a reward model has 1`);
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('RewardTrainer: the dataset is empty');
-    this.train = dataset.map((p, i) => this.tokenize(p, i, 'dataset'));
+    this.trainSet = dataset.map((p, i) => this.tokenize(p, i, 'dataset'));
     this.evalSet = evalDataset.map((p, i) => this.tokenize(p, i, 'evalDataset'));
     this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);
-    this.data = new DataOrder(this.train.length, c.seed);
+    this.data = new DataOrder(this.trainSet.length, c.seed);
   }
 
   /** Optimizer steps taken so far. */
@@ -152,15 +153,19 @@ export class RewardTrainer {
     return { chosen: narrow(r, 0, 0, B), rejected: narrow(r, 0, B, B), margin };
   }
 
-  /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
+  /**
+   * Runs optimizer steps up to `untilStep` (default maxSteps), synchronously; returns the records logged by
+   * this call. stop() (from a callback) ends it after the step in progress, with a checkpoint in outputDir.
+   */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
     const c = this.config;
+    this.logger.start();
     const firstRecord = this.logger.records.length;
-    while (this.step < Math.min(untilStep, c.maxSteps)) {
+    while (this.step < Math.min(untilStep, c.maxSteps) && !this.control.asking) {
       const started = performance.now();
       const batch: TokenizedPair[] = [];
       for (let i = 0; i < c.batchSize; i++) {
-        batch.push(this.train[this.data.next()]);
+        batch.push(this.trainSet[this.data.next()]);
       }
       const stats = tidy(() => {
         const { chosen, rejected, margin } = this.scorePairs(batch);
@@ -192,7 +197,46 @@ export class RewardTrainer {
       if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
       onProgress?.(this.step, c.maxSteps, log);
     }
+    this.control.finish(this.step, Math.min(untilStep, c.maxSteps), c.outputDir, (dir) => this.save(dir));
     return this.logger.records.slice(firstRecord);
+  }
+
+  /**
+   * Trains to maxSteps (TRL's train()), optionally resuming first, yielding to the event loop between steps so
+   * that stop() from a signal handler, or options.signal, ends it after the step in progress with a checkpoint
+   * in outputDir. Returns the records logged by this call; `stopped` says whether it ended early.
+   */
+  async train(options: TrainOptions<LogRecord | null> = {}): Promise<LogRecord[]> {
+    const from = resumeCheckpointFolder('RewardTrainer', options.resumeFromCheckpoint, this.config.outputDir);
+    if (from) this.resume(from);
+    const limit = Math.min(options.untilStep ?? this.config.maxSteps, this.config.maxSteps);
+    const firstRecord = this.logger.records.length;
+    this.control.watch('RewardTrainer', options.signal);
+    try {
+      while (this.step < limit && !this.control.asking) {
+        this.fit(options.onProgress, this.step + 1);
+        await yieldToEventLoop();
+      }
+      this.control.finish(this.step, limit, this.config.outputDir, (dir) => this.save(dir));
+    } finally {
+      this.control.release();
+    }
+    return this.logger.records.slice(firstRecord);
+  }
+
+  /** Asks fit()/train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
+  stop(): void {
+    this.control.ask();
+  }
+
+  /** Whether the last fit()/train() ended early because of stop() or its signal. */
+  get stopped(): boolean {
+    return this.control.stopped;
+  }
+
+  /** The folder of the checkpoint last written or resumed from, or null. */
+  get lastCheckpoint(): string | null {
+    return this.control.checkpoint?.dir ?? null;
   }
 
   /** Loss, pairwise accuracy and mean margin over the evaluation set (or `pairs`), without gradients. */
@@ -221,12 +265,15 @@ export class RewardTrainer {
   /** Writes model, optimizer, scheduler, RNG, step and the data order, so resume() continues identically. */
   save(dir: string): void {
     saveTrainerCheckpoint(dir, this.parts(), this.step, this.config);
+    this.control.checkpoint = { dir, step: this.step };
     this.callbacks.onSave?.(dir);
   }
 
-  /** Restores a checkpoint written by save(); fit() then continues from its step. */
+  /** Restores a checkpoint written by save(); fit() then continues from its step, appending to the log. */
   resume(dir: string): void {
     this.step = loadTrainerCheckpoint(dir, this.parts(), 'RewardTrainer').step;
+    this.control.checkpoint = { dir, step: this.step };
+    this.logger.resumeAt(this.step);
   }
 
   private parts(): TrainerParts {

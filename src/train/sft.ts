@@ -4,7 +4,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
-import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, resumeCheckpointFolder, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { AdamW } from '../optim/adamw.js';
@@ -75,10 +75,11 @@ export class SFTTrainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
-  private readonly train: LabeledSequence[];
+  private readonly trainSet: LabeledSequence[];
   private readonly evalSet: LabeledSequence[];
   private step = 0;
   private readonly data: DataOrder;
+  private readonly control = new RunControl();
 
   constructor(
     readonly model: LlamaForCausalLM,
@@ -96,12 +97,12 @@ export class SFTTrainer {
     const c = this.config;
     if (c.packing && c.maxLength === null) throw new RangeError('SFTTrainer: packing needs maxLength (the length of each packed row)');
     const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
-    this.train = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
+    this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
     this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
-    this.data = new DataOrder(this.train.length, c.seed);
+    this.data = new DataOrder(this.trainSet.length, c.seed);
   }
 
   /** Optimizer steps taken so far. */
@@ -123,9 +124,52 @@ export class SFTTrainer {
     return this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0;
   }
 
-  /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
+  /**
+   * Runs optimizer steps up to `untilStep` (default maxSteps), synchronously; returns the records logged by
+   * this call. stop() (from a callback) ends it after the step in progress, with a checkpoint in outputDir.
+   */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
-    return this.fitSteps(onProgress, untilStep, this.precision());
+    const records = this.fitSteps(onProgress, untilStep, this.precision());
+    this.control.finish(this.step, Math.min(untilStep, this.config.maxSteps), this.config.outputDir, (dir) => this.save(dir));
+    return records;
+  }
+
+  /**
+   * Trains to maxSteps (TRL's train()), optionally resuming first, yielding to the event loop between steps so
+   * that stop() from a signal handler, or options.signal, ends it after the step in progress with a checkpoint
+   * in outputDir. Returns the records logged by this call; `stopped` says whether it ended early.
+   */
+  async train(options: TrainOptions<LogRecord | null> = {}): Promise<LogRecord[]> {
+    const from = resumeCheckpointFolder('SFTTrainer', options.resumeFromCheckpoint, this.config.outputDir);
+    if (from) this.resume(from);
+    const limit = Math.min(options.untilStep ?? this.config.maxSteps, this.config.maxSteps);
+    const firstRecord = this.logger.records.length;
+    this.control.watch('SFTTrainer', options.signal);
+    try {
+      while (this.step < limit && !this.control.asking) {
+        this.fit(options.onProgress, this.step + 1);
+        await yieldToEventLoop();
+      }
+      this.control.finish(this.step, limit, this.config.outputDir, (dir) => this.save(dir));
+    } finally {
+      this.control.release();
+    }
+    return this.logger.records.slice(firstRecord);
+  }
+
+  /** Asks fit()/train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
+  stop(): void {
+    this.control.ask();
+  }
+
+  /** Whether the last fit()/train() ended early because of stop() or its signal. */
+  get stopped(): boolean {
+    return this.control.stopped;
+  }
+
+  /** The folder of the checkpoint last written or resumed from, or null. */
+  get lastCheckpoint(): string | null {
+    return this.control.checkpoint?.dir ?? null;
   }
 
   private precision(): Float32MatmulPrecision {
@@ -135,16 +179,17 @@ export class SFTTrainer {
   private fitSteps(onProgress: ((step: number, total: number, log: LogRecord | null) => void) | undefined, untilStep: number,
     precision: Float32MatmulPrecision): LogRecord[] {
     const c = this.config;
+    this.logger.start();
     const firstRecord = this.logger.records.length;
     const params = this.optimizer.params;
     const micro = c.batchSize / c.gradientAccumulationSteps;
-    while (this.step < Math.min(untilStep, c.maxSteps)) {
+    while (this.step < Math.min(untilStep, c.maxSteps) && !this.control.asking) {
       const started = performance.now();
       let lossSum = 0;
       let tokens = 0;
       const batch: LabeledSequence[] = [];
       for (let i = 0; i < c.batchSize; i++) {
-        batch.push(this.train[this.data.next()]);
+        batch.push(this.trainSet[this.data.next()]);
       }
       const micros = Array.from({ length: c.gradientAccumulationSteps }, (_, m) =>
         causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), c.maxLength ?? undefined));
@@ -204,12 +249,15 @@ export class SFTTrainer {
   /** Writes model, optimizer, scheduler, RNG, step and the data order, so resume() continues identically. */
   save(dir: string): void {
     saveTrainerCheckpoint(dir, this.parts(), this.step, this.config);
+    this.control.checkpoint = { dir, step: this.step };
     this.callbacks.onSave?.(dir);
   }
 
-  /** Restores a checkpoint written by save(); fit() then continues from its step. */
+  /** Restores a checkpoint written by save(); fit() then continues from its step, appending to the log. */
   resume(dir: string): void {
     this.step = loadTrainerCheckpoint(dir, this.parts(), 'SFTTrainer').step;
+    this.control.checkpoint = { dir, step: this.step };
+    this.logger.resumeAt(this.step);
   }
 
   private parts(): TrainerParts {

@@ -1,6 +1,8 @@
 // The part of a checkpoint every trainer writes: model, optimizer, scheduler, RNG, step, config and the data
-// order (plus trainer-specific extras), so a resumed trainer continues bit-identically.
-import { type HasStateDict, loadCheckpoint, saveCheckpoint, type Stateful } from '../io/checkpoint.js';
+// order (plus trainer-specific extras), so a resumed trainer continues bit-identically; and what the trainers
+// share to resume (TRL's resume_from_checkpoint) and to stop after a step with a checkpoint.
+import * as path from 'node:path';
+import { type HasStateDict, latestCheckpoint, loadCheckpoint, saveCheckpoint, type Stateful } from '../io/checkpoint.js';
 import type { RandomGenerator, RngState } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import type { DataOrder } from './data-order.js';
@@ -30,4 +32,81 @@ export function loadTrainerCheckpoint(dir: string, parts: TrainerParts, owner: s
     parts.generator.setState(state);
   }
   return { step: info.step, extra: info.extra as Record<string, unknown> | null };
+}
+
+/** Options of a trainer's train(): TRL's resume_from_checkpoint, a stop signal, progress. */
+export interface TrainOptions<L> {
+  /** true: the newest complete checkpoint in config.outputDir (latestCheckpoint); a string: that checkpoint folder. */
+  resumeFromCheckpoint?: boolean | string;
+  /** Aborting it stops training after the step in progress, as trainer.stop() does. */
+  signal?: AbortSignal;
+  /** After every step, with the step's log (null on steps that log nothing). */
+  onProgress?: (step: number, total: number, log: L) => void;
+  /** Stop at this step instead of maxSteps (no checkpoint is written for it unless saveEvery says so). */
+  untilStep?: number;
+}
+
+/** The folder `checkpoint-<step>` where trainers save in their output folder. */
+export function checkpointFolder(outputDir: string, step: number): string {
+  return path.join(outputDir, `checkpoint-${step}`);
+}
+
+/** The checkpoint that `resumeFromCheckpoint` names, or null for a fresh start; `owner` names the trainer in errors. */
+export function resumeCheckpointFolder(owner: string, from: boolean | string | undefined, outputDir: string | null): string | null {
+  if (from === undefined || from === false) return null;
+  if (from === true) {
+    if (!outputDir) throw new RangeError(`${owner}.train: resumeFromCheckpoint: true looks in config.outputDir, which is not set; give a checkpoint folder`);
+    const found = latestCheckpoint(outputDir);
+    if (!found) throw new Error(`${owner}.train: no complete checkpoint in ${outputDir} to resume from`);
+    return found;
+  }
+  if (typeof from !== 'string' || from === '') throw new TypeError(`${owner}.train: resumeFromCheckpoint must be true, false or a checkpoint folder, got ${JSON.stringify(from)}`);
+  return from;
+}
+
+/** Lets signal handlers and pending I/O run between steps: a SIGINT handler cannot run while a step computes. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A trainer's stop request (stop() or an aborted signal: training ends after the step in progress and writes
+ * a checkpoint there) and its latest checkpoint.
+ */
+export class RunControl {
+  private asked = false;
+  private signal: AbortSignal | null = null;
+  /** Whether the last run ended early because a stop was asked. */
+  stopped = false;
+  /** The checkpoint last written or resumed from. */
+  checkpoint: { dir: string; step: number } | null = null;
+
+  ask(): void {
+    this.asked = true;
+  }
+
+  /** Stops the coming run when `signal` aborts (until release()). */
+  watch(owner: string, signal: AbortSignal | undefined): void {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`${owner}.train: options.signal must be an AbortSignal`);
+    this.signal = signal ?? null;
+  }
+
+  release(): void {
+    this.signal = null;
+  }
+
+  get asking(): boolean {
+    return this.asked || this.signal?.aborted === true;
+  }
+
+  /**
+   * Ends a run that reached `step` of `limit`: when a stop ended it early, writes a checkpoint there through
+   * `save(dir)` (when there is an output folder, a step was taken and no checkpoint holds this step yet).
+   */
+  finish(step: number, limit: number, outputDir: string | null, save: (dir: string) => void): void {
+    this.stopped = step < limit && this.asking;
+    if (!this.stopped) return;
+    this.asked = false;
+    if (outputDir && step > 0 && this.checkpoint?.step !== step) save(checkpointFolder(outputDir, step));
+  }
 }

@@ -10,6 +10,8 @@ import { LlamaForCausalLM } from '../../nn/llama.js';
 import { loadSequenceClassifier, type LlamaForSequenceClassification } from '../../nn/sequence-classification.js';
 import type { LlamaConfigOptions } from '../../nn/config.js';
 import { loadPretrained } from '../../io/pretrained.js';
+import { latestCheckpoint } from '../../io/checkpoint.js';
+import { writeFileAtomic } from '../../io/atomic.js';
 import { CharTokenizer, loadTokenizer } from '../../io/tokenizers/index.js';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { readJsonl, type ColumnSpec, type ColumnType } from '../../io/jsonl.js';
@@ -30,6 +32,17 @@ export interface RunOptions {
   source?: string;
   /** No summary table on stdout (progress bars still go to stderr). */
   quiet?: boolean;
+  /** Training commands: continue from the newest complete checkpoint in the output folder (true) or from this one. */
+  resume?: string | true;
+  /** Training commands: aborting it stops training after the step in progress, with a checkpoint (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Where a training command stopped when its signal aborted: the step reached and its checkpoint (null before any step). */
+export interface Interruption {
+  step: number;
+  maxSteps: number;
+  checkpoint: string | null;
 }
 
 export type Json = Record<string, unknown>;
@@ -339,21 +352,49 @@ export function buildRewards(src: string, field: string, spec: unknown): BuiltRe
 // ---------------------------------------------------------------------------------------------------------
 // Output.
 
-/** Refuses an output folder that exists and is not empty (unless overwrite). Writes nothing. */
-export function checkOutput(src: string, c: Json): string {
+/** Refuses an output folder that exists and is not empty (unless overwrite, or resuming the run in it). Writes nothing. */
+export function checkOutput(src: string, c: Json, resume?: string | true): string {
   const out = expectString(src, 'output', c.output);
   if (c.overwrite !== undefined && typeof c.overwrite !== 'boolean') throw new ConfigError(`${src}: field 'overwrite' must be true or false, got ${JSON.stringify(c.overwrite)}`);
   if (fs.existsSync(out)) {
     if (!fs.statSync(out).isDirectory()) throw new ConfigError(`${src}: field 'output': ${out} exists and is not a folder`);
-    if (fs.readdirSync(out).length > 0 && c.overwrite !== true) throw new ConfigError(`${src}: field 'output': ${out} already exists and is not empty; choose another folder or set "overwrite": true`);
+    if (fs.readdirSync(out).length > 0 && c.overwrite !== true && resume === undefined) {
+      throw new ConfigError(`${src}: field 'output': ${out} already exists and is not empty; choose another folder, set "overwrite": true, or continue its run with --resume`);
+    }
   }
   return out;
 }
 
-/** Creates the output folder and records the run's config in it (run_config.json). */
-export function createOutput(out: string, command: string, config: Json): void {
+/** The checkpoint a training command resumes from: `resume` itself, or with true the newest complete one in `out`. */
+export function resumeCheckpoint(src: string, out: string, resume: string | true | undefined): string | null {
+  if (resume === undefined) return null;
+  if (resume !== true) {
+    if (!fs.existsSync(resume)) throw new ConfigError(`--resume: checkpoint folder ${resume} does not exist`);
+    return resume;
+  }
+  const found = latestCheckpoint(out);
+  if (!found) throw new ConfigError(`--resume: ${src}'s output folder ${out} holds no complete checkpoint to resume from`);
+  return found;
+}
+
+/**
+ * Creates the output folder and records the run's config in it (run_config.json). A fresh run with
+ * "overwrite": true first removes the previous run's checkpoints (and leftovers of interrupted saves) and its
+ * eval.jsonl, which a new run would otherwise append to; a resumed run keeps everything.
+ */
+export function createOutput(out: string, command: string, config: Json, resuming = false): void {
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'run_config.json'), `${JSON.stringify({ command, ...config }, null, 2)}\n`);
+  if (config.overwrite === true && !resuming) {
+    for (const name of fs.readdirSync(out)) {
+      if (/^\.?checkpoint-\d+($|\.(tmp|old)-)/.test(name) || name === 'eval.jsonl') fs.rmSync(path.join(out, name), { recursive: true, force: true });
+    }
+  }
+  writeFileAtomic(path.join(out, 'run_config.json'), `${JSON.stringify({ command, ...config }, null, 2)}\n`);
+}
+
+/** How a training command ended: null when it ran to the end, else where it stopped. */
+export function interruption(trainer: { stopped: boolean; globalStep: number; lastCheckpoint: string | null }, maxSteps: number): Interruption | null {
+  return trainer.stopped ? { step: trainer.globalStep, maxSteps, checkpoint: trainer.lastCheckpoint } : null;
 }
 
 /** A markdown-style table on stdout. */

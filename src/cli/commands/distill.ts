@@ -4,11 +4,11 @@
 // checkpoints, sft_logs.jsonl, samples.jsonl (when sampling), eval.json and report.html.
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { writeJsonl } from '../../io/jsonl.js';
+import { readJsonl, writeJsonl } from '../../io/jsonl.js';
 import { loadPretrained } from '../../io/pretrained.js';
 import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
-import { buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, expectString, firstLast, fmt, loadData, MODEL_FIELDS, named, pct, printTable,
-  type AnswerFormat, type RunOptions } from './common.js';
+import { buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, expectString, firstLast, fmt, type Interruption, loadData, MODEL_FIELDS, named, pct, printTable,
+  resumeCheckpoint, type AnswerFormat, type RunOptions } from './common.js';
 import { chunkedEvaluate, loadEvalSpec } from './grpo.js';
 import { sampleInChunks, samplingSpec } from './sample.js';
 import { runSftTraining, sftReport, trainerOptions } from './sft.js';
@@ -32,6 +32,10 @@ Config fields (JSON):
 Writes: output/model (the student), output/checkpoint-N, output/sft_logs.jsonl, output/samples.jsonl (teacher
 samples, when sampled here), output/eval.json (with eval), output/report.html.
 
+Options: --resume [CHECKPOINT] continues the run in output (a resumed run trains on its samples.jsonl instead of
+sampling again); --<field> VALUE overrides a config field (--trainer.maxSteps 800); Ctrl-C (SIGINT) or SIGTERM
+stops after the current step with a checkpoint.
+
 Example run.json:
   {"teacher": "runs/grpo/model", "prompts": {"task": "addition", "count": 2000, "seed": 3},
    "sampling": {"k": 1, "maxNewTokens": 40},
@@ -40,11 +44,13 @@ Example run.json:
    "eval": {"data": {"task": "addition"}, "maxNewTokens": 40}, "output": "runs/student"}
   thinkgrad distill --config run.json`;
 
-const FIELDS = [...MODEL_FIELDS, 'data', 'teacher', 'prompts', 'sampling', 'trainer', 'eval', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', 'teacher', 'prompts', 'sampling', 'trainer', 'eval', 'output', 'overwrite'];
 
 export interface DistillResult {
   output: string;
   examples: number;
+  /** Where training stopped when its signal aborted it (no final model or evaluation then); null when it finished. */
+  interrupted: Interruption | null;
   evalResult: { passAt1: number; consAtK: number; greedyAccuracy: number | null; formatRate: number; meanLength: number } | null;
 }
 
@@ -52,7 +58,9 @@ export interface DistillResult {
 export async function distillCommand(config: unknown, opts: RunOptions = {}): Promise<DistillResult> {
   const src = opts.source ?? 'config';
   const c = checkTopLevel(src, config, FIELDS, ['output']);
-  const out = checkOutput(src, c);
+  const out = checkOutput(src, c, opts.resume);
+  const resumeFrom = resumeCheckpoint(src, out, opts.resume);
+  const samplesFile = path.join(out, 'samples.jsonl');
   if ((c.data === undefined) === (c.teacher === undefined)) throw new ConfigError(`${src}: give either 'data' (teacher samples as prompt/completion JSONL) or 'teacher' (a model folder) with 'prompts' and 'sampling'`);
   if (c.data !== undefined) for (const k of ['prompts', 'sampling']) if (c[k] !== undefined) throw new ConfigError(`${src}: field '${k}' only applies with 'teacher'`);
   const trainerConfig = trainerOptions<SFTConfig>(src, c, out);
@@ -75,7 +83,10 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
   const ev = c.eval === undefined ? null : loadEvalSpec(src, 'eval', c.eval, null);
   const student = buildModel(src, c);
   try {
-    if (teacherPlan) {
+    if (teacherPlan && resumeFrom && fs.existsSync(samplesFile)) {
+      data = named(`--resume: ${samplesFile}`, () => readJsonl(samplesFile, { columns: { prompt: 'string', completion: 'string' } })) as typeof data;
+      dataDescription = `${data.length} teacher samples from ${teacherPlan.dir} (read back from ${samplesFile})`;
+    } else if (teacherPlan) {
       const plan = teacherPlan;
       // Check the trainer config now, not after minutes of sampling (a throwaway trainer that writes nothing).
       named(`${src}: field 'trainer'`, () => new SFTTrainer(student.model, student.tokenizer, [{ prompt: plan.rows[0].prompt as string, completion: '' }], { ...trainerConfig, outputDir: null }));
@@ -95,10 +106,14 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
       }
     }
     const started = performance.now();
-    const res = runSftTraining(src, 'distill', student, data, [], trainerConfig, out, c, 'distill');
-    if (teacherPlan) writeJsonl(path.join(out, 'samples.jsonl'), data);
+    // The samples are written before training, so that a resumed run trains on the very same data.
+    if (teacherPlan && !(resumeFrom && fs.existsSync(samplesFile))) {
+      fs.mkdirSync(out, { recursive: true });
+      writeJsonl(samplesFile, data);
+    }
+    const res = await runSftTraining(src, 'distill', student, data, [], trainerConfig, out, c, 'distill', resumeFrom, opts.signal);
     let evalResult: DistillResult['evalResult'] = null;
-    if (ev) {
+    if (ev && !res.interrupted) {
       const { samples: _s, ...r } = chunkedEvaluate('eval student', student.model, student.tokenizer, ev.problems, ev.e, ev.format, ev.maxNewTokens);
       evalResult = r;
       writeFileAtomic(path.join(out, 'eval.json'), `${JSON.stringify({ ...r, k: ev.e.k, data: ev.description }, null, 2)}\n`);
@@ -108,10 +123,11 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
     const rows: (string | number)[][] = [['student', student.description], ['data', dataDescription], ['loss (first log -> last)', `${l0} -> ${l1}`],
       ...(evalResult ? [[`student pass@1 (k=${ev!.e.k})`, pct(evalResult.passAt1)], [`student cons@${ev!.e.k}`, pct(evalResult.consAtK)], ['student greedy', pct(evalResult.greedyAccuracy)],
         ['student format', pct(evalResult.formatRate)], ['student mean length', fmt(evalResult.meanLength)]] : []),
-      ['wall time (training + eval)', `${seconds.toFixed(1)} s`], ['model folder', path.join(out, 'model')], ['report', path.join(out, 'report.html')]];
+      ['wall time (training + eval)', `${seconds.toFixed(1)} s`], ...(resumeFrom ? [['resumed from', resumeFrom]] : []),
+      ...(res.interrupted ? [['stopped early at step', res.interrupted.step]] : [['model folder', path.join(out, 'model')]]), ['report', path.join(out, 'report.html')]];
     sftReport(out, 'thinkgrad distill', res, rows, [`Config: ${src}`], c);
     if (!opts.quiet) printTable(['distill', ''], rows);
-    return { output: out, examples: data.length, evalResult };
+    return { output: out, examples: data.length, interrupted: res.interrupted, evalResult };
   } finally {
     student.model.dispose();
   }

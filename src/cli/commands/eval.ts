@@ -35,7 +35,7 @@ Example run.json:
   thinkgrad eval --config run.json`;
 
 const OPTION_FIELDS = ['k', 'temperature', 'topP', 'maxNewTokens', 'greedy', 'answerFormat', 'seed', 'batchSize', 'bf16'];
-const FIELDS = [...MODEL_FIELDS, 'data', ...OPTION_FIELDS, 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', ...OPTION_FIELDS, 'output', 'overwrite'];
 
 export interface EvalCommandResult {
   output: string;

@@ -35,7 +35,7 @@ const GEN_FIELDS: Record<keyof GenSpec, FieldSpec> = {
 };
 const GEN_DEFAULTS: GenSpec = { maxNewTokens: null, temperature: 1, topP: 1, topK: null, minP: null, greedy: false, numReturnSequences: 1, seed: 0, batchSize: 256, bf16: false };
 
-const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'output', 'overwrite'];
 
 export interface GenerateCommandResult {
   output: string;

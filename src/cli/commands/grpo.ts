@@ -6,15 +6,16 @@ import * as path from 'node:path';
 import { savePretrained } from '../../io/pretrained.js';
 import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import { GRPOTrainer, type GRPOConfig, type PromptRow } from '../../train/grpo.js';
-import type { LogRecord } from '../../train/logger.js';
+import { type LogRecord, truncateLogAfter } from '../../train/logger.js';
+import { readJsonl } from '../../io/jsonl.js';
 import { evaluatePolicy, type EvalProblem } from '../../eval/evaluate.js';
 import { checkConfig, type FieldSpec } from '../../train/config.js';
 import type { LlamaForCausalLM } from '../../nn/llama.js';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { ProgressBar } from '../progress.js';
 import { type Chart, StartEndCompletions, writeReport } from '../report.js';
-import { answerRules, buildModel, buildRewards, type BuiltRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, loadData, MODEL_FIELDS, named,
-  options, pct, printTable, type AnswerFormat, type Json, type RunOptions } from './common.js';
+import { answerRules, buildModel, buildRewards, type BuiltRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, interruption,
+  type Interruption, loadData, MODEL_FIELDS, named, options, pct, printTable, resumeCheckpoint, type AnswerFormat, type Json, type RunOptions } from './common.js';
 import { trainerOptions } from './sft.js';
 
 export const GRPO_HELP = `thinkgrad grpo --config run.json: GRPO with rule-based rewards
@@ -46,6 +47,10 @@ Config fields (JSON):
 Writes: output/model, output/checkpoint-N, output/grpo_logs.jsonl, output/completions.jsonl, output/eval.jsonl,
 output/report.html.
 
+Options: --resume [CHECKPOINT] continues the run in output (its newest complete checkpoint, or the one given),
+appending to its logs; --<field> VALUE overrides a config field (--trainer.learningRate 1e-4, --eval.every 25);
+Ctrl-C (SIGINT) or SIGTERM stops after the current step with a checkpoint.
+
 Example run.json:
   {"model": "runs/sft/model", "data": {"task": "addition", "count": 8000},
    "rewards": [{"name": "accuracy"}, {"name": "format", "weight": 0.1}],
@@ -55,7 +60,7 @@ Example run.json:
    "output": "runs/grpo"}
   thinkgrad grpo --config run.json`;
 
-const FIELDS = [...MODEL_FIELDS, 'data', 'rewards', 'trainer', 'eval', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', 'rewards', 'trainer', 'eval', 'output', 'overwrite'];
 
 export interface EvalSpec { data: unknown; every: number | null; k: number; temperature: number; topP: number; maxNewTokens: number | null; answerFormat: string; seed: number; greedy: boolean; batchSize: number; bf16: boolean }
 export const EVAL_FIELDS: Record<keyof EvalSpec, FieldSpec> = {
@@ -70,6 +75,8 @@ export interface GrpoResult {
   logs: LogRecord[];
   /** Held-out pass@1 at each evaluated step (empty without 'eval'). */
   evals: { step: number; passAt1: number; consAtK: number; greedyAccuracy: number | null; formatRate: number | null; meanLength: number }[];
+  /** Where the run stopped when its signal aborted it (no final model or evaluation then); null when it finished. */
+  interrupted: Interruption | null;
 }
 
 /** Evaluates on problems in chunks (a progress bar across them); metrics are means over problems. */
@@ -126,7 +133,7 @@ export function zeroReasons(t: GRPOConfig): Record<string, string> {
 export async function grpoCommand(config: unknown, opts: RunOptions = {}): Promise<GrpoResult> {
   const src = opts.source ?? 'config';
   const c = checkTopLevel(src, config, FIELDS, ['data', 'rewards', 'output']);
-  const out = checkOutput(src, c);
+  const out = checkOutput(src, c, opts.resume);
   const trainerConfig = trainerOptions<GRPOConfig>(src, c, out);
   if (trainerConfig.rewardWeights !== undefined) throw new ConfigError(`${src}: field 'trainer.rewardWeights': give each reward's "weight" in 'rewards' instead`);
   const rewards = buildRewards(src, 'rewards', c.rewards);
@@ -138,6 +145,7 @@ export async function grpoCommand(config: unknown, opts: RunOptions = {}): Promi
 }
 
 async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Partial<GRPOConfig>, rewards: BuiltRewards, opts: RunOptions): Promise<GrpoResult> {
+  const resumeFrom = resumeCheckpoint(src, out, opts.resume);
   const data = loadData(src, 'data', c.data, 'prompts', rewards.columns);
   const maxCompletion = typeof trainerConfig.maxCompletionLength === 'number' ? trainerConfig.maxCompletionLength : 256;
   const ev = c.eval === undefined ? null : loadEvalSpec(src, 'eval', c.eval, maxCompletion);
@@ -149,26 +157,42 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
     if (typeof beta === 'number' && beta > 0) ref = loaded.reload();
     const trainer = named(`${src}: field 'trainer'`, () => new GRPOTrainer(loaded.model, loaded.tokenizer, data.rows as PromptRow[], rewards.funcs,
       { logCompletions: true, ...trainerConfig, rewardWeights: rewards.weights }, { onCompletions: logged.add }, ref));
-    createOutput(out, 'grpo', c);
+    createOutput(out, 'grpo', c, resumeFrom !== null);
     const t = trainer.config;
     const started = performance.now();
     const evals: GrpoResult['evals'] = [];
     const evalFile = path.join(out, 'eval.jsonl');
+    if (resumeFrom) {
+      trainer.resume(resumeFrom);
+      // Evaluations after the checkpoint's step are run again by the resumed run.
+      evals.push(...(truncateLogAfter(evalFile, trainer.globalStep) as unknown as GrpoResult['evals']));
+      // The report's start table comes from the interrupted run's first logged completions.
+      const completionsFile = path.join(out, 'completions.jsonl');
+      if (fs.existsSync(completionsFile)) {
+        const before = readJsonl(completionsFile) as LogRecord[];
+        if (before.length > 0) logged.add(before.filter((r) => r.step === before[0].step));
+      }
+    }
     const runEval = (step: number) => {
       if (!ev) return;
       const { samples: _s, ...r } = chunkedEvaluate(null, loaded.model, loaded.tokenizer, ev.problems, ev.e, ev.format, ev.maxNewTokens);
       evals.push({ step, ...r });
       fs.appendFileSync(evalFile, JSON.stringify({ step, ...r }) + '\n');
     };
-    runEval(0);
+    if (!resumeFrom) runEval(0);
     const bar = new ProgressBar('GRPO', t.maxSteps);
-    const logs = await trainer.train((step, total, log) => {
+    await trainer.train({ signal: opts.signal, onProgress: (step, total, log) => {
       if (ev?.e.every && step % ev.e.every === 0 && step < total) runEval(step);
       bar.update(step, `reward ${(log.reward as number).toFixed(3)}${evals.length ? `, pass@1 ${pct(evals[evals.length - 1].passAt1)}` : ''}`);
-    });
-    runEval(t.maxSteps);
-    if (!(t.saveEvery && t.maxSteps % t.saveEvery === 0)) trainer.save(path.join(out, `checkpoint-${t.maxSteps}`));
-    savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
+    } });
+    const logs = trainer.logger.records.filter((l) => typeof l.reward === 'number');
+    const interrupted = interruption(trainer, t.maxSteps);
+    if (!interrupted) {
+      runEval(t.maxSteps);
+      const last = path.join(out, `checkpoint-${t.maxSteps}`);
+      if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
+      savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
+    }
     const seconds = (performance.now() - started) / 1000;
 
     const charts: Chart[] = chartsOf(logs, 'GRPO step', [
@@ -185,17 +209,19 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
     }
     const [r0, r1] = firstLast(logs, 'reward');
     const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description],
-      ['rewards', rewards.names.map((n, i) => `${n} x ${rewards.weights[i]}`).join(', ')], ['steps', t.maxSteps], ['reward (first step -> last)', `${r0} -> ${r1}`],
+      ['rewards', rewards.names.map((n, i) => `${n} x ${rewards.weights[i]}`).join(', ')], ['steps', interrupted ? `${interrupted.step} of ${t.maxSteps} (stopped early)` : t.maxSteps],
+      ...(resumeFrom ? [['resumed from', resumeFrom]] : []), ['reward (first step -> last)', `${r0} -> ${r1}`],
       ...rewards.names.map((n) => { const [a, b] = firstLast(logs, `rewards/${n}/mean`); return [`${n} mean (first -> last)`, `${a} -> ${b}`]; }),
       ...(evals.length ? [[`held-out pass@1 (${ev!.description})`, `${pct(evals[0].passAt1)} -> ${pct(evals[evals.length - 1].passAt1)}`],
         [`held-out cons@${ev!.e.k}`, `${pct(evals[0].consAtK)} -> ${pct(evals[evals.length - 1].consAtK)}`]] : []),
-      ['wall time', `${seconds.toFixed(1)} s`], ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'grpo_logs.jsonl')], ['report', path.join(out, 'report.html')]];
+      ['wall time', `${seconds.toFixed(1)} s`], ...(interrupted ? [] : [['model folder', path.join(out, 'model')]]), ['logs', path.join(out, 'grpo_logs.jsonl')],
+      ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad grpo', [{ title: 'Summary', header: ['', 'value'], rows }], charts, [`Config: ${src}`], {
       completions: { records: logged.records, perTable: t.numGenerations, whyNone: t.logCompletions ? undefined : 'trainer.logCompletions is false, so no completions were logged.' },
       config: { ...c, trainer: t },
     });
     if (!opts.quiet) printTable(['grpo', ''], rows);
-    return { output: out, logs: [...logs], evals };
+    return { output: out, logs, evals, interrupted };
   } finally {
     ref?.dispose();
     loaded.model.dispose();

@@ -10,8 +10,8 @@ import { RewardTrainer, type PreferencePair, type RewardConfig } from '../../tra
 import type { LogRecord } from '../../train/logger.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
-import { buildModel, buildTokenizer, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectString, firstLast, fmt, loadData, MODEL_FIELDS, named,
-  pct, printTable, type Json, type RunOptions } from './common.js';
+import { buildModel, buildTokenizer, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectString, firstLast, fmt, interruption, type Interruption,
+  loadData, MODEL_FIELDS, named, pct, printTable, resumeCheckpoint, type Json, type RunOptions } from './common.js';
 import { trainerOptions } from './sft.js';
 
 export const RM_HELP = `thinkgrad rm --config run.json: train a reward model on pairwise preferences (Bradley-Terry)
@@ -34,13 +34,17 @@ Config fields (JSON):
 Writes: output/model (the reward model + tokenizer), output/checkpoint-N, output/rm_logs.jsonl, output/report.html,
 output/run_config.json. Use the model in GRPO with rewards.rewardModel(loadSequenceClassifier(dir), tokenizer).
 
+Options: --resume [CHECKPOINT] continues the run in output (its newest complete checkpoint, or the one given),
+appending to its logs; --<field> VALUE overrides a config field (--trainer.learningRate 1e-4); Ctrl-C (SIGINT)
+or SIGTERM stops after the current step with a checkpoint.
+
 Example run.json:
   {"model": "runs/sft/model", "data": "prefs.jsonl", "evalData": "prefs-heldout.jsonl",
    "trainer": {"maxSteps": 200, "batchSize": 32, "learningRate": 1e-3, "evalEvery": 50},
    "output": "runs/rm"}
   thinkgrad rm --config run.json`;
 
-const FIELDS = [...MODEL_FIELDS, 'headSeed', 'data', 'evalData', 'trainer', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'headSeed', 'data', 'evalData', 'trainer', 'output', 'overwrite'];
 const PAIR_COLUMNS = { chosen: 'string', rejected: 'string', margin: { type: 'number', optional: true } } as const;
 
 export interface RmResult {
@@ -49,6 +53,8 @@ export interface RmResult {
   /** Held-out metrics before training and after (null without evalData). */
   evalBefore: { eval_loss: number; eval_accuracy: number; eval_margin: number } | null;
   evalAfter: { eval_loss: number; eval_accuracy: number; eval_margin: number } | null;
+  /** Where the run stopped when its signal aborted it (no final model or evaluation then); null when it finished. */
+  interrupted: Interruption | null;
 }
 
 function buildRewardModel(src: string, c: Json): { model: LlamaForSequenceClassification; tokenizer: Tokenizer; description: string; notice: string | null } {
@@ -86,7 +92,8 @@ function buildRewardModel(src: string, c: Json): { model: LlamaForSequenceClassi
 export async function rmCommand(config: unknown, opts: RunOptions = {}): Promise<RmResult> {
   const src = opts.source ?? 'config';
   const c = checkTopLevel(src, config, FIELDS, ['data', 'output']);
-  const out = checkOutput(src, c);
+  const out = checkOutput(src, c, opts.resume);
+  const resumeFrom = resumeCheckpoint(src, out, opts.resume);
   const trainerConfig = trainerOptions<RewardConfig>(src, c, out);
   const data = loadData(src, 'data', c.data, 'prompts', PAIR_COLUMNS);
   const evalData = c.evalData === undefined ? null : loadData(src, 'evalData', c.evalData, 'prompts', PAIR_COLUMNS);
@@ -94,23 +101,37 @@ export async function rmCommand(config: unknown, opts: RunOptions = {}): Promise
   try {
     const trainer = named(`${src}: field 'trainer'`, () => new RewardTrainer(built.model, built.tokenizer, data.rows as unknown as PreferencePair[], trainerConfig, {},
       (evalData?.rows ?? []) as unknown as PreferencePair[]));
-    createOutput(out, 'rm', c);
+    createOutput(out, 'rm', c, resumeFrom !== null);
     if (built.notice && !opts.quiet) console.error(built.notice);
     const t = trainer.config;
     const started = performance.now();
-    const evalBefore = evalData ? trainer.evaluate() : null;
-    if (evalBefore) trainer.logger.write({ step: 0, ...evalBefore });
+    type EvalMetrics = NonNullable<RmResult['evalBefore']>;
+    let evalBefore: EvalMetrics | null = null;
+    if (resumeFrom) {
+      trainer.resume(resumeFrom);
+      // The evaluation before training was logged at step 0 by the run being resumed.
+      const before = trainer.logger.records.find((r) => r.step === 0 && typeof r.eval_accuracy === 'number');
+      evalBefore = before ? { eval_loss: before.eval_loss as number, eval_accuracy: before.eval_accuracy as number, eval_margin: before.eval_margin as number } : null;
+    } else if (evalData) {
+      evalBefore = trainer.evaluate();
+      trainer.logger.write({ step: 0, ...evalBefore });
+    }
     const bar = new ProgressBar('reward model', t.maxSteps);
-    const logs = trainer.fit((step, _total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}, acc ${pct(log.accuracy as number)}` : ''));
+    await trainer.train({ signal: opts.signal, onProgress: (step, _total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}, acc ${pct(log.accuracy as number)}` : '') });
+    const logs = trainer.logger.records.filter((r) => r.step !== 0);
+    const interrupted = interruption(trainer, t.maxSteps);
     let evalAfter = null;
-    if (evalData) {
+    if (evalData && !interrupted) {
       const last = trainer.logger.records.at(-1);
       evalAfter = typeof last?.eval_accuracy === 'number' && last.step === t.maxSteps
         ? { eval_loss: last.eval_loss as number, eval_accuracy: last.eval_accuracy as number, eval_margin: last.eval_margin as number } : trainer.evaluate();
       if (!(typeof last?.eval_accuracy === 'number' && last.step === t.maxSteps)) trainer.logger.write({ step: t.maxSteps, ...evalAfter });
     }
-    if (!(t.saveEvery && t.maxSteps % t.saveEvery === 0)) trainer.save(path.join(out, `checkpoint-${t.maxSteps}`));
-    saveSequenceClassifier(built.model, path.join(out, 'model'), { tokenizer: built.tokenizer });
+    if (!interrupted) {
+      const last = path.join(out, `checkpoint-${t.maxSteps}`);
+      if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
+      saveSequenceClassifier(built.model, path.join(out, 'model'), { tokenizer: built.tokenizer });
+    }
     const seconds = (performance.now() - started) / 1000;
     const all = trainer.logger.records;
     const charts = chartsOf(all, 'step', [
@@ -119,14 +140,16 @@ export async function rmCommand(config: unknown, opts: RunOptions = {}): Promise
       { title: 'Learning rate', keys: ['learning_rate'], smoothing: 0 }, { title: 'Gradient norm', keys: ['grad_norm'] },
     ]);
     const [l0, l1] = firstLast(logs, 'loss');
-    const rows: (string | number)[][] = [['model', built.description], ['data', data.description], ['steps', t.maxSteps], ['train loss (first log -> last)', `${l0} -> ${l1}`],
+    const rows: (string | number)[][] = [['model', built.description], ['data', data.description],
+      ['steps', interrupted ? `${interrupted.step} of ${t.maxSteps} (stopped early)` : t.maxSteps], ...(resumeFrom ? [['resumed from', resumeFrom]] : []), ['train loss (first log -> last)', `${l0} -> ${l1}`],
       ...(evalBefore && evalAfter ? [[`held-out accuracy (${evalData!.description})`, `${pct(evalBefore.eval_accuracy)} -> ${pct(evalAfter.eval_accuracy)}`],
         ['held-out mean margin', `${fmt(evalBefore.eval_margin)} -> ${fmt(evalAfter.eval_margin)}`], ['held-out loss', `${fmt(evalBefore.eval_loss)} -> ${fmt(evalAfter.eval_loss)}`]] : []),
-      ['wall time', `${seconds.toFixed(1)} s`], ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'rm_logs.jsonl')], ['report', path.join(out, 'report.html')]];
+      ['wall time', `${seconds.toFixed(1)} s`], ...(interrupted ? [] : [['model folder', path.join(out, 'model')]]), ['logs', path.join(out, 'rm_logs.jsonl')],
+      ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad rm', [{ title: 'Summary', header: ['', 'value'], rows }], charts,
       [`Config: ${src}`, ...(built.notice ? [built.notice] : [])]);
     if (!opts.quiet) printTable(['rm', ''], rows);
-    return { output: out, logs: [...logs], evalBefore, evalAfter };
+    return { output: out, logs, evalBefore, evalAfter, interrupted };
   } finally {
     built.model.dispose();
   }

@@ -43,7 +43,7 @@ export const SAMPLING_FIELDS: Record<keyof SamplingSpec, FieldSpec> = {
 };
 const SAMPLING_DEFAULTS: SamplingSpec = { k: 4, temperature: 0.6, topP: 0.95, maxNewTokens: null, shortestOnly: false, requireFormat: true, answerFormat: '', seed: 0, batchSize: 512, bf16: false };
 
-const FIELDS = [...MODEL_FIELDS, 'data', 'sampling', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', 'sampling', 'output', 'overwrite'];
 
 export interface SampleResult {
   output: string;

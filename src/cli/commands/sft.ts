@@ -6,8 +6,8 @@ import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
 import type { LogRecord } from '../../train/logger.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
-import { buildModel, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, fmt, loadData, MODEL_FIELDS, named,
-  printTable, type Json, type LoadedModel, type RunOptions } from './common.js';
+import { buildModel, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, fmt, interruption, type Interruption, loadData, MODEL_FIELDS,
+  named, printTable, resumeCheckpoint, type Json, type LoadedModel, type RunOptions } from './common.js';
 
 export const SFT_HELP = `thinkgrad sft --config run.json: supervised fine-tuning on prompt/completion pairs
 
@@ -29,6 +29,10 @@ Config fields (JSON):
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,
 output/report.html, output/run_config.json.
 
+Options: --resume [CHECKPOINT] continues the run in output (its newest complete checkpoint, or the one given),
+appending to its logs; --<field> VALUE overrides a config field (--trainer.learningRate 1e-4,
+--trainer.bf16 true, --output runs/b). Ctrl-C (SIGINT) or SIGTERM stops after the current step with a checkpoint.
+
 Example run.json:
   {"modelConfig": {"hiddenSize": 64, "intermediateSize": 176, "numHiddenLayers": 2, "numAttentionHeads": 2},
    "tokenizer": {"type": "addition"}, "data": {"task": "addition", "count": 2000, "noise": 0.5},
@@ -36,12 +40,15 @@ Example run.json:
    "output": "runs/sft"}
   thinkgrad sft --config run.json`;
 
-const FIELDS = [...MODEL_FIELDS, 'data', 'evalData', 'trainer', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', 'evalData', 'trainer', 'output', 'overwrite'];
 
 export interface SftResult {
   output: string;
+  /** The run's log records (a resumed run's earlier ones too). */
   logs: LogRecord[];
   evalLoss: number | null;
+  /** Where the run stopped when its signal aborted it (no final model or evaluation then); null when it finished. */
+  interrupted: Interruption | null;
 }
 
 /** Checks a trainer block and returns it with outputDir set (a trainer.outputDir is refused: use 'output'). */
@@ -51,19 +58,23 @@ export function trainerOptions<C>(src: string, c: Json, out: string): Partial<C>
   return { ...t, outputDir: out } as unknown as Partial<C>;
 }
 
-/** Builds the trainer (validating its config) and runs it; shared by sft and distill. */
-export function runSftTraining(src: string, label: string, loaded: LoadedModel, data: { prompt: string; completion: string }[],
-  evalData: { prompt: string; completion: string }[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string): SftResult {
+/** Builds the trainer (validating its config) and runs it, from `resumeFrom` when given; shared by sft and distill. */
+export async function runSftTraining(src: string, label: string, loaded: LoadedModel, data: { prompt: string; completion: string }[],
+  evalData: { prompt: string; completion: string }[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string,
+  resumeFrom: string | null = null, signal?: AbortSignal): Promise<SftResult> {
   // The trainer checks its config and data before it creates anything (its log file comes last).
   const trainer = named(`${src}: field 'trainer'`, () => new SFTTrainer(loaded.model, loaded.tokenizer, data, trainerConfig, {}, evalData));
-  createOutput(out, command, config);
+  createOutput(out, command, config, resumeFrom !== null);
   const c = trainer.config;
   const bar = new ProgressBar(label, c.maxSteps);
-  const logs = trainer.fit((step, _total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}` : ''));
+  await trainer.train({ resumeFromCheckpoint: resumeFrom ?? false, signal, onProgress: (step, _total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}` : '') });
+  const interrupted = interruption(trainer, c.maxSteps);
+  if (interrupted) return { output: out, logs: [...trainer.logger.records], evalLoss: null, interrupted };
   const evalLoss = evalData.length > 0 ? trainer.evaluate() : null;
-  if (!(c.saveEvery && c.maxSteps % c.saveEvery === 0)) trainer.save(path.join(out, `checkpoint-${c.maxSteps}`));
+  const last = path.join(out, `checkpoint-${c.maxSteps}`);
+  if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
   savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
-  return { output: out, logs: [...logs], evalLoss };
+  return { output: out, logs: [...trainer.logger.records], evalLoss, interrupted: null };
 }
 
 export function sftReport(out: string, title: string, res: SftResult, rows: (string | number)[][], notes: string[], config: Json): void {
@@ -77,19 +88,21 @@ export function sftReport(out: string, title: string, res: SftResult, rows: (str
 export async function sftCommand(config: unknown, opts: RunOptions = {}): Promise<SftResult> {
   const src = opts.source ?? 'config';
   const c = checkTopLevel(src, config, FIELDS, ['data', 'output']);
-  const out = checkOutput(src, c);
+  const out = checkOutput(src, c, opts.resume);
+  const resumeFrom = resumeCheckpoint(src, out, opts.resume);
   const trainerConfig = trainerOptions<SFTConfig>(src, c, out);
   const data = loadData(src, 'data', c.data, 'sft');
   const evalData = c.evalData === undefined ? null : loadData(src, 'evalData', c.evalData, 'sft');
   const loaded = buildModel(src, c);
   try {
     const started = performance.now();
-    const res = runSftTraining(src, 'SFT', loaded, data.rows as never, (evalData?.rows ?? []) as never, trainerConfig, out, c, 'sft');
+    const res = await runSftTraining(src, 'SFT', loaded, data.rows as never, (evalData?.rows ?? []) as never, trainerConfig, out, c, 'sft', resumeFrom, opts.signal);
     const seconds = (performance.now() - started) / 1000;
     const [loss0, loss1] = firstLast(res.logs, 'loss');
     const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description], ['steps', fmt(res.logs.at(-1)?.step)],
       ['loss (first log -> last)', `${loss0} -> ${loss1}`], ['eval loss', fmt(res.evalLoss)], ['wall time', `${seconds.toFixed(1)} s`],
-      ['model folder', path.join(out, 'model')], ['logs', path.join(out, 'sft_logs.jsonl')], ['report', path.join(out, 'report.html')]];
+      ...(resumeFrom ? [['resumed from', resumeFrom]] : []), ...(res.interrupted ? [['stopped early at step', res.interrupted.step]] : [['model folder', path.join(out, 'model')]]),
+      ['logs', path.join(out, 'sft_logs.jsonl')], ['report', path.join(out, 'report.html')]];
     sftReport(out, 'thinkgrad sft', res, rows, [`Config: ${src}`], c);
     if (!opts.quiet) printTable(['sft', ''], rows);
     return res;
