@@ -189,7 +189,7 @@ Napi::Value random_fill(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_memory(Napi::Env env, Napi::Object exports) {
-  // NOTE: a Napi::Error is the only exception the module's init may throw (anything else terminates).
+  // Checked at load so that a bad value fails at once, as a RangeError like setNumThreads' own.
   std::string thread_problem = thread_env_problem();
   if (!thread_problem.empty()) throw Napi::RangeError::New(env, "thinkgrad: " + thread_problem);
   define(env, exports, "alloc", alloc);

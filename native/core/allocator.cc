@@ -3,6 +3,7 @@
 // address-space limit (ulimit -v) it refuses blocks that would leave V8 and malloc too little room.
 #include "core/allocator.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -60,7 +61,9 @@ AddressSpace read_address_space_limit() {
   AddressSpace a;
 #if defined(__linux__)
   rlimit r{};
-  if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY && process_size() > 0) {
+  if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+    a.size_read = process_size();
+    if (a.size_read == 0) return a;  // no /proc: the limit cannot be watched
     a.limit = static_cast<size_t>(r.rlim_cur);
     a.headroom = std::min<size_t>(a.limit / 4, 1024 * kMiB);
   }
