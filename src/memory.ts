@@ -1,5 +1,5 @@
 // Memory accounting: live tensor objects and the native allocator's bytes.
-import { native } from './native.js';
+import { native, warnIfOversubscribed } from './native.js';
 import { tensorCount } from './tensor.js';
 
 export interface MemoryInfo {
@@ -29,9 +29,13 @@ export function emptyCache(): void {
   native.emptyCache();
 }
 
-/** Threads the CPU kernels use (default: CPUs available, or THINKGRAD_NUM_THREADS). */
+/**
+ * Threads the CPU kernels use (default: CPUs available, or THINKGRAD_NUM_THREADS), an integer in [1, 1024].
+ * More threads than CPUs warns once per process.
+ */
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);
+  warnIfOversubscribed('setNumThreads');
 }
 
 export function getNumThreads(): number {

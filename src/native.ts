@@ -1,7 +1,9 @@
-// Loads the CPU engine's N-API addon and types its surface. Binding families declare their functions
-// by augmenting `NativeAddon` next to their backend code (see src/backend/cpu.ts).
+// Loads the CPU engine's N-API addon, types its surface and warns once when its thread count exceeds the
+// CPUs. Binding families declare their functions by augmenting `NativeAddon` next to their backend code
+// (see src/backend/cpu.ts).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -68,6 +70,9 @@ function load(): NativeAddon {
     try {
       return require(path) as NativeAddon;
     } catch (err) {
+      // A file that cannot be loaded is reported with the others; an error the engine raised while
+      // starting (an invalid THINKGRAD_NUM_THREADS) is the caller's to see as it is.
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_DLOPEN_FAILED') throw err;
       tried.push(`${path} (${(err as Error).message.split('\n')[0]})`);
     }
   }
@@ -79,3 +84,20 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+let warnedOversubscribed = false;
+
+/** @internal Warns once per process when the CPU engine runs more threads than this process has CPUs. */
+export function warnIfOversubscribed(source: string): void {
+  const threads = native.numThreads();
+  const cpus = availableParallelism();
+  if (warnedOversubscribed || threads <= cpus) return;
+  warnedOversubscribed = true;
+  process.emitWarning(
+    `thinkgrad: ${threads} threads (${source}) exceed the ${cpus} CPUs this process may run on; kernels will wait ` +
+      'for each other and run slower',
+    { code: 'THINKGRAD_THREADS_OVERSUBSCRIBED' },
+  );
+}
+
+if (process.env.THINKGRAD_NUM_THREADS !== undefined) warnIfOversubscribed('THINKGRAD_NUM_THREADS');

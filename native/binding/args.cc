@@ -85,32 +85,59 @@ namespace {
 
 struct Entry {
   Handler fn;
-  std::string name;  // for messages: op_prefix + name
+  std::string name;         // for messages: op_prefix + name
+  std::string oom_message;  // made at export time: building a message can itself run out of memory
 };
+
+std::string out_of_memory_message(const std::string& name, const std::bad_alloc& e) {
+  std::string detail = e.what();
+  // The standard library's own what() ("std::bad_alloc") says nothing a reader can use.
+  if (detail.rfind("std::", 0) == 0) return prefix(name) + "out of memory (" + detail + ")";
+  return prefix(name) + "out of memory: " + detail;
+}
+
+// Rethrows the exception in flight as the JS error it maps to. NOTE: an exception escaping an export
+// terminates the process (node-addon-api passes on only Napi::Error), so every kind is caught here.
+[[noreturn]] void rethrow_as_js(Napi::Env env, const Entry& entry) {
+  try {
+    throw;
+  } catch (const ArgError& e) {
+    if (e.kind == ArgError::Type) throw Napi::TypeError::New(env, e.message);
+    throw Napi::RangeError::New(env, e.message);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc& e) {
+    throw Napi::RangeError::New(env, out_of_memory_message(entry.name, e));
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, prefix(entry.name) + e.what());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, prefix(entry.name) + e.what());
+  } catch (...) {
+    throw Napi::Error::New(env, prefix(entry.name) + "unknown native exception");
+  }
+}
 
 Napi::Value dispatch(const Napi::CallbackInfo& info) {
   auto* entry = static_cast<Entry*>(info.Data());
   Napi::Env env = info.Env();
   try {
     return entry->fn(info);
-  } catch (const ArgError& e) {
-    if (e.kind == ArgError::Type) throw Napi::TypeError::New(env, e.message);
-    throw Napi::RangeError::New(env, e.message);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, prefix(entry->name) + "out of memory");
-  } catch (const std::invalid_argument& e) {
-    throw Napi::TypeError::New(env, prefix(entry->name) + e.what());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, prefix(entry->name) + e.what());
+  } catch (...) {
+    try {
+      rethrow_as_js(env, *entry);
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (...) {
+      throw Napi::RangeError::New(env, entry->oom_message);
+    }
   }
 }
 
 }  // namespace
 
 void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, const char* op_prefix) {
-  auto* entry = new Entry{fn, std::string(op_prefix) + name};  // NOTE: lives as long as the addon
+  std::string full_name = std::string(op_prefix) + name;
+  auto* entry = new Entry{fn, full_name, prefix(full_name) + "out of memory"};  // NOTE: lives as long as the addon
   exports.Set(name, Napi::Function::New(env, dispatch, name, entry));
 }
 

@@ -428,10 +428,16 @@ Napi::Value cross_entropy_fwd(const Napi::CallbackInfo& info) {
     no_overlap(op, loss, *in, false);
     no_overlap(op, lse, *in, false);
   }
-  int64_t bad = cross_entropy_forward(typed<float>(*loss.buf, loss.offset), typed<float>(*lse.buf, lse.offset),
-                                      typed<float>(*logits.buf, logits.offset),
-                                      typed<int32_t>(*targets.buf, targets.offset), N, V, ignore_index);
-  if (bad >= 0) throw_range(op, bad_target(bad, targets, V, ignore_index));
+  float* lse_out = typed<float>(*lse.buf, lse.offset);
+  float* loss_out = typed<float>(*loss.buf, loss.offset);
+  CrossEntropyForwardStatus status = cross_entropy_forward(loss_out, lse_out, typed<float>(*logits.buf, logits.offset),
+                                                           typed<int32_t>(*targets.buf, targets.offset), N, V,
+                                                           ignore_index);
+  if (status.bad_target >= 0) throw_range(op, bad_target(status.bad_target, targets, V, ignore_index));
+  if (int64_t row = status.nonfinite_row; row >= 0)
+    throw_range(op, "logits " + shape_str({N, V}) + " row " + std::to_string(row) + " holds NaN or Inf (log-sum-exp = " +
+                        std::to_string(lse_out[row]) + ", loss = " + std::to_string(loss_out[row]) +
+                        "); check the model's outputs");
   return info.Env().Undefined();
 }
 

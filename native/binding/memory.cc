@@ -16,6 +16,14 @@ DType dtype_arg(const Napi::CallbackInfo& info, int i, const char* op) {
   return static_cast<DType>(code);
 }
 
+// V8 is told of the bytes live buffers hold (adjusted here and in free), so that native pressure
+// triggers garbage collection: the JS objects that own gigabytes of tensors are only a few hundred bytes
+// of JS heap. Cached blocks are not reported: collecting garbage cannot give them back.
+void report_external_bytes(Napi::Env env, size_t nbytes, bool allocated) {
+  int64_t change = static_cast<int64_t>(nbytes);
+  Napi::MemoryManagement::AdjustExternalMemory(env, allocated ? change : -change);
+}
+
 // alloc(numel, dtype) -> id. Contents are uninitialized.
 Napi::Value alloc(const Napi::CallbackInfo& info) {
   int64_t numel = int_arg(info, 0, "alloc", "numel");
@@ -25,7 +33,15 @@ Napi::Value alloc(const Napi::CallbackInfo& info) {
   b.dtype = dtype;
   b.nbytes = static_cast<size_t>(numel) * dtype_size(dtype);
   b.data = alloc_bytes(b.nbytes);
-  return Napi::Number::New(info.Env(), register_buffer(b));
+  double id = 0;
+  try {
+    id = register_buffer(b);
+  } catch (...) {
+    free_bytes(b.data, b.nbytes);
+    throw;
+  }
+  report_external_bytes(info.Env(), b.nbytes, true);
+  return Napi::Number::New(info.Env(), id);
 }
 
 // free(id) -> true when this call released it, false when it was already released.
@@ -37,8 +53,10 @@ Napi::Value free_buffer(const Napi::CallbackInfo& info) {
   } catch (const ArgError&) {
     return Napi::Boolean::New(info.Env(), false);
   }
-  free_bytes(found->data, found->nbytes);
+  Buffer released = *found;
   release_buffer(id);
+  free_bytes(released.data, released.nbytes);
+  report_external_bytes(info.Env(), released.nbytes, false);
   return Napi::Boolean::New(info.Env(), true);
 }
 
@@ -103,7 +121,8 @@ Napi::Value reset_peak(const Napi::CallbackInfo& info) {
 
 Napi::Value set_threads(const Napi::CallbackInfo& info) {
   int64_t n = int_arg(info, 0, "setNumThreads", "n");
-  if (n < 1 || n > 1024) throw_range("setNumThreads", "thread count must be in [1, 1024], got " + std::to_string(n));
+  std::string problem = thread_count_problem(n);
+  if (!problem.empty()) throw_range("setNumThreads", problem);
   set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }
@@ -170,6 +189,9 @@ Napi::Value random_fill(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_memory(Napi::Env env, Napi::Object exports) {
+  // Checked at load so that a bad value fails at once, as a RangeError like setNumThreads' own.
+  std::string thread_problem = thread_env_problem();
+  if (!thread_problem.empty()) throw Napi::RangeError::New(env, "thinkgrad: " + thread_problem);
   define(env, exports, "alloc", alloc);
   define(env, exports, "free", free_buffer);
   define(env, exports, "write", write);

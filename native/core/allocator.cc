@@ -1,18 +1,29 @@
 // Caching allocator: requests round up to one of four size classes per power of two (at most 25%
-// waste); a freed block goes to its class's free list unless the cache would exceed its budget.
+// waste); a freed block goes to its class's free list unless the cache would exceed its budget. Under an
+// address-space limit (ulimit -v) it refuses blocks that would leave V8 and malloc too little room.
 #include "core/allocator.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 #include <unordered_map>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
+
 namespace tg {
 namespace {
 
 constexpr size_t kAlignment = 64;
 constexpr size_t kCacheBudget = size_t(2) << 30;
+constexpr size_t kMiB = size_t(1) << 20;
+// The process's address-space size is read again after this many bytes of fresh blocks.
+constexpr size_t kAddressSpaceRecheck = 16 * kMiB;
 
 size_t size_class(size_t nbytes) {
   if (nbytes <= 256) return (nbytes + 63) & ~size_t(63);
@@ -21,10 +32,50 @@ size_t size_class(size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
+// NOTE: at an address-space limit the first allocation to fail is as likely to be V8's (growing its heap
+// during a GC that native pressure started) or malloc's inside V8 (capturing the JS error's stack trace)
+// as ours, and either kills the process: "FATAL ERROR: ... JavaScript heap out of memory" or "terminate
+// called after throwing an instance of 'std::bad_alloc'". So tensor blocks may use the limit only up to
+// a headroom: a quarter of it, at most 1 GiB.
+struct AddressSpace {
+  size_t limit = 0;        // RLIMIT_AS in bytes; 0 when unlimited (or unknown)
+  size_t headroom = 0;
+  size_t size_read = 0;    // the process's size when last read
+  size_t fresh_since = 0;  // bytes of fresh blocks since then
+};
+
+size_t process_size() {
+#if defined(__linux__)
+  unsigned long pages = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return static_cast<size_t>(pages) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+#else
+  return 0;
+#endif
+}
+
+AddressSpace read_address_space_limit() {
+  AddressSpace a;
+#if defined(__linux__)
+  rlimit r{};
+  if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+    a.size_read = process_size();
+    if (a.size_read == 0) return a;  // no /proc: the limit cannot be watched
+    a.limit = static_cast<size_t>(r.rlim_cur);
+    a.headroom = std::min<size_t>(a.limit / 4, 1024 * kMiB);
+  }
+#endif
+  return a;
+}
+
 struct State {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void*>> free_lists;
   size_t live_bytes = 0, live_blocks = 0, cached_bytes = 0, peak_live_bytes = 0;
+  AddressSpace address_space = read_address_space_limit();
 };
 
 State& state() {
@@ -32,35 +83,79 @@ State& state() {
   return *s;
 }
 
+// Runs under the state's mutex: counts a block handed out.
+void count_live(State& s, size_t nbytes) {
+  s.live_bytes += nbytes;
+  s.live_blocks += 1;
+  if (s.live_bytes > s.peak_live_bytes) s.peak_live_bytes = s.live_bytes;
+}
+
+// Runs under the state's mutex: whether a fresh block of `bytes` keeps the headroom under the limit.
+// The estimate only grows between readings (frees are not subtracted), so it errs towards a fresh reading.
+bool fits_address_space(State& s, size_t bytes) {
+  AddressSpace& a = s.address_space;
+  if (a.limit == 0) return true;
+  auto fits = [&] { return a.size_read + a.fresh_since + bytes + a.headroom <= a.limit; };
+  if (a.fresh_since + bytes > kAddressSpaceRecheck || !fits()) {
+    a.size_read = process_size();
+    a.fresh_since = 0;
+  }
+  if (!fits()) return false;
+  a.fresh_since += bytes;
+  return true;
+}
+
+std::string mib(size_t bytes) { return std::to_string((bytes + kMiB / 2) / kMiB) + " MiB"; }
+
+std::string allocation_message(size_t requested, const AllocatorStats& held, const AddressSpace* limited) {
+  std::string why = limited ? " within the address-space limit (ulimit -v) of " + mib(limited->limit) +
+                                  " while leaving " + mib(limited->headroom) + " to V8 and malloc"
+                            : "";
+  return "cannot allocate " + std::to_string(requested) + " bytes (" + mib(requested) + ")" + why +
+         "; live tensors hold " + std::to_string(held.live_bytes) + " bytes (" + mib(held.live_bytes) + ") in " +
+         std::to_string(held.live_blocks) + " buffers; dispose tensors or use tidy()";
+}
+
+// Under the state's mutex: a fresh block from the system, or null.
+void* system_block(State& s, size_t cls) {
+  return fits_address_space(s, cls) ? std::aligned_alloc(kAlignment, cls) : nullptr;
+}
+
+void empty_cache_locked(State& s) {
+  for (auto& [cls, list] : s.free_lists)
+    for (void* p : list) std::free(p);
+  s.free_lists.clear();
+  s.cached_bytes = 0;
+}
+
 }  // namespace
+
+AllocationError::AllocationError(size_t requested, const std::string& message)
+    : requested_(requested), message_(message) {}
 
 void* alloc_bytes(size_t nbytes) {
   State& s = state();
   size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
-  {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    s.live_bytes += nbytes;
-    s.live_blocks += 1;
-    if (s.live_bytes > s.peak_live_bytes) s.peak_live_bytes = s.live_bytes;
-    auto it = s.free_lists.find(cls);
-    if (it != s.free_lists.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      s.cached_bytes -= cls;
-      return p;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  void* p = nullptr;
+  auto it = s.free_lists.find(cls);
+  if (it != s.free_lists.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    s.cached_bytes -= cls;
+  } else {
+    p = system_block(s, cls);
+    if (p == nullptr && s.cached_bytes > 0) {
+      empty_cache_locked(s);
+      p = system_block(s, cls);
     }
   }
-  void* p = std::aligned_alloc(kAlignment, cls);
   if (p == nullptr) {
-    allocator_empty_cache();
-    p = std::aligned_alloc(kAlignment, cls);
+    AllocatorStats held{s.live_bytes, s.live_blocks, s.cached_bytes, s.peak_live_bytes};
+    bool limited = !fits_address_space(s, cls);
+    throw AllocationError(nbytes, allocation_message(nbytes, held, limited ? &s.address_space : nullptr));
   }
-  if (p == nullptr) {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    s.live_bytes -= nbytes;
-    s.live_blocks -= 1;
-    throw std::bad_alloc();
-  }
+  count_live(s, nbytes);
   return p;
 }
 
@@ -73,9 +168,13 @@ void free_bytes(void* p, size_t nbytes) {
     s.live_bytes -= nbytes;
     s.live_blocks -= 1;
     if (s.cached_bytes + cls <= kCacheBudget) {
-      s.free_lists[cls].push_back(p);
-      s.cached_bytes += cls;
-      return;
+      try {
+        s.free_lists[cls].push_back(p);
+        s.cached_bytes += cls;
+        return;
+      } catch (const std::bad_alloc&) {
+        // No memory for the free list's growth: the block goes back to the system instead.
+      }
     }
   }
   std::free(p);
@@ -90,10 +189,7 @@ AllocatorStats allocator_stats() {
 void allocator_empty_cache() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  for (auto& [cls, list] : s.free_lists)
-    for (void* p : list) std::free(p);
-  s.free_lists.clear();
-  s.cached_bytes = 0;
+  empty_cache_locked(s);
 }
 
 void allocator_reset_peak() {

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <string>
 
 namespace tg {
 
@@ -13,6 +15,20 @@ struct AllocatorStats {
   size_t peak_live_bytes;
 };
 
+// A request refused even after the cache was emptied (by the system, or by the address-space headroom);
+// what() names the bytes asked for and what the allocator held at the time.
+class AllocationError : public std::bad_alloc {
+ public:
+  AllocationError(size_t requested, const std::string& message);
+  const char* what() const noexcept override { return message_.c_str(); }
+  size_t requested() const noexcept { return requested_; }
+
+ private:
+  size_t requested_;
+  std::string message_;
+};
+
+// Throws AllocationError when the memory cannot be had.
 void* alloc_bytes(size_t nbytes);
 void free_bytes(void* p, size_t nbytes);
 AllocatorStats allocator_stats();

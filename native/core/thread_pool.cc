@@ -5,6 +5,7 @@
 #include "core/thread_pool.h"
 
 #include <atomic>
+#include <cerrno>
 #include <exception>
 #include <cstdlib>
 #include <mutex>
@@ -19,20 +20,28 @@ thread_local bool tls_in_parallel = false;
 
 constexpr int kWorkerSpins = 10000;
 
+// THINKGRAD_NUM_THREADS as a whole decimal integer; false when unset.
+bool env_thread_count(std::string* text, int64_t* n, bool* is_integer) {
+  const char* env = std::getenv("THINKGRAD_NUM_THREADS");
+  if (env == nullptr) return false;
+  *text = env;
+  errno = 0;
+  char* end = nullptr;
+  long long parsed = std::strtoll(env, &end, 10);
+  *is_integer = end != env && *end == '\0' && errno == 0;
+  *n = *is_integer ? parsed : 0;
+  return true;
+}
+
 int default_threads() {
-  if (const char* env = std::getenv("THINKGRAD_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-#if defined(__linux__)
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-#endif
-  unsigned hc = std::thread::hardware_concurrency();
-  return hc > 0 ? static_cast<int>(hc) : 1;
+  std::string text;
+  int64_t n = 0;
+  bool is_integer = false;
+  // NOTE: an invalid value falls back to the CPU count here; the addon refuses to load with it
+  // (thread_env_problem), so this only matters to code that uses the pool without the binding.
+  if (env_thread_count(&text, &n, &is_integer) && is_integer && thread_count_problem(n).empty())
+    return static_cast<int>(n);
+  return available_cpus();
 }
 
 class Pool {
@@ -168,6 +177,33 @@ Pool& pool() {
 }
 
 }  // namespace
+
+std::string thread_count_problem(int64_t n) {
+  if (n >= 1 && n <= kMaxThreads) return "";
+  return "thread count must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(n);
+}
+
+std::string thread_env_problem() {
+  std::string text;
+  int64_t n = 0;
+  bool is_integer = false;
+  if (!env_thread_count(&text, &n, &is_integer)) return "";
+  std::string problem = is_integer ? thread_count_problem(n)
+                                   : "thread count must be an integer in [1, " + std::to_string(kMaxThreads) + "]";
+  return problem.empty() ? "" : "THINKGRAD_NUM_THREADS=" + text + " is invalid: " + problem;
+}
+
+int available_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? static_cast<int>(hc) : 1;
+}
 
 int num_threads() { return pool().threads(); }
 void set_num_threads(int n) { pool().set_threads(n); }

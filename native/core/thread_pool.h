@@ -3,11 +3,21 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace tg {
 
-// Threads used by parallel_for, the caller included. Defaults to THINKGRAD_NUM_THREADS or the number of
-// CPUs this process may run on.
+constexpr int kMaxThreads = 1024;
+
+// Empty when n is a usable thread count, else why not ("thread count must be in [1, 1024], got 0").
+std::string thread_count_problem(int64_t n);
+// Empty when THINKGRAD_NUM_THREADS is unset or a usable thread count, else what is wrong with it, naming
+// the variable and its value.
+std::string thread_env_problem();
+// CPUs this process may run on (its affinity mask).
+int available_cpus();
+
+// Threads used by parallel_for, the caller included. Defaults to THINKGRAD_NUM_THREADS or available_cpus().
 int num_threads();
 void set_num_threads(int n);
 

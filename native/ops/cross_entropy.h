@@ -4,11 +4,16 @@
 
 namespace tg {
 
+// What cross_entropy_forward refused: the first row (or -1) of each kind.
+struct CrossEntropyForwardStatus {
+  int64_t bad_target = -1;     // target outside [0, V) and not ignore_index (nothing written then)
+  int64_t nonfinite_row = -1;  // a counted row whose lse or loss is NaN/Inf (NaN or Inf in its logits)
+};
+
 // loss (N) = logsumexp(logits[n]) - logits[n, target[n]], 0 where target[n] == ignore_index;
 // lse (N) = logsumexp(logits[n]) saved for the backward (computed for ignored rows too).
-// Returns -1, or the first row whose target is outside [0, V) and not ignore_index (nothing written then).
-int64_t cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets, int64_t N,
-                              int64_t V, int64_t ignore_index);
+CrossEntropyForwardStatus cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets,
+                                                int64_t N, int64_t V, int64_t ignore_index);
 
 // dlogits (N, V) = g[n] * (softmax(logits[n]) - onehot(target[n])), 0 on ignored rows. dlogits may equal
 // logits (in place: the logits are then consumed). Returns -1 or the first bad row, as above.
