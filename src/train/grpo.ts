@@ -20,6 +20,7 @@ import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selec
 import type { Tensor } from '../tensor.js';
 import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
+import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -77,6 +78,8 @@ export interface GRPOConfig {
    * cache; weights, gradients and optimizer state stay float32.
    */
   bf16: boolean;
+  /** Prompt characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
+  unknownCharacters: UnknownCharactersPolicy;
 }
 
 export const GRPO_DEFAULTS: GRPOConfig = {
@@ -85,6 +88,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
   refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
+  unknownCharacters: 'warn',
 };
 
 const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
@@ -102,6 +106,7 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   rewardWeights: { kind: 'numbers', nullable: true }, syncRefModel: { kind: 'bool' }, refModelMixupAlpha: { kind: 'number', min: 0, max: 1 },
   refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
+  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
 };
 
 /** The reward function's name in logs (`rewards/<name>/mean`): its name, else reward<i>. */
@@ -151,6 +156,7 @@ export class GRPOTrainer {
     dataset.forEach((row, i) => {
       if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
     });
+    checkUnknownCharacters('GRPOTrainer', tokenizer, [...dataset, ...evalDataset].map((row) => row.prompt), c.unknownCharacters);
     this.data = new DataOrder(dataset.length, c.seed);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     const totalSteps = c.maxSteps * c.numIterations;

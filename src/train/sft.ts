@@ -13,6 +13,7 @@ import { getSchedule, LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
+import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, type FieldSpec } from './config.js';
 
 export interface SFTExample {
@@ -51,12 +52,14 @@ export interface SFTConfig {
    * weights, gradients and optimizer state stay float32.
    */
   bf16: boolean;
+  /** Data characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
+  unknownCharacters: UnknownCharactersPolicy;
 }
 
 export const SFT_DEFAULTS: SFTConfig = {
   maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
   minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, packing: false, seed: 42,
-  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
+  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false, unknownCharacters: 'warn',
 };
 
 const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
@@ -67,6 +70,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true }, packing: { kind: 'bool' },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
+  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
 };
 
 export class SFTTrainer {
@@ -97,6 +101,7 @@ export class SFTTrainer {
     const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     this.train = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
     this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
+    checkUnknownCharacters('SFTTrainer', tokenizer, [...dataset, ...evalDataset].flatMap((e) => [e.prompt, e.completion]), c.unknownCharacters);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
