@@ -70,7 +70,7 @@ function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: n
 /** The most completions per problem evaluatePolicy and rejectionSample draw. */
 export const MAX_SAMPLES_PER_PROBLEM = 1_000_000;
 
-/** Samples k completions per problem (and one greedy) and scores them; k is at most MAX_SAMPLES_PER_PROBLEM. */
+/** Samples k completions per problem (and one greedy) and scores them; k is at most 1,000,000. */
 export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, problems: readonly EvalProblem[], options: EvaluateOptions): EvaluateResult {
   const k = options.k ?? 8;
   if (!Number.isInteger(k) || k < 1 || k > MAX_SAMPLES_PER_PROBLEM) throw new RangeError(`evaluatePolicy: k must be an integer in [1, ${MAX_SAMPLES_PER_PROBLEM}], got ${k}`);

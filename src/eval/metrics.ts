@@ -12,7 +12,7 @@ function checkCount(op: string, name: string, v: number): void {
 /**
  * The unbiased pass@k estimator (Chen et al. 2021) from n samples of which c are correct:
  * 1 - C(n-c, k) / C(n, k), computed as 1 - prod_{i=n-c+1..n} (1 - k/i) (no large binomials). numSamples is
- * at most PASS_AT_K_MAX_SAMPLES.
+ * at most 10,000,000.
  */
 export function passAtK(numSamples: number, numCorrect: number, k: number): number {
   const op = 'passAtK';

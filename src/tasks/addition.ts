@@ -50,7 +50,7 @@ const key = (p: AdditionProblem) => p.a * 1000 + p.b;
 
 /**
  * The held-out evaluation problems: the first `count` distinct problems of the generator with `seed`.
- * `count` is at most ADDITION_DISTINCT_PROBLEMS (810,000).
+ * `count` is at most 810,000, the number of distinct problems.
  */
 export function additionHeldOut(count = ADDITION_HELD_OUT_SIZE, seed = ADDITION_DEFAULT_SEED): AdditionProblem[] {
   checkCount('additionHeldOut', 'count', count, ADDITION_DISTINCT_PROBLEMS, 'the number of distinct problems');
@@ -73,7 +73,7 @@ export function additionHeldOut(count = ADDITION_HELD_OUT_SIZE, seed = ADDITION_
 /**
  * `count` training problems from a generator seeded with `trainSeed`, excluding the held-out problems of
  * `heldOutSeed` (repeats among training problems are allowed, as in any sampled dataset). `count` is at most
- * ADDITION_MAX_COUNT.
+ * 10,000,000.
  */
 export function additionTrainProblems(count: number, trainSeed: number, heldOutSeed = ADDITION_DEFAULT_SEED): AdditionProblem[] {
   checkCount('additionTrainProblems', 'count', count, ADDITION_MAX_COUNT, 'per call');
@@ -120,7 +120,7 @@ export function additionSolution(a: number, b: number, noise = 0, random: Random
 
 /**
  * Training examples with worked completions; `noise` is the per-step corruption probability. `count` is at
- * most ADDITION_MAX_COUNT.
+ * most 10,000,000.
  */
 export function additionExamples(count: number, options: { seed: number; noise?: number; heldOutSeed?: number }): AdditionExample[] {
   checkCount('additionExamples', 'count', count, ADDITION_MAX_COUNT, 'per call');
