@@ -53,3 +53,42 @@ describe('bad counts and sizes throw at once', () => {
     }
   });
 });
+
+describe('bad step counts, batch sizes and module sizes throw at once', () => {
+  const sftData = [{ prompt: '1+2=', completion: '<answer>3</answer>' }];
+
+  it('trainers: untilStep (Infinity ran for ever) and SFTTrainer.evaluate batchSize (0 looped for ever)', async () => {
+    const sft = new tg.SFTTrainer(model, tok, sftData, { maxSteps: 1e9, batchSize: 1 }, {}, sftData);
+    const grpo = new tg.GRPOTrainer(model, tok, problems, [tg.rewards.accuracy()], { maxSteps: 1e9, numGenerations: 2, generationBatchSize: 2, microBatchSize: 2 });
+    for (const v of [Infinity, NaN, -1, 1.5]) {
+      rejects(() => sft.fit(undefined, v), /SFTTrainer.fit: untilStep must be an integer >= 0/);
+      await expect(grpo.train(undefined, v)).rejects.toThrow(/GRPOTrainer.train: untilStep must be an integer >= 0/);
+    }
+    for (const v of [0, -1, NaN, 1.5, Infinity]) rejects(() => sft.evaluate(v), /SFTTrainer.evaluate: batchSize/);
+    expect(sft.fit(undefined, 0)).toEqual([]);
+  });
+
+  it('KVCache, RotaryEmbedding, RMSNorm sizes', () => {
+    for (const v of [NaN, -1, 1.5, 0, Infinity]) {
+      rejects(() => new tg.nn.KVCache(v, 1, 1, 4, 2), /KVCache: numLayers must be a positive integer/);
+      rejects(() => new tg.nn.KVCache(1, 1, 1, v, 2), /KVCache: maxLength must be a positive integer/);
+      rejects(() => model.createCache(v, 4), /KVCache: batch must be a positive integer/);
+      rejects(() => new tg.nn.RotaryEmbedding(8, 10000, v), /RotaryEmbedding: maxPositions/);
+      rejects(() => new tg.nn.RMSNorm(v), /RMSNorm: dim must be a positive integer/);
+    }
+  });
+
+  it('rewards and JSONL: n-gram sizes, batch sizes, maxLength, limit', () => {
+    const rm = new tg.nn.LlamaForSequenceClassification({ vocabSize: tok.vocabSize, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1,
+      numAttentionHeads: 2, maxPositionEmbeddings: 32, padTokenId: tok.padTokenId }, { seed: 1 });
+    for (const v of [0, -1, NaN, 1.5, Infinity]) {
+      rejects(() => tg.rewards.repeatedNgramFraction(['a', 'b'], v), /repeatedNgramFraction: n must be a positive integer/);
+      rejects(() => tg.rewards.rewardModel(rm, tok, { batchSize: v }), /rewards.rewardModel: batchSize/);
+      rejects(() => tg.rewards.scoreWithRewardModel(rm, tok, ['1+2='], ['3'], { batchSize: v }), /scoreWithRewardModel: batchSize/);
+      rejects(() => tg.rewards.rewardModelInput(tok, '1+2=', '3', true, v), /rewardModelInput: maxLength/);
+    }
+    for (const v of [NaN, -1, 1.5]) rejects(() => tg.parseJsonl('{"a":1}\n', 'inline', { limit: v }), /parseJsonl: limit/);
+    expect(tg.parseJsonl('{"a":1}\n{"a":2}\n', 'inline', { limit: 1 })).toEqual([{ a: 1 }]);
+    rm.dispose();
+  });
+});

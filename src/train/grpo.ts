@@ -21,7 +21,7 @@ import type { Tensor } from '../tensor.js';
 import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
-import { checkConfig, type FieldSpec } from './config.js';
+import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
@@ -359,6 +359,7 @@ export class GRPOTrainer {
 
   /** Runs GRPO steps up to `untilStep` (default maxSteps); returns this call's step logs. */
   async train(onProgress?: (step: number, total: number, log: LogRecord) => void, untilStep = this.config.maxSteps): Promise<LogRecord[]> {
+    checkStepCount('GRPOTrainer.train', 'untilStep', untilStep);
     const logs: LogRecord[] = [];
     while (this.step < Math.min(untilStep, this.config.maxSteps)) {
       const log = await this.trainStep();

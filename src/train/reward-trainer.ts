@@ -17,7 +17,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
-import { checkConfig, type FieldSpec } from './config.js';
+import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
@@ -154,6 +154,7 @@ export class RewardTrainer {
 
   /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
+    checkStepCount('RewardTrainer.fit', 'untilStep', untilStep);
     const c = this.config;
     const firstRecord = this.logger.records.length;
     while (this.step < Math.min(untilStep, c.maxSteps)) {

@@ -14,7 +14,7 @@ import { DataOrder } from './data-order.js';
 import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
-import { checkConfig, type FieldSpec } from './config.js';
+import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 
 export interface SFTExample {
   prompt: string;
@@ -129,6 +129,7 @@ export class SFTTrainer {
 
   /** Runs optimizer steps up to `untilStep` (default maxSteps); returns the records logged by this call. */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
+    checkStepCount('SFTTrainer.fit', 'untilStep', untilStep);
     return withFloat32MatmulPrecision(this.precision(), () => this.fitSteps(onProgress, untilStep));
   }
 
@@ -189,6 +190,7 @@ export class SFTTrainer {
 
   /** Mean per-token loss over the evaluation set (completion tokens when completionOnlyLoss). */
   evaluate(batchSize = this.config.batchSize): number {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`SFTTrainer.evaluate: batchSize must be an integer >= 1, got ${batchSize}`);
     let sum = 0;
     let tokens = 0;
     withFloat32MatmulPrecision(this.precision(), () => noGrad(() => {
