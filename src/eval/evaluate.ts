@@ -75,12 +75,18 @@ function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: n
   return { texts, lengths };
 }
 
-/** Samples k completions per problem (and one greedy) and scores them. */
+/** The most completions per problem evaluatePolicy and rejectionSample draw. */
+export const MAX_SAMPLES_PER_PROBLEM = 1_000_000;
+
+/** Samples k completions per problem (and one greedy) and scores them; k is at most 1,000,000. */
 export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, problems: readonly EvalProblem[], options: EvaluateOptions): EvaluateResult {
   const k = options.k ?? 8;
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`evaluatePolicy: k must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_SAMPLES_PER_PROBLEM) throw new RangeError(`evaluatePolicy: k must be an integer in [1, ${MAX_SAMPLES_PER_PROBLEM}], got ${k}`);
   if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('evaluatePolicy: give seed or generator, not both');
   if (problems.length === 0) throw new RangeError('evaluatePolicy: no problems');
+  for (const [name, v] of [['batchSize', options.batchSize ?? 512], ['maxNewTokens', options.maxNewTokens]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`evaluatePolicy: ${name} must be an integer >= 1, got ${String(v)}`);
+  }
   const isCorrect = options.isCorrect ?? ((a: string | null, ref: string) => answersEqual(a, ref));
   const encoded = problems.map((p) => tokenizer.encode(p.prompt));
   const sampled = completionsOf(model, tokenizer, encoded.flatMap((ids) => Array.from({ length: k }, () => ids)), options, true);

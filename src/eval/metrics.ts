@@ -2,13 +2,17 @@
 // samples, and cons@k (majority voting over normalized answers).
 import { answersEqual, canonicalAnswer, type EquivalenceOptions } from '../rl/rewards/math-answer.js';
 
+/** The most samples per problem passAtK takes. */
+export const PASS_AT_K_MAX_SAMPLES = 10_000_000;
+
 function checkCount(op: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
 }
 
 /**
  * The unbiased pass@k estimator (Chen et al. 2021) from n samples of which c are correct:
- * 1 - C(n-c, k) / C(n, k), computed as 1 - prod_{i=n-c+1..n} (1 - k/i) (no large binomials).
+ * 1 - C(n-c, k) / C(n, k), computed as 1 - prod_{i=n-c+1..n} (1 - k/i) (no large binomials). numSamples is
+ * at most 10,000,000.
  */
 export function passAtK(numSamples: number, numCorrect: number, k: number): number {
   const op = 'passAtK';
@@ -17,6 +21,8 @@ export function passAtK(numSamples: number, numCorrect: number, k: number): numb
   checkCount(op, 'k', k);
   if (numCorrect > numSamples) throw new RangeError(`${op}: numCorrect (${numCorrect}) exceeds numSamples (${numSamples})`);
   if (k < 1 || k > numSamples) throw new RangeError(`${op}: k must be in [1, numSamples = ${numSamples}], got ${k}`);
+  // The product below has numCorrect factors; no evaluation draws anywhere near this many samples.
+  if (numSamples > PASS_AT_K_MAX_SAMPLES) throw new RangeError(`${op}: numSamples is at most ${PASS_AT_K_MAX_SAMPLES.toLocaleString('en-US')}, got ${numSamples}`);
   if (numSamples - numCorrect < k) return 1;
   let fail = 1;
   for (let i = numSamples - numCorrect + 1; i <= numSamples; i++) fail *= 1 - k / i;

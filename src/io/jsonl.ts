@@ -43,6 +43,9 @@ const valueType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an 
  */
 export function parseJsonl(text: string, source: string, options: ReadJsonlOptions = {}): Record<string, unknown>[] {
   const columns = Object.entries(options.columns ?? {}).map(([name, s]) => [name, typeof s === 'string' ? { type: s } : s] as const);
+  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 0) && options.limit !== Infinity) {
+    throw new RangeError(`parseJsonl: limit must be an integer >= 0 (or Infinity), got ${options.limit}`);
+  }
   const rows: Record<string, unknown>[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {

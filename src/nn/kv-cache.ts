@@ -42,6 +42,10 @@ export class KVCache {
 
   constructor(readonly numLayers: number, batch: number, readonly kvHeads: number, readonly maxLength: number,
     readonly headDim: number, readonly dtype: KVCacheDtype = 'float32') {
+    const sizes = { numLayers, batch, kvHeads, maxLength, headDim };
+    for (const [name, v] of Object.entries(sizes)) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`KVCache: ${name} must be a positive integer, got ${v}`);
+    }
     this.rows = batch;
     if (dtype !== 'float32' && dtype !== 'bfloat16') throw new TypeError(`KVCache: dtype must be 'float32' or 'bfloat16', got ${JSON.stringify(dtype)}`);
     if (dtype === 'bfloat16' && headDim % 2 !== 0) throw new RangeError(`KVCache: a bfloat16 cache needs an even head size, got ${headDim}`);

@@ -9,6 +9,8 @@ export class RMSNorm extends Module {
 
   constructor(readonly dim: number, readonly eps = 1e-6) {
     super();
+    if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`RMSNorm: dim must be a positive integer, got ${dim}`);
+    if (!(eps >= 0 && Number.isFinite(eps))) throw new RangeError(`RMSNorm: eps must be a finite number >= 0, got ${eps}`);
     this.weight = this.registerParameter('weight', ones([dim]));
   }
 

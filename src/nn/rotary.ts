@@ -10,7 +10,11 @@ export class RotaryEmbedding {
   private retired: Tensor[] = [];
 
   /** headDim: rotated dims per head (all of them: partial rotary is not supported); base: rope_theta. */
-  constructor(readonly headDim: number, readonly base: number, readonly maxPositions: number) {}
+  constructor(readonly headDim: number, readonly base: number, readonly maxPositions: number) {
+    if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) throw new RangeError(`RotaryEmbedding: headDim must be an even integer >= 2, got ${headDim}`);
+    if (!(base > 0 && Number.isFinite(base))) throw new RangeError(`RotaryEmbedding: base must be a finite number > 0, got ${base}`);
+    if (!Number.isInteger(maxPositions) || maxPositions < 1) throw new RangeError(`RotaryEmbedding: maxPositions must be a positive integer, got ${maxPositions}`);
+  }
 
   /** cos/sin tables [P, headDim/2] covering positions [0, needed); P at least `needed`. */
   get(needed: number): { cos: Tensor; sin: Tensor } {

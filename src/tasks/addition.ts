@@ -20,6 +20,21 @@ export interface AdditionExample extends AdditionProblem {
 
 export const ADDITION_HELD_OUT_SIZE = 128;
 export const ADDITION_DEFAULT_SEED = 1234;
+/** Distinct problems there are: 900 x 900 pairs of 3-digit numbers. */
+export const ADDITION_DISTINCT_PROBLEMS = 900 * 900;
+/** The most problems or examples one call makes (a bound on the work and memory a typo can start). */
+export const ADDITION_MAX_COUNT = 10_000_000;
+
+function checkCount(op: string, name: string, v: unknown, max: number, why: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: ${name} must be an integer >= 0, got ${String(v)}`);
+  if (v > max) throw new RangeError(`${op}: ${name} is at most ${max.toLocaleString('en-US')} (${why}), got ${v.toLocaleString('en-US')}`);
+  return v;
+}
+
+function checkSeed(op: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new RangeError(`${op}: ${name} must be an integer, got ${String(v)}`);
+  return v;
+}
 
 function problem(a: number, b: number): AdditionProblem {
   return { a, b, prompt: `${a}+${b}=`, answer: String(a + b) };
@@ -31,17 +46,25 @@ function* draws(seed: number): Generator<AdditionProblem> {
   for (;;) yield problem(randomInt(random, 100, 999), randomInt(random, 100, 999));
 }
 
-const key = (p: AdditionProblem) => `${p.a}+${p.b}`;
+const key = (p: AdditionProblem) => p.a * 1000 + p.b;
 
-/** The held-out evaluation problems: the first `count` distinct problems of the generator with `seed`. */
+/**
+ * The held-out evaluation problems: the first `count` distinct problems of the generator with `seed`.
+ * `count` is at most 810,000, the number of distinct problems.
+ */
 export function additionHeldOut(count = ADDITION_HELD_OUT_SIZE, seed = ADDITION_DEFAULT_SEED): AdditionProblem[] {
+  checkCount('additionHeldOut', 'count', count, ADDITION_DISTINCT_PROBLEMS, 'the number of distinct problems');
+  checkSeed('additionHeldOut', 'seed', seed);
   const out: AdditionProblem[] = [];
-  const seen = new Set<string>();
-  for (const p of draws(seed)) {
-    if (out.length >= count) break;
-    if (!seen.has(key(p))) {
-      seen.add(key(p));
-      out.push(p);
+  // Draws the generator's pairs directly: the last of 810,000 distinct problems takes ~10M draws.
+  const seen = new Uint8Array(1000 * 1000);
+  const random = seededRandom(seed);
+  while (out.length < count) {
+    const a = randomInt(random, 100, 999);
+    const b = randomInt(random, 100, 999);
+    if (seen[a * 1000 + b] === 0) {
+      seen[a * 1000 + b] = 1;
+      out.push(problem(a, b));
     }
   }
   return out;
@@ -49,9 +72,13 @@ export function additionHeldOut(count = ADDITION_HELD_OUT_SIZE, seed = ADDITION_
 
 /**
  * `count` training problems from a generator seeded with `trainSeed`, excluding the held-out problems of
- * `heldOutSeed` (repeats among training problems are allowed, as in any sampled dataset).
+ * `heldOutSeed` (repeats among training problems are allowed, as in any sampled dataset). `count` is at most
+ * 10,000,000.
  */
 export function additionTrainProblems(count: number, trainSeed: number, heldOutSeed = ADDITION_DEFAULT_SEED): AdditionProblem[] {
+  checkCount('additionTrainProblems', 'count', count, ADDITION_MAX_COUNT, 'per call');
+  checkSeed('additionTrainProblems', 'trainSeed', trainSeed);
+  checkSeed('additionTrainProblems', 'heldOutSeed', heldOutSeed);
   const heldOut = new Set(additionHeldOut(ADDITION_HELD_OUT_SIZE, heldOutSeed).map(key));
   const out: AdditionProblem[] = [];
   for (const p of draws(trainSeed)) {
@@ -67,6 +94,11 @@ export function additionTrainProblems(count: number, trainSeed: number, heldOutS
  * follows the corrupted value, as in a cold-start set of imperfect demonstrations.
  */
 export function additionSolution(a: number, b: number, noise = 0, random: Random = Math.random): string {
+  for (const [name, v] of [['a', a], ['b', b]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`additionSolution: ${name} must be an integer >= 0, got ${v}`);
+  }
+  if (!(noise >= 0 && noise <= 1)) throw new RangeError(`additionSolution: noise must be a probability in [0, 1], got ${noise}`);
+  if (typeof random !== 'function') throw new TypeError('additionSolution: random must be a function returning numbers in [0, 1)');
   const da = String(a).split('').reverse().map(Number);
   const db = String(b).split('').reverse().map(Number);
   const columns = Math.max(da.length, db.length);
@@ -86,12 +118,20 @@ export function additionSolution(a: number, b: number, noise = 0, random: Random
   return `<think>${steps.join(',')}</think><answer>${answer}</answer>`;
 }
 
-/** Training examples with worked completions; `noise` is the per-step corruption probability. */
+/**
+ * Training examples with worked completions; `noise` is the per-step corruption probability. `count` is at
+ * most 10,000,000.
+ */
 export function additionExamples(count: number, options: { seed: number; noise?: number; heldOutSeed?: number }): AdditionExample[] {
+  checkCount('additionExamples', 'count', count, ADDITION_MAX_COUNT, 'per call');
+  if (!options || typeof options !== 'object') throw new TypeError('additionExamples: options must be an object with a seed');
+  checkSeed('additionExamples', 'options.seed', options.seed);
+  const noise = options.noise ?? 0;
+  if (!(noise >= 0 && noise <= 1)) throw new RangeError(`additionExamples: options.noise must be a probability in [0, 1], got ${noise}`);
   const random = seededRandom(options.seed ^ 0x9e3779b9);
   return additionTrainProblems(count, options.seed, options.heldOutSeed).map((p) => ({
     ...p,
-    completion: additionSolution(p.a, p.b, options.noise ?? 0, random),
+    completion: additionSolution(p.a, p.b, noise, random),
   }));
 }
 

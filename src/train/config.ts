@@ -33,6 +33,11 @@ function valid(spec: FieldSpec, v: unknown): boolean {
   }
 }
 
+/** A step to run up to (a trainer's untilStep): an integer >= 0; Infinity or NaN would loop for ever or never. */
+export function checkStepCount(op: string, name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: ${name} must be an integer >= 0, got ${String(v)}`);
+}
+
 /** Merges `given` over `defaults` after checking every given field against `fields`. */
 export function checkConfig<C extends object>(owner: string, fields: Record<keyof C, FieldSpec>, defaults: C, given: Partial<C>): C {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`${owner}: config must be an object`);

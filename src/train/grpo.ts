@@ -21,7 +21,8 @@ import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selec
 import type { Tensor } from '../tensor.js';
 import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
-import { checkConfig, type FieldSpec } from './config.js';
+import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
+import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
@@ -87,6 +88,8 @@ export interface GRPOConfig {
    * Without it the steps run at the process default precision read when each step starts.
    */
   bf16: boolean;
+  /** Prompt characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
+  unknownCharacters: UnknownCharactersPolicy;
 }
 
 export const GRPO_DEFAULTS: GRPOConfig = {
@@ -95,6 +98,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
   refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, logCompletions: false, numCompletionsToPrint: null, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
+  unknownCharacters: 'warn',
 };
 
 const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
@@ -113,6 +117,7 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, logCompletions: { kind: 'bool' },
   numCompletionsToPrint: { kind: 'int', min: 1, nullable: true }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
+  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
 };
 
 /** The reward function's name in logs (`rewards/<name>/mean`): its name, else reward<i>. */
@@ -170,6 +175,7 @@ export class GRPOTrainer {
     dataset.forEach((row, i) => {
       if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
     });
+    checkUnknownCharacters('GRPOTrainer', tokenizer, [...dataset, ...evalDataset].map((row) => row.prompt), c.unknownCharacters);
     this.data = new DataOrder(dataset.length, c.seed);
     this.generator = new RandomGenerator(c.seed);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
@@ -403,6 +409,7 @@ export class GRPOTrainer {
     const from = resumeCheckpointFolder('GRPOTrainer', o.resumeFromCheckpoint, this.config.outputDir);
     if (from) this.resume(from);
     const limit = Math.min(o.untilStep ?? this.config.maxSteps, this.config.maxSteps);
+    if (o.untilStep !== undefined) checkStepCount('GRPOTrainer.train', 'untilStep', o.untilStep);
     const logs: LogRecord[] = [];
     this.logger.start();
     this.control.watch('GRPOTrainer', o.signal);

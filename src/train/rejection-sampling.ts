@@ -8,6 +8,7 @@ import type { LlamaForCausalLM } from '../nn/llama.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { generate } from '../generate/generate.js';
 import type { RandomGenerator } from '../ops/creation.js';
+import { MAX_SAMPLES_PER_PROBLEM } from '../eval/evaluate.js';
 
 export interface RejectionSampleOptions {
   /** Samples per prompt. Default 4. */
@@ -43,9 +44,12 @@ export interface RejectionSampleResult {
 export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, rows: readonly { prompt: string; [column: string]: unknown }[],
   options: RejectionSampleOptions): RejectionSampleResult {
   const k = options.k ?? 4;
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`rejectionSample: k must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_SAMPLES_PER_PROBLEM) throw new RangeError(`rejectionSample: k must be an integer in [1, ${MAX_SAMPLES_PER_PROBLEM}], got ${k}`);
   if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('rejectionSample: give seed or generator, not both');
   const batch = options.batchSize ?? 512;
+  for (const [name, v] of [['batchSize', batch], ['maxNewTokens', options.maxNewTokens]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`rejectionSample: ${name} must be an integer >= 1, got ${String(v)}`);
+  }
   const eos = tokenizer.eosTokenId;
   const prompts = rows.flatMap((r) => Array.from({ length: k }, () => r));
   const examples: { prompt: string; completion: string }[] = [];

@@ -17,7 +17,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
-import { checkConfig, type FieldSpec } from './config.js';
+import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
@@ -158,6 +158,7 @@ export class RewardTrainer {
    * this call. stop() (from a callback) ends it after the step in progress, with a checkpoint in outputDir.
    */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
+    checkStepCount('RewardTrainer.fit', 'untilStep', untilStep);
     const c = this.config;
     this.logger.start();
     const firstRecord = this.logger.records.length;

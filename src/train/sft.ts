@@ -13,7 +13,8 @@ import { getSchedule, LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
-import { checkConfig, type FieldSpec } from './config.js';
+import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
+import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 
 export interface SFTExample {
   prompt: string;
@@ -52,12 +53,14 @@ export interface SFTConfig {
    * at the process default precision read when fit() or evaluate() starts.
    */
   bf16: boolean;
+  /** Data characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
+  unknownCharacters: UnknownCharactersPolicy;
 }
 
 export const SFT_DEFAULTS: SFTConfig = {
   maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
   minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, packing: false, seed: 42,
-  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
+  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false, unknownCharacters: 'warn',
 };
 
 const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
@@ -68,6 +71,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true }, packing: { kind: 'bool' },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
+  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
 };
 
 export class SFTTrainer {
@@ -99,6 +103,7 @@ export class SFTTrainer {
     const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
     this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
+    checkUnknownCharacters('SFTTrainer', tokenizer, [...dataset, ...evalDataset].flatMap((e) => [e.prompt, e.completion]), c.unknownCharacters);
     this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
     this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
@@ -129,6 +134,7 @@ export class SFTTrainer {
    * this call. stop() (from a callback) ends it after the step in progress, with a checkpoint in outputDir.
    */
   fit(onProgress?: (step: number, total: number, log: LogRecord | null) => void, untilStep = this.config.maxSteps): LogRecord[] {
+    checkStepCount('SFTTrainer.fit', 'untilStep', untilStep);
     const records = this.fitSteps(onProgress, untilStep, this.precision());
     this.control.finish(this.step, Math.min(untilStep, this.config.maxSteps), this.config.outputDir, (dir) => this.save(dir));
     return records;
@@ -231,6 +237,7 @@ export class SFTTrainer {
 
   /** Mean per-token loss over the evaluation set (completion tokens when completionOnlyLoss). */
   evaluate(batchSize = this.config.batchSize): number {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`SFTTrainer.evaluate: batchSize must be an integer >= 1, got ${batchSize}`);
     let sum = 0;
     let tokens = 0;
     const precision = this.precision();

@@ -201,8 +201,13 @@ const DATA_FIELDS: Record<keyof DataSpec, FieldSpec> = {
   split: { kind: 'enum', values: ['train', 'heldout'] }, count: { kind: 'int', min: 1, nullable: true }, seed: { kind: 'int', min: 0 }, noise: { kind: 'number', min: 0, max: 1 },
 };
 
-/** Rows with prompt/completion (sft), prompt + columns (grpo, sample, eval) or prompt only (generate). */
-export type DataKind = 'sft' | 'prompts' | 'eval';
+/**
+ * Rows with prompt/completion (sft), prompt + columns (grpo, rm, generate), prompt + answer from the training
+ * split (problems: sample, distill's prompts) or prompt + answer from the held-out split (eval). Only 'eval'
+ * defaults to the held-out split; the others read it only when a config names `"split": "heldout"`, so
+ * evaluation problems never leak into training data by default.
+ */
+export type DataKind = 'sft' | 'prompts' | 'problems' | 'eval';
 
 /**
  * A dataset field: `"file.jsonl"`, `{"path": "file.jsonl", "limit": N}`, or the embedded task
@@ -215,7 +220,7 @@ export function loadData(src: string, field: string, spec: unknown, kind: DataKi
   if (s.path && s.task) throw new ConfigError(`${src}: field '${field}' has both "path" and "task"; give one`);
   if (s.path) {
     for (const k of ['split', 'count', 'noise'] as const) if (typeof spec === 'object' && (spec as Json)[k] !== undefined) throw new ConfigError(`${src}: field '${field}.${k}' only applies to "task"`);
-    const own: Record<string, ColumnType> = kind === 'sft' ? { prompt: 'string', completion: 'string' } : kind === 'eval' ? { prompt: 'string', answer: 'scalar' } : { prompt: 'string' };
+    const own: Record<string, ColumnType> = kind === 'sft' ? { prompt: 'string', completion: 'string' } : kind === 'eval' || kind === 'problems' ? { prompt: 'string', answer: 'scalar' } : { prompt: 'string' };
     const rows = named(`${src}: field '${field}'`, () => readJsonl(s.path, { columns: { ...columns, ...own }, limit: s.limit ?? undefined }));
     return { rows, description: `${s.path} (${rows.length} rows)`, answerFormat: 'r1' };
   }

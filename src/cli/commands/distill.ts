@@ -22,6 +22,7 @@ Config fields (JSON):
   data        a JSONL file of prompt/completion pairs from the teacher (thinkgrad sample's samples.jsonl), or
   teacher     a teacher model folder to sample from here, with
   prompts     its prompts: a JSONL file with prompt and answer columns, or {"task": "addition", "count": N, "seed": S}
+              (training problems; the held-out ones only with "split": "heldout")
   sampling    rejection sampling options as in thinkgrad sample (k, temperature, topP, maxNewTokens (required),
               shortestOnly, requireFormat, answerFormat, seed, batchSize)
   trainer     SFTConfig options as in thinkgrad sft (maxSteps, batchSize, learningRate, ...)
@@ -73,7 +74,7 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
     if (!fs.existsSync(path.join(dir, 'tokenizer.json'))) throw new ConfigError(`${src}: field 'teacher': ${dir} has no tokenizer.json`);
     if (c.prompts === undefined) throw new ConfigError(`${src}: missing required field 'prompts' (needed with 'teacher')`);
     const spec = samplingSpec(src, 'sampling', c.sampling);
-    const prompts = loadData(src, 'prompts', c.prompts, 'eval');
+    const prompts = loadData(src, 'prompts', c.prompts, 'problems');
     teacherPlan = { dir, rows: prompts.rows, format: (spec.answerFormat || prompts.answerFormat) as AnswerFormat, spec, description: prompts.description };
   } else {
     const d = loadData(src, 'data', c.data, 'sft');

@@ -19,7 +19,8 @@ export const SAMPLE_HELP = `thinkgrad sample --config run.json: rejection sampli
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the model to sample from (e.g. runs/grpo/model)
   data        required: a JSONL file with columns prompt (string) and answer (string or number),
-              or {"task": "addition", "count": N, "seed": S}
+              or {"task": "addition", "count": N, "seed": S} (training problems; the held-out ones only
+              with "split": "heldout")
   sampling    {"k": 4, "temperature": 0.6, "topP": 0.95, "maxNewTokens": (required), "shortestOnly": false,
                "requireFormat": true, "answerFormat": "r1" | "addition", "seed": 0, "batchSize": 512, "bf16": false}
               k samples per prompt; a sample is kept when it ends (not truncated), its answer equals the
@@ -95,7 +96,7 @@ export async function sampleCommand(config: unknown, opts: RunOptions = {}): Pro
   const c = checkTopLevel(src, config, FIELDS, ['data', 'sampling', 'output']);
   const out = checkOutput(src, c);
   const s = samplingSpec(src, 'sampling', c.sampling);
-  const data = loadData(src, 'data', c.data, 'eval');
+  const data = loadData(src, 'data', c.data, 'problems');
   const loaded = buildModel(src, c);
   try {
     createOutput(out, 'sample', c);

@@ -96,6 +96,25 @@ export class CharTokenizer implements Tokenizer {
     if (typeof text !== 'string') throw new TypeError(`CharTokenizer.encode: expected a string, got ${typeof text}`);
     const ids: number[] = [];
     if (this.addBosToken && (options.addSpecialTokens ?? true)) ids.push(this.bosTokenId!);
+    this.scan(text, ids, null);
+    return ids;
+  }
+
+  /**
+   * The characters of `texts` outside the alphabet (and not part of a special token), each with how often it
+   * occurs: what encode() turns into `<unk>` (or rejects when there is no unk token).
+   */
+  unknownCharacters(texts: string | Iterable<string>): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const text of typeof texts === 'string' ? [texts] : texts) {
+      if (typeof text !== 'string') throw new TypeError(`CharTokenizer.unknownCharacters: expected strings, got ${typeof text}`);
+      this.scan(text, null, counts);
+    }
+    return counts;
+  }
+
+  // Splits text into special tokens and characters, appending ids to `ids` and counting unknown characters in `unknown`.
+  private scan(text: string, ids: number[] | null, unknown: Map<string, number> | null): void {
     let i = 0;
     outer: while (i < text.length) {
       const cp = text.codePointAt(i)!;
@@ -104,19 +123,19 @@ export class CharTokenizer implements Tokenizer {
       if (candidates) {
         for (const s of candidates) {
           if (text.startsWith(s, i)) {
-            ids.push(this.specialTokens.get(s)!);
+            ids?.push(this.specialTokens.get(s)!);
             i += s.length;
             continue outer;
           }
         }
       }
       const id = this.charIds.get(ch);
-      if (id !== undefined) ids.push(id);
-      else if (this.unkTokenId !== null) ids.push(this.unkTokenId);
+      if (id === undefined && unknown) unknown.set(ch, (unknown.get(ch) ?? 0) + 1);
+      else if (id !== undefined) ids?.push(id);
+      else if (this.unkTokenId !== null) ids?.push(this.unkTokenId);
       else throw new RangeError(`CharTokenizer.encode: character ${JSON.stringify(ch)} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) is not in the vocabulary`);
       i += ch.length;
     }
-    return ids;
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {

@@ -112,6 +112,8 @@ export class HFTokenizer implements Tokenizer {
         throw new RangeError(`HFTokenizer.decode: id ${id} at position ${i} is outside the vocabulary of ${this.vocabSize}`);
       }
     }
+    // NOTE: @huggingface/tokenizers throws on an empty list; transformers (and a completion that was only EOS) gives "".
+    if (list.length === 0) return '';
     return this.impl.decode(list, { skip_special_tokens: options.skipSpecialTokens ?? false });
   }
 

@@ -12,6 +12,8 @@ export interface RepetitionPenaltyOptions {
 
 /** The fraction of a word sequence's n-grams that repeat an earlier one: 1 - unique / total (0 if fewer than n words). */
 export function repeatedNgramFraction(words: readonly string[], n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`rewards.repeatedNgramFraction: n must be a positive integer, got ${n}`);
+  if (!Array.isArray(words)) throw new TypeError('rewards.repeatedNgramFraction: words must be an array of strings');
   if (words.length < n) return 0;
   const seen = new Set<string>();
   let total = 0;

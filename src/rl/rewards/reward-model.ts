@@ -31,6 +31,11 @@ export interface RewardModelOptions {
   maxLength?: number | null;
 }
 
+function checkBatchSize(op: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`rewards.${op}: batchSize must be an integer >= 1, got ${String(v)}`);
+  return v;
+}
+
 /** The part of a completion a reward model reads with input 'answer': what follows the last </think>. */
 export function answerPart(completion: string): string {
   const close = completion.lastIndexOf('</think>');
@@ -43,6 +48,7 @@ export function answerPart(completion: string): string {
  * rule) + response + EOS (when appendEos), cut to the last maxLength tokens.
  */
 export function rewardModelInput(tokenizer: Tokenizer, prompt: string, response: string, appendEos = true, maxLength: number | null = null): number[] {
+  if (maxLength !== null && !(Number.isInteger(maxLength) && maxLength >= 1)) throw new RangeError(`rewardModelInput: maxLength must be an integer >= 1 or null, got ${maxLength}`);
   const ids = [...tokenizer.encode(prompt), ...tokenizer.encode(response, { addSpecialTokens: false })];
   const eos = tokenizer.eosTokenId;
   if (appendEos && eos !== null) ids.push(eos);
@@ -62,7 +68,7 @@ export function padRight(seqs: readonly number[][], padId: number): { ids: Tenso
 export function scoreWithRewardModel(model: LlamaForSequenceClassification, tokenizer: Tokenizer, prompts: readonly string[], responses: readonly string[],
   options: { batchSize?: number; appendEos?: boolean; maxLength?: number | null } = {}): number[] {
   if (prompts.length !== responses.length) throw new RangeError(`scoreWithRewardModel: ${prompts.length} prompts for ${responses.length} responses`);
-  const bs = options.batchSize ?? 64;
+  const bs = checkBatchSize('scoreWithRewardModel', options.batchSize ?? 64);
   const seqs = prompts.map((p, i) => rewardModelInput(tokenizer, p, responses[i], options.appendEos ?? true, options.maxLength ?? null));
   const out = new Array<number>(seqs.length);
   // Sort by length so each batch pads little; scores go back to their places.
@@ -97,6 +103,7 @@ export function rewardModelStats(model: LlamaForSequenceClassification, tokenize
 export function rewardModel(model: LlamaForSequenceClassification, tokenizer: Tokenizer, options: RewardModelOptions = {}): RewardFunction {
   const name = options.name ?? 'reward_model';
   if (model.numLabels !== 1) throw new RangeError(`rewards.rewardModel: the model has ${model.numLabels} labels; a reward model has 1`);
+  checkBatchSize('rewardModel', options.batchSize ?? 64);
   const input = options.input ?? 'answer';
   if (input !== 'answer' && input !== 'completion') throw new RangeError(`rewards.rewardModel: input must be 'answer' or 'completion', got ${String(input)}`);
   const norm = options.normalize ?? null;
