@@ -79,5 +79,6 @@ describe('rewards.code', () => {
     expect(await run([py('print(3)')], [[{ output: '3' }]], { language: 'javascript' })).toEqual([0]);
     await expect(async () => run([js(SUM_JS)], [[{ input: '1' }]])).rejects.toThrow(/output/);
     expect(() => code({ language: 'ruby' as never })).toThrow(/language/);
+    expect(() => code({ timeoutMs: 1e12 })).toThrow(/rewards\.code.*timeoutMs.*up to 2147483647/);
   });
 });

@@ -31,6 +31,8 @@ export function extractCode(text: string, fallback?: CodeLanguage): { language: 
 
 const normalizeOutput = (s: string) => s.replace(/\r\n?/g, '\n').split('\n').map((l) => l.trimEnd()).join('\n').replace(/\n+$/, '');
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface CodeOptions extends SandboxOptions {
   /** Only blocks in this language count (default: any supported language; an unlabeled block is not run). */
   language?: CodeLanguage;
@@ -53,7 +55,8 @@ export interface CodeOptions extends SandboxOptions {
 export function code(options: CodeOptions = {}): RewardFunction {
   const r = 'code';
   checkOptions(r, options);
-  const timeoutMs = checkNumber(r, 'timeoutMs', options.timeoutMs ?? 5000, (x) => x > 0, 'a positive number');
+  // Node fires a timer longer than 2^31 - 1 ms at once, which would make the time limit none at all.
+  const timeoutMs = checkNumber(r, 'timeoutMs', options.timeoutMs ?? 5000, (x) => x > 0 && x <= MAX_TIMER_MS, `a positive number of ms up to ${MAX_TIMER_MS}`);
   const memoryMb = checkNumber(r, 'memoryMb', options.memoryMb ?? 256, (x) => x >= 16, 'at least 16');
   const concurrency = checkNumber(r, 'concurrency', options.concurrency ?? Math.min(4, availableParallelism()),
     (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
