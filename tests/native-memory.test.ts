@@ -83,15 +83,22 @@ describe('failed native allocations', () => {
     expect(tg.tidy(() => tg.ones([4]).sum().item())).toBe(4);
   });
 
-  it('a config.json with a million layers under ulimit -v 4 GiB ends with a JS error, not an abort', async () => {
+  it('a config.json with a million layers is refused before anything is allocated, saying how much memory it needs', () => {
+    const config = new tg.nn.LlamaConfig({ vocabSize: 64, hiddenSize: 256, intermediateSize: 512, numHiddenLayers: 1_000_000, numAttentionHeads: 4 });
+    const before = tg.memory().numBytes;
+    expect(() => new tg.nn.LlamaForCausalLM(config)).toThrow(/LlamaModel: this config has 6\.56e\+11 parameters, 2443\.\d GiB in float32, more than this machine's [\d.]+ GiB of memory \(1000000 layers/);
+    expect(tg.memory().numBytes).toBe(before);
+  });
+
+  it('a config.json that fits the machine but not ulimit -v 4 GiB ends with a JS error, not an abort', async () => {
     const r = await runTs(`import * as fs from 'node:fs';
       import * as os from 'node:os';
       import * as path from 'node:path';
       import { readConfig } from '@src/io/pretrained.ts';
       import { LlamaForCausalLM } from '@src/nn/llama.ts';
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-million-'));
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-6gib-'));
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', architectures: ['LlamaForCausalLM'],
-        vocab_size: 64, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 1000000, num_attention_heads: 4,
+        vocab_size: 64, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2500, num_attention_heads: 4,
         rms_norm_eps: 1e-6, max_position_embeddings: 64 }));
       try {
         new LlamaForCausalLM(readConfig(dir));

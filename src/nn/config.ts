@@ -95,6 +95,17 @@ export class LlamaConfig {
    * option, for what this implementation would otherwise silently get wrong: rope_scaling, partial rotary,
    * sliding-window attention, activations other than SiLU, other architectures.
    */
+  /** The number of parameters a LlamaForCausalLM of this config holds (the tied head counted once). */
+  parameterCount(): number {
+    const C = this.hiddenSize;
+    const q = this.numAttentionHeads * this.headDim;
+    const kv = this.numKeyValueHeads * this.headDim;
+    const attention = C * q + 2 * C * kv + q * C + (this.qkvBias ? q + 2 * kv : 0) + (this.oBias ? C : 0);
+    const mlp = 3 * C * this.intermediateSize + (this.mlpBias ? 2 * this.intermediateSize + C : 0);
+    const layer = attention + mlp + 2 * C;
+    return this.vocabSize * C * (this.tieWordEmbeddings ? 1 : 2) + this.numHiddenLayers * layer + C;
+  }
+
   static fromHF(json: HFConfig): LlamaConfig {
     if (json === null || typeof json !== 'object') throw new TypeError('LlamaConfig.fromHF: expected a config.json object');
     const modelType = json.model_type;

@@ -1,6 +1,7 @@
 // LlamaForCausalLM: embeddings, decoder layers, final norm and LM head with exactly Hugging Face's parameter
 // names, so Llama and Qwen2 checkpoints load as they are. forward(ids) -> logits, with an optional KV cache,
 // explicit positions and a padding mask.
+import { totalmem } from 'node:os';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
@@ -48,6 +49,17 @@ export interface LlamaInitOptions {
   seed?: number;
 }
 
+// NOTE: a config is a few hundred bytes of JSON; without this check a hostile or mistyped one (a million layers)
+// allocates for minutes before failing. Float32 weights must fit in the machine's memory.
+function checkFitsInMemory(config: LlamaConfig): void {
+  const bytes = 4 * config.parameterCount();
+  if (bytes > totalmem()) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new RangeError(`LlamaModel: this config has ${config.parameterCount().toExponential(2)} parameters, ${gib(bytes)} in float32, ` +
+      `more than this machine's ${gib(totalmem())} of memory (${config.numHiddenLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize})`);
+  }
+}
+
 export class LlamaModel extends Module {
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<DecoderLayer>;
@@ -56,6 +68,7 @@ export class LlamaModel extends Module {
 
   constructor(readonly config: LlamaConfig) {
     super();
+    checkFitsInMemory(config);
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize, { std: config.initializerRange }));
     this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: config.numHiddenLayers }, () => new DecoderLayer(config))));
     this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
