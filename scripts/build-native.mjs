@@ -1,6 +1,6 @@
-// Builds the native addons on `npm install`: the CPU engine always (failure is fatal), the CUDA addon only
-// where nvcc is found and THINKGRAD_CUDA is not "0" (failure there is reported and never fails the install),
-// and in a checkout the CUDA sources on the CPU emulator (cuda/emulator) for the tests.
+// Sets up the native addons on `npm install`: the CPU engine from the package's prebuilt binary when one matches
+// and loads here, else compiled from source (failure is fatal); the CUDA addon only where nvcc is found and
+// THINKGRAD_CUDA is not "0" (failure never fails the install); in a checkout also the CUDA emulator (cuda/emulator).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+// Resolved only when compiling: the install script's toolchain check also runs from a bare copy of this file.
+const nodeGyp = () => require.resolve('node-gyp/bin/node-gyp.js');
 
 function run(cmd, args, cwd) {
   const result = spawnSync(cmd, args, { cwd, stdio: 'inherit', env: process.env });
@@ -45,26 +48,47 @@ function missingTools() {
 const HOW_TO_FIX = 'Install them (Debian/Ubuntu: apt-get install python3 make g++; Fedora: dnf install python3 make gcc-c++; ' +
   'macOS: xcode-select --install), then run `npm rebuild thinkgrad`.';
 
-const missing = missingTools();
-if (missing.length > 0) {
-  console.error(`thinkgrad: cannot build the native CPU engine: ${missing.join(', ')} not found. It needs python3, make and a ` +
-    `C++20 compiler (g++ >= 10 or clang >= 12). ${HOW_TO_FIX}`);
-  process.exit(1);
+// The folders node-gyp builds, each with its own binding.gyp and hence its own build/ and prebuilds/: the engine,
+// and on x86-64 the baseline-compiled CPU probe that src/native.ts loads first.
+const addonDirs = [root, ...(process.arch === 'x64' ? [join(root, 'native', 'cpu-probe')] : [])];
+
+// A prebuild is used only when it loads in a child process here (right platform, libc and libstdc++), so a
+// mismatch falls back to the source build instead of failing at import.
+function prebuildLoads(dir) {
+  if (!existsSync(join(dir, 'prebuilds'))) return false;
+  const probe = spawnSync(process.execPath, ['-e', 'require(process.argv[1])(process.argv[2])', require.resolve('node-gyp-build'), dir],
+    { env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8' });
+  return probe.status === 0;
 }
 
-const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
-console.log('thinkgrad: building the CPU engine (node-gyp)');
-if (!run(process.execPath, [nodeGyp, 'rebuild', '-j', 'max'], root)) {
-  console.error('thinkgrad: the native CPU engine failed to build (node-gyp\'s output above names the step). It needs python3, ' +
-    `make and a C++20 compiler (g++ >= 10 or clang >= 12; an older compiler fails on -std=c++20). ${HOW_TO_FIX}`);
-  process.exit(1);
+// A checkout always compiles: its native sources may be newer than any prebuild lying around.
+const emulator = join(root, 'cuda', 'emulator');
+const checkout = existsSync(join(emulator, 'binding.gyp'));
+const fromSource = checkout || /^(true|1)$/.test(process.env.npm_config_build_from_source ?? '');
+
+if (!fromSource && addonDirs.every(prebuildLoads)) {
+  console.log(`thinkgrad: using the prebuilt CPU engine for ${process.platform}-${process.arch} (npm rebuild thinkgrad --build-from-source compiles it)`);
+} else {
+  const missing = missingTools();
+  if (missing.length > 0) {
+    console.error(`thinkgrad: cannot build the native CPU engine: ${missing.join(', ')} not found. It needs python3, make and a ` +
+      `C++20 compiler (g++ >= 10 or clang >= 12). ${HOW_TO_FIX}`);
+    process.exit(1);
+  }
+  console.log('thinkgrad: building the CPU engine (node-gyp)');
+  for (const dir of addonDirs) {
+    if (!run(process.execPath, [nodeGyp(), 'rebuild', '-j', 'max'], dir)) {
+      console.error('thinkgrad: the native CPU engine failed to build (node-gyp\'s output above names the step). It needs python3, ' +
+        `make and a C++20 compiler (g++ >= 10 or clang >= 12; an older compiler fails on -std=c++20). ${HOW_TO_FIX}`);
+      process.exit(1);
+    }
+  }
 }
 
 // A checkout (not the npm package) also builds the CUDA sources for the CPU emulator, which the tests run.
-const emulator = join(root, 'cuda', 'emulator');
-if (existsSync(join(emulator, 'binding.gyp')) && process.platform !== 'win32') {
+if (checkout && process.platform !== 'win32') {
   console.log('thinkgrad: building the CUDA sources for the CPU emulator (cuda/emulator, for the tests)');
-  if (!run(process.execPath, [nodeGyp, 'rebuild', '-j', 'max'], emulator))
+  if (!run(process.execPath, [nodeGyp(), 'rebuild', '-j', 'max'], emulator))
     console.warn('thinkgrad: the CUDA emulator failed to build; tests/grpo-cuda-emulated.test.ts will fail until it does');
 }
 
