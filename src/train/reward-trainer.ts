@@ -3,7 +3,7 @@
 // -log sigmoid(r_chosen - r_rejected - margin). Logs, checkpoints and resume follow the SFT trainer.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadTrainerCheckpoint, resumeCheckpointFolder, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise } from './trainer-checkpoint.js';
 import { readJsonl } from '../io/jsonl.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
@@ -208,21 +208,10 @@ export class RewardTrainer {
    * in outputDir. Returns the records logged by this call; `stopped` says whether it ended early.
    */
   async train(options: TrainOptions<LogRecord | null> = {}): Promise<LogRecord[]> {
-    const from = resumeCheckpointFolder('RewardTrainer', options.resumeFromCheckpoint, this.config.outputDir);
-    if (from) this.resume(from);
-    const limit = Math.min(options.untilStep ?? this.config.maxSteps, this.config.maxSteps);
-    const firstRecord = this.logger.records.length;
-    this.control.watch('RewardTrainer', options.signal);
-    try {
-      while (this.step < limit && !this.control.asking) {
-        this.fit(options.onProgress, this.step + 1);
-        await yieldToEventLoop();
-      }
-      this.control.finish(this.step, limit, this.config.outputDir, (dir) => this.save(dir));
-    } finally {
-      this.control.release();
-    }
-    return this.logger.records.slice(firstRecord);
+    return trainStepwise({
+      owner: 'RewardTrainer', control: this.control, outputDir: this.config.outputDir, maxSteps: this.config.maxSteps, records: this.logger.records,
+      step: () => this.step, resume: (dir) => this.resume(dir), fit: (onProgress, untilStep) => this.fit(onProgress, untilStep), save: (dir) => this.save(dir),
+    }, options);
   }
 
   /** Asks fit()/train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */

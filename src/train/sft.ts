@@ -4,7 +4,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
-import { loadTrainerCheckpoint, resumeCheckpointFolder, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { AdamW } from '../optim/adamw.js';
@@ -146,21 +146,10 @@ export class SFTTrainer {
    * in outputDir. Returns the records logged by this call; `stopped` says whether it ended early.
    */
   async train(options: TrainOptions<LogRecord | null> = {}): Promise<LogRecord[]> {
-    const from = resumeCheckpointFolder('SFTTrainer', options.resumeFromCheckpoint, this.config.outputDir);
-    if (from) this.resume(from);
-    const limit = Math.min(options.untilStep ?? this.config.maxSteps, this.config.maxSteps);
-    const firstRecord = this.logger.records.length;
-    this.control.watch('SFTTrainer', options.signal);
-    try {
-      while (this.step < limit && !this.control.asking) {
-        this.fit(options.onProgress, this.step + 1);
-        await yieldToEventLoop();
-      }
-      this.control.finish(this.step, limit, this.config.outputDir, (dir) => this.save(dir));
-    } finally {
-      this.control.release();
-    }
-    return this.logger.records.slice(firstRecord);
+    return trainStepwise({
+      owner: 'SFTTrainer', control: this.control, outputDir: this.config.outputDir, maxSteps: this.config.maxSteps, records: this.logger.records,
+      step: () => this.step, resume: (dir) => this.resume(dir), fit: (onProgress, untilStep) => this.fit(onProgress, untilStep), save: (dir) => this.save(dir),
+    }, options);
   }
 
   /** Asks fit()/train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */

@@ -6,6 +6,7 @@ import { type HasStateDict, latestCheckpoint, loadCheckpoint, saveCheckpoint, ty
 import type { RandomGenerator, RngState } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import type { DataOrder } from './data-order.js';
+import type { LogRecord } from './logger.js';
 
 export interface TrainerParts {
   model: HasStateDict & { loadStateDict(stateDict: Record<string, Tensor>): unknown };
@@ -109,4 +110,41 @@ export class RunControl {
     this.asked = false;
     if (outputDir && step > 0 && this.checkpoint?.step !== step) save(checkpointFolder(outputDir, step));
   }
+}
+
+/** What trainStepwise() needs of a trainer whose fit(onProgress, untilStep) runs synchronous steps. */
+export interface StepwiseTrainer {
+  owner: string;
+  control: RunControl;
+  outputDir: string | null;
+  maxSteps: number;
+  /** The trainer's log records (the same array across a resume). */
+  records: LogRecord[];
+  step(): number;
+  resume(dir: string): void;
+  fit(onProgress: TrainOptions<LogRecord | null>['onProgress'], untilStep: number): void;
+  save(dir: string): void;
+}
+
+/**
+ * TRL's train() for SFT and reward training: resumes when asked, then fits one step at a time, yielding to the
+ * event loop between steps so that stop() from a signal handler, or options.signal, ends it after the step in
+ * progress with a checkpoint in outputDir. Returns the records logged by this call.
+ */
+export async function trainStepwise(t: StepwiseTrainer, options: TrainOptions<LogRecord | null>): Promise<LogRecord[]> {
+  const from = resumeCheckpointFolder(t.owner, options.resumeFromCheckpoint, t.outputDir);
+  if (from) t.resume(from);
+  const limit = Math.min(options.untilStep ?? t.maxSteps, t.maxSteps);
+  const firstRecord = t.records.length;
+  t.control.watch(t.owner, options.signal);
+  try {
+    while (t.step() < limit && !t.control.asking) {
+      t.fit(options.onProgress, t.step() + 1);
+      await yieldToEventLoop();
+    }
+    t.control.finish(t.step(), limit, t.outputDir, (dir) => t.save(dir));
+  } finally {
+    t.control.release();
+  }
+  return t.records.slice(firstRecord);
 }
