@@ -14,6 +14,8 @@ export interface NativeAddon {
   write(id: number, offset: number, data: Float32Array | Int32Array): void;
   read(id: number, offset: number, out: Float32Array | Int32Array): void;
   stats(): { liveBytes: number; liveBuffers: number; cachedBytes: number; peakBytes: number };
+  /** Tells V8 the bytes live buffers hold now (see backend/cpu.ts); returns them. */
+  reportExternalMemory(): number;
   emptyCache(): void;
   resetPeak(): void;
   setNumThreads(n: number): void;

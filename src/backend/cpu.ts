@@ -8,10 +8,30 @@ const id = (t: Tensor): number => t.storage.id;
 const strides = (t: Tensor): number[] => t.strides as number[];
 const shape = (t: Tensor): number[] => t.shape as number[];
 
+// V8 learns of native bytes once per turn of the event loop in which buffers came or went, so that garbage
+// collection runs under native pressure without weighing a collection at every allocation of a step.
+let externalReportPending = false;
+function reportExternalMemorySoon(): void {
+  if (externalReportPending) return;
+  externalReportPending = true;
+  setImmediate(() => {
+    externalReportPending = false;
+    native.reportExternalMemory();
+  }).unref();
+}
+
 export const cpuBackend: Backend = {
   device: 'cpu',
-  alloc: (numel: number, dtype: DType) => native.alloc(numel, DTypeCode[dtype]),
-  free: (bufferId) => native.free(bufferId),
+  alloc: (numel: number, dtype: DType) => {
+    const bufferId = native.alloc(numel, DTypeCode[dtype]);
+    reportExternalMemorySoon();
+    return bufferId;
+  },
+  free: (bufferId) => {
+    const released = native.free(bufferId);
+    reportExternalMemorySoon();
+    return released;
+  },
   write: (bufferId, offset, data) => native.write(bufferId, offset, data),
   read: (bufferId, offset, out) => native.read(bufferId, offset, out),
   fill: (out, value) => native.fill(id(out), out.offset, out.numel, value),
