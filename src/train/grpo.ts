@@ -4,7 +4,7 @@
 // are TRL's GRPOConfig in camelCase, with TRL's defaults unless stated.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadTrainerCheckpoint, resumeCheckpointFolder, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, resumeCheckpointFolder, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop, StoppableTrainer } from './trainer-checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
@@ -125,7 +125,7 @@ export function rewardName(fn: RewardFunction, i: number): string {
   return fn.name && fn.name !== 'anonymous' ? fn.name : `reward${i}`;
 }
 
-export class GRPOTrainer {
+export class GRPOTrainer extends StoppableTrainer {
   readonly config: GRPOConfig;
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
@@ -139,7 +139,6 @@ export class GRPOTrainer {
   private readonly completionLog: JsonlLogger;
   private readonly data: DataOrder;
   private step = 0;
-  private readonly control = new RunControl();
 
   /**
    * `refModel` is required when beta > 0 (a frozen copy of the starting policy, e.g. loadPretrained of
@@ -155,6 +154,7 @@ export class GRPOTrainer {
     readonly refModel: LlamaForCausalLM | null = null,
     readonly evalDataset: readonly PromptRow[] = [],
   ) {
+    super();
     const c = (this.config = checkConfig('GRPOTrainer', GRPO_FIELDS, GRPO_DEFAULTS, config));
     if (c.generationBatchSize % c.numGenerations !== 0) {
       throw new RangeError(`GRPOTrainer: generationBatchSize ${c.generationBatchSize} is not a multiple of numGenerations ${c.numGenerations}; ` +
@@ -425,21 +425,6 @@ export class GRPOTrainer {
       this.control.release();
     }
     return logs;
-  }
-
-  /** Asks train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
-  stop(): void {
-    this.control.ask();
-  }
-
-  /** Whether the last train() ended early because of stop() or its signal. */
-  get stopped(): boolean {
-    return this.control.stopped;
-  }
-
-  /** The folder of the checkpoint last written or resumed from, or null. */
-  get lastCheckpoint(): string | null {
-    return this.control.checkpoint?.dir ?? null;
   }
 
   // ref = alpha * policy + (1 - alpha) * ref (TRL's SyncRefModelCallback; alpha 1 = R1's hard reset).

@@ -3,7 +3,7 @@
 // -log sigmoid(r_chosen - r_rejected - margin). Logs, checkpoints and resume follow the SFT trainer.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import { loadTrainerCheckpoint, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
 import { readJsonl } from '../io/jsonl.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
@@ -95,7 +95,7 @@ export interface RewardEvalMetrics {
   eval_margin: number;
 }
 
-export class RewardTrainer {
+export class RewardTrainer extends StoppableTrainer {
   readonly config: RewardConfig;
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
@@ -105,7 +105,6 @@ export class RewardTrainer {
   private readonly hasMargin: boolean;
   private step = 0;
   private readonly data: DataOrder;
-  private readonly control = new RunControl();
 
   constructor(
     readonly model: LlamaForSequenceClassification,
@@ -115,6 +114,7 @@ export class RewardTrainer {
     readonly callbacks: TrainerCallbacks = {},
     evalDataset: readonly PreferencePair[] = [],
   ) {
+    super();
     const c = (this.config = checkConfig('RewardTrainer', REWARD_FIELDS, REWARD_DEFAULTS, config));
     if (model.numLabels !== 1) throw new RangeError(`RewardTrainer: the model has ${model.numLabels} labels; a reward model has 1`);
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('RewardTrainer: the dataset is empty');
@@ -212,21 +212,6 @@ export class RewardTrainer {
       owner: 'RewardTrainer', control: this.control, outputDir: this.config.outputDir, maxSteps: this.config.maxSteps, records: this.logger.records,
       step: () => this.step, resume: (dir) => this.resume(dir), fit: (onProgress, untilStep) => this.fit(onProgress, untilStep), save: (dir) => this.save(dir),
     }, options);
-  }
-
-  /** Asks fit()/train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
-  stop(): void {
-    this.control.ask();
-  }
-
-  /** Whether the last fit()/train() ended early because of stop() or its signal. */
-  get stopped(): boolean {
-    return this.control.stopped;
-  }
-
-  /** The folder of the checkpoint last written or resumed from, or null. */
-  get lastCheckpoint(): string | null {
-    return this.control.checkpoint?.dir ?? null;
   }
 
   /** Loss, pairwise accuracy and mean margin over the evaluation set (or `pairs`), without gradients. */

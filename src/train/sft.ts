@@ -4,7 +4,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
-import { loadTrainerCheckpoint, RunControl, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise } from './trainer-checkpoint.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { AdamW } from '../optim/adamw.js';
@@ -74,7 +74,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
 };
 
-export class SFTTrainer {
+export class SFTTrainer extends StoppableTrainer {
   readonly config: SFTConfig;
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
@@ -83,7 +83,6 @@ export class SFTTrainer {
   private readonly evalSet: LabeledSequence[];
   private step = 0;
   private readonly data: DataOrder;
-  private readonly control = new RunControl();
 
   constructor(
     readonly model: LlamaForCausalLM,
@@ -93,6 +92,7 @@ export class SFTTrainer {
     readonly callbacks: TrainerCallbacks = {},
     evalDataset: readonly SFTExample[] = [],
   ) {
+    super();
     this.config = checkConfig('SFTTrainer', SFT_FIELDS, SFT_DEFAULTS, config);
     if (this.config.batchSize % this.config.gradientAccumulationSteps !== 0) {
       throw new RangeError(`SFTTrainer: batchSize ${this.config.batchSize} must be divisible by gradientAccumulationSteps ${this.config.gradientAccumulationSteps}`);
@@ -150,21 +150,6 @@ export class SFTTrainer {
       owner: 'SFTTrainer', control: this.control, outputDir: this.config.outputDir, maxSteps: this.config.maxSteps, records: this.logger.records,
       step: () => this.step, resume: (dir) => this.resume(dir), fit: (onProgress, untilStep) => this.fit(onProgress, untilStep), save: (dir) => this.save(dir),
     }, options);
-  }
-
-  /** Asks fit()/train() to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
-  stop(): void {
-    this.control.ask();
-  }
-
-  /** Whether the last fit()/train() ended early because of stop() or its signal. */
-  get stopped(): boolean {
-    return this.control.stopped;
-  }
-
-  /** The folder of the checkpoint last written or resumed from, or null. */
-  get lastCheckpoint(): string | null {
-    return this.control.checkpoint?.dir ?? null;
   }
 
   private precision(): Float32MatmulPrecision {

@@ -148,3 +148,26 @@ export async function trainStepwise(t: StepwiseTrainer, options: TrainOptions<Lo
   }
   return t.records.slice(firstRecord);
 }
+
+/**
+ * What every trainer offers to stop a run from outside (a signal handler, a callback) and to find where it
+ * stopped; the trainer's loop consults `control`.
+ */
+export abstract class StoppableTrainer {
+  protected readonly control = new RunControl();
+
+  /** Asks training to stop after the step in progress and write a checkpoint there (with outputDir); safe in a signal handler. */
+  stop(): void {
+    this.control.ask();
+  }
+
+  /** Whether the last run ended early because of stop() or its signal. */
+  get stopped(): boolean {
+    return this.control.stopped;
+  }
+
+  /** The folder of the checkpoint last written or resumed from, or null. */
+  get lastCheckpoint(): string | null {
+    return this.control.checkpoint?.dir ?? null;
+  }
+}
