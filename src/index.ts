@@ -33,6 +33,7 @@ export { loadPretrained, savePretrained, readConfig, type LoadPretrainedOptions,
 export * as rewards from './rl/rewards/index.js';
 export { passAtK, meanPassAtK, meanPassAt1, majorityVote, consAtK, type ConsAtKOptions } from './eval/metrics.js';
 export { SFTTrainer, SFT_DEFAULTS, type SFTConfig, type SFTExample } from './train/sft.js';
+export { type TrainingArgs } from './train/training-args.js';
 export { type UnknownCharactersPolicy } from './train/unknown-characters.js';
 export { GRPOTrainer, GRPO_DEFAULTS, type GRPOConfig, type PromptRow } from './train/grpo.js';
 export { rejectionSample, type RejectionSampleOptions, type RejectionSampleResult } from './train/rejection-sampling.js';

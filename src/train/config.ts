@@ -2,15 +2,17 @@
 // wrong types and out-of-range values are rejected with a message naming the field and what it takes.
 export type FieldSpec =
   | { kind: 'int'; min?: number; max?: number; nullable?: boolean }
-  | { kind: 'number'; min?: number; max?: number; nullable?: boolean }
+  // exclusiveMax refuses max itself: the range is [min, max).
+  | { kind: 'number'; min?: number; max?: number; exclusiveMax?: boolean; nullable?: boolean }
   | { kind: 'bool'; nullable?: boolean }
   | { kind: 'string'; nullable?: boolean }
   | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
   | { kind: 'numbers'; nullable?: boolean };
 
 function describe(spec: FieldSpec): string {
+  const bounds = spec as { min?: number; max?: number; exclusiveMax?: boolean };
   const range = 'min' in spec || 'max' in spec
-    ? ` in [${(spec as { min?: number }).min ?? '-inf'}, ${(spec as { max?: number }).max ?? 'inf'}]` : '';
+    ? ` in [${bounds.min ?? '-inf'}, ${bounds.max ?? 'inf'}${bounds.exclusiveMax ? ')' : ']'}` : '';
   const base = spec.kind === 'enum' ? `one of ${spec.values.map((v) => `'${v}'`).join(', ')}`
     : spec.kind === 'int' ? `an integer${range}` : spec.kind === 'number' ? `a number${range}`
       : spec.kind === 'bool' ? 'true or false' : spec.kind === 'numbers' ? 'an array of numbers' : 'a string';
@@ -24,7 +26,8 @@ function valid(spec: FieldSpec, v: unknown): boolean {
     case 'number': {
       if (typeof v !== 'number' || !Number.isFinite(v)) return false;
       if (spec.kind === 'int' && !Number.isInteger(v)) return false;
-      return (spec.min === undefined || v >= spec.min) && (spec.max === undefined || v <= spec.max);
+      const belowMax = spec.max === undefined || (spec.kind === 'number' && spec.exclusiveMax ? v < spec.max : v <= spec.max);
+      return (spec.min === undefined || v >= spec.min) && belowMax;
     }
     case 'bool': return typeof v === 'boolean';
     case 'string': return typeof v === 'string';

@@ -12,9 +12,9 @@ import { RandomGenerator, tensor } from '../ops/creation.js';
 import { getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { narrow } from '../ops/shape.js';
 import { generate } from '../generate/generate.js';
-import { AdamW } from '../optim/adamw.js';
+import type { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
-import { getSchedule, LRScheduler } from '../optim/schedules.js';
+import type { LRScheduler } from '../optim/schedules.js';
 import { groupAdvantages } from '../rl/advantages.js';
 import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
@@ -23,6 +23,7 @@ import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
+import { type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
@@ -31,8 +32,8 @@ export interface PromptRow {
   [column: string]: unknown;
 }
 
-
-export interface GRPOConfig {
+/** GRPO options (TRL's GRPOConfig in camelCase), plus the AdamW and warmup-ratio options shared by every trainer (TrainingArgs). */
+export interface GRPOConfig extends TrainingArgs {
   maxSteps: number;
   /** Completions sampled per prompt (G). */
   numGenerations: number;
@@ -99,6 +100,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
   refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, logCompletions: false, numCompletionsToPrint: null, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
   unknownCharacters: 'warn',
+  ...TRAINING_ARGS_DEFAULTS,
 };
 
 const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
@@ -118,6 +120,7 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   numCompletionsToPrint: { kind: 'int', min: 1, nullable: true }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
   unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
+  ...TRAINING_ARGS_FIELDS,
 };
 
 /** The reward function's name in logs (`rewards/<name>/mean`): its name, else reward<i>. */
@@ -178,9 +181,9 @@ export class GRPOTrainer extends StoppableTrainer {
     checkUnknownCharacters('GRPOTrainer', tokenizer, [...dataset, ...evalDataset].map((row) => row.prompt), c.unknownCharacters);
     this.data = new DataOrder(dataset.length, c.seed);
     this.generator = new RandomGenerator(c.seed);
-    this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
-    const totalSteps = c.maxSteps * c.numIterations;
-    this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps }));
+    this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
+    // The scheduler steps once per optimizer step: numIterations per GRPO step.
+    this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps * c.numIterations);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/grpo_logs.jsonl` : null);
     this.completionLog = new JsonlLogger(c.outputDir && c.logCompletions ? `${c.outputDir}/completions.jsonl` : null, false);
   }

@@ -12,12 +12,13 @@ import { tensor, zerosLike } from '../ops/creation.js';
 import { add, mul, neg, sub } from '../ops/elementwise.js';
 import { logsumexp, mean } from '../ops/reduce.js';
 import { narrow, stack } from '../ops/shape.js';
-import { AdamW } from '../optim/adamw.js';
+import type { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
-import { getSchedule, LRScheduler } from '../optim/schedules.js';
+import type { LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
+import { type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
@@ -41,7 +42,8 @@ export function bradleyTerryLoss(chosen: Tensor, rejected: Tensor, margin: Tenso
   return mean(logsumexp(stack([zerosLike(d), neg(d)], 1), 1));
 }
 
-export interface RewardConfig {
+/** Reward-model options (TRL's RewardConfig in camelCase), plus the AdamW and warmup-ratio options shared by every trainer (TrainingArgs). */
+export interface RewardConfig extends TrainingArgs {
   maxSteps: number;
   /** Pairs per optimizer step (2x sequences per forward). */
   batchSize: number;
@@ -69,6 +71,7 @@ export const REWARD_DEFAULTS: RewardConfig = {
   maxSteps: 100, batchSize: 32, learningRate: 1e-5, warmupSteps: 0, lrSchedule: 'linear', minLrRatio: 0, weightDecay: 0, maxGradNorm: 1,
   maxLength: null, appendEos: true, centerRewardsCoefficient: null, seed: 42, logEvery: 10, evalEvery: null, evalBatchSize: 64,
   outputDir: null, saveEvery: null,
+  ...TRAINING_ARGS_DEFAULTS,
 };
 
 const REWARD_FIELDS: Record<keyof RewardConfig, FieldSpec> = {
@@ -78,6 +81,7 @@ const REWARD_FIELDS: Record<keyof RewardConfig, FieldSpec> = {
   maxLength: { kind: 'int', min: 1, nullable: true }, appendEos: { kind: 'bool' }, centerRewardsCoefficient: { kind: 'number', min: 0, nullable: true },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true }, evalBatchSize: { kind: 'int', min: 1 },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+  ...TRAINING_ARGS_FIELDS,
 };
 
 /** Reads a preference JSONL file (string prompt, chosen, rejected; optional number margin); bad lines are named by line number. */
@@ -121,8 +125,8 @@ export class RewardTrainer extends StoppableTrainer {
     this.trainSet = dataset.map((p, i) => this.tokenize(p, i, 'dataset'));
     this.evalSet = evalDataset.map((p, i) => this.tokenize(p, i, 'evalDataset'));
     this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
-    this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
-    this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
+    this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
+    this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);
     this.data = new DataOrder(this.trainSet.length, c.seed);
   }

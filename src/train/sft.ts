@@ -7,21 +7,23 @@ import type { Tokenizer } from '../io/tokenizers/types.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
-import { AdamW } from '../optim/adamw.js';
+import type { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
-import { getSchedule, LRScheduler } from '../optim/schedules.js';
+import type { LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
+import { type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
 
 export interface SFTExample {
   prompt: string;
   completion: string;
 }
 
-export interface SFTConfig {
+/** SFT options (TRL's SFTConfig in camelCase), plus the AdamW and warmup-ratio options shared by every trainer (TrainingArgs). */
+export interface SFTConfig extends TrainingArgs {
   /** Optimizer steps. */
   maxSteps: number;
   /** Examples per optimizer step (split into gradientAccumulationSteps micro-batches). Default 32. */
@@ -61,6 +63,7 @@ export const SFT_DEFAULTS: SFTConfig = {
   maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
   minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, packing: false, seed: 42,
   logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false, unknownCharacters: 'warn',
+  ...TRAINING_ARGS_DEFAULTS,
 };
 
 const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
@@ -72,6 +75,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
   unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
+  ...TRAINING_ARGS_FIELDS,
 };
 
 export class SFTTrainer extends StoppableTrainer {
@@ -104,8 +108,8 @@ export class SFTTrainer extends StoppableTrainer {
     this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
     this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     checkUnknownCharacters('SFTTrainer', tokenizer, [...dataset, ...evalDataset].flatMap((e) => [e.prompt, e.completion]), c.unknownCharacters);
-    this.optimizer = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: c.learningRate, weightDecay: c.weightDecay });
-    this.scheduler = new LRScheduler(this.optimizer, getSchedule(c.lrSchedule, { warmupSteps: c.warmupSteps, totalSteps: c.maxSteps, minLrRatio: c.minLrRatio }));
+    this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
+    this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
     this.data = new DataOrder(this.trainSet.length, c.seed);
   }

@@ -31,11 +31,13 @@ Config fields (JSON):
               "normalize": "batch", "clip": 5, "name": "helpfulness"}}. "when": {"column": "task", "in": ["chat"]}
               applies a reward only to rows whose column holds one of the values (null, not scored, elsewhere)
   trainer     GRPOConfig options: maxSteps, numGenerations, generationBatchSize, microBatchSize, numIterations,
-              learningRate, warmupSteps, lrSchedule, weightDecay, maxGradNorm, beta (> 0 keeps a frozen reference
-              copy of the starting model), epsilon, epsilonHigh, lossType, scaleRewards, importanceSamplingLevel,
-              maskTruncatedCompletions, temperature, topP, topK, minP, maxCompletionLength, syncRefModel,
-              refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, bf16 (mixed precision on CPUs with
-              AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache) (weights go in rewards),
+              learningRate, warmupSteps, warmupRatio (warmup share of the optimizer steps when warmupSteps is 0),
+              lrSchedule, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, beta (> 0 keeps a frozen
+              reference copy of the starting model), epsilon, epsilonHigh, lossType, scaleRewards,
+              importanceSamplingLevel, maskTruncatedCompletions, temperature, topP, topK, minP, maxCompletionLength,
+              syncRefModel, refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, bf16 (mixed precision
+              on CPUs with AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache)
+              (weights go in rewards),
               logCompletions (default true here: completions.jsonl and the report's start/end tables),
               numCompletionsToPrint (completions recorded per logged step; default all)
   eval        optional held-out evaluation before, every 'every' steps and after training:

@@ -25,9 +25,10 @@ Config fields (JSON):
                column margin (loss -log sigmoid(r_chosen - r_rejected - margin)), or {"path": F, "limit": N}
   evalData     optional, same form: loss, pairwise accuracy and mean margin every trainer.evalEvery steps,
                before training and at the end
-  trainer      RewardConfig options: maxSteps, batchSize (pairs per step), learningRate, warmupSteps, lrSchedule,
-               minLrRatio, weightDecay, maxGradNorm, maxLength, appendEos, centerRewardsCoefficient, seed,
-               logEvery, evalEvery, evalBatchSize, saveEvery
+  trainer      RewardConfig options: maxSteps, batchSize (pairs per step), learningRate, warmupSteps,
+               warmupRatio (warmup share of the steps when warmupSteps is 0), lrSchedule, minLrRatio,
+               weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, maxLength, appendEos,
+               centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery
   headSeed     seed of the fresh score head when starting from a causal LM (default 0)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 

@@ -21,9 +21,10 @@ Config fields (JSON):
                or the embedded task {"task": "addition", "count": 2000, "seed": 1, "noise": 0.5}
   evalData     optional, same form: evaluation loss every trainer.evalEvery steps and at the end
   trainer      SFTConfig options: maxSteps, batchSize, gradientAccumulationSteps, learningRate, warmupSteps,
-               lrSchedule, minLrRatio, weightDecay, maxGradNorm, completionOnlyLoss, appendEos, maxLength,
-               seed, logEvery, evalEvery, saveEvery, bf16 (mixed precision: bf16 matmul operands, float32
-               accumulation and weights, on CPUs with AVX512-BF16)
+               warmupRatio (warmup share of the steps when warmupSteps is 0), lrSchedule, minLrRatio,
+               weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, completionOnlyLoss, appendEos,
+               maxLength, seed, logEvery, evalEvery, saveEvery, bf16 (mixed precision: bf16 matmul operands,
+               float32 accumulation and weights, on CPUs with AVX512-BF16)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,

@@ -1,0 +1,48 @@
+// The transformers TrainingArguments options that every trainer config (SFT, GRPO, reward) takes in the same
+// form: AdamW's betas and epsilon and warmup as a share of the run; their checks and defaults (written once),
+// and the AdamW and LR scheduler each trainer builds from its config.
+import { AdamW } from '../optim/adamw.js';
+import { getSchedule, LRScheduler, type ScheduleName } from '../optim/schedules.js';
+import type { Tensor } from '../tensor.js';
+import type { FieldSpec } from './config.js';
+
+/** Options of transformers' TrainingArguments that SFTConfig, GRPOConfig and RewardConfig all take, with its defaults. */
+export interface TrainingArgs {
+  /** transformers' adam_beta1: AdamW's first-moment decay rate, in [0, 1). Default 0.9. */
+  adamBeta1: number;
+  /** transformers' adam_beta2: AdamW's second-moment decay rate, in [0, 1). Default 0.999. */
+  adamBeta2: number;
+  /** transformers' adam_epsilon: AdamW's eps, added to sqrt(v_hat); >= 0. Default 1e-8. */
+  adamEpsilon: number;
+  /**
+   * transformers' warmup_ratio: when warmupSteps is 0, the LR warms up linearly over ceil(warmupRatio x total
+   * optimizer steps) steps (GRPO: maxSteps x numIterations); in [0, 1]. Default 0.
+   */
+  warmupRatio: number;
+}
+
+export const TRAINING_ARGS_DEFAULTS: TrainingArgs = { adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0 };
+
+export const TRAINING_ARGS_FIELDS: Record<keyof TrainingArgs, FieldSpec> = {
+  adamBeta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true }, adamBeta2: { kind: 'number', min: 0, max: 1, exclusiveMax: true },
+  adamEpsilon: { kind: 'number', min: 0 }, warmupRatio: { kind: 'number', min: 0, max: 1 },
+};
+
+/**
+ * Warmup steps of a run of `totalSteps` optimizer steps (transformers' get_warmup_steps): warmupSteps when > 0,
+ * else ceil(warmupRatio x totalSteps). NOTE: the product rounds as in Python (ceil(100 x 0.07) is 8 in both).
+ */
+export function warmupStepsOf(c: { warmupSteps: number; warmupRatio: number }, totalSteps: number): number {
+  return c.warmupSteps > 0 ? c.warmupSteps : Math.ceil(totalSteps * c.warmupRatio);
+}
+
+/** The AdamW a trainer steps over `params`: its config's learning rate, weight decay, betas and epsilon. */
+export function trainerOptimizer(params: Tensor[], c: TrainingArgs & { learningRate: number; weightDecay: number }): AdamW {
+  return new AdamW(params, { lr: c.learningRate, weightDecay: c.weightDecay, betas: [c.adamBeta1, c.adamBeta2], eps: c.adamEpsilon });
+}
+
+/** The LR scheduler of a run of `totalSteps` optimizer steps: the config's schedule, warmup (warmupStepsOf) and floor. */
+export function trainerScheduler(optimizer: AdamW, c: TrainingArgs & { lrSchedule: ScheduleName; warmupSteps: number; minLrRatio?: number },
+  totalSteps: number): LRScheduler {
+  return new LRScheduler(optimizer, getSchedule(c.lrSchedule, { warmupSteps: warmupStepsOf(c, totalSteps), totalSteps, minLrRatio: c.minLrRatio }));
+}

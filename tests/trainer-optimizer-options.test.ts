@@ -1,0 +1,141 @@
+// transformers' optimizer options on every trainer: adamBeta1/adamBeta2/adamEpsilon reach the AdamW and
+// warmupRatio the LR schedule (ceil(ratio x total optimizer steps) when warmupSteps is 0); bad values are
+// refused by field name, and the CLI takes them as --trainer.<field> overrides.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as tg from '../src/index.js';
+import { GRPO_HELP } from '../src/cli/commands/grpo.js';
+import { runConfigCommand } from '../src/cli/commands/index.js';
+import { RM_HELP } from '../src/cli/commands/rm.js';
+import { SFT_HELP } from '../src/cli/commands/sft.js';
+import { LlamaForSequenceClassification } from '../src/nn/sequence-classification.js';
+import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
+import { warmupStepsOf } from '../src/train/training-args.js';
+
+const tok = additionTokenizer();
+const modelConfig = { hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, maxPositionEmbeddings: 64 };
+const lm = () => new tg.nn.LlamaForCausalLM({ ...modelConfig, vocabSize: tok.vocabSize, tieWordEmbeddings: true, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId }, { seed: 1 });
+const sftData = additionExamples(8, { seed: 3 }).map(({ prompt, completion }) => ({ prompt, completion }));
+const rows = additionTrainProblems(8, 5).map((p) => ({ prompt: p.prompt, answer: p.answer }));
+const pairs = sftData.map((e) => ({ prompt: e.prompt, chosen: e.completion, rejected: `${e.completion}9` }));
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-optim-options-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const at = (...p: string[]) => path.join(root, ...p);
+
+type Options = Partial<tg.SFTConfig & tg.GRPOConfig & tg.RewardConfig>;
+// Each builds its trainer on a fresh tiny model, hands it to `use`, then frees the model.
+function sft(config: Partial<tg.SFTConfig>, use: (t: tg.SFTTrainer) => void): void {
+  const model = lm();
+  try {
+    use(new tg.SFTTrainer(model, tok, sftData, config));
+  } finally {
+    model.dispose();
+  }
+}
+function grpo(config: Partial<tg.GRPOConfig>, use: (t: tg.GRPOTrainer) => void): void {
+  const model = lm();
+  try {
+    use(new tg.GRPOTrainer(model, tok, rows, [tg.rewards.accuracy()], { numGenerations: 2, generationBatchSize: 4, microBatchSize: 4, maxCompletionLength: 4, ...config }));
+  } finally {
+    model.dispose();
+  }
+}
+function rm(config: Partial<tg.RewardConfig>, use: (t: tg.RewardTrainer) => void): void {
+  const base = lm();
+  const model = LlamaForSequenceClassification.fromCausalLM(base, { seed: 2, log: () => {} });
+  base.dispose();
+  try {
+    use(new tg.RewardTrainer(model, tok, pairs, config));
+  } finally {
+    model.dispose();
+  }
+}
+const trainers: Record<string, (config: Options, use: (t: tg.SFTTrainer | tg.GRPOTrainer | tg.RewardTrainer) => void) => void> = {
+  SFTTrainer: sft, GRPOTrainer: grpo, RewardTrainer: rm,
+};
+
+describe('optimizer options', () => {
+  it("default to transformers' values in every trainer's defaults", () => {
+    for (const defaults of [tg.SFT_DEFAULTS, tg.GRPO_DEFAULTS, tg.REWARD_DEFAULTS]) {
+      expect(defaults).toMatchObject({ adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0 });
+    }
+  });
+
+  for (const [name, build] of Object.entries(trainers)) {
+    it(`${name}: adamBeta1, adamBeta2 and adamEpsilon reach its AdamW`, () => {
+      build({}, (t) => expect(t.optimizer.paramGroups[0]).toMatchObject({ betas: [0.9, 0.999], eps: 1e-8 }));
+      build({ adamBeta1: 0.8, adamBeta2: 0.95, adamEpsilon: 1e-6, learningRate: 0.01, weightDecay: 0.1 }, (t) => {
+        for (const g of t.optimizer.paramGroups) expect(g).toMatchObject({ betas: [0.8, 0.95], eps: 1e-6, weightDecay: 0.1 });
+      });
+    });
+
+    it(`${name}: refuses out-of-range optimizer options, naming the field`, () => {
+      const refused: [Options, RegExp][] = [
+        [{ adamBeta1: 1 }, /config field 'adamBeta1' must be a number in \[0, 1\), got 1/],
+        [{ adamBeta2: -0.1 }, /config field 'adamBeta2' must be a number in \[0, 1\), got -0\.1/],
+        [{ adamEpsilon: -1e-8 }, /config field 'adamEpsilon' must be a number in \[0, inf\]/],
+        [{ warmupRatio: 1.5 }, /config field 'warmupRatio' must be a number in \[0, 1\], got 1\.5/],
+      ];
+      for (const [config, message] of refused) expect(() => build(config, () => {})).toThrow(message);
+      build({ adamBeta1: 0, adamBeta2: 0.9999, adamEpsilon: 0, warmupRatio: 1 }, (t) => expect(t.config.adamBeta2).toBe(0.9999));
+    });
+  }
+
+  it("warmupRatio warms up over ceil(ratio x total optimizer steps) when warmupSteps is 0 (transformers' rule)", () => {
+    expect(warmupStepsOf({ warmupSteps: 0, warmupRatio: 0.25 }, 8)).toBe(2);
+    expect(warmupStepsOf({ warmupSteps: 0, warmupRatio: 0.15 }, 10)).toBe(2);
+    expect(warmupStepsOf({ warmupSteps: 3, warmupRatio: 0.5 }, 10)).toBe(3);
+    expect(warmupStepsOf({ warmupSteps: 0, warmupRatio: 0 }, 10)).toBe(0);
+    // As Python's math.ceil(100 * 0.07): the product is 7.000000000000001.
+    expect(warmupStepsOf({ warmupSteps: 0, warmupRatio: 0.07 }, 100)).toBe(8);
+    // SFT and reward training: 8 steps, warmup 2, then linear decay to 0 at step 8.
+    for (const build of [trainers.SFTTrainer, trainers.RewardTrainer]) {
+      build({ maxSteps: 8, warmupRatio: 0.25, lrSchedule: 'linear', learningRate: 0.5 }, (t) => {
+        expect([0, 1, 2, 5, 8].map((k) => t.scheduler.schedule(k))).toEqual([0, 0.5, 1, 0.5, 0]);
+        expect(t.optimizer.paramGroups[0].lr).toBe(0);
+      });
+      // warmupSteps > 0 wins over the ratio.
+      build({ maxSteps: 8, warmupSteps: 4, warmupRatio: 0.25, lrSchedule: 'constant_with_warmup' }, (t) => expect(t.scheduler.schedule(2)).toBe(0.5));
+    }
+    // GRPO: the total is maxSteps x numIterations optimizer steps (5 x 2 = 10, warmup ceil(0.2 x 10) = 2).
+    grpo({ maxSteps: 5, numIterations: 2, warmupRatio: 0.2, lrSchedule: 'linear' }, (t) => {
+      expect([0, 1, 2, 6, 10].map((k) => t.scheduler.schedule(k))).toEqual([0, 0.5, 1, 0.5, 0]);
+    });
+  });
+});
+
+describe('the CLI', () => {
+  it('lists the options in each training command\'s help', () => {
+    for (const help of [SFT_HELP, GRPO_HELP, RM_HELP]) {
+      for (const field of ['adamBeta1', 'adamBeta2', 'adamEpsilon', 'warmupRatio']) expect(help).toContain(field);
+    }
+  });
+
+  it('takes them as --trainer.<field> overrides and refuses bad ones by name', async () => {
+    const data = at('sft.jsonl');
+    fs.writeFileSync(data, sftData.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const file = at('run.json');
+    fs.writeFileSync(file, JSON.stringify({ modelConfig, tokenizer: { type: 'addition' }, data, trainer: { maxSteps: 3, batchSize: 2, saveEvery: 1, logEvery: 1 } }));
+    const out = at('cli');
+    const log = console.log;
+    console.log = () => {};
+    try {
+      expect(await runConfigCommand('sft', ['--config', file, '--output', out, '--trainer.adamBeta1', '0.8', '--trainer.adamBeta2', '0.99',
+        '--trainer.adamEpsilon', '1e-6', '--trainer.warmupRatio', '0.5'])).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-3', 'trainer_state.json'), 'utf8'));
+    expect(state.config).toMatchObject({ adamBeta1: 0.8, adamBeta2: 0.99, adamEpsilon: 1e-6, warmupRatio: 0.5 });
+    const optimizer = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-3', 'optimizer.json'), 'utf8'));
+    expect(optimizer.paramGroups[0]).toMatchObject({ betas: [0.8, 0.99], eps: 1e-6 });
+    // Warmup over ceil(0.5 x 3) = 2 steps: lr 0, then half of 2e-5.
+    const lrs = fs.readFileSync(path.join(out, 'sft_logs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).learning_rate);
+    expect(lrs.slice(0, 2)).toEqual([0, 1e-5]);
+    await expect(runConfigCommand('sft', ['--config', file, '--output', at('cli-bad'), '--trainer.adamBeta1', '1']))
+      .rejects.toThrow(/field 'trainer'.*config field 'adamBeta1' must be a number in \[0, 1\), got 1/);
+    expect(fs.existsSync(at('cli-bad'))).toBe(false);
+  });
+});
