@@ -26,7 +26,7 @@ export * as optim from './optim/index.js';
 export { AdamW, SGD, LRScheduler, clipGradNorm, scaleGrads, zeroGrad, constantSchedule, linearWarmupSchedule, linearSchedule, cosineSchedule, getSchedule, type AdamWOptions, type SGDOptions, type LrSchedule } from './optim/index.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, readSafetensorsHeader, readShardedSafetensors, writeShardedSafetensors, readSafetensorsFolder } from './io/safetensors.js';
 export { CharTokenizer, HFTokenizer, loadTokenizer, saveTokenizer, renderChatTemplate, r1ZeroPrompt, R1_ZERO_TEMPLATE, type Tokenizer, type ChatMessage } from './io/tokenizers/index.js';
-export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, latestCheckpoint, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './io/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, latestCheckpoint, pruneCheckpoints, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './io/checkpoint.js';
 export * as nn from './nn/index.js';
 export { generate, samplingDistribution, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate/index.js';
 export { loadPretrained, savePretrained, readConfig, type LoadPretrainedOptions, type SavePretrainedOptions } from './io/pretrained.js';

@@ -1,6 +1,7 @@
-// transformers' optimizer options on every trainer: adamBeta1/adamBeta2/adamEpsilon reach the AdamW and
-// warmupRatio the LR schedule (ceil(ratio x total optimizer steps) when warmupSteps is 0); bad values are
-// refused by field name, and the CLI takes them as --trainer.<field> overrides.
+// transformers' optimizer options on every trainer: adamBeta1/adamBeta2/adamEpsilon reach the AdamW,
+// warmupRatio the LR schedule (ceil(ratio x total optimizer steps) when warmupSteps is 0), saveTotalLimit keeps
+// the newest checkpoints and deletes nothing else; bad values are refused by field name, and the CLI takes
+// them as --trainer.<field> overrides.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,11 +56,12 @@ function rm(config: Partial<tg.RewardConfig>, use: (t: tg.RewardTrainer) => void
 const trainers: Record<string, (config: Options, use: (t: tg.SFTTrainer | tg.GRPOTrainer | tg.RewardTrainer) => void) => void> = {
   SFTTrainer: sft, GRPOTrainer: grpo, RewardTrainer: rm,
 };
+const folders = (dir: string) => fs.readdirSync(dir).filter((n) => n.startsWith('checkpoint-')).sort();
 
 describe('optimizer options', () => {
   it("default to transformers' values in every trainer's defaults", () => {
     for (const defaults of [tg.SFT_DEFAULTS, tg.GRPO_DEFAULTS, tg.REWARD_DEFAULTS]) {
-      expect(defaults).toMatchObject({ adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0 });
+      expect(defaults).toMatchObject({ adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0, saveTotalLimit: null });
     }
   });
 
@@ -77,9 +79,11 @@ describe('optimizer options', () => {
         [{ adamBeta2: -0.1 }, /config field 'adamBeta2' must be a number in \[0, 1\), got -0\.1/],
         [{ adamEpsilon: -1e-8 }, /config field 'adamEpsilon' must be a number in \[0, inf\]/],
         [{ warmupRatio: 1.5 }, /config field 'warmupRatio' must be a number in \[0, 1\], got 1\.5/],
+        [{ saveTotalLimit: 0 }, /config field 'saveTotalLimit' must be an integer in \[1, inf\] or null, got 0/],
+        [{ saveTotalLimit: 1.5 }, /config field 'saveTotalLimit'/],
       ];
       for (const [config, message] of refused) expect(() => build(config, () => {})).toThrow(message);
-      build({ adamBeta1: 0, adamBeta2: 0.9999, adamEpsilon: 0, warmupRatio: 1 }, (t) => expect(t.config.adamBeta2).toBe(0.9999));
+      build({ adamBeta1: 0, adamBeta2: 0.9999, adamEpsilon: 0, warmupRatio: 1, saveTotalLimit: 3 }, (t) => expect(t.config.saveTotalLimit).toBe(3));
     });
   }
 
@@ -106,10 +110,84 @@ describe('optimizer options', () => {
   });
 });
 
+describe('saveTotalLimit', () => {
+  it('SFT: leaves exactly the newest N checkpoint folders (by step number), and resume still finds the newest', async () => {
+    const out = at('sft');
+    // 11 steps so that checkpoint-9 and checkpoint-10 sort differently by name and by step.
+    sft({ maxSteps: 11, batchSize: 2, saveEvery: 1, saveTotalLimit: 2, outputDir: out, logEvery: 100 }, (t) => t.fit());
+    expect(folders(out)).toEqual(['checkpoint-10', 'checkpoint-11']);
+    expect(tg.latestCheckpoint(out)).toBe(path.join(out, 'checkpoint-11'));
+    const model = lm();
+    try {
+      const t = new tg.SFTTrainer(model, tok, sftData, { maxSteps: 12, batchSize: 2, saveEvery: 1, saveTotalLimit: 2, outputDir: out });
+      await t.train({ resumeFromCheckpoint: true });
+      expect(t.globalStep).toBe(12);
+    } finally {
+      model.dispose();
+    }
+    expect(folders(out)).toEqual(['checkpoint-11', 'checkpoint-12']);
+  });
+
+  it('GRPO and reward training prune through the same checkpoint save', async () => {
+    const grpoOut = at('grpo');
+    const model = lm();
+    try {
+      const t = new tg.GRPOTrainer(model, tok, rows, [tg.rewards.accuracy()], {
+        maxSteps: 3, numGenerations: 2, generationBatchSize: 4, microBatchSize: 4, maxCompletionLength: 4, saveEvery: 1, saveTotalLimit: 1, outputDir: grpoOut,
+      });
+      await t.train();
+    } finally {
+      model.dispose();
+    }
+    expect(folders(grpoOut)).toEqual(['checkpoint-3']);
+    const rmOut = at('rm');
+    rm({ maxSteps: 4, batchSize: 2, saveEvery: 1, saveTotalLimit: 3, outputDir: rmOut }, (t) => t.fit());
+    expect(folders(rmOut)).toEqual(['checkpoint-2', 'checkpoint-3', 'checkpoint-4']);
+  });
+
+  it('null keeps every checkpoint; saves outside outputDir or under other names prune nothing', () => {
+    const out = at('keep-all');
+    sft({ maxSteps: 3, batchSize: 2, saveEvery: 1, outputDir: out }, (t) => t.fit());
+    expect(folders(out)).toEqual(['checkpoint-1', 'checkpoint-2', 'checkpoint-3']);
+    sft({ maxSteps: 3, batchSize: 2, saveTotalLimit: 1, outputDir: out }, (t) => {
+      t.save(at('elsewhere', 'checkpoint-7'));
+      t.save(path.join(out, 'final'));
+    });
+    expect(folders(out)).toEqual(['checkpoint-1', 'checkpoint-2', 'checkpoint-3']);
+  });
+
+  it('pruneCheckpoints deletes only checkpoint-<integer> folders directly inside the folder, never the one kept', () => {
+    const out = at('prune');
+    const outside = at('outside-target');
+    fs.mkdirSync(outside, { recursive: true });
+    fs.writeFileSync(path.join(outside, 'precious'), 'x');
+    for (const step of [2, 9, 10, 100]) {
+      fs.mkdirSync(path.join(out, `checkpoint-${step}`), { recursive: true });
+      fs.writeFileSync(path.join(out, `checkpoint-${step}`, 'SHA256SUMS'), '');
+    }
+    // Not checkpoints: a link and a file named like them, other names, a nested folder, an interrupted save.
+    fs.symlinkSync(outside, path.join(out, 'checkpoint-1'));
+    fs.writeFileSync(path.join(out, 'checkpoint-3'), 'a file');
+    for (const other of ['checkpoint-best', 'checkpoint-4.bak', 'my-checkpoint-5', 'sub/checkpoint-6', '.checkpoint-7.tmp-1-0123abcd']) fs.mkdirSync(path.join(out, other), { recursive: true });
+    // The kept one (just written, e.g. after resuming an older checkpoint) survives though it is not the newest.
+    const removed = tg.pruneCheckpoints(out, 2, path.join(out, 'checkpoint-9'));
+    expect(removed).toEqual([path.join(out, 'checkpoint-2'), path.join(out, 'checkpoint-10')]);
+    expect(fs.readdirSync(out).sort()).toEqual(['.checkpoint-7.tmp-1-0123abcd', 'checkpoint-1', 'checkpoint-100', 'checkpoint-3', 'checkpoint-4.bak', 'checkpoint-9',
+      'checkpoint-best', 'my-checkpoint-5', 'sub']);
+    expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('x');
+    expect(fs.existsSync(path.join(out, 'sub', 'checkpoint-6'))).toBe(true);
+    expect(tg.pruneCheckpoints(out, 2)).toEqual([]);
+    expect(tg.pruneCheckpoints(out, 1)).toEqual([path.join(out, 'checkpoint-9')]);
+    expect(tg.pruneCheckpoints(at('missing'), 1)).toEqual([]);
+    expect(() => tg.pruneCheckpoints(out, 0)).toThrow(/pruneCheckpoints: limit must be an integer >= 1, got 0/);
+    expect(() => tg.pruneCheckpoints('', 1)).toThrow(/pruneCheckpoints: outputDir must be a non-empty string/);
+  });
+});
+
 describe('the CLI', () => {
   it('lists the options in each training command\'s help', () => {
     for (const help of [SFT_HELP, GRPO_HELP, RM_HELP]) {
-      for (const field of ['adamBeta1', 'adamBeta2', 'adamEpsilon', 'warmupRatio']) expect(help).toContain(field);
+      for (const field of ['adamBeta1', 'adamBeta2', 'adamEpsilon', 'warmupRatio', 'saveTotalLimit']) expect(help).toContain(field);
     }
   });
 
@@ -123,12 +201,13 @@ describe('the CLI', () => {
     console.log = () => {};
     try {
       expect(await runConfigCommand('sft', ['--config', file, '--output', out, '--trainer.adamBeta1', '0.8', '--trainer.adamBeta2', '0.99',
-        '--trainer.adamEpsilon', '1e-6', '--trainer.warmupRatio', '0.5'])).toBe(0);
+        '--trainer.adamEpsilon', '1e-6', '--trainer.warmupRatio', '0.5', '--trainer.saveTotalLimit', '1'])).toBe(0);
     } finally {
       console.log = log;
     }
+    expect(folders(out)).toEqual(['checkpoint-3']);
     const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-3', 'trainer_state.json'), 'utf8'));
-    expect(state.config).toMatchObject({ adamBeta1: 0.8, adamBeta2: 0.99, adamEpsilon: 1e-6, warmupRatio: 0.5 });
+    expect(state.config).toMatchObject({ adamBeta1: 0.8, adamBeta2: 0.99, adamEpsilon: 1e-6, warmupRatio: 0.5, saveTotalLimit: 1 });
     const optimizer = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-3', 'optimizer.json'), 'utf8'));
     expect(optimizer.paramGroups[0]).toMatchObject({ betas: [0.8, 0.99], eps: 1e-6 });
     // Warmup over ceil(0.5 x 3) = 2 steps: lr 0, then half of 2e-5.

@@ -240,6 +240,20 @@ function checkFiles(folder: string, info: CheckpointInfo, verify: boolean): void
   }
 }
 
+/** The step of a checkpoint folder named `checkpoint-<step>` (the path's last part), else null. */
+export function checkpointStep(folder: string): number | null {
+  const m = CHECKPOINT_NAME.exec(path.basename(folder));
+  return m ? Number(m[1]) : null;
+}
+
+// The names `checkpoint-<step>` among `names`, oldest (smallest step) first.
+function checkpointNames(names: readonly string[]): { name: string; step: number }[] {
+  return names.flatMap((name) => {
+    const step = checkpointStep(name);
+    return step === null ? [] : [{ name, step }];
+  }).sort((a, b) => a.step - b.step || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 /**
  * The newest complete checkpoint (`checkpoint-N` with the largest N whose files are all present and match
  * their sha256) in a trainer's output folder, or null when there is none (TRL's get_last_checkpoint).
@@ -254,8 +268,7 @@ export function latestCheckpoint(outputDir: string, options: { verify?: boolean 
   } catch {
     return null;
   }
-  const candidates = names.filter((n) => CHECKPOINT_NAME.test(n)).sort((a, b) => Number(CHECKPOINT_NAME.exec(b)![1]) - Number(CHECKPOINT_NAME.exec(a)![1]));
-  for (const name of candidates) {
+  for (const { name } of checkpointNames(names).reverse()) {
     const folder = path.join(outputDir, name);
     try {
       if (!fs.statSync(folder).isDirectory()) continue;
@@ -267,6 +280,40 @@ export function latestCheckpoint(outputDir: string, options: { verify?: boolean 
     }
   }
   return null;
+}
+
+/**
+ * Keeps at most `limit` checkpoints in a trainer's output folder (transformers' save_total_limit): deletes the
+ * oldest `checkpoint-<step>` folders (smallest step first) directly inside `outputDir` beyond `limit`, never
+ * `keep` (the one just written). Anything else there, including symbolic links named like checkpoints, is left
+ * alone. Each folder loses its SHA256SUMS first, so one whose deletion is interrupted reads as incomplete.
+ * Returns the folders deleted.
+ */
+export function pruneCheckpoints(outputDir: string, limit: number, keep: string | null = null): string[] {
+  if (typeof outputDir !== 'string' || outputDir === '') throw new TypeError(`pruneCheckpoints: outputDir must be a non-empty string, got ${JSON.stringify(outputDir)}`);
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`pruneCheckpoints: limit must be an integer >= 1, got ${limit}`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(outputDir);
+  } catch {
+    return [];
+  }
+  const kept = keep === null ? null : path.resolve(keep);
+  const folders = checkpointNames(names).map(({ name }) => path.join(outputDir, name)).filter((folder) => {
+    try {
+      return fs.lstatSync(folder).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+  const removable = folders.filter((folder) => path.resolve(folder) !== kept);
+  const removed = removable.slice(0, Math.max(0, folders.length - limit));
+  for (const folder of removed) {
+    fs.rmSync(path.join(folder, SUMS_FILE), { force: true });
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+  if (removed.length > 0) fsyncDir(outputDir);
+  return removed;
 }
 
 /** Reads a checkpoint's trainer_state.json (step, config, extra, RNG, files) without loading tensors. */

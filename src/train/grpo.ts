@@ -32,7 +32,7 @@ export interface PromptRow {
   [column: string]: unknown;
 }
 
-/** GRPO options (TRL's GRPOConfig in camelCase), plus the AdamW and warmup-ratio options shared by every trainer (TrainingArgs). */
+/** GRPO options (TRL's GRPOConfig in camelCase), plus the AdamW, warmup-ratio and checkpoint-limit options shared by every trainer (TrainingArgs). */
 export interface GRPOConfig extends TrainingArgs {
   maxSteps: number;
   /** Completions sampled per prompt (G). */

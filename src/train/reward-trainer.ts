@@ -42,7 +42,7 @@ export function bradleyTerryLoss(chosen: Tensor, rejected: Tensor, margin: Tenso
   return mean(logsumexp(stack([zerosLike(d), neg(d)], 1), 1));
 }
 
-/** Reward-model options (TRL's RewardConfig in camelCase), plus the AdamW and warmup-ratio options shared by every trainer (TrainingArgs). */
+/** Reward-model options (TRL's RewardConfig in camelCase), plus the AdamW, warmup-ratio and checkpoint-limit options shared by every trainer (TrainingArgs). */
 export interface RewardConfig extends TrainingArgs {
   maxSteps: number;
   /** Pairs per optimizer step (2x sequences per forward). */

@@ -22,7 +22,7 @@ export interface SFTExample {
   completion: string;
 }
 
-/** SFT options (TRL's SFTConfig in camelCase), plus the AdamW and warmup-ratio options shared by every trainer (TrainingArgs). */
+/** SFT options (TRL's SFTConfig in camelCase), plus the AdamW, warmup-ratio and checkpoint-limit options shared by every trainer (TrainingArgs). */
 export interface SFTConfig extends TrainingArgs {
   /** Optimizer steps. */
   maxSteps: number;

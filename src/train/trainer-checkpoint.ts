@@ -1,8 +1,9 @@
 // The part of a checkpoint every trainer writes: model, optimizer, scheduler, RNG, step, config and the data
-// order (plus trainer-specific extras), so a resumed trainer continues bit-identically; and what the trainers
-// share to resume (TRL's resume_from_checkpoint) and to stop after a step with a checkpoint.
+// order (plus trainer-specific extras), so a resumed trainer continues bit-identically, and the pruning of old
+// ones (saveTotalLimit); and what the trainers share to resume (TRL's resume_from_checkpoint) and to stop after
+// a step with a checkpoint.
 import * as path from 'node:path';
-import { type HasStateDict, latestCheckpoint, loadCheckpoint, saveCheckpoint, type Stateful } from '../io/checkpoint.js';
+import { checkpointStep, type HasStateDict, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type Stateful } from '../io/checkpoint.js';
 import type { RandomGenerator, RngState } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import type { DataOrder } from './data-order.js';
@@ -17,9 +18,24 @@ export interface TrainerParts {
   generator?: RandomGenerator;
 }
 
-export function saveTrainerCheckpoint(dir: string, parts: TrainerParts, step: number, config: unknown, extra: Record<string, unknown> = {}): void {
+/** What of a trainer's config decides where old checkpoints are pruned (the whole config is saved). */
+export interface CheckpointConfig {
+  outputDir: string | null;
+  saveTotalLimit: number | null;
+}
+
+/**
+ * Saves a trainer checkpoint in `dir`; when `dir` is a `checkpoint-<step>` folder directly inside
+ * config.outputDir and config.saveTotalLimit is set, then deletes the oldest checkpoints there beyond the limit
+ * (pruneCheckpoints), never `dir`.
+ */
+export function saveTrainerCheckpoint(dir: string, parts: TrainerParts, step: number, config: CheckpointConfig, extra: Record<string, unknown> = {}): void {
   saveCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, step, config,
     extra: { ...parts.data.state(), ...(parts.generator ? { generator: parts.generator.getState() } : {}), ...extra } });
+  const { outputDir, saveTotalLimit } = config;
+  if (outputDir && saveTotalLimit !== null && checkpointStep(dir) !== null && path.resolve(path.dirname(dir)) === path.resolve(outputDir)) {
+    pruneCheckpoints(outputDir, saveTotalLimit, dir);
+  }
 }
 
 /** Restores what saveTrainerCheckpoint wrote (`owner` names the trainer in errors); returns the step and the extras. */

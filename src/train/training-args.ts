@@ -1,6 +1,6 @@
 // The transformers TrainingArguments options that every trainer config (SFT, GRPO, reward) takes in the same
-// form: AdamW's betas and epsilon and warmup as a share of the run; their checks and defaults (written once),
-// and the AdamW and LR scheduler each trainer builds from its config.
+// form: AdamW's betas and epsilon, warmup as a share of the run and how many checkpoints to keep; their checks
+// and defaults (written once), and the AdamW and LR scheduler each trainer builds from its config.
 import { AdamW } from '../optim/adamw.js';
 import { getSchedule, LRScheduler, type ScheduleName } from '../optim/schedules.js';
 import type { Tensor } from '../tensor.js';
@@ -19,13 +19,18 @@ export interface TrainingArgs {
    * optimizer steps) steps (GRPO: maxSteps x numIterations); in [0, 1]. Default 0.
    */
   warmupRatio: number;
+  /**
+   * transformers' save_total_limit: after each checkpoint written into outputDir, the oldest `checkpoint-<step>`
+   * folders there (by step) beyond this many are deleted, never the one just written; null keeps all. Default null.
+   */
+  saveTotalLimit: number | null;
 }
 
-export const TRAINING_ARGS_DEFAULTS: TrainingArgs = { adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0 };
+export const TRAINING_ARGS_DEFAULTS: TrainingArgs = { adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0, saveTotalLimit: null };
 
 export const TRAINING_ARGS_FIELDS: Record<keyof TrainingArgs, FieldSpec> = {
   adamBeta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true }, adamBeta2: { kind: 'number', min: 0, max: 1, exclusiveMax: true },
-  adamEpsilon: { kind: 'number', min: 0 }, warmupRatio: { kind: 'number', min: 0, max: 1 },
+  adamEpsilon: { kind: 'number', min: 0 }, warmupRatio: { kind: 'number', min: 0, max: 1 }, saveTotalLimit: { kind: 'int', min: 1, nullable: true },
 };
 
 /**

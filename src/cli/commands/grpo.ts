@@ -35,8 +35,9 @@ Config fields (JSON):
               lrSchedule, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, beta (> 0 keeps a frozen
               reference copy of the starting model), epsilon, epsilonHigh, lossType, scaleRewards,
               importanceSamplingLevel, maskTruncatedCompletions, temperature, topP, topK, minP, maxCompletionLength,
-              syncRefModel, refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, bf16 (mixed precision
-              on CPUs with AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache)
+              syncRefModel, refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, saveTotalLimit
+              (checkpoints kept, oldest deleted first; default all), bf16 (mixed precision on CPUs with
+              AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache)
               (weights go in rewards),
               logCompletions (default true here: completions.jsonl and the report's start/end tables),
               numCompletionsToPrint (completions recorded per logged step; default all)

@@ -28,7 +28,8 @@ Config fields (JSON):
   trainer      RewardConfig options: maxSteps, batchSize (pairs per step), learningRate, warmupSteps,
                warmupRatio (warmup share of the steps when warmupSteps is 0), lrSchedule, minLrRatio,
                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, maxLength, appendEos,
-               centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery
+               centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery, saveTotalLimit
+               (checkpoints kept, oldest deleted first; default all)
   headSeed     seed of the fresh score head when starting from a causal LM (default 0)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 

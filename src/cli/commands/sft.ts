@@ -23,8 +23,9 @@ Config fields (JSON):
   trainer      SFTConfig options: maxSteps, batchSize, gradientAccumulationSteps, learningRate, warmupSteps,
                warmupRatio (warmup share of the steps when warmupSteps is 0), lrSchedule, minLrRatio,
                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, completionOnlyLoss, appendEos,
-               maxLength, seed, logEvery, evalEvery, saveEvery, bf16 (mixed precision: bf16 matmul operands,
-               float32 accumulation and weights, on CPUs with AVX512-BF16)
+               maxLength, seed, logEvery, evalEvery, saveEvery, saveTotalLimit (checkpoints kept, oldest
+               deleted first; default all), bf16 (mixed precision: bf16 matmul operands, float32
+               accumulation and weights, on CPUs with AVX512-BF16)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,
