@@ -1,7 +1,9 @@
 """The PyTorch side of `npm run bench learning`: thinkgrad's cold-start SFT and GRPO written as plain PyTorch
 loops (the way TRL's SFTTrainer and GRPOTrainer compute them), on the data, model shape, initialization,
 schedules and hyperparameters bench/learning.ts writes to a JSON spec. It prints one JSON line per held-out
-evaluation and one per GRPO step, so the two sides' learning curves can be set side by side.
+evaluation and one per GRPO step, so the two sides' learning curves can be set side by side. A spec with
+"mode": "replay" instead replays thinkgrad's own SFT batch and sampled GRPO rounds from thinkgrad's weights,
+so the updates themselves can be compared.
 
 Usage: learning.py <threads> <spec.json>
 """
@@ -11,6 +13,7 @@ import re
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,21 +36,15 @@ def rotate_half(x):
     return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
 
 
-class DecoderLayer(nn.Module):
+class Attention(nn.Module):
     def __init__(self, c):
         super().__init__()
-        d, hidden = c["hidden_size"], c["intermediate_size"]
-        self.heads = c["num_heads"]
-        self.hd = d // self.heads
-        self.input_layernorm = RMSNorm(d, c["rms_norm_eps"])
-        self.post_attention_layernorm = RMSNorm(d, c["rms_norm_eps"])
+        d = c["hidden_size"]
+        self.heads, self.hd = c["num_heads"], d // c["num_heads"]
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = (nn.Linear(d, d, bias=False) for _ in range(4))
-        self.gate_proj, self.up_proj = nn.Linear(d, hidden, bias=False), nn.Linear(d, hidden, bias=False)
-        self.down_proj = nn.Linear(hidden, d, bias=False)
 
-    def forward(self, x, cos, sin, bias, cache):
-        b, t, d = x.shape
-        h = self.input_layernorm(x)
+    def forward(self, h, cos, sin, bias, cache):
+        b, t, d = h.shape
         q, k, v = (f(h).view(b, t, self.heads, self.hd).transpose(1, 2) for f in (self.q_proj, self.k_proj, self.v_proj))
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         if cache is not None:
@@ -55,25 +52,57 @@ class DecoderLayer(nn.Module):
                 k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
             cache[:] = [k, v]
         s = (q @ k.transpose(-2, -1)) / math.sqrt(self.hd) + bias
-        x = x + self.o_proj((torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(b, t, d))
-        h = self.post_attention_layernorm(x)
-        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+        return self.o_proj((torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(b, t, d))
 
 
-class Llama(nn.Module):
-    """Hugging Face's Llama with tied embeddings: RMSNorm, rotate-half RoPE at explicit positions, causal
-    attention with a key padding mask, SwiGLU; every weight matrix drawn from N(0, initializer_range)."""
+class MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, hidden = c["hidden_size"], c["intermediate_size"]
+        self.gate_proj, self.up_proj = nn.Linear(d, hidden, bias=False), nn.Linear(d, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d, bias=False)
 
+    def forward(self, h):
+        return self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.self_attn, self.mlp = Attention(c), MLP(c)
+        self.input_layernorm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
+        self.post_attention_layernorm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
+
+    def forward(self, x, cos, sin, bias, cache):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, bias, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaModel(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
         self.layers = nn.ModuleList([DecoderLayer(c) for _ in range(c["num_layers"])])
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
+
+
+class Llama(nn.Module):
+    """Hugging Face's LlamaForCausalLM (and its parameter names) with tied embeddings: RMSNorm, rotate-half
+    RoPE at explicit positions, causal attention with a key padding mask, SwiGLU; every weight matrix drawn
+    from N(0, initializer_range)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.model = LlamaModel(c)
         hd = c["hidden_size"] // c["num_heads"]
         self.inv_freq = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
         for p in self.parameters():
             if p.dim() == 2:
                 nn.init.normal_(p, std=c["initializer_range"])
+
+    @property
+    def layers(self):
+        return self.model.layers
 
     def forward(self, ids, positions, key_mask=None, caches=None):
         """ids, positions [B, T]; key_mask [B, past + T] (1 = real token) or None; caches: one list per layer,
@@ -88,10 +117,10 @@ class Llama(nn.Module):
         if key_mask is not None:
             allowed = allowed & key_mask.bool().unsqueeze(1)
         bias = torch.zeros(B, 1, T, past + T).masked_fill(~allowed.unsqueeze(1), MASKED)
-        x = self.embed_tokens(ids)
-        for i, layer in enumerate(self.layers):
+        x = self.model.embed_tokens(ids)
+        for i, layer in enumerate(self.model.layers):
             x = layer(x, cos, sin, bias, caches[i] if caches is not None else None)
-        return self.norm(x) @ self.embed_tokens.weight.t()
+        return self.model.norm(x) @ self.model.embed_tokens.weight.t()
 
 
 class DataOrder:
@@ -128,25 +157,35 @@ def optimizer(model, c, total):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule(c["schedule"], c["warmup_steps"], total))
 
 
+def labeled(prompt, completion):
+    """Token ids and labels: the prompt (and the first token) unlabeled, the completion (EOS included) labeled."""
+    labels = [-100] * len(prompt) + completion
+    labels[0] = -100
+    return prompt + completion, labels
+
+
+def sft_step(model, opt, sched, batch, pad, max_grad_norm):
+    """One optimizer step on right-padded (ids, labels) pairs: mean cross-entropy over the batch's labeled tokens."""
+    T = max(len(ids) for ids, _ in batch)
+    ids = torch.tensor([s + [pad] * (T - len(s)) for s, _ in batch])
+    labels = torch.tensor([l + [-100] * (T - len(l)) for _, l in batch])
+    logits = model(ids, torch.arange(T).expand(len(batch), T))
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return {"loss": loss.item(), "grad_norm": norm.item()}
+
+
 def sft(model, c, pad, gen):
-    """Completion-only causal LM loss, right-padded batches, mean over the batch's loss tokens."""
-    seqs = [(p + q, [-100] * len(p) + q) for p, q in zip(c["prompts"], c["completions"])]
-    for ids, labels in seqs:
-        labels[0] = -100
+    """Completion-only SFT in shuffled passes over the examples."""
+    seqs = [labeled(p, q) for p, q in zip(c["prompts"], c["completions"])]
     order = DataOrder(len(seqs), gen)
     opt, sched = optimizer(model, c, c["steps"])
     for _ in range(c["steps"]):
-        batch = [seqs[order.next()] for _ in range(c["batch_size"])]
-        T = max(len(s[0]) for s in batch)
-        ids = torch.tensor([s[0] + [pad] * (T - len(s[0])) for s in batch])
-        labels = torch.tensor([s[1] + [-100] * (T - len(s[1])) for s in batch])
-        logits = model(ids, torch.arange(T).expand(len(batch), T))
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), c["max_grad_norm"])
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        sft_step(model, opt, sched, [seqs[order.next()] for _ in range(c["batch_size"])], pad, c["max_grad_norm"])
 
 
 def left_pad(prompts, pad, extra):
@@ -212,8 +251,15 @@ class Task:
         return m.group(1) if m else None
 
 
-# thinkgrad's format() and accuracy() rewards: the R1 layout, and the last <answer> equal by value.
+# thinkgrad's format() and accuracy() rewards: the R1 layout (each tag once, neither block empty), and the
+# last <answer> equal by value.
 R1_FORMAT = re.compile(r"^<think>\n?([\s\S]*?)\n?</think>\n?<answer>\n?([\s\S]*?)\n?</answer>$")
+
+
+def format_reward(text):
+    m = R1_FORMAT.match(text)
+    once = all(text.count(tag) == 1 for tag in ("<think>", "</think>", "<answer>", "</answer>"))
+    return 1.0 if m and once and m.group(1).strip() and m.group(2).strip() else 0.0
 
 
 def accuracy_reward(text, reference):
@@ -248,64 +294,108 @@ def evaluate(model, task, c, gen):
     }
 
 
+def grpo_step(model, opt, sched, task, c, prompts, completions, refs):
+    """TRL's GRPO update for one generation round with num_iterations 1 (old log-probs = the policy's,
+    detached): weighted rewards, (r - group mean) / (group std + 1e-4), the clipped surrogate over completion
+    tokens (EOS included), aggregated by loss_type, one AdamW step."""
+    G = c["num_generations"]
+    texts = [task.decode(s) for s in completions]
+    scores = torch.tensor([[accuracy_reward(t, r), format_reward(t)] for t, r in zip(texts, refs)])
+    rewards = (scores * torch.tensor(c["reward_weights"])).sum(1)
+    grouped = rewards.view(-1, G)
+    adv = ((grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + 1e-4)).reshape(-1)
+
+    L = max(len(s) for s in completions)
+    p_ids, mask, _ = left_pad(prompts, task.pad, L)
+    P = p_ids.shape[1]
+    c_ids = torch.tensor([s + [task.pad] * (L - len(s)) for s in completions])
+    c_mask = torch.tensor([[1.0] * len(s) + [0.0] * (L - len(s)) for s in completions])
+    ids = torch.cat([p_ids, c_ids], 1)
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    logits = model(ids, positions, mask)[:, P - 1:P + L - 1] / c["temperature"]
+    logps = torch.log_softmax(logits, -1).gather(-1, c_ids.unsqueeze(-1)).squeeze(-1)
+    ratio = torch.exp(logps - logps.detach())
+    a = adv.unsqueeze(1)
+    per_token = -torch.min(ratio * a, torch.clamp(ratio, 1 - c["epsilon"], 1 + c["epsilon"]) * a)
+    if c["loss_type"] == "dapo":
+        loss = (per_token * c_mask).sum() / c_mask.sum()
+    elif c["loss_type"] == "grpo":
+        loss = ((per_token * c_mask).sum(1) / c_mask.sum(1).clamp(min=1)).mean()
+    else:
+        raise ValueError(f"loss_type {c['loss_type']} is not in this reference")
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c["max_grad_norm"])
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return {"loss": loss.item(), "grad_norm": norm.item(), "rewards": rewards.tolist(), "advantages": adv.tolist(),
+            "accuracy": scores[:, 0].mean().item(), "mean_length": sum(len(s) for s in completions) / len(completions)}
+
+
 def grpo(model, task, c, ev, gen, emit):
-    """TRL's GRPO with num_iterations 1 (old log-probs = the policy's, detached): G samples per prompt,
-    weighted rewards, (r - group mean) / (group std + 1e-4), the clipped surrogate over completion tokens
-    (EOS included), aggregated by loss_type, one AdamW step per generation round."""
+    """GRPO rounds: generation_batch_size / G prompts in shuffled passes, G completions each at the
+    training temperature, one update per round; held-out evaluations every ev["every"] rounds."""
     G, N = c["num_generations"], c["generation_batch_size"]
     order = DataOrder(len(c["prompts"]), gen)
     opt, sched = optimizer(model, c, c["steps"])
-    w = torch.tensor(c["reward_weights"])
     for step in range(1, c["steps"] + 1):
         picked = [order.next() for _ in range(N // G)]
         prompts = [c["prompts"][i] for i in picked for _ in range(G)]
         refs = [c["answers"][i] for i in picked for _ in range(G)]
         completions = generate(model, prompts, c["max_completion_length"], c["temperature"], 1.0, task.eos, task.pad, gen)
-        texts = [task.decode(s) for s in completions]
-        scores = torch.tensor([[accuracy_reward(t, r), 1.0 if R1_FORMAT.match(t) else 0.0] for t, r in zip(texts, refs)])
-        rewards = (scores * w).sum(1)
-        grouped = rewards.view(-1, G)
-        adv = (grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + 1e-4)
-        adv = adv.reshape(-1)
-
-        L = max(len(s) for s in completions)
-        p_ids, mask, p_pos = left_pad(prompts, task.pad, L)
-        P = p_ids.shape[1]
-        c_ids = torch.tensor([s + [task.pad] * (L - len(s)) for s in completions])
-        c_mask = torch.tensor([[1.0] * len(s) + [0.0] * (L - len(s)) for s in completions])
-        ids = torch.cat([p_ids, c_ids], 1)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        logits = model(ids, positions, mask)[:, P - 1:P + L - 1] / c["temperature"]
-        logps = torch.log_softmax(logits, -1).gather(-1, c_ids.unsqueeze(-1)).squeeze(-1)
-        ratio = torch.exp(logps - logps.detach())
-        a = adv.unsqueeze(1)
-        per_token = -torch.min(ratio * a, torch.clamp(ratio, 1 - c["epsilon"], 1 + c["epsilon"]) * a)
-        if c["loss_type"] == "dapo":
-            loss = (per_token * c_mask).sum() / c_mask.sum()
-        elif c["loss_type"] == "grpo":
-            loss = ((per_token * c_mask).sum(1) / c_mask.sum(1).clamp(min=1)).mean()
-        else:
-            raise ValueError(f"loss_type {c['loss_type']} is not in this reference")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), c["max_grad_norm"])
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        emit({"kind": "train", "step": step, "reward": rewards.mean().item(), "accuracy": scores[:, 0].mean().item(),
-              "mean_length": sum(len(s) for s in completions) / len(completions)})
+        stats = grpo_step(model, opt, sched, task, c, prompts, completions, refs)
+        emit({"kind": "train", "step": step, "accuracy": stats["accuracy"], "mean_length": stats["mean_length"]})
         if step % ev["every"] == 0:
             emit({"kind": "eval", "step": step, **evaluate(model, task, ev, gen)})
+
+
+def load_weights(model, spec, file):
+    """Parameters from a file of float32 values in the order and shapes spec["tensors"] lists."""
+    flat = torch.from_numpy(np.fromfile(file, dtype="<f4"))
+    params, at = dict(model.named_parameters()), 0
+    with torch.no_grad():
+        for t in spec["tensors"]:
+            n = math.prod(t["shape"])
+            params[t["name"]].copy_(flat[at:at + n].view(t["shape"]))
+            at += n
+
+
+def save_weights(model, spec, file):
+    params = dict(model.named_parameters())
+    torch.cat([params[t["name"]].detach().reshape(-1) for t in spec["tensors"]]).numpy().astype("<f4").tofile(file)
+
+
+def replay(spec, emit):
+    """The two trainers' updates on thinkgrad's own batches, from thinkgrad's weights: SFT steps over a fixed
+    batch, then GRPO rounds on the completions thinkgrad sampled. Writes the weights after each stage."""
+    task, model = Task(spec), Llama(spec["model"])
+    c = spec["sft"]
+    load_weights(model, spec, c["weights_in"])
+    opt, sched = optimizer(model, c, c["steps"])
+    batch = [labeled(p, q) for p, q in zip(c["prompts"], c["completions"])]
+    for step in range(1, c["steps"] + 1):
+        emit({"kind": "sft", "step": step, **sft_step(model, opt, sched, batch, task.pad, c["max_grad_norm"])})
+    save_weights(model, spec, c["weights_out"])
+    c = spec["grpo"]
+    load_weights(model, spec, c["weights_in"])
+    opt, sched = optimizer(model, c, len(c["rounds"]))
+    for step, r in enumerate(c["rounds"], 1):
+        emit({"kind": "grpo", "step": step, **grpo_step(model, opt, sched, task, c, r["prompts"], r["completions"], r["answers"])})
+    save_weights(model, spec, c["weights_out"])
 
 
 def main():
     torch.set_num_threads(int(sys.argv[1]))
     with open(sys.argv[2]) as f:
         spec = json.load(f)
+    emit = lambda record: print(json.dumps(record), flush=True)
+    if spec.get("mode") == "replay":
+        replay(spec, emit)
+        return
     torch.manual_seed(spec["seed"])
     model = Llama(spec["model"])
     gen = torch.Generator().manual_seed(spec["seed"])
     task = Task(spec)
-    emit = lambda record: print(json.dumps(record), flush=True)
     started = time.perf_counter()
     sft(model, spec["sft"], task.pad, gen)
     emit({"kind": "time", "phase": "sft", "seconds": time.perf_counter() - started})
