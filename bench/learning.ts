@@ -227,7 +227,8 @@ function updateRelDiff(before: Float32Array, ours: Float32Array, theirs: Float32
  * rewards, advantages, loss, clipping, AdamW or the schedule shows here as a relative update difference far
  * above float32 rounding (~1e-5), without seed noise.
  */
-export async function replayParity(task: LearningTask, seed: number, o: LearningOptions, folder: string): Promise<ReplayParity | null> {
+export async function replayParity(task: LearningTask, seed: number, o: LearningOptions, folder: string,
+  rounds = REPLAY_GRPO_ROUNDS): Promise<ReplayParity | null> {
   const { sft: SFT, grpo: GRPO } = recipe(o);
   const tok = task.tokenizer;
   const model = new LlamaForCausalLM(modelConfig(task), { seed });
@@ -245,12 +246,12 @@ export async function replayParity(task: LearningTask, seed: number, o: Learning
     { ...SFT, maxSteps: REPLAY_WARM_UP_SFT_STEPS, seed, logEvery: REPLAY_WARM_UP_SFT_STEPS }).fit();
   const beforeGrpo = weightsOf(model);
   save('before-grpo', beforeGrpo);
-  const rows = task.trainProblems(REPLAY_GRPO_ROUNDS * 16, seed + 1).map(({ prompt, answer }) => ({ prompt, answer }));
+  const rows = task.trainProblems(rounds * 16, seed + 1).map(({ prompt, answer }) => ({ prompt, answer }));
   const answerOf = new Map(rows.map((r) => [r.prompt, r.answer]));
   const replayGrpo: Partial<GRPOConfig> = { ...GRPO, warmupSteps: 2, maxCompletionLength: task.maxNewTokens };
-  const rounds: { prompts: number[][]; completions: number[][]; answers: string[]; rewards: number[]; advantages: number[] }[] = [];
-  const grpo = new GRPOTrainer(model, tok, rows, [accuracy(), format()], { ...replayGrpo, maxSteps: REPLAY_GRPO_ROUNDS, seed, logCompletions: true }, {
-    onCompletions: (records) => rounds.push({
+  const recorded: { prompts: number[][]; completions: number[][]; answers: string[]; rewards: number[]; advantages: number[] }[] = [];
+  const grpo = new GRPOTrainer(model, tok, rows, [accuracy(), format()], { ...replayGrpo, maxSteps: rounds, seed, logCompletions: true }, {
+    onCompletions: (records) => recorded.push({
       prompts: records.map((r) => tok.encode(r.prompt as string)),
       // The records hold the text without its EOS; a completion shorter than the budget ended with one.
       completions: records.map((r) => {
@@ -270,7 +271,7 @@ export async function replayParity(task: LearningTask, seed: number, o: Learning
   const spec = {
     ...specBase(task), mode: 'replay', tensors,
     sft: { ...sftSpec(task, examples, REPLAY_SFT_STEPS, replaySft), weights_in: file('initial'), weights_out: file('torch-sft') },
-    grpo: { ...grpoSpec(task, replayGrpo), rounds, weights_in: file('before-grpo'), weights_out: file('torch-grpo') },
+    grpo: { ...grpoSpec(task, replayGrpo), rounds: recorded, weights_in: file('before-grpo'), weights_out: file('torch-grpo') },
   };
   const specFile = join(folder, `${task.name}-${seed}-replay.json`);
   writeFileSync(specFile, JSON.stringify(spec));
@@ -284,7 +285,7 @@ export async function replayParity(task: LearningTask, seed: number, o: Learning
   const torchGrpo = records.filter((r) => r.kind === 'grpo');
   let rewardMismatches = 0;
   let maxAdvantageDiff = 0;
-  rounds.forEach((round, k) => round.rewards.forEach((reward, i) => {
+  recorded.forEach((round, k) => round.rewards.forEach((reward, i) => {
     if (Math.abs(reward - torchGrpo[k].rewards![i]) > 1e-6) rewardMismatches++;
     maxAdvantageDiff = Math.max(maxAdvantageDiff, Math.abs(round.advantages[i] - torchGrpo[k].advantages![i]));
   }));
@@ -292,7 +293,7 @@ export async function replayParity(task: LearningTask, seed: number, o: Learning
     sft: { updateRelDiff: updateRelDiff(initial, afterSft, read('torch-sft')), steps: stage('sft', sftLogs) },
     grpo: {
       updateRelDiff: updateRelDiff(beforeGrpo, afterGrpo, read('torch-grpo')), steps: stage('grpo', grpoLogs),
-      rewardMismatches, maxAdvantageDiff, completions: rounds.reduce((n, r) => n + r.completions.length, 0),
+      rewardMismatches, maxAdvantageDiff, completions: recorded.reduce((n, r) => n + r.completions.length, 0),
     },
   };
 }
