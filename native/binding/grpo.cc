@@ -179,10 +179,10 @@ Napi::Value group_advantages(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_grpo(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "selectiveLogSoftmax", selective_forward);
-  define(env, exports, "selectiveLogSoftmaxBackward", selective_backward);
-  define(env, exports, "grpoLoss", grpo_loss);
-  define(env, exports, "groupAdvantages", group_advantages);
+  define(env, exports, "selectiveLogSoftmax", selective_forward, 10);
+  define(env, exports, "selectiveLogSoftmaxBackward", selective_backward, 14);
+  define(env, exports, "grpoLoss", grpo_loss, 11);
+  define(env, exports, "groupAdvantages", group_advantages, 6);
 }
 
 }  // namespace tg::binding

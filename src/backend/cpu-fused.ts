@@ -6,46 +6,6 @@ import type { Tensor } from '../tensor.js';
 import type { Backend, Float32MatmulPrecision } from './backend.js';
 import { cpuBackend } from './cpu.js';
 
-declare module '../native.js' {
-  interface NativeAddon {
-    softmaxForward(y: number, yOffset: number, x: number, xOffset: number, rows: number, cols: number): void;
-    logSoftmaxForward(y: number, yOffset: number, x: number, xOffset: number, rows: number, cols: number): void;
-    softmaxBackward(dx: number, dxOffset: number, dy: number, dyOffset: number, y: number, yOffset: number,
-      rows: number, cols: number): void;
-    logSoftmaxBackward(dx: number, dxOffset: number, dy: number, dyOffset: number, y: number, yOffset: number,
-      rows: number, cols: number): void;
-    rmsnormForward(y: number, yOffset: number, rstd: number, rstdOffset: number, x: number, xOffset: number,
-      w: number, wOffset: number, rows: number, cols: number, eps: number): void;
-    rmsnormBackward(dx: number, dxOffset: number, dw: number, dwOffset: number, dy: number, dyOffset: number,
-      x: number, xOffset: number, w: number, wOffset: number, rstd: number, rstdOffset: number, rows: number,
-      cols: number): void;
-    ropeForward(y: number, yOffset: number, x: number, xOffset: number, cos: number, cosOffset: number, sin: number,
-      sinOffset: number, positions: number, positionsOffset: number, B: number, T: number, H: number, D: number,
-      P: number, positionsPerBatch: boolean, inverse: boolean): void;
-    attentionForward(o: number, oOffset: number, oStrides: number[], lse: number, lseOffset: number, q: number,
-      qOffset: number, qStrides: number[], k: number, kOffset: number, kStrides: number[], v: number, vOffset: number,
-      vStrides: number[], B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number, scale: number,
-      causal: boolean, precision?: string): void;
-    attentionBackward(dq: number, dqOffset: number, dqStrides: number[], dk: number, dkOffset: number,
-      dkStrides: number[], dv: number, dvOffset: number, dvStrides: number[], dO: number, dOOffset: number,
-      dOStrides: number[], q: number, qOffset: number, qStrides: number[], k: number, kOffset: number,
-      kStrides: number[], v: number, vOffset: number, vStrides: number[], o: number, oOffset: number,
-      oStrides: number[], lse: number, lseOffset: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number,
-      D: number, scale: number, causal: boolean, precision?: string): void;
-    crossEntropyForward(loss: number, lossOffset: number, lse: number, lseOffset: number, logits: number,
-      logitsOffset: number, targets: number, targetsOffset: number, N: number, V: number, ignoreIndex: number): void;
-    crossEntropyBackward(dlogits: number, dlogitsOffset: number, g: number, gOffset: number, logits: number,
-      logitsOffset: number, lse: number, lseOffset: number, targets: number, targetsOffset: number, N: number,
-      V: number, ignoreIndex: number): void;
-    swigluForward(h: number, hOffset: number, gate: number, gateOffset: number, up: number, upOffset: number, n: number): void;
-    swigluBackward(dgate: number, dgateOffset: number, dup: number, dupOffset: number, dh: number, dhOffset: number,
-      gate: number, gateOffset: number, up: number, upOffset: number, n: number): void;
-    adamwStep(p: number, pOffset: number, g: number, gOffset: number, m: number, mOffset: number, v: number,
-      vOffset: number, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
-      step: number): void;
-  }
-}
-
 /** Dims of an attention call; q/o are (B, Tq, Hq, D) and k/v (B, Tk, Hkv, D) views. */
 export interface AttentionDims {
   B: number;

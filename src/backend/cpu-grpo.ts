@@ -4,50 +4,10 @@
 import { native } from '../native.js';
 import type { Tensor } from '../tensor.js';
 import type { Backend } from './backend.js';
+import type { GrpoLossKernelOptions, GrpoLossKernelResult } from '../native-entry-points.js';
 import { cpuBackend } from './cpu.js';
 
-/** Loss options as the kernels take them (see src/rl/grpo-loss.ts for their meaning). */
-export interface GrpoLossKernelOptions {
-  lossType: 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
-  importanceSampling: 'token' | 'sequence';
-  epsLow: number;
-  epsHigh: number;
-  beta: number;
-  normalizer: number;
-  maxCompletionLength: number;
-}
-
-/** Masked token means (clip fractions, kl, entropy, ratio), the loss, the token count and the divisor D. */
-export interface GrpoLossKernelResult {
-  loss: number;
-  clipLow: number;
-  clipHigh: number;
-  clipRegion: number;
-  kl: number;
-  entropy: number;
-  ratio: number;
-  tokens: number;
-  divisor: number;
-}
-
-/** The fused GRPO kernels' entry points, the same in the CPU addon and the CUDA addon (device buffer ids). */
-export interface GrpoKernelEntryPoints {
-  selectiveLogSoftmax(logits: number, offset: number, rowStride: number, ids: number, n: number, v: number,
-    temperature: number, lp: number, lse: number, entropy: number | null): void;
-  selectiveLogSoftmaxBackward(dlogits: number, dOffset: number, dRowStride: number, logits: number, offset: number,
-    rowStride: number, ids: number, lse: number, glp: number, gentropy: number | null, entropy: number | null,
-    n: number, v: number, temperature: number): void;
-  grpoLoss(lp: number, oldLp: number | null, refLp: number | null, adv: number, advPerToken: boolean, mask: number,
-    entropy: number | null, dlp: number | null, B: number, L: number, options: GrpoLossKernelOptions): GrpoLossKernelResult;
-}
-
-declare module '../native.js' {
-  interface NativeAddon extends GrpoKernelEntryPoints {
-    groupAdvantages(rewards: Float32Array, weights: Float32Array, n: number, r: number, group: number,
-      scaleRewards: string): { advantages: Float32Array; rewards: Float32Array; fracZeroStd: number;
-      zeroStdGroups: number; mean: number; std: number };
-  }
-}
+export type { GrpoLossKernelOptions, GrpoLossKernelResult } from '../native-entry-points.js';
 
 /** The GRPO primitives; optional on Backend (see `grpoBackend`). Outputs and small inputs are contiguous
  * tensors at offset 0; logits are (N, V) rows at `logits.offset` with row stride `rowStride`. */

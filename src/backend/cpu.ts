@@ -2,7 +2,7 @@
 import { native } from '../native.js';
 import type { Tensor, DType } from '../tensor.js';
 import { type Backend, registerBackend } from './backend.js';
-import { BinaryOp, DTypeCode, ReduceOp, UnaryOp } from './codes.js';
+import { BinaryOp, DTypeCode, RandomKind, ReduceOp, UnaryOp } from './codes.js';
 
 const id = (t: Tensor): number => t.storage.id;
 const strides = (t: Tensor): number[] => t.strides as number[];
@@ -36,8 +36,8 @@ export const cpuBackend: Backend = {
   read: (bufferId, offset, out) => native.read(bufferId, offset, out),
   fill: (out, value) => native.fill(id(out), out.offset, out.numel, value),
   arange: (out, start, step) => native.arange(id(out), out.numel, start, step),
-  randomUniform: (out, seed, counter, low, high) => native.randomFill(id(out), out.numel, 0, seed, counter, low, high),
-  randomNormal: (out, seed, counter, mean, std) => native.randomFill(id(out), out.numel, 1, seed, counter, mean, std),
+  randomUniform: (out, seed, counter, low, high) => native.randomFill(id(out), out.numel, RandomKind.uniform, seed, counter, low, high),
+  randomNormal: (out, seed, counter, mean, std) => native.randomFill(id(out), out.numel, RandomKind.normal, seed, counter, mean, std),
   unary: (op, out, x, p0 = 0, p1 = 0) =>
     native.unary(UnaryOp[op], id(out), id(x), x.offset, shape(x), strides(x), p0, p1),
   binary: (op, out, a, b) =>

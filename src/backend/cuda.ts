@@ -5,45 +5,13 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GrpoKernelEntryPoints, GrpoLossKernelOptions, GrpoLossKernelResult } from './cpu-grpo.js';
+import { CudaDTypeCode } from './codes.js';
+import type { CudaAddon, CudaDeviceInfo, GroupAdvantageStats, GrpoLossKernelOptions, GrpoLossKernelResult } from '../native-entry-points.js';
 
-export interface CudaDeviceInfo {
-  available: boolean;
-  /** Why CUDA is unavailable ('' when available). */
-  reason: string;
-  count: number;
-  name?: string;
-  computeCapability?: string;
-  totalMemory?: number;
-  multiprocessors?: number;
-  l2CacheBytes?: number;
-  runtimeVersion: number;
-  driverVersion: number;
-}
+export type { CudaDeviceInfo } from '../native-entry-points.js';
 
 /** What `cudaGrpo.groupAdvantages` returns beside the device buffers it writes (TRL's metrics). */
-export interface CudaGroupAdvantageStats {
-  fracZeroStd: number;
-  zeroStdGroups: number;
-  mean: number;
-  std: number;
-}
-
-/** The CUDA addon's surface (cuda/binding.cc). dtype codes: 0 float32, 1 int32, 2 bfloat16. */
-export interface CudaAddon extends GrpoKernelEntryPoints {
-  deviceInfo(): CudaDeviceInfo;
-  alloc(numel: number, dtype: number): number;
-  free(id: number): boolean;
-  upload(id: number, offset: number, data: Float32Array | Int32Array | Uint16Array): void;
-  download(id: number, offset: number, out: Float32Array | Int32Array | Uint16Array): void;
-  stats(): { liveBytes: number; liveBuffers: number; peakBytes: number };
-  resetPeak(): void;
-  synchronize(): void;
-  groupAdvantages(rewards: Float32Array, weights: Float32Array, n: number, r: number, group: number, scaleRewards: string,
-    advantages: number, totals: number | null): CudaGroupAdvantageStats;
-  benchSelective(logits: number, ids: number, lp: number, lse: number, glp: number, dlogits: number, n: number,
-    v: number, temperature: number, reps: number): { fwdMs: number; bwdMs: number; fwdBwdMs: number };
-}
+export interface CudaGroupAdvantageStats extends GroupAdvantageStats {}
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -93,7 +61,6 @@ export function cudaAddon(op = 'cuda'): CudaAddon {
 }
 
 export type CudaDType = 'float32' | 'int32' | 'bfloat16';
-const codes: Record<CudaDType, number> = { float32: 0, int32: 1, bfloat16: 2 };
 
 // Safety net for buffers dropped without dispose(): the device memory goes with the object.
 const finalizer = new FinalizationRegistry<number>((id) => {
@@ -105,7 +72,7 @@ const finalizer = new FinalizationRegistry<number>((id) => {
 export class CudaBuffer {
   private id: number;
   constructor(readonly numel: number, readonly dtype: CudaDType) {
-    this.id = cudaAddon('CudaBuffer').alloc(numel, codes[dtype]);
+    this.id = cudaAddon('CudaBuffer').alloc(numel, CudaDTypeCode[dtype]);
     finalizer.register(this, this.id, this);
   }
 

@@ -7,17 +7,6 @@ import { empty } from '../ops/creation.js';
 import { native } from '../native.js';
 import { formatShape, type Tensor } from '../tensor.js';
 
-declare module '../native.js' {
-  interface NativeAddon {
-    kvCacheStore(cache: number, B: number, Hkv: number, L: number, D: number, pos: number, src: number, srcOffset: number,
-      srcStrides: number[], T: number): void;
-    kvCacheLoad(dst: number, dstOffset: number, cache: number, B: number, Hkv: number, L: number, D: number, Tk: number): void;
-    attentionDecodeBf16(o: number, oOffset: number, oStrides: number[], q: number, qOffset: number, qStrides: number[],
-      kCache: number, vCache: number, L: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number,
-      scale: number, causal: boolean, bias: number, biasOffset: number, biasStrides: number[]): void;
-  }
-}
-
 export type KVCacheDtype = 'float32' | 'bfloat16';
 
 /** Query rows per sequence at or below which a bfloat16 cache is read by its own decode kernel. */
