@@ -83,7 +83,6 @@ interface ResultKinds {
   matmulPrecision: { precision: string; kernel: string; kernels: { highest: string; medium: string } };
   grpoLoss: GrpoLossKernelResult;
   groupAdvantages: GroupAdvantageStats;
-  cpuGroupAdvantages: GroupAdvantageStats & { advantages: Float32Array; rewards: Float32Array };
   cudaDeviceInfo: CudaDeviceInfo;
   cudaStats: { liveBytes: number; liveBuffers: number; peakBytes: number };
   benchSelective: { fwdMs: number; bwdMs: number; fwdBwdMs: number };
@@ -127,6 +126,9 @@ export const grpoEntryPoints = {
     'temperature: num']),
   grpoLoss: entry(['lp: id', 'oldLp: id|null', 'refLp: id|null', 'adv: id', 'advPerToken: bool', 'mask: id', 'entropy: id|null',
     'dlp: id|null', 'B: int', 'L: int', 'options: grpoOptions'], 'grpoLoss'),
+  /** rewards (N, R; NaN = not scored) and weights (R) from the host; advantages (N) and totals (N) written into buffers. */
+  groupAdvantages: entry(['rewards: f32s', 'weights: f32s', 'n: int', 'r: int', 'group: int', 'scaleRewards: str',
+    'advantages: id', 'totals: id|null'], 'groupAdvantages'),
 } as const;
 
 /** The CPU engine (native/binding; registry.h lists its families). */
@@ -148,9 +150,6 @@ export const cpuEntryPoints = {
   randomFill: entry(['id: id', 'count: int', 'kind: int', 'seed: int', 'counter: int', 'a: num', 'b: num']),
   // grpo.cc
   ...grpoEntryPoints,
-  /** rewards (N, R; NaN = not scored) and weights (R) -> new advantages (N) and reward totals (N), and the metrics. */
-  groupAdvantages: entry(['rewards: f32s', 'weights: f32s', 'n: int', 'r: int', 'group: int', 'scaleRewards: str'],
-    'cpuGroupAdvantages'),
   // elementwise.cc
   unary: entry(['op: int', 'out: id', 'x: id', 'xOffset: int', 'shape: ints', 'xStrides: ints', 'p0: num', 'p1: num']),
   binary: entry(['op: int', 'out: id', 'a: id', 'aOffset: int', 'aStrides: ints', 'b: id', 'bOffset: int', 'bStrides: ints',
@@ -219,9 +218,6 @@ export const cudaEntryPoints = {
   resetPeak: entry([]),
   synchronize: entry([]),
   ...grpoEntryPoints,
-  /** rewards (N, R; NaN = not scored) and weights (R) from the host; advantages (N) and totals (N) written on the device. */
-  groupAdvantages: entry(['rewards: f32s', 'weights: f32s', 'n: int', 'r: int', 'group: int', 'scaleRewards: str',
-    'advantages: id', 'totals: id|null'], 'groupAdvantages'),
   /** Medians of `reps` timed runs after 3 warm-ups; dlogits may be the logits (then overwritten). */
   benchSelective: entry(['logits: id', 'ids: id', 'lp: id', 'lse: id', 'glp: id', 'dlogits: id', 'n: int', 'v: int',
     'temperature: num', 'reps: int'], 'benchSelective'),

@@ -1,11 +1,11 @@
 // Tensor: a strided view (shape, strides, offset) over reference-counted native storage, with the
 // autograd fields. Math lives in src/ops/; the methods here are thin, chainable sugar over those functions.
-import { type Backend, type Device, getBackend } from './backend/backend.js';
-import './backend/cpu.js';
+import type { Backend, Device, DType } from './backend/backend.js';
+import { getBackend } from './backend/registry.js';
 import type { Node } from './autograd/node.js';
 import { type Scope, track, untrack } from './autograd/tidy.js';
 
-export type DType = 'float32' | 'int32';
+export type { DType };
 export type Shape = readonly number[];
 
 /** @internal Native storage shared by a tensor and its views; freed when the last one is disposed. */

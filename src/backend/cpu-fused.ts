@@ -1,83 +1,13 @@
-// CPU backend primitives of the fused kernels (softmax family, RMSNorm, RoPE, attention, cross-entropy,
-// AdamW): typed native entry points and their Backend methods, which pass buffer ids, element offsets
-// and dims. Imported for its side effect by src/ops/nn.ts.
+// The CPU backend's fused kernels (softmax family, RMSNorm, RoPE, attention, cross-entropy, SwiGLU, AdamW):
+// buffer ids, element offsets and dims passed to native/binding/fused.cc and elementwise.cc.
 import { native } from '../native.js';
-import type { Tensor } from '../tensor.js';
-import type { Backend, Float32MatmulPrecision } from './backend.js';
-import { cpuBackend } from './cpu.js';
+import type { FusedPrimitives, TensorView } from './backend.js';
 
-/** Dims of an attention call; q/o are (B, Tq, Hq, D) and k/v (B, Tk, Hkv, D) views. */
-export interface AttentionDims {
-  B: number;
-  Tq: number;
-  Tk: number;
-  Hq: number;
-  Hkv: number;
-  D: number;
-  scale: number;
-  causal: boolean;
-  /** Of the block products, forward and backward alike. */
-  precision: Float32MatmulPrecision;
-}
-
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** 1-based step count for the bias corrections 1 - beta^step. */
-  step: number;
-}
-
-/** The fused primitives; on `Backend` as optional members (see `fusedBackend`). */
-export interface FusedBackend {
-  /** y (rows, cols) = softmax (or log-softmax) of x along cols; x, y contiguous, y may be x. */
-  softmaxForward(y: Tensor, x: Tensor, rows: number, cols: number, log: boolean): void;
-  /** dx = y*(dy - sum(dy*y)), or dx = dy - exp(y)*sum(dy) for log; y the forward output; all contiguous. */
-  softmaxBackward(dx: Tensor, dy: Tensor, y: Tensor, rows: number, cols: number, log: boolean): void;
-  /** y (rows, cols) = x * rstd * w; rstd (rows) saved. Contiguous. */
-  rmsnormForward(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor, rows: number, cols: number, eps: number): void;
-  /** dx (rows, cols), dw (cols, overwritten) from dy, x, w, rstd. Contiguous. */
-  rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor, rows: number, cols: number): void;
-  /** y (B, T, H, D) = rotary(x) with cos/sin tables (P, D/2) at int32 positions (B*T or T); inverse = backward. */
-  ropeForward(y: Tensor, x: Tensor, cos: Tensor, sin: Tensor, positions: Tensor, B: number, T: number, H: number,
-    D: number, P: number, positionsPerBatch: boolean, inverse: boolean): void;
-  /** Views in (B, T, H, D) order, any strides with D contiguous; lse (B, Hq, Tq) contiguous. */
-  attentionForward(o: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims): void;
-  attentionBackward(dq: Tensor, dk: Tensor, dv: Tensor, dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor,
-    lse: Tensor, dims: AttentionDims): void;
-  /** loss, lse (N) from logits (N, V) contiguous and int32 targets (N); ignored rows get loss 0. */
-  crossEntropyForward(loss: Tensor, lse: Tensor, logits: Tensor, targets: Tensor, N: number, V: number, ignoreIndex: number): void;
-  /** dlogits (N, V) = g[n] * (softmax - onehot), 0 on ignored rows; dlogits may be logits (in place). */
-  crossEntropyBackward(dlogits: Tensor, g: Tensor, logits: Tensor, lse: Tensor, targets: Tensor, N: number, V: number,
-    ignoreIndex: number): void;
-  /** h = silu(gate) * up over n contiguous elements. */
-  swigluForward(h: Tensor, gate: Tensor, up: Tensor, n: number): void;
-  /** dgate = dh * up * silu'(gate), dup = dh * silu(gate), over n contiguous elements. */
-  swigluBackward(dgate: Tensor, dup: Tensor, dh: Tensor, gate: Tensor, up: Tensor, n: number): void;
-  /** In-place AdamW update of contiguous float32 param, m, v (same numel as grad). */
-  adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: AdamWHyper): void;
-}
-
-// NOTE: optional on Backend so backends built without these kernels (and cpu.ts's object literal, typed
-// Backend) still type-check; ops reach them through fusedBackend(), which names what is missing.
-declare module './backend.js' {
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-  interface Backend extends Partial<FusedBackend> {}
-}
-
-/** The fused primitives of `b`, or a clear error when that backend lacks them. */
-export function fusedBackend(b: Backend, op: string): FusedBackend {
-  if (typeof b.attentionForward !== 'function') throw new Error(`${op}: the ${b.device} backend has no fused kernels`);
-  return b as Backend & FusedBackend;
-}
-
-const id = (t: Tensor): number => t.storage.id;
+const id = (t: TensorView): number => t.storage.id;
 // [sB, sT, sH] of a (B, T, H, D) view.
-const heads = (t: Tensor): number[] => [t.strides[0], t.strides[1], t.strides[2]];
+const heads = (t: TensorView): number[] => [t.strides[0], t.strides[1], t.strides[2]];
 
-Object.assign(cpuBackend, {
+export const cpuFused: FusedPrimitives = {
   softmaxForward(y, x, rows, cols, log) {
     (log ? native.logSoftmaxForward : native.softmaxForward)(id(y), y.offset, id(x), x.offset, rows, cols);
   },
@@ -125,4 +55,4 @@ Object.assign(cpuBackend, {
     native.adamwStep(id(param), param.offset, id(grad), grad.offset, id(m), m.offset, id(v), v.offset, param.numel,
       h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.step);
   },
-} satisfies FusedBackend);
+};

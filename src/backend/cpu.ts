@@ -1,12 +1,14 @@
-// The CPU backend: forwards each primitive to the native addon with buffer ids, offsets and strides.
+// The CPU backend: forwards each primitive to the native addon with buffer ids, offsets and strides. The core
+// primitives are here; the fused and GRPO kernels are in cpu-fused.ts and cpu-grpo.ts, composed below.
 import { native } from '../native.js';
-import type { Tensor, DType } from '../tensor.js';
-import { type Backend, registerBackend } from './backend.js';
+import type { Backend, CorePrimitives, DType, TensorView } from './backend.js';
 import { BinaryOp, DTypeCode, RandomKind, ReduceOp, UnaryOp } from './codes.js';
+import { cpuFused } from './cpu-fused.js';
+import { cpuGrpo } from './cpu-grpo.js';
 
-const id = (t: Tensor): number => t.storage.id;
-const strides = (t: Tensor): number[] => t.strides as number[];
-const shape = (t: Tensor): number[] => t.shape as number[];
+const id = (t: TensorView): number => t.storage.id;
+const strides = (t: TensorView): number[] => t.strides as number[];
+const shape = (t: TensorView): number[] => t.shape as number[];
 
 // V8 learns of native bytes once per turn of the event loop in which buffers came or went, so that garbage
 // collection runs under native pressure without weighing a collection at every allocation of a step.
@@ -20,7 +22,7 @@ function reportExternalMemorySoon(): void {
   }).unref();
 }
 
-export const cpuBackend: Backend = {
+const cpuCore: CorePrimitives = {
   device: 'cpu',
   alloc: (numel: number, dtype: DType) => {
     const bufferId = native.alloc(numel, DTypeCode[dtype]);
@@ -60,4 +62,4 @@ export const cpuBackend: Backend = {
     native.matmul(id(out), id(a), aOffsets, lda, transA, id(b), bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision),
 };
 
-registerBackend('cpu', () => cpuBackend);
+export const cpuBackend: Backend = { ...cpuCore, ...cpuFused, ...cpuGrpo };

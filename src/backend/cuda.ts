@@ -1,12 +1,13 @@
-// The CUDA addon (build-cuda/Release/thinkgrad_cuda.node): loads it when built, says why CUDA is not
-// available otherwise, and runs the GRPO kernels on device buffers. Device tensors behind the Backend
-// interface come later; this is the GRPO path and the device checks (tests/grpo-cuda.test.ts, bench/gpu.sh).
+// The CUDA addon (build-cuda/Release/thinkgrad_cuda.node): loads it when built, says why CUDA is not available
+// otherwise, and implements the Backend on device buffers for what the addon has (storage and the GRPO kernels;
+// every other primitive throws naming itself), plus the public CudaBuffer / cudaGrpo API on raw device buffers.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CudaDTypeCode } from './codes.js';
 import type { CudaAddon, CudaDeviceInfo, GroupAdvantageStats, GrpoLossKernelOptions, GrpoLossKernelResult } from '../native-entry-points.js';
+import type { Backend, TensorView } from './backend.js';
 
 export type { CudaDeviceInfo } from '../native-entry-points.js';
 
@@ -136,3 +137,66 @@ export const cudaGrpo = {
     return cudaAddon('groupAdvantages').groupAdvantages(rewards, weights, N, R, G, scaleRewards, advantages.handle, h(totals));
   },
 };
+
+// A primitive the CUDA addon does not have yet: calling it throws one clear error naming it.
+function lacking(primitive: string): () => never {
+  return () => {
+    throw new Error(`thinkgrad.${primitive}: not implemented on the cuda backend yet (it runs storage and the GRPO kernels)`);
+  };
+}
+
+const id = (t: TensorView): number => t.storage.id;
+const optId = (t: TensorView | null): number | null => (t ? t.storage.id : null);
+
+/** @internal The cuda Backend over the loaded addon; throws the reason when CUDA cannot run here. */
+export function createCudaBackend(): Backend {
+  const addon = cudaAddon('cuda');
+  return {
+    device: 'cuda',
+    alloc: (numel, dtype) => addon.alloc(numel, CudaDTypeCode[dtype]),
+    free: (bufferId) => addon.free(bufferId),
+    write: (bufferId, offset, data) => addon.upload(bufferId, offset, data),
+    read: (bufferId, offset, out) => addon.download(bufferId, offset, out),
+    fill: lacking('fill'),
+    arange: lacking('arange'),
+    randomUniform: lacking('randomUniform'),
+    randomNormal: lacking('randomNormal'),
+    unary: lacking('unary'),
+    binary: lacking('binary'),
+    where: lacking('where'),
+    copy: lacking('copy'),
+    reduceRows: lacking('reduceRows'),
+    reduceCols: lacking('reduceCols'),
+    indexSelect: lacking('indexSelect'),
+    indexAdd: lacking('indexAdd'),
+    gather: lacking('gather'),
+    scatterAdd: lacking('scatterAdd'),
+    matmul: lacking('matmul'),
+    softmaxForward: lacking('softmaxForward'),
+    softmaxBackward: lacking('softmaxBackward'),
+    rmsnormForward: lacking('rmsnormForward'),
+    rmsnormBackward: lacking('rmsnormBackward'),
+    ropeForward: lacking('ropeForward'),
+    attentionForward: lacking('attentionForward'),
+    attentionBackward: lacking('attentionBackward'),
+    crossEntropyForward: lacking('crossEntropyForward'),
+    crossEntropyBackward: lacking('crossEntropyBackward'),
+    swigluForward: lacking('swigluForward'),
+    swigluBackward: lacking('swigluBackward'),
+    adamwStep: lacking('adamwStep'),
+    selectiveLogSoftmaxForward(lp, lse, entropy, logits, rowStride, ids, N, V, temperature) {
+      addon.selectiveLogSoftmax(id(logits), logits.offset, rowStride, id(ids), N, V, temperature, id(lp), id(lse), optId(entropy));
+    },
+    selectiveLogSoftmaxBackward(dlogits, dRowStride, logits, rowStride, ids, lse, glp, gent, entropy, N, V, temperature) {
+      addon.selectiveLogSoftmaxBackward(id(dlogits), dlogits.offset, dRowStride, id(logits), logits.offset, rowStride, id(ids),
+        id(lse), id(glp), optId(gent), optId(entropy), N, V, temperature);
+    },
+    grpoLossForward(dlp, lp, oldLp, refLp, adv, advPerToken, mask, entropy, B, L, options) {
+      return addon.grpoLoss(id(lp), optId(oldLp), optId(refLp), id(adv), advPerToken, id(mask), optId(entropy), optId(dlp), B,
+        L, options);
+    },
+    groupAdvantages(advantages, totals, rewards, weights, N, R, G, scaleRewards) {
+      return addon.groupAdvantages(rewards, weights, N, R, G, scaleRewards, id(advantages), optId(totals));
+    },
+  };
+}
