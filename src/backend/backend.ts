@@ -50,13 +50,37 @@ export interface AdamWHyper {
   step: number;
 }
 
-/** Storage, fills, elementwise, copy/cast, reductions, index ops and the GEMM. */
+/** What a backend runs beyond every backend's primitives; callers ask this, never which device it is. */
+export interface BackendCapabilities {
+  /** Pre-packed GEMM weights (`packedMatmulSize`, `packMatmulB`, `matmulPacked`). */
+  readonly packedMatmul: boolean;
+  /** bfloat16 KV caches (`kvCacheStore`, `kvCacheLoad`, `attentionDecodeBf16`). */
+  readonly bf16KVCache: boolean;
+}
+
+/** A device allocator's counters. */
+export interface MemoryStats {
+  /** Bytes held by live buffers. */
+  liveBytes: number;
+  liveBuffers: number;
+  /** Bytes of freed blocks kept for reuse. */
+  cachedBytes: number;
+  /** Highest liveBytes since the last resetPeakMemory(). */
+  peakBytes: number;
+}
+
+/** Storage, memory accounting, fills, elementwise, copy/cast, reductions, index ops and the GEMM. */
 export interface CorePrimitives {
   readonly device: Device;
+  readonly capabilities: BackendCapabilities;
   alloc(numel: number, dtype: DType): number;
   free(id: number): boolean;
   write(id: number, offset: number, data: Float32Array | Int32Array): void;
   read(id: number, offset: number, out: Float32Array | Int32Array): void;
+  memoryStats(): MemoryStats;
+  resetPeakMemory(): void;
+  /** Returns cached blocks to the system. */
+  emptyCache(): void;
   fill(out: TensorView, value: number): void;
   arange(out: TensorView, start: number, step: number): void;
   randomUniform(out: TensorView, seed: number, counter: number, low: number, high: number): void;
@@ -83,6 +107,40 @@ export interface CorePrimitives {
   matmul(out: TensorView, a: TensorView, aOffsets: Float64Array, lda: number, transA: boolean, b: TensorView,
     bOffsets: Float64Array, ldb: number, transB: boolean, M: number, N: number, K: number, batch: number,
     alpha: number, beta: number, precision: Float32MatmulPrecision): void;
+  /** The GEMM kernel float32 products at `precision` run on (e.g. 'avx512', 'avx512-bf16'). */
+  matmulKernel(precision: Float32MatmulPrecision): string;
+  /** The precision of products whose call names none (direct native calls; ops always pass theirs). */
+  defaultMatmulPrecision(): Float32MatmulPrecision;
+  setDefaultMatmulPrecision(precision: Float32MatmulPrecision): void;
+}
+
+/** Pre-packed GEMM weights (where `capabilities.packedMatmul`): B packed once, read by many products. */
+export interface PackedMatmulPrimitives {
+  /** float32 elements of B (K, N) packed for the kernel of `precision`. */
+  packedMatmulSize(K: number, N: number, precision: Float32MatmulPrecision): number;
+  /** packed (contiguous, packedMatmulSize elements) = op(B) (K, N), B read with leading dim ldb. */
+  packMatmulB(packed: TensorView, b: TensorView, ldb: number, transB: boolean, K: number, N: number,
+    precision: Float32MatmulPrecision): void;
+  /** out (M, N) contiguous = op(A) (M, K) @ packed B (K, N). */
+  matmulPacked(out: TensorView, a: TensorView, lda: number, transA: boolean, packed: TensorView, M: number, N: number, K: number,
+    precision: Float32MatmulPrecision): void;
+}
+
+/**
+ * bfloat16 KV caches (where `capabilities.bf16KVCache`): a cache is a (B, Hkv, L, D) bfloat16 array held two
+ * values to a float32 element of a contiguous buffer.
+ */
+export interface KVCachePrimitives {
+  /** Rounds keys or values src (B, T, Hkv, D view) into positions [pos, pos + T) of the cache. */
+  kvCacheStore(cache: TensorView, B: number, Hkv: number, L: number, D: number, pos: number, src: TensorView, T: number): void;
+  /** dst (B, Hkv, Tk, D) contiguous float32 = positions [0, Tk) of the cache. */
+  kvCacheLoad(dst: TensorView, cache: TensorView, B: number, Hkv: number, L: number, D: number, Tk: number): void;
+  /**
+   * o (B, Tq, Hq, D) = attention of q (B, Tq, Hq, D) over the caches' first Tk positions (the last Tq of them the
+   * queries'), with an optional additive bias (B, 1, Tq, Tk) view.
+   */
+  attentionDecodeBf16(o: TensorView, q: TensorView, kCache: TensorView, vCache: TensorView, L: number, B: number, Tq: number,
+    Tk: number, Hq: number, Hkv: number, D: number, scale: number, causal: boolean, bias: TensorView | null): void;
 }
 
 /** The fused kernels: softmax family, RMSNorm, RoPE, attention, cross-entropy, SwiGLU, AdamW. */
@@ -141,5 +199,8 @@ export interface GrpoPrimitives {
     R: number, G: number, scaleRewards: 'group' | 'batch' | 'none'): GroupAdvantageStats;
 }
 
-/** Every primitive the library runs; each device implements all of them (or throws naming what it lacks). */
-export interface Backend extends CorePrimitives, FusedPrimitives, GrpoPrimitives {}
+/**
+ * Every primitive the library runs; each device implements all of them (throwing, naming the primitive, where it
+ * lacks one; `capabilities` says which optional families run).
+ */
+export interface Backend extends CorePrimitives, PackedMatmulPrimitives, KVCachePrimitives, FusedPrimitives, GrpoPrimitives {}

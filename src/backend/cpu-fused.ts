@@ -1,13 +1,13 @@
-// The CPU backend's fused kernels (softmax family, RMSNorm, RoPE, attention, cross-entropy, SwiGLU, AdamW):
-// buffer ids, element offsets and dims passed to native/binding/fused.cc and elementwise.cc.
+// The CPU backend's fused kernels (softmax family, RMSNorm, RoPE, attention, cross-entropy, SwiGLU, AdamW) and
+// bfloat16 KV cache: buffer ids, element offsets and dims passed to native/binding/fused.cc and elementwise.cc.
 import { native } from '../native.js';
-import type { FusedPrimitives, TensorView } from './backend.js';
+import type { FusedPrimitives, KVCachePrimitives, TensorView } from './backend.js';
 
 const id = (t: TensorView): number => t.storage.id;
 // [sB, sT, sH] of a (B, T, H, D) view.
 const heads = (t: TensorView): number[] => [t.strides[0], t.strides[1], t.strides[2]];
 
-export const cpuFused: FusedPrimitives = {
+export const cpuFused: FusedPrimitives & KVCachePrimitives = {
   softmaxForward(y, x, rows, cols, log) {
     (log ? native.logSoftmaxForward : native.softmaxForward)(id(y), y.offset, id(x), x.offset, rows, cols);
   },
@@ -50,6 +50,22 @@ export const cpuFused: FusedPrimitives = {
   swigluBackward(dgate, dup, dh, gate, up, n) {
     native.swigluBackward(id(dgate), dgate.offset, id(dup), dup.offset, id(dh), dh.offset, id(gate), gate.offset, id(up),
       up.offset, n);
+  },
+  kvCacheStore(cache, B, Hkv, L, D, pos, src, T) {
+    native.kvCacheStore(id(cache), B, Hkv, L, D, pos, id(src), src.offset, heads(src), T);
+  },
+  kvCacheLoad(dst, cache, B, Hkv, L, D, Tk) {
+    native.kvCacheLoad(id(dst), dst.offset, id(cache), B, Hkv, L, D, Tk);
+  },
+  attentionDecodeBf16(o, q, kCache, vCache, L, B, Tq, Tk, Hq, Hkv, D, scale, causal, bias) {
+    // bias (B, 1, Tq, Tk): the kernel takes [sB, sQ, sK], or id 0 for none
+    if (bias) {
+      native.attentionDecodeBf16(id(o), o.offset, heads(o), id(q), q.offset, heads(q), id(kCache), id(vCache), L, B, Tq, Tk, Hq,
+        Hkv, D, scale, causal, id(bias), bias.offset, [bias.strides[0], bias.strides[2], bias.strides[3]]);
+    } else {
+      native.attentionDecodeBf16(id(o), o.offset, heads(o), id(q), q.offset, heads(q), id(kCache), id(vCache), L, B, Tq, Tk, Hq,
+        Hkv, D, scale, causal, 0, 0, []);
+    }
   },
   adamwStep(param, grad, m, v, h) {
     native.adamwStep(id(param), param.offset, id(grad), grad.offset, id(m), m.offset, id(v), v.offset, param.numel,

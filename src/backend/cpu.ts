@@ -1,7 +1,7 @@
 // The CPU backend: forwards each primitive to the native addon with buffer ids, offsets and strides. The core
 // primitives are here; the fused and GRPO kernels are in cpu-fused.ts and cpu-grpo.ts, composed below.
-import { native } from '../native.js';
-import type { Backend, CorePrimitives, DType, TensorView } from './backend.js';
+import { native, warnIfOversubscribed } from '../native.js';
+import type { Backend, CorePrimitives, DType, Float32MatmulPrecision, PackedMatmulPrimitives, TensorView } from './backend.js';
 import { BinaryOp, DTypeCode, RandomKind, ReduceOp, UnaryOp } from './codes.js';
 import { cpuFused } from './cpu-fused.js';
 import { cpuGrpo } from './cpu-grpo.js';
@@ -24,6 +24,7 @@ function reportExternalMemorySoon(): void {
 
 const cpuCore: CorePrimitives = {
   device: 'cpu',
+  capabilities: { packedMatmul: true, bf16KVCache: true },
   alloc: (numel: number, dtype: DType) => {
     const bufferId = native.alloc(numel, DTypeCode[dtype]);
     reportExternalMemorySoon();
@@ -36,6 +37,9 @@ const cpuCore: CorePrimitives = {
   },
   write: (bufferId, offset, data) => native.write(bufferId, offset, data),
   read: (bufferId, offset, out) => native.read(bufferId, offset, out),
+  memoryStats: () => native.stats(),
+  resetPeakMemory: () => native.resetPeak(),
+  emptyCache: () => native.emptyCache(),
   fill: (out, value) => native.fill(id(out), out.offset, out.numel, value),
   arange: (out, start, step) => native.arange(id(out), out.numel, start, step),
   randomUniform: (out, seed, counter, low, high) => native.randomFill(id(out), out.numel, RandomKind.uniform, seed, counter, low, high),
@@ -60,6 +64,30 @@ const cpuCore: CorePrimitives = {
     native.scatterAdd(id(out), id(src), src.offset, outer, dim, inner, id(index), index.offset, k),
   matmul: (out, a, aOffsets, lda, transA, b, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision) =>
     native.matmul(id(out), id(a), aOffsets, lda, transA, id(b), bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision),
+  matmulKernel: (precision) => native.matmulPrecision().kernels[precision],
+  defaultMatmulPrecision: () => native.matmulPrecision().precision as Float32MatmulPrecision,
+  setDefaultMatmulPrecision: (precision) => {
+    native.matmulPrecision(precision);
+  },
 };
 
-export const cpuBackend: Backend = { ...cpuCore, ...cpuFused, ...cpuGrpo };
+const cpuPacked: PackedMatmulPrimitives = {
+  packedMatmulSize: (K, N, precision) => native.gemmPackedSize(K, N, precision),
+  packMatmulB: (packed, b, ldb, transB, K, N, precision) =>
+    native.gemmPackB(id(packed), id(b), b.offset, ldb, transB, K, N, precision),
+  matmulPacked: (out, a, lda, transA, packed, M, N, K, precision) =>
+    native.matmulPackedB(id(out), id(a), a.offset, lda, transA, id(packed), M, N, K, precision),
+};
+
+export const cpuBackend: Backend = { ...cpuCore, ...cpuPacked, ...cpuFused, ...cpuGrpo };
+
+/** Sets the CPU engine's thread count (an integer in [1, 1024]); more threads than CPUs warns once per process. */
+export function setCpuThreads(n: number): void {
+  native.setNumThreads(n);
+  warnIfOversubscribed('setNumThreads');
+}
+
+/** The CPU engine's thread count. */
+export function cpuThreads(): number {
+  return native.numThreads();
+}

@@ -45,7 +45,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normalizeDim(dim, x.ndim, 'indexSelect');
   const out = selectRaw(x, d, index);
   // dx = zeros with g's rows added at index (repeats accumulate)
-  return record('indexSelect', [x], out, (g) => [indexAddRaw(zeros(x.shape), d, index, g)], [index]);
+  return record('indexSelect', [x], out, (g) => [indexAddRaw(zeros(x.shape, { device: x.device }), d, index, g)], [index]);
 }
 
 function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
@@ -115,7 +115,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkGatherShapes('gather', x, d, index);
   const out = gatherRaw(x, d, index);
   // dx = zeros with g scatter-added at index
-  return record('gather', [x], out, (g) => [scatterAddRaw(zeros(x.shape), d, index, g)], [index]);
+  return record('gather', [x], out, (g) => [scatterAddRaw(zeros(x.shape, { device: x.device }), d, index, g)], [index]);
 }
 
 function scatterAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {

@@ -149,7 +149,7 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
   // dx = g routed to the first extreme position along dim (like PyTorch)
   return record(op, [x], values, (g) => {
     const idx = argRaw(op === 'max' ? 'argmax' : 'argmin', x, d);
-    const gx = zeros(x.shape);
+    const gx = zeros(x.shape, { device: x.device });
     const outer = shapeNumel(x.shape.slice(0, d));
     const inner = shapeNumel(x.shape.slice(d + 1));
     const gc = g.isContiguous() ? g : copyContiguous(g);

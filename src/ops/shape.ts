@@ -138,7 +138,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   shape[d] = length;
   const out = x.makeView(shape, x.strides, x.offset + s * x.strides[d]);
   return record('narrow', [x], out, (g) => {
-    const gx = zeros(x.shape);
+    const gx = zeros(x.shape, { device: x.device });
     const window = gx.makeView(shape, gx.strides, s * gx.strides[d]);
     gx.backend.copy(window, g);
     window.dispose();
@@ -163,7 +163,7 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1)
   strides[d] *= step;
   const out = x.makeView(shape, strides, x.offset + s * x.strides[d]);
   return record('slice', [x], out, (g) => {
-    const gx = zeros(x.shape);
+    const gx = zeros(x.shape, { device: x.device });
     const gStrides = [...gx.strides];
     gStrides[d] *= step;
     const window = gx.makeView(shape, gStrides, s * gx.strides[d]);
