@@ -1,7 +1,5 @@
 // thinkgrad's public API: tensors, autograd, memory management, and the ops. Everything a custom
 // trainer needs is importable from here.
-import './ops/methods.js';
-
 export { Tensor, type DType, type Shape, type NestedArray } from './tensor.js';
 export { tensor, empty, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, randint, manualSeed,
   getRngState, setRngState, RandomGenerator, type RngState, type RandomOptions, type CreateOptions } from './ops/creation.js';

@@ -5,8 +5,10 @@ import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { keep } from '../autograd/tidy.js';
 import { backends, getBackend } from '../backend/registry.js';
-import { formatShape, shapeNumel, Tensor } from '../tensor.js';
-import { broadcastShapes, copyContiguous, reshape, sumToShape, transpose } from './shape.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape, isTensor, shapeNumel } from '../tensor-util.js';
+import { copyContiguous, sumToShape } from './raw.js';
+import { broadcastShapes, reshape, transpose } from './shape.js';
 
 interface Operand {
   t: Tensor;
@@ -52,7 +54,7 @@ function matmulRaw(a: Tensor, b: Tensor, precision: Float32MatmulPrecision): Ten
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const out = Tensor.empty([...batchShape, M, N], 'float32', a.device);
+  const out = a.newEmpty([...batchShape, M, N], 'float32');
   const batch = shapeNumel(batchShape);
   if (out.numel === 0) return out;
   if (K === 0) {
@@ -84,7 +86,7 @@ export interface MatmulOptions {
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const precision = resolveMatmulPrecision('matmul', options.precision);
   for (const t of [a, b]) {
-    if (!(t instanceof Tensor)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+    if (!isTensor(t)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
     t.assertLive('matmul');
     if (t.dtype !== 'float32') throw new TypeError(`matmul: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
     if (t.ndim === 0) throw new RangeError('matmul: both arguments need at least one dimension');
@@ -139,7 +141,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): Tensor {
   const precision = resolveMatmulPrecision('linear', options.precision);
   for (const t of [x, weight]) {
-    if (!(t instanceof Tensor)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+    if (!isTensor(t)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
     t.assertLive('linear');
     if (t.dtype !== 'float32') throw new TypeError(`linear: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
   }
@@ -249,7 +251,7 @@ export class PackedLinearWeight {
   private storage: Tensor | null;
 
   constructor(weight: Tensor, options: MatmulOptions = {}) {
-    if (!(weight instanceof Tensor)) throw new TypeError(`PackedLinearWeight: expected a Tensor, got ${weight === null ? 'null' : typeof weight}`);
+    if (!isTensor(weight)) throw new TypeError(`PackedLinearWeight: expected a Tensor, got ${weight === null ? 'null' : typeof weight}`);
     weight.assertLive('PackedLinearWeight');
     if (weight.dtype !== 'float32' || weight.ndim !== 2) {
       throw new TypeError(`PackedLinearWeight: expects a 2-D float32 weight (out, in), got ${weight.dtype} of shape ${formatShape(weight.shape)}`);
@@ -265,7 +267,7 @@ export class PackedLinearWeight {
     this.kernel = backend.matmulKernel(this.precision);
     // Owned by this object (dispose()), not by an enclosing tidy scope.
     const size = backend.packedMatmulSize(this.inFeatures, this.outFeatures, this.precision);
-    this.storage = keep(Tensor.empty([size], 'float32', weight.device));
+    this.storage = keep(weight.newEmpty([size], 'float32'));
     backend.packMatmulB(this.storage, op.t, op.ld, op.trans, this.inFeatures, this.outFeatures, this.precision);
     if (op.owned) op.t.dispose();
     wt.dispose();
@@ -295,7 +297,7 @@ export class PackedLinearWeight {
  * gradient: call it without grad mode or on inputs that need none.
  */
 export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`linearPacked: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (!isTensor(x)) throw new TypeError(`linearPacked: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   x.assertLive('linearPacked');
   if (x.dtype !== 'float32') throw new TypeError(`linearPacked: expects a float32 input, got ${x.dtype}`);
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== packed.inFeatures) {
@@ -314,7 +316,7 @@ export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
   const rows = shapeNumel(x.shape.slice(0, -1));
   const x2 = reshape(x, [rows, K]);
   const op = asOperand(x2);
-  const out = Tensor.empty([rows, N], 'float32', x.device);
+  const out = x.newEmpty([rows, N], 'float32');
   if (rows > 0) out.backend.matmulPacked(out, op.t, op.ld, op.trans, storage, rows, N, K, packed.precision);
   if (op.owned) op.t.dispose();
   if (x2 !== x) x2.dispose();

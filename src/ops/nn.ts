@@ -8,7 +8,8 @@ import { tensor } from './creation.js';
 import { mul, silu } from './elementwise.js';
 import { resolveMatmulPrecision } from './matmul.js';
 import { sum } from './reduce.js';
-import { copyContiguous, transpose } from './shape.js';
+import { copyContiguous } from './raw.js';
+import { transpose } from './shape.js';
 
 function checkTensor(op: string, name: string, t: unknown, dtype: 'float32' | 'int32' = 'float32'): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);

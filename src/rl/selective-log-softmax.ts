@@ -3,7 +3,7 @@
 import { record } from '../autograd/function.js';
 import { formatShape, shapeNumel, Tensor } from '../tensor.js';
 import { zeros } from '../ops/creation.js';
-import { copyContiguous } from '../ops/shape.js';
+import { copyContiguous } from '../ops/raw.js';
 
 export interface SelectiveLogSoftmaxOptions {
   /** Sampling temperature T: log-probs of logits / T. Default 1. */
