@@ -126,6 +126,17 @@ export function torchEnvironment(threads: number): TorchEnvironment | null {
  * null when torch is unavailable, runs the reference BLAS (said once, with the fix), or the script fails.
  */
 export function runTorch<T>(script: string, threads: number, args: string[] = []): T | null {
+  const stdout = runTorchScript(script, threads, args);
+  return stdout === null ? null : lastJsonLine<T>(stdout);
+}
+
+/** runTorch for scripts that report as they go, one JSON record per stdout line: all of them, in order. */
+export function runTorchLines<T>(script: string, threads: number, args: string[] = []): T[] | null {
+  const stdout = runTorchScript(script, threads, args);
+  return stdout === null ? null : stdout.trim().split('\n').map((line) => JSON.parse(line) as T);
+}
+
+function runTorchScript(script: string, threads: number, args: string[]): string | null {
   const env = torchEnvironment(threads);
   if (!env) return null;
   const refusal = torchRefusal(env);
@@ -139,7 +150,7 @@ export function runTorch<T>(script: string, threads: number, args: string[] = []
     process.stderr.write(`bench: ${script} failed: ${r.error}\n`);
     return null;
   }
-  return lastJsonLine<T>(r.stdout);
+  return r.stdout;
 }
 
 /** One line naming the CPU, our kernel and PyTorch's BLAS and kernel, printed under every table. */

@@ -1,4 +1,4 @@
-// transformers' optimizer options on every trainer: adamBeta1/adamBeta2/adamEpsilon reach the AdamW,
+// transformers' optimizer options on every trainer: adamBeta1/adamBeta2/adamEpsilon reach the AdamW, maxGradNorm 0 means no clipping,
 // warmupRatio the LR schedule (ceil(ratio x total optimizer steps) when warmupSteps is 0), saveTotalLimit keeps
 // the newest checkpoints and deletes nothing else; bad values are refused by field name, and the CLI takes
 // them as --trainer.<field> overrides.
@@ -107,6 +107,27 @@ describe('optimizer options', () => {
     grpo({ maxSteps: 5, numIterations: 2, warmupRatio: 0.2, lrSchedule: 'linear' }, (t) => {
       expect([0, 1, 2, 6, 10].map((k) => t.scheduler.schedule(k))).toEqual([0, 0.5, 1, 0.5, 0]);
     });
+  });
+});
+
+describe('maxGradNorm', () => {
+  it("0 turns clipping off as in transformers (the step of an unbounded clip), instead of zeroing the gradients", () => {
+    const stepWith = (maxGradNorm: number) => {
+      let weights: Float32Array = new Float32Array();
+      let norm = 0;
+      sft({ maxSteps: 1, batchSize: 8, learningRate: 1e-2, maxGradNorm, logEvery: 1 }, (t) => {
+        norm = t.fit()[0].grad_norm as number;
+        weights = Float32Array.from(t.model.model.embed_tokens.weight.data() as Float32Array);
+      });
+      return { weights, norm };
+    };
+    const off = stepWith(0);
+    const huge = stepWith(1e9);
+    const tight = stepWith(1e-3);
+    expect(off.norm).toBeGreaterThan(1e-3);
+    expect(off.norm).toBeCloseTo(huge.norm, 6);
+    expect(Array.from(off.weights)).toEqual(Array.from(huge.weights));
+    expect(Array.from(off.weights)).not.toEqual(Array.from(tight.weights));
   });
 });
 

@@ -13,7 +13,6 @@ import { getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { narrow } from '../ops/shape.js';
 import { generate } from '../generate/generate.js';
 import type { AdamW } from '../optim/adamw.js';
-import { clipGradNorm } from '../optim/clip.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import { groupAdvantages } from '../rl/advantages.js';
 import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
@@ -23,7 +22,7 @@ import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
-import { type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
+import { clipTrainerGradients, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
@@ -47,6 +46,7 @@ export interface GRPOConfig extends TrainingArgs {
   warmupSteps: number;
   lrSchedule: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine' | 'cosine_with_min_lr';
   weightDecay: number;
+  /** transformers' max_grad_norm: the global gradient norm is clipped to this every optimizer step; 0 = no clipping. Default 1. */
   maxGradNorm: number;
   /** KL coefficient; 0 keeps no reference model. */
   beta: number;
@@ -341,7 +341,7 @@ export class GRPOTrainer extends StoppableTrainer {
         scaled.backward();
         if (iter === 0) for (const [name, v] of Object.entries(metrics)) sums[name] = (sums[name] ?? 0) + v * micro / N;
       }));
-      gradNorm = clipGradNorm(this.optimizer.params, c.maxGradNorm);
+      gradNorm = clipTrainerGradients(this.optimizer.params, c.maxGradNorm);
       this.optimizer.step();
       this.optimizer.zeroGrad();
       this.scheduler.step();

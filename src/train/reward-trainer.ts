@@ -13,12 +13,11 @@ import { add, mul, neg, sub } from '../ops/elementwise.js';
 import { logsumexp, mean } from '../ops/reduce.js';
 import { narrow, stack } from '../ops/shape.js';
 import type { AdamW } from '../optim/adamw.js';
-import { clipGradNorm } from '../optim/clip.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
-import { type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
+import { clipTrainerGradients, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
@@ -52,6 +51,7 @@ export interface RewardConfig extends TrainingArgs {
   lrSchedule: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine' | 'cosine_with_min_lr';
   minLrRatio: number;
   weightDecay: number;
+  /** transformers' max_grad_norm: the global gradient norm is clipped to this every optimizer step; 0 = no clipping. Default 1. */
   maxGradNorm: number;
   /** Keep at most this many tokens of each prompt + response (the end is kept: that is where it is scored). */
   maxLength: number | null;
@@ -179,7 +179,7 @@ export class RewardTrainer extends StoppableTrainer {
         loss.backward();
         return { loss: loss.item(), ...pairStats(chosen.data(), rejected.data()) };
       });
-      const gradNorm = clipGradNorm(this.optimizer.params, c.maxGradNorm);
+      const gradNorm = clipTrainerGradients(this.optimizer.params, c.maxGradNorm);
       const lr = this.optimizer.paramGroups[0].lr;
       this.optimizer.step();
       this.optimizer.zeroGrad();

@@ -8,14 +8,13 @@ import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type T
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
 import type { AdamW } from '../optim/adamw.js';
-import { clipGradNorm } from '../optim/clip.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packSequences, type TokenizedExample } from './batching.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
-import { type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
+import { clipTrainerGradients, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
 
 export interface SFTExample {
   prompt: string;
@@ -34,6 +33,7 @@ export interface SFTConfig extends TrainingArgs {
   lrSchedule: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine' | 'cosine_with_min_lr';
   minLrRatio: number;
   weightDecay: number;
+  /** transformers' max_grad_norm: the global gradient norm is clipped to this every optimizer step; 0 = no clipping. Default 1. */
   maxGradNorm: number;
   /** Loss on completion tokens only (TRL's completion_only_loss). Default true. */
   completionOnlyLoss: boolean;
@@ -190,7 +190,7 @@ export class SFTTrainer extends StoppableTrainer {
         b.ids.dispose();
         b.labels.dispose();
       }
-      const gradNorm = clipGradNorm(params, c.maxGradNorm);
+      const gradNorm = clipTrainerGradients(params, c.maxGradNorm);
       const lr = this.optimizer.paramGroups[0].lr;
       this.optimizer.step();
       this.optimizer.zeroGrad();

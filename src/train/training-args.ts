@@ -2,6 +2,7 @@
 // form: AdamW's betas and epsilon, warmup as a share of the run and how many checkpoints to keep; their checks
 // and defaults (written once), and the AdamW and LR scheduler each trainer builds from its config.
 import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler, type ScheduleName } from '../optim/schedules.js';
 import type { Tensor } from '../tensor.js';
 import type { FieldSpec } from './config.js';
@@ -50,4 +51,13 @@ export function trainerOptimizer(params: Tensor[], c: TrainingArgs & { learningR
 export function trainerScheduler(optimizer: AdamW, c: TrainingArgs & { lrSchedule: ScheduleName; warmupSteps: number; minLrRatio?: number },
   totalSteps: number): LRScheduler {
   return new LRScheduler(optimizer, getSchedule(c.lrSchedule, { warmupSteps: warmupStepsOf(c, totalSteps), totalSteps, minLrRatio: c.minLrRatio }));
+}
+
+/**
+ * Clips the global gradient norm of `params` to maxGradNorm as transformers' Trainer does: only when
+ * maxGradNorm > 0 (0 turns clipping off rather than zeroing every gradient, as torch's clip_grad_norm_ with
+ * max_norm 0 would). Returns the norm before clipping, for the logs.
+ */
+export function clipTrainerGradients(params: Tensor[], maxGradNorm: number): number {
+  return clipGradNorm(params, maxGradNorm > 0 ? maxGradNorm : Infinity);
 }
