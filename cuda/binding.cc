@@ -446,22 +446,22 @@ Napi::Value bench_selective(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  const std::pair<const char*, Handler> functions[] = {
-      {"deviceInfo", device_info},
-      {"alloc", alloc},
-      {"free", free_buffer},
-      {"upload", upload},
-      {"download", download},
-      {"stats", stats},
-      {"resetPeak", reset_peak},
-      {"synchronize", synchronize},
-      {"selectiveLogSoftmax", selective_forward},
-      {"selectiveLogSoftmaxBackward", selective_backward},
-      {"grpoLoss", grpo_loss},
-      {"groupAdvantages", group_advantages},
-      {"benchSelective", bench_selective},
+  const struct { const char* name; Handler fn; int max_args; } functions[] = {
+      {"deviceInfo", device_info, 0},
+      {"alloc", alloc, 2},
+      {"free", free_buffer, 1},
+      {"upload", upload, 3},
+      {"download", download, 3},
+      {"stats", stats, 0},
+      {"resetPeak", reset_peak, 0},
+      {"synchronize", synchronize, 0},
+      {"selectiveLogSoftmax", selective_forward, 10},
+      {"selectiveLogSoftmaxBackward", selective_backward, 14},
+      {"grpoLoss", grpo_loss, 11},
+      {"groupAdvantages", group_advantages, 8},
+      {"benchSelective", bench_selective, 10},
   };
-  for (const auto& [name, fn] : functions) define(env, exports, name, fn, "cuda.");
+  for (const auto& f : functions) define(env, exports, f.name, f.fn, f.max_args, "cuda.");
   return exports;
 }
 

@@ -1,7 +1,5 @@
 // thinkgrad's public API: tensors, autograd, memory management, and the ops. Everything a custom
 // trainer needs is importable from here.
-import './ops/methods.js';
-
 export { Tensor, type DType, type Shape, type NestedArray } from './tensor.js';
 export { tensor, empty, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, randint, manualSeed,
   getRngState, setRngState, RandomGenerator, type RngState, type RandomOptions, type CreateOptions } from './ops/creation.js';
@@ -10,7 +8,8 @@ export { noGrad, enableGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { backward, type BackwardOptions } from './autograd/engine.js';
 export { record } from './autograd/function.js';
 export { memory, resetPeakMemory, emptyCache, setNumThreads, getNumThreads, type MemoryInfo } from './memory.js';
-export { backends, type Device } from './backend/backend.js';
+export { backends } from './backend/registry.js';
+export type { Device } from './backend/backend.js';
 export { add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, silu, gelu, relu,
   square, reciprocal, sin, cos, log1p, expm1, clamp, where, eq, ne, lt, le, gt, ge, isNan, type TensorLike } from './ops/elementwise.js';
 export { sum, mean, variance, std, max, min, argmax, argmin, logsumexp, type Dims } from './ops/reduce.js';

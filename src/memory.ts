@@ -1,5 +1,7 @@
-// Memory accounting: live tensor objects and the native allocator's bytes.
-import { native, warnIfOversubscribed } from './native.js';
+// Memory accounting: live tensor objects and the CPU allocator's bytes (through the CPU backend), and the CPU
+// engine's thread count.
+import { cpuThreads, setCpuThreads } from './backend/cpu.js';
+import { getBackend } from './backend/registry.js';
 import { tensorCount } from './tensor.js';
 
 export interface MemoryInfo {
@@ -16,17 +18,17 @@ export interface MemoryInfo {
 }
 
 export function memory(): MemoryInfo {
-  const s = native.stats();
+  const s = getBackend('cpu').memoryStats();
   return { numTensors: tensorCount(), numBuffers: s.liveBuffers, numBytes: s.liveBytes, cachedBytes: s.cachedBytes, peakBytes: s.peakBytes };
 }
 
 export function resetPeakMemory(): void {
-  native.resetPeak();
+  getBackend('cpu').resetPeakMemory();
 }
 
 /** Returns cached blocks to the system. */
 export function emptyCache(): void {
-  native.emptyCache();
+  getBackend('cpu').emptyCache();
 }
 
 /**
@@ -34,10 +36,9 @@ export function emptyCache(): void {
  * More threads than CPUs warns once per process.
  */
 export function setNumThreads(n: number): void {
-  native.setNumThreads(n);
-  warnIfOversubscribed('setNumThreads');
+  setCpuThreads(n);
 }
 
 export function getNumThreads(): number {
-  return native.numThreads();
+  return cpuThreads();
 }

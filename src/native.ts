@@ -1,56 +1,13 @@
-// Loads the CPU engine's N-API addon, types its surface and warns once when its thread count exceeds the
-// CPUs. Binding families declare their functions by augmenting `NativeAddon` next to their backend code
-// (see src/backend/cpu.ts).
+// Loads the CPU engine's N-API addon (typed by the list of entry points in native-entry-points.ts) and warns
+// once when its thread count exceeds the CPUs.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Buffer ids are positive integers handed out by `alloc`; dtype codes match native/core/dtype.h. */
-export interface NativeAddon {
-  alloc(numel: number, dtype: number): number;
-  free(id: number): boolean;
-  write(id: number, offset: number, data: Float32Array | Int32Array): void;
-  read(id: number, offset: number, out: Float32Array | Int32Array): void;
-  stats(): { liveBytes: number; liveBuffers: number; cachedBytes: number; peakBytes: number };
-  /** Tells V8 the bytes live buffers hold now (see backend/cpu.ts); returns them. */
-  reportExternalMemory(): number;
-  emptyCache(): void;
-  resetPeak(): void;
-  setNumThreads(n: number): void;
-  numThreads(): number;
-  cpuFeatures(): { arch: string; avx2: boolean; avx512: boolean };
-  fill(id: number, offset: number, count: number, value: number): void;
-  arange(id: number, count: number, start: number, step: number): void;
-  randomFill(id: number, count: number, kind: number, seed: number, counter: number, a: number, b: number): void;
-  unary(op: number, out: number, x: number, xOffset: number, shape: number[], xStrides: number[], p0: number, p1: number): void;
-  binary(op: number, out: number, a: number, aOffset: number, aStrides: number[], b: number, bOffset: number,
-    bStrides: number[], shape: number[]): void;
-  where(out: number, cond: number, condOffset: number, condStrides: number[], a: number, aOffset: number,
-    aStrides: number[], b: number, bOffset: number, bStrides: number[], shape: number[]): void;
-  copy(dst: number, dstOffset: number, dstStrides: number[], src: number, srcOffset: number, srcStrides: number[],
-    shape: number[]): void;
-  reduceRows(op: number, out: number, x: number, xOffset: number, rows: number, cols: number): void;
-  reduceCols(op: number, out: number, x: number, xOffset: number, rows: number, cols: number): void;
-  indexSelect(out: number, x: number, xOffset: number, outer: number, dim: number, inner: number, index: number,
-    indexOffset: number, count: number): void;
-  indexAdd(out: number, src: number, srcOffset: number, outer: number, dim: number, inner: number, index: number,
-    indexOffset: number, count: number): void;
-  gather(out: number, x: number, xOffset: number, outer: number, dim: number, inner: number, index: number,
-    indexOffset: number, count: number): void;
-  scatterAdd(out: number, src: number, srcOffset: number, outer: number, dim: number, inner: number, index: number,
-    indexOffset: number, count: number): void;
-  matmul(out: number, a: number, aOffsets: Float64Array, lda: number, transA: boolean, b: number,
-    bOffsets: Float64Array, ldb: number, transB: boolean, M: number, N: number, K: number, batch: number,
-    alpha: number, beta: number, precision?: string): void;
-  gemmKernel(name?: string): string;
-  matmulPrecision(precision?: string): { precision: string; kernel: string; kernels: { highest: string; medium: string } };
-  gemmPackedSize(K: number, N: number, precision?: string): number;
-  gemmPackB(dst: number, b: number, bOffset: number, ldb: number, transB: boolean, K: number, N: number, precision?: string): void;
-  matmulPackedB(out: number, a: number, aOffset: number, lda: number, transA: boolean, packed: number, M: number, N: number,
-    K: number, precision?: string): void;
-}
+export type { NativeAddon } from './native-entry-points.js';
+import type { NativeAddon } from './native-entry-points.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);

@@ -1,12 +1,27 @@
-// Tensor: a strided view (shape, strides, offset) over reference-counted native storage, with the
-// autograd fields. Math lives in src/ops/; the methods here are thin, chainable sugar over those functions.
-import { type Backend, type Device, getBackend } from './backend/backend.js';
-import './backend/cpu.js';
+// Tensor: a strided view (shape, strides, offset) over reference-counted native storage, with the autograd
+// fields and the chainable methods (x.add(y).sum()), each a call of the op in src/ops/ that does the math. The ops
+// import this module only as a type and create tensors through an input (`newEmpty`, `newZeros`, `newFull`), so
+// the run-time imports form no cycle.
+import { backward, type BackwardOptions } from './autograd/engine.js';
 import type { Node } from './autograd/node.js';
 import { type Scope, track, untrack } from './autograd/tidy.js';
+import type { Backend, Device, DType } from './backend/backend.js';
+import { getBackend } from './backend/registry.js';
+import * as ew from './ops/elementwise.js';
+import * as idx from './ops/index.js';
+import { matmul } from './ops/matmul.js';
+import * as red from './ops/reduce.js';
+import * as sh from './ops/shape.js';
+import { contiguousStrides, formatShape, normalizeDim, type Shape, shapeNumel } from './tensor-util.js';
 
-export type DType = 'float32' | 'int32';
-export type Shape = readonly number[];
+export type { DType, Shape };
+export { checkShape, contiguousStrides, formatShape, normalizeDim, shapeNumel } from './tensor-util.js';
+
+type TL = ew.TensorLike;
+
+function shapeArgs(args: number[] | [Shape]): Shape {
+  return args.length === 1 && Array.isArray(args[0]) ? (args[0] as Shape) : (args as number[]);
+}
 
 /** @internal Native storage shared by a tensor and its views; freed when the last one is disposed. */
 export class Storage {
@@ -34,34 +49,6 @@ const finalizer = new FinalizationRegistry<Storage>((storage) => {
   liveTensors--;
   storage.release();
 });
-
-export function contiguousStrides(shape: Shape): number[] {
-  const strides = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = acc;
-    acc *= shape[d];
-  }
-  return strides;
-}
-
-export function shapeNumel(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function formatShape(shape: Shape): string {
-  return `[${shape.join(', ')}]`;
-}
-
-/** @internal Validates a shape given by a caller. */
-export function checkShape(op: string, shape: Shape): void {
-  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of integers, got ${typeof shape}`);
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new RangeError(`${op}: invalid shape ${formatShape(shape)}`);
-  }
-}
 
 export class Tensor {
   /** @internal */ readonly __isTensor = true;
@@ -97,6 +84,25 @@ export class Tensor {
     const numel = shapeNumel(shape);
     const storage = new Storage(backend, backend.alloc(numel, dtype), numel, dtype);
     return new Tensor(storage, shape, contiguousStrides(shape), 0);
+  }
+
+  /** A new contiguous tensor on this tensor's device with uninitialized contents (dtype: this one's by default). */
+  newEmpty(shape: Shape, dtype: DType = this.dtype): Tensor {
+    const backend = this.storage.backend;
+    const numel = shapeNumel(shape);
+    return new Tensor(new Storage(backend, backend.alloc(numel, dtype), numel, dtype), shape, contiguousStrides(shape), 0);
+  }
+
+  /** A new tensor of `value` on this tensor's device (dtype: this one's by default). */
+  newFull(shape: Shape, value: number, dtype: DType = this.dtype): Tensor {
+    const t = this.newEmpty(shape, dtype);
+    if (t.numel > 0) t.backend.fill(t, value);
+    return t;
+  }
+
+  /** A new tensor of zeros on this tensor's device (dtype: this one's by default). */
+  newZeros(shape: Shape, dtype: DType = this.dtype): Tensor {
+    return this.newFull(shape, 0, dtype);
   }
 
   get device(): Device {
@@ -205,26 +211,77 @@ export class Tensor {
     this.grad?.dispose();
     this.grad = null;
   }
+
+  /** Backpropagates from this tensor into the .grad of every leaf that requires grad. */
+  backward(gradient?: Tensor, options?: BackwardOptions): void {
+    backward(this, gradient, options);
+  }
+
+  // Chainable forms of the ops in src/ops/ (same arguments after the tensor itself).
+  add(other: TL): Tensor { return ew.add(this, other); }
+  sub(other: TL): Tensor { return ew.sub(this, other); }
+  mul(other: TL): Tensor { return ew.mul(this, other); }
+  div(other: TL): Tensor { return ew.div(this, other); }
+  pow(other: TL): Tensor { return ew.pow(this, other); }
+  maximum(other: TL): Tensor { return ew.maximum(this, other); }
+  minimum(other: TL): Tensor { return ew.minimum(this, other); }
+  neg(): Tensor { return ew.neg(this); }
+  exp(): Tensor { return ew.exp(this); }
+  log(): Tensor { return ew.log(this); }
+  sqrt(): Tensor { return ew.sqrt(this); }
+  rsqrt(): Tensor { return ew.rsqrt(this); }
+  abs(): Tensor { return ew.abs(this); }
+  tanh(): Tensor { return ew.tanh(this); }
+  sigmoid(): Tensor { return ew.sigmoid(this); }
+  silu(): Tensor { return ew.silu(this); }
+  gelu(): Tensor { return ew.gelu(this); }
+  relu(): Tensor { return ew.relu(this); }
+  square(): Tensor { return ew.square(this); }
+  reciprocal(): Tensor { return ew.reciprocal(this); }
+  clamp(low?: number, high?: number): Tensor { return ew.clamp(this, low, high); }
+  eq(other: TL): Tensor { return ew.eq(this, other); }
+  ne(other: TL): Tensor { return ew.ne(this, other); }
+  lt(other: TL): Tensor { return ew.lt(this, other); }
+  le(other: TL): Tensor { return ew.le(this, other); }
+  gt(other: TL): Tensor { return ew.gt(this, other); }
+  ge(other: TL): Tensor { return ew.ge(this, other); }
+  sum(dims?: red.Dims, keepdim?: boolean): Tensor { return red.sum(this, dims, keepdim); }
+  mean(dims?: red.Dims, keepdim?: boolean): Tensor { return red.mean(this, dims, keepdim); }
+  max(dim?: number, keepdim?: boolean): Tensor { return red.max(this, dim, keepdim); }
+  min(dim?: number, keepdim?: boolean): Tensor { return red.min(this, dim, keepdim); }
+  argmax(dim?: number, keepdim?: boolean): Tensor { return red.argmax(this, dim, keepdim); }
+  argmin(dim?: number, keepdim?: boolean): Tensor { return red.argmin(this, dim, keepdim); }
+  logsumexp(dims?: red.Dims, keepdim?: boolean): Tensor { return red.logsumexp(this, dims, keepdim); }
+  var(dims?: red.Dims, options?: { unbiased?: boolean; keepdim?: boolean }): Tensor { return red.variance(this, dims, options); }
+  std(dims?: red.Dims, options?: { unbiased?: boolean; keepdim?: boolean }): Tensor { return red.std(this, dims, options); }
+  matmul(other: Tensor): Tensor { return matmul(this, other); }
+  reshape(...shape: number[] | [Shape]): Tensor { return sh.reshape(this, shapeArgs(shape)); }
+  view(...shape: number[] | [Shape]): Tensor { return sh.view(this, shapeArgs(shape)); }
+  flatten(startDim?: number, endDim?: number): Tensor { return sh.flatten(this, startDim, endDim); }
+  permute(...dims: number[] | [readonly number[]]): Tensor { return sh.permute(this, shapeArgs(dims)); }
+  transpose(dim0?: number, dim1?: number): Tensor { return sh.transpose(this, dim0, dim1); }
+  narrow(dim: number, start: number, length: number): Tensor { return sh.narrow(this, dim, start, length); }
+  slice(dim: number, start?: number, end?: number, step?: number): Tensor { return sh.slice(this, dim, start, end, step); }
+  expand(...shape: number[] | [Shape]): Tensor { return sh.expand(this, shapeArgs(shape)); }
+  squeeze(dim?: number): Tensor { return sh.squeeze(this, dim); }
+  unsqueeze(dim: number): Tensor { return sh.unsqueeze(this, dim); }
+  contiguous(): Tensor { return sh.contiguous(this); }
+  clone(): Tensor { return sh.clone(this); }
+  detach(): Tensor { return sh.detach(this); }
+  to(dtype: DType): Tensor { return sh.cast(this, dtype); }
+  float(): Tensor { return sh.cast(this, 'float32'); }
+  int(): Tensor { return sh.cast(this, 'int32'); }
+  split(sizes: number | readonly number[], dim?: number): Tensor[] { return sh.split(this, sizes, dim); }
+  chunk(chunks: number, dim?: number): Tensor[] { return sh.chunk(this, chunks, dim); }
+  indexSelect(dim: number, index: Tensor): Tensor { return idx.indexSelect(this, dim, index); }
+  gather(dim: number, index: Tensor): Tensor { return idx.gather(this, dim, index); }
+  scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return idx.scatterAdd(this, dim, index, src); }
 }
 
 export type NestedArray = number | NestedArray[];
 
-/** @internal Normalizes a possibly negative dim index. */
-export function normalizeDim(dim: number, ndim: number, op: string): number {
-  if (!Number.isInteger(dim)) throw new TypeError(`${op}: dim must be an integer, got ${dim}`);
-  // A 0-d tensor accepts dim 0 and -1, as in PyTorch.
-  const n = Math.max(ndim, 1);
-  const d = dim < 0 ? dim + n : dim;
-  if (d < 0 || d >= n) throw new RangeError(`${op}: dim ${dim} out of range for a ${ndim}-d tensor`);
-  return d;
-}
 
 /** Live tensor objects and native memory in use (bytes in live buffers, bytes cached for reuse). */
 export function tensorCount(): number {
   return liveTensors;
-}
-
-// Method sugar is attached in ./ops/methods.ts (imported by the package entry), keeping this file free of math.
-export interface Tensor {
-  contiguous(): Tensor;
 }

@@ -13,6 +13,11 @@ describe('cudaAvailable', () => {
     expect(typeof s.available).toBe('boolean');
     if (!s.available) expect(s.reason).toMatch(/CUDA/);
   });
+
+  it.skipIf(status.available)('a tensor on cuda where CUDA cannot run throws the reason', () => {
+    expect(() => tg.tensor([1, 2], [2], { device: 'cuda' })).toThrow(`thinkgrad.cuda: ${status.reason}`);
+    expect(tg.backends()).toEqual(['cpu']);
+  });
 });
 
 grpoCudaSuite('GRPO kernels: CUDA vs CPU', status);

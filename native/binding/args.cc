@@ -85,6 +85,7 @@ namespace {
 
 struct Entry {
   Handler fn;
+  size_t max_args;
   std::string name;         // for messages: op_prefix + name
   std::string oom_message;  // made at export time: building a message can itself run out of memory
 };
@@ -121,6 +122,9 @@ Napi::Value dispatch(const Napi::CallbackInfo& info) {
   auto* entry = static_cast<Entry*>(info.Data());
   Napi::Env env = info.Env();
   try {
+    if (info.Length() > entry->max_args)
+      throw_type(entry->name, "takes at most " + std::to_string(entry->max_args) + " arguments, got " +
+                                  std::to_string(info.Length()));
     return entry->fn(info);
   } catch (...) {
     try {
@@ -135,9 +139,9 @@ Napi::Value dispatch(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, const char* op_prefix) {
+void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, int max_args, const char* op_prefix) {
   std::string full_name = std::string(op_prefix) + name;
-  auto* entry = new Entry{fn, full_name, prefix(full_name) + "out of memory"};  // NOTE: lives as long as the addon
+  auto* entry = new Entry{fn, static_cast<size_t>(max_args), full_name, prefix(full_name) + "out of memory"};  // NOTE: lives as long as the addon
   exports.Set(name, Napi::Function::New(env, dispatch, name, entry));
 }
 

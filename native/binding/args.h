@@ -32,7 +32,9 @@ bool absent(const Napi::CallbackInfo& info, int i);
 
 using Handler = Napi::Value (*)(const Napi::CallbackInfo&);
 // Exports `fn` as `name`, translating ArgError (TypeError/RangeError) and C++ exceptions (Error) into JS
-// errors prefixed "thinkgrad.<op_prefix><name>: ".
-void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, const char* op_prefix = "");
+// errors prefixed "thinkgrad.<op_prefix><name>: ". A call with more than `max_args` arguments is a TypeError:
+// `max_args` is the entry point's length in src/native-entry-points.ts, which tests/native-contract.test.ts
+// checks for every export.
+void define(Napi::Env env, Napi::Object exports, const char* name, Handler fn, int max_args, const char* op_prefix = "");
 
 }  // namespace tg::binding

@@ -165,12 +165,12 @@ Napi::Value swiglu_bwd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_elementwise(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "unary", unary);
-  define(env, exports, "binary", binary);
-  define(env, exports, "where", where);
-  define(env, exports, "copy", copy);
-  define(env, exports, "swigluForward", swiglu_fwd);
-  define(env, exports, "swigluBackward", swiglu_bwd);
+  define(env, exports, "unary", unary, 8);
+  define(env, exports, "binary", binary, 9);
+  define(env, exports, "where", where, 11);
+  define(env, exports, "copy", copy, 7);
+  define(env, exports, "swigluForward", swiglu_fwd, 7);
+  define(env, exports, "swigluBackward", swiglu_bwd, 11);
 }
 
 }  // namespace tg::binding

@@ -502,21 +502,21 @@ Napi::Value adamw_step_fn(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_fused(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "softmaxForward", softmax_fwd<false>);
-  define(env, exports, "logSoftmaxForward", softmax_fwd<true>);
-  define(env, exports, "softmaxBackward", softmax_bwd<false>);
-  define(env, exports, "logSoftmaxBackward", softmax_bwd<true>);
-  define(env, exports, "rmsnormForward", rmsnorm_fwd);
-  define(env, exports, "rmsnormBackward", rmsnorm_bwd);
-  define(env, exports, "ropeForward", rope_fwd);
-  define(env, exports, "attentionForward", attention_fwd);
-  define(env, exports, "attentionBackward", attention_bwd);
-  define(env, exports, "kvCacheStore", kv_cache_store_fn);
-  define(env, exports, "kvCacheLoad", kv_cache_load_fn);
-  define(env, exports, "attentionDecodeBf16", attention_decode_bf16_fn);
-  define(env, exports, "crossEntropyForward", cross_entropy_fwd);
-  define(env, exports, "crossEntropyBackward", cross_entropy_bwd);
-  define(env, exports, "adamwStep", adamw_step_fn);
+  define(env, exports, "softmaxForward", softmax_fwd<false>, 6);
+  define(env, exports, "logSoftmaxForward", softmax_fwd<true>, 6);
+  define(env, exports, "softmaxBackward", softmax_bwd<false>, 8);
+  define(env, exports, "logSoftmaxBackward", softmax_bwd<true>, 8);
+  define(env, exports, "rmsnormForward", rmsnorm_fwd, 11);
+  define(env, exports, "rmsnormBackward", rmsnorm_bwd, 14);
+  define(env, exports, "ropeForward", rope_fwd, 17);
+  define(env, exports, "attentionForward", attention_fwd, 23);
+  define(env, exports, "attentionBackward", attention_bwd, 35);
+  define(env, exports, "kvCacheStore", kv_cache_store_fn, 10);
+  define(env, exports, "kvCacheLoad", kv_cache_load_fn, 8);
+  define(env, exports, "attentionDecodeBf16", attention_decode_bf16_fn, 20);
+  define(env, exports, "crossEntropyForward", cross_entropy_fwd, 11);
+  define(env, exports, "crossEntropyBackward", cross_entropy_bwd, 13);
+  define(env, exports, "adamwStep", adamw_step_fn, 15);
 }
 
 }  // namespace tg::binding

@@ -1,6 +1,7 @@
 // GRPO exports: selectiveLogSoftmax / selectiveLogSoftmaxBackward over (N, V) logits, grpoLoss (loss,
 // metrics and d loss / d lp) and groupAdvantages. Every id, dtype, length, index and option is checked here.
 #include <cmath>
+#include <vector>
 
 #include "binding/common.h"
 #include "binding/grpo_args.h"
@@ -157,18 +158,23 @@ Napi::Value grpo_loss(const Napi::CallbackInfo& info) {
 }
 
 // groupAdvantages(rewards Float32Array (N, R) with NaN = not scored, weights Float32Array (R), n, r, group,
-//                 scale 'group'|'batch'|'none') -> { advantages, rewards, fracZeroStd, zeroStdGroups, mean, std }
+//                 scale 'group'|'batch'|'none', advantages, totals | null) -> { fracZeroStd, zeroStdGroups, mean, std }:
+// advantages (N) and, when given, the weighted reward totals (N) written into float32 buffers (the CUDA addon's
+// signature, so one Backend method serves both).
 Napi::Value group_advantages(const Napi::CallbackInfo& info) {
   const char* op = "groupAdvantages";
   const GroupAdvantageArgs a = group_advantage_args(info, op);
   const int64_t n = a.n;
-  Napi::Env env = info.Env();
-  Napi::Float32Array adv = Napi::Float32Array::New(env, static_cast<size_t>(n));
-  Napi::Float32Array total = Napi::Float32Array::New(env, static_cast<size_t>(n));
-  GroupAdvantageStats st = tg_group_advantages(adv.Data(), total.Data(), a.rewards, a.weights, n, a.r, a.group, a.scale);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("advantages", adv);
-  o.Set("rewards", total);
+  float* adv = req_f32(info, 6, op, "advantages", n);
+  float* total = opt_f32(info, 7, op, "totals", n);
+  check_distinct(op, adv, "advantages", total, "totals");
+  std::vector<float> scratch;
+  if (!total) {
+    scratch.resize(static_cast<size_t>(n));
+    total = scratch.data();
+  }
+  GroupAdvantageStats st = tg_group_advantages(adv, total, a.rewards, a.weights, n, a.r, a.group, a.scale);
+  Napi::Object o = Napi::Object::New(info.Env());
   o.Set("fracZeroStd", st.frac_zero_std);
   o.Set("zeroStdGroups", static_cast<double>(st.zero_std_groups));
   o.Set("mean", st.reward_mean);
@@ -179,10 +185,10 @@ Napi::Value group_advantages(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_grpo(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "selectiveLogSoftmax", selective_forward);
-  define(env, exports, "selectiveLogSoftmaxBackward", selective_backward);
-  define(env, exports, "grpoLoss", grpo_loss);
-  define(env, exports, "groupAdvantages", group_advantages);
+  define(env, exports, "selectiveLogSoftmax", selective_forward, 10);
+  define(env, exports, "selectiveLogSoftmaxBackward", selective_backward, 14);
+  define(env, exports, "grpoLoss", grpo_loss, 11);
+  define(env, exports, "groupAdvantages", group_advantages, 8);
 }
 
 }  // namespace tg::binding

@@ -54,10 +54,10 @@ Napi::Value scatter_add_js(const Napi::CallbackInfo& info) { return index_op(inf
 }  // namespace
 
 void register_index(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "indexSelect", index_select_js);
-  define(env, exports, "indexAdd", index_add_js);
-  define(env, exports, "gather", gather_js);
-  define(env, exports, "scatterAdd", scatter_add_js);
+  define(env, exports, "indexSelect", index_select_js, 9);
+  define(env, exports, "indexAdd", index_add_js, 9);
+  define(env, exports, "gather", gather_js, 9);
+  define(env, exports, "scatterAdd", scatter_add_js, 9);
 }
 
 }  // namespace tg::binding

@@ -157,12 +157,12 @@ Napi::Value matmul_packed_b(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_matmul(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "matmul", matmul);
-  define(env, exports, "gemmKernel", gemm_kernel);
-  define(env, exports, "matmulPrecision", matmul_precision_binding);
-  define(env, exports, "gemmPackedSize", gemm_packed_size);
-  define(env, exports, "gemmPackB", gemm_pack_b);
-  define(env, exports, "matmulPackedB", matmul_packed_b);
+  define(env, exports, "matmul", matmul, 16);
+  define(env, exports, "gemmKernel", gemm_kernel, 1);
+  define(env, exports, "matmulPrecision", matmul_precision_binding, 1);
+  define(env, exports, "gemmPackedSize", gemm_packed_size, 3);
+  define(env, exports, "gemmPackB", gemm_pack_b, 8);
+  define(env, exports, "matmulPackedB", matmul_packed_b, 10);
 }
 
 }  // namespace tg::binding

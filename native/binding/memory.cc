@@ -202,20 +202,20 @@ void register_memory(Napi::Env env, Napi::Object exports) {
   // Checked at load so that a bad value fails at once, as a RangeError like setNumThreads' own.
   std::string thread_problem = thread_env_problem();
   if (!thread_problem.empty()) throw Napi::RangeError::New(env, "thinkgrad: " + thread_problem);
-  define(env, exports, "alloc", alloc);
-  define(env, exports, "free", free_buffer);
-  define(env, exports, "write", write);
-  define(env, exports, "read", read);
-  define(env, exports, "stats", stats);
-  define(env, exports, "reportExternalMemory", report_external_memory);
-  define(env, exports, "emptyCache", empty_cache);
-  define(env, exports, "resetPeak", reset_peak);
-  define(env, exports, "setNumThreads", set_threads);
-  define(env, exports, "numThreads", get_threads);
-  define(env, exports, "cpuFeatures", cpu_features);
-  define(env, exports, "fill", fill);
-  define(env, exports, "arange", arange);
-  define(env, exports, "randomFill", random_fill);
+  define(env, exports, "alloc", alloc, 2);
+  define(env, exports, "free", free_buffer, 1);
+  define(env, exports, "write", write, 3);
+  define(env, exports, "read", read, 3);
+  define(env, exports, "stats", stats, 0);
+  define(env, exports, "reportExternalMemory", report_external_memory, 0);
+  define(env, exports, "emptyCache", empty_cache, 0);
+  define(env, exports, "resetPeak", reset_peak, 0);
+  define(env, exports, "setNumThreads", set_threads, 1);
+  define(env, exports, "numThreads", get_threads, 0);
+  define(env, exports, "cpuFeatures", cpu_features, 0);
+  define(env, exports, "fill", fill, 4);
+  define(env, exports, "arange", arange, 4);
+  define(env, exports, "randomFill", random_fill, 7);
 }
 
 }  // namespace tg::binding

@@ -33,8 +33,8 @@ Napi::Value reduce_cols_js(const Napi::CallbackInfo& info) { return reduce(info,
 }  // namespace
 
 void register_reduce(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "reduceRows", reduce_rows_js);
-  define(env, exports, "reduceCols", reduce_cols_js);
+  define(env, exports, "reduceRows", reduce_rows_js, 6);
+  define(env, exports, "reduceCols", reduce_cols_js, 6);
 }
 
 }  // namespace tg::binding

@@ -1,5 +1,6 @@
 // Elementwise float32 kernels over strided inputs with NumPy broadcasting (stride 0) into a contiguous
-// output, plus strided copy/cast. The op codes are part of the JS contract (src/backend/cpu/codes.ts).
+// output, plus strided copy/cast. The op codes are part of the JS contract (src/backend/codes.ts,
+// checked by tests/native-contract.test.ts).
 #pragma once
 #include <cstdint>
 

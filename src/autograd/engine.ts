@@ -1,10 +1,10 @@
 // Reverse-mode differentiation: an iterative topological sort of the recorded graph (no recursion
 // limit), then each node's backward in reverse order, accumulating into leaf tensors' .grad.
-import { formatShape, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape } from '../tensor-util.js';
 import { noGrad } from './grad-mode.js';
 import { untrack } from './tidy.js';
 import { add } from '../ops/elementwise.js';
-import { onesLike } from '../ops/creation.js';
 
 function topologicalOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -52,7 +52,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     const order = topologicalOrder(root);
     const grads = new Map<Tensor, Tensor>();
     // Gradients created here are owned by this map and freed as soon as their consumer has run.
-    grads.set(root, gradient ? gradient.makeView(gradient.shape, gradient.strides, gradient.offset) : onesLike(root));
+    grads.set(root, gradient ? gradient.makeView(gradient.shape, gradient.strides, gradient.offset) : root.newFull(root.shape, 1));
     for (const t of order) {
       const g = grads.get(t);
       if (!g) continue;

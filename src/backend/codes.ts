@@ -1,5 +1,7 @@
-// Op codes shared with the native enums in native/ops/elementwise.h and native/ops/reduce.h; the order
-// must match (tests/native-contract.test.ts checks each code against its native behaviour).
+// Op and dtype codes shared with the native enums: UnaryOp and BinaryOp in native/ops/elementwise.h, ReduceOp in
+// native/ops/reduce.h, DType in native/core/dtype.h and the CUDA addon's DevDType in cuda/binding.cc. The C++
+// enumerators are positional, so the order must match: tests/native-contract.test.ts parses those headers and
+// compares every name and value.
 export const UnaryOp = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, tanh: 6, sigmoid: 7, silu: 8, gelu: 9, relu: 10, sign: 11,
   square: 12, reciprocal: 13, addScalar: 14, mulScalar: 15, affine: 16, powScalar: 17, rdivScalar: 18,
@@ -17,4 +19,11 @@ export type BinaryOpName = keyof typeof BinaryOp;
 export const ReduceOp = { sum: 0, mean: 1, max: 2, min: 3, logsumexp: 4, argmax: 5, argmin: 6 } as const;
 export type ReduceOpName = keyof typeof ReduceOp;
 
+/** Buffer dtypes of the CPU engine. */
 export const DTypeCode = { float32: 0, int32: 1 } as const;
+
+/** Buffer dtypes of the CUDA addon: the CPU's, plus bfloat16 storage. */
+export const CudaDTypeCode = { float32: 0, int32: 1, bfloat16: 2 } as const;
+
+/** `randomFill`'s distributions (native/binding/memory.cc). */
+export const RandomKind = { uniform: 0, normal: 1 } as const;

@@ -1,123 +1,13 @@
-// CPU backend primitives of the fused kernels (softmax family, RMSNorm, RoPE, attention, cross-entropy,
-// AdamW): typed native entry points and their Backend methods, which pass buffer ids, element offsets
-// and dims. Imported for its side effect by src/ops/nn.ts.
+// The CPU backend's fused kernels (softmax family, RMSNorm, RoPE, attention, cross-entropy, SwiGLU, AdamW) and
+// bfloat16 KV cache: buffer ids, element offsets and dims passed to native/binding/fused.cc and elementwise.cc.
 import { native } from '../native.js';
-import type { Tensor } from '../tensor.js';
-import type { Backend, Float32MatmulPrecision } from './backend.js';
-import { cpuBackend } from './cpu.js';
+import type { FusedPrimitives, KVCachePrimitives, TensorView } from './backend.js';
 
-declare module '../native.js' {
-  interface NativeAddon {
-    softmaxForward(y: number, yOffset: number, x: number, xOffset: number, rows: number, cols: number): void;
-    logSoftmaxForward(y: number, yOffset: number, x: number, xOffset: number, rows: number, cols: number): void;
-    softmaxBackward(dx: number, dxOffset: number, dy: number, dyOffset: number, y: number, yOffset: number,
-      rows: number, cols: number): void;
-    logSoftmaxBackward(dx: number, dxOffset: number, dy: number, dyOffset: number, y: number, yOffset: number,
-      rows: number, cols: number): void;
-    rmsnormForward(y: number, yOffset: number, rstd: number, rstdOffset: number, x: number, xOffset: number,
-      w: number, wOffset: number, rows: number, cols: number, eps: number): void;
-    rmsnormBackward(dx: number, dxOffset: number, dw: number, dwOffset: number, dy: number, dyOffset: number,
-      x: number, xOffset: number, w: number, wOffset: number, rstd: number, rstdOffset: number, rows: number,
-      cols: number): void;
-    ropeForward(y: number, yOffset: number, x: number, xOffset: number, cos: number, cosOffset: number, sin: number,
-      sinOffset: number, positions: number, positionsOffset: number, B: number, T: number, H: number, D: number,
-      P: number, positionsPerBatch: boolean, inverse: boolean): void;
-    attentionForward(o: number, oOffset: number, oStrides: number[], lse: number, lseOffset: number, q: number,
-      qOffset: number, qStrides: number[], k: number, kOffset: number, kStrides: number[], v: number, vOffset: number,
-      vStrides: number[], B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number, scale: number,
-      causal: boolean, precision?: string): void;
-    attentionBackward(dq: number, dqOffset: number, dqStrides: number[], dk: number, dkOffset: number,
-      dkStrides: number[], dv: number, dvOffset: number, dvStrides: number[], dO: number, dOOffset: number,
-      dOStrides: number[], q: number, qOffset: number, qStrides: number[], k: number, kOffset: number,
-      kStrides: number[], v: number, vOffset: number, vStrides: number[], o: number, oOffset: number,
-      oStrides: number[], lse: number, lseOffset: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number,
-      D: number, scale: number, causal: boolean, precision?: string): void;
-    crossEntropyForward(loss: number, lossOffset: number, lse: number, lseOffset: number, logits: number,
-      logitsOffset: number, targets: number, targetsOffset: number, N: number, V: number, ignoreIndex: number): void;
-    crossEntropyBackward(dlogits: number, dlogitsOffset: number, g: number, gOffset: number, logits: number,
-      logitsOffset: number, lse: number, lseOffset: number, targets: number, targetsOffset: number, N: number,
-      V: number, ignoreIndex: number): void;
-    swigluForward(h: number, hOffset: number, gate: number, gateOffset: number, up: number, upOffset: number, n: number): void;
-    swigluBackward(dgate: number, dgateOffset: number, dup: number, dupOffset: number, dh: number, dhOffset: number,
-      gate: number, gateOffset: number, up: number, upOffset: number, n: number): void;
-    adamwStep(p: number, pOffset: number, g: number, gOffset: number, m: number, mOffset: number, v: number,
-      vOffset: number, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
-      step: number): void;
-  }
-}
-
-/** Dims of an attention call; q/o are (B, Tq, Hq, D) and k/v (B, Tk, Hkv, D) views. */
-export interface AttentionDims {
-  B: number;
-  Tq: number;
-  Tk: number;
-  Hq: number;
-  Hkv: number;
-  D: number;
-  scale: number;
-  causal: boolean;
-  /** Of the block products, forward and backward alike. */
-  precision: Float32MatmulPrecision;
-}
-
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** 1-based step count for the bias corrections 1 - beta^step. */
-  step: number;
-}
-
-/** The fused primitives; on `Backend` as optional members (see `fusedBackend`). */
-export interface FusedBackend {
-  /** y (rows, cols) = softmax (or log-softmax) of x along cols; x, y contiguous, y may be x. */
-  softmaxForward(y: Tensor, x: Tensor, rows: number, cols: number, log: boolean): void;
-  /** dx = y*(dy - sum(dy*y)), or dx = dy - exp(y)*sum(dy) for log; y the forward output; all contiguous. */
-  softmaxBackward(dx: Tensor, dy: Tensor, y: Tensor, rows: number, cols: number, log: boolean): void;
-  /** y (rows, cols) = x * rstd * w; rstd (rows) saved. Contiguous. */
-  rmsnormForward(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor, rows: number, cols: number, eps: number): void;
-  /** dx (rows, cols), dw (cols, overwritten) from dy, x, w, rstd. Contiguous. */
-  rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor, rows: number, cols: number): void;
-  /** y (B, T, H, D) = rotary(x) with cos/sin tables (P, D/2) at int32 positions (B*T or T); inverse = backward. */
-  ropeForward(y: Tensor, x: Tensor, cos: Tensor, sin: Tensor, positions: Tensor, B: number, T: number, H: number,
-    D: number, P: number, positionsPerBatch: boolean, inverse: boolean): void;
-  /** Views in (B, T, H, D) order, any strides with D contiguous; lse (B, Hq, Tq) contiguous. */
-  attentionForward(o: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims): void;
-  attentionBackward(dq: Tensor, dk: Tensor, dv: Tensor, dO: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor,
-    lse: Tensor, dims: AttentionDims): void;
-  /** loss, lse (N) from logits (N, V) contiguous and int32 targets (N); ignored rows get loss 0. */
-  crossEntropyForward(loss: Tensor, lse: Tensor, logits: Tensor, targets: Tensor, N: number, V: number, ignoreIndex: number): void;
-  /** dlogits (N, V) = g[n] * (softmax - onehot), 0 on ignored rows; dlogits may be logits (in place). */
-  crossEntropyBackward(dlogits: Tensor, g: Tensor, logits: Tensor, lse: Tensor, targets: Tensor, N: number, V: number,
-    ignoreIndex: number): void;
-  /** h = silu(gate) * up over n contiguous elements. */
-  swigluForward(h: Tensor, gate: Tensor, up: Tensor, n: number): void;
-  /** dgate = dh * up * silu'(gate), dup = dh * silu(gate), over n contiguous elements. */
-  swigluBackward(dgate: Tensor, dup: Tensor, dh: Tensor, gate: Tensor, up: Tensor, n: number): void;
-  /** In-place AdamW update of contiguous float32 param, m, v (same numel as grad). */
-  adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: AdamWHyper): void;
-}
-
-// NOTE: optional on Backend so backends built without these kernels (and cpu.ts's object literal, typed
-// Backend) still type-check; ops reach them through fusedBackend(), which names what is missing.
-declare module './backend.js' {
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-  interface Backend extends Partial<FusedBackend> {}
-}
-
-/** The fused primitives of `b`, or a clear error when that backend lacks them. */
-export function fusedBackend(b: Backend, op: string): FusedBackend {
-  if (typeof b.attentionForward !== 'function') throw new Error(`${op}: the ${b.device} backend has no fused kernels`);
-  return b as Backend & FusedBackend;
-}
-
-const id = (t: Tensor): number => t.storage.id;
+const id = (t: TensorView): number => t.storage.id;
 // [sB, sT, sH] of a (B, T, H, D) view.
-const heads = (t: Tensor): number[] => [t.strides[0], t.strides[1], t.strides[2]];
+const heads = (t: TensorView): number[] => [t.strides[0], t.strides[1], t.strides[2]];
 
-Object.assign(cpuBackend, {
+export const cpuFused: FusedPrimitives & KVCachePrimitives = {
   softmaxForward(y, x, rows, cols, log) {
     (log ? native.logSoftmaxForward : native.softmaxForward)(id(y), y.offset, id(x), x.offset, rows, cols);
   },
@@ -161,8 +51,24 @@ Object.assign(cpuBackend, {
     native.swigluBackward(id(dgate), dgate.offset, id(dup), dup.offset, id(dh), dh.offset, id(gate), gate.offset, id(up),
       up.offset, n);
   },
+  kvCacheStore(cache, B, Hkv, L, D, pos, src, T) {
+    native.kvCacheStore(id(cache), B, Hkv, L, D, pos, id(src), src.offset, heads(src), T);
+  },
+  kvCacheLoad(dst, cache, B, Hkv, L, D, Tk) {
+    native.kvCacheLoad(id(dst), dst.offset, id(cache), B, Hkv, L, D, Tk);
+  },
+  attentionDecodeBf16(o, q, kCache, vCache, L, B, Tq, Tk, Hq, Hkv, D, scale, causal, bias) {
+    // bias (B, 1, Tq, Tk): the kernel takes [sB, sQ, sK], or id 0 for none
+    if (bias) {
+      native.attentionDecodeBf16(id(o), o.offset, heads(o), id(q), q.offset, heads(q), id(kCache), id(vCache), L, B, Tq, Tk, Hq,
+        Hkv, D, scale, causal, id(bias), bias.offset, [bias.strides[0], bias.strides[2], bias.strides[3]]);
+    } else {
+      native.attentionDecodeBf16(id(o), o.offset, heads(o), id(q), q.offset, heads(q), id(kCache), id(vCache), L, B, Tq, Tk, Hq,
+        Hkv, D, scale, causal, 0, 0, []);
+    }
+  },
   adamwStep(param, grad, m, v, h) {
     native.adamwStep(id(param), param.offset, id(grad), grad.offset, id(m), m.offset, id(v), v.offset, param.numel,
       h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.step);
   },
-} satisfies FusedBackend);
+};

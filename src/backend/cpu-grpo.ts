@@ -1,84 +1,12 @@
-// CPU backend primitives of the fused GRPO kernels (native/binding/grpo.cc): selective log-softmax forward
-// and backward straight from (N, V) logits, and the per-token policy loss with its metrics and d loss/d lp.
-// Imported for its side effect by src/rl/.
+// The CPU backend's GRPO kernels (native/binding/grpo.cc): selective log-softmax forward and backward straight
+// from (N, V) logits, the per-token policy loss with its metrics and d loss/d lp, and group advantages.
 import { native } from '../native.js';
-import type { Tensor } from '../tensor.js';
-import type { Backend } from './backend.js';
-import { cpuBackend } from './cpu.js';
+import type { GrpoPrimitives, TensorView } from './backend.js';
 
-/** Loss options as the kernels take them (see src/rl/grpo-loss.ts for their meaning). */
-export interface GrpoLossKernelOptions {
-  lossType: 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
-  importanceSampling: 'token' | 'sequence';
-  epsLow: number;
-  epsHigh: number;
-  beta: number;
-  normalizer: number;
-  maxCompletionLength: number;
-}
+const id = (t: TensorView): number => t.storage.id;
+const optId = (t: TensorView | null): number | null => (t ? t.storage.id : null);
 
-/** Masked token means (clip fractions, kl, entropy, ratio), the loss, the token count and the divisor D. */
-export interface GrpoLossKernelResult {
-  loss: number;
-  clipLow: number;
-  clipHigh: number;
-  clipRegion: number;
-  kl: number;
-  entropy: number;
-  ratio: number;
-  tokens: number;
-  divisor: number;
-}
-
-/** The fused GRPO kernels' entry points, the same in the CPU addon and the CUDA addon (device buffer ids). */
-export interface GrpoKernelEntryPoints {
-  selectiveLogSoftmax(logits: number, offset: number, rowStride: number, ids: number, n: number, v: number,
-    temperature: number, lp: number, lse: number, entropy: number | null): void;
-  selectiveLogSoftmaxBackward(dlogits: number, dOffset: number, dRowStride: number, logits: number, offset: number,
-    rowStride: number, ids: number, lse: number, glp: number, gentropy: number | null, entropy: number | null,
-    n: number, v: number, temperature: number): void;
-  grpoLoss(lp: number, oldLp: number | null, refLp: number | null, adv: number, advPerToken: boolean, mask: number,
-    entropy: number | null, dlp: number | null, B: number, L: number, options: GrpoLossKernelOptions): GrpoLossKernelResult;
-}
-
-declare module '../native.js' {
-  interface NativeAddon extends GrpoKernelEntryPoints {
-    groupAdvantages(rewards: Float32Array, weights: Float32Array, n: number, r: number, group: number,
-      scaleRewards: string): { advantages: Float32Array; rewards: Float32Array; fracZeroStd: number;
-      zeroStdGroups: number; mean: number; std: number };
-  }
-}
-
-/** The GRPO primitives; optional on Backend (see `grpoBackend`). Outputs and small inputs are contiguous
- * tensors at offset 0; logits are (N, V) rows at `logits.offset` with row stride `rowStride`. */
-export interface GrpoBackend {
-  /** lp, lse (N) and optional entropy (N) of z = logits / T; throws on NaN/Inf rows and ids outside [0, V). */
-  selectiveLogSoftmaxForward(lp: Tensor, lse: Tensor, entropy: Tensor | null, logits: Tensor, rowStride: number,
-    ids: Tensor, N: number, V: number, temperature: number): void;
-  /** dlogits = [glp (onehot - p) - gent p (z - lse + H)] / T; dlogits may be logits (same view: in place). */
-  selectiveLogSoftmaxBackward(dlogits: Tensor, dRowStride: number, logits: Tensor, rowStride: number, ids: Tensor,
-    lse: Tensor, glp: Tensor, gent: Tensor | null, entropy: Tensor | null, N: number, V: number, temperature: number): void;
-  /** Scalar loss + metrics over (B, L); dlp (B, L) receives d loss / d lp when given. */
-  grpoLossForward(dlp: Tensor | null, lp: Tensor, oldLp: Tensor | null, refLp: Tensor | null, adv: Tensor,
-    advPerToken: boolean, mask: Tensor, entropy: Tensor | null, B: number, L: number,
-    options: GrpoLossKernelOptions): GrpoLossKernelResult;
-}
-
-declare module './backend.js' {
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-  interface Backend extends Partial<GrpoBackend> {}
-}
-
-/** The GRPO primitives of `b`, or a clear error when that backend lacks them. */
-export function grpoBackend(b: Backend, op: string): GrpoBackend {
-  if (typeof b.grpoLossForward !== 'function') throw new Error(`${op}: the ${b.device} backend has no GRPO kernels`);
-  return b as Backend & GrpoBackend;
-}
-
-const id = (t: Tensor): number => t.storage.id;
-const optId = (t: Tensor | null): number | null => (t ? t.storage.id : null);
-
-Object.assign(cpuBackend, {
+export const cpuGrpo: GrpoPrimitives = {
   selectiveLogSoftmaxForward(lp, lse, entropy, logits, rowStride, ids, N, V, temperature) {
     native.selectiveLogSoftmax(id(logits), logits.offset, rowStride, id(ids), N, V, temperature, id(lp), id(lse), optId(entropy));
   },
@@ -90,6 +18,7 @@ Object.assign(cpuBackend, {
     return native.grpoLoss(id(lp), optId(oldLp), optId(refLp), id(adv), advPerToken, id(mask), optId(entropy), optId(dlp),
       B, L, options);
   },
-} satisfies GrpoBackend);
-
-export { native as grpoNative };
+  groupAdvantages(advantages, totals, rewards, weights, N, R, G, scaleRewards) {
+    return native.groupAdvantages(rewards, weights, N, R, G, scaleRewards, id(advantages), optId(totals));
+  },
+};

@@ -1,12 +1,14 @@
-// The CPU backend: forwards each primitive to the native addon with buffer ids, offsets and strides.
-import { native } from '../native.js';
-import type { Tensor, DType } from '../tensor.js';
-import { type Backend, registerBackend } from './backend.js';
-import { BinaryOp, DTypeCode, ReduceOp, UnaryOp } from './codes.js';
+// The CPU backend: forwards each primitive to the native addon with buffer ids, offsets and strides. The core
+// primitives are here; the fused and GRPO kernels are in cpu-fused.ts and cpu-grpo.ts, composed below.
+import { native, warnIfOversubscribed } from '../native.js';
+import type { Backend, CorePrimitives, DType, Float32MatmulPrecision, PackedMatmulPrimitives, TensorView } from './backend.js';
+import { BinaryOp, DTypeCode, RandomKind, ReduceOp, UnaryOp } from './codes.js';
+import { cpuFused } from './cpu-fused.js';
+import { cpuGrpo } from './cpu-grpo.js';
 
-const id = (t: Tensor): number => t.storage.id;
-const strides = (t: Tensor): number[] => t.strides as number[];
-const shape = (t: Tensor): number[] => t.shape as number[];
+const id = (t: TensorView): number => t.storage.id;
+const strides = (t: TensorView): number[] => t.strides as number[];
+const shape = (t: TensorView): number[] => t.shape as number[];
 
 // V8 learns of native bytes once per turn of the event loop in which buffers came or went, so that garbage
 // collection runs under native pressure without weighing a collection at every allocation of a step.
@@ -20,8 +22,9 @@ function reportExternalMemorySoon(): void {
   }).unref();
 }
 
-export const cpuBackend: Backend = {
+const cpuCore: CorePrimitives = {
   device: 'cpu',
+  capabilities: { packedMatmul: true, bf16KVCache: true },
   alloc: (numel: number, dtype: DType) => {
     const bufferId = native.alloc(numel, DTypeCode[dtype]);
     reportExternalMemorySoon();
@@ -34,10 +37,13 @@ export const cpuBackend: Backend = {
   },
   write: (bufferId, offset, data) => native.write(bufferId, offset, data),
   read: (bufferId, offset, out) => native.read(bufferId, offset, out),
+  memoryStats: () => native.stats(),
+  resetPeakMemory: () => native.resetPeak(),
+  emptyCache: () => native.emptyCache(),
   fill: (out, value) => native.fill(id(out), out.offset, out.numel, value),
   arange: (out, start, step) => native.arange(id(out), out.numel, start, step),
-  randomUniform: (out, seed, counter, low, high) => native.randomFill(id(out), out.numel, 0, seed, counter, low, high),
-  randomNormal: (out, seed, counter, mean, std) => native.randomFill(id(out), out.numel, 1, seed, counter, mean, std),
+  randomUniform: (out, seed, counter, low, high) => native.randomFill(id(out), out.numel, RandomKind.uniform, seed, counter, low, high),
+  randomNormal: (out, seed, counter, mean, std) => native.randomFill(id(out), out.numel, RandomKind.normal, seed, counter, mean, std),
   unary: (op, out, x, p0 = 0, p1 = 0) =>
     native.unary(UnaryOp[op], id(out), id(x), x.offset, shape(x), strides(x), p0, p1),
   binary: (op, out, a, b) =>
@@ -58,6 +64,30 @@ export const cpuBackend: Backend = {
     native.scatterAdd(id(out), id(src), src.offset, outer, dim, inner, id(index), index.offset, k),
   matmul: (out, a, aOffsets, lda, transA, b, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision) =>
     native.matmul(id(out), id(a), aOffsets, lda, transA, id(b), bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision),
+  matmulKernel: (precision) => native.matmulPrecision().kernels[precision],
+  defaultMatmulPrecision: () => native.matmulPrecision().precision as Float32MatmulPrecision,
+  setDefaultMatmulPrecision: (precision) => {
+    native.matmulPrecision(precision);
+  },
 };
 
-registerBackend('cpu', () => cpuBackend);
+const cpuPacked: PackedMatmulPrimitives = {
+  packedMatmulSize: (K, N, precision) => native.gemmPackedSize(K, N, precision),
+  packMatmulB: (packed, b, ldb, transB, K, N, precision) =>
+    native.gemmPackB(id(packed), id(b), b.offset, ldb, transB, K, N, precision),
+  matmulPacked: (out, a, lda, transA, packed, M, N, K, precision) =>
+    native.matmulPackedB(id(out), id(a), a.offset, lda, transA, id(packed), M, N, K, precision),
+};
+
+export const cpuBackend: Backend = { ...cpuCore, ...cpuPacked, ...cpuFused, ...cpuGrpo };
+
+/** Sets the CPU engine's thread count (an integer in [1, 1024]); more threads than CPUs warns once per process. */
+export function setCpuThreads(n: number): void {
+  native.setNumThreads(n);
+  warnIfOversubscribed('setNumThreads');
+}
+
+/** The CPU engine's thread count. */
+export function cpuThreads(): number {
+  return native.numThreads();
+}

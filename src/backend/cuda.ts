@@ -1,49 +1,18 @@
-// The CUDA addon (build-cuda/Release/thinkgrad_cuda.node): loads it when built, says why CUDA is not
-// available otherwise, and runs the GRPO kernels on device buffers. Device tensors behind the Backend
-// interface come later; this is the GRPO path and the device checks (tests/grpo-cuda.test.ts, bench/gpu.sh).
+// The CUDA addon (build-cuda/Release/thinkgrad_cuda.node): loads it when built, says why CUDA is not available
+// otherwise, and implements the Backend on device buffers for what the addon has (storage and the GRPO kernels;
+// every other primitive throws naming itself), plus the public CudaBuffer / cudaGrpo API on raw device buffers.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GrpoKernelEntryPoints, GrpoLossKernelOptions, GrpoLossKernelResult } from './cpu-grpo.js';
+import { CudaDTypeCode } from './codes.js';
+import type { CudaAddon, CudaDeviceInfo, GroupAdvantageStats, GrpoLossKernelOptions, GrpoLossKernelResult } from '../native-entry-points.js';
+import type { Backend, TensorView } from './backend.js';
 
-export interface CudaDeviceInfo {
-  available: boolean;
-  /** Why CUDA is unavailable ('' when available). */
-  reason: string;
-  count: number;
-  name?: string;
-  computeCapability?: string;
-  totalMemory?: number;
-  multiprocessors?: number;
-  l2CacheBytes?: number;
-  runtimeVersion: number;
-  driverVersion: number;
-}
+export type { CudaDeviceInfo } from '../native-entry-points.js';
 
 /** What `cudaGrpo.groupAdvantages` returns beside the device buffers it writes (TRL's metrics). */
-export interface CudaGroupAdvantageStats {
-  fracZeroStd: number;
-  zeroStdGroups: number;
-  mean: number;
-  std: number;
-}
-
-/** The CUDA addon's surface (cuda/binding.cc). dtype codes: 0 float32, 1 int32, 2 bfloat16. */
-export interface CudaAddon extends GrpoKernelEntryPoints {
-  deviceInfo(): CudaDeviceInfo;
-  alloc(numel: number, dtype: number): number;
-  free(id: number): boolean;
-  upload(id: number, offset: number, data: Float32Array | Int32Array | Uint16Array): void;
-  download(id: number, offset: number, out: Float32Array | Int32Array | Uint16Array): void;
-  stats(): { liveBytes: number; liveBuffers: number; peakBytes: number };
-  resetPeak(): void;
-  synchronize(): void;
-  groupAdvantages(rewards: Float32Array, weights: Float32Array, n: number, r: number, group: number, scaleRewards: string,
-    advantages: number, totals: number | null): CudaGroupAdvantageStats;
-  benchSelective(logits: number, ids: number, lp: number, lse: number, glp: number, dlogits: number, n: number,
-    v: number, temperature: number, reps: number): { fwdMs: number; bwdMs: number; fwdBwdMs: number };
-}
+export interface CudaGroupAdvantageStats extends GroupAdvantageStats {}
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -93,7 +62,6 @@ export function cudaAddon(op = 'cuda'): CudaAddon {
 }
 
 export type CudaDType = 'float32' | 'int32' | 'bfloat16';
-const codes: Record<CudaDType, number> = { float32: 0, int32: 1, bfloat16: 2 };
 
 // Safety net for buffers dropped without dispose(): the device memory goes with the object.
 const finalizer = new FinalizationRegistry<number>((id) => {
@@ -105,7 +73,7 @@ const finalizer = new FinalizationRegistry<number>((id) => {
 export class CudaBuffer {
   private id: number;
   constructor(readonly numel: number, readonly dtype: CudaDType) {
-    this.id = cudaAddon('CudaBuffer').alloc(numel, codes[dtype]);
+    this.id = cudaAddon('CudaBuffer').alloc(numel, CudaDTypeCode[dtype]);
     finalizer.register(this, this.id, this);
   }
 
@@ -169,3 +137,80 @@ export const cudaGrpo = {
     return cudaAddon('groupAdvantages').groupAdvantages(rewards, weights, N, R, G, scaleRewards, advantages.handle, h(totals));
   },
 };
+
+// A primitive the CUDA addon does not have yet: calling it throws one clear error naming it.
+function lacking(primitive: string): () => never {
+  return () => {
+    throw new Error(`thinkgrad.${primitive}: not implemented on the cuda backend yet (it runs storage and the GRPO kernels)`);
+  };
+}
+
+const id = (t: TensorView): number => t.storage.id;
+const optId = (t: TensorView | null): number | null => (t ? t.storage.id : null);
+
+/** @internal The cuda Backend over the loaded addon; throws the reason when CUDA cannot run here. */
+export function createCudaBackend(): Backend {
+  const addon = cudaAddon('cuda');
+  return {
+    device: 'cuda',
+    capabilities: { packedMatmul: false, bf16KVCache: false },
+    alloc: (numel, dtype) => addon.alloc(numel, CudaDTypeCode[dtype]),
+    free: (bufferId) => addon.free(bufferId),
+    write: (bufferId, offset, data) => addon.upload(bufferId, offset, data),
+    read: (bufferId, offset, out) => addon.download(bufferId, offset, out),
+    // The addon allocates each buffer with cudaMalloc and keeps no cache of freed blocks (yet).
+    memoryStats: () => ({ ...addon.stats(), cachedBytes: 0 }),
+    resetPeakMemory: () => addon.resetPeak(),
+    emptyCache: () => {},
+    fill: lacking('fill'),
+    arange: lacking('arange'),
+    randomUniform: lacking('randomUniform'),
+    randomNormal: lacking('randomNormal'),
+    unary: lacking('unary'),
+    binary: lacking('binary'),
+    where: lacking('where'),
+    copy: lacking('copy'),
+    reduceRows: lacking('reduceRows'),
+    reduceCols: lacking('reduceCols'),
+    indexSelect: lacking('indexSelect'),
+    indexAdd: lacking('indexAdd'),
+    gather: lacking('gather'),
+    scatterAdd: lacking('scatterAdd'),
+    matmul: lacking('matmul'),
+    matmulKernel: lacking('matmulKernel'),
+    defaultMatmulPrecision: lacking('defaultMatmulPrecision'),
+    setDefaultMatmulPrecision: lacking('setDefaultMatmulPrecision'),
+    packedMatmulSize: lacking('packedMatmulSize'),
+    packMatmulB: lacking('packMatmulB'),
+    matmulPacked: lacking('matmulPacked'),
+    kvCacheStore: lacking('kvCacheStore'),
+    kvCacheLoad: lacking('kvCacheLoad'),
+    attentionDecodeBf16: lacking('attentionDecodeBf16'),
+    softmaxForward: lacking('softmaxForward'),
+    softmaxBackward: lacking('softmaxBackward'),
+    rmsnormForward: lacking('rmsnormForward'),
+    rmsnormBackward: lacking('rmsnormBackward'),
+    ropeForward: lacking('ropeForward'),
+    attentionForward: lacking('attentionForward'),
+    attentionBackward: lacking('attentionBackward'),
+    crossEntropyForward: lacking('crossEntropyForward'),
+    crossEntropyBackward: lacking('crossEntropyBackward'),
+    swigluForward: lacking('swigluForward'),
+    swigluBackward: lacking('swigluBackward'),
+    adamwStep: lacking('adamwStep'),
+    selectiveLogSoftmaxForward(lp, lse, entropy, logits, rowStride, ids, N, V, temperature) {
+      addon.selectiveLogSoftmax(id(logits), logits.offset, rowStride, id(ids), N, V, temperature, id(lp), id(lse), optId(entropy));
+    },
+    selectiveLogSoftmaxBackward(dlogits, dRowStride, logits, rowStride, ids, lse, glp, gent, entropy, N, V, temperature) {
+      addon.selectiveLogSoftmaxBackward(id(dlogits), dlogits.offset, dRowStride, id(logits), logits.offset, rowStride, id(ids),
+        id(lse), id(glp), optId(gent), optId(entropy), N, V, temperature);
+    },
+    grpoLossForward(dlp, lp, oldLp, refLp, adv, advPerToken, mask, entropy, B, L, options) {
+      return addon.grpoLoss(id(lp), optId(oldLp), optId(refLp), id(adv), advPerToken, id(mask), optId(entropy), optId(dlp), B,
+        L, options);
+    },
+    groupAdvantages(advantages, totals, rewards, weights, N, R, G, scaleRewards) {
+      return addon.groupAdvantages(rewards, weights, N, R, G, scaleRewards, id(advantages), optId(totals));
+    },
+  };
+}

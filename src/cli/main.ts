@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The `thinkgrad` command: dispatches to the subcommands in src/cli/commands/.
-import '../index.js';
 import { demoCommand } from './commands/demo.js';
 import { CONFIG_COMMANDS, ConfigError, runConfigCommand } from './commands/index.js';
 

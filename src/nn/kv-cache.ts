@@ -3,33 +3,22 @@
 // rounded on write and widened on read, and it is used without gradients.
 import { isGradEnabled, noGrad } from '../autograd/grad-mode.js';
 import { keep } from '../autograd/tidy.js';
+import type { Device } from '../backend/backend.js';
+import { getBackend } from '../backend/registry.js';
 import { empty } from '../ops/creation.js';
-import { native } from '../native.js';
 import { formatShape, type Tensor } from '../tensor.js';
-
-declare module '../native.js' {
-  interface NativeAddon {
-    kvCacheStore(cache: number, B: number, Hkv: number, L: number, D: number, pos: number, src: number, srcOffset: number,
-      srcStrides: number[], T: number): void;
-    kvCacheLoad(dst: number, dstOffset: number, cache: number, B: number, Hkv: number, L: number, D: number, Tk: number): void;
-    attentionDecodeBf16(o: number, oOffset: number, oStrides: number[], q: number, qOffset: number, qStrides: number[],
-      kCache: number, vCache: number, L: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number,
-      scale: number, causal: boolean, bias: number, biasOffset: number, biasStrides: number[]): void;
-  }
-}
 
 export type KVCacheDtype = 'float32' | 'bfloat16';
 
 /** Query rows per sequence at or below which a bfloat16 cache is read by its own decode kernel. */
 const DECODE_ROWS = 4;
 
-const heads = (t: Tensor): number[] => [t.strides[0], t.strides[1], t.strides[2]];
-
 /**
- * Preallocated keys and values of every layer, (B, Hkv, maxLength, D) each, filled left to right. `length`
- * is the number of positions written so far (the model advances it after each forward). Slots are left
- * uninitialized: each is written before any query reads it. With dtype `'bfloat16'` (CPU, even head size)
- * `layers` hold the raw bfloat16 values two to a float32 element: read them through `read()`.
+ * Preallocated keys and values of every layer, (B, Hkv, maxLength, D) each, filled left to right, on `device`
+ * (default 'cpu'). `length` is the number of positions written so far (the model advances it after each forward).
+ * Slots are left uninitialized: each is written before any query reads it. With dtype `'bfloat16'` (a backend with
+ * bfloat16 caches, the CPU's; even head size) `layers` hold the raw bfloat16 values two to a float32 element: read
+ * them through `read()`.
  */
 export class KVCache {
   readonly layers: { k: Tensor; v: Tensor }[];
@@ -41,7 +30,7 @@ export class KVCache {
   private rows: number;
 
   constructor(readonly numLayers: number, batch: number, readonly kvHeads: number, readonly maxLength: number,
-    readonly headDim: number, readonly dtype: KVCacheDtype = 'float32') {
+    readonly headDim: number, readonly dtype: KVCacheDtype = 'float32', device: Device = 'cpu') {
     const sizes = { numLayers, batch, kvHeads, maxLength, headDim };
     for (const [name, v] of Object.entries(sizes)) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`KVCache: ${name} must be a positive integer, got ${v}`);
@@ -50,9 +39,11 @@ export class KVCache {
     if (dtype !== 'float32' && dtype !== 'bfloat16') throw new TypeError(`KVCache: dtype must be 'float32' or 'bfloat16', got ${JSON.stringify(dtype)}`);
     if (dtype === 'bfloat16' && headDim % 2 !== 0) throw new RangeError(`KVCache: a bfloat16 cache needs an even head size, got ${headDim}`);
     const last = dtype === 'bfloat16' ? headDim / 2 : headDim;
+    if (dtype === 'bfloat16' && !getBackend(device).capabilities.bf16KVCache)
+      throw new TypeError(`KVCache: the ${device} backend has no bfloat16 KV cache; use 'float32'`);
     this.layers = Array.from({ length: numLayers }, () => ({
-      k: keep(empty([batch, kvHeads, maxLength, last])),
-      v: keep(empty([batch, kvHeads, maxLength, last])),
+      k: keep(empty([batch, kvHeads, maxLength, last], { device })),
+      v: keep(empty([batch, kvHeads, maxLength, last], { device })),
     }));
   }
 
@@ -65,7 +56,7 @@ export class KVCache {
     noGrad(() => {
       for (const [dst, src] of [[c.k, keys], [c.v, values]] as const) {
         if (this.dtype === 'bfloat16') {
-          native.kvCacheStore(dst.storage.id, B, Hkv, this.maxLength, D, past, src.storage.id, src.offset, heads(src), T);
+          dst.backend.kvCacheStore(dst, B, Hkv, this.maxLength, D, past, src, T);
           continue;
         }
         // (B, T, Hkv, D) source into the (B, Hkv, L, D) cache
@@ -84,8 +75,8 @@ export class KVCache {
       return { keys: c.k.makeView([this.batch, this.kvHeads, Tk, D], c.k.strides, 0), values: c.v.makeView([this.batch, this.kvHeads, Tk, D], c.v.strides, 0) };
     }
     const load = (src: Tensor) => {
-      const out = empty([this.batch, this.kvHeads, Tk, D]);
-      native.kvCacheLoad(out.storage.id, out.offset, src.storage.id, this.batch, this.kvHeads, this.maxLength, D, Tk);
+      const out = empty([this.batch, this.kvHeads, Tk, D], { device: src.device });
+      out.backend.kvCacheLoad(out, src, this.batch, this.kvHeads, this.maxLength, D, Tk);
       return out;
     };
     return { keys: load(c.k), values: load(c.v) };
@@ -103,10 +94,8 @@ export class KVCache {
   attend(layer: number, q: Tensor, Tk: number, bias: Tensor | null, scale: number): Tensor {
     const c = this.layers[layer];
     const [B, T, H, D] = q.shape;
-    const o = empty([B, T, H, D]);
-    const biasArgs: [number, number, number[]] = bias ? [bias.storage.id, bias.offset, [bias.strides[0], bias.strides[2], bias.strides[3]]] : [0, 0, []];
-    native.attentionDecodeBf16(o.storage.id, o.offset, heads(o), q.storage.id, q.offset, heads(q), c.k.storage.id, c.v.storage.id,
-      this.maxLength, B, T, Tk, H, this.kvHeads, D, scale, true, ...biasArgs);
+    const o = empty([B, T, H, D], { device: q.device });
+    o.backend.attentionDecodeBf16(o, q, c.k, c.v, this.maxLength, B, T, Tk, H, this.kvHeads, D, scale, true, bias);
     return o;
   }
 

@@ -44,9 +44,9 @@ export class Linear extends Module {
     return add(y, this.bias);
   }
 
-  /** @internal Packs the weight for withPackedLinears; returns false when it stays unpacked (not on the CPU). */
+  /** @internal Packs the weight for withPackedLinears; returns false when it stays unpacked (its backend has no packed products). */
   pack(precision: Float32MatmulPrecision): boolean {
-    if (this.weight.device !== 'cpu' || this.packed !== null) return false;
+    if (!this.weight.backend.capabilities.packedMatmul || this.packed !== null) return false;
     this.packed = new PackedLinearWeight(this.weight, { precision });
     return true;
   }
@@ -72,9 +72,10 @@ function packablesOf(module: Module, out: Packable[] = []): Packable[] {
 }
 
 /**
- * Runs `fn` with the weight of every CPU `Linear` in `module` (and a causal LM's tied head) packed once for
- * the GEMM kernel of `precision` (default: the process default; see `PackedLinearWeight`), used by forwards
- * without gradients at that precision; unpacks afterwards, also on a throw. For loops of inference forwards
+ * Runs `fn` with the weight of every `Linear` in `module` (and a causal LM's tied head) whose backend has packed
+ * products (the CPU's) packed once for the GEMM kernel of `precision` (default: the process default; see
+ * `PackedLinearWeight`), used by forwards without gradients at that precision; unpacks afterwards, also on a
+ * throw. For loops of inference forwards
  * with fixed weights, such as generation, where repacking each weight per product is a large share of the
  * time; every row then takes the same packed path whatever the batch size. The weights must not change while
  * `fn` runs.

@@ -109,11 +109,11 @@ export class LlamaModel extends Module {
           m[row + past + i] = 0;
         }
       }
-      bias = tensor(m, [B, 1, T, Tk]);
+      bias = tensor(m, [B, 1, T, Tk], { device: ids.device });
     }
     if (options.positions !== undefined) {
       positions = options.positions instanceof Tensor ? options.positions : tensor(Int32Array.from(options.positions.flat()),
-        Array.isArray(options.positions[0]) ? [B, T] : [T], { dtype: 'int32' });
+        Array.isArray(options.positions[0]) ? [B, T] : [T], { dtype: 'int32', device: ids.device });
       const d = positions.data();
       maxPos = 0;
       for (const p of d) {
@@ -134,9 +134,9 @@ export class LlamaModel extends Module {
           }
         }
       }
-      positions = tensor(pos, [B, T], { dtype: 'int32' });
+      positions = tensor(pos, [B, T], { dtype: 'int32', device: ids.device });
     } else {
-      positions = tensor(Int32Array.from({ length: T }, (_, i) => past + i), [T], { dtype: 'int32' });
+      positions = tensor(Int32Array.from({ length: T }, (_, i) => past + i), [T], { dtype: 'int32', device: ids.device });
       maxPos = Tk - 1;
     }
     const owned = [...(bias ? [bias] : []), ...(positions !== options.positions ? [positions] : [])];
@@ -214,9 +214,7 @@ export class LlamaForCausalLM extends Module {
     const c = this.config;
     if (maxLength > c.maxPositionEmbeddings)
       throw new RangeError(`createCache: ${maxLength} positions exceed max_position_embeddings ${c.maxPositionEmbeddings}`);
-    if (dtype === 'bfloat16' && this.model.embed_tokens.weight.device !== 'cpu')
-      throw new TypeError(`createCache: a bfloat16 KV cache is CPU-only; this model is on ${this.model.embed_tokens.weight.device}`);
-    return new KVCache(c.numHiddenLayers, batch, c.numKeyValueHeads, maxLength, c.headDim, dtype);
+    return new KVCache(c.numHiddenLayers, batch, c.numKeyValueHeads, maxLength, c.headDim, dtype, this.model.embed_tokens.weight.device);
   }
 
   /** ids int32 (B, T) -> logits (B, T, V) (or (B, logitsToKeep, V)). */
@@ -236,7 +234,7 @@ export class LlamaForCausalLM extends Module {
   /** @internal withPackedLinears' hook for the tied head (an untied head is a Linear and packs itself). */
   pack(precision: Float32MatmulPrecision): boolean {
     const w = this.model.embed_tokens.weight;
-    if (this.lm_head !== null || w.device !== 'cpu' || this.packedHead !== null) return false;
+    if (this.lm_head !== null || !w.backend.capabilities.packedMatmul || this.packedHead !== null) return false;
     this.packedHead = new PackedLinearWeight(w, { precision });
     return true;
   }

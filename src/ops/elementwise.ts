@@ -2,13 +2,15 @@
 // (no copies); a number operand becomes a scalar op. Each backward formula is in the comment beside it.
 import { record } from '../autograd/function.js';
 import type { BinaryOpName, UnaryOpName } from '../backend/codes.js';
-import { formatShape, Tensor } from '../tensor.js';
-import { broadcastShapes, broadcastView, cast, sumToShape } from './shape.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape, isTensor } from '../tensor-util.js';
+import { sumToShape } from './raw.js';
+import { broadcastShapes, broadcastView, cast } from './shape.js';
 
 export type TensorLike = Tensor | number;
 
 function checkInput(op: string, x: unknown): Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (!isTensor(x)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   x.assertLive(op);
   if (x.dtype !== 'float32') throw new TypeError(`${op}: expects float32 tensors, got ${x.dtype} of shape ${formatShape(x.shape)}`);
   return x;
@@ -21,7 +23,7 @@ function checkNumber(op: string, v: unknown): number {
 
 /** @internal Runs a unary kernel into a fresh tensor (no autograd). */
 export function unaryRaw(op: UnaryOpName, x: Tensor, p0 = 0, p1 = 0): Tensor {
-  const out = Tensor.empty(x.shape, 'float32', x.device);
+  const out = x.newEmpty(x.shape, 'float32');
   if (out.numel > 0) x.backend.unary(op, out, x, p0, p1);
   return out;
 }
@@ -30,7 +32,7 @@ export function unaryRaw(op: UnaryOpName, x: Tensor, p0 = 0, p1 = 0): Tensor {
 export function binaryRaw(op: BinaryOpName, a: Tensor, b: Tensor, name: string = op): Tensor {
   if (a.device !== b.device) throw new TypeError(`${name}: tensors on different devices (${a.device}, ${b.device})`);
   const shape = broadcastShapes(name, a.shape, b.shape);
-  const out = Tensor.empty(shape, 'float32', a.device);
+  const out = a.newEmpty(shape, 'float32');
   if (out.numel > 0) {
     const av = broadcastView(a, shape);
     const bv = broadcastView(b, shape);
@@ -215,16 +217,15 @@ export const minimum = (a: TensorLike, b: TensorLike) => extremum('minimum', a, 
 
 /** cond ? a : b elementwise (cond is nonzero-true), broadcast together. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  if (!(cond instanceof Tensor)) throw new TypeError('where: cond must be a Tensor');
+  if (!isTensor(cond)) throw new TypeError('where: cond must be a Tensor');
   cond.assertLive('where');
   const c = cond.dtype === 'float32' ? cond : cast(cond, 'float32');
   const ta = typeof a === 'number' ? null : checkInput('where', a);
   const tb = typeof b === 'number' ? null : checkInput('where', b);
-  const device = c.device;
-  const av = ta ?? constant(a as number, device);
-  const bv = tb ?? constant(b as number, device);
+  const av = ta ?? constant(a as number, c);
+  const bv = tb ?? constant(b as number, c);
   const shape = broadcastShapes('where', broadcastShapes('where', c.shape, av.shape), bv.shape);
-  const out = Tensor.empty(shape, 'float32', device);
+  const out = c.newEmpty(shape, 'float32');
   if (out.numel > 0) {
     const [cv, x, y] = [broadcastView(c, shape), broadcastView(av, shape), broadcastView(bv, shape)];
     out.backend.where(out, cv, x, y);
@@ -237,10 +238,10 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const inputs = [ta, tb].filter((t): t is Tensor => t !== null);
   // da = g*[cond], db = g*[!cond]
   const result = record('where', inputs, out, (g) => {
-    const zero = constant(0, device);
+    const zero = constant(0, c);
     const grads = inputs.map((t) => {
       if (!t.requiresGrad) return null;
-      const full = Tensor.empty(g.shape, 'float32', device);
+      const full = c.newEmpty(g.shape, 'float32');
       const [cv, gv, zv] = [broadcastView(c, g.shape), g, broadcastView(zero, g.shape)];
       if (t === ta) full.backend.where(full, cv, gv, zv);
       else full.backend.where(full, cv, zv, gv);
@@ -254,17 +255,16 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return result;
 }
 
-function constant(v: number, device: Tensor['device']): Tensor {
-  const t = Tensor.empty([], 'float32', device);
-  t.backend.fill(t, v);
-  return t;
+// A 0-d float32 tensor holding v on like's device.
+function constant(v: number, like: Tensor): Tensor {
+  return like.newFull([], v, 'float32');
 }
 
 type Comparison = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 
 function compare(op: Comparison, a: TensorLike, b: TensorLike): Tensor {
   const asFloat = (x: Tensor) => {
-    if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor or number`);
+    if (!isTensor(x)) throw new TypeError(`${op}: expected a Tensor or number`);
     x.assertLive(op);
     return x.dtype === 'float32' ? x : cast(x, 'float32');
   };

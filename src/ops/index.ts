@@ -1,12 +1,13 @@
 // Indexing with int32 index tensors: embedding lookups, indexSelect/indexAdd along a dim, and
 // gather/scatterAdd with per-element indices. Data is viewed as (outer, dim, inner) for the kernels.
 import { record } from '../autograd/function.js';
-import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
-import { copyContiguous, reshape } from './shape.js';
-import { zeros } from './creation.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape, isTensor, normalizeDim, shapeNumel } from '../tensor-util.js';
+import { copyContiguous } from './raw.js';
+import { reshape } from './shape.js';
 
 function checkTensor(op: string, name: string, t: unknown, dtype?: 'float32' | 'int32'): Tensor {
-  if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  if (!isTensor(t)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
   t.assertLive(op);
   if (dtype && t.dtype !== dtype) throw new TypeError(`${op}: ${name} must be ${dtype}, got ${t.dtype} of shape ${formatShape(t.shape)}`);
   return t;
@@ -45,7 +46,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normalizeDim(dim, x.ndim, 'indexSelect');
   const out = selectRaw(x, d, index);
   // dx = zeros with g's rows added at index (repeats accumulate)
-  return record('indexSelect', [x], out, (g) => [indexAddRaw(zeros(x.shape), d, index, g)], [index]);
+  return record('indexSelect', [x], out, (g) => [indexAddRaw(x.newZeros(x.shape), d, index, g)], [index]);
 }
 
 function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
@@ -74,7 +75,7 @@ function selectRaw(x: Tensor, d: number, index: Tensor): Tensor {
   const [outer, size, inner] = dims(x, d);
   const shape = [...x.shape];
   shape[d] = index.shape[0];
-  const out = Tensor.empty(shape, x.dtype, x.device);
+  const out = x.newEmpty(shape);
   return runIndexKernel(out, x, index, (xc, ic) => {
     if (out.numel > 0 || index.numel > 0) x.backend.indexSelect(out, xc, outer, size, inner, ic, index.shape[0]);
   });
@@ -115,7 +116,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkGatherShapes('gather', x, d, index);
   const out = gatherRaw(x, d, index);
   // dx = zeros with g scatter-added at index
-  return record('gather', [x], out, (g) => [scatterAddRaw(zeros(x.shape), d, index, g)], [index]);
+  return record('gather', [x], out, (g) => [scatterAddRaw(x.newZeros(x.shape), d, index, g)], [index]);
 }
 
 function scatterAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
@@ -142,7 +143,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
 
 function gatherRaw(x: Tensor, d: number, index: Tensor): Tensor {
   const [outer, size, inner] = dims(x, d);
-  const out = Tensor.empty(index.shape, x.dtype, x.device);
+  const out = x.newEmpty(index.shape);
   return runIndexKernel(out, x, index, (xc, ic) => {
     if (out.numel > 0) x.backend.gather(out, xc, outer, size, inner, ic, index.shape[d]);
   });

@@ -4,9 +4,11 @@ import { record } from '../autograd/function.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { keep } from '../autograd/tidy.js';
-import { native } from '../native.js';
-import { formatShape, shapeNumel, Tensor } from '../tensor.js';
-import { broadcastShapes, copyContiguous, reshape, sumToShape, transpose } from './shape.js';
+import { backends, getBackend } from '../backend/registry.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape, isTensor, shapeNumel } from '../tensor-util.js';
+import { copyContiguous, sumToShape } from './raw.js';
+import { broadcastShapes, reshape, transpose } from './shape.js';
 
 interface Operand {
   t: Tensor;
@@ -52,7 +54,7 @@ function matmulRaw(a: Tensor, b: Tensor, precision: Float32MatmulPrecision): Ten
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const out = Tensor.empty([...batchShape, M, N], 'float32', a.device);
+  const out = a.newEmpty([...batchShape, M, N], 'float32');
   const batch = shapeNumel(batchShape);
   if (out.numel === 0) return out;
   if (K === 0) {
@@ -84,7 +86,7 @@ export interface MatmulOptions {
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const precision = resolveMatmulPrecision('matmul', options.precision);
   for (const t of [a, b]) {
-    if (!(t instanceof Tensor)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+    if (!isTensor(t)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
     t.assertLive('matmul');
     if (t.dtype !== 'float32') throw new TypeError(`matmul: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
     if (t.ndim === 0) throw new RangeError('matmul: both arguments need at least one dimension');
@@ -139,7 +141,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): Tensor {
   const precision = resolveMatmulPrecision('linear', options.precision);
   for (const t of [x, weight]) {
-    if (!(t instanceof Tensor)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+    if (!isTensor(t)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
     t.assertLive('linear');
     if (t.dtype !== 'float32') throw new TypeError(`linear: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
   }
@@ -186,13 +188,13 @@ export function setFloat32MatmulPrecision(precision: Float32MatmulPrecision): vo
   if (precision !== 'highest' && precision !== 'medium') {
     throw new RangeError(`setFloat32MatmulPrecision: expected 'highest' or 'medium', got ${JSON.stringify(precision)}`);
   }
-  native.matmulPrecision(precision);
+  for (const device of backends()) getBackend(device).setDefaultMatmulPrecision(precision);
   defaultPrecision = precision;
 }
 
 /** The process default precision of float32 matrix products (see `setFloat32MatmulPrecision`). */
 export function getFloat32MatmulPrecision(): Float32MatmulPrecision {
-  defaultPrecision ??= native.matmulPrecision().precision as Float32MatmulPrecision;
+  defaultPrecision ??= getBackend('cpu').defaultMatmulPrecision();
   return defaultPrecision;
 }
 
@@ -230,7 +232,7 @@ export function withFloat32MatmulPrecision<T>(precision: Float32MatmulPrecision,
  * `avx512-bf16` at medium precision where the CPU has it.
  */
 export function matmulKernel(precision?: Float32MatmulPrecision): string {
-  return native.matmulPrecision().kernels[resolveMatmulPrecision('matmulKernel', precision)];
+  return getBackend('cpu').matmulKernel(resolveMatmulPrecision('matmulKernel', precision));
 }
 
 /**
@@ -249,28 +251,31 @@ export class PackedLinearWeight {
   private storage: Tensor | null;
 
   constructor(weight: Tensor, options: MatmulOptions = {}) {
-    if (!(weight instanceof Tensor)) throw new TypeError(`PackedLinearWeight: expected a Tensor, got ${weight === null ? 'null' : typeof weight}`);
+    if (!isTensor(weight)) throw new TypeError(`PackedLinearWeight: expected a Tensor, got ${weight === null ? 'null' : typeof weight}`);
     weight.assertLive('PackedLinearWeight');
     if (weight.dtype !== 'float32' || weight.ndim !== 2) {
       throw new TypeError(`PackedLinearWeight: expects a 2-D float32 weight (out, in), got ${weight.dtype} of shape ${formatShape(weight.shape)}`);
     }
-    if (weight.device !== 'cpu') throw new TypeError(`PackedLinearWeight: packs CPU weights only, got one on ${weight.device}`);
+    const backend = weight.backend;
+    if (!backend.capabilities.packedMatmul) {
+      throw new TypeError(`PackedLinearWeight: the ${weight.device} backend has no packed products; use linear()`);
+    }
     [this.outFeatures, this.inFeatures] = weight.shape;
     this.precision = resolveMatmulPrecision('PackedLinearWeight', options.precision);
     const wt = transpose(weight, 0, 1);
     const op = asOperand(wt);
-    this.kernel = matmulKernel(this.precision);
+    this.kernel = backend.matmulKernel(this.precision);
     // Owned by this object (dispose()), not by an enclosing tidy scope.
-    this.storage = keep(Tensor.empty([native.gemmPackedSize(this.inFeatures, this.outFeatures, this.precision)]));
-    native.gemmPackB(this.storage.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, this.inFeatures, this.outFeatures,
-      this.precision);
+    const size = backend.packedMatmulSize(this.inFeatures, this.outFeatures, this.precision);
+    this.storage = keep(weight.newEmpty([size], 'float32'));
+    backend.packMatmulB(this.storage, op.t, op.ld, op.trans, this.inFeatures, this.outFeatures, this.precision);
     if (op.owned) op.t.dispose();
     wt.dispose();
   }
 
   /** False once disposed, or when its precision's products would now run on another kernel than it was packed for. */
   get isCurrent(): boolean {
-    return this.storage !== null && this.kernel === matmulKernel(this.precision);
+    return this.storage !== null && this.kernel === this.storage.backend.matmulKernel(this.precision);
   }
 
   /** @internal */
@@ -292,15 +297,18 @@ export class PackedLinearWeight {
  * gradient: call it without grad mode or on inputs that need none.
  */
 export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`linearPacked: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (!isTensor(x)) throw new TypeError(`linearPacked: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   x.assertLive('linearPacked');
-  if (x.dtype !== 'float32' || x.device !== 'cpu') throw new TypeError(`linearPacked: expects a float32 CPU input, got ${x.dtype} on ${x.device}`);
+  if (x.dtype !== 'float32') throw new TypeError(`linearPacked: expects a float32 input, got ${x.dtype}`);
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== packed.inFeatures) {
     throw new RangeError(`linearPacked: input ${formatShape(x.shape)} must end in the packed weight's ${packed.inFeatures} input features`);
   }
   if (isGradEnabled() && x.requiresGrad) throw new Error('linearPacked: records no gradient; use linear() where one is needed');
   const storage = packed.packedStorage('linearPacked');
-  const kernel = matmulKernel(packed.precision);
+  if (x.device !== storage.device) {
+    throw new TypeError(`linearPacked: input on ${x.device}, packed weight on ${storage.device}`);
+  }
+  const kernel = storage.backend.matmulKernel(packed.precision);
   if (packed.kernel !== kernel) {
     throw new Error(`linearPacked: the weight was packed for the ${packed.kernel} kernel, but products now run on ${kernel}: pack it again`);
   }
@@ -308,8 +316,8 @@ export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
   const rows = shapeNumel(x.shape.slice(0, -1));
   const x2 = reshape(x, [rows, K]);
   const op = asOperand(x2);
-  const out = Tensor.empty([rows, N]);
-  if (rows > 0) native.matmulPackedB(out.storage.id, op.t.storage.id, op.t.offset, op.ld, op.trans, storage.storage.id, rows, N, K, packed.precision);
+  const out = x.newEmpty([rows, N], 'float32');
+  if (rows > 0) out.backend.matmulPacked(out, op.t, op.ld, op.trans, storage, rows, N, K, packed.precision);
   if (op.owned) op.t.dispose();
   if (x2 !== x) x2.dispose();
   return x.ndim === 2 ? out : reshape(out, [...x.shape.slice(0, -1), N]);

@@ -2,14 +2,14 @@
 // scaledDotProductAttention (causal, grouped-query), swiglu, crossEntropy, and the in-place adamwStep.
 // Each validates its inputs, runs one forward kernel, and records a backward that runs one kernel.
 import { record } from '../autograd/function.js';
-import type { Float32MatmulPrecision } from '../backend/backend.js';
-import { type AttentionDims, fusedBackend } from '../backend/cpu-fused.js';
+import type { AttentionDims, Float32MatmulPrecision } from '../backend/backend.js';
 import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
 import { tensor } from './creation.js';
 import { mul, silu } from './elementwise.js';
 import { resolveMatmulPrecision } from './matmul.js';
 import { sum } from './reduce.js';
-import { copyContiguous, transpose } from './shape.js';
+import { copyContiguous } from './raw.js';
+import { transpose } from './shape.js';
 
 function checkTensor(op: string, name: string, t: unknown, dtype: 'float32' | 'int32' = 'float32'): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
@@ -48,7 +48,7 @@ function softmaxLast(op: string, x: Tensor, log: boolean): Tensor {
   const y = Tensor.empty(x.shape, 'float32', x.device);
   if (x.numel > 0) {
     const xc = contiguousOf(x);
-    fusedBackend(x.backend, op).softmaxForward(y, xc, rows, cols, log);
+    x.backend.softmaxForward(y, xc, rows, cols, log);
     release(xc, x);
   }
   // softmax: dx = y * (dy - sum(dy * y)); logSoftmax: dx = dy - exp(y) * sum(dy)
@@ -56,7 +56,7 @@ function softmaxLast(op: string, x: Tensor, log: boolean): Tensor {
     const dx = Tensor.empty(x.shape, 'float32', x.device);
     if (x.numel === 0) return [dx];
     const gc = contiguousOf(g);
-    fusedBackend(x.backend, op).softmaxBackward(dx, gc, y, rows, cols, log);
+    x.backend.softmaxBackward(dx, gc, y, rows, cols, log);
     release(gc, g);
     return [dx];
   }, [y]);
@@ -97,14 +97,14 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const rstd = Tensor.empty(x.shape.slice(0, -1), 'float32', x.device);
   const xc = contiguousOf(x);
   const wc = contiguousOf(weight);
-  fusedBackend(x.backend, op).rmsnormForward(y, rstd, xc, wc, rows, C, eps);
+  x.backend.rmsnormForward(y, rstd, xc, wc, rows, C, eps);
   const saved = [rstd, ...(xc !== x ? [xc] : []), ...(wc !== weight ? [wc] : [])];
   // dx = rstd * (w*g - xhat * mean(w*g*xhat)), dw = sum_rows(g * xhat), xhat = x * rstd
   const out = record(op, [x, weight], y, (g) => {
     const gc = contiguousOf(g);
     const dx = Tensor.empty(x.shape, 'float32', x.device);
     const dw = Tensor.empty([C], 'float32', x.device);
-    fusedBackend(x.backend, op).rmsnormBackward(dx, dw, gc, xc, wc, rstd, rows, C);
+    x.backend.rmsnormBackward(dx, dw, gc, xc, wc, rstd, rows, C);
     release(gc, g);
     return [gradIf(x, dx), gradIf(weight, dw)];
   }, saved);
@@ -161,7 +161,7 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, positions: Tens
   const sc = contiguousOf(sin);
   const pc = contiguousOf(positions);
   try {
-    fusedBackend(x.backend, op).ropeForward(y, xc, cc, sc, pc, B, T, H, D, P, perBatch, false);
+    x.backend.ropeForward(y, xc, cc, sc, pc, B, T, H, D, P, perBatch, false);
   } catch (e) {
     y.dispose();
     for (const [c, o] of [[cc, cos], [sc, sin], [pc, positions]] as const) release(c, o);
@@ -174,7 +174,7 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, positions: Tens
   const out = record(op, [x], y, (g) => {
     const gc = contiguousOf(g);
     const dx = Tensor.empty(x.shape, 'float32', x.device);
-    fusedBackend(x.backend, op).ropeForward(dx, gc, cc, sc, pc, B, T, H, D, P, perBatch, true);
+    x.backend.ropeForward(dx, gc, cc, sc, pc, B, T, H, D, P, perBatch, true);
     release(gc, g);
     return [dx];
   }, saved);
@@ -252,7 +252,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const lse = Tensor.empty([B, Hq, Tq], 'float32', q.device);
   const views = [bthd(o), bthd(qc), bthd(kc), bthd(vc)];
   try {
-    fusedBackend(q.backend, op).attentionForward(views[0], lse, views[1], views[2], views[3], dims);
+    q.backend.attentionForward(views[0], lse, views[1], views[2], views[3], dims);
   } finally {
     for (const t of views) t.dispose();
   }
@@ -268,7 +268,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const dv = emptyHeads(v.shape, tMajor(v), q.device);
     const bv = [dq, dk, dv, gc, qc, kc, vc, o].map(bthd);
     try {
-      fusedBackend(q.backend, op).attentionBackward(bv[0], bv[1], bv[2], bv[3], bv[4], bv[5], bv[6], bv[7], lse, dims);
+      q.backend.attentionBackward(bv[0], bv[1], bv[2], bv[3], bv[4], bv[5], bv[6], bv[7], lse, dims);
     } finally {
       for (const t of bv) t.dispose();
       release(gc, g);
@@ -298,13 +298,13 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   if (n === 0) return h;
   const gc = contiguousOf(gate);
   const uc = contiguousOf(up);
-  fusedBackend(gate.backend, op).swigluForward(h, gc, uc, n);
+  gate.backend.swigluForward(h, gc, uc, n);
   const saved = [...(gc !== gate ? [gc] : []), ...(uc !== up ? [uc] : [])];
   const out = record(op, [gate, up], h, (g) => {
     const dc = contiguousOf(g);
     const dg = Tensor.empty(gate.shape, 'float32', gate.device);
     const du = Tensor.empty(up.shape, 'float32', up.device);
-    fusedBackend(gate.backend, op).swigluBackward(dg, du, dc, gc, uc, n);
+    gate.backend.swigluBackward(dg, du, dc, gc, uc, n);
     release(dc, g);
     return [gradIf(gate, dg), gradIf(up, du)];
   }, saved);
@@ -348,7 +348,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   if (reduction === 'mean') for (const t of tc.data()) if (t !== ignoreIndex) count++;
   if (N > 0) {
     try {
-      fusedBackend(logits.backend, op).crossEntropyForward(loss, lse, lc, tc, N, V, ignoreIndex);
+      logits.backend.crossEntropyForward(loss, lse, lc, tc, N, V, ignoreIndex);
     } catch (e) {
       for (const t of [loss, lse]) t.dispose();
       release(lc, logits);
@@ -362,7 +362,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     const dl = Tensor.empty(logits.shape, 'float32', logits.device);
     if (N === 0) return [dl];
     const gc = contiguousOf(g);
-    fusedBackend(logits.backend, op).crossEntropyBackward(dl, gc, lc, lse, tc, N, V, ignoreIndex);
+    logits.backend.crossEntropyBackward(dl, gc, lc, lse, tc, N, V, ignoreIndex);
     release(gc, g);
     return [dl];
   }, saved);
@@ -408,7 +408,7 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
   if (param.numel === 0) return;
   const gc = contiguousOf(grad);
   try {
-    fusedBackend(param.backend, op).adamwStep(param, gc, m, v, hyper);
+    param.backend.adamwStep(param, gc, m, v, hyper);
   } finally {
     release(gc, grad);
   }

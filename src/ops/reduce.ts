@@ -1,16 +1,16 @@
-// Reductions over any set of dims with keepdim. The kernels reduce contiguous rows (trailing dims) or
-// columns (leading dims); other dim sets are permuted to the end first.
+// Reductions over any set of dims with keepdim (the kernel launcher is ops/raw.ts reduceRaw: contiguous rows or
+// columns, other dim sets permuted to the end first), their backwards, and variance/std composed from them.
 import { record } from '../autograd/function.js';
-import type { ReduceOpName } from '../backend/codes.js';
-import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape, isTensor, normalizeDim, shapeNumel } from '../tensor-util.js';
 import { binaryRaw, mul as mulT, sqrt as sqrtT, sub as subT, unaryRaw } from './elementwise.js';
-import { broadcastView, copyContiguous, permute, reshape, setSumDims } from './shape.js';
-import { zeros } from './creation.js';
+import { copyContiguous, keptShape, reduceRaw } from './raw.js';
+import { broadcastView, permute, reshape } from './shape.js';
 
 export type Dims = number | readonly number[] | undefined;
 
 function checkInput(op: string, x: unknown): Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (!isTensor(x)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   x.assertLive(op);
   if (x.dtype !== 'float32') throw new TypeError(`${op}: expects a float32 tensor, got ${x.dtype} of shape ${formatShape(x.shape)}`);
   return x;
@@ -22,39 +22,6 @@ function normalizeDims(op: string, x: Tensor, dims: Dims): number[] {
   if (new Set(list).size !== list.length) throw new RangeError(`${op}: repeated dim in ${formatShape(list)}`);
   // NOTE: a 0-d tensor accepts dim 0 / -1 (as in PyTorch) but has no dim to reduce.
   return x.ndim === 0 ? [] : list.sort((a, b) => a - b);
-}
-
-function keptShape(x: Tensor, dims: number[], keepdim: boolean): number[] {
-  const out: number[] = [];
-  x.shape.forEach((s, i) => {
-    if (!dims.includes(i)) out.push(s);
-    else if (keepdim) out.push(1);
-  });
-  return out;
-}
-
-// Runs a reduction kernel over `dims` of x; returns a contiguous tensor of the kept dims (no autograd).
-function reduceRaw(op: ReduceOpName, x: Tensor, dims: number[], keepdim: boolean, outDtype: 'float32' | 'int32' = 'float32'): Tensor {
-  const outShape = keptShape(x, dims, keepdim);
-  const out = Tensor.empty(outShape, outDtype, x.device);
-  const reduced = shapeNumel(dims.map((d) => x.shape[d]));
-  const rows = shapeNumel(outShape);
-  if (rows === 0) return out;
-  const leading = dims.every((d, i) => d === i);
-  const trailing = dims.every((d, i) => d === x.ndim - dims.length + i);
-  if (trailing && x.isContiguous()) {
-    x.backend.reduceRows(op, out, x, rows, reduced);
-  } else if (leading && x.isContiguous() && (op === 'sum' || op === 'mean' || op === 'max' || op === 'min')) {
-    x.backend.reduceCols(op, out, x, reduced, rows);
-  } else {
-    const kept = [...Array(x.ndim).keys()].filter((d) => !dims.includes(d));
-    const p = x.makeView([...kept, ...dims].map((d) => x.shape[d]), [...kept, ...dims].map((d) => x.strides[d]), x.offset);
-    const c = copyContiguous(p);
-    p.dispose();
-    x.backend.reduceRows(op, out, c, rows, reduced);
-    c.dispose();
-  }
-  return out;
 }
 
 // Gradient of a reduction broadcast back to x's shape: g viewed with the reduced dims as size 1.
@@ -149,7 +116,7 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
   // dx = g routed to the first extreme position along dim (like PyTorch)
   return record(op, [x], values, (g) => {
     const idx = argRaw(op === 'max' ? 'argmax' : 'argmin', x, d);
-    const gx = zeros(x.shape);
+    const gx = x.newZeros(x.shape);
     const outer = shapeNumel(x.shape.slice(0, d));
     const inner = shapeNumel(x.shape.slice(d + 1));
     const gc = g.isContiguous() ? g : copyContiguous(g);
@@ -169,7 +136,7 @@ function argRaw(op: 'argmax' | 'argmin', x: Tensor, d: number): Tensor {
   const c = copyContiguous(moved);
   moved.dispose();
   const rows = c.numel / x.shape[d];
-  const out = Tensor.empty(x.shape.filter((_, i) => i !== d), 'int32', x.device);
+  const out = x.newEmpty(x.shape.filter((_, i) => i !== d), 'int32');
   x.backend.reduceRows(op, out, c, rows, x.shape[d]);
   c.dispose();
   return out;
@@ -181,7 +148,7 @@ function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined
   if (dim !== undefined && x.ndim === 0) normalizeDim(dim, 0, op); // 0-d: dim 0 / -1 give index 0
   if (dim === undefined || x.ndim === 0) {
     const c = x.isContiguous() ? x : copyContiguous(x);
-    const out = Tensor.empty([], 'int32', x.device);
+    const out = x.newEmpty([], 'int32');
     x.backend.reduceRows(op, out, c, 1, x.numel);
     if (c !== x) c.dispose();
     return out;
@@ -233,4 +200,3 @@ export function logsumexp(x: Tensor, dims?: Dims, keepdim = false): Tensor {
 
 const scaleT = (t: Tensor, s: number) => mulT(t, s);
 
-setSumDims((g, dims) => reduceRaw('sum', g, dims, true));

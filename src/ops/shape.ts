@@ -1,12 +1,13 @@
 // Shape ops: views that share storage (reshape when strides allow, transpose, permute, narrow, expand,
 // squeeze/unsqueeze) and copies (contiguous, cat, stack). Every view's backward maps the gradient back.
 import { record } from '../autograd/function.js';
-import { checkShape, contiguousStrides, formatShape, normalizeDim, type Shape, shapeNumel, Tensor } from '../tensor.js';
-import { zeros } from './creation.js';
+import type { Tensor } from '../tensor.js';
+import { checkShape, contiguousStrides, formatShape, isTensor, normalizeDim, type Shape, shapeNumel } from '../tensor-util.js';
+import { copyContiguous, sumToShape } from './raw.js';
 
 function live(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
-    if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+    if (!isTensor(t)) throw new TypeError(`${op}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
     t.assertLive(op);
   }
 }
@@ -73,13 +74,6 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return record('reshape', [x], out, (g) => [reshape(g, x.shape)]);
 }
 
-/** @internal A contiguous copy outside autograd. */
-export function copyContiguous(x: Tensor): Tensor {
-  const out = Tensor.empty(x.shape, x.dtype, x.device);
-  if (out.numel > 0) out.backend.copy(out, x);
-  return out;
-}
-
 
 /** Like reshape, but never copies: throws when the layout cannot be viewed in the new shape. */
 export function view(x: Tensor, shape: Shape): Tensor {
@@ -138,7 +132,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   shape[d] = length;
   const out = x.makeView(shape, x.strides, x.offset + s * x.strides[d]);
   return record('narrow', [x], out, (g) => {
-    const gx = zeros(x.shape);
+    const gx = x.newZeros(x.shape);
     const window = gx.makeView(shape, gx.strides, s * gx.strides[d]);
     gx.backend.copy(window, g);
     window.dispose();
@@ -163,7 +157,7 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1)
   strides[d] *= step;
   const out = x.makeView(shape, strides, x.offset + s * x.strides[d]);
   return record('slice', [x], out, (g) => {
-    const gx = zeros(x.shape);
+    const gx = x.newZeros(x.shape);
     const gStrides = [...gx.strides];
     gStrides[d] *= step;
     const window = gx.makeView(shape, gStrides, s * gx.strides[d]);
@@ -241,7 +235,7 @@ export function detach(x: Tensor): Tensor {
 export function cast(x: Tensor, dtype: Tensor['dtype']): Tensor {
   live('cast', x);
   if (dtype !== 'float32' && dtype !== 'int32') throw new TypeError(`cast: unsupported dtype ${String(dtype)}`);
-  const out = Tensor.empty(x.shape, dtype, x.device);
+  const out = x.newEmpty(x.shape, dtype);
   if (out.numel > 0) out.backend.copy(out, x);
   if (dtype !== 'float32') return out;
   return record('cast', [x], out, (g) => [g]);
@@ -261,7 +255,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   }
   const shape = [...first.shape];
   shape[d] = tensors.reduce((n, t) => n + t.shape[d], 0);
-  const out = Tensor.empty(shape, first.dtype, first.device);
+  const out = first.newEmpty(shape);
   let at = 0;
   const starts: number[] = [];
   for (const t of tensors) {
@@ -350,27 +344,4 @@ export function broadcastView(x: Tensor, shape: Shape): Tensor {
     return x.shape[src] === s ? x.strides[src] : 0;
   });
   return x.makeView(shape, strides, x.offset);
-}
-
-/** Sums a broadcast gradient back to `shape` (the inverse of broadcasting). */
-export function sumToShape(g: Tensor, shape: Shape): Tensor {
-  if (g.shape.join() === shape.join()) return g;
-  const lead = g.ndim - shape.length;
-  const dims: number[] = [];
-  for (let i = 0; i < g.ndim; i++) {
-    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
-  }
-  const reduced = sumDims(g, dims);
-  const out = reshape(reduced, shape);
-  if (out !== reduced) reduced.dispose();
-  return out;
-}
-
-// Filled in by ops/reduce.ts (avoids a module cycle at load time).
-let sumDims: (g: Tensor, dims: number[]) => Tensor = () => {
-  throw new Error('sumToShape: reductions not loaded');
-};
-/** @internal */
-export function setSumDims(fn: (g: Tensor, dims: number[]) => Tensor): void {
-  sumDims = fn;
 }

@@ -2,7 +2,7 @@
 // optimizer (kept out of tidy scopes), zeroGrad, and a torch-shaped stateDict for checkpoints.
 import { keep } from '../autograd/tidy.js';
 import { noGrad } from '../autograd/grad-mode.js';
-import { copyContiguous } from '../ops/shape.js';
+import { copyContiguous } from '../ops/raw.js';
 import { formatShape, Tensor } from '../tensor.js';
 
 /** A group's parameters plus any hyperparameters that override the optimizer's defaults. */

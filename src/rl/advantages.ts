@@ -1,6 +1,6 @@
 // Group-relative advantages (GRPO): several reward functions per completion, weighted and summed, then
 // normalized within each group of G completions of the same prompt.
-import { grpoNative } from '../backend/cpu-grpo.js';
+import { Tensor } from '../tensor.js';
 
 export interface GroupAdvantagesOptions {
   /** Completions per prompt, G; must divide the number of completions. */
@@ -46,10 +46,19 @@ export function groupAdvantages(rewards: readonly (number | null)[] | readonly (
   });
   const weights = options.weights ?? new Array<number>(R).fill(1);
   if (weights.length !== R) throw new RangeError(`${op}: ${weights.length} weights for ${R} reward functions`);
-  const r = grpoNative.groupAdvantages(flat, Float32Array.from(weights), N, R, G, options.scaleRewards ?? 'group');
-  return {
-    advantages: r.advantages,
-    rewards: r.rewards,
-    metrics: { reward: r.mean, reward_std: r.std, frac_reward_zero_std: r.fracZeroStd, zero_std_groups: r.zeroStdGroups },
-  };
+  // The kernel writes (N) buffers: host rewards in, host arrays out, on the CPU backend.
+  const advantages = Tensor.empty([N]);
+  const totals = Tensor.empty([N]);
+  try {
+    const r = advantages.backend.groupAdvantages(advantages, totals, flat, Float32Array.from(weights), N, R, G,
+      options.scaleRewards ?? 'group');
+    return {
+      advantages: advantages.data() as Float32Array,
+      rewards: totals.data() as Float32Array,
+      metrics: { reward: r.mean, reward_std: r.std, frac_reward_zero_std: r.fracZeroStd, zero_std_groups: r.zeroStdGroups },
+    };
+  } finally {
+    advantages.dispose();
+    totals.dispose();
+  }
 }

@@ -1,7 +1,7 @@
 // The GRPO policy loss from per-token log-probs: clipped importance-ratio surrogate (token- or sequence-
 // level ratios), optional k3 KL to a reference policy, masked aggregation by loss type, TRL's metrics.
 import { record } from '../autograd/function.js';
-import { grpoBackend, type GrpoLossKernelOptions } from '../backend/cpu-grpo.js';
+import type { GrpoLossKernelOptions } from '../backend/backend.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { mul } from '../ops/elementwise.js';
 import { flatOf, release } from './selective-log-softmax.js';
@@ -97,7 +97,7 @@ export function grpoLoss(logps: Tensor, inputs: GrpoLossInputs, options: GrpoLos
     maxCompletionLength: options.maxCompletionLength ?? 0,
   };
   if (kopts.beta > 0 && !ref) throw new TypeError(`${op}: beta > 0 needs inputs.refLogps [${B}, ${L}]`);
-  const backend = grpoBackend(logps.backend, op);
+  const backend = logps.backend;
   const flats = [logps, old, ref, adv, mask, ent].map((t) => (t ? flatOf(t) : null));
   const [lpC, oldC, refC, advC, maskC, entC] = flats;
   const dlp = logps.requiresGrad ? Tensor.empty([B, L], 'float32', logps.device) : null;

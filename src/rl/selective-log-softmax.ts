@@ -1,10 +1,9 @@
 // Selective log-softmax: the log-probability of each chosen token (and optionally the entropy) straight
 // from logits [..., V], one fused pass per row; the N x V log-softmax is never materialized.
 import { record } from '../autograd/function.js';
-import { grpoBackend } from '../backend/cpu-grpo.js';
 import { formatShape, shapeNumel, Tensor } from '../tensor.js';
 import { zeros } from '../ops/creation.js';
-import { copyContiguous } from '../ops/shape.js';
+import { copyContiguous } from '../ops/raw.js';
 
 export interface SelectiveLogSoftmaxOptions {
   /** Sampling temperature T: log-probs of logits / T. Default 1. */
@@ -68,7 +67,7 @@ function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftm
   const V = logits.shape[logits.ndim - 1];
   const N = shapeNumel(rowShape);
   if (V === 0) throw new RangeError(`${op}: logits ${formatShape(logits.shape)} have an empty vocabulary`);
-  const backend = grpoBackend(logits.backend, op);
+  const backend = logits.backend;
   let ld = rowStrideOf(logits);
   const lc = ld < 0 ? copyContiguous(logits) : logits;
   if (ld < 0) ld = V;

@@ -121,6 +121,52 @@ export function grpoCudaSuite(title: string, status: { available: boolean }): vo
       }
     });
 
+    it('the cuda Backend runs the GRPO primitives on cuda tensors as the cpu Backend does, and names what it lacks', () => {
+      const G = 4, S = 8, L = 6, V = 700, N = S * L;
+      const x = randomArray(N * V, 41, 2), ids = randomInts(N, V, 42), old = randomArray(N, 43, 0.2);
+      const rewards = Float32Array.from(randomArray(S, 44)), mask = Float32Array.from({ length: N }, (_, i) => (i % 5 ? 1 : 0));
+      const opts = { lossType: 'grpo', importanceSampling: 'token', beta: 0, epsLow: 0.2, epsHigh: 0.28, normalizer: 0,
+        maxCompletionLength: 0 } as const;
+      const run = (device: tg.Device) => tg.tidy(() => {
+        const logits = tg.tensor(Float32Array.from(x), [S, L, V], { device });
+        const idT = tg.tensor(Int32Array.from(ids), [S, L], { device });
+        // The public forwards: views, outputs on the device, one kernel each.
+        const lp = tg.selectiveLogSoftmax(logits, idT);
+        const oldLp = tg.tensor(Float32Array.from(lp.data(), (v, i) => v + old[i]), [S, L], { device });
+        const adv = tg.empty([S], { device }), totals = tg.empty([S], { device });
+        const b = adv.backend;
+        expect(b.device).toBe(device);
+        const stats = b.groupAdvantages(adv, totals, rewards, Float32Array.from([1]), S, 1, G, 'group');
+        const { loss, metrics } = tg.grpoLoss(lp, { oldLogps: oldLp, advantages: adv, mask: tg.tensor(mask, [S, L], { device }) }, opts);
+        // The backward primitive with the loss's gradient (d lp = 1/N per token here), written over the logits.
+        const lse = tg.empty([N], { device }), glp = tg.tensor(new Float32Array(N).fill(1 / N), [N], { device });
+        b.selectiveLogSoftmaxForward(tg.empty([N], { device }), lse, null, logits, V, idT, N, V, 1);
+        b.selectiveLogSoftmaxBackward(logits, V, logits, V, idT, lse, glp, null, null, N, V, 1);
+        return { lp: lp.data(), adv: adv.data(), totals: totals.data(), stats, loss: loss.item(), kl: metrics.kl, d: logits.data() };
+      });
+      const cpu = run('cpu'), cuda = run('cuda');
+      expectClose(cuda.lp, cpu.lp, { atol: 2e-5, rtol: 2e-5 }, 'lp');
+      expectClose(cuda.adv, cpu.adv, { atol: 1e-6, rtol: 1e-5 }, 'advantages');
+      expectClose(cuda.totals, cpu.totals, { atol: 0, rtol: 0 }, 'totals');
+      expect(cuda.stats.std).toBeCloseTo(cpu.stats.std, 6);
+      expect(cuda.loss).toBeCloseTo(cpu.loss, 5);
+      expectClose(cuda.d, cpu.d, { atol: 1e-8, rtol: 1e-4 }, 'dlogits');
+      // (tidy frees the outputs that the failed kernels left)
+      expect(() => tg.tidy(() => {
+        const t = tg.tensor([1, 2, 3], [3], { device: 'cuda' });
+        return tg.add(t, t);
+      })).toThrow(/thinkgrad\.binary: not implemented on the cuda backend yet/);
+      expect(() => tg.tidy(() => tg.zeros([2], { device: 'cuda' }))).toThrow(/thinkgrad\.fill: not implemented on the cuda backend yet/);
+      // Optional families are asked for by capability, not by device name.
+      expect(() => new tg.nn.KVCache(1, 1, 1, 4, 2, 'bfloat16', 'cuda')).toThrow(/KVCache: the cuda backend has no bfloat16 KV cache/);
+      const w = tg.tensor(new Float32Array(6), [2, 3], { device: 'cuda' });
+      try {
+        expect(() => new tg.PackedLinearWeight(w)).toThrow(/PackedLinearWeight: the cuda backend has no packed products/);
+      } finally {
+        w.dispose();
+      }
+    });
+
     for (const scaleRewards of ['group', 'batch', 'none'] as const)
       it(`groupAdvantages (${scaleRewards}): CUDA equals CPU with unscored rewards and zero-std groups`, () => {
         const G = 8, prompts = 6, N = G * prompts, R = 3;

@@ -1,7 +1,6 @@
 // What the CLI commands share: reading and validating a JSON run config (errors name the file and the field),
 // building the model + tokenizer, reading datasets (JSONL or the embedded task), reward functions from names,
 // the output folder (checked before anything is written), the stdout summary table and the report charts.
-import '../../ops/methods.js'; // tensor method sugar (x.mul(y)) that the trainers use
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkConfig, type FieldSpec } from '../../train/config.js';
