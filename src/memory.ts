@@ -1,13 +1,13 @@
-// Memory accounting: live tensor objects and the CPU allocator's bytes (through the CPU backend), and the CPU
-// engine's thread count.
+// Memory accounting: live tensor objects and each device allocator's bytes (through its backend; the CPU's also at
+// the top level), and the CPU engine's thread count.
+import type { Device } from './backend/backend.js';
 import { cpuThreads, setCpuThreads } from './backend/cpu.js';
-import { getBackend } from './backend/registry.js';
+import { loadedBackends } from './backend/registry.js';
 import { tensorCount } from './tensor.js';
 
-export interface MemoryInfo {
-  /** Tensor objects not yet disposed or collected. */
-  numTensors: number;
-  /** Native buffers alive (shared by views). */
+/** One device allocator's counters. */
+export interface DeviceMemoryInfo {
+  /** Buffers alive (shared by views). */
   numBuffers: number;
   /** Bytes held by live buffers. */
   numBytes: number;
@@ -17,18 +17,31 @@ export interface MemoryInfo {
   peakBytes: number;
 }
 
+/** Tensor objects alive, the CPU allocator's counters, and each device's under `devices`. */
+export interface MemoryInfo extends DeviceMemoryInfo {
+  /** Tensor objects not yet disposed or collected (on every device). */
+  numTensors: number;
+  /** Per device in use in this process (cpu always; cuda once something has run there). */
+  devices: Partial<Record<Device, DeviceMemoryInfo>>;
+}
+
 export function memory(): MemoryInfo {
-  const s = getBackend('cpu').memoryStats();
-  return { numTensors: tensorCount(), numBuffers: s.liveBuffers, numBytes: s.liveBytes, cachedBytes: s.cachedBytes, peakBytes: s.peakBytes };
+  const devices: Partial<Record<Device, DeviceMemoryInfo>> = {};
+  for (const b of loadedBackends()) {
+    const s = b.memoryStats();
+    devices[b.device] = { numBuffers: s.liveBuffers, numBytes: s.liveBytes, cachedBytes: s.cachedBytes, peakBytes: s.peakBytes };
+  }
+  return { numTensors: tensorCount(), ...devices.cpu!, devices };
 }
 
+/** Starts every device's peak count again from its live bytes. */
 export function resetPeakMemory(): void {
-  getBackend('cpu').resetPeakMemory();
+  for (const b of loadedBackends()) b.resetPeakMemory();
 }
 
-/** Returns cached blocks to the system. */
+/** Returns every device's cached blocks to the system. */
 export function emptyCache(): void {
-  getBackend('cpu').emptyCache();
+  for (const b of loadedBackends()) b.emptyCache();
 }
 
 /**

@@ -47,3 +47,11 @@ export function normalizeDim(dim: number, ndim: number, op: string): number {
 export function isTensor(v: unknown): v is Tensor {
   return typeof v === 'object' && v !== null && (v as { __isTensor?: unknown }).__isTensor === true;
 }
+
+/** @internal Throws a TypeError naming `op` and both devices when the tensors are not all on one device. */
+export function sameDevice(op: string, ...ts: readonly Tensor[]): void {
+  const first = ts[0].storage.backend;
+  for (let i = 1; i < ts.length; i++) {
+    if (ts[i].storage.backend !== first) throw new TypeError(`${op}: tensors on different devices (${ts[0].device}, ${ts[i].device})`);
+  }
+}

@@ -3,6 +3,7 @@
 // import this module only as a type and create tensors through an input (`newEmpty`, `newZeros`, `newFull`), so
 // the run-time imports form no cycle.
 import { backward, type BackwardOptions } from './autograd/engine.js';
+import { record } from './autograd/function.js';
 import type { Node } from './autograd/node.js';
 import { type Scope, track, untrack } from './autograd/tidy.js';
 import type { Backend, Device, DType } from './backend/backend.js';
@@ -160,6 +161,28 @@ export class Tensor {
     }
   }
 
+  /**
+   * @internal Moves this tensor's elements to `device` in place (Module.to): new contiguous storage there, the old
+   * reference released, the gradient moved too. The object keeps its identity, so optimizers and modules holding it
+   * stay valid; views made earlier keep the old storage.
+   */
+  moveTo_(device: Device): void {
+    this.assertLive('to');
+    if (this.device === device) return;
+    const moved = transfer(this, device);
+    const storage = moved.storage;
+    storage.retain();
+    moved.dispose();
+    finalizer.unregister(this);
+    this.storage.release();
+    this.storage = storage;
+    const self = this as { strides: Shape; offset: number };
+    self.strides = Object.freeze(contiguousStrides(this.shape));
+    self.offset = 0;
+    finalizer.register(this, storage, this);
+    this.grad?.moveTo_(device);
+  }
+
   /** @internal A new tensor object over the same storage (the storage's reference count goes up). */
   makeView(shape: Shape, strides: Shape, offset: number): Tensor {
     return new Tensor(this.storage, shape, strides, offset);
@@ -268,7 +291,14 @@ export class Tensor {
   contiguous(): Tensor { return sh.contiguous(this); }
   clone(): Tensor { return sh.clone(this); }
   detach(): Tensor { return sh.detach(this); }
-  to(dtype: DType): Tensor { return sh.cast(this, dtype); }
+  /**
+   * A copy on `device` (this tensor itself when it is already there, as in torch; gradients flow back across the
+   * copy), or a dtype conversion.
+   */
+  to(target: Device | DType): Tensor {
+    if (target === 'cpu' || target === 'cuda') return toDevice(this, target);
+    return sh.cast(this, target);
+  }
   float(): Tensor { return sh.cast(this, 'float32'); }
   int(): Tensor { return sh.cast(this, 'int32'); }
   split(sizes: number | readonly number[], dim?: number): Tensor[] { return sh.split(this, sizes, dim); }
@@ -279,6 +309,20 @@ export class Tensor {
 }
 
 export type NestedArray = number | NestedArray[];
+
+// A contiguous copy of x on `device` through the host (upload or download of the row-major elements).
+function transfer(x: Tensor, device: Device): Tensor {
+  const out = Tensor.empty(x.shape, x.dtype, device);
+  if (out.numel > 0) out.backend.write(out.storage.id, 0, x.data());
+  return out;
+}
+
+function toDevice(x: Tensor, device: Device): Tensor {
+  x.assertLive('to');
+  if (x.device === device) return x;
+  const from = x.device;
+  return record('to', [x], transfer(x, device), (g) => [g.to(from)]);
+}
 
 
 /** Live tensor objects and native memory in use (bytes in live buffers, bytes cached for reuse). */

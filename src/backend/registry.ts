@@ -12,6 +12,11 @@ export function getBackend(device: Device): Backend {
   throw new TypeError(`thinkgrad: unknown device '${String(device)}' (expected 'cpu' or 'cuda')`);
 }
 
+/** The backends created so far in this process (cpu always; cuda once a tensor or call has used it). */
+export function loadedBackends(): Backend[] {
+  return cudaBackend ? [cpuBackend, cudaBackend] : [cpuBackend];
+}
+
 /**
  * Devices whose backend runs every primitive in this process. The cuda backend is not listed yet: it runs storage
  * and the GRPO kernels (see `cudaAvailable()` for whether it can run here).

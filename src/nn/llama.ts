@@ -4,7 +4,7 @@
 import { totalmem } from 'node:os';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
-import type { Float32MatmulPrecision } from '../backend/backend.js';
+import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
 import { linearPacked, matmul, PackedLinearWeight, resolveMatmulPrecision } from '../ops/matmul.js';
 import { crossEntropy } from '../ops/nn.js';
 import { narrow, transpose } from '../ops/shape.js';
@@ -154,6 +154,10 @@ export class LlamaModel extends Module {
     // Without a recorded graph nothing reads the mask or positions again (with one, tidy frees them later).
     if (!x.requiresGrad) for (const t of owned) t.dispose();
     return x;
+  }
+
+  protected override moveExtra(device: Device): void {
+    this.rotary.to(device);
   }
 
   protected override disposeExtra(): void {

@@ -1,6 +1,7 @@
 // Module: the base of every layer. It owns registered parameters and submodules, names them with Hugging
 // Face's dotted paths (model.layers.0.self_attn.q_proj.weight), and loads/saves them as a state dict.
 import { keep } from '../autograd/tidy.js';
+import type { Device } from '../backend/backend.js';
 import { formatShape, Tensor } from '../tensor.js';
 
 export interface LoadStateDictOptions {
@@ -168,6 +169,24 @@ export class Module {
   zeroGrad(): void {
     for (const t of this.parameters()) t.zeroGrad();
   }
+
+  /**
+   * Moves every parameter (with its gradient) and buffer to `device` in place, as torch's Module.to does: the
+   * parameter objects keep their identities, so an optimizer built before still holds them (its state follows each
+   * parameter to its device at the next step).
+   */
+  to(device: Device): this {
+    for (const t of this.parameters()) t.moveTo_(device);
+    const visit = (m: Module) => {
+      m.moveExtra(device);
+      for (const c of m.modules.values()) visit(c);
+    };
+    visit(this);
+    return this;
+  }
+
+  /** @internal Subclasses move non-parameter tensors (tables, buffers) here. */
+  protected moveExtra(_device: Device): void {}
 
   /** Frees the parameters (and anything else a subclass owns); the module is unusable after. */
   dispose(): void {

@@ -2,12 +2,14 @@
 // max_position_embeddings so a 32k-context config does not pay for tables it never reads.
 import { rotaryTables } from '../ops/nn.js';
 import { keep } from '../autograd/tidy.js';
+import type { Device } from '../backend/backend.js';
 import type { Tensor } from '../tensor.js';
 
 export class RotaryEmbedding {
   private tables: { cos: Tensor; sin: Tensor } | null = null;
   // Outgrown tables stay alive until dispose(): a recorded graph may still read them in backward.
   private retired: Tensor[] = [];
+  private device: Device = 'cpu';
 
   /** headDim: rotated dims per head (all of them: partial rotary is not supported); base: rope_theta. */
   constructor(readonly headDim: number, readonly base: number, readonly maxPositions: number) {
@@ -26,8 +28,17 @@ export class RotaryEmbedding {
       if (this.tables) this.retired.push(this.tables.cos, this.tables.sin);
       const t = rotaryTables(size, this.headDim, this.base);
       this.tables = { cos: keep(t.cos), sin: keep(t.sin) };
+      this.tables.cos.moveTo_(this.device);
+      this.tables.sin.moveTo_(this.device);
     }
     return this.tables;
+  }
+
+  /** Keeps the tables on `device` from now on (Module.to). */
+  to(device: Device): void {
+    this.device = device;
+    this.tables?.cos.moveTo_(device);
+    this.tables?.sin.moveTo_(device);
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@
 import { record } from '../autograd/function.js';
 import type { BinaryOpName, UnaryOpName } from '../backend/codes.js';
 import type { Tensor } from '../tensor.js';
-import { formatShape, isTensor } from '../tensor-util.js';
+import { formatShape, isTensor, sameDevice } from '../tensor-util.js';
 import { sumToShape } from './raw.js';
 import { broadcastShapes, broadcastView, cast } from './shape.js';
 
@@ -224,6 +224,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const tb = typeof b === 'number' ? null : checkInput('where', b);
   const av = ta ?? constant(a as number, c);
   const bv = tb ?? constant(b as number, c);
+  sameDevice('where', c, av, bv);
   const shape = broadcastShapes('where', broadcastShapes('where', c.shape, av.shape), bv.shape);
   const out = c.newEmpty(shape, 'float32');
   if (out.numel > 0) {

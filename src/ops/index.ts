@@ -2,7 +2,7 @@
 // gather/scatterAdd with per-element indices. Data is viewed as (outer, dim, inner) for the kernels.
 import { record } from '../autograd/function.js';
 import type { Tensor } from '../tensor.js';
-import { formatShape, isTensor, normalizeDim, shapeNumel } from '../tensor-util.js';
+import { formatShape, isTensor, normalizeDim, sameDevice, shapeNumel } from '../tensor-util.js';
 import { copyContiguous } from './raw.js';
 import { reshape } from './shape.js';
 
@@ -42,6 +42,7 @@ function runIndexKernel(out: Tensor, data: Tensor, index: Tensor, kernel: (dataC
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('indexSelect', 'x', x);
   checkTensor('indexSelect', 'index', index, 'int32');
+  sameDevice('indexSelect', x, index);
   if (index.ndim !== 1) throw new RangeError(`indexSelect: index must be 1-D, got shape ${formatShape(index.shape)}`);
   const d = normalizeDim(dim, x.ndim, 'indexSelect');
   const out = selectRaw(x, d, index);
@@ -59,6 +60,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   checkTensor('indexAdd', 'x', x, 'float32');
   checkTensor('indexAdd', 'index', index, 'int32');
   checkTensor('indexAdd', 'src', src, 'float32');
+  sameDevice('indexAdd', x, index, src);
   const d = normalizeDim(dim, x.ndim, 'indexAdd');
   if (index.ndim !== 1) throw new RangeError(`indexAdd: index must be 1-D, got shape ${formatShape(index.shape)}`);
   const expected = [...x.shape];
@@ -85,6 +87,7 @@ function selectRaw(x: Tensor, d: number, index: Tensor): Tensor {
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   checkTensor('embedding', 'weight', weight, 'float32');
   checkTensor('embedding', 'ids', ids, 'int32');
+  sameDevice('embedding', weight, ids);
   if (weight.ndim !== 2) throw new RangeError(`embedding: weight must be (V, C), got ${formatShape(weight.shape)}`);
   const flatIds = reshape(ids, [ids.numel]);
   let rows: Tensor;
@@ -112,6 +115,7 @@ function checkGatherShapes(op: string, x: Tensor, d: number, index: Tensor): voi
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('gather', 'x', x);
   checkTensor('gather', 'index', index, 'int32');
+  sameDevice('gather', x, index);
   const d = normalizeDim(dim, x.ndim, 'gather');
   checkGatherShapes('gather', x, d, index);
   const out = gatherRaw(x, d, index);
@@ -131,6 +135,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   checkTensor('scatterAdd', 'x', x, 'float32');
   checkTensor('scatterAdd', 'index', index, 'int32');
   checkTensor('scatterAdd', 'src', src, 'float32');
+  sameDevice('scatterAdd', x, index, src);
   const d = normalizeDim(dim, x.ndim, 'scatterAdd');
   checkGatherShapes('scatterAdd', x, d, index);
   if (src.shape.join() !== index.shape.join()) {

@@ -4,6 +4,7 @@
 import { record } from '../autograd/function.js';
 import type { AttentionDims, Float32MatmulPrecision } from '../backend/backend.js';
 import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
+import { sameDevice } from '../tensor-util.js';
 import { tensor } from './creation.js';
 import { mul, silu } from './elementwise.js';
 import { resolveMatmulPrecision } from './matmul.js';
@@ -87,6 +88,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const op = 'rmsNorm';
   checkTensor(op, 'x', x);
   checkTensor(op, 'weight', weight);
+  sameDevice(op, x, weight);
   const C = x.ndim === 0 ? 0 : x.shape[x.ndim - 1];
   if (x.ndim === 0 || weight.ndim !== 1 || weight.shape[0] !== C)
     throw new RangeError(`${op}: weight ${formatShape(weight.shape)} must be [C] for x ${formatShape(x.shape)} (C = last dim)`);
@@ -145,6 +147,7 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, positions: Tens
   checkTensor(op, 'cos', cos);
   checkTensor(op, 'sin', sin);
   checkTensor(op, 'positions', positions, 'int32');
+  sameDevice(op, x, cos, sin, positions);
   if (x.ndim !== 4) throw new RangeError(`${op}: x must be [B, T, H, D], got ${formatShape(x.shape)}`);
   const [B, T, H, D] = x.shape;
   if (D % 2 !== 0) throw new RangeError(`${op}: head dim D must be even, got x ${formatShape(x.shape)}`);
@@ -229,6 +232,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   checkTensor(op, 'q', q);
   checkTensor(op, 'k', k);
   checkTensor(op, 'v', v);
+  sameDevice(op, q, k, v);
   const shapes = `q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`;
   if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) throw new RangeError(`${op}: q, k, v must be [B, H, T, D]; got ${shapes}`);
   const [B, Hq, Tq, D] = q.shape;
@@ -289,6 +293,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   const op = 'swiglu';
   checkTensor(op, 'gate', gate);
   checkTensor(op, 'up', up);
+  sameDevice(op, gate, up);
   if (gate.ndim !== up.ndim || gate.shape.some((s, i) => s !== up.shape[i]))
     throw new RangeError(`${op}: gate ${formatShape(gate.shape)} and up ${formatShape(up.shape)} must have the same shape`);
   if (gate.device !== up.device) throw new TypeError(`${op}: tensors on different devices (${gate.device}, ${up.device})`);
@@ -329,6 +334,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const op = 'crossEntropy';
   checkTensor(op, 'logits', logits);
   checkTensor(op, 'targets', targets, 'int32');
+  sameDevice(op, logits, targets);
   const ignoreIndex = options.ignoreIndex ?? -100;
   const reduction = options.reduction ?? 'mean';
   if (!Number.isInteger(ignoreIndex)) throw new TypeError(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
@@ -398,6 +404,7 @@ export interface AdamWStepOptions {
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamWStepOptions): void {
   const op = 'adamwStep';
   for (const [name, t] of [['param', param], ['grad', grad], ['m', m], ['v', v]] as const) checkTensor(op, name, t);
+  sameDevice(op, param, grad, m, v);
   for (const [name, t] of [['param', param], ['m', m], ['v', v]] as const)
     if (!t.isContiguous()) throw new RangeError(`${op}: ${name} ${formatShape(t.shape)} must be contiguous (it is updated in place)`);
   if (grad.numel !== param.numel || m.numel !== param.numel || v.numel !== param.numel)

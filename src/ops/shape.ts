@@ -2,7 +2,7 @@
 // squeeze/unsqueeze) and copies (contiguous, cat, stack). Every view's backward maps the gradient back.
 import { record } from '../autograd/function.js';
 import type { Tensor } from '../tensor.js';
-import { checkShape, contiguousStrides, formatShape, isTensor, normalizeDim, type Shape, shapeNumel } from '../tensor-util.js';
+import { checkShape, contiguousStrides, formatShape, isTensor, normalizeDim, sameDevice, type Shape, shapeNumel } from '../tensor-util.js';
 import { copyContiguous, sumToShape } from './raw.js';
 
 function live(op: string, ...ts: Tensor[]): void {
@@ -247,6 +247,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   live('cat', ...tensors);
   const first = tensors[0];
   const d = normalizeDim(dim, first.ndim, 'cat');
+  sameDevice('cat', ...tensors);
   for (const t of tensors) {
     if (t.ndim !== first.ndim || t.dtype !== first.dtype || t.device !== first.device ||
       t.shape.some((s, i) => i !== d && s !== first.shape[i])) {

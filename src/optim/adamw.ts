@@ -65,6 +65,10 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
           // NOTE: state is owned by the optimizer, so it must survive any tidy() around step().
           s = { step: 0, expAvg: keep(zeros(p.shape, { device: p.device })), expAvgSq: keep(zeros(p.shape, { device: p.device })) };
           this.state.set(p, s);
+        } else if (s.expAvg.device !== p.device) {
+          // The parameter moved (Module.to): its state follows it.
+          s.expAvg.moveTo_(p.device);
+          s.expAvgSq.moveTo_(p.device);
         }
         s.step += 1;
         adamwStep(p, g, s.expAvg, s.expAvgSq, {

@@ -62,6 +62,8 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
               if (!s || !s.momentumBuffer) {
                 this.state.set(p, { momentumBuffer: ownedCopy(d) });
               } else {
+                // The parameter moved (Module.to): its state follows it.
+                if (s.momentumBuffer.device !== p.device) s.momentumBuffer.moveTo_(p.device);
                 assign(s.momentumBuffer, add(mul(s.momentumBuffer, group.momentum), group.dampening === 0 ? d : mul(d, 1 - group.dampening)));
               }
               const buf = this.state.get(p)!.momentumBuffer!;

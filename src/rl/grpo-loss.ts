@@ -4,6 +4,7 @@ import { record } from '../autograd/function.js';
 import type { GrpoLossKernelOptions } from '../backend/backend.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { mul } from '../ops/elementwise.js';
+import { sameDevice } from '../tensor-util.js';
 import { flatOf, release } from './selective-log-softmax.js';
 
 export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
@@ -97,6 +98,7 @@ export function grpoLoss(logps: Tensor, inputs: GrpoLossInputs, options: GrpoLos
     maxCompletionLength: options.maxCompletionLength ?? 0,
   };
   if (kopts.beta > 0 && !ref) throw new TypeError(`${op}: beta > 0 needs inputs.refLogps [${B}, ${L}]`);
+  sameDevice(op, ...[logps, old, ref, adv, mask, ent].filter((t): t is Tensor => t !== null));
   const backend = logps.backend;
   const flats = [logps, old, ref, adv, mask, ent].map((t) => (t ? flatOf(t) : null));
   const [lpC, oldC, refC, advC, maskC, entC] = flats;

@@ -4,6 +4,7 @@ import { record } from '../autograd/function.js';
 import { formatShape, shapeNumel, Tensor } from '../tensor.js';
 import { zeros } from '../ops/creation.js';
 import { copyContiguous } from '../ops/raw.js';
+import { sameDevice } from '../tensor-util.js';
 
 export interface SelectiveLogSoftmaxOptions {
   /** Sampling temperature T: log-probs of logits / T. Default 1. */
@@ -67,6 +68,7 @@ function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftm
   const V = logits.shape[logits.ndim - 1];
   const N = shapeNumel(rowShape);
   if (V === 0) throw new RangeError(`${op}: logits ${formatShape(logits.shape)} have an empty vocabulary`);
+  sameDevice(op, logits, ids);
   const backend = logits.backend;
   let ld = rowStrideOf(logits);
   const lc = ld < 0 ? copyContiguous(logits) : logits;
