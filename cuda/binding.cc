@@ -1,13 +1,14 @@
 // The CUDA addon's own N-API surface (thinkgrad_cuda.node): device query, device buffers (float32, int32,
-// bf16) with upload/download, and the GRPO kernels (selective log-softmax, loss, group advantages), validated
-// with the CPU binding's argument readers. Without a driver or device every entry point but deviceInfo throws
-// "no CUDA device (...)"; nothing here exits the process.
+// bf16) from a caching allocator, upload/download, and the GRPO kernels (selective log-softmax, loss, group
+// advantages), validated with the CPU binding's argument readers. Without a driver or device every entry point
+// but deviceInfo throws "no CUDA device (...)"; nothing here exits the process.
 #include <cuda_runtime.h>
 #include <napi.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,7 @@ size_t dtype_size(int d) { return d == kBF16 ? 2 : 4; }
 struct DevBuffer {
   void* data = nullptr;
   size_t nbytes = 0;
+  size_t block = 0;  // bytes of the allocator's block behind data (nbytes rounded up)
   int dtype = kF32;
   int64_t numel() const { return static_cast<int64_t>(nbytes / dtype_size(dtype)); }
 };
@@ -47,6 +49,56 @@ std::unordered_map<uint64_t, DevBuffer>& table() {
 }
 uint64_t next_id = 1;
 size_t live_bytes = 0, peak_bytes = 0;
+
+// The caching allocator: a freed buffer's block goes to a free list of its size class and the next allocation of
+// that class takes it, so steady-state ops never call cudaMalloc. Every launch and copy here runs on the legacy
+// default stream, so a block freed after the work that used it was queued is safe to hand to later work (stream
+// order: no event needed). Size classes: multiples of 512 bytes below 1 MiB, of 2 MiB above (as PyTorch rounds).
+// emptyCache() (and an out-of-memory cudaMalloc, once) returns the cached blocks to the driver.
+std::unordered_map<size_t, std::vector<void*>>& free_blocks() {
+  static auto* m = new std::unordered_map<size_t, std::vector<void*>>();
+  return *m;
+}
+size_t cached_bytes = 0;
+
+size_t block_size(size_t nbytes) {
+  const size_t small = 512, large = size_t(2) << 20;
+  return nbytes < (size_t(1) << 20) ? (nbytes + small - 1) / small * small : (nbytes + large - 1) / large * large;
+}
+
+void release_cache() {
+  for (auto& [size, blocks] : free_blocks())
+    for (void* p : blocks) cudaFree(p);
+  free_blocks().clear();
+  cached_bytes = 0;
+}
+
+// A block of `bytes` (a size class), from the cache or cudaMalloc; nullptr with `e` set when the device is out.
+void* take_block(size_t bytes, cudaError_t& e) {
+  auto it = free_blocks().find(bytes);
+  if (it != free_blocks().end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_bytes -= bytes;
+#ifdef THINKGRAD_CUDA_EMULATOR
+    std::memset(p, 0xff, bytes);  // reused blocks start poisoned too, as fresh emulated memory does
+#endif
+    return p;
+  }
+  void* p = nullptr;
+  e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess && cached_bytes > 0) {
+    cudaGetLastError();
+    release_cache();
+    e = cudaMalloc(&p, bytes);
+  }
+  return e == cudaSuccess ? p : nullptr;
+}
+
+void give_block(void* p, size_t bytes) {
+  free_blocks()[bytes].push_back(p);
+  cached_bytes += bytes;
+}
 
 // Device state, probed once.
 struct DeviceState {
@@ -157,8 +209,10 @@ Napi::Value alloc(const Napi::CallbackInfo& info) {
   b.dtype = static_cast<int>(dtype);
   b.nbytes = static_cast<size_t>(numel) * dtype_size(b.dtype);
   if (b.nbytes > 0) {
-    cudaError_t e = cudaMalloc(&b.data, b.nbytes);
-    if (e != cudaSuccess) {
+    cudaError_t e = cudaSuccess;
+    b.block = block_size(b.nbytes);
+    b.data = take_block(b.block, e);
+    if (!b.data) {
       cudaGetLastError();
       throw_range(op, "out of device memory allocating " + std::to_string(b.nbytes) + " bytes (" + cudaGetErrorString(e) + ")");
     }
@@ -174,7 +228,7 @@ Napi::Value free_buffer(const Napi::CallbackInfo& info) {
   double id = number_arg(info, 0, "cuda.free", "id");
   auto it = id >= 1 && id == std::floor(id) ? table().find(static_cast<uint64_t>(id)) : table().end();
   if (it == table().end()) return Napi::Boolean::New(info.Env(), false);
-  if (it->second.data) cudaFree(it->second.data);
+  if (it->second.data) give_block(it->second.data, it->second.block);
   live_bytes -= it->second.nbytes;
   table().erase(it);
   return Napi::Boolean::New(info.Env(), true);
@@ -228,7 +282,13 @@ Napi::Value stats(const Napi::CallbackInfo& info) {
   o.Set("liveBytes", static_cast<double>(live_bytes));
   o.Set("liveBuffers", static_cast<double>(table().size()));
   o.Set("peakBytes", static_cast<double>(peak_bytes));
+  o.Set("cachedBytes", static_cast<double>(cached_bytes));
   return o;
+}
+Napi::Value empty_cache(const Napi::CallbackInfo& info) {
+  if (dev().ok) check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  release_cache();
+  return info.Env().Undefined();
 }
 Napi::Value reset_peak(const Napi::CallbackInfo& info) {
   peak_bytes = live_bytes;
@@ -454,6 +514,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
       {"download", download, 3},
       {"stats", stats, 0},
       {"resetPeak", reset_peak, 0},
+      {"emptyCache", empty_cache, 0},
       {"synchronize", synchronize, 0},
       {"selectiveLogSoftmax", selective_forward, 10},
       {"selectiveLogSoftmaxBackward", selective_backward, 14},

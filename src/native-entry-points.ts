@@ -84,7 +84,7 @@ interface ResultKinds {
   grpoLoss: GrpoLossKernelResult;
   groupAdvantages: GroupAdvantageStats;
   cudaDeviceInfo: CudaDeviceInfo;
-  cudaStats: { liveBytes: number; liveBuffers: number; peakBytes: number };
+  cudaStats: { liveBytes: number; liveBuffers: number; peakBytes: number; cachedBytes: number };
   benchSelective: { fwdMs: number; bwdMs: number; fwdBwdMs: number };
 }
 export type ResultKind = keyof ResultKinds;
@@ -216,6 +216,7 @@ export const cudaEntryPoints = {
   download: entry(['id: id', 'offset: int', 'out: host|u16']),
   stats: entry([], 'cudaStats'),
   resetPeak: entry([]),
+  emptyCache: entry([]),
   synchronize: entry([]),
   ...grpoEntryPoints,
   /** Medians of `reps` timed runs after 3 warm-ups; dlogits may be the logits (then overwritten). */

@@ -73,6 +73,25 @@ forEachDevice((device) => describe(`device tensors on ${device}`, () => {
     expect(tg.memory().numBytes).toBe(tg.memory().devices.cpu!.numBytes);
   });
 
+  it('freed blocks are cached and reused by the next allocation of their size; emptyCache returns them', () => {
+    const mem = () => tg.memory().devices[device]!;
+    tg.emptyCache();
+    expect(mem().cachedBytes).toBe(0);
+    const a = Array.from({ length: 3 }, () => tg.tensor(new Float32Array(3000), [3000], { device }));
+    for (const t of a) t.dispose();
+    const cached = mem().cachedBytes;
+    expect(cached).toBeGreaterThanOrEqual(3 * 12000);
+    const b = Array.from({ length: 3 }, () => tg.tensor(new Float32Array(3000), [3000], { device }));
+    expect(mem().cachedBytes).toBeLessThanOrEqual(cached - 3 * 12000);
+    for (const t of b) t.dispose();
+    expect(mem().cachedBytes).toBe(cached);
+    tg.emptyCache();
+    expect(mem().cachedBytes).toBe(0);
+    const c = tg.tensor([1, 2, 3], [3], { device });
+    expect(c.data()).toEqual(Float32Array.from([1, 2, 3]));
+    c.dispose();
+  });
+
   it('a device tensor dropped without dispose() returns its memory when garbage-collected', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;

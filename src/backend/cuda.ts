@@ -158,10 +158,10 @@ export function createCudaBackend(): Backend {
     free: (bufferId) => addon.free(bufferId),
     write: (bufferId, offset, data) => addon.upload(bufferId, offset, data),
     read: (bufferId, offset, out) => addon.download(bufferId, offset, out),
-    // The addon allocates each buffer with cudaMalloc and keeps no cache of freed blocks (yet).
-    memoryStats: () => ({ ...addon.stats(), cachedBytes: 0 }),
+    // The addon's caching allocator keeps freed blocks by size class for reuse in stream order.
+    memoryStats: () => addon.stats(),
     resetPeakMemory: () => addon.resetPeak(),
-    emptyCache: () => {},
+    emptyCache: () => addon.emptyCache(),
     fill: lacking('fill'),
     arange: lacking('arange'),
     randomUniform: lacking('randomUniform'),
