@@ -149,6 +149,7 @@ describe.skipIf(!cudaDevice.available)('two devices', () => {
       numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32 });
     const model = new tg.nn.LlamaForCausalLM(config);
     const ids = tg.tensor([[1, 2, 3, 4]], [1, 4], { dtype: 'int32' });
+    const x0 = ids;
     const params = model.parameters();
     const opt = new tg.optim.AdamW(params, { lr: 1e-2 });
     const step = () => tg.tidy(() => {
@@ -181,6 +182,19 @@ describe.skipIf(!cudaDevice.available)('two devices', () => {
     expect(Object.keys(state).length).toBe(params.length);
     step();
     for (const s of Object.values(opt.stateDict().state)) expect((s.expAvg as tg.Tensor).device).toBe('cpu');
+    // Gradients move with their parameters, and the optimizer's state follows them at its next step (on cuda the
+    // step itself comes with the cuda kernels, §3).
+    tg.tidy(() => tg.sum(model.forward(ids)).backward());
+    model.to('cuda');
+    for (const p of params) expect(p.grad!.device).toBe('cuda');
+    expect(() => opt.step()).toThrow(/adamwStep: not implemented on the cuda backend/);
+    const first = opt.stateDict().state['0'];
+    expect((first.expAvg as tg.Tensor).device).toBe('cuda');
+    model.to('cpu');
+    opt.step();
+    for (const s of Object.values(opt.stateDict().state)) expect((s.expAvgSq as tg.Tensor).device).toBe('cpu');
+    expect(opt.stateDict().state['0'].step).toBe(3); // the step that threw on cuda counted nothing
+    expect(() => x0.to('gpu' as tg.DType)).toThrow(/unsupported dtype gpu/);
     opt.dispose?.();
     model.dispose();
     ids.dispose();

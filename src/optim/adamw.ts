@@ -70,10 +70,10 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
           s.expAvg.moveTo_(p.device);
           s.expAvgSq.moveTo_(p.device);
         }
-        s.step += 1;
         adamwStep(p, g, s.expAvg, s.expAvgSq, {
-          lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay, step: s.step,
+          lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay, step: s.step + 1,
         });
+        s.step += 1; // after the update, so a step that throws (e.g. on a device lacking it) counts nothing
       }
     }
   }
