@@ -37,11 +37,11 @@ const HELD_OUT_SEED = 1234;
 const HELD_OUT_SIZE = 128;
 
 /** A problem generator's first `count` distinct problems, and `count` training problems that avoid a held-out set. */
-function problemSets<P extends TaskProblem>(draw: (random: Random) => P) {
+function problemSets(draw: (random: Random) => TaskProblem) {
   const distinct = (seed: number, count: number) => {
     const random = seededRandom(seed);
     const seen = new Set<string>();
-    const out: P[] = [];
+    const out: TaskProblem[] = [];
     while (out.length < count) {
       const p = draw(random);
       if (!seen.has(p.prompt)) {
@@ -55,7 +55,7 @@ function problemSets<P extends TaskProblem>(draw: (random: Random) => P) {
   const excluded = new Set(heldOut.map((p) => p.prompt));
   const train = (count: number, seed: number) => {
     const random = seededRandom(seed);
-    const out: P[] = [];
+    const out: TaskProblem[] = [];
     while (out.length < count) {
       const p = draw(random);
       if (!excluded.has(p.prompt)) out.push(p);
@@ -63,6 +63,32 @@ function problemSets<P extends TaskProblem>(draw: (random: Random) => P) {
     return out;
   };
   return { heldOut, train };
+}
+
+/**
+ * A task from a problem generator and a worked-solution writer: held-out and training problems from
+ * problemSets, and cold-start completions with each step corrupted with probability `noise` (drawn from a
+ * stream of its own, `seed ^ salt`, so the corruption does not follow the problems' draws).
+ */
+function workedStepsTask(spec: {
+  name: string; description: string; chars: string; maxNewTokens: number; noise: number; salt: number;
+  draw: (random: Random) => TaskProblem; solve: (prompt: string, noise: number, random: Random) => string;
+}): LearningTask {
+  const sets = problemSets(spec.draw);
+  return {
+    name: spec.name,
+    description: spec.description,
+    tokenizer: new CharTokenizer({ chars: spec.chars }),
+    coldStart: (count, seed) => {
+      const random = seededRandom(seed ^ spec.salt);
+      return sets.train(count, seed).map((p) => ({ ...p, completion: spec.solve(p.prompt, spec.noise, random) }));
+    },
+    trainProblems: sets.train,
+    heldOut: sets.heldOut,
+    answerPattern: ANSWER_PATTERN,
+    formatPattern: FORMAT_PATTERN,
+    maxNewTokens: spec.maxNewTokens,
+  };
 }
 
 /** A step's value off by one (never below zero) with probability `noise`. */
@@ -86,12 +112,6 @@ export const additionTask: LearningTask = {
 
 // Digit sums of 3- to 6-digit numbers: prompts of different lengths (left padding in every GRPO batch) and
 // chains of 2 to 5 running sums; the answer is the chain's last total, so it is wrong wherever a step is.
-const digitSum = problemSets((random) => {
-  const digits = randomInt(random, 3, 6);
-  const n = String(randomInt(random, 10 ** (digits - 1), 10 ** digits - 1));
-  return { prompt: `${n}=`, answer: String([...n].reduce((a, d) => a + Number(d), 0)) };
-});
-
 function digitSumSolution(prompt: string, noise: number, random: Random): string {
   const d = [...prompt.slice(0, -1)].map(Number);
   const steps: string[] = [];
@@ -104,29 +124,20 @@ function digitSumSolution(prompt: string, noise: number, random: Random): string
   return `<think>${steps.join(',')}</think><answer>${total}</answer>`;
 }
 
-export const digitSumTask: LearningTask = {
+export const digitSumTask = workedStepsTask({
   name: 'digit-sum',
   description: 'digit sum of a 3- to 6-digit number as running totals (prompts of 4 to 7 tokens); cold start: each total off by 1 with p 0.35, later totals follow',
-  tokenizer: new CharTokenizer({ chars: '0123456789+=,' }),
-  coldStart: (count, seed) => {
-    const random = seededRandom(seed ^ 0x5bd1e995);
-    return digitSum.train(count, seed).map((p) => ({ ...p, completion: digitSumSolution(p.prompt, 0.35, random) }));
+  chars: '0123456789+=,', maxNewTokens: 48, noise: 0.35, salt: 0x5bd1e995,
+  draw: (random) => {
+    const digits = randomInt(random, 3, 6);
+    const n = String(randomInt(random, 10 ** (digits - 1), 10 ** digits - 1));
+    return { prompt: `${n}=`, answer: String([...n].reduce((a, d) => a + Number(d), 0)) };
   },
-  trainProblems: (count, seed) => digitSum.train(count, seed),
-  heldOut: digitSum.heldOut,
-  answerPattern: ANSWER_PATTERN,
-  formatPattern: FORMAT_PATTERN,
-  maxNewTokens: 48,
-};
+  solve: digitSumSolution,
+});
 
 // 3-digit x 1-digit multiplication, digit by digit from the right with the carry added: one multiplication
 // fact and one addition per step, the carries and the answer following a corrupted step.
-const multiplication = problemSets((random) => {
-  const a = randomInt(random, 100, 999);
-  const b = randomInt(random, 2, 9);
-  return { prompt: `${a}*${b}=`, answer: String(a * b) };
-});
-
 function multiplicationSolution(prompt: string, noise: number, random: Random): string {
   const [a, b] = prompt.slice(0, -1).split('*');
   const digits = [...a].reverse().map(Number);
@@ -143,20 +154,17 @@ function multiplicationSolution(prompt: string, noise: number, random: Random): 
   return `<think>${steps.join(',')}</think><answer>${out.reverse().join('').replace(/^0+(?=\d)/, '')}</answer>`;
 }
 
-export const multiplicationTask: LearningTask = {
+export const multiplicationTask = workedStepsTask({
   name: 'multiplication',
   description: '3-digit x 1-digit, one product plus carry per digit right to left; cold start: each step off by 1 with p 0.5',
-  tokenizer: new CharTokenizer({ chars: '0123456789+*=,' }),
-  coldStart: (count, seed) => {
-    const random = seededRandom(seed ^ 0x27d4eb2f);
-    return multiplication.train(count, seed).map((p) => ({ ...p, completion: multiplicationSolution(p.prompt, 0.5, random) }));
+  chars: '0123456789+*=,', maxNewTokens: 40, noise: 0.5, salt: 0x27d4eb2f,
+  draw: (random) => {
+    const a = randomInt(random, 100, 999);
+    const b = randomInt(random, 2, 9);
+    return { prompt: `${a}*${b}=`, answer: String(a * b) };
   },
-  trainProblems: (count, seed) => multiplication.train(count, seed),
-  heldOut: multiplication.heldOut,
-  answerPattern: ANSWER_PATTERN,
-  formatPattern: FORMAT_PATTERN,
-  maxNewTokens: 40,
-};
+  solve: multiplicationSolution,
+});
 
 export const LEARNING_TASKS: Record<string, LearningTask> = {
   addition: additionTask, 'digit-sum': digitSumTask, multiplication: multiplicationTask,

@@ -2,7 +2,7 @@
 // columns, other dim sets permuted to the end first), their backwards, and variance/std composed from them.
 import { record } from '../autograd/function.js';
 import type { Tensor } from '../tensor.js';
-import { formatShape, isTensor, normalizeDim, shapeNumel } from '../tensor-util.js';
+import { contiguousStrides, formatShape, isTensor, normalizeDim, shapeNumel } from '../tensor-util.js';
 import { binaryRaw, mul as mulT, sqrt as sqrtT, sub as subT, unaryRaw } from './elementwise.js';
 import { copyContiguous, keptShape, reduceRaw } from './raw.js';
 import { broadcastView, permute, reshape } from './shape.js';
@@ -156,20 +156,10 @@ function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined
   const d = normalizeDim(dim, x.ndim, op);
   const out = argRaw(op, x, d);
   if (!keepdim) return out;
-  const shaped = out.makeView(keptShape(x, [d], true), keptShapeStrides(x, d), 0);
+  const shape = keptShape(x, [d], true);
+  const shaped = out.makeView(shape, contiguousStrides(shape), 0);
   out.dispose();
   return shaped;
-}
-
-function keptShapeStrides(x: Tensor, d: number): number[] {
-  const shape = keptShape(x, [d], true);
-  const strides = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = acc;
-    acc *= shape[i];
-  }
-  return strides;
 }
 
 /** Index of the maximum along dim (over the flattened tensor when dim is omitted), int32. */
