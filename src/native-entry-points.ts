@@ -131,26 +131,15 @@ export const grpoEntryPoints = {
     'advantages: id', 'totals: id|null'], 'groupAdvantages'),
 } as const;
 
-/** The CPU engine (native/binding; registry.h lists its families). */
-export const cpuEntryPoints = {
-  // memory.cc: buffers, allocator, threads, fills
-  alloc: entry(['numel: int', 'dtype: int'], 'number'),
-  free: entry(['id: int'], 'boolean'),
-  write: entry(['id: id', 'offset: int', 'data: host']),
-  read: entry(['id: id', 'offset: int', 'out: host']),
-  stats: entry([], 'allocatorStats'),
-  reportExternalMemory: entry([], 'number'),
-  emptyCache: entry([]),
-  resetPeak: entry([]),
-  setNumThreads: entry(['n: int']),
-  numThreads: entry([], 'number'),
-  cpuFeatures: entry([], 'cpuFeatures'),
+/** Fills and counter-based random numbers (CPU: memory.cc; CUDA: binding_elementwise.cc). */
+export const fillEntryPoints = {
   fill: entry(['id: id', 'offset: int', 'count: int', 'value: num']),
   arange: entry(['id: id', 'count: int', 'start: num', 'step: num']),
   randomFill: entry(['id: id', 'count: int', 'kind: int', 'seed: int', 'counter: int', 'a: num', 'b: num']),
-  // grpo.cc
-  ...grpoEntryPoints,
-  // elementwise.cc
+} as const;
+
+/** Elementwise ops, strided copy/cast and SwiGLU (elementwise.cc in both addons). */
+export const elementwiseEntryPoints = {
   unary: entry(['op: int', 'out: id', 'x: id', 'xOffset: int', 'shape: ints', 'xStrides: ints', 'p0: num', 'p1: num']),
   binary: entry(['op: int', 'out: id', 'a: id', 'aOffset: int', 'aStrides: ints', 'b: id', 'bOffset: int', 'bStrides: ints',
     'shape: ints']),
@@ -159,10 +148,16 @@ export const cpuEntryPoints = {
   copy: entry(['dst: id', 'dstOffset: int', 'dstStrides: ints', 'src: id', 'srcOffset: int', 'srcStrides: ints', 'shape: ints']),
   swigluForward: entry([...at('h'), ...at('gate'), ...at('up'), 'n: int']),
   swigluBackward: entry([...at('dgate'), ...at('dup'), ...at('dh'), ...at('gate'), ...at('up'), 'n: int']),
-  // reduce.cc
+} as const;
+
+/** Row and column reductions of contiguous (rows, cols) arrays. */
+export const reduceEntryPoints = {
   reduceRows: entry(['op: int', 'out: id', 'x: id', 'xOffset: int', 'rows: int', 'cols: int']),
   reduceCols: entry(['op: int', 'out: id', 'x: id', 'xOffset: int', 'rows: int', 'cols: int']),
-  // index.cc
+} as const;
+
+/** Index ops along one dim of a contiguous (outer, dim, inner) array. */
+export const indexEntryPoints = {
   indexSelect: entry(['out: id', 'x: id', 'xOffset: int', 'outer: int', 'dim: int', 'inner: int', 'index: id',
     'indexOffset: int', 'count: int']),
   indexAdd: entry(['out: id', 'src: id', 'srcOffset: int', 'outer: int', 'dim: int', 'inner: int', 'index: id',
@@ -171,16 +166,18 @@ export const cpuEntryPoints = {
     'count: int']),
   scatterAdd: entry(['out: id', 'src: id', 'srcOffset: int', 'outer: int', 'dim: int', 'inner: int', 'index: id',
     'indexOffset: int', 'count: int']),
-  // matmul.cc
+} as const;
+
+/** The GEMM, the kernel in use per precision, and the process default precision. */
+export const matmulEntryPoints = {
   matmul: entry(['out: id', 'a: id', 'aOffsets: offsets', 'lda: int', 'transA: bool', 'b: id', 'bOffsets: offsets', 'ldb: int',
     'transB: bool', 'M: int', 'N: int', 'K: int', 'batch: int', 'alpha: num', 'beta: num', 'precision?: str']),
   gemmKernel: entry(['name?: str'], 'string'),
   matmulPrecision: entry(['precision?: str'], 'matmulPrecision'),
-  gemmPackedSize: entry(['K: int', 'N: int', 'precision?: str'], 'number'),
-  gemmPackB: entry(['dst: id', 'b: id', 'bOffset: int', 'ldb: int', 'transB: bool', 'K: int', 'N: int', 'precision?: str']),
-  matmulPackedB: entry(['out: id', 'a: id', 'aOffset: int', 'lda: int', 'transA: bool', 'packed: id', 'M: int', 'N: int',
-    'K: int', 'precision?: str']),
-  // fused.cc
+} as const;
+
+/** The fused kernels: softmax family, RMSNorm, RoPE, attention, cross-entropy, AdamW. */
+export const fusedEntryPoints = {
   softmaxForward: entry([...at('y'), ...at('x'), 'rows: int', 'cols: int']),
   logSoftmaxForward: entry([...at('y'), ...at('x'), 'rows: int', 'cols: int']),
   softmaxBackward: entry([...at('dx'), ...at('dy'), ...at('y'), 'rows: int', 'cols: int']),
@@ -194,17 +191,50 @@ export const cpuEntryPoints = {
   attentionBackward: entry([...heads('dq'), ...heads('dk'), ...heads('dv'), ...heads('dO'), ...heads('q'), ...heads('k'),
     ...heads('v'), ...heads('o'), ...at('lse'), 'B: int', 'Tq: int', 'Tk: int', 'Hq: int', 'Hkv: int', 'D: int', 'scale: num',
     'causal: bool', 'precision?: str']),
-  kvCacheStore: entry(['cache: id', 'B: int', 'Hkv: int', 'L: int', 'D: int', 'pos: int', ...heads('src'), 'T: int']),
-  kvCacheLoad: entry([...at('dst'), 'cache: id', 'B: int', 'Hkv: int', 'L: int', 'D: int', 'Tk: int']),
-  /** bias (B, Tq, Tk) with strides [sB, sQ, sK], or bias id 0 (offset 0, strides []) for none. */
-  attentionDecodeBf16: entry([...heads('o'), ...heads('q'), 'kCache: id', 'vCache: id', 'L: int', 'B: int', 'Tq: int', 'Tk: int',
-    'Hq: int', 'Hkv: int', 'D: int', 'scale: num', 'causal: bool', 'bias: id', 'biasOffset: int', 'biasStrides: ints']),
   crossEntropyForward: entry([...at('loss'), ...at('lse'), ...at('logits'), ...at('targets'), 'N: int', 'V: int',
     'ignoreIndex: int']),
   crossEntropyBackward: entry([...at('dlogits'), ...at('g'), ...at('logits'), ...at('lse'), ...at('targets'), 'N: int', 'V: int',
     'ignoreIndex: int']),
   adamwStep: entry([...at('p'), ...at('g'), ...at('m'), ...at('v'), 'n: int', 'lr: num', 'beta1: num', 'beta2: num', 'eps: num',
     'weightDecay: num', 'step: int']),
+} as const;
+
+/** bfloat16 KV caches: store, load and decode attention reading the cache. */
+export const kvCacheEntryPoints = {
+  kvCacheStore: entry(['cache: id', 'B: int', 'Hkv: int', 'L: int', 'D: int', 'pos: int', ...heads('src'), 'T: int']),
+  kvCacheLoad: entry([...at('dst'), 'cache: id', 'B: int', 'Hkv: int', 'L: int', 'D: int', 'Tk: int']),
+  /** bias (B, Tq, Tk) with strides [sB, sQ, sK], or bias id 0 (offset 0, strides []) for none. */
+  attentionDecodeBf16: entry([...heads('o'), ...heads('q'), 'kCache: id', 'vCache: id', 'L: int', 'B: int', 'Tq: int', 'Tk: int',
+    'Hq: int', 'Hkv: int', 'D: int', 'scale: num', 'causal: bool', 'bias: id', 'biasOffset: int', 'biasStrides: ints']),
+} as const;
+
+/** The CPU engine (native/binding; registry.h lists its families). */
+export const cpuEntryPoints = {
+  // memory.cc: buffers, allocator, threads
+  alloc: entry(['numel: int', 'dtype: int'], 'number'),
+  free: entry(['id: int'], 'boolean'),
+  write: entry(['id: id', 'offset: int', 'data: host']),
+  read: entry(['id: id', 'offset: int', 'out: host']),
+  stats: entry([], 'allocatorStats'),
+  reportExternalMemory: entry([], 'number'),
+  emptyCache: entry([]),
+  resetPeak: entry([]),
+  setNumThreads: entry(['n: int']),
+  numThreads: entry([], 'number'),
+  cpuFeatures: entry([], 'cpuFeatures'),
+  ...fillEntryPoints,
+  ...grpoEntryPoints,
+  ...elementwiseEntryPoints,
+  ...reduceEntryPoints,
+  ...indexEntryPoints,
+  ...matmulEntryPoints,
+  // matmul.cc: pre-packed weights (CPU only)
+  gemmPackedSize: entry(['K: int', 'N: int', 'precision?: str'], 'number'),
+  gemmPackB: entry(['dst: id', 'b: id', 'bOffset: int', 'ldb: int', 'transB: bool', 'K: int', 'N: int', 'precision?: str']),
+  matmulPackedB: entry(['out: id', 'a: id', 'aOffset: int', 'lda: int', 'transA: bool', 'packed: id', 'M: int', 'N: int',
+    'K: int', 'precision?: str']),
+  ...fusedEntryPoints,
+  ...kvCacheEntryPoints,
 } as const;
 
 /** The CUDA addon (cuda/binding.cc): its own buffer table, the GRPO kernels, and a kernel timer for bench/gpu.sh. */
@@ -223,6 +253,11 @@ export const cudaEntryPoints = {
   benchSelective: entry(['logits: id', 'ids: id', 'lp: id', 'lse: id', 'glp: id', 'dlogits: id', 'n: int', 'v: int',
     'temperature: num', 'reps: int'], 'benchSelective'),
 } as const;
+
+/** The compute entry points both addons export with the same arguments (buffer ids of the addon's own buffers). */
+export type ComputeAddon = AddonOf<typeof fillEntryPoints & typeof elementwiseEntryPoints & typeof reduceEntryPoints &
+  typeof indexEntryPoints & typeof matmulEntryPoints & typeof fusedEntryPoints & typeof kvCacheEntryPoints &
+  typeof grpoEntryPoints>;
 
 /** The CPU engine's functions (buffer ids are positive integers handed out by `alloc`). */
 export type NativeAddon = AddonOf<typeof cpuEntryPoints>;

@@ -48,10 +48,10 @@ describe('op and dtype codes match the C++ enums', () => {
     expectSameCodes(lowerKeys(ReduceOp), cppEnum('native/ops/reduce.h', 'ReduceOp'), lower);
   });
 
-  it('DType (native/core/dtype.h) and the CUDA addon\'s DevDType (cuda/binding.cc)', () => {
+  it('DType (native/core/dtype.h) and the CUDA addon\'s DevDType (cuda/buffers.h)', () => {
     expectSameCodes(DTypeCode, cppEnum('native/core/dtype.h', 'DType'), lower);
     const cuda = { kF32: 'float32', kI32: 'int32', kBF16: 'bfloat16' } as Record<string, string>;
-    expectSameCodes(CudaDTypeCode, cppEnum('cuda/binding.cc', 'DevDType'), (id) => cuda[id] ?? id);
+    expectSameCodes(CudaDTypeCode, cppEnum('cuda/buffers.h', 'DevDType'), (id) => cuda[id] ?? id);
   });
 
   it('the codes mean what their names say on the engine', () => {

@@ -30,6 +30,14 @@ std::vector<int64_t> int_array_arg(const Napi::CallbackInfo& info, int i, const 
 // An optional argument left out, null or undefined.
 bool absent(const Napi::CallbackInfo& info, int i);
 
+// Element counts and views against a buffer of `buffer_numel` elements (either addon's buffers).
+int64_t numel_of(const std::vector<int64_t>& shape, const char* op);
+// [offset, offset + count) inside the buffer.
+void check_elements(const char* op, const char* name, int64_t buffer_numel, int64_t offset, int64_t count);
+// A strided view (element offset, shape, non-negative strides, at most 12 dims) inside the buffer.
+void check_view_elements(const char* op, const char* name, int64_t buffer_numel, int64_t offset,
+                         const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
+
 using Handler = Napi::Value (*)(const Napi::CallbackInfo&);
 // Exports `fn` as `name`, translating ArgError (TypeError/RangeError) and C++ exceptions (Error) into JS
 // errors prefixed "thinkgrad.<op_prefix><name>: ". A call with more than `max_args` arguments is a TypeError:

@@ -47,40 +47,13 @@ Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const 
   return b;
 }
 
-int64_t numel_of(const std::vector<int64_t>& shape, const char* op) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) throw_range(op, "negative dimension in shape " + shape_str(shape));
-    if (d != 0 && n > (int64_t(1) << 48) / d) throw_range(op, "shape " + shape_str(shape) + " is too large");
-    n *= d;
-  }
-  return n;
-}
-
 void check_range(const char* op, const char* name, const Buffer& b, int64_t offset, int64_t count) {
-  if (offset < 0 || count < 0 || offset + count > b.numel())
-    throw_range(op, std::string(name) + ": elements [" + std::to_string(offset) + ", " +
-                        std::to_string(offset + count) + ") exceed its buffer of " + std::to_string(b.numel()));
+  check_elements(op, name, b.numel(), offset, count);
 }
 
 void check_view(const char* op, const char* name, const Buffer& b, int64_t offset,
                 const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
-  if (shape.size() != strides.size())
-    throw_range(op, std::string(name) + ": shape " + shape_str(shape) + " and strides " + shape_str(strides) +
-                        " differ in length");
-  if (shape.size() > 12) throw_range(op, std::string(name) + ": more than 12 dimensions");
-  int64_t n = numel_of(shape, op);
-  if (offset < 0) throw_range(op, std::string(name) + ": negative offset");
-  if (n == 0) return;
-  int64_t last = offset;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (strides[d] < 0) throw_range(op, std::string(name) + ": negative stride in " + shape_str(strides));
-    last += (shape[d] - 1) * strides[d];
-  }
-  if (last >= b.numel())
-    throw_range(op, std::string(name) + ": view (offset " + std::to_string(offset) + ", shape " + shape_str(shape) +
-                        ", strides " + shape_str(strides) + ") exceeds its buffer of " + std::to_string(b.numel()) +
-                        " elements");
+  check_view_elements(op, name, b.numel(), offset, shape, strides);
 }
 
 }  // namespace tg::binding

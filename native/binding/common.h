@@ -29,7 +29,6 @@ size_t live_buffer_count();
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType expected);
 
-int64_t numel_of(const std::vector<int64_t>& shape, const char* op);
 // Checks that a strided view (element offset, shape, non-negative strides) stays inside the buffer.
 void check_view(const char* op, const char* name, const Buffer& b, int64_t offset,
                 const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);

@@ -199,6 +199,10 @@ export interface GrpoPrimitives {
     R: number, G: number, scaleRewards: 'group' | 'batch' | 'none'): GroupAdvantageStats;
 }
 
+/** A device's buffers and their accounting: what each backend implements itself. */
+export type StoragePrimitives = Pick<CorePrimitives, 'device' | 'capabilities' | 'alloc' | 'free' | 'write' | 'read' |
+  'memoryStats' | 'resetPeakMemory' | 'emptyCache'>;
+
 /**
  * Every primitive the library runs; each device implements all of them (throwing, naming the primitive, where it
  * lacks one; `capabilities` says which optional families run).

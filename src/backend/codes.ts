@@ -1,5 +1,5 @@
 // Op and dtype codes shared with the native enums: UnaryOp and BinaryOp in native/ops/elementwise.h, ReduceOp in
-// native/ops/reduce.h, DType in native/core/dtype.h and the CUDA addon's DevDType in cuda/binding.cc. The C++
+// native/ops/reduce.h, DType in native/core/dtype.h and the CUDA addon's DevDType in cuda/buffers.h. The C++
 // enumerators are positional, so the order must match: tests/native-contract.test.ts parses those headers and
 // compares every name and value.
 export const UnaryOp = {

