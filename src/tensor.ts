@@ -7,7 +7,7 @@ import { record } from './autograd/function.js';
 import type { Node } from './autograd/node.js';
 import { type Scope, track, untrack } from './autograd/tidy.js';
 import type { Backend, Device, DType } from './backend/backend.js';
-import { getBackend } from './backend/registry.js';
+import { getBackend, getDefaultDevice } from './backend/registry.js';
 import * as ew from './ops/elementwise.js';
 import * as idx from './ops/index.js';
 import { matmul } from './ops/matmul.js';
@@ -79,8 +79,8 @@ export class Tensor {
     this.scope = track(this);
   }
 
-  /** @internal A fresh contiguous tensor with uninitialized contents. */
-  static empty(shape: Shape, dtype: DType = 'float32', device: Device = 'cpu'): Tensor {
+  /** @internal A fresh contiguous tensor with uninitialized contents (on the default device unless given). */
+  static empty(shape: Shape, dtype: DType = 'float32', device: Device = getDefaultDevice()): Tensor {
     const backend = getBackend(device);
     const numel = shapeNumel(shape);
     const storage = new Storage(backend, backend.alloc(numel, dtype), numel, dtype);

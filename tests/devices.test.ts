@@ -26,6 +26,29 @@ forEachDevice((device) => describe(`device tensors on ${device}`, () => {
     for (const t of [f, i, s]) t.dispose();
   });
 
+  it('setDefaultDevice puts tensors created without a device there; an explicit device and views of tensors stay put', () => {
+    const before = tg.getDefaultDevice();
+    try {
+      tg.setDefaultDevice(device);
+      expect(tg.getDefaultDevice()).toBe(device);
+      const made = [tg.tensor([1, 2], [2]), tg.empty([3])];
+      for (const t of made) expect(t.device).toBe(device);
+      for (const to of storageDevices) {
+        const explicit = tg.tensor([1, 2, 3], [3], { device: to });
+        const moved = explicit.to(device === to ? other(to) === 'cuda' && !cudaDevice.available ? to : other(to) : device);
+        expect(explicit.device).toBe(to);
+        expect(moved.reshape([1, 3]).device).toBe(moved.device);
+        explicit.dispose();
+        if (moved !== explicit) moved.dispose();
+      }
+      for (const t of made) t.dispose();
+      expect(() => tg.setDefaultDevice('tpu' as Device)).toThrow(/unknown device 'tpu'/);
+      expect(tg.getDefaultDevice()).toBe(device);
+    } finally {
+      tg.setDefaultDevice(before);
+    }
+  });
+
   it("to(the same device) is the tensor itself; to('cpu') of every device equals the source", () => {
     const x = tg.tensor(Array.from(randomArray(12, 1)), [3, 4], { device });
     expect(x.to(device)).toBe(x);

@@ -5,6 +5,21 @@ import { cpuBackend } from './cpu.js';
 import { createCudaBackend } from './cuda.js';
 
 let cudaBackend: Backend | null = null;
+let defaultDevice: Device = 'cpu';
+
+/**
+ * The device of tensors created without one (`tensor`, `zeros`, `randn`, ...), as `torch.set_default_device`:
+ * 'cpu' unless set. Tensors made from other tensors (`zerosLike`, op results) stay on their inputs' device.
+ */
+export function setDefaultDevice(device: Device): void {
+  getBackend(device);
+  defaultDevice = device;
+}
+
+/** The device of tensors created without one. */
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
 
 export function getBackend(device: Device): Backend {
   if (device === 'cpu') return cpuBackend;

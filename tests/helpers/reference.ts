@@ -1,7 +1,7 @@
 // Test helpers: seeded float64 data, closeness checks that report the worst element, and a loop over
 // every available backend so each test body runs on all of them.
-import { expect } from 'vitest';
-import { type Device, type Tensor, tensor } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { type Device, setDefaultDevice, type Tensor, tensor } from '../../src/index.js';
 import { storageDevices } from './devices.js';
 
 /** Deterministic PRNG (mulberry32) for test data, independent of the engine's generator. */
@@ -80,9 +80,19 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 // cuda backend runs every primitive.
 const testDevices = (process.env.THINKGRAD_TEST_DEVICES ?? 'cpu').split(',').map((d) => d.trim()) as Device[];
 
-/** Runs `body` once per backend the op tests run on: cpu, and cuda (a real device, else the emulator). */
+/**
+ * Runs `body` once per backend the op tests run on: cpu, and cuda (a real device, else the emulator), with that
+ * device the default for tensors its tests create.
+ */
 export function forEachBackend(body: (device: Device) => void): void {
-  for (const device of storageDevices) if (testDevices.includes(device)) body(device);
+  for (const device of storageDevices) {
+    if (!testDevices.includes(device)) continue;
+    describe(`[${device}]`, () => {
+      beforeAll(() => setDefaultDevice(device));
+      afterAll(() => setDefaultDevice('cpu'));
+      body(device);
+    });
+  }
 }
 
 /** Row-major strides of a shape. */
