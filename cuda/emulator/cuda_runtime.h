@@ -37,6 +37,9 @@ struct uint4 {
 struct float2 {
   float x, y;
 };
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 
 // The running fiber's coordinates; the scheduler sets them before resuming a fiber.
 extern thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
@@ -131,6 +134,21 @@ inline T __ldg(const T* p) {
 inline int atomicMin(int* address, int value) {
   int old = *address;
   if (value < old) *address = value;
+  return old;
+}
+inline float atomicAdd(float* address, float value) {
+  float old = *address;
+  *address = old + value;
+  return old;
+}
+inline double atomicAdd(double* address, double value) {
+  double old = *address;
+  *address = old + value;
+  return old;
+}
+inline int atomicAdd(int* address, int value) {
+  int old = *address;
+  *address = old + value;
   return old;
 }
 inline float __uint_as_float(unsigned u) {
