@@ -91,6 +91,8 @@ forEachDevice((device) => describe(`device tensors on ${device}`, () => {
     expect(tg.memory().devices[device]!.peakBytes).toBeGreaterThanOrEqual(before + 16000);
     for (const t of ts) t.dispose();
     expect(bytesOn(device)).toBe(before);
+    tg.synchronize(device);
+    tg.synchronize();
     tg.emptyCache();
     expect(tg.memory().devices[device]!.cachedBytes).toBe(0);
     expect(tg.memory().numBytes).toBe(tg.memory().devices.cpu!.numBytes);
