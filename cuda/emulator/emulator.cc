@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 #include <string>
@@ -316,11 +317,24 @@ cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
   return cudaSuccess;
 }
+// The emulated device's memory: the host's physical memory, or THINKGRAD_CUDA_EMULATOR_MEMORY bytes (read at every
+// allocation, so a test can make the device small and see out-of-memory handled as on a GPU).
+size_t device_memory_bytes() {
+  const char* limit = std::getenv("THINKGRAD_CUDA_EMULATOR_MEMORY");
+  if (limit && *limit) return static_cast<size_t>(std::strtoull(limit, nullptr, 10));
+  return static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * page_bytes();
+}
+size_t allocated_bytes() {
+  size_t total = 0;
+  for (const auto& [start, a] : allocations()) total += a.bytes;
+  return total;
+}
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return fail(cudaErrorInvalidValue);
   *prop = {};
   std::snprintf(prop->name, sizeof prop->name, "thinkgrad CUDA emulator (host CPU)");
-  prop->totalGlobalMem = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * page_bytes();
+  prop->totalGlobalMem = device_memory_bytes();
   prop->multiProcessorCount = 1;
   prop->maxThreadsPerBlock = kMaxThreads;
   prop->warpSize = 32;
@@ -336,6 +350,7 @@ cudaError_t cudaDriverGetVersion(int* version) {
 }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (bytes > device_memory_bytes() || allocated_bytes() > device_memory_bytes() - bytes) return fail(cudaErrorMemoryAllocation);
   const size_t page = page_bytes(), body = (bytes + 15) / 16 * 16, data = (body + page - 1) / page * page;
   void* map = mmap(nullptr, data + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (map == MAP_FAILED) return fail(cudaErrorMemoryAllocation);
