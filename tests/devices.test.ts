@@ -187,7 +187,10 @@ describe.skipIf(!cudaDevice.available)('two devices', () => {
     const expected = tg.tidy(() => model.forward(ids).data());
     const cpuBytes = tg.memory().devices.cpu!.numBytes;
     const cudaBytes = bytesOn('cuda');
+    expect(model.device).toBe('cpu');
     expect(model.to('cuda')).toBe(model);
+    expect(model.device).toBe('cuda');
+    expect(new tg.nn.Module().device).toBe('cpu');
     expect(model.parameters()).toEqual(params);
     for (const p of params) {
       expect(p.device).toBe('cuda');

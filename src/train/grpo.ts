@@ -309,7 +309,7 @@ export class GRPOTrainer extends StoppableTrainer {
     // Log-probs of completion tokens: logits at positions P-1 .. P+L-2 predict tokens P .. P+L-1. Only the last L+1
     // positions get logits (TRL's logits_to_keep): the prompt's would only receive a zero gradient.
     const completionLogps = (model: LlamaForCausalLM, start: number, count: number, withEntropy: boolean) => {
-      const idsT = tensor(ids.subarray(start * (P + L), (start + count) * (P + L)), [count, P + L], { dtype: 'int32' });
+      const idsT = tensor(ids.subarray(start * (P + L), (start + count) * (P + L)), [count, P + L], { dtype: 'int32', device: model.device });
       const target = narrow(idsT, 1, P, L);
       const forward = { attentionMask: attention?.slice(start, start + count), matmulPrecision: precision, logitsToKeep: L + 1 };
       const logits = narrow(model.forward(idsT, forward), 1, 0, L);
@@ -321,8 +321,8 @@ export class GRPOTrainer extends StoppableTrainer {
     const constant = (fn: () => Tensor) => noGrad(() => tidy(() => fn().contiguous().detach()));
     const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => completionLogps(this.refModel!, s, micro, false).logps)) : null;
     const oldLogps = c.numIterations > 1 ? chunks.map((s) => constant(() => completionLogps(this.model, s, micro, false).logps)) : null;
-    const maskT = tensor(mask, [N, L]);
-    const advT = tensor(adv.advantages, [N]);
+    const maskT = tensor(mask, [N, L], { device: this.model.device });
+    const advT = tensor(adv.advantages, [N], { device: this.model.device });
 
     let lossSum = 0;
     let gradNorm = 0;
