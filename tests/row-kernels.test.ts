@@ -286,6 +286,30 @@ forEachBackend((device) => {
       }
     });
 
+    it('layer kernels reject bad arguments naming the op: dtypes, ranges, overlaps, eps, odd head dims', () => {
+      const a = buffer(be, new Array(12).fill(1));
+      const small = buffer(be, [1, 2, 3]);
+      const ints = buffer(be, [0, 1, 2], 'int32');
+      const at = (b: Buf, offset: number): Buf => ({ ...b, offset });
+      expect(() => be.softmaxForward(a, ints, 1, 3, false)).toThrow(TypeError);
+      expect(() => be.softmaxForward(a, ints, 1, 3, false)).toThrow(/softmaxForward: x must be float32, got int32/);
+      expect(() => be.softmaxForward(a, small, 3, 4, true)).toThrow(/logSoftmaxForward: x: elements \[0, 12\) exceed its buffer of 3/);
+      expect(() => be.softmaxForward(at(a, 1), a, 2, 4, false)).toThrow(/softmaxForward: y overlaps x without coinciding with it/);
+      expect(() => be.softmaxBackward(a, a, a, 3, 4, false)).toThrow(/softmaxBackward: dx overlaps y/);
+      expect(() => be.rmsnormForward(a, small, a, small, 3, 4, 1e-5)).toThrow(/rmsnormForward: weight: elements/);
+      expect(() => be.rmsnormForward(a, small, a, at(a, 8), 3, 4, -1)).toThrow(/rmsnormForward: eps must be >= 0/);
+      expect(() => be.rmsnormBackward(a, small, a, a, small, small, 3, 0)).toThrow(/rmsnormBackward: cols must be positive/);
+      expect(() => be.ropeForward(a, a, small, small, ints, 1, 3, 1, 3, 1, false, false)).toThrow(/ropeForward: head dim D must be even/);
+      expect(() => be.crossEntropyForward(small, small, a, ints, 3, 4, -100)).toThrow(/crossEntropyForward: loss overlaps lse/);
+      expect(() => be.crossEntropyBackward(a, at(a, 8), a, small, ints, 3, 3, -100)).toThrow(/crossEntropyBackward: dlogits overlaps g/);
+      // the device still works after the errors
+      const x = buffer(be, [0, 0]);
+      const y = buffer(be, [0, 0]);
+      be.softmaxForward(y, x, 1, 2, false);
+      expect(read(be, y)).toEqual([0.5, 0.5]);
+      for (const b of [a, small, ints, x, y]) b.free();
+    });
+
     it('RoPE: shared and per-batch positions, inverse undoes forward, in place; a bad position is a RangeError', () => {
       const [B, T, H, D, P] = [2, 5, 3, 10, 12];
       const half = D / 2;
