@@ -54,11 +54,17 @@ __global__ void __launch_bounds__(kThreads)
     float* dxr = dx + r * cols;
     float acc = 0.0f;  // log: sum(dy); else sum(dy * y)
     for (int64_t k = static_cast<int64_t>(g.lane) * W; k < cols; k += static_cast<int64_t>(g.lanes) * W) {
-      float a[W], b[W];
+      float a[W];
       load<W>(dyr + k, a);
-      load<W>(yr + k, b);
+      if constexpr (kLog) {
 #pragma unroll
-      for (int j = 0; j < W; ++j) acc += kLog ? a[j] : a[j] * b[j];
+        for (int j = 0; j < W; ++j) acc += a[j];
+      } else {
+        float b[W];
+        load<W>(yr + k, b);
+#pragma unroll
+        for (int j = 0; j < W; ++j) acc += a[j] * b[j];
+      }
     }
     acc = group_reduce<kWarp>(acc, add);
     for (int64_t k = static_cast<int64_t>(g.lane) * W; k < cols; k += static_cast<int64_t>(g.lanes) * W) {
