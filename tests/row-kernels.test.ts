@@ -125,10 +125,11 @@ forEachBackend((device) => {
     });
 
     it('indexSelect, indexAdd, gather, scatterAdd: repeats, vector rows, int32 data, many rows', () => {
-      for (const [outer, dim, inner, count] of [[2, 7, 5, 9], [3, 6, 8, 11], [1, 50, 1, 700]] as const) {
+      // [3, 6, 8, 11] at offset 0 moves whole rows as 16-byte vectors; at offset 1, element by element.
+      for (const [outer, dim, inner, count, pad] of [[2, 7, 5, 9, 1], [3, 6, 8, 11, 0], [3, 6, 8, 11, 1], [1, 50, 1, 700, 0]] as const) {
         const x = Array.from(randomArray(outer * dim * inner, dim));
         const idx = Array.from(randomInts(count, dim, count));
-        const xb = buffer(be, x, 'float32', 1);
+        const xb = buffer(be, x, 'float32', pad);
         const ib = buffer(be, idx, 'int32', 2);
         const sel = buffer(be, new Array(outer * count * inner).fill(0));
         be.indexSelect(sel, xb, outer, dim, inner, ib, count);
