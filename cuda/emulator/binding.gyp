@@ -6,7 +6,11 @@
   "targets": [
     {
       "target_name": "thinkgrad_cuda_emulated",
-      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
+      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc",
+                  "../binding_reduce.cc", "reduce.cc",
+                  "../binding_index.cc", "index.cc",
+                  "../binding_layers.cc", "softmax.cc", "rmsnorm.cc", "rope.cc",
+                  "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
       "include_dirs": [
         ".",
         "..",
