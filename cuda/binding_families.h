@@ -8,7 +8,8 @@
   X(grpo)                           \
   X(reduce)                         \
   X(index)                          \
-  X(layers)
+  X(layers)                         \
+  X(matmul)
 
 namespace tg::cuda_binding {
 #define TG_DECLARE_FAMILY(name) void register_##name(Napi::Env env, Napi::Object exports);

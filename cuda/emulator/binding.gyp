@@ -10,6 +10,7 @@
                   "../binding_reduce.cc", "reduce.cc",
                   "../binding_index.cc", "index.cc",
                   "../binding_layers.cc", "softmax.cc", "rmsnorm.cc", "rope.cc",
+                  "../binding_matmul.cc", "../cublaslt.cc", "gemm.cc",
                   "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
       "include_dirs": [
         ".",

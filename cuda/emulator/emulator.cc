@@ -4,6 +4,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <chrono>
@@ -75,6 +76,9 @@ struct Block {
   // Shuffle slots, double-buffered so one warp barrier per shuffle suffices: a lane writes slot set k % 2 only
   // after every lane passed the barrier of shuffle k - 1, hence after every lane read set k % 2 at k - 2.
   std::vector<std::array<uint64_t, 32>> slots[2];
+  // warp_gather's deposits, double-buffered by the same parity as the shuffle slots (one parity step per
+  // collective of either kind keeps the argument above).
+  std::vector<std::array<std::array<unsigned char, tg::cuda_emulator::kWarpGatherBytes>, 32>> gather_slots[2];
   std::vector<int> order;  // of the current pass
   uint64_t rng = 0x9e3779b97f4a7c15ull;
   ucontext_t scheduler;
@@ -231,6 +235,23 @@ uint64_t shuffle_xor(unsigned mask, uint64_t bits, int lane_mask) {
   return source < size ? slots[source] : bits;
 }
 
+void warp_gather(unsigned mask, const void* mine, size_t bytes, void* all) {
+  Block& b = block_state;
+  Fiber& f = *b.current;
+  const int size = b.warp_size[f.warp];
+  if (mask != 0xffffffffu || size != 32)
+    report(b, "a warp-collective matrix instruction ran with mask " + std::to_string(mask) + " in a warp of " +
+                  std::to_string(size) + " lanes (it needs all 32)");
+  if (bytes > kWarpGatherBytes) report(b, "warp_gather of " + std::to_string(bytes) + " bytes per lane");
+  bytes = std::min(bytes, kWarpGatherBytes);
+  auto& slots = b.gather_slots[f.shuffle_parity][f.warp];
+  std::memcpy(slots[f.lane].data(), mine, bytes);
+  warp_barrier(b, f);
+  f.shuffle_parity ^= 1u;
+  for (int lane = 0; lane < 32; ++lane)
+    std::memcpy(static_cast<unsigned char*>(all) + lane * bytes, lane < size ? slots[lane].data() : slots[f.lane].data(), bytes);
+}
+
 cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
@@ -256,6 +277,8 @@ cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   b.warp_generation.resize(warps);
   b.slots[0].resize(warps);
   b.slots[1].resize(warps);
+  b.gather_slots[0].resize(warps);
+  b.gather_slots[1].resize(warps);
   b.body = &body;
   b.error.clear();
   blockDim = block;
