@@ -1,8 +1,9 @@
 // The CUDA GEMM kernels behind cuda/gemm.cuh. Both compute 128x128 output tiles per block of 256 threads, read
 // op(A) and op(B) in place (transposes, leading dimensions, per-batch offsets), stage k-slices through
 // double-buffered shared memory with the next slice's global loads in flight during the current slice's math,
-// and zero-fill outside M, N, K so tails need no special path. Global loads are coalesced along whichever
-// dimension is contiguous in storage; the blocks of a batch run along gridDim.y (looping past 65535).
+// and zero-fill outside M, N, K so tails need no special path. Global loads are coalesced 16-byte vectors along
+// whichever dimension is contiguous in storage (scalar where unaligned or at an edge); the blocks of a batch run
+// along gridDim.y (looping past 65535).
 #include <climits>
 
 #include "common.cuh"
@@ -16,23 +17,60 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kTile = 128;  // block tile in M and N
 
-// op(X)[row][col] of a rows x cols operand stored with row stride ld (transposed: X[col][row]); 0 outside.
-__device__ __forceinline__ float load_op(const float* x, int64_t ld, bool trans, int64_t row, int64_t col, int64_t rows,
-                                         int64_t cols) {
-  if (row >= rows || col >= cols) return 0.0f;
-  return __ldg(trans ? x + col * ld + row : x + row * ld + col);
+// An operand as the kernels see it: P(r, k) for r < rows (M for A, N for B) and k < depth (K), i.e. op(A)(r, k)
+// and op(B)(k, r). Stored k-contiguous (P(r, k) at x[r * ld + k]: A untransposed, B transposed) or r-contiguous
+// (x[k * ld + r]). `vector`: 4 elements along the contiguous dim starting at a multiple of 4 are one aligned
+// 16-byte load (ld a multiple of 4, x 16-byte aligned).
+struct Panel {
+  const float* x;
+  int64_t ld;
+  bool k_contiguous, vector;
+  int64_t rows, depth;
+};
+
+__device__ __forceinline__ Panel make_panel(const float* x, int64_t ld, bool k_contiguous, int64_t rows, int64_t depth) {
+  return {x, ld, k_contiguous, ld % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0, rows, depth};
 }
 
-// Element e of a tile_rows x tile_k slice of op(X), numbered so that consecutive threads read consecutive
-// addresses: along k where op(X) rows are contiguous in storage (not transposed), along rows otherwise.
+__device__ __forceinline__ float panel_at(const Panel& p, int64_t r, int64_t k) {
+  if (r >= p.rows || k >= p.depth) return 0.0f;
+  return __ldg(p.k_contiguous ? p.x + r * p.ld + k : p.x + k * p.ld + r);
+}
+
+// Group g of 4 elements of a kRows x kK slice, numbered so that consecutive threads read consecutive 16 bytes:
+// (r, k..k+3) when k-contiguous, (r..r+3, k) otherwise.
 template <int kRows, int kK>
-__device__ __forceinline__ void slice_coords(int e, bool k_contiguous, int& row, int& k) {
+__device__ __forceinline__ void group_coords(int g, bool k_contiguous, int& r, int& k) {
+  const int e = 4 * g;
   if (k_contiguous) {
-    row = e / kK;
+    r = e / kK;
     k = e % kK;
   } else {
-    row = e % kRows;
+    r = e % kRows;
     k = e / kRows;
+  }
+}
+
+// This thread's groups (g = threadIdx.x + i * kThreads) of the slice at (r0, k0) into v[4 i .. 4 i + 3], zero
+// outside the operand: one 16-byte load per group that lies inside and is aligned, else 4 scalar loads.
+template <int kRows, int kK, int kValues>
+__device__ __forceinline__ void fetch_slice(float (&v)[kValues], const Panel& p, int64_t r0, int64_t k0) {
+#pragma unroll
+  for (int i = 0; i < kValues / 4; ++i) {
+    int r, k;
+    group_coords<kRows, kK>(threadIdx.x + i * kThreads, p.k_contiguous, r, k);
+    const int64_t gr = r0 + r, gk = k0 + k;
+    const bool inside = p.k_contiguous ? gr < p.rows && gk + 3 < p.depth : gk < p.depth && gr + 3 < p.rows;
+    if (p.vector && inside) {
+      const float4 q = __ldg(reinterpret_cast<const float4*>(p.k_contiguous ? p.x + gr * p.ld + gk : p.x + gk * p.ld + gr));
+      v[4 * i] = q.x;
+      v[4 * i + 1] = q.y;
+      v[4 * i + 2] = q.z;
+      v[4 * i + 3] = q.w;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[4 * i + j] = p.k_contiguous ? panel_at(p, gr, gk + j) : panel_at(p, gr + j, gk);
+    }
   }
 }
 
@@ -74,31 +112,31 @@ __global__ void __launch_bounds__(kThreads) gemm_simt_f32(GemmArgs g, int64_t ti
   const int64_t k_tiles = (g.K + kSimtK - 1) / kSimtK;
   const bool vector_c = g.N % 4 == 0;  // C rows start 16-byte aligned
   for (int64_t z = blockIdx.y; z < g.batch; z += gridDim.y) {
-    const float* a = g.a + g.a_offsets[z];
-    const float* b = g.b + g.b_offsets[z];
     float* c = g.c + z * g.M * g.N;
+    const Panel pa = make_panel(g.a + g.a_offsets[z], g.lda, !g.trans_a, g.M, g.K);
+    const Panel pb = make_panel(g.b + g.b_offsets[z], g.ldb, g.trans_b, g.N, g.K);
     float a_next[kSimtLoads], b_next[kSimtLoads];
     auto fetch = [&](int64_t k0) {
+      fetch_slice<kTile, kSimtK>(a_next, pa, m0, k0);
+      fetch_slice<kTile, kSimtK>(b_next, pb, n0, k0);
+    };
+    // Shared tiles are [k][r]: an r-contiguous group is one float4 store, a k-contiguous one 4 scalar stores.
+    auto stage_panel = [&](float* tile, const float (&v)[kSimtLoads], bool k_contiguous) {
 #pragma unroll
-      for (int i = 0; i < kSimtLoads; ++i) {
-        int row, k;
-        slice_coords<kTile, kSimtK>(tid + i * kThreads, !g.trans_a, row, k);
-        a_next[i] = load_op(a, g.lda, g.trans_a, m0 + row, k0 + k, g.M, g.K);
-        slice_coords<kTile, kSimtK>(tid + i * kThreads, g.trans_b, row, k);
-        b_next[i] = load_op(b, g.ldb, g.trans_b, k0 + k, n0 + row, g.K, g.N);
+      for (int i = 0; i < kSimtLoads / 4; ++i) {
+        int r, k;
+        group_coords<kTile, kSimtK>(tid + i * kThreads, k_contiguous, r, k);
+        if (k_contiguous) {
+#pragma unroll
+          for (int j = 0; j < 4; ++j) tile[(k + j) * kSimtStride + r] = v[4 * i + j];
+        } else {
+          *reinterpret_cast<float4*>(tile + k * kSimtStride + r) = float4{v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]};
+        }
       }
     };
     auto stage = [&](int buf) {
-      float* as = reinterpret_cast<float*>(a_tiles[buf]);
-      float* bs = reinterpret_cast<float*>(b_tiles[buf]);
-#pragma unroll
-      for (int i = 0; i < kSimtLoads; ++i) {
-        int row, k;
-        slice_coords<kTile, kSimtK>(tid + i * kThreads, !g.trans_a, row, k);
-        as[k * kSimtStride + row] = a_next[i];
-        slice_coords<kTile, kSimtK>(tid + i * kThreads, g.trans_b, row, k);
-        bs[k * kSimtStride + row] = b_next[i];
-      }
+      stage_panel(reinterpret_cast<float*>(a_tiles[buf]), a_next, pa.k_contiguous);
+      stage_panel(reinterpret_cast<float*>(b_tiles[buf]), b_next, pb.k_contiguous);
     };
     float acc[8][8];
 #pragma unroll
@@ -161,32 +199,38 @@ __global__ void __launch_bounds__(kThreads) gemm_mma_bf16(GemmArgs g, int64_t ti
   const int64_t m0 = blockIdx.x / tiles_n * kTile, n0 = blockIdx.x % tiles_n * kTile;
   const int64_t k_tiles = (g.K + kMmaK - 1) / kMmaK;
   for (int64_t z = blockIdx.y; z < g.batch; z += gridDim.y) {
-    const float* a = g.a + g.a_offsets[z];
-    const float* b = g.b + g.b_offsets[z];
     float* c = g.c + z * g.M * g.N;
+    const Panel pa = make_panel(g.a + g.a_offsets[z], g.lda, !g.trans_a, g.M, g.K);
+    const Panel pb = make_panel(g.b + g.b_offsets[z], g.ldb, g.trans_b, g.N, g.K);
     float a_next[kMmaLoads], b_next[kMmaLoads];
     auto fetch = [&](int64_t k0) {
+      fetch_slice<kTile, kMmaK>(a_next, pa, m0, k0);
+      fetch_slice<kTile, kMmaK>(b_next, pb, n0, k0);
+    };
+    // Rounds to bf16 (nearest even, as the CPU's math::bf16_from_float) on the way into the [r][k] shared tiles:
+    // a k-contiguous group is two 32-bit stores of bf16 pairs, an r-contiguous one 4 scalar stores.
+    auto stage_panel = [&](uint32_t* tile, const float (&v)[kMmaLoads], bool k_contiguous) {
+      uint16_t* tile16 = reinterpret_cast<uint16_t*>(tile);
 #pragma unroll
-      for (int i = 0; i < kMmaLoads; ++i) {
-        int row, k;
-        slice_coords<kTile, kMmaK>(tid + i * kThreads, !g.trans_a, row, k);
-        a_next[i] = load_op(a, g.lda, g.trans_a, m0 + row, k0 + k, g.M, g.K);
-        slice_coords<kTile, kMmaK>(tid + i * kThreads, g.trans_b, row, k);
-        b_next[i] = load_op(b, g.ldb, g.trans_b, k0 + k, n0 + row, g.K, g.N);
+      for (int i = 0; i < kMmaLoads / 4; ++i) {
+        int r, k;
+        group_coords<kTile, kMmaK>(tid + i * kThreads, k_contiguous, r, k);
+        uint16_t h[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) h[j] = math::bf16_from_float(v[4 * i + j]);
+        if (k_contiguous) {
+          uint32_t* pair = tile + (r * kMmaStride + k) / 2;
+          pair[0] = h[0] | static_cast<uint32_t>(h[1]) << 16;
+          pair[1] = h[2] | static_cast<uint32_t>(h[3]) << 16;
+        } else {
+#pragma unroll
+          for (int j = 0; j < 4; ++j) tile16[(r + j) * kMmaStride + k] = h[j];
+        }
       }
     };
-    // Rounds to bf16 (nearest even, as the CPU's math::bf16_from_float) on the way into shared memory.
     auto stage = [&](int buf) {
-      uint16_t* as = reinterpret_cast<uint16_t*>(a_tiles[buf]);
-      uint16_t* bs = reinterpret_cast<uint16_t*>(b_tiles[buf]);
-#pragma unroll
-      for (int i = 0; i < kMmaLoads; ++i) {
-        int row, k;
-        slice_coords<kTile, kMmaK>(tid + i * kThreads, !g.trans_a, row, k);
-        as[row * kMmaStride + k] = math::bf16_from_float(a_next[i]);
-        slice_coords<kTile, kMmaK>(tid + i * kThreads, g.trans_b, row, k);
-        bs[row * kMmaStride + k] = math::bf16_from_float(b_next[i]);
-      }
+      stage_panel(a_tiles[buf], a_next, pa.k_contiguous);
+      stage_panel(b_tiles[buf], b_next, pb.k_contiguous);
     };
     float acc[4][4][4];
 #pragma unroll

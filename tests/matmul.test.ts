@@ -89,6 +89,8 @@ interface GemmCase {
   batch: number;
   alpha: number;
   beta: number;
+  /** Leading dims and offsets multiples of 4 floats: the kernels' 16-byte loads, scalar ones otherwise. */
+  aligned: boolean;
 }
 
 /**
@@ -98,13 +100,14 @@ interface GemmCase {
  * (operands rounded to bf16 first with `rounded`).
  */
 function runGemm(addon: GemmAddon, c: GemmCase, precision: tg.Float32MatmulPrecision, rounded: boolean, seed: number) {
-  const { M, N, K, transA, transB, batch, alpha, beta } = c;
-  const lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 2;
+  const { M, N, K, transA, transB, batch, alpha, beta, aligned } = c;
+  const pad = (n: number) => (aligned ? Math.ceil(n / 4) * 4 : n);
+  const lda = pad((transA ? M : K) + 3), ldb = pad((transB ? K : N) + 2);
   const sizeA = (transA ? K : M) * lda, sizeB = (transB ? N : K) * ldb;
-  const aOffsets = Float64Array.from({ length: batch }, (_, b) => ((2 * b) % batch) * (sizeA + 5) + 1);
-  const bOffsets = Float64Array.from({ length: batch }, (_, b) => Math.max(b - 1, 0) * (sizeB + 3));
-  const a = randomArray(batch * (sizeA + 5) + 1, seed);
-  const b = randomArray(batch * (sizeB + 3), seed + 1);
+  const aOffsets = Float64Array.from({ length: batch }, (_, b) => ((2 * b) % batch) * pad(sizeA + 5) + pad(1));
+  const bOffsets = Float64Array.from({ length: batch }, (_, b) => Math.max(b - 1, 0) * pad(sizeB + 3));
+  const a = randomArray(batch * pad(sizeA + 5) + pad(1), seed);
+  const b = randomArray(batch * pad(sizeB + 3), seed + 1);
   const c0 = beta === 0 ? new Float64Array(batch * M * N).fill(NaN) : randomArray(batch * M * N, seed + 2);
   const r = rounded ? bf16 : (x: number) => x;
   const ref = new Float64Array(batch * M * N);
@@ -450,7 +453,8 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
     // (each product off by up to 2^-8 relative, random-walking over K).
     it('each kernel at each precision: tails past a tile, every transpose, lda > width, uneven batch offsets, alpha and beta', () => {
       const addon = kernels.addon();
-      // 37 x 45 x 53: tails in every dim; 129 x 130 x 33: one past a 128 tile in M and N and past a 32 k-slice.
+      // 37 x 45 x 53: tails in every dim, 3 batches, unaligned; 129 x 130 x 33: one past a 128 tile in M and N and
+      // past a 32 k-slice, aligned.
       const shapes = [[37, 45, 53], [129, 130, 33]];
       let seed = 500;
       for (const name of kernels.names) {
@@ -466,7 +470,8 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
           shapes.forEach(([M, N, K], si) => {
             for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
               const scaled = transA !== transB;
-              const c: GemmCase = { M, N, K, transA, transB, batch: si === 0 ? 3 : 1, alpha: scaled ? 0.5 : 1, beta: scaled ? -1.5 : 0 };
+              const c: GemmCase = { M, N, K, transA, transB, batch: si === 0 ? 3 : 1, alpha: scaled ? 0.5 : 1, beta: scaled ? -1.5 : 0,
+                aligned: si === 1 };
               const { out, ref } = runGemm(addon, c, precision, rounded, seed);
               seed += 3;
               const tol = bf16Operands && !rounded ? { atol: 4e-3 * Math.sqrt(K) * c.alpha, rtol: 1e-5 } : dotTol(K, c.alpha + Math.abs(c.beta));
