@@ -25,12 +25,13 @@ enum class Kernel { CublasLt, Mma, Simt };
 
 Kernel best_kernel() { return tg::cuda::cublaslt_unavailable_reason().empty() ? Kernel::CublasLt : Kernel::Mma; }
 
-// The kernel `name` selects; throws std::invalid_argument on an unknown one or cuBLASLt when it cannot load.
+// The kernel `name` selects; throws std::invalid_argument on an unknown one or cuBLASLt when it cannot load. The
+// per-precision names matmulPrecision reports select their kernel too ('mma-bf16' -> mma, 'simt-f32' -> simt).
 Kernel kernel_by_name(const std::string& name) {
   if (name == "auto") return best_kernel();
-  if (name == "mma") return Kernel::Mma;
-  if (name == "simt") return Kernel::Simt;
-  if (name == "cublaslt") {
+  if (name == "mma" || name == "mma-bf16") return Kernel::Mma;
+  if (name == "simt" || name == "simt-f32") return Kernel::Simt;
+  if (name == "cublaslt" || name == "cublaslt-f32" || name == "cublaslt-bf16") {
     const std::string& reason = tg::cuda::cublaslt_unavailable_reason();
     if (!reason.empty()) throw std::invalid_argument("kernel 'cublaslt' is not supported on this device/build: " + reason);
     return Kernel::CublasLt;

@@ -397,6 +397,9 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       }
       addon.gemmKernel('simt');
       expect(addon.matmulPrecision().kernels).toEqual({ highest: 'simt-f32', medium: 'simt-f32' });
+      // The per-precision names select their kernel too.
+      expect(addon.gemmKernel('mma-bf16')).toBe('mma');
+      expect(addon.gemmKernel('simt-f32')).toBe('simt');
     });
 
     for (const name of kernels.names) {
