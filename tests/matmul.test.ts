@@ -51,12 +51,12 @@ function bmm(a: ArrayLike<number>, aBatch: number[], b: ArrayLike<number>, bBatc
   return { shape: [...batch, M, N], values: Float64Array.from(out) };
 }
 
-/** Bytes the op allocated at its peak beyond what was live before (output included). */
-function peakExtraBytes(fn: () => void): number {
-  const before = tg.memory().numBytes;
+/** Bytes the op allocated on `device` at its peak beyond what was live there before (output included). */
+function peakExtraBytes(device: Device, fn: () => void): number {
+  const before = tg.memory().devices[device]!.numBytes;
   tg.resetPeakMemory();
   fn();
-  return tg.memory().peakBytes - before;
+  return tg.memory().devices[device]!.peakBytes - before;
 }
 
 const SIZES = [1, 3, 17, 65, 130];
@@ -210,18 +210,18 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       const bc = fromArray(b, [K, N]);
       expect(at.isContiguous()).toBe(false);
       let y!: tg.Tensor;
-      const inPlace = peakExtraBytes(() => (y = tg.matmul(at, bt)));
+      const inPlace = peakExtraBytes(device, () => (y = tg.matmul(at, bt)));
       expectClose(y.data(), ref, dotTol(K), 'A^T-view @ B^T-view');
       expect(inPlace, 'transposed operands must not be copied').toBeLessThan(outBytes + 4096);
       // a column window of a wider matrix: row stride > width, read in place
       const wide = fromArray(Float64Array.from([...indices([M, K + 6])], ([i, j]) => (j >= 3 && j < K + 3 ? a[i * K + j - 3] : 99)), [M, K + 6]);
       const win = wide.narrow(1, 3, K);
-      const windowBytes = peakExtraBytes(() => (y = tg.matmul(win, bc)));
+      const windowBytes = peakExtraBytes(device, () => (y = tg.matmul(win, bc)));
       expectClose(y.data(), ref, dotTol(K), 'column window @ B');
       expect(windowBytes, 'a row-strided window must not be copied').toBeLessThan(outBytes + 4096);
       // columns with step 2 cannot be described by a leading dimension: copied, same result
       const stepped = fromArray(Float64Array.from([...indices([M, 2 * K])], ([i, j]) => (j % 2 === 0 ? a[i * K + j / 2] : -7)), [M, 2 * K]).slice(1, 0, 2 * K, 2);
-      const copied = peakExtraBytes(() => (y = tg.matmul(stepped, bc)));
+      const copied = peakExtraBytes(device, () => (y = tg.matmul(stepped, bc)));
       expectClose(y.data(), ref, dotTol(K), 'step-2 columns @ B');
       expect(copied, 'the strided operand is copied').toBeGreaterThanOrEqual(outBytes + M * K * 4);
       // a stride-0 (expanded) operand
@@ -236,7 +236,7 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       const pRef = Float64Array.from([...indices([B, M, K])], ([bi, i, k]) => ab[(i * B + bi) * K + k]);
       const bbT = fromArray(bb, [B, N, K]).transpose(1, 2); // (B, K, N) transposed per batch
       const bbRef = Float64Array.from([...indices([B, K, N])], ([bi, k, j]) => bb[(bi * N + j) * K + k]);
-      const permBytes = peakExtraBytes(() => (y = tg.matmul(pa, bbT)));
+      const permBytes = peakExtraBytes(device, () => (y = tg.matmul(pa, bbT)));
       expectClose(y.data(), bmm(pRef, [B], bbRef, [B], M, K, N).values, dotTol(K), 'permuted batch @ transposed batch');
       expect(permBytes, 'permuted batches must not be copied').toBeLessThan(B * outBytes + 4096);
       // a transposed batch of 1-row matrices and a view with a negative-free but odd offset
