@@ -248,6 +248,8 @@ export const cudaEntryPoints = {
   resetPeak: entry([]),
   emptyCache: entry([]),
   synchronize: entry([]),
+  ...fillEntryPoints,
+  ...elementwiseEntryPoints,
   ...grpoEntryPoints,
   /** Medians of `reps` timed runs after 3 warm-ups; dlogits may be the logits (then overwritten). */
   benchSelective: entry(['logits: id', 'ids: id', 'lp: id', 'lse: id', 'glp: id', 'dlogits: id', 'n: int', 'v: int',
