@@ -1,9 +1,12 @@
-// The elementwise family of the CUDA addon: fills, random fills, unary/binary/where, strided copy/cast and
-// SwiGLU on device buffers, with the CPU addon's arguments, checks and messages (native/binding/memory.cc and
-// native/binding/elementwise.cc); copy also converts to and from bfloat16 buffers.
+// The elementwise family of the CUDA addon: fills, random fills, unary/binary/where, strided copy/cast, SwiGLU
+// and AdamW (one tensor, or many in one launch) on device buffers, with the CPU addon's arguments, checks and
+// messages (native/binding/memory.cc, elementwise.cc, fused.cc); copy also converts to and from bfloat16.
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "adamw.cuh"
+#include "binding/adamw_args.h"
 #include "binding_families.h"
 #include "buffers.h"
 #include "elementwise.cuh"
@@ -232,6 +235,70 @@ Napi::Value swiglu_bwd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A contiguous float32 tensor of adamwStep: (buffer id, element offset) at arguments i, i + 1.
+struct AdamWArg {
+  DevBuffer* buf;
+  int64_t offset;
+  const char* name;
+};
+
+// adamwStep(pId, pOffset, gId, gOffset, mId, mOffset, vId, vOffset, n, lr, beta1, beta2, eps, weightDecay, step):
+// updates param, m, v in place, as the CPU addon.
+Napi::Value adamw_step(const Napi::CallbackInfo& info) {
+  const char* op = "cuda.adamwStep";
+  AdamWArg t[4];
+  const char* names[4] = {"param", "grad", "m", "v"};
+  for (int k = 0; k < 4; ++k)
+    t[k] = AdamWArg{&f32_buffer(info, 2 * k, op, names[k]), int_arg(info, 2 * k + 1, op, (std::string(names[k]) + " offset").c_str()),
+                    names[k]};
+  int64_t n = int_arg(info, 8, op, "n");
+  if (n < 1) throw_range(op, "n must be positive, got " + std::to_string(n));
+  const AdamWHyperArgs h = adamw_hyper_args(info, 9, op);
+  for (const AdamWArg& a : t) check_elements(op, a.name, a.buf->numel(), a.offset, n);
+  for (int a = 0; a < 4; ++a)
+    for (int b = a + 1; b < 4; ++b)
+      if (t[a].buf == t[b].buf && t[a].offset < t[b].offset + n && t[b].offset < t[a].offset + n)
+        throw_range(op, std::string(t[a].name) + " overlaps " + t[b].name);
+  need_device();
+  check(tg::cuda::launch_adamw(t[0].buf->at<float>(t[0].offset), t[1].buf->at<float>(t[1].offset),
+                               t[2].buf->at<float>(t[2].offset), t[3].buf->at<float>(t[3].offset), n,
+                               math::adamw_params(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step), 0));
+  return info.Env().Undefined();
+}
+
+// adamwMultiStep(params, paramOffsets, grads, gradOffsets, ms, mOffsets, vs, vOffsets, numels, lr, beta1, beta2,
+//                eps, weightDecay, step): adamwStep over every tensor of the lists in one launch; the table of
+// chunks (kAdamWChunk elements of one tensor each) goes to device scratch first.
+Napi::Value adamw_multi_step(const Napi::CallbackInfo& info) {
+  const char* op = "cuda.adamwMultiStep";
+  const AdamWTensorLists l = adamw_tensor_lists(info, op);
+  const AdamWHyperArgs h = adamw_hyper_args(info, 9, op);
+  std::vector<tg::cuda::AdamWChunk> chunks;
+  std::vector<AdamWSpan> spans;
+  spans.reserve(l.size() * kRoleCount);
+  for (size_t t = 0; t < l.size(); ++t) {
+    float* ptr[kRoleCount];
+    for (int r = 0; r < kRoleCount; ++r) {
+      const std::string name = adamw_tensor_name(r, t);
+      DevBuffer& b = buffer_by_id(static_cast<double>(l.ids[r][t]), op, name, kF32);
+      check_elements(op, name.c_str(), b.numel(), l.offsets[r][t], l.numels[t]);
+      ptr[r] = b.at<float>(l.offsets[r][t]);
+      spans.push_back({b.data, l.offsets[r][t], l.offsets[r][t] + l.numels[t], r, t});
+    }
+    for (int64_t s = 0; s < l.numels[t]; s += tg::cuda::kAdamWChunk)
+      chunks.push_back({ptr[kParams] + s, ptr[kGrads] + s, ptr[kMs] + s, ptr[kVs] + s,
+                        std::min(tg::cuda::kAdamWChunk, l.numels[t] - s)});
+  }
+  check_adamw_spans_disjoint(op, std::move(spans));
+  DeviceState& d = need_device();
+  const size_t bytes = chunks.size() * sizeof(tg::cuda::AdamWChunk);
+  auto* table = static_cast<tg::cuda::AdamWChunk*>(scratch(d, bytes));
+  check(cudaMemcpyAsync(table, chunks.data(), bytes, cudaMemcpyHostToDevice, 0), "cudaMemcpyAsync (chunk table)");
+  check(tg::cuda::launch_adamw_chunks(table, static_cast<int64_t>(chunks.size()),
+                                      math::adamw_params(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step), 0));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_elementwise(Napi::Env env, Napi::Object exports) {
@@ -245,6 +312,8 @@ void register_elementwise(Napi::Env env, Napi::Object exports) {
       {"copy", copy, 7},
       {"swigluForward", swiglu_fwd, 7},
       {"swigluBackward", swiglu_bwd, 11},
+      {"adamwStep", adamw_step, 15},
+      {"adamwMultiStep", adamw_multi_step, 15},
   };
   for (const auto& f : functions) define(env, exports, f.name, f.fn, f.max_args, "cuda.");
 }

@@ -197,6 +197,10 @@ export const fusedEntryPoints = {
     'ignoreIndex: int']),
   adamwStep: entry([...at('p'), ...at('g'), ...at('m'), ...at('v'), 'n: int', 'lr: num', 'beta1: num', 'beta2: num', 'eps: num',
     'weightDecay: num', 'step: int']),
+  /** adamwStep over many tensors in one call: per tensor a buffer id and element offset of each array, and its numel. */
+  adamwMultiStep: entry(['params: ints', 'paramOffsets: ints', 'grads: ints', 'gradOffsets: ints', 'ms: ints', 'mOffsets: ints',
+    'vs: ints', 'vOffsets: ints', 'numels: ints', 'lr: num', 'beta1: num', 'beta2: num', 'eps: num', 'weightDecay: num',
+    'step: int']),
 } as const;
 
 /** bfloat16 KV caches: store, load and decode attention reading the cache. */
@@ -250,6 +254,8 @@ export const cudaEntryPoints = {
   synchronize: entry([]),
   ...fillEntryPoints,
   ...elementwiseEntryPoints,
+  adamwStep: fusedEntryPoints.adamwStep,
+  adamwMultiStep: fusedEntryPoints.adamwMultiStep,
   ...grpoEntryPoints,
   /** Medians of `reps` timed runs after 3 warm-ups; dlogits may be the logits (then overwritten). */
   benchSelective: entry(['logits: id', 'ids: id', 'lp: id', 'lse: id', 'glp: id', 'dlogits: id', 'n: int', 'v: int',

@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "thinkgrad_cuda_emulated",
-      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc", "../binding_elementwise.cc", "elementwise.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
+      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc", "../binding_elementwise.cc", "elementwise.cc", "adamw.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc", "../../native/binding/adamw_args.cc"],
       "include_dirs": [
         ".",
         "..",
