@@ -24,13 +24,14 @@ inline AdamWParams adamw_params(float lr, float beta1, float beta2, float eps, f
 }
 
 // Every multiply-add is an explicit fma, so no compiler's contraction choices (GCC's vectorized clones, nvcc)
-// can make the CPU and CUDA results differ.
+// can make the CPU and CUDA results differ; these are the fmas GCC chose for the CPU clones before (the CPU's
+// results are unchanged, checked bit for bit).
 TG_HD void adamw_update(float& p, float g, float& m, float& v, const AdamWParams& a) {
-  p = p * std::fma(-a.lr, a.weight_decay, 1.0f);
+  const float decay = std::fma(-a.lr, a.weight_decay, 1.0f);
   m = std::fma(1.0f - a.beta1, g - m, m);  // torch's lerp form of b1 m + (1-b1) g
   v = std::fma(a.beta2, v, (1.0f - a.beta2) * g * g);
   const float denom = std::fma(std::sqrt(v), a.inv_sqrt_bc2, a.eps);
-  p = std::fma(-a.step_size, m / denom, p);
+  p = std::fma(p, decay, -(a.step_size * (m / denom)));
 }
 
 }  // namespace tg::math
