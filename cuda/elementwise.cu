@@ -7,6 +7,7 @@
 // Grid-stride loops over at most kMaxBlocks blocks; 32-bit indices when the element count allows.
 #include <algorithm>
 #include <climits>
+#include <type_traits>
 
 #include "common.cuh"
 #include "elementwise.cuh"
