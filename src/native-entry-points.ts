@@ -138,7 +138,7 @@ export const fillEntryPoints = {
   randomFill: entry(['id: id', 'count: int', 'kind: int', 'seed: int', 'counter: int', 'a: num', 'b: num']),
 } as const;
 
-/** Elementwise ops, strided copy/cast and SwiGLU (elementwise.cc in both addons). */
+/** Elementwise ops, strided copy/cast and SwiGLU (CPU: elementwise.cc; CUDA: binding_elementwise.cc). */
 export const elementwiseEntryPoints = {
   unary: entry(['op: int', 'out: id', 'x: id', 'xOffset: int', 'shape: ints', 'xStrides: ints', 'p0: num', 'p1: num']),
   binary: entry(['op: int', 'out: id', 'a: id', 'aOffset: int', 'aStrides: ints', 'b: id', 'bOffset: int', 'bStrides: ints',
@@ -241,7 +241,8 @@ export const cpuEntryPoints = {
   ...kvCacheEntryPoints,
 } as const;
 
-/** The CUDA addon (cuda/binding.cc): its own buffer table, the GRPO kernels, and a kernel timer for bench/gpu.sh. */
+/** The CUDA addon (cuda/binding.cc): its own buffer table, the fill, elementwise, AdamW and GRPO kernels, and a kernel
+ * timer for bench/gpu.sh. */
 export const cudaEntryPoints = {
   deviceInfo: entry([], 'cudaDeviceInfo'),
   alloc: entry(['numel: int', 'dtype: int'], 'number'),
