@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import type { BinaryOpName, UnaryOpName } from '../src/backend/codes.js';
 import { cudaAddon, CudaBuffer } from '../src/backend/cuda.js';
-import { expectClose, forEachBackend, randomArray } from './helpers/reference.js';
+import { expectClose, forEachBackend, permuteRef, randomArray } from './helpers/reference.js';
 
 // One correctly rounded float32 op is within 1 ulp; fast_exp/fast_log/tanh_f ~2 ulp, CUDA's powf up to 4 ulp.
 const F32 = { atol: 2e-6, rtol: 4e-6 };
@@ -248,6 +248,11 @@ forEachBackend((device) => describe(`elementwise kernels on ${device}`, () => {
       const dst = tg.zeros([C, R]);
       dst.backend.copy(dst.transpose(0, 1), tg.tensor(src, [R, C]));
       expectClose(dst.transpose(0, 1).data(), src, EXACT, 'copy into a transposed view');
+      // 12 dims that do not coalesce: every level of the index arithmetic
+      const shape12 = [3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 5];
+      const dims = shape12.map((_, d) => 11 - d);
+      const x12 = values(shape12.reduce((a, b) => a * b), 42);
+      expectClose(tg.tensor(x12, shape12).permute(dims).contiguous().data(), permuteRef(x12, shape12, dims), EXACT, 'copy of 12 permuted dims');
       const special = Float32Array.from([2.7, -2.7, 0.5, -0.5, NaN, 3e9, -3e9, Infinity, -Infinity, 16777217, -0]);
       const ints = tg.zeros([special.length], { dtype: 'int32' });
       ints.backend.copy(ints, tg.tensor(special, [special.length]));
@@ -312,6 +317,10 @@ forEachBackend((device) => describe(`elementwise kernels on ${device}`, () => {
       for (let r = 0; r < 59; r++) {
         for (let c = 0; c < 69; c++) expect(Object.is(out[c * 59 + r], widened[r * 69 + c]) || (Number.isNaN(out[c * 59 + r]) && Number.isNaN(widened[r * 69 + c]))).toBe(true);
       }
+      // fill rounds its value as the copy does: 1 + 3 * 2^-8 is a tie between 0x3f81 and 0x3f82 (even)
+      addon.fill(bf.handle, 1, 3, 1 + 3 * 2 ** -8);
+      addon.download(bf.handle, 0, bits);
+      expect(Array.from(bits.subarray(0, 5))).toEqual([bf16Bits(data[0]), 0x3f82, 0x3f82, 0x3f82, bf16Bits(data[4])]);
       expect(() => addon.copy(bf.handle, 0, [1], f.handle, 1, [1], [n])).toThrow(/cuda.copy: src: view .* exceeds its buffer/);
       expect(() => addon.unary(99, back.handle, f.handle, 0, [n], [1], 0, 0)).toThrow(/cuda.unary: unknown op code 99/);
       expect(() => addon.unary(1, back.handle, bf.handle, 0, [n], [1], 0, 0)).toThrow(/cuda.unary: x must be float32, got bfloat16/);
