@@ -395,6 +395,7 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
         expect(addon.gemmKernel()).toBe('mma');
         expect(inUse).toEqual({ highest: 'simt-f32', medium: 'mma-bf16' });
       }
+      expect([tg.matmulKernel('highest', device), tg.matmulKernel('medium', device)]).toEqual([inUse.highest, inUse.medium]);
       addon.gemmKernel('simt');
       expect(addon.matmulPrecision().kernels).toEqual({ highest: 'simt-f32', medium: 'simt-f32' });
       // The per-precision names select their kernel too.

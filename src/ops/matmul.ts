@@ -1,7 +1,7 @@
 // Matrix products: 2-D, batched, broadcast batch dims, and 1-D operands (as in torch.matmul). Transposed
 // views are passed to the GEMM as transpose flags, and broadcast batch dims as repeated offsets: no copies.
 import { record } from '../autograd/function.js';
-import type { Float32MatmulPrecision } from '../backend/backend.js';
+import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { keep } from '../autograd/tidy.js';
 import { backends, getBackend } from '../backend/registry.js';
@@ -228,11 +228,12 @@ export function withFloat32MatmulPrecision<T>(precision: Float32MatmulPrecision,
 }
 
 /**
- * The CPU GEMM micro-kernel float32 matrix products run on at `precision` (default: the process default):
- * `avx512-bf16` at medium precision where the CPU has it.
+ * The GEMM kernel float32 matrix products run on at `precision` (default: the process default) on `device`
+ * (default the CPU): on the CPU its micro-kernel (`avx512-bf16` at medium precision where the CPU has it); on cuda
+ * `cublaslt-f32` / `cublaslt-bf16` where cuBLASLt loads, else our own `simt-f32` / `mma-bf16` (bf16 tensor cores).
  */
-export function matmulKernel(precision?: Float32MatmulPrecision): string {
-  return getBackend('cpu').matmulKernel(resolveMatmulPrecision('matmulKernel', precision));
+export function matmulKernel(precision?: Float32MatmulPrecision, device: Device = 'cpu'): string {
+  return getBackend(device).matmulKernel(resolveMatmulPrecision('matmulKernel', precision));
 }
 
 /**
