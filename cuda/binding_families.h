@@ -5,7 +5,8 @@
 #include <napi.h>
 
 #define TG_CUDA_BINDING_FAMILIES(X) \
-  X(grpo)
+  X(grpo)                           \
+  X(attention)
 
 namespace tg::cuda_binding {
 #define TG_DECLARE_FAMILY(name) void register_##name(Napi::Env env, Napi::Object exports);

@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "thinkgrad_cuda_emulated",
-      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
+      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc", "../binding_attention.cc", "attention.cc", "kv_cache.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
       "include_dirs": [
         ".",
         "..",

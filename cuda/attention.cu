@@ -1,0 +1,434 @@
+// Flash-attention kernels in float32 SIMT arithmetic. The forward gives each block one tile of query rows of one
+// (batch, head) and streams key/value tiles through shared memory with the online softmax, writing o and the
+// row log-sum-exp (never the Tq x Tk scores). The backward recomputes P = exp(scale q k^T - lse): one kernel per
+// (batch, kv head, key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another
+// per (batch, head, query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in
+// a fixed order (deterministic, no atomics). Causal tiles wholly above the diagonal are never visited; the
+// diagonal tiles mask per element with native/math/attention.h's rule, as the CPU does.
+//
+// Every tile product goes through tile_abt / tile_ab (C += A B^T and C += A B on shared-memory tiles, a 16 x 16
+// thread grid, each thread a (rows / 16) x (cols / 16) micro-tile at stride 16): the bf16 tensor-core (mma)
+// wrapper can replace those two functions, with its own fragment layout, without touching the tiling, masking or
+// softmax bookkeeping around them.
+#include <cstdint>
+
+#include "attention.cuh"
+#include "common.cuh"
+#include "math/attention.h"
+
+namespace tg::cuda {
+namespace {
+
+constexpr int kSide = 16;  // the thread grid is kSide x kSide: tx = threadIdx.x % kSide runs along tile columns
+constexpr int kThreads = kSide * kSide;
+
+// Tile heights per head size (D padded up to kD), chosen so each kernel's static shared memory stays under 48 KB:
+// forward query and key tiles; backward: the rows a block owns and the rows it streams past them.
+template <int kD>
+struct Tiles;
+template <>
+struct Tiles<32> {
+  static constexpr int kFwdQ = 64, kFwdK = 64, kOwn = 64, kStream = 32;
+};
+template <>
+struct Tiles<64> {
+  static constexpr int kFwdQ = 64, kFwdK = 32, kOwn = 32, kStream = 32;
+};
+template <>
+struct Tiles<128> {
+  static constexpr int kFwdQ = 32, kFwdK = 32, kOwn = 16, kStream = 16;
+};
+
+__device__ __forceinline__ int tx_of() { return static_cast<int>(threadIdx.x) % kSide; }
+__device__ __forceinline__ int ty_of() { return static_cast<int>(threadIdx.x) / kSide; }
+
+// Sum and max over the kSide threads of a tile row (adjacent lanes of one warp).
+__device__ __forceinline__ float row_sum(float x) {
+#pragma unroll
+  for (int off = kSide / 2; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
+__device__ __forceinline__ float row_max(float x) {
+#pragma unroll
+  for (int off = kSide / 2; off > 0; off >>= 1) {
+    const float y = __shfl_xor_sync(0xffffffffu, x, off);
+    x = y > x ? y : x;
+  }
+  return x;
+}
+
+// dst[r][c] = row row0 + r, column c of a head sequence (rows `st` apart) for r < kRows, c < kD; zero past
+// `rows` and past D, so padded rows and columns add nothing to the products. 16-byte loads when `vec4` (the
+// caller checked D % 4 == 0 and the alignment of every row).
+template <int kRows, int kD>
+__device__ __forceinline__ void load_rows(float (*dst)[kD + 1], const float* __restrict__ base, int64_t st, int64_t row0,
+                                          int64_t rows, int D, bool vec4) {
+  if (vec4) {
+    constexpr int kQuads = kD / 4;
+    for (int idx = threadIdx.x; idx < kRows * kQuads; idx += kThreads) {
+      const int r = idx / kQuads, c = idx % kQuads * 4;
+      float4 x{0.0f, 0.0f, 0.0f, 0.0f};
+      if (row0 + r < rows && c < D) x = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
+      dst[r][c] = x.x;
+      dst[r][c + 1] = x.y;
+      dst[r][c + 2] = x.z;
+      dst[r][c + 3] = x.w;
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kRows * kD; idx += kThreads) {
+    const int r = idx / kD, c = idx % kD;
+    dst[r][c] = row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f;
+  }
+}
+
+// acc[a][b] += sum_k A[ty + 16a][k] * B[tx + 16b][k]: A (kM x kK, row stride kLdA) times B^T, B (kN x kK).
+template <int kM, int kN, int kK, int kLdA, int kLdB>
+__device__ __forceinline__ void tile_abt(float (&acc)[kM / kSide][kN / kSide], const float* A, const float* B) {
+  const int tx = tx_of(), ty = ty_of();
+#pragma unroll 4
+  for (int k = 0; k < kK; ++k) {
+    float a[kM / kSide], b[kN / kSide];
+#pragma unroll
+    for (int i = 0; i < kM / kSide; ++i) a[i] = A[(ty + kSide * i) * kLdA + k];
+#pragma unroll
+    for (int j = 0; j < kN / kSide; ++j) b[j] = B[(tx + kSide * j) * kLdB + k];
+#pragma unroll
+    for (int i = 0; i < kM / kSide; ++i)
+#pragma unroll
+      for (int j = 0; j < kN / kSide; ++j) acc[i][j] += a[i] * b[j];
+  }
+}
+
+// acc[a][b] += sum_k A[ty + 16a][k] * B[k][tx + 16b]: A (kM x kK, row stride kLdA) times B (kK x kN).
+template <int kM, int kN, int kK, int kLdA, int kLdB>
+__device__ __forceinline__ void tile_ab(float (&acc)[kM / kSide][kN / kSide], const float* A, const float* B) {
+  const int tx = tx_of(), ty = ty_of();
+#pragma unroll 4
+  for (int k = 0; k < kK; ++k) {
+    float a[kM / kSide], b[kN / kSide];
+#pragma unroll
+    for (int i = 0; i < kM / kSide; ++i) a[i] = A[(ty + kSide * i) * kLdA + k];
+#pragma unroll
+    for (int j = 0; j < kN / kSide; ++j) b[j] = B[k * kLdB + tx + kSide * j];
+#pragma unroll
+    for (int i = 0; i < kM / kSide; ++i)
+#pragma unroll
+      for (int j = 0; j < kN / kSide; ++j) acc[i][j] += a[i] * b[j];
+  }
+}
+
+// Writes the rows a block owns: out row row0 + ty + 16a, column tx + 16c, times `mul`, where inside (rows, D).
+template <int kRows, int kD>
+__device__ __forceinline__ void store_rows(float* __restrict__ base, int64_t st, int64_t row0, int64_t rows, int D,
+                                           const float (&acc)[kRows / kSide][kD / kSide], float mul) {
+  const int tx = tx_of(), ty = ty_of();
+#pragma unroll
+  for (int a = 0; a < kRows / kSide; ++a) {
+    const int64_t r = row0 + ty + kSide * a;
+    if (r >= rows) continue;
+#pragma unroll
+    for (int c = 0; c < kD / kSide; ++c)
+      if (tx + kSide * c < D) base[r * st + tx + kSide * c] = acc[a][c] * mul;
+  }
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kThreads)
+    attention_forward_kernel(HeadsOut o, float* __restrict__ lse, HeadsIn q, HeadsIn k, HeadsIn v, AttentionShape s,
+                             bool vec4) {
+  constexpr int kBQ = Tiles<kD>::kFwdQ, kBK = Tiles<kD>::kFwdK;
+  constexpr int kRows = kBQ / kSide, kCols = kBK / kSide, kDs = kD / kSide;
+  __shared__ float qs[kBQ][kD + 1];
+  __shared__ float kvs[kBK][kD + 1];  // the key tile, then the value tile
+  __shared__ float ps[kBQ][kBK + 1];
+  const int tx = tx_of(), ty = ty_of();
+  // The last query tiles see the most keys under a causal mask: they go first, so short ones fill the tail.
+  const int64_t heads = s.B * s.Hq;
+  const int64_t tile = (s.Tq + kBQ - 1) / kBQ - 1 - blockIdx.x / heads;
+  const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
+  const int64_t i0 = tile * kBQ;
+  const int D = static_cast<int>(s.D);
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+  load_rows<kBQ, kD>(qs, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
+
+  float acc[kRows][kDs] = {};
+  float m[kRows], l[kRows];
+  int64_t limit[kRows];
+#pragma unroll
+  for (int a = 0; a < kRows; ++a) {
+    m[a] = -__builtin_inff();
+    l[a] = 0.0f;
+    limit[a] = math::attention_key_limit(i0 + ty + kSide * a, s.Tq, s.Tk, s.causal);
+  }
+  const int64_t last_row = i0 + kBQ < s.Tq ? i0 + kBQ - 1 : s.Tq - 1;
+  const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
+  for (int64_t j0 = 0; j0 < key_end; j0 += kBK) {
+    __syncthreads();  // the previous value tile has been read
+    load_rows<kBK, kD>(kvs, kb, k.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    float sc[kRows][kCols] = {};
+    tile_abt<kBQ, kBK, kD, kD + 1, kD + 1>(sc, &qs[0][0], &kvs[0][0]);
+#pragma unroll
+    for (int a = 0; a < kRows; ++a) {
+      float tile_max = -__builtin_inff();
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        sc[a][c] = j0 + tx + kSide * c < limit[a] ? s.scale * sc[a][c] : -__builtin_inff();
+        tile_max = sc[a][c] > tile_max ? sc[a][c] : tile_max;
+      }
+      float rescale;
+      m[a] = math::online_softmax_max(m[a], row_max(tile_max), &rescale);
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float p = math::masked_exp(sc[a][c], m[a]);
+        ps[ty + kSide * a][tx + kSide * c] = p;
+        sum += p;
+      }
+      l[a] = l[a] * rescale + row_sum(sum);
+#pragma unroll
+      for (int c = 0; c < kDs; ++c) acc[a][c] *= rescale;
+    }
+    __syncthreads();  // P written, the key tile read
+    load_rows<kBK, kD>(kvs, vb, v.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    tile_ab<kBQ, kD, kBK, kBK + 1, kD + 1>(acc, &ps[0][0], &kvs[0][0]);
+  }
+
+  float* ob = o.data + b * o.sb + h * o.sh;
+#pragma unroll
+  for (int a = 0; a < kRows; ++a) {
+    const int64_t i = i0 + ty + kSide * a;
+    if (i >= s.Tq) continue;
+    const float inv = 1.0f / l[a];
+#pragma unroll
+    for (int c = 0; c < kDs; ++c)
+      if (tx + kSide * c < D) ob[i * o.st + tx + kSide * c] = acc[a][c] * inv;
+    if (tx == 0) lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(m[a], l[a]);
+  }
+}
+
+// delta[(b*Hq + h)*Tq + i] = rowsum(dO * O) of query row i: a warp per row.
+__global__ void __launch_bounds__(256)
+    attention_row_dot_kernel(float* __restrict__ delta, HeadsIn d_o, HeadsIn o, AttentionShape s) {
+  const int lane = threadIdx.x % 32;
+  const int64_t rows = s.B * s.Hq * s.Tq, warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
+  for (int64_t r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
+    const int64_t i = r % s.Tq, h = r / s.Tq % s.Hq, b = r / (s.Tq * s.Hq);
+    const float* g = d_o.data + b * d_o.sb + i * d_o.st + h * d_o.sh;
+    const float* y = o.data + b * o.sb + i * o.st + h * o.sh;
+    float acc = 0.0f;
+    for (int64_t d = lane; d < s.D; d += 32) acc += g[d] * y[d];
+    acc = warp_sum(acc);
+    if (lane == 0) delta[r] = acc;
+  }
+}
+
+// dK and dV rows [j0, j0 + kOwn) of one (b, kv head): over the group's query heads and the query tiles that see
+// the key tile, P^T = exp(scale K Q^T - lse) and dS^T = P^T * (V dO^T - delta); dV += P^T dO, dK += scale dS^T Q.
+template <int kD>
+__global__ void __launch_bounds__(kThreads)
+    attention_dkdv_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                          const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s, bool vec4) {
+  constexpr int kOwn = Tiles<kD>::kOwn, kStream = Tiles<kD>::kStream;
+  constexpr int kRows = kOwn / kSide, kCols = kStream / kSide, kDs = kD / kSide;
+  __shared__ float ks[kOwn][kD + 1];
+  __shared__ float vs[kOwn][kD + 1];
+  __shared__ float qs[kStream][kD + 1];
+  __shared__ float dos[kStream][kD + 1];
+  __shared__ float ps[kOwn][kStream + 1];  // P^T, then dS^T
+  __shared__ float lse_s[kStream], delta_s[kStream];
+  const int tx = tx_of(), ty = ty_of();
+  const int64_t heads = s.B * s.Hkv;
+  const int64_t j0 = blockIdx.x / heads * kOwn;  // the first key tiles, seen by the most queries, go first
+  const int64_t hk = blockIdx.x % heads % s.Hkv, b = blockIdx.x % heads / s.Hkv;
+  const int64_t group = s.Hq / s.Hkv;
+  const int D = static_cast<int>(s.D);
+  load_rows<kOwn, kD>(ks, k.data + b * k.sb + hk * k.sh, k.st, j0, s.Tk, D, vec4);
+  load_rows<kOwn, kD>(vs, v.data + b * v.sb + hk * v.sh, v.st, j0, s.Tk, D, vec4);
+
+  float dk_acc[kRows][kDs] = {}, dv_acc[kRows][kDs] = {};
+  // Under the causal mask query row i sees key j0 from i = j0 - (Tk - Tq) on: earlier query tiles are skipped.
+  const int64_t first_row = s.causal && j0 - (s.Tk - s.Tq) > 0 ? j0 - (s.Tk - s.Tq) : 0;
+  for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+    const float* qb = q.data + b * q.sb + h * q.sh;
+    const float* gb = d_o.data + b * d_o.sb + h * d_o.sh;
+    const float* lse_row = lse + (b * s.Hq + h) * s.Tq;
+    const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
+    for (int64_t i0 = first_row / kStream * kStream; i0 < s.Tq; i0 += kStream) {
+      __syncthreads();  // the previous query tile has been read
+      load_rows<kStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
+      load_rows<kStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
+      if (threadIdx.x < kStream) {
+        const bool in = i0 + threadIdx.x < s.Tq;
+        lse_s[threadIdx.x] = in ? lse_row[i0 + threadIdx.x] : 0.0f;
+        delta_s[threadIdx.x] = in ? delta_row[i0 + threadIdx.x] : 0.0f;
+      }
+      __syncthreads();
+      float st[kRows][kCols] = {}, dpt[kRows][kCols] = {};
+      tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(st, &ks[0][0], &qs[0][0]);
+      tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(dpt, &vs[0][0], &dos[0][0]);
+      float ds[kRows][kCols];
+#pragma unroll
+      for (int a = 0; a < kRows; ++a)
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          const int64_t j = j0 + ty + kSide * a, i = i0 + tx + kSide * c;
+          const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
+          const float p = seen ? math::fast_exp(s.scale * st[a][c] - lse_s[tx + kSide * c]) : 0.0f;
+          ds[a][c] = p * (dpt[a][c] - delta_s[tx + kSide * c]);
+          ps[ty + kSide * a][tx + kSide * c] = p;
+        }
+      __syncthreads();
+      tile_ab<kOwn, kD, kStream, kStream + 1, kD + 1>(dv_acc, &ps[0][0], &dos[0][0]);
+      __syncthreads();
+#pragma unroll
+      for (int a = 0; a < kRows; ++a)
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) ps[ty + kSide * a][tx + kSide * c] = ds[a][c];
+      __syncthreads();
+      tile_ab<kOwn, kD, kStream, kStream + 1, kD + 1>(dk_acc, &ps[0][0], &qs[0][0]);
+    }
+  }
+  store_rows<kOwn, kD>(dk.data + b * dk.sb + hk * dk.sh, dk.st, j0, s.Tk, D, dk_acc, s.scale);
+  store_rows<kOwn, kD>(dv.data + b * dv.sb + hk * dv.sh, dv.st, j0, s.Tk, D, dv_acc, 1.0f);
+}
+
+// dQ rows [i0, i0 + kOwn) of one (b, head): over the key tiles the rows see, dS = P * (dO V^T - delta) and
+// dQ += scale dS K.
+template <int kD>
+__global__ void __launch_bounds__(kThreads)
+    attention_dq_kernel(HeadsOut dq, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v, const float* __restrict__ lse,
+                        const float* __restrict__ delta, AttentionShape s, bool vec4) {
+  constexpr int kOwn = Tiles<kD>::kOwn, kStream = Tiles<kD>::kStream;
+  constexpr int kRows = kOwn / kSide, kCols = kStream / kSide, kDs = kD / kSide;
+  __shared__ float qs[kOwn][kD + 1];
+  __shared__ float dos[kOwn][kD + 1];
+  __shared__ float ks[kStream][kD + 1];
+  __shared__ float vs[kStream][kD + 1];
+  __shared__ float dss[kOwn][kStream + 1];
+  __shared__ float lse_s[kOwn], delta_s[kOwn];
+  const int tx = tx_of(), ty = ty_of();
+  const int64_t heads = s.B * s.Hq;
+  const int64_t tile = (s.Tq + kOwn - 1) / kOwn - 1 - blockIdx.x / heads;  // the longest causal rows first
+  const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
+  const int64_t i0 = tile * kOwn;
+  const int D = static_cast<int>(s.D);
+  load_rows<kOwn, kD>(qs, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
+  load_rows<kOwn, kD>(dos, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, i0, s.Tq, D, vec4);
+  if (threadIdx.x < kOwn) {
+    const bool in = i0 + threadIdx.x < s.Tq;
+    lse_s[threadIdx.x] = in ? lse[(b * s.Hq + h) * s.Tq + i0 + threadIdx.x] : 0.0f;
+    delta_s[threadIdx.x] = in ? delta[(b * s.Hq + h) * s.Tq + i0 + threadIdx.x] : 0.0f;
+  }
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+
+  float dq_acc[kRows][kDs] = {};
+  int64_t limit[kRows];
+#pragma unroll
+  for (int a = 0; a < kRows; ++a) {
+    const int64_t i = i0 + ty + kSide * a;
+    limit[a] = i < s.Tq ? math::attention_key_limit(i, s.Tq, s.Tk, s.causal) : 0;
+  }
+  const int64_t last_row = i0 + kOwn < s.Tq ? i0 + kOwn - 1 : s.Tq - 1;
+  const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
+  for (int64_t j0 = 0; j0 < key_end; j0 += kStream) {
+    __syncthreads();  // the previous key tile has been read
+    load_rows<kStream, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    load_rows<kStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    float sc[kRows][kCols] = {}, dp[kRows][kCols] = {};
+    tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(sc, &qs[0][0], &ks[0][0]);
+    tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(dp, &dos[0][0], &vs[0][0]);
+#pragma unroll
+    for (int a = 0; a < kRows; ++a)
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int r = ty + kSide * a;
+        const float p = j0 + tx + kSide * c < limit[a] ? math::fast_exp(s.scale * sc[a][c] - lse_s[r]) : 0.0f;
+        dss[r][tx + kSide * c] = p * (dp[a][c] - delta_s[r]);
+      }
+    __syncthreads();
+    tile_ab<kOwn, kD, kStream, kStream + 1, kD + 1>(dq_acc, &dss[0][0], &ks[0][0]);
+  }
+  store_rows<kOwn, kD>(dq.data + b * dq.sb + h * dq.sh, dq.st, i0, s.Tq, D, dq_acc, s.scale);
+}
+
+bool aligned4(const HeadsIn& t) {
+  return reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.sb % 4 == 0 && t.st % 4 == 0 && t.sh % 4 == 0;
+}
+
+// Blocks of a launch over (tiles x heads), which the kernels decompose from a 1-D grid index.
+std::string grid_of(int64_t tiles, int64_t heads, const char* kernel, unsigned* grid) {
+  const int64_t blocks = tiles * heads;
+  if (blocks > 0x7fffffff) return std::string(kernel) + ": " + std::to_string(blocks) + " blocks exceed the grid's 2^31 - 1";
+  *grid = static_cast<unsigned>(blocks);
+  return {};
+}
+
+template <int kD>
+std::string forward_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s, bool vec4,
+                        cudaStream_t stream) {
+  unsigned grid = 0;
+  const std::string err = grid_of((s.Tq + Tiles<kD>::kFwdQ - 1) / Tiles<kD>::kFwdQ, s.B * s.Hq, "attention_forward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_forward_kernel<kD>, dim3(grid), dim3(kThreads), stream, o, lse, q, k, v, s, vec4);
+  return launch_error("attention_forward_kernel");
+}
+
+template <int kD>
+std::string backward_for(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                         const float* lse, const float* delta, const AttentionShape& s, bool vec4, cudaStream_t stream) {
+  constexpr int kOwn = Tiles<kD>::kOwn;
+  unsigned grid = 0;
+  std::string err = grid_of((s.Tk + kOwn - 1) / kOwn, s.B * s.Hkv, "attention_backward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_dkdv_kernel<kD>, dim3(grid), dim3(kThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s, vec4);
+  err = launch_error("attention_dkdv_kernel");
+  if (!err.empty()) return err;
+  err = grid_of((s.Tq + kOwn - 1) / kOwn, s.B * s.Hq, "attention_backward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_dq_kernel<kD>, dim3(grid), dim3(kThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
+  return launch_error("attention_dq_kernel");
+}
+
+std::string head_dim_error(int64_t D) {
+  return "head dim D = " + std::to_string(D) + " exceeds the cuda attention kernels' " +
+         std::to_string(kAttentionMaxHeadDim);
+}
+
+}  // namespace
+
+std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
+                                     cudaStream_t stream) {
+  const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v);
+  if (s.D <= 32) return forward_for<32>(o, lse, q, k, v, s, vec4, stream);
+  if (s.D <= 64) return forward_for<64>(o, lse, q, k, v, s, vec4, stream);
+  if (s.D <= 128) return forward_for<128>(o, lse, q, k, v, s, vec4, stream);
+  return head_dim_error(s.D);
+}
+
+size_t attention_backward_scratch_bytes(const AttentionShape& s) {
+  return static_cast<size_t>(s.B * s.Hq * s.Tq) * sizeof(float);
+}
+
+std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k,
+                                      HeadsIn v, HeadsIn o, const float* lse, float* scratch, const AttentionShape& s,
+                                      cudaStream_t stream) {
+  if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
+  const int64_t rows = s.B * s.Hq * s.Tq;
+  const int64_t blocks = (rows + 7) / 8;
+  launch(attention_row_dot_kernel, dim3(static_cast<unsigned>(blocks < 65536 ? blocks : 65536)), dim3(256), stream,
+         scratch, d_o, o, s);
+  const std::string err = launch_error("attention_row_dot_kernel");
+  if (!err.empty()) return err;
+  const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(d_o);
+  if (s.D <= 32) return backward_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  if (s.D <= 64) return backward_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  return backward_for<128>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+}
+
+}  // namespace tg::cuda

@@ -1,0 +1,44 @@
+// Host-side launchers of the CUDA attention kernels (cuda/attention.cu): the flash-attention forward and backward
+// over (B, T, H, D) strided views with D contiguous, grouped-query heads and the causal alignment of
+// native/math/attention.h. Same contracts as native/ops/attention.h; views and dims were validated by the binding.
+// Each returns "" or an error message.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+namespace tg::cuda {
+
+// Element (b, t, h, d) at data[b*sb + t*st + h*sh + d].
+struct HeadsIn {
+  const float* data;
+  int64_t sb, st, sh;
+};
+struct HeadsOut {
+  float* data;
+  int64_t sb, st, sh;
+};
+
+struct AttentionShape {
+  int64_t B, Tq, Tk, Hq, Hkv, D;  // Hq % Hkv == 0
+  float scale;
+  bool causal;  // requires Tq <= Tk
+};
+
+// The largest head size the tiled kernels hold in shared memory (their tiles are sized for D padded to 32, 64 or 128).
+constexpr int64_t kAttentionMaxHeadDim = 128;
+
+// o (B, Tq, Hq, D) = softmax(scale q k^T, masked) v and lse (B, Hq, Tq) contiguous.
+std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
+                                     cudaStream_t stream);
+
+// Device scratch the backward needs: rowsum(dO * O) per query row.
+size_t attention_backward_scratch_bytes(const AttentionShape& s);
+// dq, dk, dv (outputs, overwritten) from d_o, q, k, v, o and the forward's lse; scratch of
+// attention_backward_scratch_bytes. Deterministic: every output element is summed by one thread in a fixed order.
+std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k,
+                                      HeadsIn v, HeadsIn o, const float* lse, float* scratch, const AttentionShape& s,
+                                      cudaStream_t stream);
+
+}  // namespace tg::cuda
