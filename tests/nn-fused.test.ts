@@ -3,7 +3,9 @@
 // bad inputs that throw while the process lives on.
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
+import { cudaAddon } from '../src/backend/cuda.js';
 import { native } from '../src/native.js';
+import type { ComputeAddon } from '../src/native-entry-points.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { expectClose, forEachBackend, fromArray, randomArray, randomInts } from './helpers/reference.js';
 
@@ -364,6 +366,46 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         expectClose(dq.data(), ref.dq, gradTol, `dq ${what}`);
         expectClose(dk.data(), toBHTD(ref.dk, B, Tk, Hkv, D), gradTol, `dk ${what}`);
         expectClose(dv.data(), toBHTD(ref.dv, B, Tk, Hkv, D), gradTol, `dv ${what}`);
+      });
+    });
+
+    it('entry points of the device\'s addon reject bad views, dims and overlaps, naming the op', () => {
+      tg.tidy(() => {
+        const addon: Pick<ComputeAddon, 'attentionForward' | 'attentionBackward'> = device === 'cuda' ? cudaAddon() : native;
+        const a = tg.empty([12]).storage.id, small = tg.empty([3]).storage.id, ints = tg.tensor(new Int32Array(12), [12]).storage.id;
+        const s = [12, 4, 4];
+        // attentionForward(o, lse, q, k, v, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?) with o, lse in their own
+        // buffers and q = k = v = a: (1, 3, 1, 4)
+        const out = tg.empty([12]).storage.id, lse = tg.empty([3]).storage.id;
+        const forward = (...over: [number, unknown][]) => {
+          const args: unknown[] = [out, 0, s, lse, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 0.5, true];
+          for (const [i, value] of over) args[i] = value;
+          return () => (addon.attentionForward as unknown as (...x: unknown[]) => void)(...args);
+        };
+        expect(forward()).not.toThrow();
+        expect(forward([2, [12, 0, 4]])).toThrow(/attentionForward: o: strides \[12, 0, 4, 1\] overlap for shape/);
+        expect(forward([7, [12, 8, 4]])).toThrow(/attentionForward: q: view/);
+        expect(forward([10, [12, 4]])).toThrow(/attentionForward: k strides must be \[sB, sT, sH\]/);
+        expect(forward([5, ints])).toThrow(/attentionForward: q must be float32, got int32/);
+        expect(forward([3, small], [4, 1])).toThrow(/attentionForward: lse: elements \[1, 4\) exceed its buffer of 3/);
+        expect(forward([17, 3], [18, 2])).toThrow(/attentionForward: Hq must be a multiple of Hkv/);
+        expect(forward([15, 3], [16, 2])).toThrow(/attentionForward: causal attention needs Tq <= Tk/);
+        expect(forward([20, NaN])).toThrow(/attentionForward: scale must be finite/);
+        expect(forward([22, 'low'])).toThrow(/attentionForward: precision must be 'highest' or 'medium', got 'low'/);
+        expect(forward([0, a])).toThrow(/attentionForward: o overlaps q/);
+        expect(forward([3, a], [4, 0])).toThrow(/attentionForward: lse overlaps q/);
+        if (device === 'cuda') {
+          const wide = tg.empty([160]).storage.id, outWide = tg.empty([160]).storage.id, lseWide = tg.empty([1]).storage.id;
+          const sw = [160, 160, 160];
+          expect(forward([0, outWide], [2, sw], [3, lseWide], [5, wide], [7, sw], [8, wide], [10, sw], [11, wide], [13, sw], [15, 1], [16, 1],
+            [19, 160])).toThrow(/attentionForward: head dim D = 160 exceeds 128/);
+        }
+        const dq = tg.empty([12]).storage.id, dk = tg.empty([12]).storage.id;
+        const backward = (dv: number) => () => addon.attentionBackward(dq, 0, s, dk, 0, s, dv, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s,
+          a, 0, s, lse, 0, 1, 3, 3, 1, 1, 4, 0.5, true);
+        expect(backward(tg.empty([12]).storage.id)).not.toThrow();
+        expect(backward(dk)).toThrow(/attentionBackward: dk overlaps dv/);
+        expect(backward(a)).toThrow(/attentionBackward: dv overlaps do/);
       });
     });
 
