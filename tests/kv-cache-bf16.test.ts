@@ -143,7 +143,7 @@ forEachBackend((device) => describe(`bfloat16 KV cache on ${device}`, () => {
 
   it('chunks longer than the decode path after a prefill read the bf16 cache back as float32', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 8 });
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 8 }).to(device);
     tg.noGrad(() => tg.tidy(() => {
       const first = tg.tensor(Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [2, 5], { dtype: 'int32' });
       const second = tg.tensor(Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]), [2, 6], { dtype: 'int32' });
@@ -162,7 +162,7 @@ forEachBackend((device) => describe(`bfloat16 KV cache on ${device}`, () => {
 
   it('repeated generation (packed weights, bf16 cache, medium precision) leaves native memory where it was', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-      numKeyValueHeads: 2, maxPositionEmbeddings: 64 }, { seed: 7 });
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64 }, { seed: 7 }).to(device);
     const run = () => tg.withFloat32MatmulPrecision('medium', () => generate(model, [[1, 2, 3], [4, 5]], { maxNewTokens: 10, seed: 1, kvCacheDtype: 'bfloat16' }));
     run();
     const before = tg.memory();
@@ -176,7 +176,7 @@ forEachBackend((device) => describe(`bfloat16 KV cache on ${device}`, () => {
 
   it('generation with a bfloat16 cache follows the float32 cache, padded batches included', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 6 });
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 6 }).to(device);
     const prompts = [[5, 6, 7, 8, 9, 10], [2], [7, 3, 1]];
     const f32 = generate(model, prompts, { maxNewTokens: 12, greedy: true });
     const half = generate(model, prompts, { maxNewTokens: 12, greedy: true, kvCacheDtype: 'bfloat16' });
