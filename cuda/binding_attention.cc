@@ -263,10 +263,13 @@ Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
     bias = {bt.ptr(), bs[0], bs[1], bs[2]};
   }
   check_head_dim(op, d.D, tg::cuda::kDecodeMaxHeadDim);
-  need_device();
+  DeviceState& dev = need_device();
+  const int sms = dev.prop.multiProcessorCount;
+  const size_t bytes = tg::cuda::attention_decode_scratch_bytes(d, sms);
+  float* partial = bytes == 0 ? nullptr : static_cast<float*>(scratch(dev, bytes));
   const tg::cuda::Bf16CacheRef k{static_cast<uint16_t*>(kb.data), d.B, d.Hkv, L, d.D};
   const tg::cuda::Bf16CacheRef v{static_cast<uint16_t*>(vb.data), d.B, d.Hkv, L, d.D};
-  check(tg::cuda::launch_attention_decode_bf16(o.out(), q.in(), k, v, bias, d, 0));
+  check(tg::cuda::launch_attention_decode_bf16(o.out(), q.in(), k, v, bias, d, sms, partial, 0));
   return info.Env().Undefined();
 }
 

@@ -32,8 +32,12 @@ std::string launch_kv_cache_store(const Bf16CacheRef& cache, int64_t pos, HeadsI
 // dst (B, Hkv, Tk, D) contiguous float32 = cache[:, :, :Tk, :].
 std::string launch_kv_cache_load(float* dst, const Bf16CacheRef& cache, int64_t Tk, cudaStream_t stream);
 
-// o (B, Tq, Hq, D) = softmax(scale q k^T [causal] + bias) v over the first s.Tk cached positions of k and v.
+// Device scratch of the decode attention on a GPU of `multiprocessors` (0 when its rows fill the GPU unsplit).
+size_t attention_decode_scratch_bytes(const AttentionShape& s, int multiprocessors);
+// o (B, Tq, Hq, D) = softmax(scale q k^T [causal] + bias) v over the first s.Tk cached positions of k and v; the keys
+// of each query row are split across blocks when the rows alone would leave multiprocessors idle.
 std::string launch_attention_decode_bf16(HeadsOut o, HeadsIn q, const Bf16CacheRef& k, const Bf16CacheRef& v,
-                                         const AttentionBiasRef& bias, const AttentionShape& s, cudaStream_t stream);
+                                         const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
+                                         float* scratch, cudaStream_t stream);
 
 }  // namespace tg::cuda

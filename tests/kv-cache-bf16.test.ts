@@ -107,6 +107,21 @@ forEachBackend((device) => describe(`bfloat16 KV cache on ${device}`, () => {
     });
   }
 
+  it('decode attention of a single query row over a long cache (cuda splits its keys across blocks and merges them)', () => {
+    tg.tidy(() => {
+      const [B, H, L, Tk, D] = [1, 1, 160, 150, 64];
+      const cache = new nn.KVCache(1, B, H, L, D, 'bfloat16', device);
+      const kv = randomArray(Tk * D, 9950, 2), vv = randomArray(Tk * D, 9951, 2);
+      cache.write(0, 0, tg.tensor(Float32Array.from(kv), [B, Tk, H, D]), tg.tensor(Float32Array.from(vv), [B, Tk, H, D]));
+      const qv = randomArray(D, 9952, 2);
+      // drops every third key, so each split sees a different max
+      const biasValues = Float32Array.from({ length: Tk }, (_, j) => (j % 3 === 1 ? -1e30 : 0.25 * (j % 5)));
+      const o = cache.attend(0, tg.tensor(Float32Array.from(qv), [B, 1, H, D]), Tk, tg.tensor(biasValues, [B, 1, 1, Tk]), 1 / Math.sqrt(D));
+      expectClose(o.data(), refAttention(qv, kv.map(bf16), vv.map(bf16), B, 1, Tk, H, H, D, biasValues), { atol: 1e-5, rtol: 1e-5 }, 'attention output');
+      cache.dispose();
+    });
+  });
+
   it('rejects bad dtypes, odd head sizes, overflowing writes and mis-sized buffers', () => {
     const values = (shape: number[]) => tg.tensor(Float32Array.from(randomArray(shape.reduce((a, b) => a * b, 1), 9800)), shape);
     tg.tidy(() => {
