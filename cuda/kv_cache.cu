@@ -199,11 +199,13 @@ std::string launch_attention_decode_bf16(HeadsOut o, HeadsIn q, const Bf16CacheR
     return "attention_decode_bf16: " + std::to_string(rows) + " query rows exceed the grid's 2^31 - 1 blocks";
   // Whole warp strides per split, so every split starts its warps on consecutive keys.
   const int64_t chunk = ((s.Tk + splits - 1) / splits + kDecodeWarps - 1) / kDecodeWarps * kDecodeWarps;
+  if (s.D > kDecodeMaxHeadDim)
+    return "head dim D = " + std::to_string(s.D) + " exceeds the cuda decode kernel's " + std::to_string(kDecodeMaxHeadDim);
+  const auto kernel = s.D <= 64    ? attention_decode_bf16_kernel<1>
+                      : s.D <= 128 ? attention_decode_bf16_kernel<2>
+                                   : attention_decode_bf16_kernel<4>;
   const dim3 grid(static_cast<unsigned>(rows * splits)), block(kDecodeThreads);
-  if (s.D <= 64) launch(attention_decode_bf16_kernel<1>, grid, block, stream, o, q, k, v, bias, s, splits, chunk, scratch);
-  else if (s.D <= 128) launch(attention_decode_bf16_kernel<2>, grid, block, stream, o, q, k, v, bias, s, splits, chunk, scratch);
-  else if (s.D <= kDecodeMaxHeadDim) launch(attention_decode_bf16_kernel<4>, grid, block, stream, o, q, k, v, bias, s, splits, chunk, scratch);
-  else return "head dim D = " + std::to_string(s.D) + " exceeds the cuda decode kernel's " + std::to_string(kDecodeMaxHeadDim);
+  launch(kernel, grid, block, stream, o, q, k, v, bias, s, splits, chunk, scratch);
   const std::string err = launch_error("attention_decode_bf16_kernel");
   if (!err.empty() || splits == 1) return err;
   launch(attention_decode_combine_kernel, dim3(static_cast<unsigned>(rows)), block, stream, o, scratch, s, splits);
