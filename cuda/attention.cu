@@ -1,6 +1,7 @@
 // Flash-attention kernels in float32 SIMT arithmetic. The forward gives each block one tile of query rows of one
 // (batch, head) and streams key/value tiles through shared memory with the online softmax, writing o and the
-// row log-sum-exp (never the Tq x Tk scores). The backward recomputes P = exp(scale q k^T - lse): one kernel per
+// row log-sum-exp (never the Tq x Tk scores); a few query rows (decoding, kDecodeRows as on the CPU) take the decode
+// kernel instead, which reads K and V once (float32 views, or the bf16 KV cache) with a block per row and key split. The backward recomputes P = exp(scale q k^T - lse): one kernel per
 // (batch, kv head, key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another
 // per (batch, head, query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in
 // a fixed order (deterministic, no atomics). Causal tiles wholly above the diagonal are never visited; the
@@ -15,6 +16,7 @@
 #include "attention.cuh"
 #include "common.cuh"
 #include "math/attention.h"
+#include "math/bf16.h"
 
 namespace tg::cuda {
 namespace {
@@ -357,6 +359,178 @@ __global__ void __launch_bounds__(kThreads)
   store_rows<kOwn, kD>(dq.data + b * dq.sb + h * dq.sh, dq.st, i0, s.Tq, D, dq_acc, s.scale);
 }
 
+// ---- decode: a few query rows over K and V read once ----
+
+constexpr int kDecodeThreads = 256;
+constexpr int kDecodeWarps = kDecodeThreads / 32;
+
+// Values d and d + 1 of a K or V row (zero past D), as floats: one 8-byte (float) or 4-byte (bf16) load when
+// `paired` (D even and every row aligned to a pair).
+__device__ __forceinline__ void load_pair(const float* row, int64_t d, int64_t D, bool paired, float* x0, float* x1) {
+  if (paired && d < D) {
+    const float2 w = *reinterpret_cast<const float2*>(row + d);
+    *x0 = w.x;
+    *x1 = w.y;
+    return;
+  }
+  *x0 = d < D ? row[d] : 0.0f;
+  *x1 = d + 1 < D ? row[d + 1] : 0.0f;
+}
+__device__ __forceinline__ void load_pair(const uint16_t* row, int64_t d, int64_t D, bool paired, float* x0, float* x1) {
+  if (paired && d < D) {
+    const uint32_t w = *reinterpret_cast<const uint32_t*>(row + d);
+    *x0 = math::bf16_to_float(static_cast<uint16_t>(w & 0xffffu));
+    *x1 = math::bf16_to_float(static_cast<uint16_t>(w >> 16));
+    return;
+  }
+  *x0 = d < D ? math::bf16_to_float(row[d]) : 0.0f;
+  *x1 = d + 1 < D ? math::bf16_to_float(row[d + 1]) : 0.0f;
+}
+
+// A block per query row (b, i, h) and split of its keys: warps stride over keys [split * chunk, (split + 1) * chunk)
+// of the row's visible ones, a dot product per key with lanes over D (lane l holds dims 2 (l + 32 c) and
+// 2 (l + 32 c) + 1, c < kPairs: coalesced along the row) and an online softmax per warp; the warps' (max, sum,
+// output) merge through shared memory. With one split the block writes o (and lse); otherwise its (max, sum,
+// unnormalized output) go to `partial` for attention_decode_combine_kernel.
+template <int kPairs, class T>
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_decode_kernel(HeadsOut o, float* __restrict__ lse, HeadsIn q, KVRows<T> k, KVRows<T> v,
+                            AttentionBiasRef bias, AttentionShape s, bool paired, int64_t splits, int64_t chunk,
+                            float* __restrict__ partial) {
+  __shared__ float part_o[kDecodeWarps][kPairs * 64];
+  __shared__ float part_m[kDecodeWarps], part_l[kDecodeWarps];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t row = blockIdx.x / splits, split = blockIdx.x % splits;
+  const int64_t h = row % s.Hq, i = row / s.Hq % s.Tq, b = row / (s.Hq * s.Tq);
+  const int64_t hk = h / (s.Hq / s.Hkv), D = s.D;
+  const float* qr = q.data + b * q.sb + i * q.st + h * q.sh;
+  float qv[kPairs][2];
+#pragma unroll
+  for (int c = 0; c < kPairs; ++c) {
+    const int64_t d = 2 * (lane + 32 * c);
+    qv[c][0] = d < D ? qr[d] : 0.0f;
+    qv[c][1] = d + 1 < D ? qr[d + 1] : 0.0f;
+  }
+  const T* kb = k.data + b * k.sb + hk * k.sh;
+  const T* vb = v.data + b * v.sb + hk * v.sh;
+  const float* bias_row = bias.data != nullptr ? bias.data + b * bias.sb + i * bias.sq : nullptr;
+  const int64_t visible = math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
+  const int64_t end = (split + 1) * chunk < visible ? (split + 1) * chunk : visible;
+
+  float m = -__builtin_inff(), l = 0.0f, acc[kPairs][2] = {};
+  for (int64_t j = split * chunk + warp; j < end; j += kDecodeWarps) {
+    float dot = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kPairs; ++c) {
+      float k0, k1;
+      load_pair(kb + j * k.st, 2 * (lane + 32 * c), D, paired, &k0, &k1);
+      dot += qv[c][0] * k0 + qv[c][1] * k1;
+    }
+    const float score = s.scale * warp_sum(dot) + (bias_row != nullptr ? bias_row[j * bias.sk] : 0.0f);
+    float rescale;
+    m = math::online_softmax_max(m, score, &rescale);
+    const float p = math::masked_exp(score, m);
+    l = l * rescale + p;
+#pragma unroll
+    for (int c = 0; c < kPairs; ++c) {
+      float v0, v1;
+      load_pair(vb + j * v.st, 2 * (lane + 32 * c), D, paired, &v0, &v1);
+      acc[c][0] = acc[c][0] * rescale + p * v0;
+      acc[c][1] = acc[c][1] * rescale + p * v1;
+    }
+  }
+
+  if (lane == 0) {
+    part_m[warp] = m;
+    part_l[warp] = l;
+  }
+#pragma unroll
+  for (int c = 0; c < kPairs; ++c) {
+    part_o[warp][2 * (lane + 32 * c)] = acc[c][0];
+    part_o[warp][2 * (lane + 32 * c) + 1] = acc[c][1];
+  }
+  __syncthreads();
+  float top = -__builtin_inff();
+  for (int w = 0; w < kDecodeWarps; ++w) top = part_m[w] > top ? part_m[w] : top;
+  float weight[kDecodeWarps], total = 0.0f;
+  for (int w = 0; w < kDecodeWarps; ++w) {
+    weight[w] = math::masked_exp(part_m[w], top);
+    total += part_l[w] * weight[w];
+  }
+  // One split normalizes here; a split's partial stays relative to its own max (none when it saw no key).
+  const float mul = splits == 1 ? 1.0f / total : 1.0f;
+  float* out = splits == 1 ? o.data + b * o.sb + i * o.st + h * o.sh : partial + (row * splits + split) * (D + 2);
+  for (int64_t d = threadIdx.x; d < D; d += kDecodeThreads) {
+    float sum = 0.0f;
+    for (int w = 0; w < kDecodeWarps; ++w) sum += part_o[w][d] * weight[w];
+    out[d] = sum * mul;
+  }
+  if (threadIdx.x != 0) return;
+  if (splits > 1) {
+    out[D] = top;
+    out[D + 1] = total;
+  } else if (lse != nullptr) {
+    lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(top, total);
+  }
+}
+
+// o row (and lse) from the splits' partials: sum_s o_s exp(m_s - M) / sum_s l_s exp(m_s - M), M the largest m_s.
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_decode_combine_kernel(HeadsOut o, float* __restrict__ lse, const float* __restrict__ partial,
+                                    AttentionShape s, int64_t splits) {
+  const int64_t row = blockIdx.x, h = row % s.Hq, i = row / s.Hq % s.Tq, b = row / (s.Hq * s.Tq), D = s.D;
+  const float* parts = partial + row * splits * (D + 2);
+  float top = -__builtin_inff();
+  for (int64_t p = 0; p < splits; ++p) top = parts[p * (D + 2) + D] > top ? parts[p * (D + 2) + D] : top;
+  float total = 0.0f;
+  for (int64_t p = 0; p < splits; ++p) total += parts[p * (D + 2) + D + 1] * math::masked_exp(parts[p * (D + 2) + D], top);
+  const float inv = 1.0f / total;
+  float* orow = o.data + b * o.sb + i * o.st + h * o.sh;
+  for (int64_t d = threadIdx.x; d < D; d += kDecodeThreads) {
+    float sum = 0.0f;
+    for (int64_t p = 0; p < splits; ++p) sum += parts[p * (D + 2) + d] * math::masked_exp(parts[p * (D + 2) + D], top);
+    orow[d] = sum * inv;
+  }
+  if (threadIdx.x == 0 && lse != nullptr) lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(top, total);
+}
+
+// Splits of each row's keys: enough blocks for two per multiprocessor (one block per query row leaves most of a
+// large GPU idle while a few rows stream a long cache), each split at least kMinSplitKeys keys.
+constexpr int64_t kMinSplitKeys = 64;
+int64_t decode_splits(const AttentionShape& s, int multiprocessors) {
+  const int64_t rows = s.B * s.Tq * s.Hq;
+  const int64_t wanted = (2 * static_cast<int64_t>(multiprocessors) + rows - 1) / rows;
+  const int64_t most = (s.Tk + kMinSplitKeys - 1) / kMinSplitKeys;
+  return wanted < 1 ? 1 : wanted < most ? wanted : most;
+}
+
+template <class T>
+bool pair_aligned(const KVRows<T>& r) {
+  return reinterpret_cast<uintptr_t>(r.data) % (2 * sizeof(T)) == 0 && r.sb % 2 == 0 && r.st % 2 == 0 && r.sh % 2 == 0;
+}
+
+template <class T>
+std::string decode_for(HeadsOut o, float* lse, HeadsIn q, KVRows<T> k, KVRows<T> v, const AttentionBiasRef& bias,
+                       const AttentionShape& s, int multiprocessors, float* scratch, cudaStream_t stream) {
+  const int64_t rows = s.B * s.Tq * s.Hq, splits = decode_splits(s, multiprocessors);
+  if (rows * splits > 0x7fffffff)
+    return "attention_decode: " + std::to_string(rows) + " query rows exceed the grid's 2^31 - 1 blocks";
+  if (s.D > kDecodeMaxHeadDim)
+    return "head dim D = " + std::to_string(s.D) + " exceeds the cuda decode kernel's " + std::to_string(kDecodeMaxHeadDim);
+  // Whole warp strides per split, so every split starts its warps on consecutive keys.
+  const int64_t chunk = ((s.Tk + splits - 1) / splits + kDecodeWarps - 1) / kDecodeWarps * kDecodeWarps;
+  const bool paired = s.D % 2 == 0 && pair_aligned(k) && pair_aligned(v);
+  const auto kernel = s.D <= 64    ? attention_decode_kernel<1, T>
+                      : s.D <= 128 ? attention_decode_kernel<2, T>
+                                   : attention_decode_kernel<4, T>;
+  const dim3 grid(static_cast<unsigned>(rows * splits)), block(kDecodeThreads);
+  launch(kernel, grid, block, stream, o, lse, q, k, v, bias, s, paired, splits, chunk, scratch);
+  const std::string err = launch_error("attention_decode_kernel");
+  if (!err.empty() || splits == 1) return err;
+  launch(attention_decode_combine_kernel, dim3(static_cast<unsigned>(rows)), block, stream, o, lse, scratch, s, splits);
+  return launch_error("attention_decode_combine_kernel");
+}
+
 bool aligned4(const HeadsIn& t) {
   return reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.sb % 4 == 0 && t.st % 4 == 0 && t.sh % 4 == 0;
 }
@@ -402,13 +576,36 @@ std::string head_dim_error(int64_t D) {
 
 }  // namespace
 
+size_t attention_decode_scratch_bytes(const AttentionShape& s, int multiprocessors) {
+  const int64_t splits = decode_splits(s, multiprocessors);
+  return splits == 1 ? 0 : static_cast<size_t>(s.B * s.Tq * s.Hq * splits * (s.D + 2)) * sizeof(float);
+}
+
+std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<float> k, KVRows<float> v,
+                                    const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
+                                    float* scratch, cudaStream_t stream) {
+  return decode_for(o, lse, q, k, v, bias, s, multiprocessors, scratch, stream);
+}
+std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<uint16_t> k, KVRows<uint16_t> v,
+                                    const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
+                                    float* scratch, cudaStream_t stream) {
+  return decode_for(o, lse, q, k, v, bias, s, multiprocessors, scratch, stream);
+}
+
+size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocessors) {
+  return s.Tq <= kDecodeRows ? attention_decode_scratch_bytes(s, multiprocessors) : 0;
+}
+
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
-                                     cudaStream_t stream) {
+                                     int multiprocessors, float* scratch, cudaStream_t stream) {
+  if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
+  if (s.Tq <= kDecodeRows)
+    return decode_for(o, lse, q, KVRows<float>{k.data, k.sb, k.st, k.sh}, KVRows<float>{v.data, v.sb, v.st, v.sh},
+                      AttentionBiasRef{nullptr, 0, 0, 0}, s, multiprocessors, scratch, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v);
   if (s.D <= 32) return forward_for<32>(o, lse, q, k, v, s, vec4, stream);
   if (s.D <= 64) return forward_for<64>(o, lse, q, k, v, s, vec4, stream);
-  if (s.D <= 128) return forward_for<128>(o, lse, q, k, v, s, vec4, stream);
-  return head_dim_error(s.D);
+  return forward_for<128>(o, lse, q, k, v, s, vec4, stream);
 }
 
 size_t attention_backward_scratch_bytes(const AttentionShape& s) {

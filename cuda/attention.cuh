@@ -29,9 +29,40 @@ struct AttentionShape {
 // The largest head size the tiled kernels hold in shared memory (their tiles are sized for D padded to 32, 64 or 128).
 constexpr int64_t kAttentionMaxHeadDim = 128;
 
+// Keys or values of element type T (float, or bf16 bits as uint16_t): (b, t, h, d) at data[b*sb + t*st + h*sh + d].
+template <class T>
+struct KVRows {
+  const T* data;
+  int64_t sb, st, sh;
+};
+
+// Additive bias (B, Tq, Tk) at data[b*sb + i*sq + j*sk], or data == nullptr for none.
+struct AttentionBiasRef {
+  const float* data;
+  int64_t sb, sq, sk;
+};
+
+// The decode kernel: a few query rows streaming K and V once, each row's keys split across blocks when the rows
+// alone would leave multiprocessors idle. attentionForward takes it at or below kDecodeRows queries (as the CPU
+// does), attentionDecodeBf16 always. Each lane keeps D / 32 output values in registers: D <= kDecodeMaxHeadDim.
+constexpr int64_t kDecodeRows = 4;
+constexpr int64_t kDecodeMaxHeadDim = 256;
+// Device scratch of the decode kernel on a GPU of `multiprocessors` (0 when its rows fill the GPU unsplit).
+size_t attention_decode_scratch_bytes(const AttentionShape& s, int multiprocessors);
+// o (B, Tq, Hq, D) = softmax(scale q k^T [causal] + bias) v over the first s.Tk rows of k and v; lse (B, Hq, Tq)
+// contiguous when not null.
+std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<float> k, KVRows<float> v,
+                                    const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
+                                    float* scratch, cudaStream_t stream);
+std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<uint16_t> k, KVRows<uint16_t> v,
+                                    const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
+                                    float* scratch, cudaStream_t stream);
+
+// Device scratch of launch_attention_forward (the decode kernel's, for at most kDecodeRows queries).
+size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocessors);
 // o (B, Tq, Hq, D) = softmax(scale q k^T, masked) v and lse (B, Hq, Tq) contiguous.
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
-                                     cudaStream_t stream);
+                                     int multiprocessors, float* scratch, cudaStream_t stream);
 
 // Device scratch the backward needs: rowsum(dO * O) per query row.
 size_t attention_backward_scratch_bytes(const AttentionShape& s);

@@ -142,8 +142,11 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   for (const TensorArg* in : {&q.t, &k.t, &v.t, &lse}) no_overlap(op, o.t, *in);
   for (const TensorArg* in : {&q.t, &k.t, &v.t}) no_overlap(op, lse, *in);
   check_head_dim(op, d.D, tg::cuda::kAttentionMaxHeadDim);
-  need_device();
-  check(tg::cuda::launch_attention_forward(o.out(), lse.ptr(), q.in(), k.in(), v.in(), d, 0));
+  DeviceState& dev = need_device();
+  const int sms = dev.prop.multiProcessorCount;
+  const size_t bytes = tg::cuda::attention_forward_scratch_bytes(d, sms);
+  float* partial = bytes == 0 ? nullptr : static_cast<float*>(scratch(dev, bytes));
+  check(tg::cuda::launch_attention_forward(o.out(), lse.ptr(), q.in(), k.in(), v.in(), d, sms, partial, 0));
   return info.Env().Undefined();
 }
 

@@ -17,25 +17,14 @@ struct Bf16CacheRef {
   int64_t B, Hkv, L, D;
 };
 
-// Additive bias (B, Tq, Tk) at data[b*sb + i*sq + j*sk], or data == nullptr for none.
-struct AttentionBiasRef {
-  const float* data;
-  int64_t sb, sq, sk;
-};
-
-// The largest head size of the decode kernel (each lane keeps D / 32 output values in registers).
-constexpr int64_t kDecodeMaxHeadDim = 256;
-
 // cache[b, h, pos + t, :] = bf16(src (B, T, Hkv, D) view at (b, t, h)) for t < T.
 std::string launch_kv_cache_store(const Bf16CacheRef& cache, int64_t pos, HeadsIn src, int64_t T, cudaStream_t stream);
 
 // dst (B, Hkv, Tk, D) contiguous float32 = cache[:, :, :Tk, :].
 std::string launch_kv_cache_load(float* dst, const Bf16CacheRef& cache, int64_t Tk, cudaStream_t stream);
 
-// Device scratch of the decode attention on a GPU of `multiprocessors` (0 when its rows fill the GPU unsplit).
-size_t attention_decode_scratch_bytes(const AttentionShape& s, int multiprocessors);
-// o (B, Tq, Hq, D) = softmax(scale q k^T [causal] + bias) v over the first s.Tk cached positions of k and v; the keys
-// of each query row are split across blocks when the rows alone would leave multiprocessors idle.
+// o (B, Tq, Hq, D) = softmax(scale q k^T [causal] + bias) v over the first s.Tk cached positions of k and v, by
+// launch_attention_decode; scratch of attention_decode_scratch_bytes.
 std::string launch_attention_decode_bf16(HeadsOut o, HeadsIn q, const Bf16CacheRef& k, const Bf16CacheRef& v,
                                          const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
                                          float* scratch, cudaStream_t stream);

@@ -324,7 +324,10 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       { B: 2, Hq: 2, Hkv: 1, Tq: 70, Tk: 33, D: 64, causal: false, lead: 0, scale: 0.2 }, // Tq > Tk, several query tiles
       { B: 1, Hq: 2, Hkv: 1, Tq: 21, Tk: 50, D: 128, causal: true, lead: 4 },
       { B: 1, Hq: 2, Hkv: 2, Tq: 9, Tk: 9, D: 5, causal: true, lead: 1 }, // odd head size
+      // at most 4 queries: the decode path (cuda splits a lone row's 150 keys across blocks)
       { B: 1, Hq: 3, Hkv: 3, Tq: 4, Tk: 17, D: 33, causal: true, lead: 2 },
+      { B: 2, Hq: 6, Hkv: 2, Tq: 3, Tk: 40, D: 32, causal: true, lead: 1 },
+      { B: 1, Hq: 1, Hkv: 1, Tq: 1, Tk: 150, D: 64, causal: true, lead: 0 },
     ];
     it('primitives match a float64 forward and backward on strided views (tails, Tq < Tk, GQA 2 and 7, odd D)', () => {
       for (const s of viewCases) tg.tidy(() => {
