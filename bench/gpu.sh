@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine (see docs in /work/shared/GPU.md): unpack Node, print the GPU, build the
 # CUDA addon for sm_90 from the carried sources, check the GRPO kernels against float64 references, time
-# W3 with CUDA events beside PyTorch, and run compute-sanitizer on a small check. Logs go to $OUT.
-# Needs (carried): .gpu/node.xz, node_modules/node-api-headers, node_modules/node-addon-api. ~3-5 minutes.
+# W3 with CUDA events beside PyTorch, run the op tests on the device against the CPU (every test in
+# forEachBackend), time the GPU engine's ops beside PyTorch (bench/gpu-ops.mjs: GEMM, bandwidth, attention),
+# and run compute-sanitizer on a small check. Logs go to $OUT. Under 10 minutes.
+# Needs (carried): .gpu/node.xz, .gpu/test-modules.tar.xz (scripts/gpu-carry.sh makes both), build/ and
+# native/cpu-probe/build/ (the CPU addon), dist/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -43,14 +46,30 @@ if command -v cuobjdump > /dev/null; then
 fi
 
 stamp "correctness + W3 benchmark"
-timeout 330 node bench/gpu-grpo.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-grpo.log" | grep -v '^ok  '
+timeout 150 node bench/gpu-grpo.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-grpo.log" | grep -v '^ok  '
 rc=${PIPESTATUS[0]}
 
-if command -v compute-sanitizer > /dev/null && [ $(( $(date +%s) - T0 )) -lt 360 ]; then
+stamp "op tests on the device (cpu and cuda)"
+if tar -xJf .gpu/test-modules.tar.xz -C "$work" 2> "$OUT/test-modules.log"; then
+  ln -sfn "$work/node_modules" node_modules
+  THINKGRAD_CUDA_PATH="$ADDON" THINKGRAD_TEST_DEVICES=cpu,cuda timeout 150 node node_modules/vitest/vitest.mjs run \
+    tests/elementwise.test.ts tests/creation.test.ts tests/shape.test.ts tests/reduce.test.ts tests/index-ops.test.ts \
+    tests/matmul.test.ts tests/matmul-precision.test.ts tests/nn-fused.test.ts tests/kv-cache-bf16.test.ts \
+    tests/optim.test.ts tests/devices.test.ts tests/cuda-training.test.ts > "$OUT/op-tests.log" 2>&1
+  echo "op tests rc=$?: $(grep -E 'passed|failed' "$OUT/op-tests.log" | tail -2 | tr '\n' ' ')"
+  grep -E 'FAIL|AssertionError|Error:' "$OUT/op-tests.log" | head -20
+else
+  echo "gpu.sh: no .gpu/test-modules.tar.xz (scripts/gpu-carry.sh): op tests skipped"
+fi
+
+stamp "GPU ops beside PyTorch (GEMM, bandwidth, attention)"
+timeout 180 node bench/gpu-ops.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-ops.log"
+
+if command -v compute-sanitizer > /dev/null && [ $(( $(date +%s) - T0 )) -lt 480 ]; then
   stamp "compute-sanitizer memcheck (small shapes)"
-  timeout 90 compute-sanitizer --tool memcheck --print-limit 20 node bench/gpu-grpo.mjs "$ADDON" "$OUT" --check-only --small \
+  timeout 60 compute-sanitizer --tool memcheck --print-limit 20 node bench/gpu-grpo.mjs "$ADDON" "$OUT" --check-only --small \
     > "$OUT/memcheck.log" 2>&1
   echo "memcheck rc=$? : $(grep -E 'ERROR SUMMARY|correctness' "$OUT/memcheck.log" | tr '\n' ' ')"
 fi
-stamp "done (bench rc=$rc); logs in $OUT: env.txt build.log sass.txt gpu-grpo.log gpu-grpo.json memcheck.log"
+stamp "done (bench rc=$rc); logs in $OUT: env.txt build.log sass.txt gpu-grpo.log gpu-grpo.json op-tests.log gpu-ops.log gpu-ops.json memcheck.log"
 exit "$rc"

@@ -6,6 +6,10 @@
 
 #define TG_CUDA_BINDING_FAMILIES(X) \
   X(grpo)                           \
+  X(reduce)                         \
+  X(index)                          \
+  X(layers)                         \
+  X(matmul)                         \
   X(attention)
 
 namespace tg::cuda_binding {

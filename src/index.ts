@@ -7,7 +7,7 @@ export { tidy, keep } from './autograd/tidy.js';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { backward, type BackwardOptions } from './autograd/engine.js';
 export { record } from './autograd/function.js';
-export { memory, resetPeakMemory, emptyCache, setNumThreads, getNumThreads, type DeviceMemoryInfo, type MemoryInfo } from './memory.js';
+export { memory, resetPeakMemory, emptyCache, synchronize, setNumThreads, getNumThreads, type DeviceMemoryInfo, type MemoryInfo } from './memory.js';
 export { backends, getDefaultDevice, setDefaultDevice } from './backend/registry.js';
 export type { Device } from './backend/backend.js';
 export { add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, silu, gelu, relu,

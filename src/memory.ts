@@ -45,6 +45,15 @@ export function emptyCache(): void {
 }
 
 /**
+ * Waits for the queued work of `device` (every device in use when omitted), as `torch.cuda.synchronize`: kernels
+ * run asynchronously on the GPU, so a timing or a host read of raw device memory waits here first. Reading a
+ * tensor (`data()`, `item()`) already waits.
+ */
+export function synchronize(device?: Device): void {
+  for (const b of loadedBackends()) if (device === undefined || b.device === device) b.synchronize();
+}
+
+/**
  * Threads the CPU kernels use (default: CPUs available, or THINKGRAD_NUM_THREADS), an integer in [1, 1024].
  * More threads than CPUs warns once per process.
  */

@@ -237,7 +237,7 @@ export const cpuEntryPoints = {
   ...kvCacheEntryPoints,
 } as const;
 
-/** The CUDA addon (cuda/binding.cc): its own buffer table, the GRPO kernels, and a kernel timer for bench/gpu.sh. */
+/** The CUDA addon (cuda/binding.cc): its own buffer table, the GRPO kernels, the GEMM, and a kernel timer for bench/gpu.sh. */
 export const cudaEntryPoints = {
   deviceInfo: entry([], 'cudaDeviceInfo'),
   alloc: entry(['numel: int', 'dtype: int'], 'number'),
@@ -249,6 +249,18 @@ export const cudaEntryPoints = {
   emptyCache: entry([]),
   synchronize: entry([]),
   ...grpoEntryPoints,
+  ...reduceEntryPoints,
+  ...indexEntryPoints,
+  ...matmulEntryPoints,
+  softmaxForward: fusedEntryPoints.softmaxForward,
+  logSoftmaxForward: fusedEntryPoints.logSoftmaxForward,
+  softmaxBackward: fusedEntryPoints.softmaxBackward,
+  logSoftmaxBackward: fusedEntryPoints.logSoftmaxBackward,
+  crossEntropyForward: fusedEntryPoints.crossEntropyForward,
+  crossEntropyBackward: fusedEntryPoints.crossEntropyBackward,
+  rmsnormForward: fusedEntryPoints.rmsnormForward,
+  rmsnormBackward: fusedEntryPoints.rmsnormBackward,
+  ropeForward: fusedEntryPoints.ropeForward,
   attentionForward: fusedEntryPoints.attentionForward,
   attentionBackward: fusedEntryPoints.attentionBackward,
   ...kvCacheEntryPoints,

@@ -91,6 +91,8 @@ forEachDevice((device) => describe(`device tensors on ${device}`, () => {
     expect(tg.memory().devices[device]!.peakBytes).toBeGreaterThanOrEqual(before + 16000);
     for (const t of ts) t.dispose();
     expect(bytesOn(device)).toBe(before);
+    tg.synchronize(device);
+    tg.synchronize();
     tg.emptyCache();
     expect(tg.memory().devices[device]!.cachedBytes).toBe(0);
     expect(tg.memory().numBytes).toBe(tg.memory().devices.cpu!.numBytes);
@@ -185,7 +187,10 @@ describe.skipIf(!cudaDevice.available)('two devices', () => {
     const expected = tg.tidy(() => model.forward(ids).data());
     const cpuBytes = tg.memory().devices.cpu!.numBytes;
     const cudaBytes = bytesOn('cuda');
+    expect(model.device).toBe('cpu');
     expect(model.to('cuda')).toBe(model);
+    expect(model.device).toBe('cuda');
+    expect(new tg.nn.Module().device).toBe('cpu');
     expect(model.parameters()).toEqual(params);
     for (const p of params) {
       expect(p.device).toBe('cuda');
@@ -221,5 +226,36 @@ describe.skipIf(!cudaDevice.available)('two devices', () => {
     opt.dispose?.();
     model.dispose();
     ids.dispose();
+  });
+});
+
+describe.skipIf(!cudaDevice.available)('device out of memory', () => {
+  it('a tensor larger than the device is a RangeError naming the op and the bytes; the device works after it', () => {
+    const total = tg.cudaAvailable().device!.totalMemory!;
+    const numel = Math.ceil(total / 4) + 1024;
+    expect(() => tg.empty([numel], { device: 'cuda' })).toThrow(new RegExp(`cuda\\.alloc: out of device memory allocating ${numel * 4} bytes`));
+    const x = tg.tensor([1, 2, 3], [3], { device: 'cuda' });
+    expect(Array.from(x.data())).toEqual([1, 2, 3]);
+    x.dispose();
+  });
+
+  it.skipIf(!cudaDevice.emulated)('a full device gives its cached blocks back and retries once before it throws (emulated 64 MiB device)', () => {
+    tg.emptyCache();
+    const { numBytes } = tg.memory().devices.cuda!;
+    const MiB = 2 ** 20;
+    process.env.THINKGRAD_CUDA_EMULATOR_MEMORY = String(numBytes + 4 * MiB + 64 * MiB);
+    try {
+      const big = tg.empty([12 * MiB], { device: 'cuda' }); // 48 MiB
+      expect(() => tg.empty([6 * MiB], { device: 'cuda' })).toThrow(/out of device memory allocating 25165824 bytes/);
+      big.dispose();
+      expect(tg.memory().devices.cuda!.cachedBytes).toBe(48 * MiB);
+      // 24 MiB is another size class: it fits only once the cached 48 MiB block goes back to the device.
+      const other = tg.empty([6 * MiB], { device: 'cuda' });
+      expect(tg.memory().devices.cuda!.cachedBytes).toBe(0);
+      other.dispose();
+    } finally {
+      delete process.env.THINKGRAD_CUDA_EMULATOR_MEMORY;
+      tg.emptyCache();
+    }
   });
 });

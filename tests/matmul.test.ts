@@ -1,7 +1,11 @@
 // matmul vs a float64 reference: odd 2-D sizes, 1-D operands, batched and broadcast batch dims, transposed
-// views read in place vs strided views that need a copy, empty dims, gradients, and every GEMM kernel.
+// views read in place vs strided views that need a copy, empty dims, gradients, and every GEMM kernel of each
+// device's addon (forced by name) at each precision, called directly with offsets, alpha and beta.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
+import { cudaAddon } from '../src/backend/cuda.js';
+import type { Device } from '../src/backend/backend.js';
+import type { ComputeAddon } from '../src/native-entry-points.js';
 import { native } from '../src/native.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { expectClose, forEachBackend, fromArray, indices, randomArray } from './helpers/reference.js';
@@ -47,15 +51,86 @@ function bmm(a: ArrayLike<number>, aBatch: number[], b: ArrayLike<number>, bBatc
   return { shape: [...batch, M, N], values: Float64Array.from(out) };
 }
 
-/** Bytes the op allocated at its peak beyond what was live before (output included). */
-function peakExtraBytes(fn: () => void): number {
-  const before = tg.memory().numBytes;
+/** Bytes the op allocated on `device` at its peak beyond what was live there before (output included). */
+function peakExtraBytes(device: Device, fn: () => void): number {
+  const before = tg.memory().devices[device]!.numBytes;
   tg.resetPeakMemory();
   fn();
-  return tg.memory().peakBytes - before;
+  return tg.memory().devices[device]!.peakBytes - before;
 }
 
 const SIZES = [1, 3, 17, 65, 130];
+
+/**
+ * The GEMM kernels of a device's addon, forced by name with gemmKernel ('auto' = the best one there): the CPU's
+ * micro-kernels, or on cuda cuBLASLt and the addon's own (mma: bf16 tensor cores at medium precision, float32
+ * CUDA cores at highest; simt: float32 CUDA cores at both). `portable` runs everywhere.
+ */
+type GemmAddon = Pick<ComputeAddon, 'matmul' | 'gemmKernel' | 'matmulPrecision'>;
+const GEMM_KERNELS: Record<Device, { addon: () => GemmAddon; names: string[]; portable: string[]; unsupported: string }> = {
+  cpu: { addon: () => native, names: ['scalar', 'avx2', 'avx512'], portable: ['scalar'], unsupported: 'this CPU' },
+  cuda: { addon: () => cudaAddon(), names: ['simt', 'mma', 'cublaslt'], portable: ['simt', 'mma'], unsupported: 'this device/build' },
+};
+
+/** float32 rounded to bfloat16, nearest even (what 'medium' kernels do to their operands). */
+function bf16(x: number): number {
+  const bits = new Uint32Array(new Float32Array([x]).buffer);
+  const lsb = (bits[0] >>> 16) & 1;
+  bits[0] = (((bits[0] + 0x7fff + lsb) >>> 16) << 16) >>> 0;
+  return new Float32Array(bits.buffer)[0];
+}
+
+interface GemmCase {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  batch: number;
+  alpha: number;
+  beta: number;
+  /** Leading dims and offsets multiples of 4 floats: the kernels' 16-byte loads, scalar ones otherwise. */
+  aligned: boolean;
+}
+
+/**
+ * One call of the addon's matmul entry point: A and B stored with leading dimensions wider than their rows, batch
+ * b's operands at out-of-order, unevenly spaced offsets (B's first two batches share one matrix), C initialized
+ * to random values (beta != 0) or NaN (beta = 0 must not read it). Returns the result and its float64 reference
+ * (operands rounded to bf16 first with `rounded`).
+ */
+function runGemm(addon: GemmAddon, c: GemmCase, precision: tg.Float32MatmulPrecision, rounded: boolean, seed: number) {
+  const { M, N, K, transA, transB, batch, alpha, beta, aligned } = c;
+  const pad = (n: number) => (aligned ? Math.ceil(n / 4) * 4 : n);
+  const lda = pad((transA ? M : K) + 3), ldb = pad((transB ? K : N) + 2);
+  const sizeA = (transA ? K : M) * lda, sizeB = (transB ? N : K) * ldb;
+  const aOffsets = Float64Array.from({ length: batch }, (_, b) => ((2 * b) % batch) * pad(sizeA + 5) + pad(1));
+  const bOffsets = Float64Array.from({ length: batch }, (_, b) => Math.max(b - 1, 0) * pad(sizeB + 3));
+  const a = randomArray(batch * pad(sizeA + 5) + pad(1), seed);
+  const b = randomArray(batch * pad(sizeB + 3), seed + 1);
+  const c0 = beta === 0 ? new Float64Array(batch * M * N).fill(NaN) : randomArray(batch * M * N, seed + 2);
+  const r = rounded ? bf16 : (x: number) => x;
+  const ref = new Float64Array(batch * M * N);
+  for (let bi = 0; bi < batch; bi++) {
+    const ao = aOffsets[bi], bo = bOffsets[bi];
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let sum = 0;
+        for (let k = 0; k < K; k++) {
+          sum += r(a[ao + (transA ? k * lda + i : i * lda + k)]) * r(b[bo + (transB ? j * ldb + k : k * ldb + j)]);
+        }
+        const o = (bi * M + i) * N + j;
+        ref[o] = alpha * sum + (beta === 0 ? 0 : beta * c0[o]);
+      }
+    }
+  }
+  return tg.tidy(() => {
+    const A = fromArray(a, [a.length]), B = fromArray(b, [b.length]), C = fromArray(c0, [c0.length]);
+    addon.matmul(C.storage.id, A.storage.id, aOffsets, lda, transA, B.storage.id, bOffsets, ldb, transB, M, N, K, batch,
+      alpha, beta, precision);
+    return { out: C.data(), ref };
+  });
+}
 
 forEachBackend((device) => describe(`matmul on ${device}`, () => {
   it('2-D products for every combination of odd sizes', () => {
@@ -135,18 +210,18 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       const bc = fromArray(b, [K, N]);
       expect(at.isContiguous()).toBe(false);
       let y!: tg.Tensor;
-      const inPlace = peakExtraBytes(() => (y = tg.matmul(at, bt)));
+      const inPlace = peakExtraBytes(device, () => (y = tg.matmul(at, bt)));
       expectClose(y.data(), ref, dotTol(K), 'A^T-view @ B^T-view');
       expect(inPlace, 'transposed operands must not be copied').toBeLessThan(outBytes + 4096);
       // a column window of a wider matrix: row stride > width, read in place
       const wide = fromArray(Float64Array.from([...indices([M, K + 6])], ([i, j]) => (j >= 3 && j < K + 3 ? a[i * K + j - 3] : 99)), [M, K + 6]);
       const win = wide.narrow(1, 3, K);
-      const windowBytes = peakExtraBytes(() => (y = tg.matmul(win, bc)));
+      const windowBytes = peakExtraBytes(device, () => (y = tg.matmul(win, bc)));
       expectClose(y.data(), ref, dotTol(K), 'column window @ B');
       expect(windowBytes, 'a row-strided window must not be copied').toBeLessThan(outBytes + 4096);
       // columns with step 2 cannot be described by a leading dimension: copied, same result
       const stepped = fromArray(Float64Array.from([...indices([M, 2 * K])], ([i, j]) => (j % 2 === 0 ? a[i * K + j / 2] : -7)), [M, 2 * K]).slice(1, 0, 2 * K, 2);
-      const copied = peakExtraBytes(() => (y = tg.matmul(stepped, bc)));
+      const copied = peakExtraBytes(device, () => (y = tg.matmul(stepped, bc)));
       expectClose(y.data(), ref, dotTol(K), 'step-2 columns @ B');
       expect(copied, 'the strided operand is copied').toBeGreaterThanOrEqual(outBytes + M * K * 4);
       // a stride-0 (expanded) operand
@@ -161,7 +236,7 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       const pRef = Float64Array.from([...indices([B, M, K])], ([bi, i, k]) => ab[(i * B + bi) * K + k]);
       const bbT = fromArray(bb, [B, N, K]).transpose(1, 2); // (B, K, N) transposed per batch
       const bbRef = Float64Array.from([...indices([B, K, N])], ([bi, k, j]) => bb[(bi * N + j) * K + k]);
-      const permBytes = peakExtraBytes(() => (y = tg.matmul(pa, bbT)));
+      const permBytes = peakExtraBytes(device, () => (y = tg.matmul(pa, bbT)));
       expectClose(y.data(), bmm(pRef, [B], bbRef, [B], M, K, N).values, dotTol(K), 'permuted batch @ transposed batch');
       expect(permBytes, 'permuted batches must not be copied').toBeLessThan(B * outBytes + 4096);
       // a transposed batch of 1-row matrices and a view with a negative-free but odd offset
@@ -296,28 +371,47 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
   });
 
   describe('every GEMM kernel', () => {
+    const kernels = GEMM_KERNELS[device];
     afterEach(() => {
-      native.gemmKernel('auto');
+      kernels.addon().gemmKernel('auto');
     });
 
-    it('auto picks a known kernel; unknown names throw', () => {
-      // THINKGRAD_GEMM may have forced another kernel at load: 'auto' is the CPU's best either way.
-      const best = native.gemmKernel('auto');
-      expect(['scalar', 'avx2', 'avx512']).toContain(best);
-      expect(native.gemmKernel('auto')).toBe(best);
-      expect(() => native.gemmKernel('sse9')).toThrow(/unknown kernel 'sse9'/);
-      expect(native.gemmKernel()).toBe(best);
+    it('auto picks a known kernel; unknown names throw; a kernel that cannot run here says why', () => {
+      // THINKGRAD_GEMM may have forced another kernel at load: 'auto' is the best here either way.
+      const addon = kernels.addon();
+      const best = addon.gemmKernel('auto');
+      expect(kernels.names).toContain(best);
+      expect(addon.gemmKernel('auto')).toBe(best);
+      expect(() => addon.gemmKernel('sse9')).toThrow(/gemmKernel: .*unknown kernel 'sse9'/);
+      expect(addon.gemmKernel()).toBe(best);
+      if (device !== 'cuda') return;
+      // cuBLASLt is loaded at run time; without it (no GPU, no libcublasLt) the addon's own kernels run.
+      const { kernels: inUse } = addon.matmulPrecision();
+      if (best === 'cublaslt') {
+        expect(inUse).toEqual({ highest: 'cublaslt-f32', medium: 'cublaslt-bf16' });
+      } else {
+        expect(best).toBe('mma');
+        expect(() => addon.gemmKernel('cublaslt')).toThrow(/gemmKernel: kernel 'cublaslt' is not supported on this device\/build: cuBLASLt/);
+        expect(addon.gemmKernel()).toBe('mma');
+        expect(inUse).toEqual({ highest: 'simt-f32', medium: 'mma-bf16' });
+      }
+      addon.gemmKernel('simt');
+      expect(addon.matmulPrecision().kernels).toEqual({ highest: 'simt-f32', medium: 'simt-f32' });
+      // The per-precision names select their kernel too.
+      expect(addon.gemmKernel('mma-bf16')).toBe('mma');
+      expect(addon.gemmKernel('simt-f32')).toBe('simt');
     });
 
-    for (const name of ['scalar', 'avx2', 'avx512'] as const) {
+    for (const name of kernels.names) {
       it(`${name}: packed, threaded, edge-tile and matrix-vector paths match the reference`, (ctx) => {
+        const addon = kernels.addon();
         let forced: string;
         try {
-          forced = native.gemmKernel(name);
+          forced = addon.gemmKernel(name);
         } catch (err) {
-          expect(String(err)).toMatch(new RegExp(`kernel '${name}' is not supported on this CPU`));
-          expect(name, 'the portable kernel is always available').not.toBe('scalar');
-          ctx.skip(`the ${name} kernel is not supported on this CPU`);
+          expect(String(err)).toMatch(new RegExp(`kernel '${name}' is not supported on ${kernels.unsupported}`));
+          expect(kernels.portable, 'the portable kernels are always available').not.toContain(name);
+          ctx.skip(`the ${name} kernel is not supported on ${kernels.unsupported}`);
           return;
         }
         expect(forced).toBe(name);
@@ -352,8 +446,67 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
           const X = fromArray(big, [65, 65]);
           expectClose(tg.matmul(X, X.transpose()).data(), mm(big, tr(big, 65, 65), 65, 65, 65), dotTol(65, 900), `${name} scaled`);
         });
-        expect(native.gemmKernel('auto')).not.toBe('');
+        expect(addon.gemmKernel('auto')).not.toBe('');
       });
     }
+
+    // Kernels whose name ends in -bf16 round the operands to bfloat16 (nearest even) and accumulate in float32:
+    // against a reference on the same rounded operands only float32 accumulation is left (dotTol), except
+    // cuBLASLt's FAST_16BF, which may or may not round: it is held to bf16 accuracy on the exact operands
+    // (each product off by up to 2^-8 relative, random-walking over K).
+    it('each kernel at each precision: tails past a tile, every transpose, lda > width, uneven batch offsets, alpha and beta', () => {
+      const addon = kernels.addon();
+      // 37 x 45 x 53: tails in every dim, 3 batches, unaligned; 129 x 130 x 33: one past a 128 tile in M and N and
+      // past a 32 k-slice, aligned.
+      const shapes = [[37, 45, 53], [129, 130, 33]];
+      let seed = 500;
+      for (const name of kernels.names) {
+        try {
+          addon.gemmKernel(name);
+        } catch {
+          continue; // cannot run here: the test above says why
+        }
+        for (const precision of ['highest', 'medium'] as const) {
+          const kernel = addon.matmulPrecision().kernels[precision];
+          const bf16Operands = kernel.endsWith('-bf16');
+          const rounded = bf16Operands && !kernel.startsWith('cublaslt');
+          shapes.forEach(([M, N, K], si) => {
+            for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+              const scaled = transA !== transB;
+              const c: GemmCase = { M, N, K, transA, transB, batch: si === 0 ? 3 : 1, alpha: scaled ? 0.5 : 1, beta: scaled ? -1.5 : 0,
+                aligned: si === 1 };
+              const { out, ref } = runGemm(addon, c, precision, rounded, seed);
+              seed += 3;
+              const tol = bf16Operands && !rounded ? { atol: 4e-3 * Math.sqrt(K) * c.alpha, rtol: 1e-5 } : dotTol(K, c.alpha + Math.abs(c.beta));
+              expectClose(out, ref, tol, `${name} -> ${kernel} ${JSON.stringify(c)}`);
+            }
+          });
+        }
+      }
+    });
+  });
+
+  it('matmul entry point: bad arguments throw TypeError/RangeError naming matmul', () => {
+    const addon = GEMM_KERNELS[device].addon();
+    tg.tidy(() => {
+      const a = fromArray(randomArray(12, 520), [12]), b = fromArray(randomArray(12, 521), [12]), c = fromArray(randomArray(9, 522), [9]);
+      const ints = tg.tensor(Int32Array.from({ length: 12 }, (_, i) => i), [12]);
+      const one = new Float64Array([0]);
+      const call = (over: Partial<Record<'a' | 'aOffsets' | 'lda' | 'M' | 'batch' | 'precision', unknown>>) => () =>
+        (addon.matmul as (...args: unknown[]) => void)(c.storage.id, over.a ?? a.storage.id, over.aOffsets ?? one, over.lda ?? 4, false,
+          b.storage.id, one, 3, false, over.M ?? 3, 3, 4, over.batch ?? 1, 1, 0, over.precision ?? 'highest');
+      expect(call({})).not.toThrow();
+      expect(call({ a: ints.storage.id })).toThrow(TypeError);
+      expect(call({ a: ints.storage.id })).toThrow(/matmul: a must be float32, got int32/);
+      expect(call({ aOffsets: [0] })).toThrow(/matmul: aOffsets must be a Float64Array of element offsets/);
+      expect(call({ aOffsets: new Float64Array([0, 0]) })).toThrow(/matmul: aOffsets has 2 entries, expected 1/);
+      expect(call({ aOffsets: new Float64Array([1]) })).toThrow(RangeError);
+      expect(call({ aOffsets: new Float64Array([1]) })).toThrow(/matmul: a: a 3x4 operand at offset 1 exceeds its buffer of 12 elements/);
+      expect(call({ lda: 2 })).toThrow(/matmul: a: leading dimension 2 < width 4/);
+      expect(call({ M: 4 })).toThrow(/matmul: .*exceed/);
+      expect(call({ batch: -1 })).toThrow(/matmul: negative dimension/);
+      expect(call({ precision: 'low' })).toThrow(/matmul: precision must be 'highest' or 'medium', got 'low'/);
+      expect(() => addon.matmulPrecision('low')).toThrow(/matmulPrecision: unknown precision 'low'/);
+    });
   });
 }));

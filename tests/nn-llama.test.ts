@@ -209,6 +209,36 @@ describe('LlamaForCausalLM vs a float64 reference', () => {
   });
 });
 
+describe('logitsToKeep', () => {
+  it('the last n positions\' logits and every gradient equal those of the full forward, narrowed', () => {
+    const model = randomModel(CONFIGS['qwen2, GQA, q/k/v bias, tied'], 6);
+    const V = model.config.vocabSize;
+    const ids = randomIds(2, 7, V, 21);
+    const keep = 3;
+    const w = fromArray(randomArray(2 * keep * V, 8), [2, keep, V]);
+    const gradsOf = (logitsOf: () => tg.Tensor) => {
+      model.zeroGrad();
+      const logits = tg.tidy(() => {
+        const kept = logitsOf();
+        kept.mul(w).sum().backward();
+        return kept.data();
+      });
+      return { logits, grads: model.parameters().map((p) => p.grad!.data()) };
+    };
+    const full = gradsOf(() => tg.narrow(model.forward(ids2d(ids)), 1, 7 - keep, keep));
+    const kept = gradsOf(() => {
+      const logits = model.forward(ids2d(ids), { logitsToKeep: keep });
+      expect(logits.shape).toEqual([2, keep, V]);
+      return logits;
+    });
+    expectClose(kept.logits, full.logits, { atol: 1e-6, rtol: 1e-5 }, 'logits');
+    kept.grads.forEach((g, i) => expectClose(g, full.grads[i], { atol: 1e-6, rtol: 1e-4 }, `grad ${model.namedParameters()[i][0]}`));
+    expect(() => model.forward(ids2d(ids), { logitsToKeep: 8 })).toThrow(/logitsToKeep must be in \[1, 7\], got 8/);
+    w.dispose();
+    model.dispose();
+  });
+});
+
 describe('padding and the KV cache', () => {
   it('left-padded batches equal unpadded single runs, and the reference with a mask', () => {
     const model = randomModel(CONFIGS['qwen2, GQA, q/k/v bias, tied'], 4);

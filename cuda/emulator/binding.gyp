@@ -6,7 +6,13 @@
   "targets": [
     {
       "target_name": "thinkgrad_cuda_emulated",
-      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc", "../binding_attention.cc", "attention.cc", "kv_cache.cc", "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
+      "sources": ["../binding.cc", "../buffers.cc", "../binding_grpo.cc", "grpo.cc",
+                  "../binding_reduce.cc", "reduce.cc",
+                  "../binding_index.cc", "index.cc",
+                  "../binding_layers.cc", "softmax.cc", "rmsnorm.cc", "rope.cc",
+                  "../binding_matmul.cc", "../cublaslt.cc", "gemm.cc",
+                  "../binding_attention.cc", "attention.cc", "kv_cache.cc",
+                  "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc"],
       "include_dirs": [
         ".",
         "..",

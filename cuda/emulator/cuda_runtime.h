@@ -103,6 +103,11 @@ namespace tg::cuda_emulator {
 void sync_block();
 // Exchanges 8 bytes with lane (this lane ^ lane_mask) of the warp; every lane of the warp must take part.
 uint64_t shuffle_xor(unsigned mask, uint64_t bits, int lane_mask);
+// The data exchange of warp-collective matrix instructions (mma.sync, see cuda/mma.cuh): every lane of the warp
+// deposits `bytes` (at most kWarpGatherBytes) from `mine` and, after a warp barrier, receives all 32 lanes'
+// deposits in `all` (lane-major, `bytes` apart). Every lane of the warp must take part.
+constexpr size_t kWarpGatherBytes = 64;
+void warp_gather(unsigned mask, const void* mine, size_t bytes, void* all);
 // Runs `body` once per thread of every block of the grid; returns the launch's error (also kept for
 // cudaGetLastError, as a GPU reports a failed kernel).
 cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body);

@@ -4,7 +4,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 #include <string>
@@ -74,6 +76,9 @@ struct Block {
   // Shuffle slots, double-buffered so one warp barrier per shuffle suffices: a lane writes slot set k % 2 only
   // after every lane passed the barrier of shuffle k - 1, hence after every lane read set k % 2 at k - 2.
   std::vector<std::array<uint64_t, 32>> slots[2];
+  // warp_gather's deposits, double-buffered by the same parity as the shuffle slots (one parity step per
+  // collective of either kind keeps the argument above).
+  std::vector<std::array<std::array<unsigned char, tg::cuda_emulator::kWarpGatherBytes>, 32>> gather_slots[2];
   std::vector<int> order;  // of the current pass
   uint64_t rng = 0x9e3779b97f4a7c15ull;
   ucontext_t scheduler;
@@ -230,6 +235,23 @@ uint64_t shuffle_xor(unsigned mask, uint64_t bits, int lane_mask) {
   return source < size ? slots[source] : bits;
 }
 
+void warp_gather(unsigned mask, const void* mine, size_t bytes, void* all) {
+  Block& b = block_state;
+  Fiber& f = *b.current;
+  const int size = b.warp_size[f.warp];
+  if (mask != 0xffffffffu || size != 32)
+    report(b, "a warp-collective matrix instruction ran with mask " + std::to_string(mask) + " in a warp of " +
+                  std::to_string(size) + " lanes (it needs all 32)");
+  if (bytes > kWarpGatherBytes) report(b, "warp_gather of " + std::to_string(bytes) + " bytes per lane");
+  bytes = std::min(bytes, kWarpGatherBytes);
+  auto& slots = b.gather_slots[f.shuffle_parity][f.warp];
+  std::memcpy(slots[f.lane].data(), mine, bytes);
+  warp_barrier(b, f);
+  f.shuffle_parity ^= 1u;
+  for (int lane = 0; lane < 32; ++lane)
+    std::memcpy(static_cast<unsigned char*>(all) + lane * bytes, lane < size ? slots[lane].data() : slots[f.lane].data(), bytes);
+}
+
 cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
@@ -255,6 +277,8 @@ cudaError_t run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   b.warp_generation.resize(warps);
   b.slots[0].resize(warps);
   b.slots[1].resize(warps);
+  b.gather_slots[0].resize(warps);
+  b.gather_slots[1].resize(warps);
   b.body = &body;
   b.error.clear();
   blockDim = block;
@@ -316,11 +340,24 @@ cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
   return cudaSuccess;
 }
+// The emulated device's memory: the host's physical memory, or THINKGRAD_CUDA_EMULATOR_MEMORY bytes (read at every
+// allocation, so a test can make the device small and see out-of-memory handled as on a GPU).
+size_t device_memory_bytes() {
+  const char* limit = std::getenv("THINKGRAD_CUDA_EMULATOR_MEMORY");
+  if (limit && *limit) return static_cast<size_t>(std::strtoull(limit, nullptr, 10));
+  return static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * page_bytes();
+}
+size_t allocated_bytes() {
+  size_t total = 0;
+  for (const auto& [start, a] : allocations()) total += a.bytes;
+  return total;
+}
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return fail(cudaErrorInvalidValue);
   *prop = {};
   std::snprintf(prop->name, sizeof prop->name, "thinkgrad CUDA emulator (host CPU)");
-  prop->totalGlobalMem = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * page_bytes();
+  prop->totalGlobalMem = device_memory_bytes();
   prop->multiProcessorCount = 1;
   prop->maxThreadsPerBlock = kMaxThreads;
   prop->warpSize = 32;
@@ -336,6 +373,7 @@ cudaError_t cudaDriverGetVersion(int* version) {
 }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (bytes > device_memory_bytes() || allocated_bytes() > device_memory_bytes() - bytes) return fail(cudaErrorMemoryAllocation);
   const size_t page = page_bytes(), body = (bytes + 15) / 16 * 16, data = (body + page - 1) / page * page;
   void* map = mmap(nullptr, data + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (map == MAP_FAILED) return fail(cudaErrorMemoryAllocation);

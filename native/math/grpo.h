@@ -2,6 +2,7 @@
 // the online log-sum-exp/entropy merge, the clipped surrogate, the k3 KL and their derivatives.
 #pragma once
 #include "math/fast_exp.h"
+#include "math/softmax.h"  // lse_shift
 
 namespace tg::math {
 
@@ -11,10 +12,6 @@ namespace tg::math {
 
 // exp(z - m) * (z - m), with 0 where exp underflows (so z = -inf gives 0, not 0 * -inf = NaN).
 TG_HD float entropy_term(float e, float zm) { return e == 0.0f ? 0.0f : e * zm; }
-
-// The reference point for exp(z - m) while the running max is still -inf (no finite value seen yet):
-// 0, so -inf logits give exp = 0 and NaN stays NaN, instead of -inf - -inf = NaN for valid masked logits.
-TG_HD float lse_shift(float m) { return m == -__builtin_inff() ? 0.0f : m; }
 
 // Moves a partial sum (s, t) from max m_old to max m_new >= m_old.
 // NOTE: sum e^{z-m'}(z-m') = e^{m-m'} (t + (m-m') s); m_old = -inf (empty) gives s = t = 0.

@@ -20,7 +20,8 @@ TG_HD LseState lse_merge(LseState a, float bm, float bs) {
   return LseState{m, a.s * ea + bs * eb};
 }
 
-// The shift to subtract before exponentiating: the max, or 0 when the row (so far) is all -inf.
+// The shift to subtract before exponentiating: the max, or 0 while the row (so far) is all -inf, so -inf
+// logits give exp = 0 and NaN stays NaN, instead of -inf - -inf = NaN for valid masked logits.
 TG_HD float lse_shift(float m) { return m == -__builtin_inff() ? 0.0f : m; }
 
 TG_HD float lse_value(LseState st) { return st.m + fast_log(st.s); }

@@ -81,6 +81,8 @@ export interface CorePrimitives {
   resetPeakMemory(): void;
   /** Returns cached blocks to the system. */
   emptyCache(): void;
+  /** Waits until every queued kernel and copy of the device has finished (a no-op where calls are synchronous). */
+  synchronize(): void;
   fill(out: TensorView, value: number): void;
   arange(out: TensorView, start: number, step: number): void;
   randomUniform(out: TensorView, seed: number, counter: number, low: number, high: number): void;
@@ -201,7 +203,7 @@ export interface GrpoPrimitives {
 
 /** A device's buffers and their accounting: what each backend implements itself. */
 export type StoragePrimitives = Pick<CorePrimitives, 'device' | 'capabilities' | 'alloc' | 'free' | 'write' | 'read' |
-  'memoryStats' | 'resetPeakMemory' | 'emptyCache'>;
+  'memoryStats' | 'resetPeakMemory' | 'emptyCache' | 'synchronize'>;
 
 /**
  * Every primitive the library runs; each device implements all of them (throwing, naming the primitive, where it

@@ -37,6 +37,8 @@ const cpuStorage: StoragePrimitives = {
   memoryStats: () => native.stats(),
   resetPeakMemory: () => native.resetPeak(),
   emptyCache: () => native.emptyCache(),
+  // Every CPU kernel has finished when its call returns.
+  synchronize: () => {},
 };
 
 const cpuPacked: PackedMatmulPrimitives = {

@@ -174,6 +174,7 @@ export function createCudaBackend(): Backend {
     memoryStats: () => addon.stats(),
     resetPeakMemory: () => addon.resetPeak(),
     emptyCache: () => addon.emptyCache(),
+    synchronize: () => addon.synchronize(),
     packedMatmulSize: packedMatmulAbsent('packedMatmulSize'),
     packMatmulB: packedMatmulAbsent('packMatmulB'),
     matmulPacked: packedMatmulAbsent('matmulPacked'),

@@ -128,7 +128,8 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         flat.fill(inputPad, b * P, b * P + pads[b]);
         flat.set(p, b * P + pads[b]);
       });
-      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32' }), {
+      const device = model.device;
+      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32', device }), {
         cache, attentionMask: mask ? mask.map((row) => row.subarray(0, P)) : undefined, logitsToKeep: 1, matmulPrecision: precision,
       }).data());
       // Batch row r holds sequence rows[r]; finished sequences leave the batch (see below).
@@ -171,7 +172,7 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
           rows = keep.map((r) => rows[r]);
         }
         const keyMask = mask ? rows.map((b) => mask[b].subarray(0, P + step + 1)) : undefined;
-        logits = tidy(() => model.forward(tensor(next, [rows.length, 1], { dtype: 'int32' }), { cache, attentionMask: keyMask, matmulPrecision: precision }).data());
+        logits = tidy(() => model.forward(tensor(next, [rows.length, 1], { dtype: 'int32', device }), { cache, attentionMask: keyMask, matmulPrecision: precision }).data());
       }
     }, precision));
   } finally {

@@ -76,6 +76,11 @@ export class Module {
     return out;
   }
 
+  /** The device of the first parameter ('cpu' for a module without parameters), as Hugging Face's `model.device`. */
+  get device(): Device {
+    return this.namedParameters()[0]?.[1].device ?? 'cpu';
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }

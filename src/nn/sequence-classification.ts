@@ -133,7 +133,7 @@ export class LlamaForSequenceClassification extends Module {
     const { index, mask } = this.poolIndices(ids, options);
     const h = this.hiddenStates(ids, mask, options.matmulPrecision);
     // Gather rows b*T + index[b] of (B*T, C): only the pooled states go through the head.
-    const rows = tensor(Int32Array.from(index, (j, b) => b * T + j), [B], { dtype: 'int32' });
+    const rows = tensor(Int32Array.from(index, (j, b) => b * T + j), [B], { dtype: 'int32', device: ids.device });
     const pooled = indexSelect(reshape(h, [B * T, this.config.hiddenSize]), 0, rows);
     return this.score.forward(pooled, options.matmulPrecision);
   }

@@ -1,5 +1,6 @@
 // Turning (prompt, completion) token lists into right-padded (B, T) id and label tensors for a causal LM,
 // optionally packed into fixed-length rows.
+import type { Device } from '../backend/backend.js';
 import { tensor } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 
@@ -48,8 +49,8 @@ export function packSequences(seqs: readonly LabeledSequence[], length: number):
   return rows;
 }
 
-/** Pads a batch of sequences to its longest (capped at maxLength, keeping the start). */
-export function causalBatch(seqs: readonly LabeledSequence[], padId: number, maxLength?: number): CausalBatch {
+/** Pads a batch of sequences to its longest (capped at maxLength, keeping the start), as tensors on `device`. */
+export function causalBatch(seqs: readonly LabeledSequence[], padId: number, maxLength?: number, device: Device = 'cpu'): CausalBatch {
   const cut = seqs.map((s) => ({ ids: s.ids.slice(0, maxLength ?? s.ids.length), labels: s.labels.slice(0, maxLength ?? s.labels.length) }));
   const T = Math.max(2, ...cut.map((s) => s.ids.length));
   const B = cut.length;
@@ -61,5 +62,5 @@ export function causalBatch(seqs: readonly LabeledSequence[], padId: number, max
     labels.set(s.labels, b * T);
     for (let t = 1; t < s.labels.length; t++) if (s.labels[t] !== IGNORE_INDEX) lossTokens++;
   });
-  return { ids: tensor(ids, [B, T], { dtype: 'int32' }), labels: tensor(labels, [B, T], { dtype: 'int32' }), lossTokens };
+  return { ids: tensor(ids, [B, T], { dtype: 'int32', device }), labels: tensor(labels, [B, T], { dtype: 'int32', device }), lossTokens };
 }

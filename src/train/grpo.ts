@@ -306,11 +306,13 @@ export class GRPOTrainer extends StoppableTrainer {
     const padded = leftPads.some((n) => n > 0);
     const attention = padded ? repeated.map((_, i) => Array.from({ length: P + L }, (_, j) => (j < leftPads[i] ? 0 : 1))) : undefined;
 
-    // Log-probs of completion tokens: logits at positions P-1 .. P+L-2 predict tokens P .. P+L-1.
+    // Log-probs of completion tokens: logits at positions P-1 .. P+L-2 predict tokens P .. P+L-1. Only the last L+1
+    // positions get logits (TRL's logits_to_keep): the prompt's would only receive a zero gradient.
     const completionLogps = (model: LlamaForCausalLM, start: number, count: number, withEntropy: boolean) => {
-      const idsT = tensor(ids.subarray(start * (P + L), (start + count) * (P + L)), [count, P + L], { dtype: 'int32' });
+      const idsT = tensor(ids.subarray(start * (P + L), (start + count) * (P + L)), [count, P + L], { dtype: 'int32', device: model.device });
       const target = narrow(idsT, 1, P, L);
-      const logits = narrow(model.forward(idsT, { attentionMask: attention?.slice(start, start + count), matmulPrecision: precision }), 1, P - 1, L);
+      const forward = { attentionMask: attention?.slice(start, start + count), matmulPrecision: precision, logitsToKeep: L + 1 };
+      const logits = narrow(model.forward(idsT, forward), 1, 0, L);
       if (withEntropy) return selectiveLogSoftmaxWithEntropy(logits, target, { temperature: c.temperature });
       return { logps: selectiveLogSoftmax(logits, target, { temperature: c.temperature }), entropy: null };
     };
@@ -319,8 +321,8 @@ export class GRPOTrainer extends StoppableTrainer {
     const constant = (fn: () => Tensor) => noGrad(() => tidy(() => fn().contiguous().detach()));
     const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => completionLogps(this.refModel!, s, micro, false).logps)) : null;
     const oldLogps = c.numIterations > 1 ? chunks.map((s) => constant(() => completionLogps(this.model, s, micro, false).logps)) : null;
-    const maskT = tensor(mask, [N, L]);
-    const advT = tensor(adv.advantages, [N]);
+    const maskT = tensor(mask, [N, L], { device: this.model.device });
+    const advT = tensor(adv.advantages, [N], { device: this.model.device });
 
     let lossSum = 0;
     let gradNorm = 0;

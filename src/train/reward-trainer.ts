@@ -151,9 +151,9 @@ export class RewardTrainer extends StoppableTrainer {
   private scorePairs(pairs: readonly TokenizedPair[]): { chosen: Tensor; rejected: Tensor; margin: Tensor | null } {
     const B = pairs.length;
     const seqs = [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)];
-    const { ids, lengths } = padRight(seqs, this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0);
+    const { ids, lengths } = padRight(seqs, this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0, this.model.device);
     const r = this.model.scores(ids, { lengths });
-    const margin = this.hasMargin ? tensor(Float32Array.from(pairs, (p) => p.margin), [B]) : null;
+    const margin = this.hasMargin ? tensor(Float32Array.from(pairs, (p) => p.margin), [B], { device: this.model.device }) : null;
     return { chosen: narrow(r, 0, 0, B), rejected: narrow(r, 0, B, B), margin };
   }
 

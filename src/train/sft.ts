@@ -176,7 +176,7 @@ export class SFTTrainer extends StoppableTrainer {
         batch.push(this.trainSet[this.data.next()]);
       }
       const micros = Array.from({ length: c.gradientAccumulationSteps }, (_, m) =>
-        causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), c.maxLength ?? undefined));
+        causalBatch(batch.slice(m * micro, (m + 1) * micro), this.padId(), c.maxLength ?? undefined, this.model.device));
       const stepTokens = micros.reduce((n, b) => n + b.lossTokens, 0);
       for (const b of micros) {
         tidy(() => {
@@ -222,7 +222,7 @@ export class SFTTrainer extends StoppableTrainer {
     noGrad(() => {
       for (let i = 0; i < this.evalSet.length; i += batchSize) {
         tidy(() => {
-          const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId());
+          const b = causalBatch(this.evalSet.slice(i, i + batchSize), this.padId(), undefined, this.model.device);
           sum += causalLMLoss(this.model.forward(b.ids, { matmulPrecision: precision }), b.labels, IGNORE_INDEX).item() * b.lossTokens;
           tokens += b.lossTokens;
         });

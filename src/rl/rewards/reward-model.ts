@@ -2,6 +2,7 @@
 // batches without gradients, optionally normalized, and the model sees either the final answer only (R1's
 // helpfulness model) or the whole completion with its reasoning (R1's harmlessness model).
 import { noGrad } from '../../autograd/grad-mode.js';
+import type { Device } from '../../backend/backend.js';
 import { tidy } from '../../autograd/tidy.js';
 import type { Tokenizer } from '../../io/tokenizers/types.js';
 import type { LlamaForSequenceClassification } from '../../nn/sequence-classification.js';
@@ -57,11 +58,11 @@ export function rewardModelInput(tokenizer: Tokenizer, prompt: string, response:
 }
 
 /** Right-pads token lists into int32 (B, T) with their lengths (for LlamaForSequenceClassification's `lengths`). */
-export function padRight(seqs: readonly number[][], padId: number): { ids: Tensor; lengths: number[] } {
+export function padRight(seqs: readonly number[][], padId: number, device: Device = 'cpu'): { ids: Tensor; lengths: number[] } {
   const T = Math.max(1, ...seqs.map((s) => s.length));
   const flat = new Int32Array(seqs.length * T).fill(padId);
   seqs.forEach((s, b) => flat.set(s, b * T));
-  return { ids: tensor(flat, [seqs.length, T], { dtype: 'int32' }), lengths: seqs.map((s) => s.length) };
+  return { ids: tensor(flat, [seqs.length, T], { dtype: 'int32', device }), lengths: seqs.map((s) => s.length) };
 }
 
 /** Raw scores (one per prompt/response pair) of a one-label reward model, in batches, without gradients. */
@@ -78,7 +79,7 @@ export function scoreWithRewardModel(model: LlamaForSequenceClassification, toke
     for (let s = 0; s < order.length; s += bs) {
       const part = order.slice(s, s + bs);
       tidy(() => {
-        const { ids, lengths } = padRight(part.map((i) => seqs[i]), pad);
+        const { ids, lengths } = padRight(part.map((i) => seqs[i]), pad, model.device);
         const r = model.scores(ids, { lengths }).data();
         part.forEach((i, k) => { out[i] = r[k]; });
       });

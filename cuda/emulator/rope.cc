@@ -1,0 +1,2 @@
+// cuda/rope.cu compiled by the host compiler against the emulator's headers.
+#include "../rope.cu"
