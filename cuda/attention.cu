@@ -23,6 +23,9 @@ namespace {
 
 constexpr int kSide = 16;  // the thread grid is kSide x kSide: tx = threadIdx.x % kSide runs along tile columns
 constexpr int kThreads = kSide * kSide;
+// Shared tiles' rows are padded by 4 floats: rows stay 16-byte aligned for float4 reads along k, and the rows a
+// warp reads together start 4 banks apart, so each quarter-warp's 16-byte reads hit distinct banks.
+constexpr int kPad = 4;
 
 // Tile heights per head size (D padded up to kD), chosen so each kernel's static shared memory stays under 48 KB:
 // forward query and key tiles; backward: the rows a block owns and the rows it streams past them.
@@ -63,7 +66,7 @@ __device__ __forceinline__ float row_max(float x) {
 // `rows` and past D, so padded rows and columns add nothing to the products. 16-byte loads when `vec4` (the
 // caller checked D % 4 == 0 and the alignment of every row).
 template <int kRows, int kD>
-__device__ __forceinline__ void load_rows(float (*dst)[kD + 1], const float* __restrict__ base, int64_t st, int64_t row0,
+__device__ __forceinline__ void load_rows(float (*dst)[kD + kPad], const float* __restrict__ base, int64_t st, int64_t row0,
                                           int64_t rows, int D, bool vec4) {
   if (vec4) {
     constexpr int kQuads = kD / 4;
@@ -71,10 +74,7 @@ __device__ __forceinline__ void load_rows(float (*dst)[kD + 1], const float* __r
       const int r = idx / kQuads, c = idx % kQuads * 4;
       float4 x{0.0f, 0.0f, 0.0f, 0.0f};
       if (row0 + r < rows && c < D) x = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
-      dst[r][c] = x.x;
-      dst[r][c + 1] = x.y;
-      dst[r][c + 2] = x.z;
-      dst[r][c + 3] = x.w;
+      *reinterpret_cast<float4*>(&dst[r][c]) = x;
     }
     return;
   }
@@ -84,39 +84,54 @@ __device__ __forceinline__ void load_rows(float (*dst)[kD + 1], const float* __r
   }
 }
 
-// acc[a][b] += sum_k A[ty + 16a][k] * B[tx + 16b][k]: A (kM x kK, row stride kLdA) times B^T, B (kN x kK).
+// acc[a][b] += sum_k A[ty + 16a][k] * B[tx + 16b][k]: A (kM x kK, row stride kLdA) times B^T, B (kN x kK); both
+// read four k at a time (16-byte aligned rows), summed in k order.
 template <int kM, int kN, int kK, int kLdA, int kLdB>
 __device__ __forceinline__ void tile_abt(float (&acc)[kM / kSide][kN / kSide], const float* A, const float* B) {
+  static_assert(kK % 4 == 0 && kLdA % 4 == 0 && kLdB % 4 == 0, "float4 reads along k");
   const int tx = tx_of(), ty = ty_of();
-#pragma unroll 4
-  for (int k = 0; k < kK; ++k) {
-    float a[kM / kSide], b[kN / kSide];
+#pragma unroll 2
+  for (int k = 0; k < kK; k += 4) {
+    float4 a[kM / kSide], b[kN / kSide];
 #pragma unroll
-    for (int i = 0; i < kM / kSide; ++i) a[i] = A[(ty + kSide * i) * kLdA + k];
+    for (int i = 0; i < kM / kSide; ++i) a[i] = *reinterpret_cast<const float4*>(A + (ty + kSide * i) * kLdA + k);
 #pragma unroll
-    for (int j = 0; j < kN / kSide; ++j) b[j] = B[(tx + kSide * j) * kLdB + k];
+    for (int j = 0; j < kN / kSide; ++j) b[j] = *reinterpret_cast<const float4*>(B + (tx + kSide * j) * kLdB + k);
 #pragma unroll
     for (int i = 0; i < kM / kSide; ++i)
 #pragma unroll
-      for (int j = 0; j < kN / kSide; ++j) acc[i][j] += a[i] * b[j];
+      for (int j = 0; j < kN / kSide; ++j) {
+        acc[i][j] += a[i].x * b[j].x;
+        acc[i][j] += a[i].y * b[j].y;
+        acc[i][j] += a[i].z * b[j].z;
+        acc[i][j] += a[i].w * b[j].w;
+      }
   }
 }
 
-// acc[a][b] += sum_k A[ty + 16a][k] * B[k][tx + 16b]: A (kM x kK, row stride kLdA) times B (kK x kN).
+// acc[a][b] += sum_k A[ty + 16a][k] * B[k][tx + 16b]: A (kM x kK, row stride kLdA, read four k at a time) times
+// B (kK x kN), summed in k order.
 template <int kM, int kN, int kK, int kLdA, int kLdB>
 __device__ __forceinline__ void tile_ab(float (&acc)[kM / kSide][kN / kSide], const float* A, const float* B) {
+  static_assert(kK % 4 == 0 && kLdA % 4 == 0, "float4 reads along k");
   const int tx = tx_of(), ty = ty_of();
-#pragma unroll 4
-  for (int k = 0; k < kK; ++k) {
-    float a[kM / kSide], b[kN / kSide];
+#pragma unroll 2
+  for (int k = 0; k < kK; k += 4) {
+    float4 a[kM / kSide];
 #pragma unroll
-    for (int i = 0; i < kM / kSide; ++i) a[i] = A[(ty + kSide * i) * kLdA + k];
+    for (int i = 0; i < kM / kSide; ++i) a[i] = *reinterpret_cast<const float4*>(A + (ty + kSide * i) * kLdA + k);
 #pragma unroll
-    for (int j = 0; j < kN / kSide; ++j) b[j] = B[k * kLdB + tx + kSide * j];
+    for (int kk = 0; kk < 4; ++kk) {
+      float b[kN / kSide];
 #pragma unroll
-    for (int i = 0; i < kM / kSide; ++i)
+      for (int j = 0; j < kN / kSide; ++j) b[j] = B[(k + kk) * kLdB + tx + kSide * j];
 #pragma unroll
-      for (int j = 0; j < kN / kSide; ++j) acc[i][j] += a[i] * b[j];
+      for (int i = 0; i < kM / kSide; ++i) {
+        const float ai = kk == 0 ? a[i].x : kk == 1 ? a[i].y : kk == 2 ? a[i].z : a[i].w;
+#pragma unroll
+        for (int j = 0; j < kN / kSide; ++j) acc[i][j] += ai * b[j];
+      }
+    }
   }
 }
 
@@ -141,9 +156,9 @@ __global__ void __launch_bounds__(kThreads)
                              bool vec4) {
   constexpr int kBQ = Tiles<kD>::kFwdQ, kBK = Tiles<kD>::kFwdK;
   constexpr int kRows = kBQ / kSide, kCols = kBK / kSide, kDs = kD / kSide;
-  __shared__ float qs[kBQ][kD + 1];
-  __shared__ float kvs[kBK][kD + 1];  // the key tile, then the value tile
-  __shared__ float ps[kBQ][kBK + 1];
+  alignas(16) __shared__ float qs[kBQ][kD + kPad];
+  alignas(16) __shared__ float kvs[kBK][kD + kPad];  // the key tile, then the value tile
+  alignas(16) __shared__ float ps[kBQ][kBK + kPad];
   const int tx = tx_of(), ty = ty_of();
   // The last query tiles see the most keys under a causal mask: they go first, so short ones fill the tail.
   const int64_t heads = s.B * s.Hq;
@@ -171,7 +186,7 @@ __global__ void __launch_bounds__(kThreads)
     load_rows<kBK, kD>(kvs, kb, k.st, j0, s.Tk, D, vec4);
     __syncthreads();
     float sc[kRows][kCols] = {};
-    tile_abt<kBQ, kBK, kD, kD + 1, kD + 1>(sc, &qs[0][0], &kvs[0][0]);
+    tile_abt<kBQ, kBK, kD, kD + kPad, kD + kPad>(sc, &qs[0][0], &kvs[0][0]);
 #pragma unroll
     for (int a = 0; a < kRows; ++a) {
       float tile_max = -__builtin_inff();
@@ -196,7 +211,7 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // P written, the key tile read
     load_rows<kBK, kD>(kvs, vb, v.st, j0, s.Tk, D, vec4);
     __syncthreads();
-    tile_ab<kBQ, kD, kBK, kBK + 1, kD + 1>(acc, &ps[0][0], &kvs[0][0]);
+    tile_ab<kBQ, kD, kBK, kBK + kPad, kD + kPad>(acc, &ps[0][0], &kvs[0][0]);
   }
 
   float* ob = o.data + b * o.sb + h * o.sh;
@@ -236,11 +251,11 @@ __global__ void __launch_bounds__(kThreads)
                           const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s, bool vec4) {
   constexpr int kOwn = Tiles<kD>::kOwn, kStream = Tiles<kD>::kStream;
   constexpr int kRows = kOwn / kSide, kCols = kStream / kSide, kDs = kD / kSide;
-  __shared__ float ks[kOwn][kD + 1];
-  __shared__ float vs[kOwn][kD + 1];
-  __shared__ float qs[kStream][kD + 1];
-  __shared__ float dos[kStream][kD + 1];
-  __shared__ float ps[kOwn][kStream + 1];  // P^T, then dS^T
+  alignas(16) __shared__ float ks[kOwn][kD + kPad];
+  alignas(16) __shared__ float vs[kOwn][kD + kPad];
+  alignas(16) __shared__ float qs[kStream][kD + kPad];
+  alignas(16) __shared__ float dos[kStream][kD + kPad];
+  alignas(16) __shared__ float ps[kOwn][kStream + kPad];  // P^T, then dS^T
   __shared__ float lse_s[kStream], delta_s[kStream];
   const int tx = tx_of(), ty = ty_of();
   const int64_t heads = s.B * s.Hkv;
@@ -270,8 +285,8 @@ __global__ void __launch_bounds__(kThreads)
       }
       __syncthreads();
       float st[kRows][kCols] = {}, dpt[kRows][kCols] = {};
-      tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(st, &ks[0][0], &qs[0][0]);
-      tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(dpt, &vs[0][0], &dos[0][0]);
+      tile_abt<kOwn, kStream, kD, kD + kPad, kD + kPad>(st, &ks[0][0], &qs[0][0]);
+      tile_abt<kOwn, kStream, kD, kD + kPad, kD + kPad>(dpt, &vs[0][0], &dos[0][0]);
       float ds[kRows][kCols];
 #pragma unroll
       for (int a = 0; a < kRows; ++a)
@@ -284,14 +299,14 @@ __global__ void __launch_bounds__(kThreads)
           ps[ty + kSide * a][tx + kSide * c] = p;
         }
       __syncthreads();
-      tile_ab<kOwn, kD, kStream, kStream + 1, kD + 1>(dv_acc, &ps[0][0], &dos[0][0]);
+      tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dv_acc, &ps[0][0], &dos[0][0]);
       __syncthreads();
 #pragma unroll
       for (int a = 0; a < kRows; ++a)
 #pragma unroll
         for (int c = 0; c < kCols; ++c) ps[ty + kSide * a][tx + kSide * c] = ds[a][c];
       __syncthreads();
-      tile_ab<kOwn, kD, kStream, kStream + 1, kD + 1>(dk_acc, &ps[0][0], &qs[0][0]);
+      tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dk_acc, &ps[0][0], &qs[0][0]);
     }
   }
   store_rows<kOwn, kD>(dk.data + b * dk.sb + hk * dk.sh, dk.st, j0, s.Tk, D, dk_acc, s.scale);
@@ -306,11 +321,11 @@ __global__ void __launch_bounds__(kThreads)
                         const float* __restrict__ delta, AttentionShape s, bool vec4) {
   constexpr int kOwn = Tiles<kD>::kOwn, kStream = Tiles<kD>::kStream;
   constexpr int kRows = kOwn / kSide, kCols = kStream / kSide, kDs = kD / kSide;
-  __shared__ float qs[kOwn][kD + 1];
-  __shared__ float dos[kOwn][kD + 1];
-  __shared__ float ks[kStream][kD + 1];
-  __shared__ float vs[kStream][kD + 1];
-  __shared__ float dss[kOwn][kStream + 1];
+  alignas(16) __shared__ float qs[kOwn][kD + kPad];
+  alignas(16) __shared__ float dos[kOwn][kD + kPad];
+  alignas(16) __shared__ float ks[kStream][kD + kPad];
+  alignas(16) __shared__ float vs[kStream][kD + kPad];
+  alignas(16) __shared__ float dss[kOwn][kStream + kPad];
   __shared__ float lse_s[kOwn], delta_s[kOwn];
   const int tx = tx_of(), ty = ty_of();
   const int64_t heads = s.B * s.Hq;
@@ -343,8 +358,8 @@ __global__ void __launch_bounds__(kThreads)
     load_rows<kStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
     __syncthreads();
     float sc[kRows][kCols] = {}, dp[kRows][kCols] = {};
-    tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(sc, &qs[0][0], &ks[0][0]);
-    tile_abt<kOwn, kStream, kD, kD + 1, kD + 1>(dp, &dos[0][0], &vs[0][0]);
+    tile_abt<kOwn, kStream, kD, kD + kPad, kD + kPad>(sc, &qs[0][0], &ks[0][0]);
+    tile_abt<kOwn, kStream, kD, kD + kPad, kD + kPad>(dp, &dos[0][0], &vs[0][0]);
 #pragma unroll
     for (int a = 0; a < kRows; ++a)
 #pragma unroll
@@ -354,7 +369,7 @@ __global__ void __launch_bounds__(kThreads)
         dss[r][tx + kSide * c] = p * (dp[a][c] - delta_s[r]);
       }
     __syncthreads();
-    tile_ab<kOwn, kD, kStream, kStream + 1, kD + 1>(dq_acc, &dss[0][0], &ks[0][0]);
+    tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dq_acc, &dss[0][0], &ks[0][0]);
   }
   store_rows<kOwn, kD>(dq.data + b * dq.sb + h * dq.sh, dq.st, i0, s.Tq, D, dq_acc, s.scale);
 }
