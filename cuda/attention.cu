@@ -1,16 +1,19 @@
 // Flash-attention kernels in float32 SIMT arithmetic. The forward gives each block one tile of query rows of one
 // (batch, head) and streams key/value tiles through shared memory with the online softmax, writing o and the
-// row log-sum-exp (never the Tq x Tk scores); a few query rows (decoding, kDecodeRows as on the CPU) take the decode
-// kernel instead, which reads K and V once (float32 views, or the bf16 KV cache) with a block per row and key split. The backward recomputes P = exp(scale q k^T - lse): one kernel per
-// (batch, kv head, key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another
-// per (batch, head, query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in
-// a fixed order (deterministic, no atomics). Causal tiles wholly above the diagonal are never visited; the
-// diagonal tiles mask per element with native/math/attention.h's rule, as the CPU does.
+// row log-sum-exp (never the Tq x Tk scores); a few query rows (decoding: at most kDecodeRows, as on the CPU) take
+// the decode kernel instead, which reads K and V once (float32 views, or the bf16 KV cache) with a block per query
+// row and split of its keys. The backward recomputes P = exp(scale q k^T - lse): one kernel per (batch, kv head,
+// key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another per (batch, head,
+// query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in a fixed order
+// (deterministic, no atomics). Causal tiles wholly above the diagonal are never visited; the diagonal tiles mask per
+// element with native/math/attention.h's rule, as the CPU does.
 //
 // Every tile product goes through tile_abt / tile_ab (C += A B^T and C += A B on shared-memory tiles, a 16 x 16
-// thread grid, each thread a (rows / 16) x (cols / 16) micro-tile at stride 16): the bf16 tensor-core (mma)
-// wrapper can replace those two functions, with its own fragment layout, without touching the tiling, masking or
-// softmax bookkeeping around them.
+// thread grid, each thread a (rows / 16) x (cols / 16) micro-tile at stride 16), and the code around them reaches a
+// thread's entries only through that ownership (row ty + 16a, column tx + 16c; row reductions over the 16 lanes
+// sharing ty). The bf16 tensor-core version (cuda/mma.cuh, m16n8k16) replaces the two products and that ownership
+// (rows g and g + 8, columns 2t and 2t + 1 of each 16 x 8 fragment, row reductions over a quad of lanes); the tiles,
+// the causal skipping, the masking rule and the online-softmax steps stay as they are.
 #include <cstdint>
 
 #include "attention.cuh"
