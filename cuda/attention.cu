@@ -377,6 +377,11 @@ __global__ void __launch_bounds__(kThreads)
   store_rows<kOwn, kD>(dq.data + b * dq.sb + h * dq.sh, dq.st, i0, s.Tq, D, dq_acc, s.scale);
 }
 
+std::string head_dim_error(int64_t D) {
+  return "head dim D = " + std::to_string(D) + " exceeds the cuda attention kernels' " +
+         std::to_string(kAttentionMaxHeadDim);
+}
+
 // ---- decode: a few query rows over K and V read once ----
 
 constexpr int kDecodeThreads = 256;
@@ -533,8 +538,7 @@ std::string decode_for(HeadsOut o, float* lse, HeadsIn q, KVRows<T> k, KVRows<T>
   const int64_t rows = s.B * s.Tq * s.Hq, splits = decode_splits(s, multiprocessors);
   if (rows * splits > 0x7fffffff)
     return "attention_decode: " + std::to_string(rows) + " query rows exceed the grid's 2^31 - 1 blocks";
-  if (s.D > kDecodeMaxHeadDim)
-    return "head dim D = " + std::to_string(s.D) + " exceeds the cuda decode kernel's " + std::to_string(kDecodeMaxHeadDim);
+  if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
   // Whole warp strides per split, so every split starts its warps on consecutive keys.
   const int64_t chunk = ((s.Tk + splits - 1) / splits + kDecodeWarps - 1) / kDecodeWarps * kDecodeWarps;
   const bool paired = s.D % 2 == 0 && pair_aligned(k) && pair_aligned(v);
@@ -547,6 +551,142 @@ std::string decode_for(HeadsOut o, float* lse, HeadsIn q, KVRows<T> k, KVRows<T>
   if (!err.empty() || splits == 1) return err;
   launch(attention_decode_combine_kernel, dim3(static_cast<unsigned>(rows)), block, stream, o, lse, scratch, s, splits);
   return launch_error("attention_decode_combine_kernel");
+}
+
+// ---- head sizes beyond the tiles: the backward by rows ----
+
+// dQ of query row (b, i, h): warps stride over the keys the row sees; per key P = exp(scale q.k - lse) and
+// dS = P (dO.v - delta) from warp-wide dot products, dq += dS k with lanes over D as in the decode kernel; the
+// warps' partial sums are added in warp order.
+template <int kPairs>
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_dq_rows_kernel(HeadsOut dq, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v, const float* __restrict__ lse,
+                             const float* __restrict__ delta, AttentionShape s, bool paired) {
+  __shared__ float part[kDecodeWarps][kPairs * 64];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t row = blockIdx.x, h = row % s.Hq, i = row / s.Hq % s.Tq, b = row / (s.Hq * s.Tq);
+  const int64_t hk = h / (s.Hq / s.Hkv), D = s.D, stat = (b * s.Hq + h) * s.Tq + i;
+  float qv[kPairs][2], gv[kPairs][2], acc[kPairs][2] = {};
+#pragma unroll
+  for (int c = 0; c < kPairs; ++c) {
+    load_pair(q.data + b * q.sb + i * q.st + h * q.sh, 2 * (lane + 32 * c), D, false, &qv[c][0], &qv[c][1]);
+    load_pair(d_o.data + b * d_o.sb + i * d_o.st + h * d_o.sh, 2 * (lane + 32 * c), D, false, &gv[c][0], &gv[c][1]);
+  }
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+  const int64_t n = math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
+  for (int64_t j = warp; j < n; j += kDecodeWarps) {
+    float kv[kPairs][2], qk = 0.0f, gv_dot = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kPairs; ++c) {
+      float v0, v1;
+      load_pair(kb + j * k.st, 2 * (lane + 32 * c), D, paired, &kv[c][0], &kv[c][1]);
+      load_pair(vb + j * v.st, 2 * (lane + 32 * c), D, paired, &v0, &v1);
+      qk += qv[c][0] * kv[c][0] + qv[c][1] * kv[c][1];
+      gv_dot += gv[c][0] * v0 + gv[c][1] * v1;
+    }
+    const float p = math::fast_exp(s.scale * warp_sum(qk) - lse[stat]);
+    const float ds = p * (warp_sum(gv_dot) - delta[stat]);
+#pragma unroll
+    for (int c = 0; c < kPairs; ++c) {
+      acc[c][0] += ds * kv[c][0];
+      acc[c][1] += ds * kv[c][1];
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kPairs; ++c) {
+    part[warp][2 * (lane + 32 * c)] = acc[c][0];
+    part[warp][2 * (lane + 32 * c) + 1] = acc[c][1];
+  }
+  __syncthreads();
+  float* out = dq.data + b * dq.sb + i * dq.st + h * dq.sh;
+  for (int64_t d = threadIdx.x; d < D; d += kDecodeThreads) {
+    float sum = 0.0f;
+    for (int w = 0; w < kDecodeWarps; ++w) sum += part[w][d];
+    out[d] = s.scale * sum;
+  }
+}
+
+// dK and dV of key row (b, j, kv head): warps stride over the (query head of the group, query row) pairs that see
+// the key; dk += scale dS q, dv += P dO; the warps' partial sums are added in warp order.
+template <int kPairs>
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_dkdv_rows_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                               const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s,
+                               bool paired) {
+  __shared__ float part_k[kDecodeWarps][kPairs * 64], part_v[kDecodeWarps][kPairs * 64];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t row = blockIdx.x, hk = row % s.Hkv, j = row / s.Hkv % s.Tk, b = row / (s.Hkv * s.Tk), D = s.D;
+  float kv[kPairs][2], vv[kPairs][2], acc_k[kPairs][2] = {}, acc_v[kPairs][2] = {};
+#pragma unroll
+  for (int c = 0; c < kPairs; ++c) {
+    load_pair(k.data + b * k.sb + j * k.st + hk * k.sh, 2 * (lane + 32 * c), D, false, &kv[c][0], &kv[c][1]);
+    load_pair(v.data + b * v.sb + j * v.st + hk * v.sh, 2 * (lane + 32 * c), D, false, &vv[c][0], &vv[c][1]);
+  }
+  const int64_t group = s.Hq / s.Hkv;
+  const int64_t first_row = s.causal && j - (s.Tk - s.Tq) > 0 ? j - (s.Tk - s.Tq) : 0, rows = s.Tq - first_row;
+  for (int64_t t = warp; t < group * rows; t += kDecodeWarps) {
+    const int64_t h = hk * group + t / rows, i = first_row + t % rows, stat = (b * s.Hq + h) * s.Tq + i;
+    const float* qr = q.data + b * q.sb + i * q.st + h * q.sh;
+    const float* gr = d_o.data + b * d_o.sb + i * d_o.st + h * d_o.sh;
+    float qv[kPairs][2], gv[kPairs][2], qk = 0.0f, gv_dot = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kPairs; ++c) {
+      load_pair(qr, 2 * (lane + 32 * c), D, paired, &qv[c][0], &qv[c][1]);
+      load_pair(gr, 2 * (lane + 32 * c), D, paired, &gv[c][0], &gv[c][1]);
+      qk += qv[c][0] * kv[c][0] + qv[c][1] * kv[c][1];
+      gv_dot += gv[c][0] * vv[c][0] + gv[c][1] * vv[c][1];
+    }
+    const float p = math::fast_exp(s.scale * warp_sum(qk) - lse[stat]);
+    const float ds = p * (warp_sum(gv_dot) - delta[stat]);
+#pragma unroll
+    for (int c = 0; c < kPairs; ++c) {
+      acc_k[c][0] += ds * qv[c][0];
+      acc_k[c][1] += ds * qv[c][1];
+      acc_v[c][0] += p * gv[c][0];
+      acc_v[c][1] += p * gv[c][1];
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kPairs; ++c) {
+    part_k[warp][2 * (lane + 32 * c)] = acc_k[c][0];
+    part_k[warp][2 * (lane + 32 * c) + 1] = acc_k[c][1];
+    part_v[warp][2 * (lane + 32 * c)] = acc_v[c][0];
+    part_v[warp][2 * (lane + 32 * c) + 1] = acc_v[c][1];
+  }
+  __syncthreads();
+  float* ok = dk.data + b * dk.sb + j * dk.st + hk * dk.sh;
+  float* ov = dv.data + b * dv.sb + j * dv.st + hk * dv.sh;
+  for (int64_t d = threadIdx.x; d < D; d += kDecodeThreads) {
+    float sum_k = 0.0f, sum_v = 0.0f;
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      sum_k += part_k[w][d];
+      sum_v += part_v[w][d];
+    }
+    ok[d] = s.scale * sum_k;
+    ov[d] = sum_v;
+  }
+}
+
+std::string backward_by_rows(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                             const float* lse, const float* delta, const AttentionShape& s, cudaStream_t stream) {
+  const int64_t q_rows = s.B * s.Tq * s.Hq, k_rows = s.B * s.Tk * s.Hkv;
+  if (q_rows > 0x7fffffff || k_rows > 0x7fffffff)
+    return "attention_backward: " + std::to_string(q_rows > k_rows ? q_rows : k_rows) +
+           " rows exceed the grid's 2^31 - 1 blocks";
+  const auto aligned = [](const HeadsIn& t) {
+    return reinterpret_cast<uintptr_t>(t.data) % 8 == 0 && t.sb % 2 == 0 && t.st % 2 == 0 && t.sh % 2 == 0;
+  };
+  const bool paired = s.D % 2 == 0 && aligned(q) && aligned(k) && aligned(v) && aligned(d_o);
+  // Beyond the tiles D > 128: four pairs per lane.
+  const dim3 block(kDecodeThreads);
+  launch(attention_dkdv_rows_kernel<4>, dim3(static_cast<unsigned>(k_rows)), block, stream, dk, dv, d_o, q, k, v, lse,
+         delta, s, paired);
+  const std::string err = launch_error("attention_dkdv_rows_kernel");
+  if (!err.empty()) return err;
+  launch(attention_dq_rows_kernel<4>, dim3(static_cast<unsigned>(q_rows)), block, stream, dq, d_o, q, k, v, lse, delta,
+         s, paired);
+  return launch_error("attention_dq_rows_kernel");
 }
 
 bool aligned4(const HeadsIn& t) {
@@ -587,11 +727,6 @@ std::string backward_for(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, Hea
   return launch_error("attention_dq_kernel");
 }
 
-std::string head_dim_error(int64_t D) {
-  return "head dim D = " + std::to_string(D) + " exceeds the cuda attention kernels' " +
-         std::to_string(kAttentionMaxHeadDim);
-}
-
 }  // namespace
 
 size_t attention_decode_scratch_bytes(const AttentionShape& s, int multiprocessors) {
@@ -611,13 +746,13 @@ std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<ui
 }
 
 size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocessors) {
-  return s.Tq <= kDecodeRows ? attention_decode_scratch_bytes(s, multiprocessors) : 0;
+  return s.Tq <= kDecodeRows || s.D > kTiledMaxHeadDim ? attention_decode_scratch_bytes(s, multiprocessors) : 0;
 }
 
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
                                      int multiprocessors, float* scratch, cudaStream_t stream) {
   if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
-  if (s.Tq <= kDecodeRows)
+  if (s.Tq <= kDecodeRows || s.D > kTiledMaxHeadDim)
     return decode_for(o, lse, q, KVRows<float>{k.data, k.sb, k.st, k.sh}, KVRows<float>{v.data, v.sb, v.st, v.sh},
                       AttentionBiasRef{nullptr, 0, 0, 0}, s, multiprocessors, scratch, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v);
@@ -640,6 +775,7 @@ std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, Hea
          scratch, d_o, o, s);
   const std::string err = launch_error("attention_row_dot_kernel");
   if (!err.empty()) return err;
+  if (s.D > kTiledMaxHeadDim) return backward_by_rows(dq, dk, dv, d_o, q, k, v, lse, scratch, s, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(d_o);
   if (s.D <= 32) return backward_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
   if (s.D <= 64) return backward_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);

@@ -26,8 +26,12 @@ struct AttentionShape {
   bool causal;  // requires Tq <= Tk
 };
 
-// The largest head size the tiled kernels hold in shared memory (their tiles are sized for D padded to 32, 64 or 128).
-constexpr int64_t kAttentionMaxHeadDim = 128;
+// The largest head size the tiled kernels hold in shared memory (their tiles are sized for D padded to 32, 64 or
+// 128). Larger heads, up to kAttentionMaxHeadDim, run by rows: the forward on the decode kernel, the backward on
+// row kernels (a block per query row for dQ, per key row for dK and dV), slower but the same results.
+constexpr int64_t kTiledMaxHeadDim = 128;
+// The largest head size of every cuda attention kernel: the row kernels keep D / 32 values per lane in registers.
+constexpr int64_t kAttentionMaxHeadDim = 256;
 
 // Keys or values of element type T (float, or bf16 bits as uint16_t): (b, t, h, d) at data[b*sb + t*st + h*sh + d].
 template <class T>
@@ -44,9 +48,8 @@ struct AttentionBiasRef {
 
 // The decode kernel: a few query rows streaming K and V once, each row's keys split across blocks when the rows
 // alone would leave multiprocessors idle. attentionForward takes it at or below kDecodeRows queries (as the CPU
-// does), attentionDecodeBf16 always. Each lane keeps D / 32 output values in registers: D <= kDecodeMaxHeadDim.
+// does) and for heads beyond kTiledMaxHeadDim, attentionDecodeBf16 always.
 constexpr int64_t kDecodeRows = 4;
-constexpr int64_t kDecodeMaxHeadDim = 256;
 // Device scratch of the decode kernel on a GPU of `multiprocessors` (0 when its rows fill the GPU unsplit).
 size_t attention_decode_scratch_bytes(const AttentionShape& s, int multiprocessors);
 // o (B, Tq, Hq, D) = softmax(scale q k^T [causal] + bias) v over the first s.Tk rows of k and v; lse (B, Hq, Tq)
@@ -58,7 +61,7 @@ std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<ui
                                     const AttentionBiasRef& bias, const AttentionShape& s, int multiprocessors,
                                     float* scratch, cudaStream_t stream);
 
-// Device scratch of launch_attention_forward (the decode kernel's, for at most kDecodeRows queries).
+// Device scratch of launch_attention_forward (the decode kernel's, where it takes the decode kernel).
 size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocessors);
 // o (B, Tq, Hq, D) = softmax(scale q k^T, masked) v and lse (B, Hq, Tq) contiguous.
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,

@@ -265,7 +265,7 @@ Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
     check_view_elements(op, "bias", bt.buf->numel(), bt.offset, {d.B, d.Tq, d.Tk}, bs);
     bias = {bt.ptr(), bs[0], bs[1], bs[2]};
   }
-  check_head_dim(op, d.D, tg::cuda::kDecodeMaxHeadDim);
+  check_head_dim(op, d.D, tg::cuda::kAttentionMaxHeadDim);
   DeviceState& dev = need_device();
   const int sms = dev.prop.multiProcessorCount;
   const size_t bytes = tg::cuda::attention_decode_scratch_bytes(d, sms);

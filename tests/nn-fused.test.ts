@@ -329,6 +329,9 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       { B: 1, Hq: 3, Hkv: 3, Tq: 4, Tk: 17, D: 33, causal: true, lead: 2 },
       { B: 2, Hq: 6, Hkv: 2, Tq: 3, Tk: 40, D: 32, causal: true, lead: 1 },
       { B: 1, Hq: 1, Hkv: 1, Tq: 1, Tk: 150, D: 64, causal: true, lead: 0 },
+      // heads larger than cuda's tiles: its forward on the decode kernel and its backward by rows
+      { B: 2, Hq: 4, Hkv: 2, Tq: 11, Tk: 11, D: 160, causal: true, lead: 0 },
+      { B: 1, Hq: 3, Hkv: 1, Tq: 6, Tk: 13, D: 255, causal: false, lead: 1 },
     ];
     it('primitives match a float64 forward and backward on strided views (tails, Tq < Tk, GQA 2 and 7, odd D)', () => {
       for (const s of viewCases) tg.tidy(() => {
@@ -399,10 +402,10 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         expect(forward([0, a])).toThrow(/attentionForward: o overlaps q/);
         expect(forward([3, a], [4, 0])).toThrow(/attentionForward: lse overlaps q/);
         if (device === 'cuda') {
-          const wide = tg.empty([160]).storage.id, outWide = tg.empty([160]).storage.id, lseWide = tg.empty([1]).storage.id;
-          const sw = [160, 160, 160];
+          const wide = tg.empty([300]).storage.id, outWide = tg.empty([300]).storage.id, lseWide = tg.empty([1]).storage.id;
+          const sw = [300, 300, 300];
           expect(forward([0, outWide], [2, sw], [3, lseWide], [5, wide], [7, sw], [8, wide], [10, sw], [11, wide], [13, sw], [15, 1], [16, 1],
-            [19, 160])).toThrow(/attentionForward: head dim D = 160 exceeds 128/);
+            [19, 300])).toThrow(/attentionForward: head dim D = 300 exceeds 256/);
         }
         const dq = tg.empty([12]).storage.id, dk = tg.empty([12]).storage.id;
         const backward = (dv: number) => () => addon.attentionBackward(dq, 0, s, dk, 0, s, dv, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s,
