@@ -73,23 +73,24 @@ function timeMs(fn) {
 const results = { device: status.device, gemm: {}, bandwidth: {}, attention: {}, torch: null };
 const randn = (shape) => tg.randn(shape, { device: 'cuda' });
 
-// Each kernel the addon can run at each precision: the default one, and our own where the default is cuBLASLt.
+// Each kernel the addon can run at each precision: cuBLASLt where it loads, and our own (mma tensor cores at
+// medium, SIMT float32 at highest). The default at each precision is timed first.
 const defaults = addon.matmulPrecision().kernels;
-const kernelsOf = (precision) => [...new Set([defaults[precision], addon.gemmKernel()])].filter(Boolean);
+const own = { highest: 'simt', medium: 'mma' };
+const kernelsOf = (precision) => [...new Set([defaults[precision], ...(defaults[precision].startsWith('cublaslt') ? [own[precision]] : [])])];
 console.log(`GEMM kernels: highest ${defaults.highest}, medium ${defaults.medium}`);
 for (const [name, [M, N, K]] of Object.entries(cases.gemm)) {
   const a = randn([M, K]), b = randn([K, N]);
   const row = {};
   for (const precision of ['highest', 'medium']) {
     for (const kernel of kernelsOf(precision)) {
-      const previous = addon.gemmKernel();
       try {
         addon.gemmKernel(kernel);
         row[`${precision} ${kernel}`] = timeMs(() => tg.matmul(a, b, { precision }));
       } catch (err) {
         row[`${precision} ${kernel}`] = `${err.message}`;
       } finally {
-        addon.gemmKernel(previous);
+        addon.gemmKernel('auto');
       }
     }
   }

@@ -6,6 +6,7 @@
 
 #define TG_CUDA_BINDING_FAMILIES(X) \
   X(grpo)                           \
+  X(elementwise)                    \
   X(reduce)                         \
   X(index)                          \
   X(layers)                         \

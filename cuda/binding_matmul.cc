@@ -23,13 +23,30 @@ using namespace tg::binding;
 // 'simt': float32 CUDA cores at both (medium then computes as highest, as the CPU does without AVX512-BF16).
 enum class Kernel { CublasLt, Mma, Simt };
 
-Kernel best_kernel() { return tg::cuda::cublaslt_unavailable_reason().empty() ? Kernel::CublasLt : Kernel::Mma; }
+// bf16 mma.sync needs compute capability 8.0 (Ampere) or newer; the emulator runs it anywhere.
+bool tensor_cores_bf16() {
+#ifdef THINKGRAD_CUDA_EMULATOR
+  return true;
+#else
+  return dev().ok && dev().prop.major >= 8;
+#endif
+}
+
+Kernel best_kernel() {
+  if (tg::cuda::cublaslt_unavailable_reason().empty()) return Kernel::CublasLt;
+  return tensor_cores_bf16() ? Kernel::Mma : Kernel::Simt;
+}
 
 // The kernel `name` selects; throws std::invalid_argument on an unknown one or cuBLASLt when it cannot load. The
 // per-precision names matmulPrecision reports select their kernel too ('mma-bf16' -> mma, 'simt-f32' -> simt).
 Kernel kernel_by_name(const std::string& name) {
   if (name == "auto") return best_kernel();
-  if (name == "mma" || name == "mma-bf16") return Kernel::Mma;
+  if (name == "mma" || name == "mma-bf16") {
+    if (!tensor_cores_bf16())
+      throw std::invalid_argument("kernel 'mma' needs bf16 tensor cores (compute capability 8.0 or newer), this device has " +
+                                  std::to_string(dev().prop.major) + "." + std::to_string(dev().prop.minor));
+    return Kernel::Mma;
+  }
   if (name == "simt" || name == "simt-f32") return Kernel::Simt;
   if (name == "cublaslt" || name == "cublaslt-f32" || name == "cublaslt-bf16") {
     const std::string& reason = tg::cuda::cublaslt_unavailable_reason();

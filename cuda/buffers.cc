@@ -122,17 +122,28 @@ DeviceState& need_device() {
   return d;
 }
 
+namespace {
+DevBuffer& lookup(double id, const char* op, const std::string& name) {
+  auto it = id >= 1 && id == std::floor(id) ? table().find(static_cast<uint64_t>(id)) : table().end();
+  if (it == table().end()) throw_range(op, name + " refers to a disposed or unknown device buffer");
+  return it->second;
+}
+DevBuffer& expect_dtype(DevBuffer& b, const char* op, const std::string& name, int dtype) {
+  if (b.dtype != dtype) throw_type(op, name + " must be " + dtype_name(dtype) + ", got " + dtype_name(b.dtype));
+  return b;
+}
+}  // namespace
+
 DevBuffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   expect_arity(info, i, op, name);
   if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a device buffer id (number)");
-  double id = info[i].As<Napi::Number>().DoubleValue();
-  auto it = id >= 1 && id == std::floor(id) ? table().find(static_cast<uint64_t>(id)) : table().end();
-  if (it == table().end()) throw_range(op, std::string(name) + " refers to a disposed or unknown device buffer");
-  return it->second;
+  return lookup(info[i].As<Napi::Number>().DoubleValue(), op, name);
+}
+DevBuffer& buffer_by_id(double id, const char* op, const std::string& name, int dtype) {
+  return expect_dtype(lookup(id, op, name), op, name, dtype);
 }
 DevBuffer& typed_buffer(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype, int64_t count) {
-  DevBuffer& b = buffer_arg(info, i, op, name);
-  if (b.dtype != dtype) throw_type(op, std::string(name) + " must be " + dtype_name(dtype) + ", got " + dtype_name(b.dtype));
+  DevBuffer& b = expect_dtype(buffer_arg(info, i, op, name), op, name, dtype);
   if (count > b.numel())
     throw_range(op, std::string(name) + " needs " + std::to_string(count) + " elements, its buffer has " + std::to_string(b.numel()));
   return b;

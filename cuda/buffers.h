@@ -65,6 +65,8 @@ void release_cache();
 
 // Argument readers: `op` and `name` appear in the error message.
 DevBuffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+// The buffer with id `id` (an element of an id list), of `dtype`; errors name `op` and `name`.
+DevBuffer& buffer_by_id(double id, const char* op, const std::string& name, int dtype);
 // A buffer of `dtype` with at least `count` elements.
 DevBuffer& typed_buffer(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype, int64_t count);
 float* f32(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t count);

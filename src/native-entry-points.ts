@@ -138,7 +138,7 @@ export const fillEntryPoints = {
   randomFill: entry(['id: id', 'count: int', 'kind: int', 'seed: int', 'counter: int', 'a: num', 'b: num']),
 } as const;
 
-/** Elementwise ops, strided copy/cast and SwiGLU (elementwise.cc in both addons). */
+/** Elementwise ops, strided copy/cast and SwiGLU (CPU: elementwise.cc; CUDA: binding_elementwise.cc). */
 export const elementwiseEntryPoints = {
   unary: entry(['op: int', 'out: id', 'x: id', 'xOffset: int', 'shape: ints', 'xStrides: ints', 'p0: num', 'p1: num']),
   binary: entry(['op: int', 'out: id', 'a: id', 'aOffset: int', 'aStrides: ints', 'b: id', 'bOffset: int', 'bStrides: ints',
@@ -197,6 +197,10 @@ export const fusedEntryPoints = {
     'ignoreIndex: int']),
   adamwStep: entry([...at('p'), ...at('g'), ...at('m'), ...at('v'), 'n: int', 'lr: num', 'beta1: num', 'beta2: num', 'eps: num',
     'weightDecay: num', 'step: int']),
+  /** adamwStep over many tensors in one call: per tensor a buffer id and element offset of each array, and its numel. */
+  adamwMultiStep: entry(['params: ints', 'paramOffsets: ints', 'grads: ints', 'gradOffsets: ints', 'ms: ints', 'mOffsets: ints',
+    'vs: ints', 'vOffsets: ints', 'numels: ints', 'lr: num', 'beta1: num', 'beta2: num', 'eps: num', 'weightDecay: num',
+    'step: int']),
 } as const;
 
 /** bfloat16 KV caches: store, load and decode attention reading the cache. */
@@ -237,7 +241,7 @@ export const cpuEntryPoints = {
   ...kvCacheEntryPoints,
 } as const;
 
-/** The CUDA addon (cuda/binding.cc): its own buffer table, the GRPO kernels, the GEMM, and a kernel timer for bench/gpu.sh. */
+/** The CUDA addon (cuda/binding.cc): its own buffer table, every compute family, and a kernel timer for bench/gpu.sh. */
 export const cudaEntryPoints = {
   deviceInfo: entry([], 'cudaDeviceInfo'),
   alloc: entry(['numel: int', 'dtype: int'], 'number'),
@@ -248,6 +252,10 @@ export const cudaEntryPoints = {
   resetPeak: entry([]),
   emptyCache: entry([]),
   synchronize: entry([]),
+  ...fillEntryPoints,
+  ...elementwiseEntryPoints,
+  adamwStep: fusedEntryPoints.adamwStep,
+  adamwMultiStep: fusedEntryPoints.adamwMultiStep,
   ...grpoEntryPoints,
   ...reduceEntryPoints,
   ...indexEntryPoints,

@@ -210,18 +210,27 @@ describe.skipIf(!cudaDevice.available)('two devices', () => {
     expect(Object.keys(state).length).toBe(params.length);
     step();
     for (const s of Object.values(opt.stateDict().state)) expect((s.expAvg as tg.Tensor).device).toBe('cpu');
-    // Gradients move with their parameters, and the optimizer's state follows them at its next step (on cuda the
-    // step itself comes with the cuda kernels, §3).
+    // Gradients move with their parameters, and the optimizer's state follows them at its next step, which runs on
+    // cuda: the same numbers as the step on the cpu (the AdamW kernels share their per-element math).
     tg.tidy(() => tg.sum(model.forward(ids)).backward());
+    const cpuStepped = tg.tidy(() => {
+      const clones = params.map((p) => tg.keep(p.detach().clone()));
+      const states = Object.values(opt.stateDict().state);
+      tg.adamwStep(clones[0], params[0].grad!, tg.keep((states[0].expAvg as tg.Tensor).clone()),
+        tg.keep((states[0].expAvgSq as tg.Tensor).clone()), { lr: 1e-2, step: 3 });
+      return clones[0];
+    });
     model.to('cuda');
     for (const p of params) expect(p.grad!.device).toBe('cuda');
-    expect(() => opt.step()).toThrow(/adamwStep: not implemented on the cuda backend/);
+    opt.step();
     const first = opt.stateDict().state['0'];
     expect((first.expAvg as tg.Tensor).device).toBe('cuda');
+    expect(first.step).toBe(3);
+    expect(Array.from(params[0].data())).toEqual(Array.from(cpuStepped.data()));
     model.to('cpu');
     opt.step();
     for (const s of Object.values(opt.stateDict().state)) expect((s.expAvgSq as tg.Tensor).device).toBe('cpu');
-    expect(opt.stateDict().state['0'].step).toBe(3); // the step that threw on cuda counted nothing
+    expect(opt.stateDict().state['0'].step).toBe(4);
     expect(() => x0.to('gpu' as tg.DType)).toThrow(/unsupported dtype gpu/);
     opt.dispose?.();
     model.dispose();

@@ -2,7 +2,8 @@
 // gradient-norm clipping, gradient accumulation, and optimizer state round trips.
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
-import { expectClose, randomArray } from './helpers/reference.js';
+import { adamwSteps } from '../src/ops/nn.js';
+import { expectClose, forEachBackend, randomArray } from './helpers/reference.js';
 
 /** Gives `p` the gradient `values` (as backward would: owned by p, outside any scope). */
 function setGrad(p: tg.Tensor, values: ArrayLike<number>): void {
@@ -24,7 +25,7 @@ function refAdamW(p: Float64Array, g: ArrayLike<number>, m: Float64Array, v: Flo
   }
 }
 
-describe('AdamW', () => {
+forEachBackend((device) => describe(`AdamW on ${device}`, () => {
   it('has PyTorch defaults', () => {
     const p = tg.zeros([2], { requiresGrad: true });
     const opt = new tg.AdamW([p]);
@@ -120,7 +121,58 @@ describe('AdamW', () => {
     p.dispose();
     expect(tg.memory().numTensors).toBe(before);
   });
-});
+
+  it('steps a whole group in one kernel call, bit-identical to adamwStep per tensor (sizes past a chunk, odd offsets)', () => {
+    // 70000 > the CPU's 32768-element chunks and the CUDA kernel's 65536; offset 1 takes the unaligned path.
+    const sizes = [70000, 5, 1, 4099];
+    const pool = tg.tensor(Float32Array.from(randomArray(sizes[0] + 1, 7)), [sizes[0] + 1]);
+    const make = (i: number) => (i === 0 ? pool.narrow(0, 1, sizes[0]).clone() : tg.tensor(Float32Array.from(randomArray(sizes[i], 10 + i)), [sizes[i]]));
+    const hyper = { lr: 3e-3, beta1: 0.85, beta2: 0.99, eps: 1e-7, weightDecay: 0.05 };
+    tg.tidy(() => {
+      const one = sizes.map((_, i) => ({ p: make(i), g: tg.tensor(Float32Array.from(randomArray(sizes[i], 20 + i, 2)), [sizes[i]]), m: tg.zeros([sizes[i]]), v: tg.zeros([sizes[i]]) }));
+      // the same values for the multi-tensor call, params[0] at element offset 1 of its buffer
+      const big = tg.zeros([sizes[0] + 1]);
+      const many = one.map((t, i) => ({ p: i === 0 ? big.narrow(0, 1, sizes[0]) : t.p.clone(), g: t.g, m: tg.zeros([sizes[i]]), v: tg.zeros([sizes[i]]) }));
+      tg.tidy(() => big.backend.copy(many[0].p, one[0].p));
+      for (let step = 1; step <= 3; step++) {
+        for (const t of one) tg.adamwStep(t.p, t.g, t.m, t.v, { ...hyper, step });
+        adamwSteps({ params: many.map((t) => t.p), grads: many.map((t) => t.g), ms: many.map((t) => t.m), vs: many.map((t) => t.v) }, { ...hyper, step });
+      }
+      one.forEach((t, i) => {
+        for (const k of ['p', 'm', 'v'] as const) expect(Array.from(many[i][k].data()), `tensor ${i} ${k}`).toEqual(Array.from(t[k].data()));
+      });
+    });
+    pool.dispose();
+  });
+
+  it('refuses multi-tensor steps whose tensors overlap or whose lists disagree, naming the kernel', () => {
+    tg.tidy(() => {
+      const p = tg.zeros([8]);
+      const q = tg.zeros([8]);
+      const g = tg.ones([8]);
+      const m = tg.zeros([16]);
+      const v = tg.zeros([8]);
+      const w = tg.zeros([8]);
+      const before = Array.from(p.data());
+      // two moments in the same elements of one buffer: the update would depend on the order of the tensors (a
+      // gradient, only read, may serve two parameters)
+      const shared = { params: [p, q], grads: [g, g], ms: [m.narrow(0, 0, 8), m.narrow(0, 4, 8)], vs: [v, w] };
+      expect(() => adamwSteps(shared, { step: 1 })).toThrow(/adamwMultiStep: ms\[0\] overlaps ms\[1\]/);
+      expect(() => adamwSteps({ params: [p, q], grads: [g, g], ms: [m.narrow(0, 0, 8), m.narrow(0, 8, 8)], vs: [v, v] }, { step: 1 }))
+        .toThrow(/adamwMultiStep: vs\[0\] overlaps vs\[1\]/);
+      expect(() => adamwSteps({ params: [p, q], grads: [q, g], ms: [m.narrow(0, 0, 8), m.narrow(0, 8, 8)], vs: [v, w] }, { step: 1 }))
+        .toThrow(/adamwMultiStep: params\[1\] overlaps grads\[0\]/);
+      expect(Array.from(p.data()), 'a refused step changes nothing').toEqual(before);
+      expect(() => adamwSteps({ params: [p], grads: [g, g], ms: [m], vs: [v] }, { step: 1 })).toThrow(/adamwSteps: 1 params, 2 grads/);
+      expect(() => adamwSteps({ params: [p], grads: [g], ms: [m.narrow(0, 0, 8)], vs: [v] }, { step: 0 })).toThrow(/step must be an integer >= 1/);
+      const addon = p.backend;
+      expect(() => addon.adamwSteps([p], [g], [m.narrow(0, 0, 8)], [v], { lr: 1e-3, beta1: 1, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 1 }))
+        .toThrow(/adamwMultiStep: beta1 and beta2 must be in \[0, 1\)/);
+      expect(() => addon.adamwSteps([p], [g], [m.narrow(0, 0, 8)], [tg.zeros([4])], { lr: 1e-3, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 1 }))
+        .toThrow(/adamwMultiStep: vs\[0\]: elements \[0, 8\) exceed its buffer of 4/);
+    });
+  });
+}));
 
 describe('SGD', () => {
   const variants = [

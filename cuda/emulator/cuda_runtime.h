@@ -2,7 +2,8 @@
 // where no GPU exists (CI, most development machines): g++ compiles them against this header instead of the
 // toolkit's. Every thread of a block is a fiber; __syncthreads and warp shuffles are barriers between them, so
 // reductions, shared memory, index arithmetic and launch bounds run as written; between barriers the threads
-// run one after another in a pseudo-random order. Floating-point contraction and speed differ from a GPU.
+// run one after another in a pseudo-random order. Multiply-adds are contracted into fmas (binding.gyp: -mfma), as
+// nvcc does by default, but GCC may pair other operations than nvcc; speed differs from a GPU.
 //
 // Device memory is host memory that ends at a guard page (an overrun of more than 15 bytes faults) and starts
 // filled with 0xff bytes (NaN for float and bf16), so unwritten outputs show.

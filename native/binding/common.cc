@@ -30,21 +30,33 @@ bool release_buffer(double id) {
 
 size_t live_buffer_count() { return table().size(); }
 
-Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  expect_arity(info, i, op, name);
-  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a buffer id (number)");
-  double id = info[i].As<Napi::Number>().DoubleValue();
+namespace {
+
+Buffer& lookup(double id, const char* op, const std::string& name) {
   auto it = id >= 1 && id == std::floor(id) ? table().find(static_cast<uint64_t>(id)) : table().end();
-  if (it == table().end())
-    throw_range(op, std::string(name) + " refers to a disposed or unknown buffer");
+  if (it == table().end()) throw_range(op, name + " refers to a disposed or unknown buffer");
   return it->second;
 }
 
-Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType expected) {
-  Buffer& b = buffer_arg(info, i, op, name);
-  if (b.dtype != expected)
-    throw_type(op, std::string(name) + " must be " + dtype_name(expected) + ", got " + dtype_name(b.dtype));
+Buffer& expect_dtype(Buffer& b, const char* op, const std::string& name, DType expected) {
+  if (b.dtype != expected) throw_type(op, name + " must be " + dtype_name(expected) + ", got " + dtype_name(b.dtype));
   return b;
+}
+
+}  // namespace
+
+Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  expect_arity(info, i, op, name);
+  if (!info[i].IsNumber()) throw_type(op, std::string(name) + " must be a buffer id (number)");
+  return lookup(info[i].As<Napi::Number>().DoubleValue(), op, name);
+}
+
+Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType expected) {
+  return expect_dtype(buffer_arg(info, i, op, name), op, name, expected);
+}
+
+Buffer& buffer_by_id(double id, const char* op, const std::string& name, DType expected) {
+  return expect_dtype(lookup(id, op, name), op, name, expected);
 }
 
 void check_range(const char* op, const char* name, const Buffer& b, int64_t offset, int64_t count) {

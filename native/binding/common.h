@@ -29,6 +29,9 @@ size_t live_buffer_count();
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType expected);
 
+// The buffer with id `id` (an element of an id list), of dtype `expected`; errors name `op` and `name`.
+Buffer& buffer_by_id(double id, const char* op, const std::string& name, DType expected);
+
 // Checks that a strided view (element offset, shape, non-negative strides) stays inside the buffer.
 void check_view(const char* op, const char* name, const Buffer& b, int64_t offset,
                 const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
+#include "binding/adamw_args.h"
 #include "binding/common.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
@@ -479,14 +481,7 @@ Napi::Value adamw_step_fn(const Napi::CallbackInfo& info) {
   TensorArg m = tensor_arg(info, 4, op, "m", DType::Float32);
   TensorArg v = tensor_arg(info, 6, op, "v", DType::Float32);
   int64_t n = positive_dim(info, 8, op, "n");
-  float lr = finite_arg(info, 9, op, "lr");
-  float beta1 = finite_arg(info, 10, op, "beta1");
-  float beta2 = finite_arg(info, 11, op, "beta2");
-  float eps = finite_arg(info, 12, op, "eps");
-  float wd = finite_arg(info, 13, op, "weightDecay");
-  int64_t step = positive_dim(info, 14, op, "step");
-  if (lr < 0 || eps < 0 || wd < 0) throw_range(op, "lr, eps and weightDecay must be >= 0");
-  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw_range(op, "beta1 and beta2 must be in [0, 1)");
+  const AdamWHyperArgs h = adamw_hyper_args(info, 9, op);
   contiguous(op, p, n);
   contiguous(op, g, n);
   contiguous(op, m, n);
@@ -495,7 +490,34 @@ Napi::Value adamw_step_fn(const Napi::CallbackInfo& info) {
   for (int a = 0; a < 4; ++a)
     for (int b = a + 1; b < 4; ++b) no_overlap(op, *all[a], *all[b], false);
   adamw_step(typed<float>(*p.buf, p.offset), typed<float>(*g.buf, g.offset), typed<float>(*m.buf, m.offset),
-             typed<float>(*v.buf, v.offset), n, lr, beta1, beta2, eps, wd, step);
+             typed<float>(*v.buf, v.offset), n, h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  return info.Env().Undefined();
+}
+
+// adamwMultiStep(params, paramOffsets, grads, gradOffsets, ms, mOffsets, vs, vOffsets, numels, lr, beta1, beta2,
+//                eps, weightDecay, step): adamwStep over every tensor of the lists (ids and offsets per tensor), with
+//                the same checks, in one parallel region; no two tensors may share elements.
+Napi::Value adamw_multi_step_fn(const Napi::CallbackInfo& info) {
+  const char* op = "adamwMultiStep";
+  const AdamWTensorLists l = adamw_tensor_lists(info, op);
+  const AdamWHyperArgs h = adamw_hyper_args(info, 9, op);
+  std::vector<AdamWTensor> tensors(l.size());
+  std::vector<AdamWSpan> spans;
+  spans.reserve(l.size() * kRoleCount);
+  for (size_t t = 0; t < l.size(); ++t) {
+    float* ptr[kRoleCount];
+    for (int r = 0; r < kRoleCount; ++r) {
+      const std::string name = adamw_tensor_name(r, t);
+      Buffer& b = buffer_by_id(static_cast<double>(l.ids[r][t]), op, name, DType::Float32);
+      check_range(op, name.c_str(), b, l.offsets[r][t], l.numels[t]);
+      ptr[r] = typed<float>(b, l.offsets[r][t]);
+      spans.push_back({b.data, l.offsets[r][t], l.offsets[r][t] + l.numels[t], r, t});
+    }
+    tensors[t] = AdamWTensor{ptr[kParams], ptr[kGrads], ptr[kMs], ptr[kVs], l.numels[t]};
+  }
+  check_adamw_spans_disjoint(op, std::move(spans));
+  adamw_multi_step(tensors.data(), static_cast<int64_t>(tensors.size()), h.lr, h.beta1, h.beta2, h.eps, h.weight_decay,
+                   h.step);
   return info.Env().Undefined();
 }
 
@@ -517,6 +539,7 @@ void register_fused(Napi::Env env, Napi::Object exports) {
   define(env, exports, "crossEntropyForward", cross_entropy_fwd, 11);
   define(env, exports, "crossEntropyBackward", cross_entropy_bwd, 13);
   define(env, exports, "adamwStep", adamw_step_fn, 15);
+  define(env, exports, "adamwMultiStep", adamw_multi_step_fn, 15);
 }
 
 }  // namespace tg::binding

@@ -1,5 +1,6 @@
 // Elementwise kernels: contiguous runs go through one vectorized loop per op (cloned for AVX-512 at run
-// time); strided runs are gathered into small per-thread tiles first and then take the same loops.
+// time); strided runs are gathered into small per-thread tiles first and then take the same loops. The
+// per-element formulas are math/elementwise.h's, which the CUDA kernels share.
 #include "ops/elementwise.h"
 
 #include <cmath>
@@ -7,7 +8,7 @@
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
-#include "math/activations.h"
+#include "math/elementwise.h"
 
 namespace tg {
 namespace {
@@ -18,61 +19,54 @@ constexpr int64_t kTile = 1024;
 constexpr int64_t kGrain = 1 << 15;
 
 // NOTE: no __restrict on these: in-place calls alias the output with an input element for element.
-// SwiGLU from the shared activations: h = silu(g) * u; dg = dh * u * silu'(g), du = dh * silu(g).
 TG_CLONES void swiglu_run(float* h, const float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) h[i] = silu(gate[i]) * up[i];
+  for (int64_t i = 0; i < n; ++i) h[i] = swiglu(gate[i], up[i]);
 }
 
 TG_CLONES void swiglu_grad_run(float* dgate, float* dup, const float* dh, const float* gate, const float* up,
                                int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i], u = up[i], d = dh[i];
-    dup[i] = d * silu(g);
-    dgate[i] = d * u * silu_grad(g);
-  }
+  for (int64_t i = 0; i < n; ++i) swiglu_grad(dh[i], gate[i], up[i], dgate[i], dup[i]);
 }
 
 TG_CLONES void unary_run(UnaryOp op, float* __restrict out, const float* __restrict x, int64_t n, float p0,
                          float p1) {
-#define TG_MAP(expr)                                   \
-  for (int64_t i = 0; i < n; ++i) {                    \
-    float v = x[i];                                    \
-    out[i] = (expr);                                   \
-  }                                                    \
-  return;
+#define TG_MAP(OP)                                                                  \
+  case UnaryOp::OP:                                                                 \
+    for (int64_t i = 0; i < n; ++i) out[i] = unary_apply<UnaryOp::OP>(x[i], p0, p1); \
+    return;
   switch (op) {
-    case UnaryOp::Neg: TG_MAP(-v)
-    case UnaryOp::Exp: TG_MAP(fast_exp(v))
-    case UnaryOp::Log: TG_MAP(fast_log(v))
-    case UnaryOp::Sqrt: TG_MAP(std::sqrt(v))
-    case UnaryOp::Rsqrt: TG_MAP(1.0f / std::sqrt(v))
-    case UnaryOp::Abs: TG_MAP(std::fabs(v))
-    case UnaryOp::Tanh: TG_MAP(tanh_f(v))
-    case UnaryOp::Sigmoid: TG_MAP(sigmoid(v))
-    case UnaryOp::Silu: TG_MAP(silu(v))
-    case UnaryOp::Gelu: TG_MAP(gelu(v))
-    case UnaryOp::Relu: TG_MAP(relu(v))
-    case UnaryOp::Sign: TG_MAP(v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v))
-    case UnaryOp::Square: TG_MAP(v * v)
-    case UnaryOp::Reciprocal: TG_MAP(1.0f / v)
-    case UnaryOp::AddScalar: TG_MAP(v + p0)
-    case UnaryOp::MulScalar: TG_MAP(v * p0)
-    case UnaryOp::Affine: TG_MAP(v * p0 + p1)
-    case UnaryOp::PowScalar: TG_MAP(std::pow(v, p0))
-    case UnaryOp::RdivScalar: TG_MAP(p0 / v)
-    case UnaryOp::RpowScalar: TG_MAP(std::pow(p0, v))
-    case UnaryOp::Clamp: TG_MAP(v < p0 ? p0 : (v > p1 ? p1 : v))
-    case UnaryOp::EqScalar: TG_MAP(v == p0 ? 1.0f : 0.0f)
-    case UnaryOp::NeScalar: TG_MAP(v != p0 ? 1.0f : 0.0f)
-    case UnaryOp::LtScalar: TG_MAP(v < p0 ? 1.0f : 0.0f)
-    case UnaryOp::LeScalar: TG_MAP(v <= p0 ? 1.0f : 0.0f)
-    case UnaryOp::GtScalar: TG_MAP(v > p0 ? 1.0f : 0.0f)
-    case UnaryOp::GeScalar: TG_MAP(v >= p0 ? 1.0f : 0.0f)
-    case UnaryOp::IsNan: TG_MAP(v != v ? 1.0f : 0.0f)
-    case UnaryOp::Log1p: TG_MAP(std::log1p(v))
-    case UnaryOp::Expm1: TG_MAP(std::expm1(v))
-    case UnaryOp::Sin: TG_MAP(std::sin(v))
-    case UnaryOp::Cos: TG_MAP(std::cos(v))
+    TG_MAP(Neg)
+    TG_MAP(Exp)
+    TG_MAP(Log)
+    TG_MAP(Sqrt)
+    TG_MAP(Rsqrt)
+    TG_MAP(Abs)
+    TG_MAP(Tanh)
+    TG_MAP(Sigmoid)
+    TG_MAP(Silu)
+    TG_MAP(Gelu)
+    TG_MAP(Relu)
+    TG_MAP(Sign)
+    TG_MAP(Square)
+    TG_MAP(Reciprocal)
+    TG_MAP(AddScalar)
+    TG_MAP(MulScalar)
+    TG_MAP(Affine)
+    TG_MAP(PowScalar)
+    TG_MAP(RdivScalar)
+    TG_MAP(RpowScalar)
+    TG_MAP(Clamp)
+    TG_MAP(EqScalar)
+    TG_MAP(NeScalar)
+    TG_MAP(LtScalar)
+    TG_MAP(LeScalar)
+    TG_MAP(GtScalar)
+    TG_MAP(GeScalar)
+    TG_MAP(IsNan)
+    TG_MAP(Log1p)
+    TG_MAP(Expm1)
+    TG_MAP(Sin)
+    TG_MAP(Cos)
     case UnaryOp::Count: return;
   }
 #undef TG_MAP
@@ -84,45 +78,37 @@ inline float binary_one(BinaryOp op, float a, float b);
 // vectorizes separately.
 TG_CLONES void binary_run(BinaryOp op, float* __restrict out, const float* __restrict a, int64_t a_step,
                           const float* __restrict b, int64_t b_step, int64_t n) {
-#define TG_ZIP(expr)                                          \
-  if (a_step == 1 && b_step == 1) {                           \
-    for (int64_t i = 0; i < n; ++i) {                         \
-      float u = a[i], w = b[i];                               \
-      out[i] = (expr);                                        \
-    }                                                         \
-  } else if (a_step == 1) {                                   \
-    const float w = b[0];                                     \
-    for (int64_t i = 0; i < n; ++i) {                         \
-      float u = a[i];                                         \
-      out[i] = (expr);                                        \
-    }                                                         \
-  } else {                                                    \
-    const float u = a[0];                                     \
-    for (int64_t i = 0; i < n; ++i) {                         \
-      float w = b[i];                                         \
-      out[i] = (expr);                                        \
-    }                                                         \
-  }                                                           \
-  return;
+#define TG_ZIP(OP)                                                                      \
+  case BinaryOp::OP:                                                                    \
+    if (a_step == 1 && b_step == 1) {                                                   \
+      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<BinaryOp::OP>(a[i], b[i]);  \
+    } else if (a_step == 1) {                                                           \
+      const float w = b[0];                                                             \
+      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<BinaryOp::OP>(a[i], w);     \
+    } else {                                                                            \
+      const float u = a[0];                                                             \
+      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<BinaryOp::OP>(u, b[i]);     \
+    }                                                                                   \
+    return;
   switch (op) {
-    case BinaryOp::Add: TG_ZIP(u + w)
-    case BinaryOp::Sub: TG_ZIP(u - w)
-    case BinaryOp::Mul: TG_ZIP(u * w)
-    case BinaryOp::Div: TG_ZIP(u / w)
-    case BinaryOp::Pow: TG_ZIP(std::pow(u, w))
-    case BinaryOp::Maximum: TG_ZIP((u != u || w != w) ? u + w : (u > w ? u : w))
-    case BinaryOp::Minimum: TG_ZIP((u != u || w != w) ? u + w : (u < w ? u : w))
-    case BinaryOp::Eq: TG_ZIP(u == w ? 1.0f : 0.0f)
-    case BinaryOp::Ne: TG_ZIP(u != w ? 1.0f : 0.0f)
-    case BinaryOp::Lt: TG_ZIP(u < w ? 1.0f : 0.0f)
-    case BinaryOp::Le: TG_ZIP(u <= w ? 1.0f : 0.0f)
-    case BinaryOp::Gt: TG_ZIP(u > w ? 1.0f : 0.0f)
-    case BinaryOp::Ge: TG_ZIP(u >= w ? 1.0f : 0.0f)
-    case BinaryOp::SiluBackward: TG_ZIP(w * silu_grad(u))
-    case BinaryOp::GeluBackward: TG_ZIP(w * gelu_grad(u))
-    case BinaryOp::ReluBackward: TG_ZIP(u > 0.0f ? w : 0.0f)
-    case BinaryOp::SigmoidBackward: TG_ZIP(w * u * (1.0f - u))
-    case BinaryOp::TanhBackward: TG_ZIP(w * (1.0f - u * u))
+    TG_ZIP(Add)
+    TG_ZIP(Sub)
+    TG_ZIP(Mul)
+    TG_ZIP(Div)
+    TG_ZIP(Pow)
+    TG_ZIP(Maximum)
+    TG_ZIP(Minimum)
+    TG_ZIP(Eq)
+    TG_ZIP(Ne)
+    TG_ZIP(Lt)
+    TG_ZIP(Le)
+    TG_ZIP(Gt)
+    TG_ZIP(Ge)
+    TG_ZIP(SiluBackward)
+    TG_ZIP(GeluBackward)
+    TG_ZIP(ReluBackward)
+    TG_ZIP(SigmoidBackward)
+    TG_ZIP(TanhBackward)
     case BinaryOp::Count: return;
   }
 #undef TG_ZIP
@@ -292,11 +278,7 @@ void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, 
       } else {
         auto* d = static_cast<int32_t*>(dst) + od;
         const auto* s = static_cast<const float*>(src) + os;
-        for (int64_t i = 0; i < n; ++i) {
-          float v = s[i * ss];
-          // NOTE: float -> int of NaN or out-of-range values is undefined in C++; saturate instead.
-          d[i * sd] = v != v ? 0 : (v >= 2147483647.0f ? 2147483647 : (v <= -2147483648.0f ? INT32_MIN : static_cast<int32_t>(v)));
-        }
+        for (int64_t i = 0; i < n; ++i) d[i * sd] = float_to_i32(s[i * ss]);
       }
     }
   });

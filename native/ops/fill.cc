@@ -1,12 +1,10 @@
 // Fills run on the thread pool; random fills index Philox by element so the result is independent of
-// how the work is split.
+// how the work is split, and transform it with math/random.h, as the CUDA kernels do.
 #include "ops/fill.h"
 
-#include <cmath>
-
 #include "core/thread_pool.h"
-#include "math/fast_exp.h"
-#include "math/philox.h"
+#include "math/elementwise.h"
+#include "math/random.h"
 
 namespace tg {
 
@@ -23,7 +21,7 @@ void fill_i32(int32_t* out, int64_t n, int32_t value) {
 }
 
 void arange_f32(float* out, int64_t n, double start, double step) {
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(start + step * static_cast<double>(i));
+  for (int64_t i = 0; i < n; ++i) out[i] = math::arange_f32_value(start, step, i);
 }
 
 void arange_i32(int32_t* out, int64_t n, int64_t start, int64_t step) {
@@ -35,10 +33,7 @@ void rand_uniform_f32(float* out, int64_t n, uint64_t seed, uint64_t counter, fl
   parallel_for(blocks, 1 << 12, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
       math::Philox4 r = math::philox4x32(counter + static_cast<uint64_t>(k), seed);
-      for (int lane = 0; lane < 4 && k * 4 + lane < n; ++lane) {
-        float u = math::uint_to_unit(r.v[lane]) - 1.0f / 16777216.0f;  // [0, 1)
-        out[k * 4 + lane] = low + (high - low) * u;
-      }
+      for (int lane = 0; lane < 4 && k * 4 + lane < n; ++lane) out[k * 4 + lane] = math::uniform_from_bits(r.v[lane], low, high);
     }
   });
 }
@@ -47,17 +42,9 @@ void rand_normal_f32(float* out, int64_t n, uint64_t seed, uint64_t counter, flo
   int64_t blocks = (n + 3) / 4;
   parallel_for(blocks, 1 << 12, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
-      math::Philox4 r = math::philox4x32(counter + static_cast<uint64_t>(k), seed);
       float z[4];
-      for (int pair = 0; pair < 2; ++pair) {
-        float u1 = math::uint_to_unit(r.v[2 * pair]);
-        float u2 = math::uint_to_unit(r.v[2 * pair + 1]);
-        float radius = std::sqrt(-2.0f * std::log(u1));
-        float angle = 6.283185307179586f * u2;
-        z[2 * pair] = radius * std::cos(angle);
-        z[2 * pair + 1] = radius * std::sin(angle);
-      }
-      for (int lane = 0; lane < 4 && k * 4 + lane < n; ++lane) out[k * 4 + lane] = mean + std * z[lane];
+      math::normal4_from_bits(math::philox4x32(counter + static_cast<uint64_t>(k), seed), mean, std, z);
+      for (int lane = 0; lane < 4 && k * 4 + lane < n; ++lane) out[k * 4 + lane] = z[lane];
     }
   });
 }

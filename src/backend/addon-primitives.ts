@@ -95,6 +95,11 @@ export function addonPrimitives(addon: ComputeAddon): AddonPrimitives {
       addon.adamwStep(id(param), param.offset, id(grad), grad.offset, id(m), m.offset, id(v), v.offset, param.numel,
         h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.step);
     },
+    adamwSteps(params, grads, ms, vs, h) {
+      addon.adamwMultiStep(params.map(id), params.map((t) => t.offset), grads.map(id), grads.map((t) => t.offset), ms.map(id),
+        ms.map((t) => t.offset), vs.map(id), vs.map((t) => t.offset), params.map((t) => t.numel), h.lr, h.beta1, h.beta2, h.eps,
+        h.weightDecay, h.step);
+    },
 
     kvCacheStore(cache, B, Hkv, L, D, pos, src, T) {
       addon.kvCacheStore(id(cache), B, Hkv, L, D, pos, id(src), src.offset, heads(src), T);

@@ -175,6 +175,9 @@ export interface FusedPrimitives {
   swigluBackward(dgate: TensorView, dup: TensorView, dh: TensorView, gate: TensorView, up: TensorView, n: number): void;
   /** In-place AdamW update of contiguous float32 param, m, v (same numel as grad). */
   adamwStep(param: TensorView, grad: TensorView, m: TensorView, v: TensorView, hyper: AdamWHyper): void;
+  /** adamwStep over every (params[i], grads[i], ms[i], vs[i]) in one call (one launch on a GPU); no two tensors share
+   * elements. Bit-identical to adamwStep per tensor. */
+  adamwSteps(params: TensorView[], grads: TensorView[], ms: TensorView[], vs: TensorView[], hyper: AdamWHyper): void;
 }
 
 /**

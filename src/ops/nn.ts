@@ -1,8 +1,9 @@
 // Fused neural-network ops on native kernels: softmax / logSoftmax, rmsNorm, applyRotary (RoPE),
-// scaledDotProductAttention (causal, grouped-query), swiglu, crossEntropy, and the in-place adamwStep.
+// scaledDotProductAttention (causal, grouped-query), swiglu, crossEntropy, and the in-place adamwStep (one
+// parameter) and adamwSteps (many in one kernel call).
 // Each validates its inputs, runs one forward kernel, and records a backward that runs one kernel.
 import { record } from '../autograd/function.js';
-import type { AttentionDims, Float32MatmulPrecision } from '../backend/backend.js';
+import type { AdamWHyper, AttentionDims, Float32MatmulPrecision } from '../backend/backend.js';
 import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
 import { sameDevice } from '../tensor-util.js';
 import { tensor } from './creation.js';
@@ -403,15 +404,8 @@ export interface AdamWStepOptions {
  */
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamWStepOptions): void {
   const op = 'adamwStep';
-  for (const [name, t] of [['param', param], ['grad', grad], ['m', m], ['v', v]] as const) checkTensor(op, name, t);
-  sameDevice(op, param, grad, m, v);
-  for (const [name, t] of [['param', param], ['m', m], ['v', v]] as const)
-    if (!t.isContiguous()) throw new RangeError(`${op}: ${name} ${formatShape(t.shape)} must be contiguous (it is updated in place)`);
-  if (grad.numel !== param.numel || m.numel !== param.numel || v.numel !== param.numel)
-    throw new RangeError(`${op}: param ${formatShape(param.shape)}, grad ${formatShape(grad.shape)}, m ${formatShape(m.shape)} and v ${formatShape(v.shape)} must have the same number of elements`);
-  const hyper = { lr: options.lr ?? 1e-3, beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.999, eps: options.eps ?? 1e-8,
-    weightDecay: options.weightDecay ?? 0.01, step: options.step };
-  if (!Number.isInteger(hyper.step) || hyper.step < 1) throw new RangeError(`${op}: step must be an integer >= 1, got ${hyper.step}`);
+  checkAdamWTensors(op, param, grad, m, v);
+  const hyper = adamwHyper(op, options);
   if (param.numel === 0) return;
   const gc = contiguousOf(grad);
   try {
@@ -419,4 +413,51 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
   } finally {
     release(gc, grad);
   }
+}
+
+/** An AdamW update of several parameters with the same hyperparameters: one entry of each list per parameter. */
+export interface AdamWStepList {
+  params: Tensor[];
+  grads: Tensor[];
+  ms: Tensor[];
+  vs: Tensor[];
+}
+
+/**
+ * `adamwStep` over every parameter of `list` in one kernel call (one launch on a GPU), bit-identical to calling it
+ * per parameter; all tensors on one device, no two sharing elements. Not recorded by autograd.
+ */
+export function adamwSteps(list: AdamWStepList, options: AdamWStepOptions): void {
+  const op = 'adamwSteps';
+  const { params, grads, ms, vs } = list;
+  if (grads.length !== params.length || ms.length !== params.length || vs.length !== params.length)
+    throw new RangeError(`${op}: ${params.length} params, ${grads.length} grads, ${ms.length} ms and ${vs.length} vs: one of each per parameter`);
+  params.forEach((p, i) => checkAdamWTensors(`${op} (parameter ${i})`, p, grads[i], ms[i], vs[i]));
+  const hyper = adamwHyper(op, options);
+  if (params.length === 0) return;
+  sameDevice(op, ...params, ...grads, ...ms, ...vs);
+  const live = params.flatMap((p, i) => (p.numel > 0 ? [i] : []));
+  if (live.length === 0) return;
+  const gcs = live.map((i) => contiguousOf(grads[i]));
+  try {
+    params[0].backend.adamwSteps(live.map((i) => params[i]), gcs, live.map((i) => ms[i]), live.map((i) => vs[i]), hyper);
+  } finally {
+    gcs.forEach((gc, k) => release(gc, grads[live[k]]));
+  }
+}
+
+function checkAdamWTensors(op: string, param: Tensor, grad: Tensor, m: Tensor, v: Tensor): void {
+  for (const [name, t] of [['param', param], ['grad', grad], ['m', m], ['v', v]] as const) checkTensor(op, name, t);
+  sameDevice(op, param, grad, m, v);
+  for (const [name, t] of [['param', param], ['m', m], ['v', v]] as const)
+    if (!t.isContiguous()) throw new RangeError(`${op}: ${name} ${formatShape(t.shape)} must be contiguous (it is updated in place)`);
+  if (grad.numel !== param.numel || m.numel !== param.numel || v.numel !== param.numel)
+    throw new RangeError(`${op}: param ${formatShape(param.shape)}, grad ${formatShape(grad.shape)}, m ${formatShape(m.shape)} and v ${formatShape(v.shape)} must have the same number of elements`);
+}
+
+function adamwHyper(op: string, options: AdamWStepOptions): AdamWHyper {
+  const hyper = { lr: options.lr ?? 1e-3, beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.999, eps: options.eps ?? 1e-8,
+    weightDecay: options.weightDecay ?? 0.01, step: options.step };
+  if (!Number.isInteger(hyper.step) || hyper.step < 1) throw new RangeError(`${op}: step must be an integer >= 1, got ${hyper.step}`);
+  return hyper;
 }

@@ -1,8 +1,9 @@
 // AdamW (Loshchilov & Hutter): decoupled weight decay and bias-corrected moments, in torch.optim.AdamW's
-// order, running the native fused update (src/ops/nn.ts adamwStep) once per parameter.
+// order, running the native fused update (src/ops/nn.ts adamwSteps) once per parameter group: one kernel call
+// (one launch on a GPU) for all of a group's parameters.
 import { keep } from '../autograd/tidy.js';
 import { zeros } from '../ops/creation.js';
-import { adamwStep } from '../ops/nn.js';
+import { adamwSteps } from '../ops/nn.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { checkBeta, checkNonNegative, Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
 
@@ -57,24 +58,42 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
 
   step(): void {
     for (const group of this.paramGroups) {
+      // One kernel call per set of parameters that share a device and a step count (a whole group, unless some
+      // parameter skipped steps or lives elsewhere).
+      const sets: { step: number; params: Tensor[]; states: AdamWState[] }[] = [];
       for (const p of group.params) {
-        const g = p.grad;
-        if (!g) continue;
-        let s = this.state.get(p);
-        if (!s) {
-          // NOTE: state is owned by the optimizer, so it must survive any tidy() around step().
-          s = { step: 0, expAvg: keep(zeros(p.shape, { device: p.device })), expAvgSq: keep(zeros(p.shape, { device: p.device })) };
-          this.state.set(p, s);
-        } else if (s.expAvg.device !== p.device) {
-          // The parameter moved (Module.to): its state follows it.
-          s.expAvg.moveTo_(p.device);
-          s.expAvgSq.moveTo_(p.device);
+        if (!p.grad) continue;
+        const s = this.stateFor(p);
+        const set = sets.find((x) => x.step === s.step && x.params[0].device === p.device);
+        if (set) {
+          set.params.push(p);
+          set.states.push(s);
+        } else {
+          sets.push({ step: s.step, params: [p], states: [s] });
         }
-        adamwStep(p, g, s.expAvg, s.expAvgSq, {
-          lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay, step: s.step + 1,
+      }
+      for (const { step, params, states } of sets) {
+        adamwSteps({ params, grads: params.map((p) => p.grad as Tensor), ms: states.map((s) => s.expAvg), vs: states.map((s) => s.expAvgSq) }, {
+          lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay, step: step + 1,
         });
-        s.step += 1; // after the update, so a step that throws (e.g. on a device lacking it) counts nothing
+        // after the update, so a step that throws (e.g. on a device lacking it) counts nothing
+        for (const s of states) s.step += 1;
       }
     }
+  }
+
+  // The parameter's state, created on its first step and moved to its device when the parameter moved.
+  private stateFor(p: Tensor): AdamWState {
+    let s = this.state.get(p);
+    if (!s) {
+      // NOTE: state is owned by the optimizer, so it must survive any tidy() around step().
+      s = { step: 0, expAvg: keep(zeros(p.shape, { device: p.device })), expAvgSq: keep(zeros(p.shape, { device: p.device })) };
+      this.state.set(p, s);
+    } else if (s.expAvg.device !== p.device) {
+      // The parameter moved (Module.to): its state follows it.
+      s.expAvg.moveTo_(p.device);
+      s.expAvgSq.moveTo_(p.device);
+    }
+    return s;
   }
 }
