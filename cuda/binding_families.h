@@ -10,7 +10,8 @@
   X(reduce)                         \
   X(index)                          \
   X(layers)                         \
-  X(matmul)
+  X(matmul)                         \
+  X(attention)
 
 namespace tg::cuda_binding {
 #define TG_DECLARE_FAMILY(name) void register_##name(Napi::Env env, Napi::Object exports);

@@ -269,6 +269,9 @@ export const cudaEntryPoints = {
   rmsnormForward: fusedEntryPoints.rmsnormForward,
   rmsnormBackward: fusedEntryPoints.rmsnormBackward,
   ropeForward: fusedEntryPoints.ropeForward,
+  attentionForward: fusedEntryPoints.attentionForward,
+  attentionBackward: fusedEntryPoints.attentionBackward,
+  ...kvCacheEntryPoints,
   /** Medians of `reps` timed runs after 3 warm-ups; dlogits may be the logits (then overwritten). */
   benchSelective: entry(['logits: id', 'ids: id', 'lp: id', 'lse: id', 'glp: id', 'dlogits: id', 'n: int', 'v: int',
     'temperature: num', 'reps: int'], 'benchSelective'),

@@ -4,8 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { generate, nn } from '../src/index.js';
+import { cudaAddon } from '../src/backend/cuda.js';
 import { native } from '../src/native.js';
-import { expectClose, randomArray } from './helpers/reference.js';
+import type { ComputeAddon } from '../src/native-entry-points.js';
+import { cudaDevice } from './helpers/devices.js';
+import { expectClose, forEachBackend, randomArray } from './helpers/reference.js';
 
 function bf16(x: number): number {
   const bits = new Uint32Array(new Float32Array([x]).buffer);
@@ -41,11 +44,14 @@ function refAttention(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<n
   return out;
 }
 
-describe('bfloat16 KV cache', () => {
+forEachBackend((device) => describe(`bfloat16 KV cache on ${device}`, () => {
+  // The addon behind the device's buffer ids, for the entry points' own checks.
+  const addon = (): Pick<ComputeAddon, 'kvCacheStore' | 'kvCacheLoad' | 'attentionDecodeBf16'> => (device === 'cuda' ? cudaAddon() : native);
+
   it('stores round to nearest even and loads widen exactly, at any position', () => {
     tg.tidy(() => {
       const [B, H, L, D, T] = [2, 3, 9, 6, 4];
-      const cache = new nn.KVCache(1, B, H, L, D, 'bfloat16');
+      const cache = new nn.KVCache(1, B, H, L, D, 'bfloat16', device);
       const kv = randomArray(B * T * H * D, 9400, 3);
       const vv = randomArray(B * T * H * D, 9401, 3);
       cache.write(0, 5, tg.tensor(Float32Array.from(kv), [B, T, H, D]), tg.tensor(Float32Array.from(vv), [B, T, H, D]));
@@ -67,7 +73,7 @@ describe('bfloat16 KV cache', () => {
     it(`decode attention matches a float64 reference on bf16 keys and values (Tq ${Tq}, D ${D}${withBias ? ', bias' : ''}, GQA)`, () => {
       tg.tidy(() => {
         const [B, Hq, Hkv, L, Tk] = [3, 4, 2, 20, 13];
-        const cache = new nn.KVCache(2, B, Hkv, L, D, 'bfloat16');
+        const cache = new nn.KVCache(2, B, Hkv, L, D, 'bfloat16', device);
         const kv = randomArray(B * Tk * Hkv * D, 9500 + D, 2), vv = randomArray(B * Tk * Hkv * D, 9600 + D, 2);
         cache.write(1, 0, tg.tensor(Float32Array.from(kv), [B, Tk, Hkv, D]), tg.tensor(Float32Array.from(vv), [B, Tk, Hkv, D]));
         const qv = randomArray(B * Tq * Hq * D, 9700 + D, 2);
@@ -82,34 +88,70 @@ describe('bfloat16 KV cache', () => {
     });
   }
 
+  for (const D of [128, 256]) {
+    it(`decode attention over a longer cache reads queries through strides (D ${D}, Tq 5, 7 query heads per kv head)`, () => {
+      tg.tidy(() => {
+        const [B, Hq, Hkv, L, Tk, Tq, lead] = [2, 7, 1, 50, 45, 5, 3];
+        const cache = new nn.KVCache(1, B, Hkv, L, D, 'bfloat16', device);
+        const kv = randomArray(B * Tk * Hkv * D, 9900 + D, 2), vv = randomArray(B * Tk * Hkv * D, 9901 + D, 2);
+        cache.write(0, 0, tg.tensor(Float32Array.from(kv), [B, Tk, Hkv, D]), tg.tensor(Float32Array.from(vv), [B, Tk, Hkv, D]));
+        // queries: columns [lead, lead + Hq D) of (B, Tq, lead + Hq D + 1) projection rows
+        const width = lead + Hq * D + 1;
+        const rows = randomArray(B * Tq * width, 9902 + D, 2);
+        const qv = new Float64Array(B * Tq * Hq * D);
+        for (let r = 0; r < B * Tq; r++) for (let c = 0; c < Hq * D; c++) qv[r * Hq * D + c] = rows[r * width + lead + c];
+        const q = tg.tensor(Float32Array.from(rows), [B, Tq, width]).makeView([B, Tq, Hq, D], [Tq * width, width, D, 1], lead);
+        const o = cache.attend(0, q, Tk, null, 1 / Math.sqrt(D));
+        expectClose(o.data(), refAttention(qv, kv.map(bf16), vv.map(bf16), B, Tq, Tk, Hq, Hkv, D, null), { atol: 1e-5, rtol: 1e-5 }, 'attention output');
+        cache.dispose();
+      });
+    });
+  }
+
+  it('decode attention of a single query row over a long cache (cuda splits its keys across blocks and merges them)', () => {
+    tg.tidy(() => {
+      const [B, H, L, Tk, D] = [1, 1, 160, 150, 64];
+      const cache = new nn.KVCache(1, B, H, L, D, 'bfloat16', device);
+      const kv = randomArray(Tk * D, 9950, 2), vv = randomArray(Tk * D, 9951, 2);
+      cache.write(0, 0, tg.tensor(Float32Array.from(kv), [B, Tk, H, D]), tg.tensor(Float32Array.from(vv), [B, Tk, H, D]));
+      const qv = randomArray(D, 9952, 2);
+      // drops every third key, so each split sees a different max
+      const biasValues = Float32Array.from({ length: Tk }, (_, j) => (j % 3 === 1 ? -1e30 : 0.25 * (j % 5)));
+      const o = cache.attend(0, tg.tensor(Float32Array.from(qv), [B, 1, H, D]), Tk, tg.tensor(biasValues, [B, 1, 1, Tk]), 1 / Math.sqrt(D));
+      expectClose(o.data(), refAttention(qv, kv.map(bf16), vv.map(bf16), B, 1, Tk, H, H, D, biasValues), { atol: 1e-5, rtol: 1e-5 }, 'attention output');
+      cache.dispose();
+    });
+  });
+
   it('rejects bad dtypes, odd head sizes, overflowing writes and mis-sized buffers', () => {
+    const values = (shape: number[]) => tg.tensor(Float32Array.from(randomArray(shape.reduce((a, b) => a * b, 1), 9800)), shape);
     tg.tidy(() => {
       expect(() => new nn.KVCache(1, 1, 1, 4, 8, 'float16' as never)).toThrow(/dtype must be 'float32' or 'bfloat16', got "float16"/);
       expect(() => new nn.KVCache(1, 1, 1, 4, 7, 'bfloat16')).toThrow(/even head size, got 7/);
-      const cache = new nn.KVCache(1, 2, 1, 4, 8, 'bfloat16');
-      expect(() => cache.write(0, 3, tg.randn([2, 2, 1, 8]), tg.randn([2, 2, 1, 8]))).toThrow(/cache of 4 positions is full \(3 \+ 2\)/);
-      expect(() => cache.write(0, 0, tg.randn([3, 1, 1, 8]), tg.randn([3, 1, 1, 8]))).toThrow(/cache batch 2 != input batch 3/);
+      const cache = new nn.KVCache(1, 2, 1, 4, 8, 'bfloat16', device);
+      expect(() => cache.write(0, 3, values([2, 2, 1, 8]), values([2, 2, 1, 8]))).toThrow(/cache of 4 positions is full \(3 \+ 2\)/);
+      expect(() => cache.write(0, 0, values([3, 1, 1, 8]), values([3, 1, 1, 8]))).toThrow(/cache batch 2 != input batch 3/);
       const wrong = tg.empty([10]);
-      expect(() => native.kvCacheStore(wrong.storage.id, 2, 1, 4, 8, 0, tg.randn([2, 1, 1, 8]).storage.id, 0, [8, 8, 8], 1))
+      expect(() => addon().kvCacheStore(wrong.storage.id, 2, 1, 4, 8, 0, values([2, 1, 1, 8]).storage.id, 0, [8, 8, 8], 1))
         .toThrow(/kvCacheStore: cache holds 20 bf16 values, too few for a \(2, 1, 4, 8\) cache/);
-      expect(() => native.kvCacheLoad(tg.empty([64]).storage.id, 0, cache.layers[0].k.storage.id, 2, 1, 4, 8, 5)).toThrow(/Tk 5 exceeds the cache's 4/);
+      expect(() => addon().kvCacheLoad(tg.empty([64]).storage.id, 0, cache.layers[0].k.storage.id, 2, 1, 4, 8, 5)).toThrow(/Tk 5 exceeds the cache's 4/);
       // attentionDecodeBf16: q/o (B, Tq, Hq, D) views, caches (B, Hkv, L, D); every bad argument throws in JS
-      const q = tg.randn([2, 1, 1, 8]), o = tg.empty([2, 1, 1, 8]);
+      const q = values([2, 1, 1, 8]), o = tg.empty([2, 1, 1, 8]);
       const k = cache.layers[0].k.storage.id, v = cache.layers[0].v.storage.id;
       const decode = (...over: [number, unknown][]) => {
         const args: unknown[] = [o.storage.id, 0, [8, 8, 8], q.storage.id, 0, [8, 8, 8], k, v, 4, 2, 1, 3, 1, 1, 8, 0.35, true, 0, 0, []];
         for (const [i, value] of over) args[i] = value;
-        return () => (native.attentionDecodeBf16 as unknown as (...a: unknown[]) => void)(...args);
+        return () => (addon().attentionDecodeBf16 as unknown as (...a: unknown[]) => void)(...args);
       };
       expect(decode()).not.toThrow();
       expect(decode([11, 5])).toThrow(/attentionDecodeBf16: Tk 5 exceeds the cache's 4/);
       expect(decode([9, 3])).toThrow(/a cache holds 64 bf16 values, too few for \(3, 1, 4, 8\)/);
       expect(decode([10, 2])).toThrow(/q: .*exceeds|exceeds its buffer/);
       expect(decode([13, 2])).toThrow(/Hq must be a multiple of Hkv/);
-      expect(decode([17, tg.randn([1]).storage.id], [19, [3, 3, 1]])).toThrow(/bias/);
-      expect(decode([17, tg.randn([6]).storage.id], [19, [3]])).toThrow(/bias strides must be \[sB, sQ, sK\]/);
+      expect(decode([17, values([1]).storage.id], [19, [3, 3, 1]])).toThrow(/bias/);
+      expect(decode([17, values([6]).storage.id], [19, [3]])).toThrow(/bias strides must be \[sB, sQ, sK\]/);
       expect(decode([6, 'x'])).toThrow(TypeError);
-      expect((native.attentionDecodeBf16 as unknown as () => void).bind(null)).toThrow(/missing argument/);
+      expect((addon().attentionDecodeBf16 as unknown as () => void).bind(null)).toThrow(/missing argument/);
       expect(() => native.matmulPrecision('low')).toThrow(/matmulPrecision: unknown precision 'low'/);
       cache.dispose();
     });
@@ -117,7 +159,7 @@ describe('bfloat16 KV cache', () => {
 
   it('chunks longer than the decode path after a prefill read the bf16 cache back as float32', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 8 });
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 8 }).to(device);
     tg.noGrad(() => tg.tidy(() => {
       const first = tg.tensor(Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [2, 5], { dtype: 'int32' });
       const second = tg.tensor(Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]), [2, 6], { dtype: 'int32' });
@@ -136,11 +178,13 @@ describe('bfloat16 KV cache', () => {
 
   it('repeated generation (packed weights, bf16 cache, medium precision) leaves native memory where it was', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-      numKeyValueHeads: 2, maxPositionEmbeddings: 64 }, { seed: 7 });
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64 }, { seed: 7 }).to(device);
     const run = () => tg.withFloat32MatmulPrecision('medium', () => generate(model, [[1, 2, 3], [4, 5]], { maxNewTokens: 10, seed: 1, kvCacheDtype: 'bfloat16' }));
     run();
     const before = tg.memory();
-    for (let i = 0; i < 50; i++) run();
+    // A leak grows with every run: a few suffice on the emulated device, which runs kernels ~1000x slower.
+    const runs = device === 'cuda' && cudaDevice.emulated ? 5 : 50;
+    for (let i = 0; i < runs; i++) run();
     const after = tg.memory();
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numBuffers).toBe(before.numBuffers);
@@ -150,7 +194,7 @@ describe('bfloat16 KV cache', () => {
 
   it('generation with a bfloat16 cache follows the float32 cache, padded batches included', () => {
     const model = new nn.LlamaForCausalLM({ vocabSize: 12, hiddenSize: 32, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 6 });
+      numKeyValueHeads: 2, maxPositionEmbeddings: 64, initializerRange: 0.5 }, { seed: 6 }).to(device);
     const prompts = [[5, 6, 7, 8, 9, 10], [2], [7, 3, 1]];
     const f32 = generate(model, prompts, { maxNewTokens: 12, greedy: true });
     const half = generate(model, prompts, { maxNewTokens: 12, greedy: true, kvCacheDtype: 'bfloat16' });
@@ -162,4 +206,4 @@ describe('bfloat16 KV cache', () => {
     expect(() => generate(model, prompts, { maxNewTokens: 2, kvCacheDtype: 'int8' as never })).toThrow(TypeError);
     model.dispose();
   });
-});
+}));

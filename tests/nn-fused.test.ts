@@ -3,8 +3,10 @@
 // bad inputs that throw while the process lives on.
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
+import { cudaAddon } from '../src/backend/cuda.js';
 import { getBackend } from '../src/backend/registry.js';
 import { native } from '../src/native.js';
+import type { ComputeAddon } from '../src/native-entry-points.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { expectClose, forEachBackend, fromArray, randomArray, randomInts } from './helpers/reference.js';
 
@@ -102,6 +104,52 @@ function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, s: Attn
     }
   }
   return o;
+}
+
+interface AttnOutputs { o: Float64Array; lse: Float64Array; dq: Float64Array; dk: Float64Array; dv: Float64Array }
+
+// Forward and backward in float64 on (B, T, H, D) arrays: q, dO, o, dq [B, Tq, Hq, D]; k, v, dk, dv [B, Tk, Hkv, D];
+// lse [B, Hq, Tq]. With P = softmax(scale q k^T), dS = P * (dO v^T - rowsum(dO * o)): dq = scale dS k,
+// dk = scale dS^T q, dv = P^T dO, summed over the query heads of each kv head.
+function attentionGradRef(q: Float64Array, k: Float64Array, v: Float64Array, dO: Float64Array, s: AttnShape): AttnOutputs {
+  const { B, Hq, Hkv, Tq, Tk, D, causal } = s;
+  const scale = s.scale ?? 1 / Math.sqrt(D);
+  const qi = (b: number, t: number, h: number) => ((b * Tq + t) * Hq + h) * D;
+  const ki = (b: number, t: number, h: number) => ((b * Tk + t) * Hkv + h) * D;
+  const out: AttnOutputs = { o: new Float64Array(q.length), lse: new Float64Array(B * Hq * Tq), dq: new Float64Array(q.length),
+    dk: new Float64Array(k.length), dv: new Float64Array(v.length) };
+  for (let b = 0; b < B; b++) for (let h = 0; h < Hq; h++) {
+    const hk = Math.floor(h / (Hq / Hkv));
+    for (let i = 0; i < Tq; i++) {
+      const limit = causal ? Math.min(Tk, i + Tk - Tq + 1) : Tk;
+      const p = new Float64Array(limit);
+      let m = -Infinity;
+      for (let j = 0; j < limit; j++) {
+        let a = 0;
+        for (let d = 0; d < D; d++) a += q[qi(b, i, h) + d] * k[ki(b, j, hk) + d];
+        p[j] = a * scale;
+        m = Math.max(m, p[j]);
+      }
+      let z = 0;
+      for (let j = 0; j < limit; j++) z += Math.exp(p[j] - m);
+      out.lse[(b * Hq + h) * Tq + i] = m + Math.log(z);
+      for (let j = 0; j < limit; j++) p[j] = Math.exp(p[j] - m) / z;
+      for (let j = 0; j < limit; j++) for (let d = 0; d < D; d++) out.o[qi(b, i, h) + d] += p[j] * v[ki(b, j, hk) + d];
+      let di = 0;
+      for (let d = 0; d < D; d++) di += dO[qi(b, i, h) + d] * out.o[qi(b, i, h) + d];
+      for (let j = 0; j < limit; j++) {
+        let dp = 0;
+        for (let d = 0; d < D; d++) dp += dO[qi(b, i, h) + d] * v[ki(b, j, hk) + d];
+        const ds = p[j] * (dp - di);
+        for (let d = 0; d < D; d++) {
+          out.dq[qi(b, i, h) + d] += scale * ds * k[ki(b, j, hk) + d];
+          out.dk[ki(b, j, hk) + d] += scale * ds * q[qi(b, i, h) + d];
+          out.dv[ki(b, j, hk) + d] += p[j] * dO[qi(b, i, h) + d];
+        }
+      }
+    }
+  }
+  return out;
 }
 
 function crossEntropyRef(x: Float64Array, V: number, targets: Int32Array, ignore: number): Float64Array {
@@ -267,6 +315,107 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       { B: 2, Hq: 2, Hkv: 2, Tq: 4, Tk: 23, D: 32, causal: true },
       { B: 1, Hq: 3, Hkv: 1, Tq: 2, Tk: 9, D: 16, causal: false, scale: 0.7 },
     ];
+    // The backend's primitives on the views the model passes: q, k, v column slices of one fused projection row
+    // (B, T, lead + (Hq + 2 Hkv) D) when Tq == Tk, else of a q and a kv projection; o, dk, dv written into
+    // (B, H, T, D) storage through (B, T, H, D) strides. A lead of 1 misaligns every row (no 16-byte loads).
+    const viewCases: (AttnShape & { lead: number })[] = [
+      { B: 2, Hq: 4, Hkv: 2, Tq: 37, Tk: 37, D: 16, causal: true, lead: 1 },
+      { B: 1, Hq: 4, Hkv: 2, Tq: 37, Tk: 37, D: 16, causal: false, lead: 0 },
+      { B: 1, Hq: 7, Hkv: 1, Tq: 19, Tk: 45, D: 8, causal: true, lead: 0 }, // 7 query heads per kv head, Tq < Tk
+      { B: 2, Hq: 2, Hkv: 1, Tq: 70, Tk: 33, D: 64, causal: false, lead: 0, scale: 0.2 }, // Tq > Tk, several query tiles
+      { B: 1, Hq: 2, Hkv: 1, Tq: 21, Tk: 50, D: 128, causal: true, lead: 4 },
+      { B: 1, Hq: 2, Hkv: 2, Tq: 9, Tk: 9, D: 5, causal: true, lead: 1 }, // odd head size
+      // at most 4 queries: the decode path (cuda splits a lone row's 150 keys across blocks)
+      { B: 1, Hq: 3, Hkv: 3, Tq: 4, Tk: 17, D: 33, causal: true, lead: 2 },
+      { B: 2, Hq: 6, Hkv: 2, Tq: 3, Tk: 40, D: 32, causal: true, lead: 1 },
+      { B: 1, Hq: 1, Hkv: 1, Tq: 1, Tk: 150, D: 64, causal: true, lead: 0 },
+      // heads larger than cuda's tiles: its forward on the decode kernel and its backward by rows
+      { B: 2, Hq: 4, Hkv: 2, Tq: 11, Tk: 11, D: 160, causal: true, lead: 0 },
+      { B: 1, Hq: 3, Hkv: 1, Tq: 6, Tk: 13, D: 255, causal: false, lead: 1 },
+    ];
+    it('primitives match a float64 forward and backward on strided views (tails, Tq < Tk, GQA 2 and 7, odd D)', () => {
+      for (const s of viewCases) tg.tidy(() => {
+        const { B, Hq, Hkv, Tq, Tk, D } = s;
+        const fused = Tq === Tk;
+        const qWidth = s.lead + Hq * D + (fused ? 2 * Hkv * D : 0);
+        const kvWidth = fused ? qWidth : s.lead + 2 * Hkv * D;
+        const qRows = fromArray(randomArray(B * Tq * qWidth, 7 * Tq + D), [B, Tq, qWidth]);
+        const kvRows = fused ? qRows : fromArray(randomArray(B * Tk * kvWidth, 11 * Tk + D), [B, Tk, kvWidth]);
+        const kCol = fused ? s.lead + Hq * D : s.lead;
+        const q = qRows.makeView([B, Tq, Hq, D], [Tq * qWidth, qWidth, D, 1], s.lead);
+        const k = kvRows.makeView([B, Tk, Hkv, D], [Tk * kvWidth, kvWidth, D, 1], kCol);
+        const v = kvRows.makeView([B, Tk, Hkv, D], [Tk * kvWidth, kvWidth, D, 1], kCol + Hkv * D);
+        // (B, T, H, D) values of a slice, for the reference
+        const slice = (rows: Float32Array | Int32Array, T: number, H: number, width: number, col: number) => {
+          const out = new Float64Array(B * T * H * D);
+          for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let i = 0; i < H * D; i++)
+            out[(b * T + t) * H * D + i] = rows[(b * T + t) * width + col + i];
+          return out;
+        };
+        const qv = slice(qRows.data(), Tq, Hq, qWidth, s.lead);
+        const kvData = kvRows.data();
+        const kv = slice(kvData, Tk, Hkv, kvWidth, kCol), vv = slice(kvData, Tk, Hkv, kvWidth, kCol + Hkv * D);
+        const dOv = randomArray(B * Tq * Hq * D, 13 * Tq + D);
+        const ref = attentionGradRef(qv, kv, vv, dOv, s);
+        const headsMajor = (t: tg.Tensor, T: number, H: number) => t.makeView([B, T, H, D], [H * T * D, D, T * D, 1], 0);
+        const o = tg.empty([B, Hq, Tq, D]), lse = tg.empty([B, Hq, Tq]);
+        const dims = { B, Tq, Tk, Hq, Hkv, D, scale: s.scale ?? 1 / Math.sqrt(D), causal: s.causal, precision: 'highest' as const };
+        const backend = qRows.backend;
+        backend.attentionForward(headsMajor(o, Tq, Hq), lse, q, k, v, dims);
+        const what = `${device} ${JSON.stringify(s)}`;
+        expectClose(o.data(), toBHTD(ref.o, B, Tq, Hq, D), DOT_TOL, `o ${what}`);
+        expectClose(lse.data(), ref.lse, DOT_TOL, `lse ${what}`);
+        const dO = fromArray(dOv, [B, Tq, Hq, D]);
+        const dq = tg.empty([B, Tq, Hq, D]), dk = tg.empty([B, Hkv, Tk, D]), dv = tg.empty([B, Hkv, Tk, D]);
+        backend.attentionBackward(dq, headsMajor(dk, Tk, Hkv), headsMajor(dv, Tk, Hkv), dO, q, k, v, headsMajor(o, Tq, Hq), lse, dims);
+        // gradients are sums of up to Tq * Hq / Hkv products of O(1) terms
+        const gradTol = { atol: 1e-4, rtol: 1e-4 };
+        expectClose(dq.data(), ref.dq, gradTol, `dq ${what}`);
+        expectClose(dk.data(), toBHTD(ref.dk, B, Tk, Hkv, D), gradTol, `dk ${what}`);
+        expectClose(dv.data(), toBHTD(ref.dv, B, Tk, Hkv, D), gradTol, `dv ${what}`);
+      });
+    });
+
+    it('entry points of the device\'s addon reject bad views, dims and overlaps, naming the op', () => {
+      tg.tidy(() => {
+        const addon: Pick<ComputeAddon, 'attentionForward' | 'attentionBackward'> = device === 'cuda' ? cudaAddon() : native;
+        const a = tg.empty([12]).storage.id, small = tg.empty([3]).storage.id, ints = tg.tensor(new Int32Array(12), [12]).storage.id;
+        const s = [12, 4, 4];
+        // attentionForward(o, lse, q, k, v, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?) with o, lse in their own
+        // buffers and q = k = v = a: (1, 3, 1, 4)
+        const out = tg.empty([12]).storage.id, lse = tg.empty([3]).storage.id;
+        const forward = (...over: [number, unknown][]) => {
+          const args: unknown[] = [out, 0, s, lse, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 0.5, true];
+          for (const [i, value] of over) args[i] = value;
+          return () => (addon.attentionForward as unknown as (...x: unknown[]) => void)(...args);
+        };
+        expect(forward()).not.toThrow();
+        expect(forward([2, [12, 0, 4]])).toThrow(/attentionForward: o: strides \[12, 0, 4, 1\] overlap for shape/);
+        expect(forward([7, [12, 8, 4]])).toThrow(/attentionForward: q: view/);
+        expect(forward([10, [12, 4]])).toThrow(/attentionForward: k strides must be \[sB, sT, sH\]/);
+        expect(forward([5, ints])).toThrow(/attentionForward: q must be float32, got int32/);
+        expect(forward([3, small], [4, 1])).toThrow(/attentionForward: lse: elements \[1, 4\) exceed its buffer of 3/);
+        expect(forward([17, 3], [18, 2])).toThrow(/attentionForward: Hq must be a multiple of Hkv/);
+        expect(forward([15, 3], [16, 2])).toThrow(/attentionForward: causal attention needs Tq <= Tk/);
+        expect(forward([20, NaN])).toThrow(/attentionForward: scale must be finite/);
+        expect(forward([22, 'low'])).toThrow(/attentionForward: precision must be 'highest' or 'medium', got 'low'/);
+        expect(forward([0, a])).toThrow(/attentionForward: o overlaps q/);
+        expect(forward([3, a], [4, 0])).toThrow(/attentionForward: lse overlaps q/);
+        if (device === 'cuda') {
+          const wide = tg.empty([300]).storage.id, outWide = tg.empty([300]).storage.id, lseWide = tg.empty([1]).storage.id;
+          const sw = [300, 300, 300];
+          expect(forward([0, outWide], [2, sw], [3, lseWide], [5, wide], [7, sw], [8, wide], [10, sw], [11, wide], [13, sw], [15, 1], [16, 1],
+            [19, 300])).toThrow(/attentionForward: head dim D = 300 exceeds 256/);
+        }
+        const dq = tg.empty([12]).storage.id, dk = tg.empty([12]).storage.id;
+        const backward = (dv: number) => () => addon.attentionBackward(dq, 0, s, dk, 0, s, dv, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s,
+          a, 0, s, lse, 0, 1, 3, 3, 1, 1, 4, 0.5, true);
+        expect(backward(tg.empty([12]).storage.id)).not.toThrow();
+        expect(backward(dk)).toThrow(/attentionBackward: dk overlaps dv/);
+        expect(backward(a)).toThrow(/attentionBackward: dv overlaps do/);
+      });
+    });
+
     it('matches the reference (GQA, Tq < Tk, multiple query blocks, both layouts)', () => {
       for (const s of cases) {
         const q = randomArray(s.B * s.Hq * s.Tq * s.D, s.Tq + 1);

@@ -12,6 +12,7 @@
                   "../binding_index.cc", "index.cc",
                   "../binding_layers.cc", "softmax.cc", "rmsnorm.cc", "rope.cc",
                   "../binding_matmul.cc", "../cublaslt.cc", "gemm.cc",
+                  "../binding_attention.cc", "attention.cc", "kv_cache.cc",
                   "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc",
                   "../../native/binding/adamw_args.cc"],
       "include_dirs": [

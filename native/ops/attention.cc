@@ -12,6 +12,7 @@
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
+#include "math/attention.h"
 #include "math/bf16.h"
 #include "math/softmax.h"
 #include "ops/gemm.h"
@@ -49,9 +50,7 @@ std::vector<float>& scratch(int which) {
 }
 
 // Keys visible to query row i (0-based in Tq): [0, limit).
-inline int64_t key_limit(const AttentionDims& d, int64_t i) {
-  return d.causal ? std::min(d.Tk, i + (d.Tk - d.Tq) + 1) : d.Tk;
-}
+inline int64_t key_limit(const AttentionDims& d, int64_t i) { return attention_key_limit(i, d.Tq, d.Tk, d.causal); }
 
 // Row softmax of scores s[0, n) in place, zeroing s[n, width); returns the log-sum-exp.
 TG_CLONES float softmax_row(float* s, int64_t n, int64_t width) {

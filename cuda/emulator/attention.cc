@@ -1,0 +1,2 @@
+// cuda/attention.cu compiled by the host compiler against the emulator's headers (node-gyp builds .cc files).
+#include "../attention.cu"
