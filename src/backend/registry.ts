@@ -2,7 +2,7 @@
 // device (created on first use; otherwise the one error saying why).
 import type { Backend, Device } from './backend.js';
 import { cpuBackend } from './cpu.js';
-import { createCudaBackend } from './cuda.js';
+import { createCudaBackend, cudaAvailable } from './cuda.js';
 
 let cudaBackend: Backend | null = null;
 let defaultDevice: Device = 'cpu';
@@ -32,10 +32,7 @@ export function loadedBackends(): Backend[] {
   return cudaBackend ? [cpuBackend, cudaBackend] : [cpuBackend];
 }
 
-/**
- * Devices whose backend runs every primitive in this process. The cuda backend is not listed yet: it runs storage
- * and the GRPO kernels (see `cudaAvailable()` for whether it can run here).
- */
+/** Devices that can run here: cpu, and cuda where the CUDA addon loads and sees a device (`cudaAvailable()` says why not). */
 export function backends(): Device[] {
-  return ['cpu'];
+  return cudaAvailable().available ? ['cpu', 'cuda'] : ['cpu'];
 }

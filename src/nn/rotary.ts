@@ -3,13 +3,15 @@
 import { rotaryTables } from '../ops/nn.js';
 import { keep } from '../autograd/tidy.js';
 import type { Device } from '../backend/backend.js';
+import { getDefaultDevice } from '../backend/registry.js';
 import type { Tensor } from '../tensor.js';
 
 export class RotaryEmbedding {
   private tables: { cos: Tensor; sin: Tensor } | null = null;
   // Outgrown tables stay alive until dispose(): a recorded graph may still read them in backward.
   private retired: Tensor[] = [];
-  private device: Device = 'cpu';
+  // Where the model's parameters were made (the default device then), until Module.to moves them.
+  private device: Device = getDefaultDevice();
 
   /** headDim: rotated dims per head (all of them: partial rotary is not supported); base: rope_theta. */
   constructor(readonly headDim: number, readonly base: number, readonly maxPositions: number) {

@@ -1,0 +1,80 @@
+// Issue 12 §4: a whole tiny Llama training step (forward, cross-entropy, backward, clipping, AdamW) on the cuda
+// device (a real one, else the CPU emulator) equals the same steps on the CPU to 1e-4: unpadded batches (the fused
+// attention kernels), a left-padded batch (the masked attention composed from ops), tied and untied heads, GQA.
+import { describe, expect, it } from 'vitest';
+import { cudaDevice } from './helpers/devices.js';
+import * as tg from '../src/index.js';
+import { nn } from '../src/index.js';
+import { randomInts } from './helpers/reference.js';
+
+const CONFIGS: Record<string, nn.LlamaConfigOptions> = {
+  'llama, GQA, untied': { vocabSize: 19, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
+    numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 500 },
+  'qwen2, q/k/v bias, tied': { modelType: 'qwen2', vocabSize: 23, hiddenSize: 16, intermediateSize: 20, numHiddenLayers: 2,
+    numAttentionHeads: 4, numKeyValueHeads: 1, tieWordEmbeddings: true },
+};
+
+const B = 3, T = 7, STEPS = 3;
+
+// Loss of one step and the model's parameters afterwards, on the model's device.
+function train(model: nn.LlamaForCausalLM, device: tg.Device, padded: boolean): { losses: number[]; params: Float32Array[] } {
+  const opt = new tg.AdamW(model.parameters(), { lr: 3e-2, weightDecay: 0.1 });
+  const V = model.config.vocabSize;
+  const losses: number[] = [];
+  for (let step = 0; step < STEPS; step++) {
+    const loss = tg.tidy(() => {
+      const ids = tg.tensor(randomInts(B * T, V, 100), [B, T], { dtype: 'int32', device });
+      const targets = tg.tensor(randomInts(B * T, V, 200), [B * T], { dtype: 'int32', device });
+      // Row b starts after b padding slots (left padding, as batched generation makes it).
+      const attentionMask = padded ? Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (t < b ? 0 : 1))) : undefined;
+      const logits = model.forward(ids, { attentionMask });
+      const value = tg.crossEntropy(tg.reshape(logits, [B * T, V]), targets);
+      opt.zeroGrad();
+      value.backward();
+      tg.clipGradNorm(model.parameters(), 1.0);
+      opt.step();
+      return value.item();
+    });
+    losses.push(loss);
+  }
+  return { losses, params: model.parameters().map((p) => p.data() as Float32Array) };
+}
+
+describe.skipIf(!cudaDevice.available)(`a tiny Llama training step on cuda equals the CPU's${cudaDevice.emulated ? ' (emulated device)' : ''}`, () => {
+  for (const [name, options] of Object.entries(CONFIGS)) {
+    for (const padded of [false, true]) {
+      it(`${name}, ${padded ? 'left-padded batch' : 'unpadded'}: ${STEPS} steps, losses and parameters to 1e-4`, () => {
+        const onCpu = new nn.LlamaForCausalLM(options, { seed: 7 });
+        const onCuda = new nn.LlamaForCausalLM(options, { seed: 7 }).to('cuda');
+        expect(onCuda.parameters().every((p) => p.device === 'cuda')).toBe(true);
+        const cpu = train(onCpu, 'cpu', padded);
+        const cuda = train(onCuda, 'cuda', padded);
+        for (let s = 0; s < STEPS; s++) expect(Math.abs(cuda.losses[s] - cpu.losses[s])).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.losses[s])));
+        let worst = 0;
+        cpu.params.forEach((p, i) => p.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - cuda.params[i][j])))));
+        expect(worst).toBeLessThan(1e-4);
+        expect(cpu.losses[STEPS - 1]).toBeLessThan(cpu.losses[0]);
+        onCpu.dispose();
+        onCuda.dispose();
+      });
+    }
+  }
+
+  it('a model built with cuda as the default device lives there whole (rotary tables too) and trains as the CPU copy', () => {
+    const options = CONFIGS['llama, GQA, untied'];
+    const onCpu = new nn.LlamaForCausalLM(options, { seed: 11 });
+    tg.setDefaultDevice('cuda');
+    let onCuda: nn.LlamaForCausalLM;
+    try {
+      onCuda = new nn.LlamaForCausalLM(options, { seed: 11 });
+    } finally {
+      tg.setDefaultDevice('cpu');
+    }
+    expect(onCuda.device).toBe('cuda');
+    const cpu = train(onCpu, 'cpu', true);
+    const cuda = train(onCuda, 'cuda', true);
+    cpu.losses.forEach((l, s) => expect(Math.abs(cuda.losses[s] - l)).toBeLessThan(1e-4 * Math.max(1, Math.abs(l))));
+    onCpu.dispose();
+    onCuda.dispose();
+  });
+});
