@@ -1,11 +1,16 @@
 // Issue 12 §4: a whole tiny Llama training step (forward, cross-entropy, backward, clipping, AdamW) on the cuda
 // device (a real one, else the CPU emulator) equals the same steps on the CPU to 1e-4: unpadded batches (the fused
 // attention kernels), a left-padded batch (the masked attention composed from ops), tied and untied heads, GQA.
+// Then the trainers on a model moved to cuda: SFT steps and GRPO steps (sampling, rewards, reference model, two
+// iterations) equal the CPU run.
 import { describe, expect, it } from 'vitest';
 import { cudaDevice } from './helpers/devices.js';
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
 import { randomInts } from './helpers/reference.js';
+import { GRPOTrainer } from '../src/train/grpo.js';
+import { SFTTrainer } from '../src/train/sft.js';
+import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
 
 const CONFIGS: Record<string, nn.LlamaConfigOptions> = {
   'llama, GQA, untied': { vocabSize: 19, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
@@ -76,5 +81,38 @@ describe.skipIf(!cudaDevice.available)(`a tiny Llama training step on cuda equal
     cpu.losses.forEach((l, s) => expect(Math.abs(cuda.losses[s] - l)).toBeLessThan(1e-4 * Math.max(1, Math.abs(l))));
     onCpu.dispose();
     onCuda.dispose();
+  });
+});
+
+describe.skipIf(!cudaDevice.available)('trainers on a model moved to cuda', () => {
+  const tok = additionTokenizer();
+  const tiny = (seed: number) => new nn.LlamaForCausalLM({
+    vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 2, tieWordEmbeddings: true,
+    maxPositionEmbeddings: 64, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId,
+  }, { seed });
+  const examples = additionExamples(64, { seed: 3 }).map(({ prompt, completion }) => ({ prompt, completion }));
+  const problems = additionTrainProblems(64, 5).map((p) => ({ prompt: p.prompt, answer: p.answer }));
+
+  it('SFT then GRPO (beta 0.04, two iterations) give the CPU run\'s losses and weights', async () => {
+    const run = async (device: tg.Device) => {
+      const model = tiny(4).to(device);
+      const ref = tiny(5).to(device);
+      const sft = new SFTTrainer(model, tok, examples, { maxSteps: 3, batchSize: 8, learningRate: 1e-2, seed: 2 }).fit();
+      const grpo = await new GRPOTrainer(model, tok, problems, [tg.rewards.accuracy()], {
+        maxSteps: 2, numGenerations: 4, generationBatchSize: 16, microBatchSize: 8, maxCompletionLength: 8, seed: 3,
+        learningRate: 1e-3, beta: 0.04, numIterations: 2,
+      }, {}, ref).train();
+      expect(model.device).toBe(device);
+      const weights = model.parameters().map((p) => p.data() as Float32Array);
+      model.dispose();
+      ref.dispose();
+      return { losses: [...sft, ...grpo].map((l) => l.loss as number), weights };
+    };
+    const cpu = await run('cpu');
+    const cuda = await run('cuda');
+    cpu.losses.forEach((l, i) => expect(Math.abs(cuda.losses[i] - l)).toBeLessThan(1e-4 * Math.max(1, Math.abs(l))));
+    let worst = 0;
+    cpu.weights.forEach((w, i) => w.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - cuda.weights[i][j])))));
+    expect(worst).toBeLessThan(1e-4);
   });
 });
