@@ -20,7 +20,8 @@ export interface AttentionContext {
   positions: Tensor;
   /**
    * Additive mask (B, 1, Tq, Tk) with 0 where a query may read a key and a large negative value elsewhere
-   * (causal and padding together), or null for plain causal attention on the fused kernel.
+   * (causal and padding together), or null for plain causal attention, or left padding given as keyStart alone,
+   * on the fused kernel.
    */
   bias: Tensor | null;
   /**
