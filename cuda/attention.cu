@@ -5,8 +5,9 @@
 // row and split of its keys. The backward recomputes P = exp(scale q k^T - lse): one kernel per (batch, kv head,
 // key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another per (batch, head,
 // query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in a fixed order
-// (deterministic, no atomics). Causal tiles wholly above the diagonal are never visited; the diagonal tiles mask per
-// element with native/math/attention.h's rule, as the CPU does.
+// (deterministic, no atomics). Causal tiles wholly above the diagonal, and with left padding (per-row key starts)
+// tiles wholly before a tile's first visible key, are never visited; the tiles at the edges mask per element with
+// native/math/attention.h's rules, as the CPU does.
 //
 // Every tile product goes through tile_abt / tile_ab (C += A B^T and C += A B on shared-memory tiles, a 16 x 16
 // thread grid, each thread a (rows / 16) x (cols / 16) micro-tile at stride 16), and the code around them reaches a
@@ -23,6 +24,15 @@
 
 namespace tg::cuda {
 namespace {
+
+// Batch row b's first real key under left padding (0 without key starts).
+__device__ __forceinline__ int64_t key_start_of(const AttentionShape& s, int64_t b) {
+  return s.key_start != nullptr ? s.key_start[b] : 0;
+}
+// The first key query row i of batch row b sees (non-decreasing in i).
+__device__ __forceinline__ int64_t key_first(const AttentionShape& s, int64_t b, int64_t i) {
+  return math::attention_key_first(i, s.Tq, s.Tk, key_start_of(s, b));
+}
 
 constexpr int kSide = 16;  // the thread grid is kSide x kSide: tx = threadIdx.x % kSide runs along tile columns
 constexpr int kThreads = kSide * kSide;
@@ -175,16 +185,17 @@ __global__ void __launch_bounds__(kThreads)
 
   float acc[kRows][kDs] = {};
   float m[kRows], l[kRows];
-  int64_t limit[kRows];
+  int64_t first[kRows], limit[kRows];
 #pragma unroll
   for (int a = 0; a < kRows; ++a) {
     m[a] = -__builtin_inff();
     l[a] = 0.0f;
+    first[a] = key_first(s, b, i0 + ty + kSide * a);
     limit[a] = math::attention_key_limit(i0 + ty + kSide * a, s.Tq, s.Tk, s.causal);
   }
   const int64_t last_row = i0 + kBQ < s.Tq ? i0 + kBQ - 1 : s.Tq - 1;
   const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
-  for (int64_t j0 = 0; j0 < key_end; j0 += kBK) {
+  for (int64_t j0 = key_first(s, b, i0) / kBK * kBK; j0 < key_end; j0 += kBK) {
     __syncthreads();  // the previous value tile has been read
     load_rows<kBK, kD>(kvs, kb, k.st, j0, s.Tk, D, vec4);
     __syncthreads();
@@ -195,7 +206,8 @@ __global__ void __launch_bounds__(kThreads)
       float tile_max = -__builtin_inff();
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        sc[a][c] = j0 + tx + kSide * c < limit[a] ? s.scale * sc[a][c] : -__builtin_inff();
+        const int64_t j = j0 + tx + kSide * c;
+        sc[a][c] = j >= first[a] && j < limit[a] ? s.scale * sc[a][c] : -__builtin_inff();
         tile_max = sc[a][c] > tile_max ? sc[a][c] : tile_max;
       }
       float rescale;
@@ -270,14 +282,18 @@ __global__ void __launch_bounds__(kThreads)
   load_rows<kOwn, kD>(vs, v.data + b * v.sb + hk * v.sh, v.st, j0, s.Tk, D, vec4);
 
   float dk_acc[kRows][kDs] = {}, dv_acc[kRows][kDs] = {};
-  // Under the causal mask query row i sees key j0 from i = j0 - (Tk - Tq) on: earlier query tiles are skipped.
-  const int64_t first_row = s.causal && j0 - (s.Tk - s.Tq) > 0 ? j0 - (s.Tk - s.Tq) : 0;
+  // Under the causal mask query row i sees key j0 from i = j0 - (Tk - Tq) on: earlier query tiles are skipped; a
+  // tile of padding keys is seen only by the padding rows at its slots, and later query tiles are skipped too.
+  const int64_t key_start = key_start_of(s, b);
+  const int64_t first_row = math::attention_query_first(j0, s.Tq, s.Tk, s.causal);
+  const int64_t last_key = j0 + kOwn < s.Tk ? j0 + kOwn - 1 : s.Tk - 1;
+  const int64_t row_end = math::attention_query_end(last_key, s.Tq, s.Tk, key_start);
   for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
     const float* qb = q.data + b * q.sb + h * q.sh;
     const float* gb = d_o.data + b * d_o.sb + h * d_o.sh;
     const float* lse_row = lse + (b * s.Hq + h) * s.Tq;
     const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
-    for (int64_t i0 = first_row / kStream * kStream; i0 < s.Tq; i0 += kStream) {
+    for (int64_t i0 = first_row / kStream * kStream; i0 < row_end; i0 += kStream) {
       __syncthreads();  // the previous query tile has been read
       load_rows<kStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
       load_rows<kStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
@@ -296,7 +312,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
           const int64_t j = j0 + ty + kSide * a, i = i0 + tx + kSide * c;
-          const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
+          const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal) &&
+                            j >= math::attention_key_first(i, s.Tq, s.Tk, key_start);
           const float p = seen ? math::fast_exp(s.scale * st[a][c] - lse_s[tx + kSide * c]) : 0.0f;
           ds[a][c] = p * (dpt[a][c] - delta_s[tx + kSide * c]);
           ps[ty + kSide * a][tx + kSide * c] = p;
@@ -347,15 +364,16 @@ __global__ void __launch_bounds__(kThreads)
   const float* vb = v.data + b * v.sb + hk * v.sh;
 
   float dq_acc[kRows][kDs] = {};
-  int64_t limit[kRows];
+  int64_t first[kRows], limit[kRows];
 #pragma unroll
   for (int a = 0; a < kRows; ++a) {
     const int64_t i = i0 + ty + kSide * a;
+    first[a] = key_first(s, b, i);
     limit[a] = i < s.Tq ? math::attention_key_limit(i, s.Tq, s.Tk, s.causal) : 0;
   }
   const int64_t last_row = i0 + kOwn < s.Tq ? i0 + kOwn - 1 : s.Tq - 1;
   const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
-  for (int64_t j0 = 0; j0 < key_end; j0 += kStream) {
+  for (int64_t j0 = key_first(s, b, i0) / kStream * kStream; j0 < key_end; j0 += kStream) {
     __syncthreads();  // the previous key tile has been read
     load_rows<kStream, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
     load_rows<kStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
@@ -368,7 +386,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const int r = ty + kSide * a;
-        const float p = j0 + tx + kSide * c < limit[a] ? math::fast_exp(s.scale * sc[a][c] - lse_s[r]) : 0.0f;
+        const int64_t j = j0 + tx + kSide * c;
+        const float p = j >= first[a] && j < limit[a] ? math::fast_exp(s.scale * sc[a][c] - lse_s[r]) : 0.0f;
         dss[r][tx + kSide * c] = p * (dp[a][c] - delta_s[r]);
       }
     __syncthreads();
@@ -437,11 +456,12 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const T* kb = k.data + b * k.sb + hk * k.sh;
   const T* vb = v.data + b * v.sb + hk * v.sh;
   const float* bias_row = bias.data != nullptr ? bias.data + b * bias.sb + i * bias.sq : nullptr;
-  const int64_t visible = math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
-  const int64_t end = (split + 1) * chunk < visible ? (split + 1) * chunk : visible;
+  // The row's keys [first, visible) are split in chunks from first: padding keys are never read.
+  const int64_t first = key_first(s, b, i), visible = math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
+  const int64_t end = first + (split + 1) * chunk < visible ? first + (split + 1) * chunk : visible;
 
   float m = -__builtin_inff(), l = 0.0f, acc[kPairs][2] = {};
-  for (int64_t j = split * chunk + warp; j < end; j += kDecodeWarps) {
+  for (int64_t j = first + split * chunk + warp; j < end; j += kDecodeWarps) {
     float dot = 0.0f;
 #pragma unroll
     for (int c = 0; c < kPairs; ++c) {
@@ -575,7 +595,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const float* kb = k.data + b * k.sb + hk * k.sh;
   const float* vb = v.data + b * v.sb + hk * v.sh;
   const int64_t n = math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
-  for (int64_t j = warp; j < n; j += kDecodeWarps) {
+  for (int64_t j = key_first(s, b, i) + warp; j < n; j += kDecodeWarps) {
     float kv[kPairs][2], qk = 0.0f, gv_dot = 0.0f;
 #pragma unroll
     for (int c = 0; c < kPairs; ++c) {
@@ -624,7 +644,10 @@ __global__ void __launch_bounds__(kDecodeThreads)
     load_pair(v.data + b * v.sb + j * v.st + hk * v.sh, 2 * (lane + 32 * c), D, false, &vv[c][0], &vv[c][1]);
   }
   const int64_t group = s.Hq / s.Hkv;
-  const int64_t first_row = s.causal && j - (s.Tk - s.Tq) > 0 ? j - (s.Tk - s.Tq) : 0, rows = s.Tq - first_row;
+  // The query rows that see key j: from its slot's row on, only that row when j is a padding key.
+  const int64_t first_row = math::attention_query_first(j, s.Tq, s.Tk, s.causal);
+  const int64_t row_end = math::attention_query_end(j, s.Tq, s.Tk, key_start_of(s, b));
+  const int64_t rows = row_end > first_row ? row_end - first_row : 0;
   for (int64_t t = warp; t < group * rows; t += kDecodeWarps) {
     const int64_t h = hk * group + t / rows, i = first_row + t % rows, stat = (b * s.Hq + h) * s.Tq + i;
     const float* qr = q.data + b * q.sb + i * q.st + h * q.sh;

@@ -24,6 +24,9 @@ struct AttentionShape {
   int64_t B, Tq, Tk, Hq, Hkv, D;  // Hq % Hkv == 0
   float scale;
   bool causal;  // requires Tq <= Tk
+  // Left padding (causal only): key_start[b], a device array of B values in [0, Tk], batch row b's first real key;
+  // nullptr for none. Rows see keys [attention_key_first, attention_key_limit) (native/math/attention.h).
+  const int32_t* key_start;
 };
 
 // The largest head size the tiled kernels hold in shared memory (their tiles are sized for D padded to 32, 64 or

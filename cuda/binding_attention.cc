@@ -115,6 +115,25 @@ tg::cuda::AttentionShape attention_dims(const Napi::CallbackInfo& info, int i, c
   return d;
 }
 
+// Left padding: int32 keyStart (B) contiguous at (id, offset) positions i, i + 1, or id 0 for none; each start in
+// [0, Tk], with the causal mask, as the CPU checks them (the B starts are copied to the host for the check: a
+// synchronization, as rope's positions check). Sets d.key_start.
+void key_start_arg(const Napi::CallbackInfo& info, int i, const char* op, tg::cuda::AttentionShape& d) {
+  if (info[i].IsNumber() && info[i].As<Napi::Number>().DoubleValue() == 0) return;
+  DevBuffer& buf = typed_buffer(info, i, op, "keyStart", kI32, 0);
+  const int64_t offset = int_arg(info, i + 1, op, "keyStart offset");
+  check_elements(op, "keyStart", buf.numel(), offset, d.B);
+  if (!d.causal) throw_range(op, "keyStart (left padding) needs causal attention");
+  const int32_t* starts = buf.at<int32_t>(offset);
+  std::vector<int32_t> host(static_cast<size_t>(d.B));
+  check(cudaMemcpy(host.data(), starts, host.size() * sizeof(int32_t), cudaMemcpyDeviceToHost), "cudaMemcpy (keyStart)");
+  for (int64_t b = 0; b < d.B; ++b)
+    if (host[b] < 0 || host[b] > d.Tk)
+      throw_range(op, "keyStart[" + std::to_string(b) + "] = " + std::to_string(host[b]) + " is outside [0, Tk = " +
+                          std::to_string(d.Tk) + "]");
+  d.key_start = starts;
+}
+
 void check_head_dim(const char* op, int64_t D, int64_t max) {
   if (D > max)
     throw_range(op, "head dim D = " + std::to_string(D) + " exceeds " + std::to_string(max) +
@@ -122,7 +141,8 @@ void check_head_dim(const char* op, int64_t D, int64_t max) {
 }
 
 // attentionForward(oId, oOffset, oStrides, lseId, lseOffset, qId, qOffset, qStrides, kId, kOffset, kStrides,
-//                  vId, vOffset, vStrides, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?)
+//                  vId, vOffset, vStrides, B, Tq, Tk, Hq, Hkv, D, scale, causal, keyStartId, keyStartOffset,
+//                  precision?)
 Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   const char* op = "cuda.attentionForward";
   HeadsArg o = heads_arg(info, 0, op, "o");
@@ -130,8 +150,9 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   HeadsArg q = heads_arg(info, 5, op, "q");
   HeadsArg k = heads_arg(info, 8, op, "k");
   HeadsArg v = heads_arg(info, 11, op, "v");
-  const tg::cuda::AttentionShape d = attention_dims(info, 14, op);
-  check_precision(info, 22, op);
+  tg::cuda::AttentionShape d = attention_dims(info, 14, op);
+  key_start_arg(info, 22, op, d);
+  check_precision(info, 24, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, o, d.B, d.Tq, d.Hq, d.D, true);
@@ -152,7 +173,8 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
 
 // attentionBackward(dqId, dqOffset, dqStrides, dkId, dkOffset, dkStrides, dvId, dvOffset, dvStrides, doId,
 //                   doOffset, doStrides, qId, qOffset, qStrides, kId, kOffset, kStrides, vId, vOffset, vStrides,
-//                   oId, oOffset, oStrides, lseId, lseOffset, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?)
+//                   oId, oOffset, oStrides, lseId, lseOffset, B, Tq, Tk, Hq, Hkv, D, scale, causal, keyStartId,
+//                   keyStartOffset, precision?)
 Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   const char* op = "cuda.attentionBackward";
   HeadsArg dq = heads_arg(info, 0, op, "dq");
@@ -164,8 +186,9 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   HeadsArg v = heads_arg(info, 18, op, "v");
   HeadsArg o = heads_arg(info, 21, op, "o");
   TensorArg lse = tensor_arg(info, 24, op, "lse");
-  const tg::cuda::AttentionShape d = attention_dims(info, 26, op);
-  check_precision(info, 34, op);
+  tg::cuda::AttentionShape d = attention_dims(info, 26, op);
+  key_start_arg(info, 34, op, d);
+  check_precision(info, 36, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, dq, d.B, d.Tq, d.Hq, d.D, true);
@@ -284,8 +307,8 @@ void register_attention(Napi::Env env, Napi::Object exports) {
     Handler fn;
     int max_args;
   } functions[] = {
-      {"attentionForward", attention_fwd, 23},
-      {"attentionBackward", attention_bwd, 35},
+      {"attentionForward", attention_fwd, 25},
+      {"attentionBackward", attention_bwd, 37},
       {"kvCacheStore", kv_cache_store_fn, 10},
       {"kvCacheLoad", kv_cache_load_fn, 8},
       {"attentionDecodeBf16", attention_decode_bf16_fn, 20},

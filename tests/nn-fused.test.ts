@@ -76,7 +76,17 @@ function ropeRef(x: Float64Array, shape: number[], cos: Float64Array, sin: Float
   return y;
 }
 
-interface AttnShape { B: number; Hq: number; Hkv: number; Tq: number; Tk: number; D: number; causal: boolean; scale?: number }
+interface AttnShape {
+  B: number; Hq: number; Hkv: number; Tq: number; Tk: number; D: number; causal: boolean; scale?: number;
+  /** Left padding (causal): batch row b's first real key; a padding query (slot < keyStart[b]) reads only its own key. */
+  keyStart?: number[];
+}
+
+// The first key query i of batch row b reads: keyStart[b], or its own slot when that is padding.
+function firstKey(s: AttnShape, b: number, i: number): number {
+  const slot = i + s.Tk - s.Tq;
+  return s.keyStart === undefined ? 0 : Math.min(slot, s.keyStart[b]);
+}
 
 // q [B, Hq, Tq, D], k/v [B, Hkv, Tk, D] contiguous -> o [B, Hq, Tq, D]
 function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, s: AttnShape): Float64Array {
@@ -87,17 +97,18 @@ function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, s: Attn
     const hk = Math.floor(h / (Hq / Hkv));
     for (let i = 0; i < Tq; i++) {
       const limit = causal ? Math.min(Tk, i + Tk - Tq + 1) : Tk;
+      const first = firstKey(s, b, i);
       const sc = new Float64Array(limit);
       let m = -Infinity;
-      for (let j = 0; j < limit; j++) {
+      for (let j = first; j < limit; j++) {
         let a = 0;
         for (let d = 0; d < D; d++) a += q[((b * Hq + h) * Tq + i) * D + d] * k[((b * Hkv + hk) * Tk + j) * D + d];
         sc[j] = a * scale;
         m = Math.max(m, sc[j]);
       }
       let z = 0;
-      for (let j = 0; j < limit; j++) z += Math.exp(sc[j] - m);
-      for (let j = 0; j < limit; j++) {
+      for (let j = first; j < limit; j++) z += Math.exp(sc[j] - m);
+      for (let j = first; j < limit; j++) {
         const p = Math.exp(sc[j] - m) / z;
         for (let d = 0; d < D; d++) o[((b * Hq + h) * Tq + i) * D + d] += p * v[((b * Hkv + hk) * Tk + j) * D + d];
       }
@@ -122,22 +133,23 @@ function attentionGradRef(q: Float64Array, k: Float64Array, v: Float64Array, dO:
     const hk = Math.floor(h / (Hq / Hkv));
     for (let i = 0; i < Tq; i++) {
       const limit = causal ? Math.min(Tk, i + Tk - Tq + 1) : Tk;
+      const first = firstKey(s, b, i);
       const p = new Float64Array(limit);
       let m = -Infinity;
-      for (let j = 0; j < limit; j++) {
+      for (let j = first; j < limit; j++) {
         let a = 0;
         for (let d = 0; d < D; d++) a += q[qi(b, i, h) + d] * k[ki(b, j, hk) + d];
         p[j] = a * scale;
         m = Math.max(m, p[j]);
       }
       let z = 0;
-      for (let j = 0; j < limit; j++) z += Math.exp(p[j] - m);
+      for (let j = first; j < limit; j++) z += Math.exp(p[j] - m);
       out.lse[(b * Hq + h) * Tq + i] = m + Math.log(z);
-      for (let j = 0; j < limit; j++) p[j] = Math.exp(p[j] - m) / z;
-      for (let j = 0; j < limit; j++) for (let d = 0; d < D; d++) out.o[qi(b, i, h) + d] += p[j] * v[ki(b, j, hk) + d];
+      for (let j = first; j < limit; j++) p[j] = Math.exp(p[j] - m) / z;
+      for (let j = first; j < limit; j++) for (let d = 0; d < D; d++) out.o[qi(b, i, h) + d] += p[j] * v[ki(b, j, hk) + d];
       let di = 0;
       for (let d = 0; d < D; d++) di += dO[qi(b, i, h) + d] * out.o[qi(b, i, h) + d];
-      for (let j = 0; j < limit; j++) {
+      for (let j = first; j < limit; j++) {
         let dp = 0;
         for (let d = 0; d < D; d++) dp += dO[qi(b, i, h) + d] * v[ki(b, j, hk) + d];
         const ds = p[j] * (dp - di);
@@ -332,8 +344,16 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       // heads larger than cuda's tiles: its forward on the decode kernel and its backward by rows
       { B: 2, Hq: 4, Hkv: 2, Tq: 11, Tk: 11, D: 160, causal: true, lead: 0 },
       { B: 1, Hq: 3, Hkv: 1, Tq: 6, Tk: 13, D: 255, causal: false, lead: 1 },
+      // left padding (key starts): rows of several lengths, a row all padding but its last key, a row all padding,
+      // padding queries (slot < keyStart) when Tq < Tk, key tiles wholly before the start (skipped), GQA, tails
+      { B: 3, Hq: 2, Hkv: 1, Tq: 70, Tk: 70, D: 16, causal: true, lead: 1, keyStart: [0, 66, 69] },
+      { B: 2, Hq: 7, Hkv: 1, Tq: 19, Tk: 45, D: 8, causal: true, lead: 0, keyStart: [30, 45] },
+      { B: 2, Hq: 2, Hkv: 1, Tq: 66, Tk: 130, D: 32, causal: true, lead: 0, keyStart: [100, 3] },
+      { B: 3, Hq: 6, Hkv: 2, Tq: 3, Tk: 40, D: 32, causal: true, lead: 1, keyStart: [0, 7, 39] }, // decoding with a cache
+      { B: 2, Hq: 1, Hkv: 1, Tq: 1, Tk: 150, D: 64, causal: true, lead: 0, keyStart: [90, 149] },
+      { B: 2, Hq: 4, Hkv: 2, Tq: 11, Tk: 11, D: 160, causal: true, lead: 0, keyStart: [3, 10] }, // cuda by rows
     ];
-    it('primitives match a float64 forward and backward on strided views (tails, Tq < Tk, GQA 2 and 7, odd D)', () => {
+    it('primitives match a float64 forward and backward on strided views (tails, Tq < Tk, GQA 2 and 7, odd D, key starts)', () => {
       for (const s of viewCases) tg.tidy(() => {
         const { B, Hq, Hkv, Tq, Tk, D } = s;
         const fused = Tq === Tk;
@@ -359,7 +379,9 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         const ref = attentionGradRef(qv, kv, vv, dOv, s);
         const headsMajor = (t: tg.Tensor, T: number, H: number) => t.makeView([B, T, H, D], [H * T * D, D, T * D, 1], 0);
         const o = tg.empty([B, Hq, Tq, D]), lse = tg.empty([B, Hq, Tq]);
-        const dims = { B, Tq, Tk, Hq, Hkv, D, scale: s.scale ?? 1 / Math.sqrt(D), causal: s.causal, precision: 'highest' as const };
+        const keyStart = s.keyStart ? { keyStart: tg.tensor(Int32Array.from(s.keyStart), [B], { dtype: 'int32' }) } : {};
+        const dims = { B, Tq, Tk, Hq, Hkv, D, scale: s.scale ?? 1 / Math.sqrt(D), causal: s.causal, precision: 'highest' as const,
+          ...keyStart };
         const backend = qRows.backend;
         backend.attentionForward(headsMajor(o, Tq, Hq), lse, q, k, v, dims);
         const what = `${device} ${JSON.stringify(s)}`;
@@ -381,11 +403,11 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         const addon: Pick<ComputeAddon, 'attentionForward' | 'attentionBackward'> = device === 'cuda' ? cudaAddon() : native;
         const a = tg.empty([12]).storage.id, small = tg.empty([3]).storage.id, ints = tg.tensor(new Int32Array(12), [12]).storage.id;
         const s = [12, 4, 4];
-        // attentionForward(o, lse, q, k, v, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?) with o, lse in their own
+        // attentionForward(o, lse, q, k, v, B, Tq, Tk, Hq, Hkv, D, scale, causal, keyStart, precision?) with o, lse in their own
         // buffers and q = k = v = a: (1, 3, 1, 4)
         const out = tg.empty([12]).storage.id, lse = tg.empty([3]).storage.id;
         const forward = (...over: [number, unknown][]) => {
-          const args: unknown[] = [out, 0, s, lse, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 0.5, true];
+          const args: unknown[] = [out, 0, s, lse, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 0.5, true, 0, 0];
           for (const [i, value] of over) args[i] = value;
           return () => (addon.attentionForward as unknown as (...x: unknown[]) => void)(...args);
         };
@@ -398,9 +420,16 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         expect(forward([17, 3], [18, 2])).toThrow(/attentionForward: Hq must be a multiple of Hkv/);
         expect(forward([15, 3], [16, 2])).toThrow(/attentionForward: causal attention needs Tq <= Tk/);
         expect(forward([20, NaN])).toThrow(/attentionForward: scale must be finite/);
-        expect(forward([22, 'low'])).toThrow(/attentionForward: precision must be 'highest' or 'medium', got 'low'/);
+        expect(forward([24, 'low'])).toThrow(/attentionForward: precision must be 'highest' or 'medium', got 'low'/);
         expect(forward([0, a])).toThrow(/attentionForward: o overlaps q/);
         expect(forward([3, a], [4, 0])).toThrow(/attentionForward: lse overlaps q/);
+        const starts = (values: number[]) => tg.tensor(Int32Array.from(values), [values.length], { dtype: 'int32' }).storage.id;
+        expect(forward([22, starts([3])])).not.toThrow();
+        expect(forward([22, a])).toThrow(/attentionForward: keyStart must be int32, got float32/);
+        expect(forward([22, starts([4])])).toThrow(/attentionForward: keyStart\[0\] = 4 is outside \[0, Tk = 3\]/);
+        expect(forward([22, starts([-1])])).toThrow(/attentionForward: keyStart\[0\] = -1 is outside/);
+        expect(forward([22, starts([0])], [23, 1])).toThrow(/attentionForward: keyStart: elements \[1, 2\) exceed its buffer of 1/);
+        expect(forward([22, starts([0])], [21, false])).toThrow(/attentionForward: keyStart \(left padding\) needs causal attention/);
         if (device === 'cuda') {
           const wide = tg.empty([300]).storage.id, outWide = tg.empty([300]).storage.id, lseWide = tg.empty([1]).storage.id;
           const sw = [300, 300, 300];
@@ -409,10 +438,18 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         }
         const dq = tg.empty([12]).storage.id, dk = tg.empty([12]).storage.id;
         const backward = (dv: number) => () => addon.attentionBackward(dq, 0, s, dk, 0, s, dv, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s,
-          a, 0, s, lse, 0, 1, 3, 3, 1, 1, 4, 0.5, true);
+          a, 0, s, lse, 0, 1, 3, 3, 1, 1, 4, 0.5, true, 0, 0);
         expect(backward(tg.empty([12]).storage.id)).not.toThrow();
         expect(backward(dk)).toThrow(/attentionBackward: dk overlaps dv/);
         expect(backward(a)).toThrow(/attentionBackward: dv overlaps do/);
+        const dvOwn = tg.empty([12]).storage.id;
+        expect(() => (addon.attentionBackward as unknown as (...x: unknown[]) => void)(dq, 0, s, dk, 0, s, dvOwn, 0, s, a, 0, s, a, 0,
+          s, a, 0, s, a, 0, s, a, 0, s, lse, 0, 1, 3, 3, 1, 1, 4, 0.5, true, starts([7]), 0)).toThrow(/attentionBackward: keyStart\[0\] = 7 is outside/);
+        const qkv = tg.randn([1, 1, 3, 4]);
+        const sdpa = (keyStart: tg.Tensor, causal = true) => () => tg.scaledDotProductAttention(qkv, qkv, qkv, { causal, keyStart });
+        expect(sdpa(tg.zeros([1]))).toThrow(/scaledDotProductAttention: keyStart must be int32/);
+        expect(sdpa(tg.tensor(new Int32Array(2), [2], { dtype: 'int32' }))).toThrow(/scaledDotProductAttention: keyStart must be int32 \[1\], got int32 \[2\]/);
+        expect(sdpa(tg.tensor(new Int32Array(1), [1], { dtype: 'int32' }), false)).toThrow(/scaledDotProductAttention: keyStart \(left padding\) needs causal attention/);
       });
     });
 
@@ -474,11 +511,13 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       });
     });
 
-    it('gradients of q, k, v match finite differences (causal GQA, Tq < Tk, non-causal)', () => {
+    it('gradients of q, k, v match finite differences (causal GQA, Tq < Tk, non-causal, key starts)', () => {
       const shapes: AttnShape[] = [
         { B: 1, Hq: 4, Hkv: 2, Tq: 3, Tk: 3, D: 4, causal: true },
         { B: 2, Hq: 2, Hkv: 1, Tq: 2, Tk: 5, D: 3, causal: true },
         { B: 1, Hq: 2, Hkv: 2, Tq: 4, Tk: 3, D: 2, causal: false },
+        { B: 2, Hq: 2, Hkv: 1, Tq: 3, Tk: 5, D: 3, causal: true, keyStart: [1, 4] },
+        { B: 3, Hq: 2, Hkv: 2, Tq: 4, Tk: 4, D: 2, causal: true, keyStart: [2, 0, 4] },
       ];
       for (const s of shapes) {
         gradcheck({
@@ -487,7 +526,9 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
             { values: randomArray(s.B * s.Hkv * s.Tk * s.D, 42), shape: [s.B, s.Hkv, s.Tk, s.D] },
             { values: randomArray(s.B * s.Hkv * s.Tk * s.D, 43), shape: [s.B, s.Hkv, s.Tk, s.D] },
           ],
-          engine: ([q, k, v]) => tg.scaledDotProductAttention(q, k, v, { causal: s.causal }),
+          engine: ([q, k, v]) => tg.scaledDotProductAttention(q, k, v, {
+            causal: s.causal, ...(s.keyStart ? { keyStart: tg.tensor(Int32Array.from(s.keyStart), [s.B], { dtype: 'int32' }) } : {}),
+          }),
           reference: ([q, k, v]) => attentionRef(q, k, v, s),
         });
       }
@@ -698,10 +739,10 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       expect(() => native.rmsnormBackward(a, 0, small, 0, a, 0, a, 0, small, 0, small, 0, 3, 0)).toThrow(/cols must be positive/);
       expect(() => native.ropeForward(a, 0, a, 0, small, 0, small, 0, ints, 0, 1, 3, 1, 3, 1, false, false)).toThrow(/even/);
       const s = [12, 4, 4];
-      expect(() => native.attentionForward(a, 0, [12, 0, 4], small, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/overlap for shape/);
-      expect(() => native.attentionForward(a, 0, s, small, 0, a, 0, [12, 8, 4], a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/q: view/);
-      expect(() => native.attentionForward(a, 0, [12, 4], small, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/\[sB, sT, sH\]/);
-      expect(() => native.attentionBackward(a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, small, 0, 1, 3, 3, 1, 1, 4, 1, true)).toThrow(/overlaps/);
+      expect(() => native.attentionForward(a, 0, [12, 0, 4], small, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true, 0, 0)).toThrow(/overlap for shape/);
+      expect(() => native.attentionForward(a, 0, s, small, 0, a, 0, [12, 8, 4], a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true, 0, 0)).toThrow(/q: view/);
+      expect(() => native.attentionForward(a, 0, [12, 4], small, 0, a, 0, s, a, 0, s, a, 0, s, 1, 3, 3, 1, 1, 4, 1, true, 0, 0)).toThrow(/\[sB, sT, sH\]/);
+      expect(() => native.attentionBackward(a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, a, 0, s, small, 0, 1, 3, 3, 1, 1, 4, 1, true, 0, 0)).toThrow(/overlaps/);
       expect(() => native.crossEntropyBackward(a, 0, small, 0, a, 0, small, 0, ints, 0, 3, 4, 1.5)).toThrow(/ignoreIndex must be an integer/);
       expect(() => native.adamwStep(a, 0, a, 6, small, 0, small, 0, 3, 1e-3, 1.5, 0.9, 1e-8, 0, 1)).toThrow(/beta1 and beta2/);
       expect(() => (native.adamwStep as unknown as (...x: number[]) => void)(a, 0)).toThrow(/missing argument/);

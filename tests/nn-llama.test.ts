@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
 import type { LlamaConfig } from '../src/nn/config.js';
+import { leftPaddingStarts } from '../src/nn/llama.js';
 import { expectClose, fromArray, randomArray, randomInts, rng } from './helpers/reference.js';
 
 export type RefParams = Record<string, Float64Array>;
@@ -243,7 +244,7 @@ describe('padding and the KV cache', () => {
   it('left-padded batches equal unpadded single runs, and the reference with a mask', () => {
     const model = randomModel(CONFIGS['qwen2, GQA, q/k/v bias, tied'], 4);
     const V = model.config.vocabSize;
-    const prompts = [[3, 1, 4, 1, 5, 9], [2, 6], [5, 3, 5, 8]];
+    const prompts = [[3, 1, 4, 1, 5, 9], [2, 6], [5, 3, 5, 8], [7]];
     const T = 6;
     const padded = prompts.map((p) => [...new Array(T - p.length).fill(0), ...p]);
     const mask = prompts.map((p) => [...new Array(T - p.length).fill(0), ...p.map(() => 1)]);
@@ -258,7 +259,45 @@ describe('padding and the KV cache', () => {
         expectClose(rows, single, { atol: 1e-5, rtol: 1e-5 }, `sequence ${b}`);
         expectClose(rows, ref.subarray((b * T + pad) * V, (b + 1) * T * V), { atol: 2e-5, rtol: 1e-4 }, `reference ${b}`);
       });
+      // padding rows too (each reads only its own key), as the bias path computed them
+      expectClose(batched, ref, { atol: 2e-5, rtol: 1e-4 }, 'every row');
+      // a mask that is not left padding (a hole, right padding) keeps the bias path
+      const holes = [[1, 1, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1], [1, 1, 1, 1, 0, 0], [0, 1, 0, 1, 1, 1]];
+      const ids = randomIds(4, T, V, 5);
+      expectClose(model.forward(ids2d(ids), { attentionMask: holes }).data(), referenceForward(model.config, refParams(model), ids, holes),
+        { atol: 2e-5, rtol: 1e-4 }, 'not left padding');
     }));
+    model.dispose();
+  });
+
+  it('left padding is recognized per row: zeros then ones (all zeros starts at the width); anything else is not', () => {
+    const starts = (rows: number[][]) => leftPaddingStarts(Uint8Array.from(rows.flat()), rows.length, rows[0].length);
+    expect(starts([[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 1]])).toEqual(Int32Array.from([2, 0, 4, 3]));
+    expect(starts([[0, 0, 1, 1], [0, 1, 0, 1]])).toBeNull();
+    expect(starts([[1, 0]])).toBeNull();
+  });
+
+  it('left-padded gradients equal the sum of the unpadded single runs\' (the fused backward with key starts)', () => {
+    const model = randomModel(CONFIGS['llama, GQA, untied'], 5);
+    const V = model.config.vocabSize;
+    const prompts = [[3, 1, 4, 1, 5, 9, 2], [2, 6], [7], [5, 3, 5, 8]];
+    const T = 7;
+    const padded = prompts.map((p) => [...new Array(T - p.length).fill(0), ...p]);
+    const mask = prompts.map((p) => [...new Array(T - p.length).fill(0), ...p.map(() => 1)]);
+    // weights of the logits: zero on padding rows, whose outputs are never used
+    const w = randomArray(prompts.length * T * V, 9);
+    prompts.forEach((p, b) => w.fill(0, b * T * V, (b * T + T - p.length) * V));
+    const grads = () => model.parameters().map((p) => p.grad!.data());
+    model.zeroGrad();
+    tg.tidy(() => model.forward(ids2d(padded), { attentionMask: mask }).mul(fromArray(w, [prompts.length, T, V])).sum().backward());
+    const batched = grads();
+    model.zeroGrad();
+    prompts.forEach((p, b) => tg.tidy(() => {
+      const wb = w.subarray((b * T + T - p.length) * V, (b + 1) * T * V);
+      model.forward(ids2d([p])).mul(fromArray(wb, [1, p.length, V])).sum().backward();
+    }));
+    const singles = grads();
+    batched.forEach((g, i) => expectClose(g, singles[i], { atol: 1e-5, rtol: 1e-4 }, `grad ${model.namedParameters()[i][0]}`));
     model.dispose();
   });
 

@@ -259,9 +259,25 @@ AttentionDims attention_dims(const Napi::CallbackInfo& info, int i, const char* 
   return d;
 }
 
+// Left padding: int32 keyStart (B) contiguous at (id, offset) positions i, i + 1, or id 0 for none; each start in
+// [0, Tk], with the causal mask (which places the queries among the keys). Sets d.key_start.
+void key_start_arg(const Napi::CallbackInfo& info, int i, const char* op, AttentionDims& d) {
+  if (info[i].IsNumber() && info[i].As<Napi::Number>().DoubleValue() == 0) return;
+  TensorArg ks = tensor_arg(info, i, op, "keyStart", DType::Int32);
+  contiguous(op, ks, d.B);
+  if (!d.causal) throw_range(op, "keyStart (left padding) needs causal attention");
+  const int32_t* starts = typed<int32_t>(*ks.buf, ks.offset);
+  for (int64_t b = 0; b < d.B; ++b)
+    if (starts[b] < 0 || starts[b] > d.Tk)
+      throw_range(op, "keyStart[" + std::to_string(b) + "] = " + std::to_string(starts[b]) + " is outside [0, Tk = " +
+                          std::to_string(d.Tk) + "]");
+  d.key_start = starts;
+}
+
 // attentionForward(oId, oOffset, oStrides, lseId, lseOffset, qId, qOffset, qStrides, kId, kOffset,
-//                  kStrides, vId, vOffset, vStrides, B, Tq, Tk, Hq, Hkv, D, scale, causal, precision?)
-// o, q (B, Tq, Hq, D); k, v (B, Tk, Hkv, D); lse (B, Hq, Tq) contiguous.
+//                  kStrides, vId, vOffset, vStrides, B, Tq, Tk, Hq, Hkv, D, scale, causal, keyStartId,
+//                  keyStartOffset, precision?)
+// o, q (B, Tq, Hq, D); k, v (B, Tk, Hkv, D); lse (B, Hq, Tq) contiguous; keyStart (B) int32 or id 0.
 Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   const char* op = "attentionForward";
   HeadsArg o = heads_arg(info, 0, op, "o");
@@ -270,7 +286,8 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   HeadsArg k = heads_arg(info, 8, op, "k");
   HeadsArg v = heads_arg(info, 11, op, "v");
   AttentionDims d = attention_dims(info, 14, op);
-  d.precision = precision_arg(info, 22, op);
+  key_start_arg(info, 22, op, d);
+  d.precision = precision_arg(info, 24, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, o, d.B, d.Tq, d.Hq, d.D, true);
@@ -366,7 +383,7 @@ Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
 // attentionBackward(dqId, dqOffset, dqStrides, dkId, dkOffset, dkStrides, dvId, dvOffset, dvStrides,
 //                   doId, doOffset, doStrides, qId, qOffset, qStrides, kId, kOffset, kStrides, vId, vOffset,
 //                   vStrides, oId, oOffset, oStrides, lseId, lseOffset, B, Tq, Tk, Hq, Hkv, D, scale, causal,
-//                   precision?)
+//                   keyStartId, keyStartOffset, precision?): the forward's keyStart, as there.
 Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   const char* op = "attentionBackward";
   HeadsArg dq = heads_arg(info, 0, op, "dq");
@@ -379,7 +396,8 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   HeadsArg o = heads_arg(info, 21, op, "o");
   TensorArg lse = tensor_arg(info, 24, op, "lse", DType::Float32);
   AttentionDims d = attention_dims(info, 26, op);
-  d.precision = precision_arg(info, 34, op);
+  key_start_arg(info, 34, op, d);
+  d.precision = precision_arg(info, 36, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, dq, d.B, d.Tq, d.Hq, d.D, true);
@@ -531,8 +549,8 @@ void register_fused(Napi::Env env, Napi::Object exports) {
   define(env, exports, "rmsnormForward", rmsnorm_fwd, 11);
   define(env, exports, "rmsnormBackward", rmsnorm_bwd, 14);
   define(env, exports, "ropeForward", rope_fwd, 17);
-  define(env, exports, "attentionForward", attention_fwd, 23);
-  define(env, exports, "attentionBackward", attention_bwd, 35);
+  define(env, exports, "attentionForward", attention_fwd, 25);
+  define(env, exports, "attentionBackward", attention_bwd, 37);
   define(env, exports, "kvCacheStore", kv_cache_store_fn, 10);
   define(env, exports, "kvCacheLoad", kv_cache_load_fn, 8);
   define(env, exports, "attentionDecodeBf16", attention_decode_bf16_fn, 20);

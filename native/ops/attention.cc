@@ -51,9 +51,17 @@ std::vector<float>& scratch(int which) {
 
 // Keys visible to query row i (0-based in Tq): [0, limit).
 inline int64_t key_limit(const AttentionDims& d, int64_t i) { return attention_key_limit(i, d.Tq, d.Tk, d.causal); }
+// The first key query row i of batch row b sees (0 without key starts); non-decreasing in i.
+inline int64_t key_first(const AttentionDims& d, int64_t b, int64_t i) {
+  return d.key_start == nullptr ? 0 : attention_key_first(i, d.Tq, d.Tk, d.key_start[b]);
+}
 
-// Row softmax of scores s[0, n) in place, zeroing s[n, width); returns the log-sum-exp.
-TG_CLONES float softmax_row(float* s, int64_t n, int64_t width) {
+// Row softmax of scores s[first, n) in place, zeroing s[0, first) and s[n, width); returns the log-sum-exp.
+TG_CLONES float softmax_row(float* s, int64_t first, int64_t n, int64_t width) {
+  for (int64_t i = 0; i < first; ++i) s[i] = 0.0f;
+  s += first;
+  n -= first;
+  width -= first;
   float m = lse_shift(lanes_max(s, n));
   float sum[kLanes] = {};
   int64_t i = 0;
@@ -76,9 +84,14 @@ TG_CLONES float softmax_row(float* s, int64_t n, int64_t width) {
   return m + fast_log(total);
 }
 
-// Backward row: p[0, n) = exp(s - lse), ds = p * (dp - di) in dp; both zero on [n, width).
-TG_CLONES void grad_row(float* __restrict s, float* __restrict dp, int64_t n, int64_t width, float lse, float di) {
-  for (int64_t i = 0; i < n; ++i) {
+// Backward row: p[first, n) = exp(s - lse), ds = p * (dp - di) in dp; both zero on [0, first) and [n, width).
+TG_CLONES void grad_row(float* __restrict s, float* __restrict dp, int64_t first, int64_t n, int64_t width, float lse,
+                        float di) {
+  for (int64_t i = 0; i < first; ++i) {
+    s[i] = 0.0f;
+    dp[i] = 0.0f;
+  }
+  for (int64_t i = first; i < n; ++i) {
     float p = fast_exp(s[i] - lse);
     s[i] = p;
     dp[i] = p * (dp[i] - di);
@@ -203,15 +216,15 @@ static void attention_forward_decode(HeadsView o, float* lse, ConstHeadsView q, 
       prefetch_rows(kb, static_cast<int>(head_rows), k.st, d.D);
       prefetch_rows(vb, static_cast<int>(head_rows), v.st, d.D);
       for (int64_t r = 0; r < d.Tq; ++r) {
-        const int64_t n = key_limit(d, r);
-        score_rows(s, at(q, b, r, h), kb, k.st, n, d.D, d.scale);
+        const int64_t first = key_first(d, b, r), n = key_limit(d, r) - first;
+        score_rows(s, at(q, b, r, h), kb + first * k.st, k.st, n, d.D, d.scale);
         if (bias.data != nullptr) {
-          const float* row = bias.data + b * bias.sb + r * bias.sq;
+          const float* row = bias.data + b * bias.sb + r * bias.sq + first * bias.sk;
           for (int64_t j = 0; j < n; ++j) s[j] += row[j * bias.sk];
         }
-        const float row_lse = softmax_row(s, n, n);
+        const float row_lse = softmax_row(s, 0, n, n);
         if (lse != nullptr) lse[(b * d.Hq + h) * d.Tq + r] = row_lse;
-        weighted_rows(at(o, b, r, h), s, vb, v.st, n, d.D);
+        weighted_rows(at(o, b, r, h), s, vb + first * v.st, v.st, n, d.D);
       }
     }
   });
@@ -242,16 +255,20 @@ void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView
       const int64_t blk = task % blocks, h = (task / blocks) % d.Hq, b = task / (blocks * d.Hq);
       const int64_t hk = h / group;
       const int64_t i0 = blk * kBlockQ, nq = std::min(kBlockQ, d.Tq - i0);
-      const int64_t width = key_limit(d, i0 + nq - 1);  // keys any row of the block may see
+      // Keys any row of the block may see: [lo, lo + width).
+      const int64_t lo = key_first(d, b, i0), width = key_limit(d, i0 + nq - 1) - lo;
       std::vector<float>& sbuf = scratch(0);
       if (static_cast<int64_t>(sbuf.size()) < nq * width) sbuf.resize(static_cast<size_t>(nq * width));
       float* s = sbuf.data();
-      // S (nq, width) = scale * Q_blk (nq, D) @ K[:width]^T
-      block_gemm(d.precision, false, true, nq, width, d.D, d.scale, at(q, b, i0, h), q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
+      // S (nq, width) = scale * Q_blk (nq, D) @ K[lo:lo+width]^T
+      block_gemm(d.precision, false, true, nq, width, d.D, d.scale, at(q, b, i0, h), q.st, at(k, b, lo, hk), k.st, 0.0f, s,
+                 width);
       float* lse_row = lse + (b * d.Hq + h) * d.Tq + i0;
-      for (int64_t r = 0; r < nq; ++r) lse_row[r] = softmax_row(s + r * width, key_limit(d, i0 + r), width);
-      // O_blk (nq, D) = P (nq, width) @ V[:width]
-      block_gemm(d.precision, false, false, nq, d.D, width, 1.0f, s, width, at(v, b, 0, hk), v.st, 0.0f, at(o, b, i0, h), o.st);
+      for (int64_t r = 0; r < nq; ++r)
+        lse_row[r] = softmax_row(s + r * width, key_first(d, b, i0 + r) - lo, key_limit(d, i0 + r) - lo, width);
+      // O_blk (nq, D) = P (nq, width) @ V[lo:lo+width]
+      block_gemm(d.precision, false, false, nq, d.D, width, 1.0f, s, width, at(v, b, lo, hk), v.st, 0.0f, at(o, b, i0, h),
+                 o.st);
     }
   });
 }
@@ -272,7 +289,7 @@ void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView
         const float* lse_row = lse + (b * d.Hq + h) * d.Tq;
         for (int64_t blk = 0; blk < blocks; ++blk) {
           const int64_t i0 = blk * kBlockQ, nq = std::min(kBlockQ, d.Tq - i0);
-          const int64_t width = key_limit(d, i0 + nq - 1);
+          const int64_t lo = key_first(d, b, i0), width = key_limit(d, i0 + nq - 1) - lo;
           std::vector<float>& sbuf = scratch(0);
           std::vector<float>& pbuf = scratch(1);
           if (static_cast<int64_t>(sbuf.size()) < nq * width) sbuf.resize(static_cast<size_t>(nq * width));
@@ -282,17 +299,18 @@ void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView
           const float* qb = at(q, b, i0, h);
           const float* dob = at(d_o, b, i0, h);
           // S = scale * Q_blk K^T, dP = dO_blk V^T  (nq, width)
-          block_gemm(d.precision, false, true, nq, width, d.D, d.scale, qb, q.st, at(k, b, 0, hk), k.st, 0.0f, s, width);
-          block_gemm(d.precision, false, true, nq, width, d.D, 1.0f, dob, d_o.st, at(v, b, 0, hk), v.st, 0.0f, dp, width);
+          block_gemm(d.precision, false, true, nq, width, d.D, d.scale, qb, q.st, at(k, b, lo, hk), k.st, 0.0f, s, width);
+          block_gemm(d.precision, false, true, nq, width, d.D, 1.0f, dob, d_o.st, at(v, b, lo, hk), v.st, 0.0f, dp, width);
           for (int64_t r = 0; r < nq; ++r) {
             // di = rowsum(dO * O) = rowsum(P * dP)
             float di = dot_row(dob + r * d_o.st, at(o, b, i0 + r, h), d.D);
-            grad_row(s + r * width, dp + r * width, key_limit(d, i0 + r), width, lse_row[i0 + r], di);
+            grad_row(s + r * width, dp + r * width, key_first(d, b, i0 + r) - lo, key_limit(d, i0 + r) - lo, width,
+                     lse_row[i0 + r], di);
           }
           // dV += P^T dO_blk, dK += scale dS^T Q_blk  (width, D); dQ_blk = scale dS K  (nq, D)
-          block_gemm(d.precision, true, false, width, d.D, nq, 1.0f, s, width, dob, d_o.st, 1.0f, at(dv, b, 0, hk), dv.st);
-          block_gemm(d.precision, true, false, width, d.D, nq, d.scale, dp, width, qb, q.st, 1.0f, at(dk, b, 0, hk), dk.st);
-          block_gemm(d.precision, false, false, nq, d.D, width, d.scale, dp, width, at(k, b, 0, hk), k.st, 0.0f,
+          block_gemm(d.precision, true, false, width, d.D, nq, 1.0f, s, width, dob, d_o.st, 1.0f, at(dv, b, lo, hk), dv.st);
+          block_gemm(d.precision, true, false, width, d.D, nq, d.scale, dp, width, qb, q.st, 1.0f, at(dk, b, lo, hk), dk.st);
+          block_gemm(d.precision, false, false, nq, d.D, width, d.scale, dp, width, at(k, b, lo, hk), k.st, 0.0f,
                      at(dq, b, i0, h), dq.st);
         }
       }

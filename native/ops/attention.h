@@ -22,9 +22,12 @@ struct AttentionDims {
   float scale;                    // usually 1 / sqrt(D)
   bool causal;                    // query i attends keys j <= i + (Tk - Tq); requires Tq <= Tk
   MatmulPrecision precision;      // of the block products (the decode path computes in float32 regardless)
+  // Left padding: key_start[b] (B values in [0, Tk], causal only) is batch row b's first real key; null for none.
+  // Row i then sees keys [attention_key_first, attention_key_limit) (math/attention.h).
+  const int32_t* key_start = nullptr;
 };
 
-// o (B, Tq, Hq, D) = softmax(scale * q k^T, masked) v; lse (B, Hq, Tq) contiguous, saved for the backward.
+// o (B, Tq, Hq, D) = softmax(scale * q k^T, masked) v (keys before a row's first visible one are skipped, not masked); lse (B, Hq, Tq) contiguous, saved for the backward.
 void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView k, ConstHeadsView v,
                        const AttentionDims& dims);
 

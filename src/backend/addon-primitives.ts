@@ -3,7 +3,8 @@
 // kernels, forwarded with buffer ids, element offsets, strides and dims. cpu.ts and cuda.ts add storage.
 import type { ComputeAddon } from '../native-entry-points.js';
 import type {
-  CorePrimitives, Float32MatmulPrecision, FusedPrimitives, GrpoPrimitives, KVCachePrimitives, StoragePrimitives, TensorView,
+  AttentionDims, CorePrimitives, Float32MatmulPrecision, FusedPrimitives, GrpoPrimitives, KVCachePrimitives, StoragePrimitives,
+  TensorView,
 } from './backend.js';
 import { BinaryOp, RandomKind, ReduceOp, UnaryOp } from './codes.js';
 
@@ -17,6 +18,8 @@ const strides = (t: TensorView): number[] => t.strides as number[];
 const shape = (t: TensorView): number[] => t.shape as number[];
 // [sB, sT, sH] of a (B, T, H, D) view.
 const heads = (t: TensorView): number[] => [t.strides[0], t.strides[1], t.strides[2]];
+// The attention kernels' (keyStart id, offset), id 0 for none.
+const keyStart = (d: AttentionDims): [number, number] => (d.keyStart ? [id(d.keyStart), d.keyStart.offset] : [0, 0]);
 
 export function addonPrimitives(addon: ComputeAddon): AddonPrimitives {
   return {
@@ -69,12 +72,13 @@ export function addonPrimitives(addon: ComputeAddon): AddonPrimitives {
     },
     attentionForward(o, lse, q, k, v, d) {
       addon.attentionForward(id(o), o.offset, heads(o), id(lse), lse.offset, id(q), q.offset, heads(q), id(k), k.offset,
-        heads(k), id(v), v.offset, heads(v), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal, d.precision);
+        heads(k), id(v), v.offset, heads(v), d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal, ...keyStart(d), d.precision);
     },
     attentionBackward(dq, dk, dv, dO, q, k, v, o, lse, d) {
       addon.attentionBackward(id(dq), dq.offset, heads(dq), id(dk), dk.offset, heads(dk), id(dv), dv.offset, heads(dv),
         id(dO), dO.offset, heads(dO), id(q), q.offset, heads(q), id(k), k.offset, heads(k), id(v), v.offset, heads(v),
-        id(o), o.offset, heads(o), id(lse), lse.offset, d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal, d.precision);
+        id(o), o.offset, heads(o), id(lse), lse.offset, d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, d.scale, d.causal, ...keyStart(d),
+        d.precision);
     },
     crossEntropyForward(loss, lse, logits, targets, N, V, ignoreIndex) {
       addon.crossEntropyForward(id(loss), loss.offset, id(lse), lse.offset, id(logits), logits.offset, id(targets),

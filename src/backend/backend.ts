@@ -38,6 +38,11 @@ export interface AttentionDims {
   causal: boolean;
   /** Of the block products, forward and backward alike. */
   precision: Float32MatmulPrecision;
+  /**
+   * Left padding (causal only): int32 (B), contiguous, batch row b's first real key in [0, Tk]. Query i at slot
+   * i + Tk - Tq reads keys [keyStart[b], slot] when slot >= keyStart[b], else (a padding query) only its own key.
+   */
+  keyStart?: TensorView;
 }
 
 export interface AdamWHyper {

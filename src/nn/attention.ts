@@ -1,6 +1,7 @@
 // Causal self-attention with grouped-query heads, RoPE and an optional KV cache (Llama / Qwen2 layout:
-// q_proj, k_proj, v_proj, o_proj). Unpadded batches run the fused attention kernel; batches with padded
-// keys run an equivalent composition that adds a mask (the kernel has no mask argument).
+// q_proj, k_proj, v_proj, o_proj). Unpadded and left-padded batches run the fused attention kernel (left padding
+// as per-row key starts); other padding runs an equivalent composition that adds a mask (the kernel has no mask
+// argument).
 import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
@@ -19,9 +20,15 @@ export interface AttentionContext {
   positions: Tensor;
   /**
    * Additive mask (B, 1, Tq, Tk) with 0 where a query may read a key and a large negative value elsewhere
-   * (causal and padding together), or null for plain causal attention on the fused kernel.
+   * (causal and padding together), or null for plain causal attention, or left padding given as keyStart alone,
+   * on the fused kernel.
    */
   bias: Tensor | null;
+  /**
+   * Left padding: int32 (B), each row's first real key among the past + T, for the fused kernel (which then needs
+   * no bias; `bias` is still set for a bfloat16 cache's decode kernel). Null when unpadded or not left padding.
+   */
+  keyStart: Tensor | null;
   cache: KVCache | null;
   /** Positions already in the cache before this forward. */
   past: number;
@@ -100,9 +107,9 @@ export class Attention extends Module {
       if (ctx.past > 0 || cache.dtype === 'float32') ({ keys, values } = cache.read(layer, Tk));
     }
     const qh = transpose(q, 1, 2); // (B, H, T, D)
-    const o = ctx.bias
+    const o = ctx.bias && !ctx.keyStart
       ? maskedAttention(qh, keys, values, ctx.bias, 1 / Math.sqrt(D), precision)
-      : scaledDotProductAttention(qh, keys, values, { causal: true, precision });
+      : scaledDotProductAttention(qh, keys, values, { causal: true, precision, ...(ctx.keyStart ? { keyStart: ctx.keyStart } : {}) });
     return this.o_proj.forward(reshape(transpose(o, 1, 2), [B, T, H * D]), precision);
   }
 }

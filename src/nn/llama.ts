@@ -95,10 +95,13 @@ export class LlamaModel extends Module {
 
     const mask = options.attentionMask === undefined ? null : readMask(options.attentionMask, B, Tk);
     const padded = mask !== null && mask.some((m) => m === 0);
+    const starts = padded ? leftPaddingStarts(mask, B, Tk) : null;
+    // Left padding runs on the fused kernel's key starts; the bfloat16 cache's decode kernel still reads a bias.
+    const keyStart = starts ? tensor(starts, [B], { dtype: 'int32', device: ids.device }) : null;
     let bias: Tensor | null = null;
     let positions: Tensor;
     let maxPos: number;
-    if (padded) {
+    if (padded && (starts === null || cache?.dtype === 'bfloat16')) {
       // Query at slot past+i reads key j when j <= past+i and j is a real token; a padding query reads only
       // itself (its output is never used, and a row with no readable key would be undefined).
       const m = new Float32Array(B * T * Tk).fill(MASKED);
@@ -139,10 +142,10 @@ export class LlamaModel extends Module {
       positions = tensor(Int32Array.from({ length: T }, (_, i) => past + i), [T], { dtype: 'int32', device: ids.device });
       maxPos = Tk - 1;
     }
-    const owned = [...(bias ? [bias] : []), ...(positions !== options.positions ? [positions] : [])];
+    const owned = [...(bias ? [bias] : []), ...(keyStart ? [keyStart] : []), ...(positions !== options.positions ? [positions] : [])];
     const { cos, sin } = this.rotary.get(maxPos + 1);
     const precision = resolveMatmulPrecision(op, options.matmulPrecision);
-    const ctx: AttentionContext = { cos, sin, positions, bias, cache, past, precision };
+    const ctx: AttentionContext = { cos, sin, positions, bias, keyStart, cache, past, precision };
 
     let x = this.embed_tokens.forward(ids);
     this.layers.items.forEach((layer, i) => {
@@ -163,6 +166,25 @@ export class LlamaModel extends Module {
   protected override disposeExtra(): void {
     this.rotary.dispose();
   }
+}
+
+/**
+ * The first real position of each row when the (B, width) mask is left padding (every row zeros, then ones), else
+ * null. A row of zeros only starts at width.
+ */
+export function leftPaddingStarts(mask: Uint8Array, B: number, width: number): Int32Array | null {
+  const starts = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    const row = mask.subarray(b * width, (b + 1) * width);
+    const start = row.indexOf(1);
+    if (start < 0) {
+      starts[b] = width;
+      continue;
+    }
+    for (let j = start + 1; j < width; j++) if (row[j] === 0) return null;
+    starts[b] = start;
+  }
+  return starts;
 }
 
 /** Reads a 0/1 mask given as a tensor or arrays into a flat (B, width) byte array. */

@@ -22,7 +22,8 @@ export interface SequenceClassificationForwardOptions {
   /**
    * (B, T) 1 for real tokens, 0 for padding (left or right). The score is read at each row's last 1.
    * Right padding alone needs no attention mask (causal attention never reads later positions), so such a
-   * batch runs the fused unmasked kernel; left padding runs the masked path.
+   * batch runs the fused unmasked kernel; left padding runs the fused kernel with per-row key starts, and any
+   * other mask the masked path.
    */
   attentionMask?: Tensor | ArrayLike<number>[];
   /**

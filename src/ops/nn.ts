@@ -195,6 +195,12 @@ export interface AttentionOptions {
   scale?: number;
   /** Precision of the block products, forward and backward. Default: the process default (setFloat32MatmulPrecision). */
   precision?: Float32MatmulPrecision;
+  /**
+   * Left padding (needs causal): int32 [B] on q's device, batch row b's first real key in [0, Tk]. Query i (at
+   * slot i + Tk - Tq) then reads keys keyStart[b]..slot, and a padding query (slot < keyStart[b]) only its own key,
+   * as a padding mask does; the kernels skip the padding keys instead of masking them. Default: no padding.
+   */
+  keyStart?: Tensor;
 }
 
 // A [B, H, T, D] tensor viewed in the kernel's (B, T, H, D) order (no copy); D must be contiguous.
@@ -247,7 +253,16 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const scale = options.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
   const precision = resolveMatmulPrecision(op, options.precision);
-  const dims: AttentionDims = { B, Tq, Tk, Hq, Hkv, D, scale, causal, precision };
+  const keyStart = options.keyStart;
+  if (keyStart !== undefined) {
+    checkTensor(op, 'keyStart', keyStart, 'int32');
+    sameDevice(op, q, keyStart);
+    if (keyStart.dtype !== 'int32' || keyStart.ndim !== 1 || keyStart.shape[0] !== B)
+      throw new TypeError(`${op}: keyStart must be int32 [${B}], got ${keyStart.dtype} ${formatShape(keyStart.shape)}`);
+    if (!causal) throw new RangeError(`${op}: keyStart (left padding) needs causal attention`);
+  }
+  const ks = keyStart === undefined ? undefined : lastContiguous(keyStart);
+  const dims: AttentionDims = { B, Tq, Tk, Hq, Hkv, D, scale, causal, precision, ...(ks ? { keyStart: ks } : {}) };
 
   const qc = lastContiguous(q);
   const kc = lastContiguous(k);
@@ -261,7 +276,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   } finally {
     for (const t of views) t.dispose();
   }
-  const copies = [qc, kc, vc].filter((c, i) => c !== [q, k, v][i]);
+  const copies = [qc, kc, vc, ...(ks ? [ks] : [])].filter((c, i) => c !== [q, k, v, keyStart][i]);
   const saved = [lse, ...copies];
   // With P = softmax(scale q k^T), dS = P * (g v^T - rowsum(g * o)):
   // dq = scale dS k, dk = scale dS^T q, dv = P^T g (summed over the query heads of each kv head)
