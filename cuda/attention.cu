@@ -20,6 +20,7 @@
 #include "common.cuh"
 #include "math/attention.h"
 #include "math/bf16.h"
+#include "mma.cuh"
 
 namespace tg::cuda {
 namespace {
@@ -65,10 +66,13 @@ __device__ __forceinline__ float row_max(float x) {
   return x;
 }
 
-// dst[r][c] = row row0 + r, column c of a head sequence (rows `st` apart) for r < kRows, c < kD; zero past
-// `rows` and past D, so padded rows and columns add nothing to the products. 16-byte loads when `vec4` (the
-// caller checked D % 4 == 0 and the alignment of every row).
-template <int kRows, int kD>
+// x rounded to bf16 (nearest even) and back: the operands of the products at 'medium' precision.
+__device__ __forceinline__ float round_bf16(float x) { return math::bf16_to_float(math::bf16_from_float(x)); }
+
+// dst[r][c] = row row0 + r, column c of a head sequence (rows `st` apart) for r < kRows, c < kD, rounded to bf16
+// when kRound; zero past `rows` and past D, so padded rows and columns add nothing to the products. 16-byte loads
+// when `vec4` (the caller checked D % 4 == 0 and the alignment of every row).
+template <int kRows, int kD, bool kRound = false>
 __device__ __forceinline__ void load_rows(float (*dst)[kD + kPad], const float* __restrict__ base, int64_t st, int64_t row0,
                                           int64_t rows, int D, bool vec4) {
   if (vec4) {
@@ -77,13 +81,15 @@ __device__ __forceinline__ void load_rows(float (*dst)[kD + kPad], const float* 
       const int r = idx / kQuads, c = idx % kQuads * 4;
       float4 x{0.0f, 0.0f, 0.0f, 0.0f};
       if (row0 + r < rows && c < D) x = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
+      if (kRound) x = float4{round_bf16(x.x), round_bf16(x.y), round_bf16(x.z), round_bf16(x.w)};
       *reinterpret_cast<float4*>(&dst[r][c]) = x;
     }
     return;
   }
   for (int idx = threadIdx.x; idx < kRows * kD; idx += kThreads) {
     const int r = idx / kD, c = idx % kD;
-    dst[r][c] = row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f;
+    const float x = row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f;
+    dst[r][c] = kRound ? round_bf16(x) : x;
   }
 }
 
@@ -230,6 +236,193 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// ---- 'medium': the forward on bf16 tensor cores ----
+
+// Four warps, each owning 16 query rows (the m of m16n8k16) for the whole key loop, FlashAttention-2 style: the
+// scores of its rows never leave its registers, so the softmax needs no shared memory and no block barrier.
+constexpr int kMmaWarps = 4;
+constexpr int kMmaThreads = 32 * kMmaWarps;
+constexpr int kMmaQ = 16 * kMmaWarps;
+constexpr int kMmaK = 64;  // keys per tile
+// bf16 tiles' rows are padded by 8 elements (16 bytes): rows stay 16-byte aligned and their stride, kD / 2 + 4
+// words (20, 36 or 68; 36 for the transposed values), puts the eight rows g of a fragment load in distinct groups
+// of four banks, so its 32 lanes (row g, column pair t) hit 32 distinct banks.
+constexpr int kBf16Pad = 8;
+static_assert(kMmaQ == kMmaK, "the query tile is staged through the key tile");
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  return static_cast<uint32_t>(math::bf16_from_float(lo)) | static_cast<uint32_t>(math::bf16_from_float(hi)) << 16;
+}
+__device__ __forceinline__ uint32_t pair_at(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// dst[r][c] = bf16 of row row0 + r, column c (zero past `rows` and D), as load_rows.
+template <int kRows, int kD>
+__device__ __forceinline__ void stage_rows_bf16(uint16_t (*dst)[kD + kBf16Pad], const float* __restrict__ base,
+                                                int64_t st, int64_t row0, int64_t rows, int D, bool vec4) {
+  if (vec4) {
+    constexpr int kQuads = kD / 4;
+    for (int idx = threadIdx.x; idx < kRows * kQuads; idx += kMmaThreads) {
+      const int r = idx / kQuads, c = idx % kQuads * 4;
+      float4 x{0.0f, 0.0f, 0.0f, 0.0f};
+      if (row0 + r < rows && c < D) x = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
+      uint32_t* out = reinterpret_cast<uint32_t*>(&dst[r][c]);
+      out[0] = pack_bf16(x.x, x.y);
+      out[1] = pack_bf16(x.z, x.w);
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kRows * kD; idx += kMmaThreads) {
+    const int r = idx / kD, c = idx % kD;
+    dst[r][c] = math::bf16_from_float(row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f);
+  }
+}
+
+// dst[c][r] = bf16 of row row0 + r, column c: the value tile transposed, so the B fragments of P V (two keys of
+// one column) are single 32-bit reads. A warp's lanes take 32 consecutive keys of one column quad: the 16-byte
+// global reads fill half sectors whose other halves the next warp reads (through L1), and the 16-bit stores of a
+// warp land in 32 consecutive words.
+template <int kD>
+__device__ __forceinline__ void stage_cols_bf16(uint16_t (*dst)[kMmaK + kBf16Pad], const float* __restrict__ base,
+                                                int64_t st, int64_t row0, int64_t rows, int D, bool vec4) {
+  if (vec4) {
+    for (int idx = threadIdx.x; idx < kMmaK / 2 * (kD / 4); idx += kMmaThreads) {
+      const int r = idx % (kMmaK / 2) * 2, c = idx / (kMmaK / 2) * 4;
+      float4 x0{0.0f, 0.0f, 0.0f, 0.0f}, x1{0.0f, 0.0f, 0.0f, 0.0f};
+      if (row0 + r < rows && c < D) x0 = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
+      if (row0 + r + 1 < rows && c < D) x1 = *reinterpret_cast<const float4*>(base + (row0 + r + 1) * st + c);
+      *reinterpret_cast<uint32_t*>(&dst[c][r]) = pack_bf16(x0.x, x1.x);
+      *reinterpret_cast<uint32_t*>(&dst[c + 1][r]) = pack_bf16(x0.y, x1.y);
+      *reinterpret_cast<uint32_t*>(&dst[c + 2][r]) = pack_bf16(x0.z, x1.z);
+      *reinterpret_cast<uint32_t*>(&dst[c + 3][r]) = pack_bf16(x0.w, x1.w);
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kMmaK * kD; idx += kMmaThreads) {
+    const int r = idx % kMmaK, c = idx / kMmaK;
+    dst[c][r] = math::bf16_from_float(row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f);
+  }
+}
+
+// Max and sum over the quad of lanes (t = 0..3) holding one row of a fragment.
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// The forward at 'medium': S = Q K^T and O += P V on mma_m16n8k16_bf16 with Q, K, V rounded to bf16 as they are
+// staged and P rounded as it becomes an A fragment; the scores, softmax statistics and O stay float32. Lane
+// (g, t) of warp w holds rows 16w + g and 16w + g + 8 of the block, columns 8n + 2t and 8n + 2t + 1 of every
+// 8-wide fragment n.
+template <int kD>
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_forward_mma_kernel(HeadsOut o, float* __restrict__ lse, HeadsIn q, HeadsIn k, HeadsIn v,
+                                 AttentionShape s, bool vec4) {
+  constexpr int kSteps = kD / 16;      // k steps of Q K^T
+  constexpr int kKeyFrags = kMmaK / 8;  // 8-key fragments of S
+  constexpr int kDFrags = kD / 8;       // 8-column fragments of O
+  alignas(16) __shared__ uint16_t ks[kMmaK][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t vt[kD][kMmaK + kBf16Pad];
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int g = lane >> 2, t = lane & 3, r0 = 16 * warp;
+  const int64_t heads = s.B * s.Hq;
+  const int64_t tile = (s.Tq + kMmaQ - 1) / kMmaQ - 1 - blockIdx.x / heads;  // the longest causal rows first
+  const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
+  const int64_t i0 = tile * kMmaQ;
+  const int D = static_cast<int>(s.D);
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+
+  stage_rows_bf16<kMmaQ, kD>(ks, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
+  __syncthreads();
+  uint32_t qf[kSteps][4];  // the warp's Q rows as A fragments, for every key tile
+#pragma unroll
+  for (int kk = 0; kk < kSteps; ++kk) {
+    qf[kk][0] = pair_at(&ks[r0 + g][16 * kk + 2 * t]);
+    qf[kk][1] = pair_at(&ks[r0 + g + 8][16 * kk + 2 * t]);
+    qf[kk][2] = pair_at(&ks[r0 + g][16 * kk + 2 * t + 8]);
+    qf[kk][3] = pair_at(&ks[r0 + g + 8][16 * kk + 2 * t + 8]);
+  }
+
+  float acc[kDFrags][4] = {};
+  float m[2] = {-__builtin_inff(), -__builtin_inff()}, l[2] = {0.0f, 0.0f};
+  const int64_t limit[2] = {math::attention_key_limit(i0 + r0 + g, s.Tq, s.Tk, s.causal),
+                            math::attention_key_limit(i0 + r0 + g + 8, s.Tq, s.Tk, s.causal)};
+  const int64_t last_row = i0 + kMmaQ < s.Tq ? i0 + kMmaQ - 1 : s.Tq - 1;
+  const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
+  for (int64_t j0 = 0; j0 < key_end; j0 += kMmaK) {
+    __syncthreads();  // the Q fragments, then the previous tiles, have been read
+    stage_rows_bf16<kMmaK, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    stage_cols_bf16<kD>(vt, vb, v.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    float sc[kKeyFrags][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < kSteps; ++kk)
+#pragma unroll
+      for (int n = 0; n < kKeyFrags; ++n) {
+        const uint32_t kf[2] = {pair_at(&ks[8 * n + g][16 * kk + 2 * t]), pair_at(&ks[8 * n + g][16 * kk + 2 * t + 8])};
+        mma_m16n8k16_bf16(sc[n], qf[kk], kf);
+      }
+    float tile_max[2] = {-__builtin_inff(), -__builtin_inff()};
+#pragma unroll
+    for (int n = 0; n < kKeyFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t key = j0 + 8 * n + 2 * t + (e & 1);
+        sc[n][e] = key < limit[e >> 1] ? s.scale * sc[n][e] : -__builtin_inff();
+        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], sc[n][e]);
+      }
+    float rescale[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) m[r] = math::online_softmax_max(m[r], quad_max(tile_max[r]), &rescale[r]);
+#pragma unroll
+    for (int n = 0; n < kKeyFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        sc[n][e] = math::masked_exp(sc[n][e], m[e >> 1]);
+        sum[e >> 1] += sc[n][e];
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * rescale[r] + quad_sum(sum[r]);
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n) {
+      acc[n][0] *= rescale[0];
+      acc[n][1] *= rescale[0];
+      acc[n][2] *= rescale[1];
+      acc[n][3] *= rescale[1];
+    }
+    // P's accumulator fragments of keys 16kk..16kk+15 are exactly the A fragment of that k step.
+#pragma unroll
+    for (int kk = 0; kk < kMmaK / 16; ++kk) {
+      const uint32_t pf[4] = {pack_bf16(sc[2 * kk][0], sc[2 * kk][1]), pack_bf16(sc[2 * kk][2], sc[2 * kk][3]),
+                              pack_bf16(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                              pack_bf16(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+      for (int n = 0; n < kDFrags; ++n) {
+        const uint32_t vf[2] = {pair_at(&vt[8 * n + g][16 * kk + 2 * t]), pair_at(&vt[8 * n + g][16 * kk + 2 * t + 8])};
+        mma_m16n8k16_bf16(acc[n], pf, vf);
+      }
+    }
+  }
+
+  float* ob = o.data + b * o.sb + h * o.sh;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = i0 + r0 + g + 8 * r;
+    if (i >= s.Tq) continue;
+    const float inv = 1.0f / l[r];
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (8 * n + 2 * t + e < D) ob[i * o.st + 8 * n + 2 * t + e] = acc[n][2 * r + e] * inv;
+    if (t == 0) lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(m[r], l[r]);
+  }
+}
+
 // delta[(b*Hq + h)*Tq + i] = rowsum(dO * O) of query row i: a warp per row.
 __global__ void __launch_bounds__(256)
     attention_row_dot_kernel(float* __restrict__ delta, HeadsIn d_o, HeadsIn o, AttentionShape s) {
@@ -248,7 +441,7 @@ __global__ void __launch_bounds__(256)
 
 // dK and dV rows [j0, j0 + kOwn) of one (b, kv head): over the group's query heads and the query tiles that see
 // the key tile, P^T = exp(scale K Q^T - lse) and dS^T = P^T * (V dO^T - delta); dV += P^T dO, dK += scale dS^T Q.
-template <int kD>
+template <int kD, bool kRound>
 __global__ void __launch_bounds__(kThreads)
     attention_dkdv_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
                           const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s, bool vec4) {
@@ -266,8 +459,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t hk = blockIdx.x % heads % s.Hkv, b = blockIdx.x % heads / s.Hkv;
   const int64_t group = s.Hq / s.Hkv;
   const int D = static_cast<int>(s.D);
-  load_rows<kOwn, kD>(ks, k.data + b * k.sb + hk * k.sh, k.st, j0, s.Tk, D, vec4);
-  load_rows<kOwn, kD>(vs, v.data + b * v.sb + hk * v.sh, v.st, j0, s.Tk, D, vec4);
+  load_rows<kOwn, kD, kRound>(ks, k.data + b * k.sb + hk * k.sh, k.st, j0, s.Tk, D, vec4);
+  load_rows<kOwn, kD, kRound>(vs, v.data + b * v.sb + hk * v.sh, v.st, j0, s.Tk, D, vec4);
 
   float dk_acc[kRows][kDs] = {}, dv_acc[kRows][kDs] = {};
   // Under the causal mask query row i sees key j0 from i = j0 - (Tk - Tq) on: earlier query tiles are skipped.
@@ -279,8 +472,8 @@ __global__ void __launch_bounds__(kThreads)
     const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
     for (int64_t i0 = first_row / kStream * kStream; i0 < s.Tq; i0 += kStream) {
       __syncthreads();  // the previous query tile has been read
-      load_rows<kStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
-      load_rows<kStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
+      load_rows<kStream, kD, kRound>(qs, qb, q.st, i0, s.Tq, D, vec4);
+      load_rows<kStream, kD, kRound>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
       if (threadIdx.x < kStream) {
         const bool in = i0 + threadIdx.x < s.Tq;
         lse_s[threadIdx.x] = in ? lse_row[i0 + threadIdx.x] : 0.0f;
@@ -299,7 +492,7 @@ __global__ void __launch_bounds__(kThreads)
           const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
           const float p = seen ? math::fast_exp(s.scale * st[a][c] - lse_s[tx + kSide * c]) : 0.0f;
           ds[a][c] = p * (dpt[a][c] - delta_s[tx + kSide * c]);
-          ps[ty + kSide * a][tx + kSide * c] = p;
+          ps[ty + kSide * a][tx + kSide * c] = kRound ? round_bf16(p) : p;
         }
       __syncthreads();
       tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dv_acc, &ps[0][0], &dos[0][0]);
@@ -307,7 +500,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int a = 0; a < kRows; ++a)
 #pragma unroll
-        for (int c = 0; c < kCols; ++c) ps[ty + kSide * a][tx + kSide * c] = ds[a][c];
+        for (int c = 0; c < kCols; ++c) ps[ty + kSide * a][tx + kSide * c] = kRound ? round_bf16(ds[a][c]) : ds[a][c];
       __syncthreads();
       tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dk_acc, &ps[0][0], &qs[0][0]);
     }
@@ -318,7 +511,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // dQ rows [i0, i0 + kOwn) of one (b, head): over the key tiles the rows see, dS = P * (dO V^T - delta) and
 // dQ += scale dS K.
-template <int kD>
+template <int kD, bool kRound>
 __global__ void __launch_bounds__(kThreads)
     attention_dq_kernel(HeadsOut dq, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v, const float* __restrict__ lse,
                         const float* __restrict__ delta, AttentionShape s, bool vec4) {
@@ -336,8 +529,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
   const int64_t i0 = tile * kOwn;
   const int D = static_cast<int>(s.D);
-  load_rows<kOwn, kD>(qs, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
-  load_rows<kOwn, kD>(dos, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, i0, s.Tq, D, vec4);
+  load_rows<kOwn, kD, kRound>(qs, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
+  load_rows<kOwn, kD, kRound>(dos, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, i0, s.Tq, D, vec4);
   if (threadIdx.x < kOwn) {
     const bool in = i0 + threadIdx.x < s.Tq;
     lse_s[threadIdx.x] = in ? lse[(b * s.Hq + h) * s.Tq + i0 + threadIdx.x] : 0.0f;
@@ -357,8 +550,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
   for (int64_t j0 = 0; j0 < key_end; j0 += kStream) {
     __syncthreads();  // the previous key tile has been read
-    load_rows<kStream, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
-    load_rows<kStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
+    load_rows<kStream, kD, kRound>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    load_rows<kStream, kD, kRound>(vs, vb, v.st, j0, s.Tk, D, vec4);
     __syncthreads();
     float sc[kRows][kCols] = {}, dp[kRows][kCols] = {};
     tile_abt<kOwn, kStream, kD, kD + kPad, kD + kPad>(sc, &qs[0][0], &ks[0][0]);
@@ -369,7 +562,8 @@ __global__ void __launch_bounds__(kThreads)
       for (int c = 0; c < kCols; ++c) {
         const int r = ty + kSide * a;
         const float p = j0 + tx + kSide * c < limit[a] ? math::fast_exp(s.scale * sc[a][c] - lse_s[r]) : 0.0f;
-        dss[r][tx + kSide * c] = p * (dp[a][c] - delta_s[r]);
+        const float ds = p * (dp[a][c] - delta_s[r]);
+        dss[r][tx + kSide * c] = kRound ? round_bf16(ds) : ds;
       }
     __syncthreads();
     tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dq_acc, &dss[0][0], &ks[0][0]);
@@ -702,6 +896,16 @@ std::string grid_of(int64_t tiles, int64_t heads, const char* kernel, unsigned* 
 }
 
 template <int kD>
+std::string forward_mma_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s, bool vec4,
+                            cudaStream_t stream) {
+  unsigned grid = 0;
+  const std::string err = grid_of((s.Tq + kMmaQ - 1) / kMmaQ, s.B * s.Hq, "attention_forward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_forward_mma_kernel<kD>, dim3(grid), dim3(kMmaThreads), stream, o, lse, q, k, v, s, vec4);
+  return launch_error("attention_forward_mma_kernel");
+}
+
+template <int kD>
 std::string forward_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s, bool vec4,
                         cudaStream_t stream) {
   unsigned grid = 0;
@@ -711,19 +915,19 @@ std::string forward_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v,
   return launch_error("attention_forward_kernel");
 }
 
-template <int kD>
+template <int kD, bool kRound>
 std::string backward_for(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
                          const float* lse, const float* delta, const AttentionShape& s, bool vec4, cudaStream_t stream) {
   constexpr int kOwn = Tiles<kD>::kOwn;
   unsigned grid = 0;
   std::string err = grid_of((s.Tk + kOwn - 1) / kOwn, s.B * s.Hkv, "attention_backward", &grid);
   if (!err.empty()) return err;
-  launch(attention_dkdv_kernel<kD>, dim3(grid), dim3(kThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s, vec4);
+  launch(attention_dkdv_kernel<kD, kRound>, dim3(grid), dim3(kThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s, vec4);
   err = launch_error("attention_dkdv_kernel");
   if (!err.empty()) return err;
   err = grid_of((s.Tq + kOwn - 1) / kOwn, s.B * s.Hq, "attention_backward", &grid);
   if (!err.empty()) return err;
-  launch(attention_dq_kernel<kD>, dim3(grid), dim3(kThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
+  launch(attention_dq_kernel<kD, kRound>, dim3(grid), dim3(kThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
   return launch_error("attention_dq_kernel");
 }
 
@@ -750,12 +954,17 @@ size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocess
 }
 
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
-                                     int multiprocessors, float* scratch, cudaStream_t stream) {
+                                     bool bf16, int multiprocessors, float* scratch, cudaStream_t stream) {
   if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
   if (s.Tq <= kDecodeRows || s.D > kTiledMaxHeadDim)
     return decode_for(o, lse, q, KVRows<float>{k.data, k.sb, k.st, k.sh}, KVRows<float>{v.data, v.sb, v.st, v.sh},
                       AttentionBiasRef{nullptr, 0, 0, 0}, s, multiprocessors, scratch, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v);
+  if (bf16) {
+    if (s.D <= 32) return forward_mma_for<32>(o, lse, q, k, v, s, vec4, stream);
+    if (s.D <= 64) return forward_mma_for<64>(o, lse, q, k, v, s, vec4, stream);
+    return forward_mma_for<128>(o, lse, q, k, v, s, vec4, stream);
+  }
   if (s.D <= 32) return forward_for<32>(o, lse, q, k, v, s, vec4, stream);
   if (s.D <= 64) return forward_for<64>(o, lse, q, k, v, s, vec4, stream);
   return forward_for<128>(o, lse, q, k, v, s, vec4, stream);
@@ -767,7 +976,7 @@ size_t attention_backward_scratch_bytes(const AttentionShape& s) {
 
 std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k,
                                       HeadsIn v, HeadsIn o, const float* lse, float* scratch, const AttentionShape& s,
-                                      cudaStream_t stream) {
+                                      bool bf16, cudaStream_t stream) {
   if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
   const int64_t rows = s.B * s.Hq * s.Tq;
   const int64_t blocks = (rows + 7) / 8;
@@ -777,9 +986,14 @@ std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, Hea
   if (!err.empty()) return err;
   if (s.D > kTiledMaxHeadDim) return backward_by_rows(dq, dk, dv, d_o, q, k, v, lse, scratch, s, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(d_o);
-  if (s.D <= 32) return backward_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
-  if (s.D <= 64) return backward_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
-  return backward_for<128>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  if (bf16) {
+    if (s.D <= 32) return backward_for<32, true>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    if (s.D <= 64) return backward_for<64, true>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    return backward_for<128, true>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  }
+  if (s.D <= 32) return backward_for<32, false>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  if (s.D <= 64) return backward_for<64, false>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  return backward_for<128, false>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
 }
 
 }  // namespace tg::cuda
