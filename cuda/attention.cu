@@ -1,19 +1,34 @@
-// Flash-attention kernels in float32 SIMT arithmetic. The forward gives each block one tile of query rows of one
-// (batch, head) and streams key/value tiles through shared memory with the online softmax, writing o and the
-// row log-sum-exp (never the Tq x Tk scores); a few query rows (decoding: at most kDecodeRows, as on the CPU) take
-// the decode kernel instead, which reads K and V once (float32 views, or the bf16 KV cache) with a block per query
-// row and split of its keys. The backward recomputes P = exp(scale q k^T - lse): one kernel per (batch, kv head,
-// key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another per (batch, head,
-// query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in a fixed order
-// (deterministic, no atomics). Causal tiles wholly above the diagonal are never visited; the diagonal tiles mask per
-// element with native/math/attention.h's rule, as the CPU does.
+// Flash-attention kernels. The forward gives each block one tile of query rows of one (batch, head) and streams
+// key/value tiles through shared memory with the online softmax, writing o and the row log-sum-exp (never the
+// Tq x Tk scores); a few query rows (decoding: at most kDecodeRows, as on the CPU) take the decode kernel instead,
+// which reads K and V once (float32 views, or the bf16 KV cache) with a block per query row and split of its keys.
+// The backward recomputes P = exp(scale q k^T - lse): one kernel per (batch, kv head, key tile) owns dK and dV rows
+// and loops over the group's query heads and query tiles, another per (batch, head, query tile) owns dQ rows and
+// loops over key tiles, so every output is summed by one thread in a fixed order (deterministic, no atomics).
+// Causal tiles wholly above the diagonal are never visited; the diagonal tiles mask per element with
+// native/math/attention.h's rule, as the CPU does.
 //
-// Every tile product goes through tile_abt / tile_ab (C += A B^T and C += A B on shared-memory tiles, a 16 x 16
-// thread grid, each thread a (rows / 16) x (cols / 16) micro-tile at stride 16), and the code around them reaches a
-// thread's entries only through that ownership (row ty + 16a, column tx + 16c; row reductions over the 16 lanes
-// sharing ty). The bf16 tensor-core version (cuda/mma.cuh, m16n8k16) replaces the two products and that ownership
-// (rows g and g + 8, columns 2t and 2t + 1 of each 16 x 8 fragment, row reductions over a quad of lanes); the tiles,
-// the causal skipping, the masking rule and the online-softmax steps stay as they are.
+// Two sets of tiled kernels, by precision:
+// - 'highest' (and 'medium' on devices before sm_80): float32 SIMT. Every tile product goes through tile_abt /
+//   tile_ab (C += A B^T and C += A B on float shared-memory tiles, a 16 x 16 thread grid, each thread a
+//   (rows / 16) x (cols / 16) micro-tile at stride 16).
+// - 'medium': bf16 tensor cores (mma_m16n8k16_bf16 of cuda/mma.cuh, float32 accumulation), as the CPU's bf16
+//   block products: the operands Q, K, V, dO are rounded to bf16 (nearest even) as they are staged, P and dS as
+//   they become A fragments; scores, softmax statistics (max, sum, lse), delta and the accumulators stay float32.
+//   Four warps per block, each owning 16 rows (the m of the mma) for its whole loop with those rows' operand as A
+//   fragments in registers, FlashAttention-2 style: a row's scores, softmax and output never leave the lanes
+//   holding them (row reductions over a quad of lanes). The streamed tiles sit in shared memory as bf16, row-major
+//   for the B fragments of A B^T and transposed for those of P B, rows padded so fragment reads are free of bank
+//   conflicts. Forward: 64 query rows, 64-key tiles; backward: 64 owned rows, 32-row streamed tiles.
+//
+// Expected throughput of the 'medium' forward on an H100/H200 (estimate, not measured): per warp and 64-key tile
+// at D = 128 the two products are 128 mma (0.5 MFLOP) fed by 32 KB of conflict-free 32-bit fragment reads from
+// shared memory, 16 FLOP per byte; at 128 bytes per clock per SM that bounds the SM at ~2048 FLOP per clock, about
+// half the bf16 dense peak (~4096 per clock with wgmma, of which mma.sync reaches roughly two thirds), so ~400-500
+// TFLOPS before the float32-to-bf16 staging (K and V read as float32 from L2: 64 KB per tile per block), the
+// softmax's exp per score and the barriers; expect ~250-350 TFLOPS, with causal tiles above the diagonal skipped.
+// The next steps would be 32 rows per warp (B fragments reused twice, 32 FLOP per byte), ldmatrix and
+// cp.async double buffering of the K/V tiles.
 #include <cstdint>
 
 #include "attention.cuh"
@@ -66,13 +81,10 @@ __device__ __forceinline__ float row_max(float x) {
   return x;
 }
 
-// x rounded to bf16 (nearest even) and back: the operands of the products at 'medium' precision.
-__device__ __forceinline__ float round_bf16(float x) { return math::bf16_to_float(math::bf16_from_float(x)); }
-
-// dst[r][c] = row row0 + r, column c of a head sequence (rows `st` apart) for r < kRows, c < kD, rounded to bf16
-// when kRound; zero past `rows` and past D, so padded rows and columns add nothing to the products. 16-byte loads
-// when `vec4` (the caller checked D % 4 == 0 and the alignment of every row).
-template <int kRows, int kD, bool kRound = false>
+// dst[r][c] = row row0 + r, column c of a head sequence (rows `st` apart) for r < kRows, c < kD; zero past
+// `rows` and past D, so padded rows and columns add nothing to the products. 16-byte loads when `vec4` (the
+// caller checked D % 4 == 0 and the alignment of every row).
+template <int kRows, int kD>
 __device__ __forceinline__ void load_rows(float (*dst)[kD + kPad], const float* __restrict__ base, int64_t st, int64_t row0,
                                           int64_t rows, int D, bool vec4) {
   if (vec4) {
@@ -81,15 +93,13 @@ __device__ __forceinline__ void load_rows(float (*dst)[kD + kPad], const float* 
       const int r = idx / kQuads, c = idx % kQuads * 4;
       float4 x{0.0f, 0.0f, 0.0f, 0.0f};
       if (row0 + r < rows && c < D) x = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
-      if (kRound) x = float4{round_bf16(x.x), round_bf16(x.y), round_bf16(x.z), round_bf16(x.w)};
       *reinterpret_cast<float4*>(&dst[r][c]) = x;
     }
     return;
   }
   for (int idx = threadIdx.x; idx < kRows * kD; idx += kThreads) {
     const int r = idx / kD, c = idx % kD;
-    const float x = row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f;
-    dst[r][c] = kRound ? round_bf16(x) : x;
+    dst[r][c] = row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f;
   }
 }
 
@@ -248,7 +258,6 @@ constexpr int kMmaK = 64;  // keys per tile
 // words (20, 36 or 68; 36 for the transposed values), puts the eight rows g of a fragment load in distinct groups
 // of four banks, so its 32 lanes (row g, column pair t) hit 32 distinct banks.
 constexpr int kBf16Pad = 8;
-static_assert(kMmaQ == kMmaK, "the query tile is staged through the key tile");
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return static_cast<uint32_t>(math::bf16_from_float(lo)) | static_cast<uint32_t>(math::bf16_from_float(hi)) << 16;
@@ -277,16 +286,16 @@ __device__ __forceinline__ void stage_rows_bf16(uint16_t (*dst)[kD + kBf16Pad], 
   }
 }
 
-// dst[c][r] = bf16 of row row0 + r, column c: the value tile transposed, so the B fragments of P V (two keys of
-// one column) are single 32-bit reads. A warp's lanes take 32 consecutive keys of one column quad: the 16-byte
-// global reads fill half sectors whose other halves the next warp reads (through L1), and the 16-bit stores of a
-// warp land in 32 consecutive words.
-template <int kD>
-__device__ __forceinline__ void stage_cols_bf16(uint16_t (*dst)[kMmaK + kBf16Pad], const float* __restrict__ base,
+// dst[c][r] = bf16 of row row0 + r, column c: a tile transposed, so the B fragments of P V, P^T dO, dS^T Q and
+// dS K (two rows of one column) are single 32-bit reads. Each lane takes a pair of consecutive rows of a column
+// quad, a warp 16 or 32 pairs: the 16-byte global reads fill half sectors whose other halves the next pair's lane
+// reads (through L1), and a warp's 32-bit stores land in distinct banks.
+template <int kRows, int kD>
+__device__ __forceinline__ void stage_cols_bf16(uint16_t (*dst)[kRows + kBf16Pad], const float* __restrict__ base,
                                                 int64_t st, int64_t row0, int64_t rows, int D, bool vec4) {
   if (vec4) {
-    for (int idx = threadIdx.x; idx < kMmaK / 2 * (kD / 4); idx += kMmaThreads) {
-      const int r = idx % (kMmaK / 2) * 2, c = idx / (kMmaK / 2) * 4;
+    for (int idx = threadIdx.x; idx < kRows / 2 * (kD / 4); idx += kMmaThreads) {
+      const int r = idx % (kRows / 2) * 2, c = idx / (kRows / 2) * 4;
       float4 x0{0.0f, 0.0f, 0.0f, 0.0f}, x1{0.0f, 0.0f, 0.0f, 0.0f};
       if (row0 + r < rows && c < D) x0 = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
       if (row0 + r + 1 < rows && c < D) x1 = *reinterpret_cast<const float4*>(base + (row0 + r + 1) * st + c);
@@ -297,8 +306,8 @@ __device__ __forceinline__ void stage_cols_bf16(uint16_t (*dst)[kMmaK + kBf16Pad
     }
     return;
   }
-  for (int idx = threadIdx.x; idx < kMmaK * kD; idx += kMmaThreads) {
-    const int r = idx % kMmaK, c = idx / kMmaK;
+  for (int idx = threadIdx.x; idx < kRows * kD; idx += kMmaThreads) {
+    const int r = idx % kRows, c = idx / kRows;
     dst[c][r] = math::bf16_from_float(row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f);
   }
 }
@@ -311,6 +320,56 @@ __device__ __forceinline__ float quad_max(float x) {
 __device__ __forceinline__ float quad_sum(float x) {
   x += __shfl_xor_sync(0xffffffffu, x, 1);
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// A fragments of rows row0 + r0 .. + 15 (zero past `rows` and D) read straight from global memory, once per
+// block: the rows a warp owns for its whole loop.
+template <int kD>
+__device__ __forceinline__ void a_frags_global(uint32_t (&f)[kD / 16][4], const float* __restrict__ base, int64_t st,
+                                               int64_t row0, int64_t rows, int D) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+  const auto at = [&](int r, int c) { return row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f; };
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+    const int c = 16 * kk + 2 * t;
+    f[kk][0] = pack_bf16(at(g, c), at(g, c + 1));
+    f[kk][1] = pack_bf16(at(g + 8, c), at(g + 8, c + 1));
+    f[kk][2] = pack_bf16(at(g, c + 8), at(g, c + 9));
+    f[kk][3] = pack_bf16(at(g + 8, c + 8), at(g + 8, c + 9));
+  }
+}
+
+// c[n] += A B^T for the warp's 16 rows: A as fragments over kSteps k steps of 16, B's rows 8n..8n+7 row-major in
+// shared memory (row stride kLd), so each B fragment is two 32-bit reads of one row.
+template <int kSteps, int kFrags, int kLd>
+__device__ __forceinline__ void mma_abt(float (&c)[kFrags][4], const uint32_t (&a)[kSteps][4], const uint16_t (*b)[kLd]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int kk = 0; kk < kSteps; ++kk)
+#pragma unroll
+    for (int n = 0; n < kFrags; ++n) {
+      const uint32_t bf[2] = {pair_at(&b[8 * n + g][16 * kk + 2 * t]), pair_at(&b[8 * n + g][16 * kk + 2 * t + 8])};
+      mma_m16n8k16_bf16(c[n], a[kk], bf);
+    }
+}
+
+// c[n] += P B for the warp's 16 rows: P (16 x 8 kPFrags, float accumulator fragments, rounded to bf16 here) times
+// B (8 kPFrags x 8 kFrags) held transposed in shared memory (bt[col][k], row stride kLd). P's accumulator fragments
+// of columns 16kk..16kk+15 are exactly the A fragment of k step kk.
+template <int kPFrags, int kFrags, int kLd>
+__device__ __forceinline__ void mma_pb(float (&c)[kFrags][4], const float (&p)[kPFrags][4], const uint16_t (*bt)[kLd]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int kk = 0; kk < kPFrags / 2; ++kk) {
+    const uint32_t pf[4] = {pack_bf16(p[2 * kk][0], p[2 * kk][1]), pack_bf16(p[2 * kk][2], p[2 * kk][3]),
+                            pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                            pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int n = 0; n < kFrags; ++n) {
+      const uint32_t bf[2] = {pair_at(&bt[8 * n + g][16 * kk + 2 * t]), pair_at(&bt[8 * n + g][16 * kk + 2 * t + 8])};
+      mma_m16n8k16_bf16(c[n], pf, bf);
+    }
+  }
 }
 
 // The forward at 'medium': S = Q K^T and O += P V on mma_m16n8k16_bf16 with Q, K, V rounded to bf16 as they are
@@ -336,16 +395,8 @@ __global__ void __launch_bounds__(kMmaThreads)
   const float* kb = k.data + b * k.sb + hk * k.sh;
   const float* vb = v.data + b * v.sb + hk * v.sh;
 
-  stage_rows_bf16<kMmaQ, kD>(ks, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
-  __syncthreads();
   uint32_t qf[kSteps][4];  // the warp's Q rows as A fragments, for every key tile
-#pragma unroll
-  for (int kk = 0; kk < kSteps; ++kk) {
-    qf[kk][0] = pair_at(&ks[r0 + g][16 * kk + 2 * t]);
-    qf[kk][1] = pair_at(&ks[r0 + g + 8][16 * kk + 2 * t]);
-    qf[kk][2] = pair_at(&ks[r0 + g][16 * kk + 2 * t + 8]);
-    qf[kk][3] = pair_at(&ks[r0 + g + 8][16 * kk + 2 * t + 8]);
-  }
+  a_frags_global<kD>(qf, q.data + b * q.sb + h * q.sh, q.st, i0 + r0, s.Tq, D);
 
   float acc[kDFrags][4] = {};
   float m[2] = {-__builtin_inff(), -__builtin_inff()}, l[2] = {0.0f, 0.0f};
@@ -354,18 +405,12 @@ __global__ void __launch_bounds__(kMmaThreads)
   const int64_t last_row = i0 + kMmaQ < s.Tq ? i0 + kMmaQ - 1 : s.Tq - 1;
   const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
   for (int64_t j0 = 0; j0 < key_end; j0 += kMmaK) {
-    __syncthreads();  // the Q fragments, then the previous tiles, have been read
+    __syncthreads();  // the previous tiles have been read
     stage_rows_bf16<kMmaK, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
-    stage_cols_bf16<kD>(vt, vb, v.st, j0, s.Tk, D, vec4);
+    stage_cols_bf16<kMmaK, kD>(vt, vb, v.st, j0, s.Tk, D, vec4);
     __syncthreads();
     float sc[kKeyFrags][4] = {};
-#pragma unroll
-    for (int kk = 0; kk < kSteps; ++kk)
-#pragma unroll
-      for (int n = 0; n < kKeyFrags; ++n) {
-        const uint32_t kf[2] = {pair_at(&ks[8 * n + g][16 * kk + 2 * t]), pair_at(&ks[8 * n + g][16 * kk + 2 * t + 8])};
-        mma_m16n8k16_bf16(sc[n], qf[kk], kf);
-      }
+    mma_abt(sc, qf, ks);
     float tile_max[2] = {-__builtin_inff(), -__builtin_inff()};
 #pragma unroll
     for (int n = 0; n < kKeyFrags; ++n)
@@ -394,18 +439,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       acc[n][2] *= rescale[1];
       acc[n][3] *= rescale[1];
     }
-    // P's accumulator fragments of keys 16kk..16kk+15 are exactly the A fragment of that k step.
-#pragma unroll
-    for (int kk = 0; kk < kMmaK / 16; ++kk) {
-      const uint32_t pf[4] = {pack_bf16(sc[2 * kk][0], sc[2 * kk][1]), pack_bf16(sc[2 * kk][2], sc[2 * kk][3]),
-                              pack_bf16(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
-                              pack_bf16(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < kDFrags; ++n) {
-        const uint32_t vf[2] = {pair_at(&vt[8 * n + g][16 * kk + 2 * t]), pair_at(&vt[8 * n + g][16 * kk + 2 * t + 8])};
-        mma_m16n8k16_bf16(acc[n], pf, vf);
-      }
-    }
+    mma_pb(acc, sc, vt);
   }
 
   float* ob = o.data + b * o.sb + h * o.sh;
@@ -420,6 +454,160 @@ __global__ void __launch_bounds__(kMmaThreads)
       for (int e = 0; e < 2; ++e)
         if (8 * n + 2 * t + e < D) ob[i * o.st + 8 * n + 2 * t + e] = acc[n][2 * r + e] * inv;
     if (t == 0) lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(m[r], l[r]);
+  }
+}
+
+// ---- 'medium': the backward on bf16 tensor cores ----
+
+// The rows the backward's blocks stream past the 64 they own (16 per warp): 32, so that the four bf16 tiles of a
+// D = 128 step (two row-major, two transposed) stay under 48 KB of static shared memory.
+constexpr int kMmaStream = 32;
+
+// dK and dV rows [j0, j0 + 64) of one (b, kv head) at 'medium', as attention_dkdv_kernel: warp w owns keys
+// j0 + 16w.. with their K and V rows as A fragments; per query tile S^T = K Q^T and dP^T = V dO^T, then
+// dV += P^T dO and dK += dS^T Q with P^T and dS^T rounded to bf16 as they become A fragments.
+template <int kD>
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_dkdv_mma_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                              const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s,
+                              bool vec4) {
+  constexpr int kSteps = kD / 16, kQFrags = kMmaStream / 8, kDFrags = kD / 8;
+  alignas(16) __shared__ uint16_t qs[kMmaStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t dos[kMmaStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t qt[kD][kMmaStream + kBf16Pad];
+  alignas(16) __shared__ uint16_t dot[kD][kMmaStream + kBf16Pad];
+  __shared__ float lse_s[kMmaStream], delta_s[kMmaStream];
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int64_t heads = s.B * s.Hkv;
+  const int64_t j0 = blockIdx.x / heads * kMmaK;  // the first key tiles, seen by the most queries, go first
+  const int64_t hk = blockIdx.x % heads % s.Hkv, b = blockIdx.x % heads / s.Hkv;
+  const int64_t group = s.Hq / s.Hkv, jw = j0 + 16 * warp;
+  const int D = static_cast<int>(s.D);
+  uint32_t kf[kSteps][4], vf[kSteps][4];
+  a_frags_global<kD>(kf, k.data + b * k.sb + hk * k.sh, k.st, jw, s.Tk, D);
+  a_frags_global<kD>(vf, v.data + b * v.sb + hk * v.sh, v.st, jw, s.Tk, D);
+
+  float dk_acc[kDFrags][4] = {}, dv_acc[kDFrags][4] = {};
+  const int64_t first_row = s.causal && j0 - (s.Tk - s.Tq) > 0 ? j0 - (s.Tk - s.Tq) : 0;
+  for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+    const float* qb = q.data + b * q.sb + h * q.sh;
+    const float* gb = d_o.data + b * d_o.sb + h * d_o.sh;
+    const float* lse_row = lse + (b * s.Hq + h) * s.Tq;
+    const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
+    for (int64_t i0 = first_row / kMmaStream * kMmaStream; i0 < s.Tq; i0 += kMmaStream) {
+      __syncthreads();  // the previous query tile has been read
+      stage_rows_bf16<kMmaStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
+      stage_rows_bf16<kMmaStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
+      stage_cols_bf16<kMmaStream, kD>(qt, qb, q.st, i0, s.Tq, D, vec4);
+      stage_cols_bf16<kMmaStream, kD>(dot, gb, d_o.st, i0, s.Tq, D, vec4);
+      if (threadIdx.x < kMmaStream) {
+        const bool in = i0 + threadIdx.x < s.Tq;
+        lse_s[threadIdx.x] = in ? lse_row[i0 + threadIdx.x] : 0.0f;
+        delta_s[threadIdx.x] = in ? delta_row[i0 + threadIdx.x] : 0.0f;
+      }
+      __syncthreads();
+      float pt[kQFrags][4] = {}, dst[kQFrags][4] = {};
+      mma_abt(pt, kf, qs);
+      mma_abt(dst, vf, dos);
+#pragma unroll
+      for (int n = 0; n < kQFrags; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int c = 8 * n + 2 * t + (e & 1);
+          const int64_t j = jw + g + 8 * (e >> 1), i = i0 + c;
+          const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
+          const float p = seen ? math::fast_exp(s.scale * pt[n][e] - lse_s[c]) : 0.0f;
+          dst[n][e] = p * (dst[n][e] - delta_s[c]);
+          pt[n][e] = p;
+        }
+      mma_pb(dv_acc, pt, dot);
+      mma_pb(dk_acc, dst, qt);
+    }
+  }
+  float* dkb = dk.data + b * dk.sb + hk * dk.sh;
+  float* dvb = dv.data + b * dv.sb + hk * dv.sh;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t j = jw + g + 8 * r;
+    if (j >= s.Tk) continue;
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (8 * n + 2 * t + e < D) {
+          dkb[j * dk.st + 8 * n + 2 * t + e] = s.scale * dk_acc[n][2 * r + e];
+          dvb[j * dv.st + 8 * n + 2 * t + e] = dv_acc[n][2 * r + e];
+        }
+  }
+}
+
+// dQ rows [i0, i0 + 64) of one (b, head) at 'medium', as attention_dq_kernel: warp w owns query rows i0 + 16w..
+// with their Q and dO rows as A fragments; per key tile S = Q K^T and dP = dO V^T, then dQ += dS K with dS rounded
+// to bf16 as it becomes an A fragment.
+template <int kD>
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_dq_mma_kernel(HeadsOut dq, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v, const float* __restrict__ lse,
+                            const float* __restrict__ delta, AttentionShape s, bool vec4) {
+  constexpr int kSteps = kD / 16, kKeyFrags = kMmaStream / 8, kDFrags = kD / 8;
+  alignas(16) __shared__ uint16_t ks[kMmaStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t vs[kMmaStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t kt[kD][kMmaStream + kBf16Pad];
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int64_t heads = s.B * s.Hq;
+  const int64_t tile = (s.Tq + kMmaQ - 1) / kMmaQ - 1 - blockIdx.x / heads;  // the longest causal rows first
+  const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
+  const int64_t i0 = tile * kMmaQ, iw = i0 + 16 * warp;
+  const int D = static_cast<int>(s.D);
+  uint32_t qf[kSteps][4], gf[kSteps][4];
+  a_frags_global<kD>(qf, q.data + b * q.sb + h * q.sh, q.st, iw, s.Tq, D);
+  a_frags_global<kD>(gf, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, iw, s.Tq, D);
+  float lse_r[2], delta_r[2];
+  int64_t limit[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = iw + g + 8 * r;
+    const bool in = i < s.Tq;
+    lse_r[r] = in ? lse[(b * s.Hq + h) * s.Tq + i] : 0.0f;
+    delta_r[r] = in ? delta[(b * s.Hq + h) * s.Tq + i] : 0.0f;
+    limit[r] = in ? math::attention_key_limit(i, s.Tq, s.Tk, s.causal) : 0;
+  }
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+
+  float dq_acc[kDFrags][4] = {};
+  const int64_t last_row = i0 + kMmaQ < s.Tq ? i0 + kMmaQ - 1 : s.Tq - 1;
+  const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
+  for (int64_t j0 = 0; j0 < key_end; j0 += kMmaStream) {
+    __syncthreads();  // the previous key tile has been read
+    stage_rows_bf16<kMmaStream, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    stage_rows_bf16<kMmaStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
+    stage_cols_bf16<kMmaStream, kD>(kt, kb, k.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    float sc[kKeyFrags][4] = {}, dp[kKeyFrags][4] = {};
+    mma_abt(sc, qf, ks);
+    mma_abt(dp, gf, vs);
+#pragma unroll
+    for (int n = 0; n < kKeyFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const float p = j0 + 8 * n + 2 * t + (e & 1) < limit[r] ? math::fast_exp(s.scale * sc[n][e] - lse_r[r]) : 0.0f;
+        sc[n][e] = p * (dp[n][e] - delta_r[r]);
+      }
+    mma_pb(dq_acc, sc, kt);
+  }
+  float* dqb = dq.data + b * dq.sb + h * dq.sh;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = iw + g + 8 * r;
+    if (i >= s.Tq) continue;
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (8 * n + 2 * t + e < D) dqb[i * dq.st + 8 * n + 2 * t + e] = s.scale * dq_acc[n][2 * r + e];
   }
 }
 
@@ -441,7 +629,7 @@ __global__ void __launch_bounds__(256)
 
 // dK and dV rows [j0, j0 + kOwn) of one (b, kv head): over the group's query heads and the query tiles that see
 // the key tile, P^T = exp(scale K Q^T - lse) and dS^T = P^T * (V dO^T - delta); dV += P^T dO, dK += scale dS^T Q.
-template <int kD, bool kRound>
+template <int kD>
 __global__ void __launch_bounds__(kThreads)
     attention_dkdv_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
                           const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s, bool vec4) {
@@ -459,8 +647,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t hk = blockIdx.x % heads % s.Hkv, b = blockIdx.x % heads / s.Hkv;
   const int64_t group = s.Hq / s.Hkv;
   const int D = static_cast<int>(s.D);
-  load_rows<kOwn, kD, kRound>(ks, k.data + b * k.sb + hk * k.sh, k.st, j0, s.Tk, D, vec4);
-  load_rows<kOwn, kD, kRound>(vs, v.data + b * v.sb + hk * v.sh, v.st, j0, s.Tk, D, vec4);
+  load_rows<kOwn, kD>(ks, k.data + b * k.sb + hk * k.sh, k.st, j0, s.Tk, D, vec4);
+  load_rows<kOwn, kD>(vs, v.data + b * v.sb + hk * v.sh, v.st, j0, s.Tk, D, vec4);
 
   float dk_acc[kRows][kDs] = {}, dv_acc[kRows][kDs] = {};
   // Under the causal mask query row i sees key j0 from i = j0 - (Tk - Tq) on: earlier query tiles are skipped.
@@ -472,8 +660,8 @@ __global__ void __launch_bounds__(kThreads)
     const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
     for (int64_t i0 = first_row / kStream * kStream; i0 < s.Tq; i0 += kStream) {
       __syncthreads();  // the previous query tile has been read
-      load_rows<kStream, kD, kRound>(qs, qb, q.st, i0, s.Tq, D, vec4);
-      load_rows<kStream, kD, kRound>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
+      load_rows<kStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
+      load_rows<kStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
       if (threadIdx.x < kStream) {
         const bool in = i0 + threadIdx.x < s.Tq;
         lse_s[threadIdx.x] = in ? lse_row[i0 + threadIdx.x] : 0.0f;
@@ -492,7 +680,7 @@ __global__ void __launch_bounds__(kThreads)
           const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal);
           const float p = seen ? math::fast_exp(s.scale * st[a][c] - lse_s[tx + kSide * c]) : 0.0f;
           ds[a][c] = p * (dpt[a][c] - delta_s[tx + kSide * c]);
-          ps[ty + kSide * a][tx + kSide * c] = kRound ? round_bf16(p) : p;
+          ps[ty + kSide * a][tx + kSide * c] = p;
         }
       __syncthreads();
       tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dv_acc, &ps[0][0], &dos[0][0]);
@@ -500,7 +688,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int a = 0; a < kRows; ++a)
 #pragma unroll
-        for (int c = 0; c < kCols; ++c) ps[ty + kSide * a][tx + kSide * c] = kRound ? round_bf16(ds[a][c]) : ds[a][c];
+        for (int c = 0; c < kCols; ++c) ps[ty + kSide * a][tx + kSide * c] = ds[a][c];
       __syncthreads();
       tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dk_acc, &ps[0][0], &qs[0][0]);
     }
@@ -511,7 +699,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // dQ rows [i0, i0 + kOwn) of one (b, head): over the key tiles the rows see, dS = P * (dO V^T - delta) and
 // dQ += scale dS K.
-template <int kD, bool kRound>
+template <int kD>
 __global__ void __launch_bounds__(kThreads)
     attention_dq_kernel(HeadsOut dq, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v, const float* __restrict__ lse,
                         const float* __restrict__ delta, AttentionShape s, bool vec4) {
@@ -529,8 +717,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
   const int64_t i0 = tile * kOwn;
   const int D = static_cast<int>(s.D);
-  load_rows<kOwn, kD, kRound>(qs, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
-  load_rows<kOwn, kD, kRound>(dos, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, i0, s.Tq, D, vec4);
+  load_rows<kOwn, kD>(qs, q.data + b * q.sb + h * q.sh, q.st, i0, s.Tq, D, vec4);
+  load_rows<kOwn, kD>(dos, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, i0, s.Tq, D, vec4);
   if (threadIdx.x < kOwn) {
     const bool in = i0 + threadIdx.x < s.Tq;
     lse_s[threadIdx.x] = in ? lse[(b * s.Hq + h) * s.Tq + i0 + threadIdx.x] : 0.0f;
@@ -550,8 +738,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
   for (int64_t j0 = 0; j0 < key_end; j0 += kStream) {
     __syncthreads();  // the previous key tile has been read
-    load_rows<kStream, kD, kRound>(ks, kb, k.st, j0, s.Tk, D, vec4);
-    load_rows<kStream, kD, kRound>(vs, vb, v.st, j0, s.Tk, D, vec4);
+    load_rows<kStream, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    load_rows<kStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
     __syncthreads();
     float sc[kRows][kCols] = {}, dp[kRows][kCols] = {};
     tile_abt<kOwn, kStream, kD, kD + kPad, kD + kPad>(sc, &qs[0][0], &ks[0][0]);
@@ -562,8 +750,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int c = 0; c < kCols; ++c) {
         const int r = ty + kSide * a;
         const float p = j0 + tx + kSide * c < limit[a] ? math::fast_exp(s.scale * sc[a][c] - lse_s[r]) : 0.0f;
-        const float ds = p * (dp[a][c] - delta_s[r]);
-        dss[r][tx + kSide * c] = kRound ? round_bf16(ds) : ds;
+        dss[r][tx + kSide * c] = p * (dp[a][c] - delta_s[r]);
       }
     __syncthreads();
     tile_ab<kOwn, kD, kStream, kStream + kPad, kD + kPad>(dq_acc, &dss[0][0], &ks[0][0]);
@@ -915,19 +1102,36 @@ std::string forward_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v,
   return launch_error("attention_forward_kernel");
 }
 
-template <int kD, bool kRound>
+template <int kD>
+std::string backward_mma_for(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                             const float* lse, const float* delta, const AttentionShape& s, bool vec4,
+                             cudaStream_t stream) {
+  unsigned grid = 0;
+  std::string err = grid_of((s.Tk + kMmaK - 1) / kMmaK, s.B * s.Hkv, "attention_backward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_dkdv_mma_kernel<kD>, dim3(grid), dim3(kMmaThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s,
+         vec4);
+  err = launch_error("attention_dkdv_mma_kernel");
+  if (!err.empty()) return err;
+  err = grid_of((s.Tq + kMmaQ - 1) / kMmaQ, s.B * s.Hq, "attention_backward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_dq_mma_kernel<kD>, dim3(grid), dim3(kMmaThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
+  return launch_error("attention_dq_mma_kernel");
+}
+
+template <int kD>
 std::string backward_for(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
                          const float* lse, const float* delta, const AttentionShape& s, bool vec4, cudaStream_t stream) {
   constexpr int kOwn = Tiles<kD>::kOwn;
   unsigned grid = 0;
   std::string err = grid_of((s.Tk + kOwn - 1) / kOwn, s.B * s.Hkv, "attention_backward", &grid);
   if (!err.empty()) return err;
-  launch(attention_dkdv_kernel<kD, kRound>, dim3(grid), dim3(kThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s, vec4);
+  launch(attention_dkdv_kernel<kD>, dim3(grid), dim3(kThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s, vec4);
   err = launch_error("attention_dkdv_kernel");
   if (!err.empty()) return err;
   err = grid_of((s.Tq + kOwn - 1) / kOwn, s.B * s.Hq, "attention_backward", &grid);
   if (!err.empty()) return err;
-  launch(attention_dq_kernel<kD, kRound>, dim3(grid), dim3(kThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
+  launch(attention_dq_kernel<kD>, dim3(grid), dim3(kThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
   return launch_error("attention_dq_kernel");
 }
 
@@ -987,13 +1191,13 @@ std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, Hea
   if (s.D > kTiledMaxHeadDim) return backward_by_rows(dq, dk, dv, d_o, q, k, v, lse, scratch, s, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(d_o);
   if (bf16) {
-    if (s.D <= 32) return backward_for<32, true>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
-    if (s.D <= 64) return backward_for<64, true>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
-    return backward_for<128, true>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    if (s.D <= 32) return backward_mma_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    if (s.D <= 64) return backward_mma_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    return backward_mma_for<128>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
   }
-  if (s.D <= 32) return backward_for<32, false>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
-  if (s.D <= 64) return backward_for<64, false>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
-  return backward_for<128, false>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  if (s.D <= 32) return backward_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  if (s.D <= 64) return backward_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  return backward_for<128>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
 }
 
 }  // namespace tg::cuda
