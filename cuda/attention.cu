@@ -328,14 +328,18 @@ template <int kD>
 __device__ __forceinline__ void a_frags_global(uint32_t (&f)[kD / 16][4], const float* __restrict__ base, int64_t st,
                                                int64_t row0, int64_t rows, int D) {
   const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
-  const auto at = [&](int r, int c) { return row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f; };
+  const float* top = row0 + g < rows ? base + (row0 + g) * st : nullptr;
+  const float* bottom = row0 + g + 8 < rows ? base + (row0 + g + 8) * st : nullptr;
+  const auto pair = [D](const float* row, int c) {
+    return pack_bf16(row != nullptr && c < D ? row[c] : 0.0f, row != nullptr && c + 1 < D ? row[c + 1] : 0.0f);
+  };
 #pragma unroll
   for (int kk = 0; kk < kD / 16; ++kk) {
     const int c = 16 * kk + 2 * t;
-    f[kk][0] = pack_bf16(at(g, c), at(g, c + 1));
-    f[kk][1] = pack_bf16(at(g + 8, c), at(g + 8, c + 1));
-    f[kk][2] = pack_bf16(at(g, c + 8), at(g, c + 9));
-    f[kk][3] = pack_bf16(at(g + 8, c + 8), at(g + 8, c + 9));
+    f[kk][0] = pair(top, c);
+    f[kk][1] = pair(bottom, c);
+    f[kk][2] = pair(top, c + 8);
+    f[kk][3] = pair(bottom, c + 8);
   }
 }
 
