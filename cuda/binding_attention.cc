@@ -88,10 +88,10 @@ void check_heads(const char* op, HeadsArg& a, int64_t B, int64_t T, int64_t H, i
   }
 }
 
-// The CPU's precision argument, validated alike: whether the block products run on bf16 tensor cores ('medium'
-// where the device has them; 'highest', absent, or a device without them: float32).
+// The CPU's precision argument, validated alike (absent: the process default): whether the block products run on
+// bf16 tensor cores ('medium' where the device has them; otherwise float32).
 bool bf16_products(const Napi::CallbackInfo& info, int i, const char* op) {
-  if (absent(info, i)) return false;
+  if (absent(info, i)) return default_precision_medium() && tensor_cores_bf16();
   const std::string name = string_arg(info, i, op, "precision");
   if (name != "highest" && name != "medium") throw_range(op, "precision must be 'highest' or 'medium', got '" + name + "'");
   return name == "medium" && tensor_cores_bf16();

@@ -200,6 +200,8 @@ Napi::Value matmul_precision(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+bool default_precision_medium() { return default_precision == MatmulPrecision::Medium; }
+
 void register_matmul(Napi::Env env, Napi::Object exports) {
   const struct { const char* name; Handler fn; int max_args; } functions[] = {
       {"matmul", matmul, 16},

@@ -407,6 +407,27 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
         const what = `${device} ${JSON.stringify(s)}`;
         expectClose(o.data(), ref.o, { atol: 1e-2, rtol: 1e-2 }, `o ${what}`);
         expectClose(lse.data(), ref.lse, DOT_TOL, `lse ${what}`);
+        if (s === mediumCases[0]) {
+          // Without its precision argument the entry point computes at its addon's default, as on the CPU.
+          const addon = device === 'cuda' ? cudaAddon() : native;
+          const strides = (T: number, H: number) => [T * H * D, H * D, D];
+          const atDefault = (precision: tg.Float32MatmulPrecision) => {
+            const o2 = tg.empty([B, Tq, Hq, D]), lse2 = tg.empty([B, Hq, Tq]);
+            backend.setDefaultMatmulPrecision(precision);
+            try {
+              (addon.attentionForward as unknown as (...x: unknown[]) => void)(o2.storage.id, 0, strides(Tq, Hq), lse2.storage.id, 0,
+                q.storage.id, 0, strides(Tq, Hq), k.storage.id, 0, strides(Tk, Hkv), v.storage.id, 0, strides(Tk, Hkv),
+                B, Tq, Tk, Hq, Hkv, D, dims.scale, s.causal);
+            } finally {
+              backend.setDefaultMatmulPrecision('highest');
+            }
+            return Array.from(o2.data());
+          };
+          const highest = tg.empty([B, Tq, Hq, D]);
+          backend.attentionForward(highest, tg.empty([B, Hq, Tq]), q, k, v, { ...dims, precision: 'highest' });
+          expect(atDefault('medium')).toEqual(Array.from(o.data()));
+          expect(atDefault('highest')).toEqual(Array.from(highest.data()));
+        }
         const dq = tg.empty([B, Tq, Hq, D]), dk = tg.empty([B, Tk, Hkv, D]), dv = tg.empty([B, Tk, Hkv, D]);
         backend.attentionBackward(dq, dk, dv, fromArray(dOv, [B, Tq, Hq, D]), q, k, v, o, lse, dims);
         const gradTol = { atol: 3e-2, rtol: 2e-2 };
