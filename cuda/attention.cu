@@ -254,9 +254,9 @@ constexpr int kMmaWarps = 4;
 constexpr int kMmaThreads = 32 * kMmaWarps;
 constexpr int kMmaQ = 16 * kMmaWarps;
 constexpr int kMmaK = 64;  // keys per tile
-// bf16 tiles' rows are padded by 8 elements (16 bytes): rows stay 16-byte aligned and their stride, kD / 2 + 4
-// words (20, 36 or 68; 36 for the transposed values), puts the eight rows g of a fragment load in distinct groups
-// of four banks, so its 32 lanes (row g, column pair t) hit 32 distinct banks.
+// bf16 tiles' rows are padded by 8 elements (16 bytes): rows stay 16-byte aligned and their stride, cols / 2 + 4
+// words (12, 20, 36 or 68), puts the eight rows g of a fragment load in distinct groups of four banks, so its 32
+// lanes (row g, column pair t) hit 32 distinct banks.
 constexpr int kBf16Pad = 8;
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
@@ -288,8 +288,8 @@ __device__ __forceinline__ void stage_rows_bf16(uint16_t (*dst)[kD + kBf16Pad], 
 
 // dst[c][r] = bf16 of row row0 + r, column c: a tile transposed, so the B fragments of P V, P^T dO, dS^T Q and
 // dS K (two rows of one column) are single 32-bit reads. Each lane takes a pair of consecutive rows of a column
-// quad, a warp 16 or 32 pairs: the 16-byte global reads fill half sectors whose other halves the next pair's lane
-// reads (through L1), and a warp's 32-bit stores land in distinct banks.
+// quad, a warp 8, 16 or 32 pairs: the 16-byte global reads fill half sectors whose other halves the next pair's
+// lane reads (through L1), and a warp's 32-bit stores land in distinct banks (two ways for 16-row tiles).
 template <int kRows, int kD>
 __device__ __forceinline__ void stage_cols_bf16(uint16_t (*dst)[kRows + kBf16Pad], const float* __restrict__ base,
                                                 int64_t st, int64_t row0, int64_t rows, int D, bool vec4) {
@@ -463,9 +463,12 @@ __global__ void __launch_bounds__(kMmaThreads)
 
 // ---- 'medium': the backward on bf16 tensor cores ----
 
-// The rows the backward's blocks stream past the 64 they own (16 per warp): 32, so that the four bf16 tiles of a
-// D = 128 step (two row-major, two transposed) stay under 48 KB of static shared memory.
+// The rows the backward's blocks stream past the 64 they own (16 per warp): 32, which keeps the four bf16 tiles of
+// a step (two row-major, two transposed) under 48 KB of static shared memory; 16 for dK and dV at D = 128, whose
+// warps already hold K and V fragments and two 16 x 128 accumulators (192 registers) and would spill otherwise.
 constexpr int kMmaStream = 32;
+template <int kD>
+constexpr int kDkdvStream = kD == 128 ? 16 : kMmaStream;
 
 // dK and dV rows [j0, j0 + 64) of one (b, kv head) at 'medium', as attention_dkdv_kernel: warp w owns keys
 // j0 + 16w.. with their K and V rows as A fragments; per query tile S^T = K Q^T and dP^T = V dO^T, then
@@ -475,12 +478,12 @@ __global__ void __launch_bounds__(kMmaThreads)
     attention_dkdv_mma_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
                               const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s,
                               bool vec4) {
-  constexpr int kSteps = kD / 16, kQFrags = kMmaStream / 8, kDFrags = kD / 8;
-  alignas(16) __shared__ uint16_t qs[kMmaStream][kD + kBf16Pad];
-  alignas(16) __shared__ uint16_t dos[kMmaStream][kD + kBf16Pad];
-  alignas(16) __shared__ uint16_t qt[kD][kMmaStream + kBf16Pad];
-  alignas(16) __shared__ uint16_t dot[kD][kMmaStream + kBf16Pad];
-  __shared__ float lse_s[kMmaStream], delta_s[kMmaStream];
+  constexpr int kStream = kDkdvStream<kD>, kSteps = kD / 16, kQFrags = kStream / 8, kDFrags = kD / 8;
+  alignas(16) __shared__ uint16_t qs[kStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t dos[kStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t qt[kD][kStream + kBf16Pad];
+  alignas(16) __shared__ uint16_t dot[kD][kStream + kBf16Pad];
+  __shared__ float lse_s[kStream], delta_s[kStream];
   const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
   const int g = lane >> 2, t = lane & 3;
   const int64_t heads = s.B * s.Hkv;
@@ -499,13 +502,13 @@ __global__ void __launch_bounds__(kMmaThreads)
     const float* gb = d_o.data + b * d_o.sb + h * d_o.sh;
     const float* lse_row = lse + (b * s.Hq + h) * s.Tq;
     const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
-    for (int64_t i0 = first_row / kMmaStream * kMmaStream; i0 < s.Tq; i0 += kMmaStream) {
+    for (int64_t i0 = first_row / kStream * kStream; i0 < s.Tq; i0 += kStream) {
       __syncthreads();  // the previous query tile has been read
-      stage_rows_bf16<kMmaStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
-      stage_rows_bf16<kMmaStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
-      stage_cols_bf16<kMmaStream, kD>(qt, qb, q.st, i0, s.Tq, D, vec4);
-      stage_cols_bf16<kMmaStream, kD>(dot, gb, d_o.st, i0, s.Tq, D, vec4);
-      if (threadIdx.x < kMmaStream) {
+      stage_rows_bf16<kStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
+      stage_rows_bf16<kStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
+      stage_cols_bf16<kStream, kD>(qt, qb, q.st, i0, s.Tq, D, vec4);
+      stage_cols_bf16<kStream, kD>(dot, gb, d_o.st, i0, s.Tq, D, vec4);
+      if (threadIdx.x < kStream) {
         const bool in = i0 + threadIdx.x < s.Tq;
         lse_s[threadIdx.x] = in ? lse_row[i0 + threadIdx.x] : 0.0f;
         delta_s[threadIdx.x] = in ? delta_row[i0 + threadIdx.x] : 0.0f;

@@ -385,7 +385,8 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       const mediumCases: AttnShape[] = [
         { B: 1, Hq: 2, Hkv: 1, Tq: 70, Tk: 70, D: 16, causal: true }, // two query tiles, a key tail
         { B: 2, Hq: 4, Hkv: 2, Tq: 21, Tk: 50, D: 64, causal: true }, // Tq < Tk, GQA
-        { B: 1, Hq: 2, Hkv: 2, Tq: 67, Tk: 33, D: 128, causal: false, scale: 0.2 }, // Tq > Tk, several key tiles
+        { B: 1, Hq: 2, Hkv: 2, Tq: 67, Tk: 33, D: 128, causal: false, scale: 0.2 }, // Tq > Tk, several query tiles
+        { B: 1, Hq: 2, Hkv: 1, Tq: 70, Tk: 80, D: 128, causal: true }, // the second key tile skips the first queries
         { B: 1, Hq: 3, Hkv: 1, Tq: 9, Tk: 9, D: 5, causal: true }, // odd head size
         { B: 1, Hq: 1, Hkv: 1, Tq: 6, Tk: 130, D: 48, causal: false }, // D between tile widths, three key tiles
       ];
