@@ -1,26 +1,42 @@
-// Flash-attention kernels in float32 SIMT arithmetic. The forward gives each block one tile of query rows of one
-// (batch, head) and streams key/value tiles through shared memory with the online softmax, writing o and the
-// row log-sum-exp (never the Tq x Tk scores); a few query rows (decoding: at most kDecodeRows, as on the CPU) take
-// the decode kernel instead, which reads K and V once (float32 views, or the bf16 KV cache) with a block per query
-// row and split of its keys. The backward recomputes P = exp(scale q k^T - lse): one kernel per (batch, kv head,
-// key tile) owns dK and dV rows and loops over the group's query heads and query tiles, another per (batch, head,
-// query tile) owns dQ rows and loops over key tiles, so every output is summed by one thread in a fixed order
-// (deterministic, no atomics). Causal tiles wholly above the diagonal, and with left padding (per-row key starts)
-// tiles wholly before a tile's first visible key, are never visited; the tiles at the edges mask per element with
-// native/math/attention.h's rules, as the CPU does.
+// Flash-attention kernels. The forward gives each block one tile of query rows of one (batch, head) and streams
+// key/value tiles through shared memory with the online softmax, writing o and the row log-sum-exp (never the
+// Tq x Tk scores); a few query rows (decoding: at most kDecodeRows, as on the CPU) take the decode kernel instead,
+// which reads K and V once (float32 views, or the bf16 KV cache) with a block per query row and split of its keys.
+// The backward recomputes P = exp(scale q k^T - lse): one kernel per (batch, kv head, key tile) owns dK and dV rows
+// and loops over the group's query heads and query tiles, another per (batch, head, query tile) owns dQ rows and
+// loops over key tiles, so every output is summed by one thread in a fixed order (deterministic, no atomics).
+// Causal tiles wholly above the diagonal, and with left padding (per-row key starts) tiles wholly before a tile's
+// first visible key, are never visited; the tiles at the edges mask per element with native/math/attention.h's
+// rules, as the CPU does.
 //
-// Every tile product goes through tile_abt / tile_ab (C += A B^T and C += A B on shared-memory tiles, a 16 x 16
-// thread grid, each thread a (rows / 16) x (cols / 16) micro-tile at stride 16), and the code around them reaches a
-// thread's entries only through that ownership (row ty + 16a, column tx + 16c; row reductions over the 16 lanes
-// sharing ty). The bf16 tensor-core version (cuda/mma.cuh, m16n8k16) replaces the two products and that ownership
-// (rows g and g + 8, columns 2t and 2t + 1 of each 16 x 8 fragment, row reductions over a quad of lanes); the tiles,
-// the causal skipping, the masking rule and the online-softmax steps stay as they are.
+// Two sets of tiled kernels, by precision:
+// - 'highest' (and 'medium' on devices before sm_80): float32 SIMT. Every tile product goes through tile_abt /
+//   tile_ab (C += A B^T and C += A B on float shared-memory tiles, a 16 x 16 thread grid, each thread a
+//   (rows / 16) x (cols / 16) micro-tile at stride 16).
+// - 'medium': bf16 tensor cores (mma_m16n8k16_bf16 of cuda/mma.cuh, float32 accumulation), as the CPU's bf16
+//   block products: the operands Q, K, V, dO are rounded to bf16 (nearest even) as they are staged, P and dS as
+//   they become A fragments; scores, softmax statistics (max, sum, lse), delta and the accumulators stay float32.
+//   Four warps per block, each owning 16 rows (the m of the mma) for its whole loop with those rows' operand as A
+//   fragments in registers, FlashAttention-2 style: a row's scores, softmax and output never leave the lanes
+//   holding them (row reductions over a quad of lanes). The streamed tiles sit in shared memory as bf16, row-major
+//   for the B fragments of A B^T and transposed for those of P B, rows padded so fragment reads are free of bank
+//   conflicts. Forward: 64 query rows, 64-key tiles; backward: 64 owned rows, 32-row streamed tiles.
+//
+// Expected throughput of the 'medium' forward on an H100/H200 (estimate, not measured): per warp and 64-key tile
+// at D = 128 the two products are 128 mma (0.5 MFLOP) fed by 32 KB of conflict-free 32-bit fragment reads from
+// shared memory, 16 FLOP per byte; at 128 bytes per clock per SM that bounds the SM at ~2048 FLOP per clock, about
+// half the bf16 dense peak (~4096 per clock with wgmma, of which mma.sync reaches roughly two thirds), so ~400-500
+// TFLOPS before the float32-to-bf16 staging (K and V read as float32 from L2: 64 KB per tile per block), the
+// softmax's exp per score and the barriers; expect ~250-350 TFLOPS, with causal tiles above the diagonal skipped.
+// The next steps would be 32 rows per warp (B fragments reused twice, 32 FLOP per byte), ldmatrix and
+// cp.async double buffering of the K/V tiles.
 #include <cstdint>
 
 #include "attention.cuh"
 #include "common.cuh"
 #include "math/attention.h"
 #include "math/bf16.h"
+#include "mma.cuh"
 
 namespace tg::cuda {
 namespace {
@@ -239,6 +255,386 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < kDs; ++c)
       if (tx + kSide * c < D) ob[i * o.st + tx + kSide * c] = acc[a][c] * inv;
     if (tx == 0) lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(m[a], l[a]);
+  }
+}
+
+// ---- 'medium': the forward on bf16 tensor cores ----
+
+// Four warps, each owning 16 query rows (the m of m16n8k16) for the whole key loop, FlashAttention-2 style: the
+// scores of its rows never leave its registers, so the softmax needs no shared memory and no block barrier.
+constexpr int kMmaWarps = 4;
+constexpr int kMmaThreads = 32 * kMmaWarps;
+constexpr int kMmaQ = 16 * kMmaWarps;
+constexpr int kMmaK = 64;  // keys per tile
+// bf16 tiles' rows are padded by 8 elements (16 bytes): rows stay 16-byte aligned and their stride, cols / 2 + 4
+// words (12, 20, 36 or 68), puts the eight rows g of a fragment load in distinct groups of four banks, so its 32
+// lanes (row g, column pair t) hit 32 distinct banks.
+constexpr int kBf16Pad = 8;
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  return static_cast<uint32_t>(math::bf16_from_float(lo)) | static_cast<uint32_t>(math::bf16_from_float(hi)) << 16;
+}
+__device__ __forceinline__ uint32_t pair_at(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// dst[r][c] = bf16 of row row0 + r, column c (zero past `rows` and D), as load_rows.
+template <int kRows, int kD>
+__device__ __forceinline__ void stage_rows_bf16(uint16_t (*dst)[kD + kBf16Pad], const float* __restrict__ base,
+                                                int64_t st, int64_t row0, int64_t rows, int D, bool vec4) {
+  if (vec4) {
+    constexpr int kQuads = kD / 4;
+    for (int idx = threadIdx.x; idx < kRows * kQuads; idx += kMmaThreads) {
+      const int r = idx / kQuads, c = idx % kQuads * 4;
+      float4 x{0.0f, 0.0f, 0.0f, 0.0f};
+      if (row0 + r < rows && c < D) x = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
+      uint32_t* out = reinterpret_cast<uint32_t*>(&dst[r][c]);
+      out[0] = pack_bf16(x.x, x.y);
+      out[1] = pack_bf16(x.z, x.w);
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kRows * kD; idx += kMmaThreads) {
+    const int r = idx / kD, c = idx % kD;
+    dst[r][c] = math::bf16_from_float(row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f);
+  }
+}
+
+// dst[c][r] = bf16 of row row0 + r, column c: a tile transposed, so the B fragments of P V, P^T dO, dS^T Q and
+// dS K (two rows of one column) are single 32-bit reads. Each lane takes a pair of consecutive rows of a column
+// quad, a warp 8, 16 or 32 pairs: the 16-byte global reads fill half sectors whose other halves the next pair's
+// lane reads (through L1), and a warp's 32-bit stores land in distinct banks (two ways for 16-row tiles).
+template <int kRows, int kD>
+__device__ __forceinline__ void stage_cols_bf16(uint16_t (*dst)[kRows + kBf16Pad], const float* __restrict__ base,
+                                                int64_t st, int64_t row0, int64_t rows, int D, bool vec4) {
+  if (vec4) {
+    for (int idx = threadIdx.x; idx < kRows / 2 * (kD / 4); idx += kMmaThreads) {
+      const int r = idx % (kRows / 2) * 2, c = idx / (kRows / 2) * 4;
+      float4 x0{0.0f, 0.0f, 0.0f, 0.0f}, x1{0.0f, 0.0f, 0.0f, 0.0f};
+      if (row0 + r < rows && c < D) x0 = *reinterpret_cast<const float4*>(base + (row0 + r) * st + c);
+      if (row0 + r + 1 < rows && c < D) x1 = *reinterpret_cast<const float4*>(base + (row0 + r + 1) * st + c);
+      *reinterpret_cast<uint32_t*>(&dst[c][r]) = pack_bf16(x0.x, x1.x);
+      *reinterpret_cast<uint32_t*>(&dst[c + 1][r]) = pack_bf16(x0.y, x1.y);
+      *reinterpret_cast<uint32_t*>(&dst[c + 2][r]) = pack_bf16(x0.z, x1.z);
+      *reinterpret_cast<uint32_t*>(&dst[c + 3][r]) = pack_bf16(x0.w, x1.w);
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kRows * kD; idx += kMmaThreads) {
+    const int r = idx % kRows, c = idx / kRows;
+    dst[c][r] = math::bf16_from_float(row0 + r < rows && c < D ? base[(row0 + r) * st + c] : 0.0f);
+  }
+}
+
+// Max and sum over the quad of lanes (t = 0..3) holding one row of a fragment.
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// A fragments of rows row0 + r0 .. + 15 (zero past `rows` and D) read straight from global memory, once per
+// block: the rows a warp owns for its whole loop.
+template <int kD>
+__device__ __forceinline__ void a_frags_global(uint32_t (&f)[kD / 16][4], const float* __restrict__ base, int64_t st,
+                                               int64_t row0, int64_t rows, int D) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+  const float* top = row0 + g < rows ? base + (row0 + g) * st : nullptr;
+  const float* bottom = row0 + g + 8 < rows ? base + (row0 + g + 8) * st : nullptr;
+  const auto pair = [D](const float* row, int c) {
+    return pack_bf16(row != nullptr && c < D ? row[c] : 0.0f, row != nullptr && c + 1 < D ? row[c + 1] : 0.0f);
+  };
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+    const int c = 16 * kk + 2 * t;
+    f[kk][0] = pair(top, c);
+    f[kk][1] = pair(bottom, c);
+    f[kk][2] = pair(top, c + 8);
+    f[kk][3] = pair(bottom, c + 8);
+  }
+}
+
+// c[n] += A B^T for the warp's 16 rows: A as fragments over kSteps k steps of 16, B's rows 8n..8n+7 row-major in
+// shared memory (row stride kLd), so each B fragment is two 32-bit reads of one row.
+template <int kSteps, int kFrags, int kLd>
+__device__ __forceinline__ void mma_abt(float (&c)[kFrags][4], const uint32_t (&a)[kSteps][4], const uint16_t (*b)[kLd]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int kk = 0; kk < kSteps; ++kk)
+#pragma unroll
+    for (int n = 0; n < kFrags; ++n) {
+      const uint32_t bf[2] = {pair_at(&b[8 * n + g][16 * kk + 2 * t]), pair_at(&b[8 * n + g][16 * kk + 2 * t + 8])};
+      mma_m16n8k16_bf16(c[n], a[kk], bf);
+    }
+}
+
+// c[n] += P B for the warp's 16 rows: P (16 x 8 kPFrags, float accumulator fragments, rounded to bf16 here) times
+// B (8 kPFrags x 8 kFrags) held transposed in shared memory (bt[col][k], row stride kLd). P's accumulator fragments
+// of columns 16kk..16kk+15 are exactly the A fragment of k step kk.
+template <int kPFrags, int kFrags, int kLd>
+__device__ __forceinline__ void mma_pb(float (&c)[kFrags][4], const float (&p)[kPFrags][4], const uint16_t (*bt)[kLd]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int kk = 0; kk < kPFrags / 2; ++kk) {
+    const uint32_t pf[4] = {pack_bf16(p[2 * kk][0], p[2 * kk][1]), pack_bf16(p[2 * kk][2], p[2 * kk][3]),
+                            pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                            pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int n = 0; n < kFrags; ++n) {
+      const uint32_t bf[2] = {pair_at(&bt[8 * n + g][16 * kk + 2 * t]), pair_at(&bt[8 * n + g][16 * kk + 2 * t + 8])};
+      mma_m16n8k16_bf16(c[n], pf, bf);
+    }
+  }
+}
+
+// The forward at 'medium': S = Q K^T and O += P V on mma_m16n8k16_bf16 with Q, K, V rounded to bf16 as they are
+// staged and P rounded as it becomes an A fragment; the scores, softmax statistics and O stay float32. Lane
+// (g, t) of warp w holds rows 16w + g and 16w + g + 8 of the block, columns 8n + 2t and 8n + 2t + 1 of every
+// 8-wide fragment n.
+template <int kD>
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_forward_mma_kernel(HeadsOut o, float* __restrict__ lse, HeadsIn q, HeadsIn k, HeadsIn v,
+                                 AttentionShape s, bool vec4) {
+  constexpr int kSteps = kD / 16;      // k steps of Q K^T
+  constexpr int kKeyFrags = kMmaK / 8;  // 8-key fragments of S
+  constexpr int kDFrags = kD / 8;       // 8-column fragments of O
+  alignas(16) __shared__ uint16_t ks[kMmaK][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t vt[kD][kMmaK + kBf16Pad];
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int g = lane >> 2, t = lane & 3, r0 = 16 * warp;
+  const int64_t heads = s.B * s.Hq;
+  const int64_t tile = (s.Tq + kMmaQ - 1) / kMmaQ - 1 - blockIdx.x / heads;  // the longest causal rows first
+  const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
+  const int64_t i0 = tile * kMmaQ;
+  const int D = static_cast<int>(s.D);
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+
+  uint32_t qf[kSteps][4];  // the warp's Q rows as A fragments, for every key tile
+  a_frags_global<kD>(qf, q.data + b * q.sb + h * q.sh, q.st, i0 + r0, s.Tq, D);
+
+  float acc[kDFrags][4] = {};
+  float m[2] = {-__builtin_inff(), -__builtin_inff()}, l[2] = {0.0f, 0.0f};
+  const int64_t first[2] = {key_first(s, b, i0 + r0 + g), key_first(s, b, i0 + r0 + g + 8)};
+  const int64_t limit[2] = {math::attention_key_limit(i0 + r0 + g, s.Tq, s.Tk, s.causal),
+                            math::attention_key_limit(i0 + r0 + g + 8, s.Tq, s.Tk, s.causal)};
+  const int64_t last_row = i0 + kMmaQ < s.Tq ? i0 + kMmaQ - 1 : s.Tq - 1;
+  const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
+  for (int64_t j0 = key_first(s, b, i0) / kMmaK * kMmaK; j0 < key_end; j0 += kMmaK) {
+    __syncthreads();  // the previous tiles have been read
+    stage_rows_bf16<kMmaK, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    stage_cols_bf16<kMmaK, kD>(vt, vb, v.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    float sc[kKeyFrags][4] = {};
+    mma_abt(sc, qf, ks);
+    float tile_max[2] = {-__builtin_inff(), -__builtin_inff()};
+#pragma unroll
+    for (int n = 0; n < kKeyFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t key = j0 + 8 * n + 2 * t + (e & 1);
+        sc[n][e] = key >= first[e >> 1] && key < limit[e >> 1] ? s.scale * sc[n][e] : -__builtin_inff();
+        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], sc[n][e]);
+      }
+    float rescale[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) m[r] = math::online_softmax_max(m[r], quad_max(tile_max[r]), &rescale[r]);
+#pragma unroll
+    for (int n = 0; n < kKeyFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        sc[n][e] = math::masked_exp(sc[n][e], m[e >> 1]);
+        sum[e >> 1] += sc[n][e];
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * rescale[r] + quad_sum(sum[r]);
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n) {
+      acc[n][0] *= rescale[0];
+      acc[n][1] *= rescale[0];
+      acc[n][2] *= rescale[1];
+      acc[n][3] *= rescale[1];
+    }
+    mma_pb(acc, sc, vt);
+  }
+
+  float* ob = o.data + b * o.sb + h * o.sh;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = i0 + r0 + g + 8 * r;
+    if (i >= s.Tq) continue;
+    const float inv = 1.0f / l[r];
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (8 * n + 2 * t + e < D) ob[i * o.st + 8 * n + 2 * t + e] = acc[n][2 * r + e] * inv;
+    if (t == 0) lse[(b * s.Hq + h) * s.Tq + i] = math::attention_lse(m[r], l[r]);
+  }
+}
+
+// ---- 'medium': the backward on bf16 tensor cores ----
+
+// The rows the backward's blocks stream past the 64 they own (16 per warp): 32, which keeps the four bf16 tiles of
+// a step (two row-major, two transposed) under 48 KB of static shared memory; 16 for dK and dV at D = 128, whose
+// warps already hold K and V fragments and two 16 x 128 accumulators (192 registers) and would spill otherwise.
+constexpr int kMmaStream = 32;
+template <int kD>
+constexpr int kDkdvStream = kD == 128 ? 16 : kMmaStream;
+
+// dK and dV rows [j0, j0 + 64) of one (b, kv head) at 'medium', as attention_dkdv_kernel: warp w owns keys
+// j0 + 16w.. with their K and V rows as A fragments; per query tile S^T = K Q^T and dP^T = V dO^T, then
+// dV += P^T dO and dK += dS^T Q with P^T and dS^T rounded to bf16 as they become A fragments.
+template <int kD>
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_dkdv_mma_kernel(HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                              const float* __restrict__ lse, const float* __restrict__ delta, AttentionShape s,
+                              bool vec4) {
+  constexpr int kStream = kDkdvStream<kD>, kSteps = kD / 16, kQFrags = kStream / 8, kDFrags = kD / 8;
+  alignas(16) __shared__ uint16_t qs[kStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t dos[kStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t qt[kD][kStream + kBf16Pad];
+  alignas(16) __shared__ uint16_t dot[kD][kStream + kBf16Pad];
+  __shared__ float lse_s[kStream], delta_s[kStream];
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int64_t heads = s.B * s.Hkv;
+  const int64_t j0 = blockIdx.x / heads * kMmaK;  // the first key tiles, seen by the most queries, go first
+  const int64_t hk = blockIdx.x % heads % s.Hkv, b = blockIdx.x % heads / s.Hkv;
+  const int64_t group = s.Hq / s.Hkv, jw = j0 + 16 * warp;
+  const int D = static_cast<int>(s.D);
+  uint32_t kf[kSteps][4], vf[kSteps][4];
+  a_frags_global<kD>(kf, k.data + b * k.sb + hk * k.sh, k.st, jw, s.Tk, D);
+  a_frags_global<kD>(vf, v.data + b * v.sb + hk * v.sh, v.st, jw, s.Tk, D);
+
+  float dk_acc[kDFrags][4] = {}, dv_acc[kDFrags][4] = {};
+  // The query rows that can see this block's keys, as in attention_dkdv_kernel (causal and left padding).
+  const int64_t key_start = key_start_of(s, b);
+  const int64_t first_row = math::attention_query_first(j0, s.Tq, s.Tk, s.causal);
+  const int64_t last_key = j0 + kMmaK < s.Tk ? j0 + kMmaK - 1 : s.Tk - 1;
+  const int64_t row_end = math::attention_query_end(last_key, s.Tq, s.Tk, key_start);
+  for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+    const float* qb = q.data + b * q.sb + h * q.sh;
+    const float* gb = d_o.data + b * d_o.sb + h * d_o.sh;
+    const float* lse_row = lse + (b * s.Hq + h) * s.Tq;
+    const float* delta_row = delta + (b * s.Hq + h) * s.Tq;
+    for (int64_t i0 = first_row / kStream * kStream; i0 < row_end; i0 += kStream) {
+      __syncthreads();  // the previous query tile has been read
+      stage_rows_bf16<kStream, kD>(qs, qb, q.st, i0, s.Tq, D, vec4);
+      stage_rows_bf16<kStream, kD>(dos, gb, d_o.st, i0, s.Tq, D, vec4);
+      stage_cols_bf16<kStream, kD>(qt, qb, q.st, i0, s.Tq, D, vec4);
+      stage_cols_bf16<kStream, kD>(dot, gb, d_o.st, i0, s.Tq, D, vec4);
+      if (threadIdx.x < kStream) {
+        const bool in = i0 + threadIdx.x < s.Tq;
+        lse_s[threadIdx.x] = in ? lse_row[i0 + threadIdx.x] : 0.0f;
+        delta_s[threadIdx.x] = in ? delta_row[i0 + threadIdx.x] : 0.0f;
+      }
+      __syncthreads();
+      float pt[kQFrags][4] = {}, dst[kQFrags][4] = {};
+      mma_abt(pt, kf, qs);
+      mma_abt(dst, vf, dos);
+#pragma unroll
+      for (int n = 0; n < kQFrags; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int c = 8 * n + 2 * t + (e & 1);
+          const int64_t j = jw + g + 8 * (e >> 1), i = i0 + c;
+          const bool seen = i < s.Tq && j < math::attention_key_limit(i, s.Tq, s.Tk, s.causal) &&
+                            j >= math::attention_key_first(i, s.Tq, s.Tk, key_start);
+          const float p = seen ? math::fast_exp(s.scale * pt[n][e] - lse_s[c]) : 0.0f;
+          dst[n][e] = p * (dst[n][e] - delta_s[c]);
+          pt[n][e] = p;
+        }
+      mma_pb(dv_acc, pt, dot);
+      mma_pb(dk_acc, dst, qt);
+    }
+  }
+  float* dkb = dk.data + b * dk.sb + hk * dk.sh;
+  float* dvb = dv.data + b * dv.sb + hk * dv.sh;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t j = jw + g + 8 * r;
+    if (j >= s.Tk) continue;
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (8 * n + 2 * t + e < D) {
+          dkb[j * dk.st + 8 * n + 2 * t + e] = s.scale * dk_acc[n][2 * r + e];
+          dvb[j * dv.st + 8 * n + 2 * t + e] = dv_acc[n][2 * r + e];
+        }
+  }
+}
+
+// dQ rows [i0, i0 + 64) of one (b, head) at 'medium', as attention_dq_kernel: warp w owns query rows i0 + 16w..
+// with their Q and dO rows as A fragments; per key tile S = Q K^T and dP = dO V^T, then dQ += dS K with dS rounded
+// to bf16 as it becomes an A fragment.
+template <int kD>
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_dq_mma_kernel(HeadsOut dq, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v, const float* __restrict__ lse,
+                            const float* __restrict__ delta, AttentionShape s, bool vec4) {
+  constexpr int kSteps = kD / 16, kKeyFrags = kMmaStream / 8, kDFrags = kD / 8;
+  alignas(16) __shared__ uint16_t ks[kMmaStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t vs[kMmaStream][kD + kBf16Pad];
+  alignas(16) __shared__ uint16_t kt[kD][kMmaStream + kBf16Pad];
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int64_t heads = s.B * s.Hq;
+  const int64_t tile = (s.Tq + kMmaQ - 1) / kMmaQ - 1 - blockIdx.x / heads;  // the longest causal rows first
+  const int64_t h = blockIdx.x % heads % s.Hq, b = blockIdx.x % heads / s.Hq, hk = h / (s.Hq / s.Hkv);
+  const int64_t i0 = tile * kMmaQ, iw = i0 + 16 * warp;
+  const int D = static_cast<int>(s.D);
+  uint32_t qf[kSteps][4], gf[kSteps][4];
+  a_frags_global<kD>(qf, q.data + b * q.sb + h * q.sh, q.st, iw, s.Tq, D);
+  a_frags_global<kD>(gf, d_o.data + b * d_o.sb + h * d_o.sh, d_o.st, iw, s.Tq, D);
+  float lse_r[2], delta_r[2];
+  int64_t first[2], limit[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = iw + g + 8 * r;
+    const bool in = i < s.Tq;
+    lse_r[r] = in ? lse[(b * s.Hq + h) * s.Tq + i] : 0.0f;
+    delta_r[r] = in ? delta[(b * s.Hq + h) * s.Tq + i] : 0.0f;
+    first[r] = key_first(s, b, i);
+    limit[r] = in ? math::attention_key_limit(i, s.Tq, s.Tk, s.causal) : 0;
+  }
+  const float* kb = k.data + b * k.sb + hk * k.sh;
+  const float* vb = v.data + b * v.sb + hk * v.sh;
+
+  float dq_acc[kDFrags][4] = {};
+  const int64_t last_row = i0 + kMmaQ < s.Tq ? i0 + kMmaQ - 1 : s.Tq - 1;
+  const int64_t key_end = math::attention_key_limit(last_row, s.Tq, s.Tk, s.causal);
+  for (int64_t j0 = key_first(s, b, i0) / kMmaStream * kMmaStream; j0 < key_end; j0 += kMmaStream) {
+    __syncthreads();  // the previous key tile has been read
+    stage_rows_bf16<kMmaStream, kD>(ks, kb, k.st, j0, s.Tk, D, vec4);
+    stage_rows_bf16<kMmaStream, kD>(vs, vb, v.st, j0, s.Tk, D, vec4);
+    stage_cols_bf16<kMmaStream, kD>(kt, kb, k.st, j0, s.Tk, D, vec4);
+    __syncthreads();
+    float sc[kKeyFrags][4] = {}, dp[kKeyFrags][4] = {};
+    mma_abt(sc, qf, ks);
+    mma_abt(dp, gf, vs);
+#pragma unroll
+    for (int n = 0; n < kKeyFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int64_t j = j0 + 8 * n + 2 * t + (e & 1);
+        const float p = j >= first[r] && j < limit[r] ? math::fast_exp(s.scale * sc[n][e] - lse_r[r]) : 0.0f;
+        sc[n][e] = p * (dp[n][e] - delta_r[r]);
+      }
+    mma_pb(dq_acc, sc, kt);
+  }
+  float* dqb = dq.data + b * dq.sb + h * dq.sh;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = iw + g + 8 * r;
+    if (i >= s.Tq) continue;
+#pragma unroll
+    for (int n = 0; n < kDFrags; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (8 * n + 2 * t + e < D) dqb[i * dq.st + 8 * n + 2 * t + e] = s.scale * dq_acc[n][2 * r + e];
   }
 }
 
@@ -725,6 +1121,16 @@ std::string grid_of(int64_t tiles, int64_t heads, const char* kernel, unsigned* 
 }
 
 template <int kD>
+std::string forward_mma_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s, bool vec4,
+                            cudaStream_t stream) {
+  unsigned grid = 0;
+  const std::string err = grid_of((s.Tq + kMmaQ - 1) / kMmaQ, s.B * s.Hq, "attention_forward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_forward_mma_kernel<kD>, dim3(grid), dim3(kMmaThreads), stream, o, lse, q, k, v, s, vec4);
+  return launch_error("attention_forward_mma_kernel");
+}
+
+template <int kD>
 std::string forward_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s, bool vec4,
                         cudaStream_t stream) {
   unsigned grid = 0;
@@ -732,6 +1138,23 @@ std::string forward_for(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v,
   if (!err.empty()) return err;
   launch(attention_forward_kernel<kD>, dim3(grid), dim3(kThreads), stream, o, lse, q, k, v, s, vec4);
   return launch_error("attention_forward_kernel");
+}
+
+template <int kD>
+std::string backward_mma_for(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k, HeadsIn v,
+                             const float* lse, const float* delta, const AttentionShape& s, bool vec4,
+                             cudaStream_t stream) {
+  unsigned grid = 0;
+  std::string err = grid_of((s.Tk + kMmaK - 1) / kMmaK, s.B * s.Hkv, "attention_backward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_dkdv_mma_kernel<kD>, dim3(grid), dim3(kMmaThreads), stream, dk, dv, d_o, q, k, v, lse, delta, s,
+         vec4);
+  err = launch_error("attention_dkdv_mma_kernel");
+  if (!err.empty()) return err;
+  err = grid_of((s.Tq + kMmaQ - 1) / kMmaQ, s.B * s.Hq, "attention_backward", &grid);
+  if (!err.empty()) return err;
+  launch(attention_dq_mma_kernel<kD>, dim3(grid), dim3(kMmaThreads), stream, dq, d_o, q, k, v, lse, delta, s, vec4);
+  return launch_error("attention_dq_mma_kernel");
 }
 
 template <int kD>
@@ -773,12 +1196,17 @@ size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocess
 }
 
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
-                                     int multiprocessors, float* scratch, cudaStream_t stream) {
+                                     bool bf16, int multiprocessors, float* scratch, cudaStream_t stream) {
   if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
   if (s.Tq <= kDecodeRows || s.D > kTiledMaxHeadDim)
     return decode_for(o, lse, q, KVRows<float>{k.data, k.sb, k.st, k.sh}, KVRows<float>{v.data, v.sb, v.st, v.sh},
                       AttentionBiasRef{nullptr, 0, 0, 0}, s, multiprocessors, scratch, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v);
+  if (bf16) {
+    if (s.D <= 32) return forward_mma_for<32>(o, lse, q, k, v, s, vec4, stream);
+    if (s.D <= 64) return forward_mma_for<64>(o, lse, q, k, v, s, vec4, stream);
+    return forward_mma_for<128>(o, lse, q, k, v, s, vec4, stream);
+  }
   if (s.D <= 32) return forward_for<32>(o, lse, q, k, v, s, vec4, stream);
   if (s.D <= 64) return forward_for<64>(o, lse, q, k, v, s, vec4, stream);
   return forward_for<128>(o, lse, q, k, v, s, vec4, stream);
@@ -790,7 +1218,7 @@ size_t attention_backward_scratch_bytes(const AttentionShape& s) {
 
 std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k,
                                       HeadsIn v, HeadsIn o, const float* lse, float* scratch, const AttentionShape& s,
-                                      cudaStream_t stream) {
+                                      bool bf16, cudaStream_t stream) {
   if (s.D > kAttentionMaxHeadDim) return head_dim_error(s.D);
   const int64_t rows = s.B * s.Hq * s.Tq;
   const int64_t blocks = (rows + 7) / 8;
@@ -800,6 +1228,11 @@ std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, Hea
   if (!err.empty()) return err;
   if (s.D > kTiledMaxHeadDim) return backward_by_rows(dq, dk, dv, d_o, q, k, v, lse, scratch, s, stream);
   const bool vec4 = s.D % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(d_o);
+  if (bf16) {
+    if (s.D <= 32) return backward_mma_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    if (s.D <= 64) return backward_mma_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+    return backward_mma_for<128>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
+  }
   if (s.D <= 32) return backward_for<32>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
   if (s.D <= 64) return backward_for<64>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);
   return backward_for<128>(dq, dk, dv, d_o, q, k, v, lse, scratch, s, vec4, stream);

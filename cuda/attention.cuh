@@ -66,16 +66,20 @@ std::string launch_attention_decode(HeadsOut o, float* lse, HeadsIn q, KVRows<ui
 
 // Device scratch of launch_attention_forward (the decode kernel's, where it takes the decode kernel).
 size_t attention_forward_scratch_bytes(const AttentionShape& s, int multiprocessors);
-// o (B, Tq, Hq, D) = softmax(scale q k^T, masked) v and lse (B, Hq, Tq) contiguous.
+// o (B, Tq, Hq, D) = softmax(scale q k^T, masked) v and lse (B, Hq, Tq) contiguous. With `bf16` ('medium' on a
+// device with bf16 tensor cores) the tiled kernel's products take bf16-rounded operands (Q, K, V and P) with
+// float32 accumulation; the decode kernel computes in float32 regardless, as the CPU's does.
 std::string launch_attention_forward(HeadsOut o, float* lse, HeadsIn q, HeadsIn k, HeadsIn v, const AttentionShape& s,
-                                     int multiprocessors, float* scratch, cudaStream_t stream);
+                                     bool bf16, int multiprocessors, float* scratch, cudaStream_t stream);
 
 // Device scratch the backward needs: rowsum(dO * O) per query row.
 size_t attention_backward_scratch_bytes(const AttentionShape& s);
 // dq, dk, dv (outputs, overwritten) from d_o, q, k, v, o and the forward's lse; scratch of
 // attention_backward_scratch_bytes. Deterministic: every output element is summed by one thread in a fixed order.
+// With `bf16` the tiled kernels' products take bf16-rounded operands (Q, K, V, dO, P and dS) with float32
+// accumulation; heads beyond kTiledMaxHeadDim compute in float32.
 std::string launch_attention_backward(HeadsOut dq, HeadsOut dk, HeadsOut dv, HeadsIn d_o, HeadsIn q, HeadsIn k,
                                       HeadsIn v, HeadsIn o, const float* lse, float* scratch, const AttentionShape& s,
-                                      cudaStream_t stream);
+                                      bool bf16, cudaStream_t stream);
 
 }  // namespace tg::cuda

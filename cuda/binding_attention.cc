@@ -88,11 +88,13 @@ void check_heads(const char* op, HeadsArg& a, int64_t B, int64_t T, int64_t H, i
   }
 }
 
-// The CPU's precision argument, validated alike; the float32 SIMT kernels compute every precision in float32.
-void check_precision(const Napi::CallbackInfo& info, int i, const char* op) {
-  if (absent(info, i)) return;
+// The CPU's precision argument, validated alike (absent: the process default): whether the block products run on
+// bf16 tensor cores ('medium' where the device has them; otherwise float32).
+bool bf16_products(const Napi::CallbackInfo& info, int i, const char* op) {
+  if (absent(info, i)) return default_precision_medium() && tensor_cores_bf16();
   const std::string name = string_arg(info, i, op, "precision");
   if (name != "highest" && name != "medium") throw_range(op, "precision must be 'highest' or 'medium', got '" + name + "'");
+  return name == "medium" && tensor_cores_bf16();
 }
 
 // B, Tq, Tk, Hq, Hkv, D, scale, causal from position i, validated as the CPU validates them.
@@ -152,7 +154,7 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   HeadsArg v = heads_arg(info, 11, op, "v");
   tg::cuda::AttentionShape d = attention_dims(info, 14, op);
   key_start_arg(info, 22, op, d);
-  check_precision(info, 24, op);
+  const bool bf16 = bf16_products(info, 24, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, o, d.B, d.Tq, d.Hq, d.D, true);
@@ -167,7 +169,7 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   const int sms = dev.prop.multiProcessorCount;
   const size_t bytes = tg::cuda::attention_forward_scratch_bytes(d, sms);
   float* partial = bytes == 0 ? nullptr : static_cast<float*>(scratch(dev, bytes));
-  check(tg::cuda::launch_attention_forward(o.out(), lse.ptr(), q.in(), k.in(), v.in(), d, sms, partial, 0));
+  check(tg::cuda::launch_attention_forward(o.out(), lse.ptr(), q.in(), k.in(), v.in(), d, bf16, sms, partial, 0));
   return info.Env().Undefined();
 }
 
@@ -188,7 +190,7 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   TensorArg lse = tensor_arg(info, 24, op, "lse");
   tg::cuda::AttentionShape d = attention_dims(info, 26, op);
   key_start_arg(info, 34, op, d);
-  check_precision(info, 36, op);
+  const bool bf16 = bf16_products(info, 36, op);
   numel_of({d.B, d.Tq, d.Hq, d.D}, op);
   numel_of({d.B, d.Tk, d.Hkv, d.D}, op);
   check_heads(op, dq, d.B, d.Tq, d.Hq, d.D, true);
@@ -211,7 +213,7 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   DeviceState& dev = need_device();
   float* delta = static_cast<float*>(scratch(dev, tg::cuda::attention_backward_scratch_bytes(d)));
   check(tg::cuda::launch_attention_backward(dq.out(), dk.out(), dv.out(), d_o.in(), q.in(), k.in(), v.in(), o.in(),
-                                            lse.ptr(), delta, d, 0));
+                                            lse.ptr(), delta, d, bf16, 0));
   return info.Env().Undefined();
 }
 

@@ -23,15 +23,6 @@ using namespace tg::binding;
 // 'simt': float32 CUDA cores at both (medium then computes as highest, as the CPU does without AVX512-BF16).
 enum class Kernel { CublasLt, Mma, Simt };
 
-// bf16 mma.sync needs compute capability 8.0 (Ampere) or newer; the emulator runs it anywhere.
-bool tensor_cores_bf16() {
-#ifdef THINKGRAD_CUDA_EMULATOR
-  return true;
-#else
-  return dev().ok && dev().prop.major >= 8;
-#endif
-}
-
 Kernel best_kernel() {
   if (tg::cuda::cublaslt_unavailable_reason().empty()) return Kernel::CublasLt;
   return tensor_cores_bf16() ? Kernel::Mma : Kernel::Simt;
@@ -208,6 +199,8 @@ Napi::Value matmul_precision(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+bool default_precision_medium() { return default_precision == MatmulPrecision::Medium; }
 
 void register_matmul(Napi::Env env, Napi::Object exports) {
   const struct { const char* name; Handler fn; int max_args; } functions[] = {

@@ -116,6 +116,14 @@ void* scratch(DeviceState& d, size_t bytes) {
   return d.scratch;
 }
 
+bool tensor_cores_bf16() {
+#ifdef THINKGRAD_CUDA_EMULATOR
+  return true;
+#else
+  return dev().ok && dev().prop.major >= 8;
+#endif
+}
+
 DeviceState& need_device() {
   DeviceState& d = dev();
   if (!d.ok) throw std::runtime_error(d.reason);

@@ -47,6 +47,12 @@ struct DeviceState {
   double* result = nullptr;  // 16 doubles of per-call results
 };
 DeviceState& dev();
+// Whether the device runs bf16 mma.sync (compute capability 8.0, Ampere, or newer; the emulator runs it anywhere):
+// the kernels of 'medium' precision on tensor cores, otherwise float32 on CUDA cores.
+bool tensor_cores_bf16();
+// Whether the process default of float32 products (matmulPrecision, binding_matmul.cc) is 'medium': what an
+// entry point called without its precision argument computes at, as on the CPU.
+bool default_precision_medium();
 // The device, or the reason it cannot run as an Error.
 DeviceState& need_device();
 // The device scratch, grown to at least `bytes`. One call's: the next call may reuse or move it (growing it

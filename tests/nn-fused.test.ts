@@ -398,6 +398,74 @@ forEachBackend((device) => describe(`fused kernels on ${device}`, () => {
       });
     });
 
+    // At 'medium' the block products take bf16 operands (round to nearest even) with float32 sums: q, k, v and dO
+    // are rounded in the reference too, which leaves P and dS, rounded to bf16 before their products on the bf16
+    // paths (CPU AVX512-BF16, CUDA tensor cores), and float32 sums: a relative 2^-9 per term of sums of up to
+    // Tk probabilities (o, dq) or Tq * Hq / Hkv O(1) terms (dk, dv). The scores' operands are rounded in the
+    // reference, so lse keeps the float32 tolerance. Where medium computes in float32 the same bounds hold.
+    it('primitives at medium match a float64 reference on bf16-rounded operands (tails, causal, GQA, D 16 to 128, odd D, key starts)', () => {
+      const mediumCases: AttnShape[] = [
+        { B: 1, Hq: 2, Hkv: 1, Tq: 70, Tk: 70, D: 16, causal: true }, // two query tiles, a key tail
+        { B: 2, Hq: 4, Hkv: 2, Tq: 21, Tk: 50, D: 64, causal: true }, // Tq < Tk, GQA
+        { B: 1, Hq: 2, Hkv: 2, Tq: 67, Tk: 33, D: 128, causal: false, scale: 0.2 }, // Tq > Tk, several query tiles
+        { B: 1, Hq: 2, Hkv: 1, Tq: 70, Tk: 80, D: 128, causal: true }, // the second key tile skips the first queries
+        { B: 1, Hq: 3, Hkv: 1, Tq: 9, Tk: 9, D: 5, causal: true }, // odd head size
+        { B: 1, Hq: 1, Hkv: 1, Tq: 6, Tk: 130, D: 48, causal: false }, // D between tile widths, three key tiles
+        // left padding: padding rows, a row all padding, key tiles wholly before the start skipped
+        { B: 3, Hq: 2, Hkv: 1, Tq: 70, Tk: 70, D: 16, causal: true, keyStart: [0, 66, 69] },
+        { B: 2, Hq: 2, Hkv: 1, Tq: 66, Tk: 130, D: 32, causal: true, keyStart: [100, 3] },
+        { B: 2, Hq: 4, Hkv: 2, Tq: 21, Tk: 50, D: 64, causal: true, keyStart: [30, 50] },
+      ];
+      const bf16 = (x: number) => {
+        const bits = new Uint32Array(new Float32Array([x]).buffer);
+        bits[0] = (((bits[0] + 0x7fff + ((bits[0] >>> 16) & 1)) >>> 16) << 16) >>> 0;
+        return new Float32Array(bits.buffer)[0];
+      };
+      for (const s of mediumCases) tg.tidy(() => {
+        const { B, Hq, Hkv, Tq, Tk, D } = s;
+        const qv = randomArray(B * Tq * Hq * D, 31 * Tq + D), kv = randomArray(B * Tk * Hkv * D, 37 * Tk + D);
+        const vv = randomArray(B * Tk * Hkv * D, 41 * Tk + D), dOv = randomArray(B * Tq * Hq * D, 43 * Tq + D);
+        const ref = attentionGradRef(qv.map(bf16), kv.map(bf16), vv.map(bf16), dOv.map(bf16), s);
+        const q = fromArray(qv, [B, Tq, Hq, D]), k = fromArray(kv, [B, Tk, Hkv, D]), v = fromArray(vv, [B, Tk, Hkv, D]);
+        const keyStart = s.keyStart ? { keyStart: tg.tensor(Int32Array.from(s.keyStart), [B], { dtype: 'int32' }) } : {};
+        const dims = { B, Tq, Tk, Hq, Hkv, D, scale: s.scale ?? 1 / Math.sqrt(D), causal: s.causal, precision: 'medium' as const,
+          ...keyStart };
+        const backend = q.backend;
+        const o = tg.empty([B, Tq, Hq, D]), lse = tg.empty([B, Hq, Tq]);
+        backend.attentionForward(o, lse, q, k, v, dims);
+        const what = `${device} ${JSON.stringify(s)}`;
+        expectClose(o.data(), ref.o, { atol: 1e-2, rtol: 1e-2 }, `o ${what}`);
+        expectClose(lse.data(), ref.lse, DOT_TOL, `lse ${what}`);
+        if (s === mediumCases[0]) {
+          // Without its precision argument the entry point computes at its addon's default, as on the CPU.
+          const addon = device === 'cuda' ? cudaAddon() : native;
+          const strides = (T: number, H: number) => [T * H * D, H * D, D];
+          const atDefault = (precision: tg.Float32MatmulPrecision) => {
+            const o2 = tg.empty([B, Tq, Hq, D]), lse2 = tg.empty([B, Hq, Tq]);
+            backend.setDefaultMatmulPrecision(precision);
+            try {
+              (addon.attentionForward as unknown as (...x: unknown[]) => void)(o2.storage.id, 0, strides(Tq, Hq), lse2.storage.id, 0,
+                q.storage.id, 0, strides(Tq, Hq), k.storage.id, 0, strides(Tk, Hkv), v.storage.id, 0, strides(Tk, Hkv),
+                B, Tq, Tk, Hq, Hkv, D, dims.scale, s.causal, 0, 0);
+            } finally {
+              backend.setDefaultMatmulPrecision('highest');
+            }
+            return Array.from(o2.data());
+          };
+          const highest = tg.empty([B, Tq, Hq, D]);
+          backend.attentionForward(highest, tg.empty([B, Hq, Tq]), q, k, v, { ...dims, precision: 'highest' });
+          expect(atDefault('medium')).toEqual(Array.from(o.data()));
+          expect(atDefault('highest')).toEqual(Array.from(highest.data()));
+        }
+        const dq = tg.empty([B, Tq, Hq, D]), dk = tg.empty([B, Tk, Hkv, D]), dv = tg.empty([B, Tk, Hkv, D]);
+        backend.attentionBackward(dq, dk, dv, fromArray(dOv, [B, Tq, Hq, D]), q, k, v, o, lse, dims);
+        const gradTol = { atol: 3e-2, rtol: 2e-2 };
+        expectClose(dq.data(), ref.dq, gradTol, `dq ${what}`);
+        expectClose(dk.data(), ref.dk, gradTol, `dk ${what}`);
+        expectClose(dv.data(), ref.dv, gradTol, `dv ${what}`);
+      });
+    });
+
     it('entry points of the device\'s addon reject bad views, dims and overlaps, naming the op', () => {
       tg.tidy(() => {
         const addon: Pick<ComputeAddon, 'attentionForward' | 'attentionBackward'> = device === 'cuda' ? cudaAddon() : native;
