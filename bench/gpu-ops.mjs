@@ -3,7 +3,7 @@
 // tokens) with each kernel the addon has at both float32 precisions; copy and elementwise bandwidth; causal GQA
 // attention forward+backward at T = 1024 and 4096. Plain Node on dist/ (the GPU machine has no npm).
 // Usage: node bench/gpu-ops.mjs <thinkgrad_cuda.node> [outDir] [--small]
-// --small: tiny shapes, no PyTorch: the whole script on the CPU emulator (tests/cuda-emulated-bench.test.ts).
+// --small: tiny shapes, no PyTorch: the whole script on the CPU emulator (tests/grpo-cuda-emulated.test.ts).
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -63,6 +63,27 @@ describe.skipIf(!status.available)('the CUDA emulator', () => {
       rmSync(out, { recursive: true, force: true });
     }
   });
+
+  it('bench/gpu-ops.mjs (the GPU engine beside PyTorch in bench/gpu.sh) runs every case and writes its report', () => {
+    const out = mkdtempSync(join(tmpdir(), 'tg-gpu-ops-'));
+    try {
+      const r = spawnSync(process.execPath, ['bench/gpu-ops.mjs', emulated, out, '--small'], { encoding: 'utf8' });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/GEMM kernels: highest simt-f32, medium mma-bf16/);
+      const report = JSON.parse(readFileSync(join(out, 'gpu-ops.json'), 'utf8'));
+      for (const { ms } of Object.values(report.gemm) as { ms: Record<string, unknown> }[]) {
+        expect(Object.keys(ms)).toEqual(['highest simt-f32', 'medium mma-bf16']);
+        for (const t of Object.values(ms)) expect(t).toBeGreaterThan(0);
+      }
+      for (const op of ['copy', 'add', 'silu']) expect(report.bandwidth[op]).toBeGreaterThan(0);
+      for (const { ms } of Object.values(report.attention) as { ms: Record<string, { forwardBackward: number }> }[]) {
+        expect(ms.highest.forwardBackward).toBeGreaterThan(0);
+        expect(ms.medium.forwardBackward).toBeGreaterThan(0);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 });
 
 grpoCudaSuite('GRPO kernels: CUDA (emulated) vs CPU', status);

@@ -76,9 +76,9 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
-// THINKGRAD_TEST_DEVICES (e.g. "cpu" or "cpu,cuda") picks the op tests' devices; by default cpu only until the
-// cuda backend runs every primitive.
-const testDevices = (process.env.THINKGRAD_TEST_DEVICES ?? 'cpu').split(',').map((d) => d.trim()) as Device[];
+// THINKGRAD_TEST_DEVICES (e.g. "cpu") narrows the op tests' devices; by default every device tensors can live on
+// here (cuda: a real device, else the emulator).
+const testDevices = (process.env.THINKGRAD_TEST_DEVICES ?? storageDevices.join(',')).split(',').map((d) => d.trim()) as Device[];
 
 /**
  * Runs `body` once per backend the op tests run on: cpu, and cuda (a real device, else the emulator), with that
