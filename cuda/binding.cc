@@ -24,6 +24,11 @@ Napi::Value device_info(const Napi::CallbackInfo& info) {
   DeviceState& d = dev();
   Napi::Object o = Napi::Object::New(env);
   o.Set("available", Napi::Boolean::New(env, d.ok));
+#ifdef THINKGRAD_CUDA_EMULATOR
+  o.Set("emulated", Napi::Boolean::New(env, true));
+#else
+  o.Set("emulated", Napi::Boolean::New(env, false));
+#endif
   o.Set("reason", d.ok ? std::string() : d.reason);
   o.Set("count", d.count);
   if (d.ok) {

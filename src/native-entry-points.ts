@@ -60,6 +60,8 @@ export interface GroupAdvantageStats {
 
 export interface CudaDeviceInfo {
   available: boolean;
+  /** The CPU emulator (cuda/emulator) standing in for a GPU: correct, not fast. */
+  emulated: boolean;
   /** Why CUDA is unavailable ('' when available). */
   reason: string;
   count: number;

@@ -1,7 +1,7 @@
 // Issue 12 §4: a whole tiny Llama training step (forward, cross-entropy, backward, clipping, AdamW) on the cuda
 // device (a real one, else the CPU emulator) equals the same steps on the CPU to 1e-4: unpadded batches (the fused
 // attention kernels), a left-padded batch (the masked attention composed from ops), tied and untied heads, GQA.
-// Then the trainers on a model moved to cuda: SFT steps and GRPO steps (sampling, rewards, reference model, two
+// Then the trainers with `device: 'cuda'`: SFT steps and GRPO steps (sampling, rewards, reference model, two
 // iterations) equal the CPU run.
 import { describe, expect, it } from 'vitest';
 import { cudaDevice } from './helpers/devices.js';
@@ -84,7 +84,7 @@ describe.skipIf(!cudaDevice.available)(`a tiny Llama training step on cuda equal
   });
 });
 
-describe.skipIf(!cudaDevice.available)('trainers on a model moved to cuda', () => {
+describe.skipIf(!cudaDevice.available)("the trainers' device option", () => {
   const tok = additionTokenizer();
   const tiny = (seed: number) => new nn.LlamaForCausalLM({
     vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 2, tieWordEmbeddings: true,
@@ -93,15 +93,29 @@ describe.skipIf(!cudaDevice.available)('trainers on a model moved to cuda', () =
   const examples = additionExamples(64, { seed: 3 }).map(({ prompt, completion }) => ({ prompt, completion }));
   const problems = additionTrainProblems(64, 5).map((p) => ({ prompt: p.prompt, answer: p.answer }));
 
+  it("device 'auto' is a real GPU when one is here, never the emulator; a bad device is a config error", () => {
+    const model = tiny(1);
+    const auto = new SFTTrainer(model, tok, examples, { maxSteps: 1 });
+    expect(auto.device).toBe(cudaDevice.emulated ? 'cpu' : 'cuda');
+    expect(model.device).toBe(auto.device);
+    expect(() => new SFTTrainer(model, tok, examples, { device: 'tpu' as tg.Device })).toThrow(/device/);
+    model.dispose();
+  });
+
   it('SFT then GRPO (beta 0.04, two iterations) give the CPU run\'s losses and weights', async () => {
     const run = async (device: tg.Device) => {
-      const model = tiny(4).to(device);
-      const ref = tiny(5).to(device);
-      const sft = new SFTTrainer(model, tok, examples, { maxSteps: 3, batchSize: 8, learningRate: 1e-2, seed: 2 }).fit();
-      const grpo = await new GRPOTrainer(model, tok, problems, [tg.rewards.accuracy()], {
+      // Made on the CPU: the trainers' `device` option moves the policy and the reference model.
+      const model = tiny(4);
+      const ref = tiny(5);
+      const sftTrainer = new SFTTrainer(model, tok, examples, { maxSteps: 3, batchSize: 8, learningRate: 1e-2, seed: 2, device });
+      expect([sftTrainer.device, model.device]).toEqual([device, device]);
+      const sft = sftTrainer.fit();
+      const grpoTrainer = new GRPOTrainer(model, tok, problems, [tg.rewards.accuracy()], {
         maxSteps: 2, numGenerations: 4, generationBatchSize: 16, microBatchSize: 8, maxCompletionLength: 8, seed: 3,
-        learningRate: 1e-3, beta: 0.04, numIterations: 2,
-      }, {}, ref).train();
+        learningRate: 1e-3, beta: 0.04, numIterations: 2, device,
+      }, {}, ref);
+      expect([grpoTrainer.device, ref.device]).toEqual([device, device]);
+      const grpo = await grpoTrainer.train();
       expect(model.device).toBe(device);
       const weights = model.parameters().map((p) => p.data() as Float32Array);
       model.dispose();

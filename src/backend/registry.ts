@@ -32,6 +32,13 @@ export function loadedBackends(): Backend[] {
   return cudaBackend ? [cpuBackend, cudaBackend] : [cpuBackend];
 }
 
+/** A device option: 'auto' is cuda on a real GPU that can run here (never the CUDA emulator), else cpu. */
+export function resolveDevice(device: 'auto' | Device): Device {
+  if (device !== 'auto') return device;
+  const cuda = cudaAvailable();
+  return cuda.available && !cuda.device?.emulated ? 'cuda' : 'cpu';
+}
+
 /** Devices that can run here: cpu, and cuda where the CUDA addon loads and sees a device (`cudaAvailable()` says why not). */
 export function backends(): Device[] {
   return cudaAvailable().available ? ['cpu', 'cuda'] : ['cpu'];

@@ -2,6 +2,7 @@
 // generation), score them with rule or model rewards, normalize rewards within each group into advantages,
 // then take numIterations optimizer steps over the generation batch with the fused GRPO loss. Option names
 // are TRL's GRPOConfig in camelCase, with TRL's defaults unless stated.
+import type { Device } from '../backend/backend.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import { loadTrainerCheckpoint, resumeCheckpointFolder, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop, StoppableTrainer } from './trainer-checkpoint.js';
@@ -22,7 +23,9 @@ import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
-import { clipTrainerGradients, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
+import {
+  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+} from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
@@ -130,6 +133,8 @@ export function rewardName(fn: RewardFunction, i: number): string {
 
 export class GRPOTrainer extends StoppableTrainer {
   readonly config: GRPOConfig;
+  /** Where the models and the optimizer state live (the `device` option resolved). */
+  readonly device: Device;
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
@@ -181,6 +186,7 @@ export class GRPOTrainer extends StoppableTrainer {
     checkUnknownCharacters('GRPOTrainer', tokenizer, [...dataset, ...evalDataset].map((row) => row.prompt), c.unknownCharacters);
     this.data = new DataOrder(dataset.length, c.seed);
     this.generator = new RandomGenerator(c.seed);
+    this.device = placeOnTrainerDevice(c, model, refModel);
     this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
     // The scheduler steps once per optimizer step: numIterations per GRPO step.
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps * c.numIterations);

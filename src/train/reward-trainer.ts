@@ -1,6 +1,7 @@
 // Reward-model training on pairwise preferences (TRL's RewardTrainer): each pair (prompt, chosen, rejected,
 // optional margin) is scored by a LlamaForSequenceClassification and trained with the Bradley-Terry loss
 // -log sigmoid(r_chosen - r_rejected - margin). Logs, checkpoints and resume follow the SFT trainer.
+import type { Device } from '../backend/backend.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
@@ -17,7 +18,9 @@ import type { LRScheduler } from '../optim/schedules.js';
 import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
-import { clipTrainerGradients, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
+import {
+  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+} from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
 /** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
@@ -101,6 +104,8 @@ export interface RewardEvalMetrics {
 
 export class RewardTrainer extends StoppableTrainer {
   readonly config: RewardConfig;
+  /** Where the models and the optimizer state live (the `device` option resolved). */
+  readonly device: Device;
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
@@ -125,6 +130,7 @@ export class RewardTrainer extends StoppableTrainer {
     this.trainSet = dataset.map((p, i) => this.tokenize(p, i, 'dataset'));
     this.evalSet = evalDataset.map((p, i) => this.tokenize(p, i, 'evalDataset'));
     this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
+    this.device = placeOnTrainerDevice(c, model);
     this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);

@@ -1,6 +1,7 @@
 // Supervised fine-tuning of a causal LM on (prompt, completion) pairs: the cold start of the R1 recipe and
 // the distillation step. Loss on completion tokens only by default, AdamW with warmup + cosine decay,
 // gradient accumulation, clipping, evaluation loss, JSONL logs and checkpoints.
+import type { Device } from '../backend/backend.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
@@ -14,7 +15,9 @@ import { causalBatch, IGNORE_INDEX, type LabeledSequence, labeledSequence, packS
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
-import { clipTrainerGradients, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler } from './training-args.js';
+import {
+  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+} from './training-args.js';
 
 export interface SFTExample {
   prompt: string;
@@ -80,6 +83,8 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
 
 export class SFTTrainer extends StoppableTrainer {
   readonly config: SFTConfig;
+  /** Where the models and the optimizer state live (the `device` option resolved). */
+  readonly device: Device;
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   readonly logger: JsonlLogger;
@@ -108,6 +113,7 @@ export class SFTTrainer extends StoppableTrainer {
     this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
     this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     checkUnknownCharacters('SFTTrainer', tokenizer, [...dataset, ...evalDataset].flatMap((e) => [e.prompt, e.completion]), c.unknownCharacters);
+    this.device = placeOnTrainerDevice(c, model);
     this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);

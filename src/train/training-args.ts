@@ -1,6 +1,9 @@
 // The transformers TrainingArguments options that every trainer config (SFT, GRPO, reward) takes in the same
 // form: AdamW's betas and epsilon, warmup as a share of the run and how many checkpoints to keep; their checks
 // and defaults (written once), and the AdamW and LR scheduler each trainer builds from its config.
+import type { Device } from '../backend/backend.js';
+import { resolveDevice } from '../backend/registry.js';
+import type { Module } from '../nn/module.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { getSchedule, LRScheduler, type ScheduleName } from '../optim/schedules.js';
@@ -25,14 +28,33 @@ export interface TrainingArgs {
    * folders there (by step) beyond this many are deleted, never the one just written; null keeps all. Default null.
    */
   saveTotalLimit: number | null;
+  /**
+   * Where the models, their gradients and the optimizer state live during training: 'cuda', 'cpu', or 'auto' (a
+   * GPU when one is usable here, else the CPU; the CUDA emulator is never picked). The trainer moves the models
+   * there in place (`model.to`), as Accelerate does for TRL; `trainer.device` says which it used. Default 'auto'.
+   */
+  device: 'auto' | Device;
 }
 
-export const TRAINING_ARGS_DEFAULTS: TrainingArgs = { adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0, saveTotalLimit: null };
+export const TRAINING_ARGS_DEFAULTS: TrainingArgs = {
+  adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0, saveTotalLimit: null, device: 'auto',
+};
 
 export const TRAINING_ARGS_FIELDS: Record<keyof TrainingArgs, FieldSpec> = {
   adamBeta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true }, adamBeta2: { kind: 'number', min: 0, max: 1, exclusiveMax: true },
   adamEpsilon: { kind: 'number', min: 0 }, warmupRatio: { kind: 'number', min: 0, max: 1 }, saveTotalLimit: { kind: 'int', min: 1, nullable: true },
+  device: { kind: 'enum', values: ['auto', 'cpu', 'cuda'] },
 };
+
+/**
+ * The device of a trainer's `device` option ('auto': cuda on a real GPU, else cpu), with `models` moved there in
+ * place. An explicit 'cuda' where CUDA cannot run throws the reason.
+ */
+export function placeOnTrainerDevice(c: Pick<TrainingArgs, 'device'>, ...models: (Module | null)[]): Device {
+  const device = resolveDevice(c.device);
+  for (const model of models) model?.to(device);
+  return device;
+}
 
 /**
  * Warmup steps of a run of `totalSteps` optimizer steps (transformers' get_warmup_steps): warmupSteps when > 0,

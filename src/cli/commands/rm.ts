@@ -29,7 +29,8 @@ Config fields (JSON):
                warmupRatio (warmup share of the steps when warmupSteps is 0), lrSchedule, minLrRatio,
                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, maxLength, appendEos,
                centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery, saveTotalLimit
-               (checkpoints kept, oldest deleted first; default all)
+               (checkpoints kept, oldest deleted first; default all), device ("auto": a GPU when usable,
+               else "cpu"; or "cuda")
   headSeed     seed of the fresh score head when starting from a causal LM (default 0)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
