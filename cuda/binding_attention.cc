@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "attention.cuh"
+#include "binding/tensor_args.h"
 #include "binding_families.h"
 #include "buffers.h"
 #include "kv_cache.cuh"
@@ -17,48 +18,20 @@ namespace {
 
 using namespace tg::binding;
 
-// A float32 tensor argument and the element span [begin, end) it touches, set once checked.
-struct TensorArg {
-  DevBuffer* buf;
-  int64_t offset;
-  const char* name;
-  int64_t begin = 0, end = 0;
-  float* ptr() const { return buf->at<float>(offset); }
-};
+// A float32 tensor argument: the buffer and the element offset read from positions i and i + 1.
+using TensorArg = TensorSpan<DevBuffer>;
 
 TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   DevBuffer& b = typed_buffer(info, i, op, name, kF32, 0);
   return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
 }
 
-void contiguous(const char* op, TensorArg& t, int64_t count) {
-  check_elements(op, t.name, t.buf->numel(), t.offset, count);
-  t.begin = t.offset;
-  t.end = t.offset + count;
-}
-
-int64_t positive_dim(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  const int64_t v = int_arg(info, i, op, name);
-  if (v < 1) throw_range(op, std::string(name) + " must be positive, got " + std::to_string(v));
-  return v;
-}
-
-bool spans_intersect(const TensorArg& a, const TensorArg& b) {
-  return a.buf->data == b.buf->data && a.begin < b.end && b.begin < a.end && a.begin < a.end && b.begin < b.end;
-}
-
-void no_overlap(const char* op, const TensorArg& out, const TensorArg& in) {
-  if (spans_intersect(out, in)) throw_range(op, std::string(out.name) + " overlaps " + in.name);
-}
-
-std::string dims_str(std::initializer_list<int64_t> d) { return shape_str(std::vector<int64_t>(d)); }
-
 // A (B, T, H, D) view: id, offset, [sB, sT, sH] (D contiguous) at positions i, i+1, i+2.
 struct HeadsArg {
   TensorArg t;
   int64_t sb, st, sh;
-  tg::cuda::HeadsIn in() const { return {t.ptr(), sb, st, sh}; }
-  tg::cuda::HeadsOut out() const { return {t.ptr(), sb, st, sh}; }
+  tg::cuda::HeadsIn in() const { return {t.at<float>(), sb, st, sh}; }
+  tg::cuda::HeadsOut out() const { return {t.at<float>(), sb, st, sh}; }
 };
 
 HeadsArg heads_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
@@ -169,7 +142,7 @@ Napi::Value attention_fwd(const Napi::CallbackInfo& info) {
   const int sms = dev.prop.multiProcessorCount;
   const size_t bytes = tg::cuda::attention_forward_scratch_bytes(d, sms);
   float* partial = bytes == 0 ? nullptr : static_cast<float*>(scratch(dev, bytes));
-  check(tg::cuda::launch_attention_forward(o.out(), lse.ptr(), q.in(), k.in(), v.in(), d, bf16, sms, partial, 0));
+  check(tg::cuda::launch_attention_forward(o.out(), lse.at<float>(), q.in(), k.in(), v.in(), d, bf16, sms, partial, 0));
   return info.Env().Undefined();
 }
 
@@ -213,7 +186,7 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   DeviceState& dev = need_device();
   float* delta = static_cast<float*>(scratch(dev, tg::cuda::attention_backward_scratch_bytes(d)));
   check(tg::cuda::launch_attention_backward(dq.out(), dk.out(), dv.out(), d_o.in(), q.in(), k.in(), v.in(), o.in(),
-                                            lse.ptr(), delta, d, bf16, 0));
+                                            lse.at<float>(), delta, d, bf16, 0));
   return info.Env().Undefined();
 }
 
@@ -257,7 +230,7 @@ Napi::Value kv_cache_load_fn(const Napi::CallbackInfo& info) {
   if (Tk > cache.L) throw_range(op, "Tk " + std::to_string(Tk) + " exceeds the cache's " + std::to_string(cache.L));
   contiguous(op, dst, numel_of({cache.B, cache.Hkv, Tk, cache.D}, op));
   need_device();
-  check(tg::cuda::launch_kv_cache_load(dst.ptr(), cache, Tk, 0));
+  check(tg::cuda::launch_kv_cache_load(dst.at<float>(), cache, Tk, 0));
   return info.Env().Undefined();
 }
 
@@ -288,7 +261,7 @@ Napi::Value attention_decode_bf16_fn(const Napi::CallbackInfo& info) {
     std::vector<int64_t> bs = int_array_arg(info, 19, op, "bias strides");
     if (bs.size() != 3) throw_range(op, "bias strides must be [sB, sQ, sK], got " + shape_str(bs));
     check_view_elements(op, "bias", bt.buf->numel(), bt.offset, {d.B, d.Tq, d.Tk}, bs);
-    bias = {bt.ptr(), bs[0], bs[1], bs[2]};
+    bias = {bt.at<float>(), bs[0], bs[1], bs[2]};
   }
   check_head_dim(op, d.D, tg::cuda::kAttentionMaxHeadDim);
   DeviceState& dev = need_device();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "binding/tensor_args.h"
 #include "binding_families.h"
 #include "buffers.h"
 #include "rmsnorm.cuh"
@@ -18,49 +19,12 @@ namespace {
 using namespace tg::binding;
 
 // A tensor argument: the buffer and the element offset read from positions i and i + 1.
-struct TensorArg {
-  DevBuffer* buf;
-  int64_t offset;
-  const char* name;
-  int64_t begin = 0, end = 0;  // element span [begin, end) it touches, set once checked
-  template <class T>
-  T* at() const {
-    return buf->at<T>(offset);
-  }
-};
+using TensorArg = TensorSpan<DevBuffer>;
 
 TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype) {
   DevBuffer& b = typed_buffer(info, i, op, name, dtype, 0);
   return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
 }
-
-// Checks that `count` contiguous elements from the offset lie in the buffer and records the span.
-void contiguous(const char* op, TensorArg& t, int64_t count) {
-  check_elements(op, t.name, t.buf->numel(), t.offset, count);
-  t.begin = t.offset;
-  t.end = t.offset + count;
-}
-
-int64_t positive_dim(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  int64_t v = int_arg(info, i, op, name);
-  if (v < 1) throw_range(op, std::string(name) + " must be positive, got " + std::to_string(v));
-  return v;
-}
-
-bool spans_intersect(const TensorArg& a, const TensorArg& b) {
-  return a.buf->data == b.buf->data && a.begin < b.end && b.begin < a.end && a.begin < a.end && b.begin < b.end;
-}
-
-// An output may coincide exactly with an input where the kernel supports in place (same offset and extent); any
-// other overlap would read values the kernel already overwrote.
-void no_overlap(const char* op, const TensorArg& out, const TensorArg& in, bool exact_ok) {
-  if (!spans_intersect(out, in)) return;
-  if (exact_ok && out.begin == in.begin && out.end == in.end) return;
-  throw_range(op, std::string(out.name) + " overlaps " + in.name +
-                      (exact_ok ? " without coinciding with it (only exact in place is supported)" : ""));
-}
-
-std::string dims_str(std::initializer_list<int64_t> d) { return shape_str(std::vector<int64_t>(d)); }
 
 // Device status words, reset to INT_MAX ("nothing found") before a kernel reports into them.
 int* reset_status(DeviceState& d) {

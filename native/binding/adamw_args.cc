@@ -9,12 +9,6 @@
 namespace tg::binding {
 namespace {
 
-float finite_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  double v = number_arg(info, i, op, name);
-  if (!std::isfinite(v)) throw_range(op, std::string(name) + " must be finite");
-  return static_cast<float>(v);
-}
-
 // A list of integers of any length (int_array_arg takes shapes: at most 64 entries).
 std::vector<int64_t> int_list_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   expect_arity(info, i, op, name);

@@ -181,4 +181,18 @@ void check_view_elements(const char* op, const char* name, int64_t buffer_numel,
                         " elements");
 }
 
+int64_t positive_dim(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  const int64_t v = int_arg(info, i, op, name);
+  if (v < 1) throw_range(op, std::string(name) + " must be positive, got " + std::to_string(v));
+  return v;
+}
+
+float finite_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  const double v = number_arg(info, i, op, name);
+  if (!std::isfinite(v)) throw_range(op, std::string(name) + " must be finite");
+  return static_cast<float>(v);
+}
+
+std::string dims_str(std::initializer_list<int64_t> d) { return shape_str(std::vector<int64_t>(d)); }
+
 }  // namespace tg::binding

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ std::string string_arg(const Napi::CallbackInfo& info, int i, const char* op, co
 std::vector<int64_t> int_array_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
 // An optional argument left out, null or undefined.
 bool absent(const Napi::CallbackInfo& info, int i);
+
+// An integer >= 1, a finite number (as float), and dims written as a shape for messages.
+int64_t positive_dim(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+float finite_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+std::string dims_str(std::initializer_list<int64_t> d);
 
 // Element counts and views against a buffer of `buffer_numel` elements (either addon's buffers).
 int64_t numel_of(const std::vector<int64_t>& shape, const char* op);
