@@ -2,8 +2,10 @@
 # One call on a lent GPU machine (see docs in /work/shared/GPU.md): unpack Node, print the GPU, build the
 # CUDA addon for sm_90 from the carried sources, check the GRPO kernels against float64 references, time
 # W3 with CUDA events beside PyTorch, run the op tests on the device against the CPU (every test in
-# forEachBackend), time the GPU engine's ops beside PyTorch (bench/gpu-ops.mjs: GEMM, bandwidth, attention),
-# and run compute-sanitizer on a small check. Logs go to $OUT. Under 10 minutes.
+# forEachBackend), train and sample a 0.5B model beside PyTorch and transformers (bench/gpu-train.mjs: W2, W4,
+# W5), time the GPU engine's ops beside PyTorch (bench/gpu-ops.mjs: GEMM, bandwidth, attention), and run
+# compute-sanitizer on a small check. Logs go to $OUT. Each stage's timeout is cut to what is left of 570 s, so
+# the whole call stays under 10 minutes and a late stage is cut rather than the call.
 # Needs (carried): .gpu/node.xz, .gpu/test-modules.tar.xz (scripts/gpu-carry.sh makes both), build/ and
 # native/cpu-probe/build/ (the CPU addon), dist/.
 set -uo pipefail
@@ -12,6 +14,8 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 T0=$(date +%s)
 stamp() { echo "[gpu.sh +$(( $(date +%s) - T0 ))s] $*"; }
+# within CAP: the smaller of CAP and the seconds left of the call's 570-second budget (at least 1).
+within() { local left=$(( 570 - ($(date +%s) - T0) )); (( left < $1 )) && echo $(( left > 1 ? left : 1 )) || echo "$1"; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -46,13 +50,13 @@ if command -v cuobjdump > /dev/null; then
 fi
 
 stamp "correctness + W3 benchmark"
-timeout 150 node bench/gpu-grpo.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-grpo.log" | grep -v '^ok  '
+timeout $(within 120) node bench/gpu-grpo.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-grpo.log" | grep -v '^ok  '
 rc=${PIPESTATUS[0]}
 
 stamp "op tests on the device (cpu and cuda)"
 if tar -xJf .gpu/test-modules.tar.xz -C "$work" 2> "$OUT/test-modules.log"; then
   ln -sfn "$work/node_modules" node_modules
-  THINKGRAD_CUDA_PATH="$ADDON" THINKGRAD_TEST_DEVICES=cpu,cuda timeout 150 node node_modules/vitest/vitest.mjs run \
+  THINKGRAD_CUDA_PATH="$ADDON" THINKGRAD_TEST_DEVICES=cpu,cuda timeout $(within 120) node node_modules/vitest/vitest.mjs run \
     tests/elementwise.test.ts tests/creation.test.ts tests/shape.test.ts tests/reduce.test.ts tests/index-ops.test.ts \
     tests/matmul.test.ts tests/matmul-precision.test.ts tests/nn-fused.test.ts tests/kv-cache-bf16.test.ts \
     tests/optim.test.ts tests/devices.test.ts tests/cuda-training.test.ts > "$OUT/op-tests.log" 2>&1
@@ -62,8 +66,11 @@ else
   echo "gpu.sh: no .gpu/test-modules.tar.xz (scripts/gpu-carry.sh): op tests skipped"
 fi
 
+stamp "0.5B training and sampling beside PyTorch (W2, W4, W5)"
+timeout $(within 240) node bench/gpu-train.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-train.log"
+
 stamp "GPU ops beside PyTorch (GEMM, bandwidth, attention)"
-timeout 180 node bench/gpu-ops.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-ops.log"
+timeout $(within 150) node bench/gpu-ops.mjs "$ADDON" "$OUT" 2>&1 | tee "$OUT/gpu-ops.log"
 
 if command -v compute-sanitizer > /dev/null && [ $(( $(date +%s) - T0 )) -lt 480 ]; then
   stamp "compute-sanitizer memcheck (small shapes)"
@@ -71,5 +78,5 @@ if command -v compute-sanitizer > /dev/null && [ $(( $(date +%s) - T0 )) -lt 480
     > "$OUT/memcheck.log" 2>&1
   echo "memcheck rc=$? : $(grep -E 'ERROR SUMMARY|correctness' "$OUT/memcheck.log" | tr '\n' ' ')"
 fi
-stamp "done (bench rc=$rc); logs in $OUT: env.txt build.log sass.txt gpu-grpo.log gpu-grpo.json op-tests.log gpu-ops.log gpu-ops.json memcheck.log"
+stamp "done (bench rc=$rc); logs in $OUT: env.txt build.log sass.txt gpu-grpo.log gpu-grpo.json op-tests.log gpu-train.log gpu-train.json gpu-ops.log gpu-ops.json memcheck.log"
 exit "$rc"

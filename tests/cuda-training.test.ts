@@ -2,7 +2,7 @@
 // device (a real one, else the CPU emulator) equals the same steps on the CPU to 1e-4: unpadded batches (the fused
 // attention kernels), a left-padded batch (the masked attention composed from ops), tied and untied heads, GQA.
 // Then the trainers with `device: 'cuda'`: SFT steps and GRPO steps (sampling, rewards, reference model, two
-// iterations) equal the CPU run.
+// iterations) equal the CPU run; evaluation, rejection sampling and the CLI's eval take the same option.
 import { describe, expect, it } from 'vitest';
 import { cudaDevice } from './helpers/devices.js';
 import * as tg from '../src/index.js';
@@ -10,7 +10,13 @@ import { nn } from '../src/index.js';
 import { randomInts } from './helpers/reference.js';
 import { GRPOTrainer } from '../src/train/grpo.js';
 import { SFTTrainer } from '../src/train/sft.js';
-import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
+import { additionAnswer, additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
+import { rejectionSample } from '../src/train/rejection-sampling.js';
+import { evalCommand } from '../src/cli/commands/eval.js';
+import { savePretrained } from '../src/io/pretrained.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const CONFIGS: Record<string, nn.LlamaConfigOptions> = {
   'llama, GQA, untied': { vocabSize: 19, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
@@ -128,5 +134,37 @@ describe.skipIf(!cudaDevice.available)("the trainers' device option", () => {
     let worst = 0;
     cpu.weights.forEach((w, i) => w.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - cuda.weights[i][j])))));
     expect(worst).toBeLessThan(1e-4);
+  });
+
+  it('evaluatePolicy and rejectionSample move the model to their device and sample what the CPU samples', () => {
+    const heldOut = problems.slice(0, 6);
+    const run = (device: tg.Device) => {
+      const model = tiny(6);
+      const evaluated = tg.evaluatePolicy(model, tok, heldOut, { k: 2, maxNewTokens: 8, extractAnswer: additionAnswer, seed: 4, device });
+      expect(model.device).toBe(device);
+      const sampled = rejectionSample(model.to('cpu'), tok, heldOut, { k: 2, maxNewTokens: 8, seed: 5, isCorrect: () => true, device });
+      expect(model.device).toBe(device);
+      model.dispose();
+      return { samples: evaluated.samples, greedy: evaluated.greedyAccuracy, kept: sampled.examples };
+    };
+    expect(run('cuda')).toEqual(run('cpu'));
+  });
+
+  it("the CLI's eval runs where its 'device' says and names it in eval.json's summary", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-cli-device-'));
+    try {
+      const model = tiny(8);
+      savePretrained(model, join(dir, 'model'), { tokenizer: tok });
+      model.dispose();
+      const config = (device: string, out: string) => ({ model: join(dir, 'model'), data: { task: 'addition', count: 3 }, k: 2, maxNewTokens: 6,
+        greedy: false, device, output: join(dir, out) });
+      const onCuda = await evalCommand(config('cuda', 'cuda'), { quiet: true });
+      const onCpu = await evalCommand(config('cpu', 'cpu'), { quiet: true });
+      expect({ ...onCuda, output: '' }).toEqual({ ...onCpu, output: '' });
+      expect(readFileSync(join(dir, 'cuda', 'report.html'), 'utf8')).toMatch(/device<\/td>\s*<td[^>]*>cuda/);
+      await expect(evalCommand(config('tpu', 'tpu'), { quiet: true })).rejects.toThrow(`config: field 'device' must be one of "auto", "cpu", "cuda", got "tpu"`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

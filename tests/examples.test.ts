@@ -21,7 +21,7 @@ const numbers = (text: string, re: RegExp) => [...text.matchAll(re)].map((m) => 
 describe('examples', () => {
   it('every example is tested here', () => {
     const tested = ['quickstart.ts', 'custom-grpo-loop.ts', 'fused-loss-own-logits.ts', 'hf-folder.ts', 'async-reward.ts', 'mixed-precision.ts',
-      'cuda-grpo-step.ts'];
+      'cuda-grpo-step.ts', 'gpu-training.ts'];
     expect(readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts')).sort()).toEqual([...tested].sort());
   });
 
@@ -69,6 +69,17 @@ describe('examples', () => {
     const diff = out.match(/max \|d logits, cuda - cpu\| = (\S+)/);
     expect(Number(diff![1])).toBeLessThan(1e-6);
   });
+
+  it.runIf(process.platform !== 'win32')('gpu-training: SFT then GRPO with device cuda give the CPU run\'s losses', () => {
+    const out = runExample('gpu-training.ts', { THINKGRAD_CUDA_PATH: join(root, 'cuda/emulator/build/Release/thinkgrad_cuda_emulated.node') });
+    expect(out).toMatch(/device: thinkgrad CUDA emulator/);
+    expect(out).toMatch(/^cuda: trained on cuda;/m);
+    expect(out).toMatch(/^cpu: trained on cpu;/m);
+    const losses = (device: string) => numbers(out.match(new RegExp(`^${device}: .*$`, 'm'))![0], /(\d+\.\d{4})/g);
+    expect(losses('cuda')).toHaveLength(losses('cpu').length);
+    const diff = out.match(/largest loss difference, cuda vs cpu: (\S+)/);
+    expect(Number(diff![1])).toBeLessThan(1e-5);
+  }, 120_000);
 
   it('fused-loss-own-logits: the fused loss on user logits matches plain float64 JavaScript', () => {
     const out = runExample('fused-loss-own-logits.ts');

@@ -84,6 +84,24 @@ describe.skipIf(!status.available)('the CUDA emulator', () => {
       rmSync(out, { recursive: true, force: true });
     }
   });
+
+  it('bench/gpu-train.mjs (W2, W4, W5 on the 0.5B shape in bench/gpu.sh) runs every workload in miniature', () => {
+    const out = mkdtempSync(join(tmpdir(), 'tg-gpu-train-'));
+    try {
+      const r = spawnSync(process.execPath, ['bench/gpu-train.mjs', emulated, out, '--small'], { encoding: 'utf8' });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(out, 'gpu-train.json'), 'utf8'));
+      expect(report.config.numAttentionHeads / report.config.numKeyValueHeads).toBe(7);
+      expect(report.w2.tokensPerSecond).toBeGreaterThan(0);
+      expect(report.w2.peakGiB).toBeGreaterThan(0);
+      for (const w of Object.values(report.w4) as { tokensPerSecond: number }[]) expect(w.tokensPerSecond).toBeGreaterThan(0);
+      const phases = report.w5.seconds;
+      expect(Object.keys(phases)).toEqual(['gen', 'reward', 'ref_fwd', 'policy_fwd_bwd', 'adamw', 'total']);
+      expect(phases.total).toBeGreaterThanOrEqual(phases.gen + phases.policy_fwd_bwd);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 });
 
 grpoCudaSuite('GRPO kernels: CUDA (emulated) vs CPU', status);

@@ -4,6 +4,8 @@
 // on the cold-start data), and evaluation of every model (pass@1 over k = 8 at T = 0.6, cons@8, greedy).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Device } from '../backend/backend.js';
+import { resolveDevice } from '../backend/registry.js';
 import { manualSeed } from '../ops/creation.js';
 import { LlamaForCausalLM } from '../nn/llama.js';
 import type { LlamaConfigOptions } from '../nn/config.js';
@@ -29,11 +31,13 @@ export interface DemoOptions {
   evalEvery: number;
   studentSteps: number;
   rejectionPrompts: number;
+  /** Where every model trains and samples: 'auto' (a usable GPU, else the CPU), 'cpu' or 'cuda'. */
+  device: 'auto' | Device;
 }
 
 export const DEMO_DEFAULTS: DemoOptions = {
   seed: 1, outputDir: 'thinkgrad-demo', coldStartExamples: 2000, sftSteps: 1000, grpoSteps: 400, evalEvery: 50,
-  studentSteps: 2000, rejectionPrompts: 4000,
+  studentSteps: 2000, rejectionPrompts: 4000, device: 'auto',
 };
 
 const MAX_NEW_TOKENS = 40;
@@ -55,6 +59,7 @@ const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`
 /** Runs the whole demo and returns the evaluation of each model. */
 export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Record<string, EvaluateResult>> {
   const o = { ...DEMO_DEFAULTS, ...options };
+  const device = resolveDevice(o.device);
   const started = performance.now();
   fs.mkdirSync(o.outputDir, { recursive: true });
   manualSeed(o.seed);
@@ -62,20 +67,20 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   const heldOut = additionHeldOut();
   const coldStart = additionExamples(o.coldStartExamples, { seed: o.seed, noise: 0.5 }).map(({ prompt, completion }) => ({ prompt, completion }));
   const newModel = (size: 'teacher' | 'student', seed: number) =>
-    new LlamaForCausalLM(modelConfig(size, tok.vocabSize, tok.eosTokenId, tok.padTokenId), { seed });
+    new LlamaForCausalLM(modelConfig(size, tok.vocabSize, tok.eosTokenId, tok.padTokenId), { seed }).to(device);
   const evaluate = (model: LlamaForCausalLM) => evaluatePolicy(model, tok, heldOut, {
     k: 8, temperature: 0.6, topP: 0.95, maxNewTokens: MAX_NEW_TOKENS, extractAnswer: additionAnswer, isWellFormed: additionWellFormed, seed: o.seed,
   });
   const sft = (model: LlamaForCausalLM, data: { prompt: string; completion: string }[], steps: number, label: string, folder: string) => {
     const bar = new ProgressBar(label, steps);
     const trainer = new SFTTrainer(model, tok, data, {
-      maxSteps: steps, batchSize: 32, learningRate: 3e-3, warmupSteps: 50, lrSchedule: 'cosine', logEvery: 10, seed: o.seed,
+      maxSteps: steps, batchSize: 32, learningRate: 3e-3, warmupSteps: 50, lrSchedule: 'cosine', logEvery: 10, seed: o.seed, device,
       outputDir: path.join(o.outputDir, folder),
     });
     return trainer.fit((step, total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}` : ''));
   };
   const results: Record<string, EvaluateResult> = {};
-  console.log(`thinkgrad demo: 3-digit addition, ${coldStart.length} noisy cold-start examples (each column sum off by 1 with p = 0.5), ${heldOut.length} held-out problems, seed ${o.seed}`);
+  console.log(`thinkgrad demo: 3-digit addition, ${coldStart.length} noisy cold-start examples (each column sum off by 1 with p = 0.5), ${heldOut.length} held-out problems, seed ${o.seed}, on ${device}`);
 
   // 1. Cold start.
   const policy = newModel('teacher', o.seed);
@@ -89,7 +94,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<Recor
   const grpo = new GRPOTrainer(policy, tok, rows, [accuracy(), format()], {
     maxSteps: o.grpoSteps, numGenerations: 8, generationBatchSize: 128, microBatchSize: 128, learningRate: 3e-4, warmupSteps: 40,
     lrSchedule: 'constant_with_warmup', rewardWeights: [1, 0.1], maxCompletionLength: MAX_NEW_TOKENS, temperature: 1, beta: 0,
-    lossType: 'dapo', seed: o.seed, outputDir: path.join(o.outputDir, DEMO_FOLDERS.grpo), logCompletions: true, numCompletionsToPrint: 8,
+    lossType: 'dapo', seed: o.seed, device, outputDir: path.join(o.outputDir, DEMO_FOLDERS.grpo), logCompletions: true, numCompletionsToPrint: 8,
   }, { onCompletions: samples.add });
   const accuracyCurve: [number, number][] = [[0, results['cold start'].passAt1]];
   const bar = new ProgressBar('GRPO', o.grpoSteps);

@@ -4,7 +4,8 @@
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
-import type { Float32MatmulPrecision } from '../backend/backend.js';
+import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
+import { resolveDevice } from '../backend/registry.js';
 import { generate } from '../generate/generate.js';
 import type { RandomGenerator } from '../ops/creation.js';
 import { answersEqual } from '../rl/rewards/math-answer.js';
@@ -39,6 +40,11 @@ export interface EvaluateOptions {
   kvCacheDtype?: KVCacheDtype;
   /** Precision of the model's matrix products (see GenerateOptions.matmulPrecision). Default: the process default. */
   matmulPrecision?: Float32MatmulPrecision;
+  /**
+   * Runs the model there, moving it in place first (as the trainers' `device`): 'auto' (a usable GPU, else the
+   * CPU), 'cpu' or 'cuda'. Default: where the model is.
+   */
+  device?: 'auto' | Device;
 }
 
 export interface EvaluateResult {
@@ -87,6 +93,7 @@ export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, pr
   for (const [name, v] of [['batchSize', options.batchSize ?? 512], ['maxNewTokens', options.maxNewTokens]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`evaluatePolicy: ${name} must be an integer >= 1, got ${String(v)}`);
   }
+  if (options.device !== undefined) model.to(resolveDevice(options.device));
   const isCorrect = options.isCorrect ?? ((a: string | null, ref: string) => answersEqual(a, ref));
   const encoded = problems.map((p) => tokenizer.encode(p.prompt));
   const sampled = completionsOf(model, tokenizer, encoded.flatMap((ids) => Array.from({ length: k }, () => ids)), options, true);

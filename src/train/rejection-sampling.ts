@@ -5,7 +5,8 @@ import type { Tokenizer } from '../io/tokenizers/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
-import type { Float32MatmulPrecision } from '../backend/backend.js';
+import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
+import { resolveDevice } from '../backend/registry.js';
 import { generate } from '../generate/generate.js';
 import type { RandomGenerator } from '../ops/creation.js';
 import { MAX_SAMPLES_PER_PROBLEM } from '../eval/evaluate.js';
@@ -31,6 +32,11 @@ export interface RejectionSampleOptions {
   kvCacheDtype?: KVCacheDtype;
   /** Precision of the model's matrix products (see GenerateOptions.matmulPrecision). Default: the process default. */
   matmulPrecision?: Float32MatmulPrecision;
+  /**
+   * Runs the model there, moving it in place first (as the trainers' `device`): 'auto' (a usable GPU, else the
+   * CPU), 'cpu' or 'cuda'. Default: where the model is.
+   */
+  device?: 'auto' | Device;
   /** Write the kept examples here as JSONL lines {prompt, completion} (atomically). */
   outputFile?: string;
 }
@@ -50,6 +56,7 @@ export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, r
   for (const [name, v] of [['batchSize', batch], ['maxNewTokens', options.maxNewTokens]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`rejectionSample: ${name} must be an integer >= 1, got ${String(v)}`);
   }
+  if (options.device !== undefined) model.to(resolveDevice(options.device));
   const eos = tokenizer.eosTokenId;
   const prompts = rows.flatMap((r) => Array.from({ length: k }, () => r));
   const examples: { prompt: string; completion: string }[] = [];

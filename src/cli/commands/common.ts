@@ -3,7 +3,10 @@
 // the output folder (checked before anything is written), the stdout summary table and the report charts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Device } from '../../backend/backend.js';
+import { resolveDevice } from '../../backend/registry.js';
 import { checkConfig, type FieldSpec } from '../../train/config.js';
+import { TRAINING_ARGS_FIELDS } from '../../train/training-args.js';
 import type { LogRecord } from '../../train/logger.js';
 import { LlamaForCausalLM } from '../../nn/llama.js';
 import { loadSequenceClassifier, type LlamaForSequenceClassification } from '../../nn/sequence-classification.js';
@@ -180,6 +183,21 @@ export function buildModel(src: string, c: Json, prefix = ''): LoadedModel {
   const make = () => named(`${src}: field '${f('modelConfig')}'`, () => new LlamaForCausalLM(o, { seed: (seed as number | undefined) ?? 0 }));
   const model = make();
   return { model, tokenizer, reload: make, description: `fresh Llama, d ${o.hiddenSize}, ${o.numHiddenLayers} layers, ${model.numParameters().toLocaleString()} parameters` };
+}
+
+/**
+ * Moves `model` to the config's top-level `device` (the commands that run a model without a trainer: eval,
+ * sample, generate; the trainers take theirs in 'trainer'): 'auto' when absent, as the trainers' option.
+ */
+export function placeModel(src: string, c: Json, model: LlamaForCausalLM): Device {
+  const { values } = TRAINING_ARGS_FIELDS.device as Extract<FieldSpec, { kind: 'enum' }>;
+  const given = c.device ?? 'auto';
+  if (typeof given !== 'string' || !values.includes(given)) {
+    throw new ConfigError(`${src}: field 'device' must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(c.device)}`);
+  }
+  const resolved = resolveDevice(given as 'auto' | Device);
+  named(`${src}: field 'device'`, () => model.to(resolved));
+  return resolved;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -8,11 +8,14 @@ Options:
   --seed N         seed for data, models and sampling (default ${DEMO_DEFAULTS.seed})
   --out DIR        output folder for logs, checkpoints and report.html (default ${DEMO_DEFAULTS.outputDir})
   --grpo-steps N   GRPO steps (default ${DEMO_DEFAULTS.grpoSteps})
+  --device D       auto (a GPU when usable, else the CPU; the default), cpu or cuda
 
 Example:
   thinkgrad demo --seed 2 --out runs/demo-2`;
 
-function parseFlags(args: string[], allowed: Record<string, 'int' | 'string'>): Record<string, number | string> {
+const DEVICES = ['auto', 'cpu', 'cuda'] as const;
+
+function parseFlags(args: string[], allowed: Record<string, 'int' | 'string' | readonly string[]>): Record<string, number | string> {
   const out: Record<string, number | string> = {};
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];
@@ -20,7 +23,10 @@ function parseFlags(args: string[], allowed: Record<string, 'int' | 'string'>): 
     if (!kind) throw new ConfigError(`unknown option ${flag}`);
     const value = args[++i];
     if (value === undefined) throw new ConfigError(`${flag} needs a value`);
-    if (kind === 'int') {
+    if (Array.isArray(kind)) {
+      if (!kind.includes(value)) throw new ConfigError(`${flag} must be one of ${kind.join(', ')}, got ${value}`);
+      out[flag] = value;
+    } else if (kind === 'int') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${flag} must be a non-negative integer, got ${value}`);
       out[flag] = n;
@@ -36,11 +42,12 @@ export async function demoCommand(args: string[]): Promise<number> {
     console.log(DEMO_HELP);
     return 0;
   }
-  const flags = parseFlags(args, { '--seed': 'int', '--out': 'string', '--grpo-steps': 'int' });
+  const flags = parseFlags(args, { '--seed': 'int', '--out': 'string', '--grpo-steps': 'int', '--device': DEVICES });
   await runDemo({
     ...(flags['--seed'] !== undefined ? { seed: flags['--seed'] as number } : {}),
     ...(flags['--out'] !== undefined ? { outputDir: flags['--out'] as string } : {}),
     ...(flags['--grpo-steps'] !== undefined ? { grpoSteps: flags['--grpo-steps'] as number } : {}),
+    ...(flags['--device'] !== undefined ? { device: flags['--device'] as (typeof DEVICES)[number] } : {}),
   });
   return 0;
 }

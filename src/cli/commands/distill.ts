@@ -93,6 +93,8 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
       named(`${src}: field 'trainer'`, () => new SFTTrainer(student.model, student.tokenizer, [{ prompt: plan.rows[0].prompt as string, completion: '' }], { ...trainerConfig, outputDir: null }));
       const teacher = named(`${src}: field 'teacher'`, () => loadPretrained(plan.dir));
       try {
+        // The teacher samples where the student trains (the throwaway trainer above placed the student there).
+        teacher.to(student.model.device);
         const tok = named(`${src}: field 'teacher'`, () => loadTokenizer(plan.dir));
         // Check the student can read the teacher's text before sampling (a char tokenizer without <unk> would throw later).
         if (student.tokenizer instanceof CharTokenizer && student.tokenizer.unkTokenId === null) {
@@ -121,7 +123,7 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
     }
     const seconds = (performance.now() - started) / 1000;
     const [l0, l1] = firstLast(res.logs, 'loss');
-    const rows: (string | number)[][] = [['student', student.description], ['data', dataDescription], ['loss (first log -> last)', `${l0} -> ${l1}`],
+    const rows: (string | number)[][] = [['student', student.description], ['data', dataDescription], ['loss (first log -> last)', `${l0} -> ${l1}`], ['device', res.device],
       ...(evalResult ? [[`student pass@1 (k=${ev!.e.k})`, pct(evalResult.passAt1)], [`student cons@${ev!.e.k}`, pct(evalResult.consAtK)], ['student greedy', pct(evalResult.greedyAccuracy)],
         ['student format', pct(evalResult.formatRate)], ['student mean length', fmt(evalResult.meanLength)]] : []),
       ['wall time (training + eval)', `${seconds.toFixed(1)} s`], ...(resumeFrom ? [['resumed from', resumeFrom]] : []),

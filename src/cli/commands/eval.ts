@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../../io/atomic.js';
 import { writeJsonl } from '../../io/jsonl.js';
 import { meanPassAtK } from '../../eval/metrics.js';
 import { writeReport } from '../report.js';
-import { buildModel, checkTopLevel, checkOutput, createOutput, MODEL_FIELDS, pct, printTable, type Json, type RunOptions } from './common.js';
+import { buildModel, checkTopLevel, checkOutput, createOutput, MODEL_FIELDS, pct, placeModel, printTable, type Json, type RunOptions } from './common.js';
 import { chunkedEvaluate, loadEvalSpec } from './grpo.js';
 
 export const EVAL_HELP = `thinkgrad eval --config run.json: pass@1, cons@k and greedy accuracy on held-out problems
@@ -25,6 +25,7 @@ Config fields (JSON):
   seed          sampling seed (default 0)
   batchSize     sequences generated at once (default 512)
   bf16          mixed precision: bf16 matmul operands and KV cache, on CPUs with AVX512-BF16 (default false)
+  device        "auto" (a GPU when usable, else the CPU; the default), "cpu" or "cuda"
   output        required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/eval.json (metrics), output/samples.jsonl (completions and correctness per problem),
@@ -35,7 +36,7 @@ Example run.json:
   thinkgrad eval --config run.json`;
 
 const OPTION_FIELDS = ['k', 'temperature', 'topP', 'maxNewTokens', 'greedy', 'answerFormat', 'seed', 'batchSize', 'bf16'];
-export const FIELDS = [...MODEL_FIELDS, 'data', ...OPTION_FIELDS, 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', ...OPTION_FIELDS, 'device', 'output', 'overwrite'];
 
 export interface EvalCommandResult {
   output: string;
@@ -57,6 +58,7 @@ export async function evalCommand(config: unknown, opts: RunOptions = {}): Promi
   const spec = loadEvalSpec(src, null, Object.fromEntries(Object.entries(c).filter(([k]) => k === 'data' || OPTION_FIELDS.includes(k))), null);
   const loaded = buildModel(src, c);
   try {
+    const device = placeModel(src, c, loaded.model);
     createOutput(out, 'eval', c);
     const started = performance.now();
     const r = chunkedEvaluate('eval', loaded.model, loaded.tokenizer, spec.problems, spec.e, spec.format, spec.maxNewTokens);
@@ -70,7 +72,7 @@ export async function evalCommand(config: unknown, opts: RunOptions = {}): Promi
     writeJsonl(path.join(out, 'samples.jsonl'), r.samples);
     const rows: (string | number)[][] = [['model', loaded.description], ['data', spec.description], [`pass@1 (k=${spec.e.k}, T=${spec.e.temperature})`, pct(r.passAt1)],
       [`pass@${spec.e.k}`, pct(passAtK[spec.e.k - 1])], [`cons@${spec.e.k}`, pct(r.consAtK)], ['greedy', pct(r.greedyAccuracy)], ['format', pct(r.formatRate)],
-      ['mean length (tokens)', r.meanLength.toFixed(1)], ['wall time', `${seconds.toFixed(1)} s`], ['results', path.join(out, 'eval.json')], ['report', path.join(out, 'report.html')]];
+      ['mean length (tokens)', r.meanLength.toFixed(1)], ['device', device], ['wall time', `${seconds.toFixed(1)} s`], ['results', path.join(out, 'eval.json')], ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad eval', [{ title: 'Evaluation', header: ['', 'value'], rows }],
       [{ title: 'pass@k (unbiased estimator)', xLabel: 'k', series: [{ name: 'pass@k', points: passAtK.map((v, j) => [j + 1, v]) }] }], [`Config: ${src}`]);
     if (!opts.quiet) printTable(['eval', ''], rows);

@@ -7,7 +7,7 @@ import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
-import { buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, loadData, MODEL_FIELDS, named, options, printTable, type RunOptions } from './common.js';
+import { buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, loadData, MODEL_FIELDS, named, options, placeModel, printTable, type RunOptions } from './common.js';
 
 export const GENERATE_HELP = `thinkgrad generate --config run.json: sample completions of prompts
 
@@ -18,6 +18,7 @@ Config fields (JSON):
   sampling    {"maxNewTokens": (required), "temperature": 1, "topP": 1, "topK": null, "minP": null,
                "greedy": false, "numReturnSequences": 1, "seed": 0, "batchSize": 256, "bf16": false}
               bf16: mixed precision (bf16 matmul operands and KV cache, on CPUs with AVX512-BF16)
+  device      "auto" (a GPU when usable, else the CPU; the default), "cpu" or "cuda"
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/completions.jsonl ({"prompt", "completion", "tokens", "stop"} per sample), output/report.html.
@@ -35,7 +36,7 @@ const GEN_FIELDS: Record<keyof GenSpec, FieldSpec> = {
 };
 const GEN_DEFAULTS: GenSpec = { maxNewTokens: null, temperature: 1, topP: 1, topK: null, minP: null, greedy: false, numReturnSequences: 1, seed: 0, batchSize: 256, bf16: false };
 
-export const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'device', 'output', 'overwrite'];
 
 export interface GenerateCommandResult {
   output: string;
@@ -60,6 +61,7 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
   const loaded = buildModel(src, c);
   try {
     const { model, tokenizer } = loaded;
+    const device = placeModel(src, c, model);
     const encoded = named(`${src}: field 'prompts'`, () => prompts.map((p, i) => {
       const ids = tokenizer.encode(p);
       if (ids.length === 0) throw new Error(`prompt ${i} encodes to no tokens`);
@@ -89,7 +91,7 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
     const meanLen = completions.reduce((a, x) => a + x.tokens, 0) / completions.length;
     writeReport(path.join(out, 'report.html'), 'thinkgrad generate', [{ title: `Completions (first ${shown.length} of ${completions.length})`, header: ['prompt', 'completion', 'tokens', 'stop'], rows: shown }],
       [{ title: 'Completion length (tokens)', xLabel: 'sample', series: [{ name: 'tokens', points: completions.map((x, i) => [i, x.tokens]) }] }],
-      [`Config: ${src}; model ${loaded.description}; mean length ${meanLen.toFixed(1)} tokens; ${s.greedy ? 'greedy' : `T = ${s.temperature}, top-p ${s.topP}`}.`]);
+      [`Config: ${src}; model ${loaded.description} on ${device}; mean length ${meanLen.toFixed(1)} tokens; ${s.greedy ? 'greedy' : `T = ${s.temperature}, top-p ${s.topP}`}.`]);
     if (!opts.quiet) {
       printTable(['prompt', 'completion', 'tokens', 'stop'], shown.map((r) => r.map((v) => String(v).replace(/\|/g, '\\|').replace(/\n/g, '\\n'))));
       if (completions.length > shown.length) console.log(`... ${completions.length - shown.length} more in ${path.join(out, 'completions.jsonl')}`);

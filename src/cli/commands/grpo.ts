@@ -218,7 +218,7 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
       ...rewards.names.map((n) => { const [a, b] = firstLast(logs, `rewards/${n}/mean`); return [`${n} mean (first -> last)`, `${a} -> ${b}`]; }),
       ...(evals.length ? [[`held-out pass@1 (${ev!.description})`, `${pct(evals[0].passAt1)} -> ${pct(evals[evals.length - 1].passAt1)}`],
         [`held-out cons@${ev!.e.k}`, `${pct(evals[0].consAtK)} -> ${pct(evals[evals.length - 1].consAtK)}`]] : []),
-      ['wall time', `${seconds.toFixed(1)} s`], ...(interrupted ? [] : [['model folder', path.join(out, 'model')]]), ['logs', path.join(out, 'grpo_logs.jsonl')],
+      ['device', trainer.device], ['wall time', `${seconds.toFixed(1)} s`], ...(interrupted ? [] : [['model folder', path.join(out, 'model')]]), ['logs', path.join(out, 'grpo_logs.jsonl')],
       ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad grpo', [{ title: 'Summary', header: ['', 'value'], rows }], charts, [`Config: ${src}`], {
       completions: { records: logged.records, perTable: t.numGenerations, whyNone: t.logCompletions ? undefined : 'trainer.logCompletions is false, so no completions were logged.' },

@@ -147,7 +147,7 @@ export async function rmCommand(config: unknown, opts: RunOptions = {}): Promise
       ['steps', interrupted ? `${interrupted.step} of ${t.maxSteps} (stopped early)` : t.maxSteps], ...(resumeFrom ? [['resumed from', resumeFrom]] : []), ['train loss (first log -> last)', `${l0} -> ${l1}`],
       ...(evalBefore && evalAfter ? [[`held-out accuracy (${evalData!.description})`, `${pct(evalBefore.eval_accuracy)} -> ${pct(evalAfter.eval_accuracy)}`],
         ['held-out mean margin', `${fmt(evalBefore.eval_margin)} -> ${fmt(evalAfter.eval_margin)}`], ['held-out loss', `${fmt(evalBefore.eval_loss)} -> ${fmt(evalAfter.eval_loss)}`]] : []),
-      ['wall time', `${seconds.toFixed(1)} s`], ...(interrupted ? [] : [['model folder', path.join(out, 'model')]]), ['logs', path.join(out, 'rm_logs.jsonl')],
+      ['device', trainer.device], ['wall time', `${seconds.toFixed(1)} s`], ...(interrupted ? [] : [['model folder', path.join(out, 'model')]]), ['logs', path.join(out, 'rm_logs.jsonl')],
       ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad rm', [{ title: 'Summary', header: ['', 'value'], rows }], charts,
       [`Config: ${src}`, ...(built.notice ? [built.notice] : [])]);

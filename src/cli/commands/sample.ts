@@ -11,7 +11,7 @@ import { rejectionSample } from '../../train/rejection-sampling.js';
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
-import { answerRules, buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, loadData, MODEL_FIELDS, options, pct, printTable,
+import { answerRules, buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, loadData, MODEL_FIELDS, options, pct, placeModel, printTable,
   type AnswerFormat, type Json, type RunOptions } from './common.js';
 
 export const SAMPLE_HELP = `thinkgrad sample --config run.json: rejection sampling into an SFT dataset
@@ -26,6 +26,7 @@ Config fields (JSON):
               k samples per prompt; a sample is kept when it ends (not truncated), its answer equals the
               row's answer and (requireFormat) it is well formed; shortestOnly keeps the shortest per prompt;
               bf16: mixed precision (bf16 matmul operands and KV cache, on CPUs with AVX512-BF16)
+  device      "auto" (a GPU when usable, else the CPU; the default), "cpu" or "cuda"
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/samples.jsonl ({"prompt", "completion"} per kept sample: the data of thinkgrad sft/distill),
@@ -44,7 +45,7 @@ export const SAMPLING_FIELDS: Record<keyof SamplingSpec, FieldSpec> = {
 };
 const SAMPLING_DEFAULTS: SamplingSpec = { k: 4, temperature: 0.6, topP: 0.95, maxNewTokens: null, shortestOnly: false, requireFormat: true, answerFormat: '', seed: 0, batchSize: 512, bf16: false };
 
-export const FIELDS = [...MODEL_FIELDS, 'data', 'sampling', 'output', 'overwrite'];
+export const FIELDS = [...MODEL_FIELDS, 'data', 'sampling', 'device', 'output', 'overwrite'];
 
 export interface SampleResult {
   output: string;
@@ -99,6 +100,7 @@ export async function sampleCommand(config: unknown, opts: RunOptions = {}): Pro
   const data = loadData(src, 'data', c.data, 'problems');
   const loaded = buildModel(src, c);
   try {
+    const device = placeModel(src, c, loaded.model);
     createOutput(out, 'sample', c);
     const started = performance.now();
     const r = sampleInChunks('sample', loaded.model, loaded.tokenizer, data.rows, s, (s.answerFormat || data.answerFormat) as AnswerFormat, path.join(out, 'sample_logs.jsonl'));
@@ -107,7 +109,7 @@ export async function sampleCommand(config: unknown, opts: RunOptions = {}): Pro
     const prompts = new Set(r.examples.map((e) => e.prompt)).size;
     const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description], ['samples', `${r.sampled} (k = ${s.k}, T = ${s.temperature})`],
       ['kept', `${r.accepted} (${pct(r.accepted / r.sampled)})`], ['written', `${r.examples.length} examples from ${prompts} of ${data.rows.length} prompts`],
-      ['wall time', `${seconds.toFixed(1)} s`], ['dataset', path.join(out, 'samples.jsonl')], ['report', path.join(out, 'report.html')]];
+      ['device', device], ['wall time', `${seconds.toFixed(1)} s`], ['dataset', path.join(out, 'samples.jsonl')], ['report', path.join(out, 'report.html')]];
     writeReport(path.join(out, 'report.html'), 'thinkgrad sample', [{ title: 'Rejection sampling', header: ['', 'value'], rows }],
       [{ title: 'Acceptance rate per batch of prompts', xLabel: 'batch', series: [{ name: 'batch', points: r.logs.map((l) => [l.step, l.acceptance_rate]) },
         { name: 'cumulative', points: r.logs.map((l) => [l.step, l.cumulative_acceptance_rate]) }] }], [`Config: ${src}`]);

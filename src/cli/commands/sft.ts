@@ -1,6 +1,7 @@
 // `thinkgrad sft --config run.json`: supervised fine-tuning (the R1 cold start) of a model on prompt/completion
 // pairs. Writes the trained model (Hugging Face folder), checkpoints, sft_logs.jsonl and report.html.
 import * as path from 'node:path';
+import type { Device } from '../../backend/backend.js';
 import { savePretrained } from '../../io/pretrained.js';
 import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
 import type { LogRecord } from '../../train/logger.js';
@@ -52,6 +53,8 @@ export interface SftResult {
   evalLoss: number | null;
   /** Where the run stopped when its signal aborted it (no final model or evaluation then); null when it finished. */
   interrupted: Interruption | null;
+  /** Where the model trained (the trainer's `device` resolved). */
+  device: Device;
 }
 
 /** Checks a trainer block and returns it with outputDir set (a trainer.outputDir is refused: use 'output'). */
@@ -72,12 +75,12 @@ export async function runSftTraining(src: string, label: string, loaded: LoadedM
   const bar = new ProgressBar(label, c.maxSteps);
   await trainer.train({ resumeFromCheckpoint: resumeFrom ?? false, signal, onProgress: (step, _total, log) => bar.update(step, log ? `loss ${(log.loss as number).toFixed(3)}` : '') });
   const interrupted = interruption(trainer, c.maxSteps);
-  if (interrupted) return { output: out, logs: [...trainer.logger.records], evalLoss: null, interrupted };
+  if (interrupted) return { output: out, logs: [...trainer.logger.records], evalLoss: null, interrupted, device: trainer.device };
   const evalLoss = evalData.length > 0 ? trainer.evaluate() : null;
   const last = path.join(out, `checkpoint-${c.maxSteps}`);
   if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
   savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
-  return { output: out, logs: [...trainer.logger.records], evalLoss, interrupted: null };
+  return { output: out, logs: [...trainer.logger.records], evalLoss, interrupted: null, device: trainer.device };
 }
 
 export function sftReport(out: string, title: string, res: SftResult, rows: (string | number)[][], notes: string[], config: Json): void {
@@ -103,7 +106,7 @@ export async function sftCommand(config: unknown, opts: RunOptions = {}): Promis
     const seconds = (performance.now() - started) / 1000;
     const [loss0, loss1] = firstLast(res.logs, 'loss');
     const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description], ['steps', fmt(res.logs.at(-1)?.step)],
-      ['loss (first log -> last)', `${loss0} -> ${loss1}`], ['eval loss', fmt(res.evalLoss)], ['wall time', `${seconds.toFixed(1)} s`],
+      ['loss (first log -> last)', `${loss0} -> ${loss1}`], ['eval loss', fmt(res.evalLoss)], ['device', res.device], ['wall time', `${seconds.toFixed(1)} s`],
       ...(resumeFrom ? [['resumed from', resumeFrom]] : []), ...(res.interrupted ? [['stopped early at step', res.interrupted.step]] : [['model folder', path.join(out, 'model')]]),
       ['logs', path.join(out, 'sft_logs.jsonl')], ['report', path.join(out, 'report.html')]];
     sftReport(out, 'thinkgrad sft', res, rows, [`Config: ${src}`], c);
