@@ -55,6 +55,20 @@ export class Module {
     this.aliases.set(alias, target);
   }
 
+  /**
+   * @internal Puts `m` in place of the child registered as `name` (how LoRA wraps a layer, as PEFT's setattr
+   * does), and in the property of that name when it holds the old child; returns the old child.
+   */
+  replaceModule(name: string, m: Module): Module {
+    const old = this.modules.get(name);
+    if (old === undefined) throw new RangeError(`replaceModule: no child module '${name}'`);
+    if (!(m instanceof Module)) throw new TypeError(`replaceModule: '${name}' must be replaced by a Module`);
+    this.modules.set(name, m);
+    const fields = this as unknown as Record<string, unknown>;
+    if (fields[name] === old) fields[name] = m;
+    return old;
+  }
+
   /** Child modules with their local names. */
   children(): [string, Module][] {
     return [...this.modules.entries()];
@@ -214,6 +228,12 @@ export class ModuleList<M extends Module = Module> extends Module {
   constructor(items: M[] = []) {
     super();
     for (const m of items) this.append(m);
+  }
+
+  override replaceModule(name: string, m: Module): Module {
+    const old = super.replaceModule(name, m);
+    this.items[Number(name)] = m as M;
+    return old;
   }
 
   append(m: M): this {
