@@ -11,6 +11,7 @@ import { LoraLinear, ModulesToSaveWrapper } from '../src/nn/lora.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
 import { expectClose, randomArray } from './helpers/reference.js';
+import { grpoCommand } from '../src/cli/commands/index.js';
 
 const { Linear, LlamaForCausalLM, Module } = tg.nn;
 const tok = additionTokenizer();
@@ -415,5 +416,46 @@ describe('trainers with peftConfig', () => {
     expect(viaConfig.optimizer.params.every((p) => p.shape.includes(2))).toBe(true);
     for (const p of [withoutCopy, explicit]) p.dispose();
     m.dispose();
+  });
+
+  it("RewardTrainer: SEQ_CLS adapters with the score head as PEFT's module to save, checkpointed under PEFT's names", () => {
+    const reward = new tg.nn.LlamaForSequenceClassification({
+      vocabSize: tok.vocabSize, hiddenSize: C, intermediateSize: 48, numHiddenLayers: 1, numAttentionHeads: 4, tieWordEmbeddings: true,
+      maxPositionEmbeddings: 64, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId,
+    }, { seed: 2 });
+    const score = Float32Array.from(reward.score.weight.data());
+    const pairs = Array.from({ length: 16 }, (_, i) => ({ prompt: `${10 + i}=`, chosen: String(90 + i), rejected: String(10 + i) }));
+    const dir = tempDir();
+    const trainer = new tg.RewardTrainer(reward, tok, pairs, { maxSteps: 2, batchSize: 8, learningRate: 1e-2, outputDir: dir, saveEvery: 2, peftConfig: { r: 2 } });
+    expect(trainer.peftModel!.peftConfig).toMatchObject({ taskType: 'SEQ_CLS', modulesToSave: ['score'], targetModules: ['q_proj', 'v_proj'] });
+    trainer.fit();
+    const wrapper = reward.score as unknown as ModulesToSaveWrapper;
+    expect(Float32Array.from(wrapper.original_module.weight.data())).toEqual(score);
+    expect(Float32Array.from(wrapper.weight.data())).not.toEqual(score);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint-2', 'adapter_config.json'), 'utf8'));
+    expect(config).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'], r: 2 });
+    expect(readSafetensorsHeader(path.join(dir, 'checkpoint-2', 'adapter_model.safetensors')).entries.map((e) => e.name).filter((n) => !n.includes('lora_')))
+      .toEqual(['base_model.model.score.weight']);
+    trainer.peftModel!.dispose();
+  });
+
+  it('thinkgrad grpo with trainer.peftConfig and beta > 0: checkpoints and output/adapter in PEFT files, output/model merged', async () => {
+    const out = path.join(tempDir(), 'run');
+    const res = await grpoCommand({
+      modelConfig: { hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 2, maxPositionEmbeddings: 64 }, modelSeed: 1,
+      tokenizer: { type: 'addition' }, data: { task: 'addition', count: 8, seed: 2 }, rewards: [{ name: 'accuracy' }],
+      trainer: { maxSteps: 1, numGenerations: 4, generationBatchSize: 8, microBatchSize: 8, maxCompletionLength: 6, learningRate: 1e-3, beta: 0.04,
+        peftConfig: { r: 2, targetModules: ['q_proj', 'v_proj'] } },
+      output: out,
+    }, { quiet: true, source: 'run.json' });
+    expect(res.logs).toHaveLength(1);
+    expect(fs.readdirSync(path.join(out, 'adapter')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect(fs.readdirSync(path.join(out, 'checkpoint-1'))).toContain('adapter_model.safetensors');
+    const merged = tg.loadPretrained(path.join(out, 'model'));
+    // output/model is the merged policy; the adapter on a fresh base model gives the same logits.
+    const fresh = new LlamaForCausalLM(merged.config, { seed: 1 });
+    const adapted = tg.PeftModel.fromPretrained(fresh, path.join(out, 'adapter'));
+    expectClose(logits(() => adapted.forward(ids())), logits(() => merged.forward(ids())), { atol: 2e-5, rtol: 1e-4 }, 'adapter vs merged');
+    for (const m of [merged, adapted]) m.dispose();
   });
 });
