@@ -19,7 +19,7 @@ export interface LoadStateDictResult {
  * their children with `registerModule`; names follow the registration order and join with dots.
  */
 export class Module {
-  /** Training mode flag (set by train()/eval()); the layers here have no dropout, but trainers read it. */
+  /** Training mode flag (set by train()/eval()); LoRA's dropout reads it (the other layers have no dropout). */
   training = true;
   private readonly params = new Map<string, Tensor>();
   private readonly modules = new Map<string, Module>();

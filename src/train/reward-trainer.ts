@@ -139,6 +139,7 @@ export class RewardTrainer extends StoppableTrainer {
     super();
     const c = (this.config = checkConfig('RewardTrainer', REWARD_FIELDS, REWARD_DEFAULTS, config));
     const seqCls = { taskType: 'SEQ_CLS' } as const;
+    // The LoRA config is checked here, with the rest; the model is wrapped only once every check has passed.
     trainerLoraConfig('RewardTrainer', model, c.peftConfig, seqCls);
     const numLabels = ('numLabels' in model ? model : model.getBaseModel()).numLabels;
     if (numLabels !== 1) throw new RangeError(`RewardTrainer: the model has ${numLabels} labels; a reward model has 1`);

@@ -122,6 +122,7 @@ export class SFTTrainer extends StoppableTrainer {
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('SFTTrainer: the dataset is empty');
     const c = this.config;
     if (c.packing && c.maxLength === null) throw new RangeError('SFTTrainer: packing needs maxLength (the length of each packed row)');
+    // The LoRA config is checked here, with the rest; the model is wrapped only once every check has passed.
     trainerLoraConfig('SFTTrainer', model, c.peftConfig);
     const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
