@@ -11,7 +11,8 @@ import { LoraLinear, ModulesToSaveWrapper } from '../src/nn/lora.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
 import { expectClose, randomArray } from './helpers/reference.js';
-import { grpoCommand } from '../src/cli/commands/index.js';
+import { grpoCommand, rmCommand } from '../src/cli/commands/index.js';
+import { loadSequenceClassifier } from '../src/nn/sequence-classification.js';
 
 const { Linear, LlamaForCausalLM, Module } = tg.nn;
 const tok = additionTokenizer();
@@ -92,7 +93,7 @@ describe('getPeftModel', () => {
     expect(all).toHaveLength(2 * 7);
     expect(all).not.toContain('lm_head');
     expect(() => wrapped(['proj'])).toThrow(/not found/);
-    expect(() => wrapped(['embed_tokens'])).toThrow(/module 'model.embed_tokens' is a Embedding; LoRA and modulesToSave take Linear layers/);
+    expect(() => wrapped(['embed_tokens'])).toThrow(/module 'model.embed_tokens' \(Embedding\) is not a Linear layer; LoRA and modulesToSave wrap Linear layers/);
     expect(() => wrapped('(a+)+')).toThrow(/nests quantifiers/);
     expect(() => wrapped('(')).toThrow(/not a valid regular expression/);
 
@@ -241,6 +242,7 @@ describe('PeftModel', () => {
     })).toThrow('inside');
     expect(logits(() => peft.forward(ids()))).toEqual(adapted);
 
+    expect(() => tg.savePretrained(model, tempDir())).toThrow(/savePretrained: the model has LoRA adapters \('model.layers.0.self_attn.q_proj.base_layer.weight'\)/);
     const merged = peft.mergeAndUnload();
     expect(merged).toBe(model);
     expect(model.model.layers.at(0).self_attn.q_proj).toBeInstanceOf(Linear);
@@ -248,6 +250,11 @@ describe('PeftModel', () => {
     expect(Object.keys(merged.stateDict()).sort()).toEqual(Object.keys(tiny({ tie: false, qwen: true }).stateDict()).sort());
     // W + s B A in float32 against the adapted forward: the same function, products in another order.
     expectClose(logits(() => merged.forward(ids())), adapted, { atol: 2e-5, rtol: 1e-4 }, 'merged logits');
+    const saved = tempDir();
+    tg.savePretrained(merged, saved);
+    const reloaded = tg.loadPretrained(saved);
+    expect(logits(() => reloaded.forward(ids()))).toEqual(logits(() => merged.forward(ids())));
+    reloaded.dispose();
     expect(() => peft.adapterStateDict()).toThrow(/merged and unloaded/);
     merged.dispose();
   });
@@ -485,5 +492,18 @@ describe('trainers with peftConfig', () => {
     expect(adapters(resumed)).toEqual(adapters(straight));
     expect(rest.every((l) => (l.grad_norm as number) > 0)).toBe(true);
     for (const t of [straight, first, resumed]) t.peftModel!.dispose();
+  });
+
+  it('thinkgrad rm with trainer.peftConfig writes output/adapter and a merged output/model', async () => {
+    const out = path.join(tempDir(), 'rm');
+    const prefs = path.join(tempDir(), 'prefs.jsonl');
+    fs.writeFileSync(prefs, Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `${10 + i}=`, chosen: String(90 + i), rejected: String(i) })).join('\n') + '\n');
+    await rmCommand({ modelConfig: { hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 2, maxPositionEmbeddings: 64 }, modelSeed: 1,
+      tokenizer: { type: 'addition' }, data: prefs, trainer: { maxSteps: 2, batchSize: 4, learningRate: 1e-2, peftConfig: { r: 2 } }, output: out },
+    { quiet: true, source: 'run.json' });
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'adapter', 'adapter_config.json'), 'utf8'))).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
+    const merged = loadSequenceClassifier(path.join(out, 'model'));
+    expect(Object.keys(merged.stateDict()).every((k) => !/lora_|base_layer|modules_to_save/.test(k))).toBe(true);
+    merged.dispose();
   });
 });

@@ -10,6 +10,7 @@ import { writeFileAtomic } from './atomic.js';
 import { readSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
 import { saveTokenizer } from './tokenizers/index.js';
 import type { Tokenizer } from './tokenizers/types.js';
+import { assertNoAdapters } from '../nn/lora.js';
 
 export interface LoadPretrainedOptions {
   /** Refuse checkpoints with missing or unexpected weights. Default true. */
@@ -66,11 +67,7 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
  */
 export function savePretrained(model: LlamaForCausalLM, dir: string, options: SavePretrainedOptions = {}): void {
   const maxShard = options.maxShardBytes ?? 5e9;
-  const adapted = model.namedParameters().find(([name]) => /\.(?:lora_[AB]|base_layer|original_module|modules_to_save)\./.test(name));
-  if (adapted) {
-    throw new Error(`savePretrained: the model has LoRA adapters ('${adapted[0]}'), which a Hugging Face folder cannot hold; ` +
-      'save them with peftModel.savePretrained(dir), or fold them in with peftModel.mergeAndUnload() first');
-  }
+  assertNoAdapters('savePretrained', model);
   const config = model.config.toHF();
   fs.mkdirSync(dir, { recursive: true });
   const sd = model.stateDict();

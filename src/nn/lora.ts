@@ -252,6 +252,18 @@ export class ModulesToSaveWrapper extends Module implements Disableable {
   }
 }
 
+/**
+ * Throws when `model` still has LoRA layers or modules-to-save wrappers: a Hugging Face folder cannot hold them
+ * (`op` names the saver in the message, which says what to do instead).
+ */
+export function assertNoAdapters(op: string, model: Module): void {
+  const adapted = model.namedParameters().find(([name]) => /(?:^|\.)(?:lora_[AB]|base_layer|original_module|modules_to_save)\./.test(name));
+  if (adapted) {
+    throw new Error(`${op}: the model has LoRA adapters ('${adapted[0]}'), which a Hugging Face folder cannot hold; ` +
+      'save them with peftModel.savePretrained(dir), or fold them in with peftModel.mergeAndUnload() first');
+  }
+}
+
 /** Every module of `root` with its dotted name and parent (the root itself excluded), depth first. */
 function namedModules(root: Module): { name: string; parent: Module; local: string; module: Module }[] {
   const out: { name: string; parent: Module; local: string; module: Module }[] = [];
@@ -304,7 +316,7 @@ export function planLora(model: Module, config: LoraConfig, op = 'getPeftModel')
   const modulesToSave: LoraTarget[] = [];
   const describe = (name: string, m: Module): LoraTarget => {
     if (!(m instanceof Linear)) {
-      throw new TypeError(`${op}: module '${name}' is a ${m.constructor.name}; LoRA and modulesToSave take Linear layers here`);
+      throw new TypeError(`${op}: module '${name}' (${m.constructor.name}) is not a Linear layer; LoRA and modulesToSave wrap Linear layers here`);
     }
     return { name, inFeatures: m.inFeatures, outFeatures: m.outFeatures, hasBias: m.bias !== null };
   };
