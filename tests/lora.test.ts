@@ -389,6 +389,7 @@ describe('trainers with peftConfig', () => {
     expect(logits(() => resumed.model.forward(ids()))).toEqual(logits(() => model.forward(ids())));
     expect(() => new tg.SFTTrainer(tiny(), tok, sftData, { outputDir: dir }).resume(checkpoint)).toThrow(/has no model.safetensors \(it holds adapter_model.safetensors instead: a LoRA adapter\)/);
     expect(() => new tg.SFTTrainer(loaded, tok, sftData, { peftConfig: { r: 2 } })).toThrow(/already has LoRA adapters/);
+    expect(() => new tg.SFTTrainer(loaded, tok, sftData)).toThrow(/adapters are frozen \(loaded for inference\); load them with .*isTrainable: true/);
     expect(() => new tg.SFTTrainer(tiny(), tok, sftData, { peftConfig: { r: 0 } })).toThrow(/SFTTrainer: peftConfig: r must be a positive integer/);
     expect(() => new tg.SFTTrainer(tiny(), tok, sftData, { peftConfig: 'lora' as never })).toThrow(/'peftConfig' must be an object or null/);
     for (const m of [model, loaded, resumed.model]) m.dispose();

@@ -12,6 +12,9 @@ export function trainerLoraConfig<M extends Module>(owner: string, model: M | Pe
   defaults: LoraConfigOptions = {}): LoraConfig | null {
   if (model instanceof PeftModel) {
     if (peftConfig !== null) throw new RangeError(`${owner}: the model already has LoRA adapters (a PeftModel); give it without peftConfig, or give the base model`);
+    if (model.numParameters(true) === 0) {
+      throw new RangeError(`${owner}: the PeftModel's adapters are frozen (loaded for inference); load them with PeftModel.fromPretrained(model, dir, { isTrainable: true })`);
+    }
     return model.peftConfig;
   }
   return peftConfig === null ? null : resolveLoraConfig({ ...defaults, ...peftConfig }, `${owner}: peftConfig`);
