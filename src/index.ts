@@ -29,6 +29,8 @@ export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, latestCheckpoint, p
 export * as nn from './nn/index.js';
 export { generate, samplingDistribution, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate/index.js';
 export { loadPretrained, savePretrained, readConfig, type LoadPretrainedOptions, type SavePretrainedOptions } from './io/pretrained.js';
+export { PeftModel, getPeftModel, type PeftFromPretrainedOptions } from './nn/peft-model.js';
+export { LORA_DEFAULTS, type LoraConfig, type LoraConfigOptions, type LoraBias, type PeftTaskType } from './nn/lora.js';
 export * as rewards from './rl/rewards/index.js';
 export { passAtK, meanPassAtK, meanPassAt1, majorityVote, consAtK, type ConsAtKOptions } from './eval/metrics.js';
 export { SFTTrainer, SFT_DEFAULTS, type SFTConfig, type SFTExample } from './train/sft.js';

@@ -31,6 +31,10 @@ export interface Stateful {
 
 export interface SaveCheckpointOptions {
   model: HasStateDict;
+  /** The model's safetensors file. Default model.safetensors (a LoRA trainer writes PEFT's adapter_model.safetensors). */
+  modelFile?: string;
+  /** Further small files (name -> text), listed and hashed like the others, e.g. a LoRA run's adapter_config.json. */
+  files?: Record<string, string>;
   optimizer?: Stateful;
   scheduler?: Stateful;
   /** Optimizer steps taken so far. */
@@ -44,6 +48,8 @@ export interface SaveCheckpointOptions {
 export interface LoadCheckpointOptions {
   /** Receives the saved weights. NOTE: it must copy them; loadCheckpoint disposes the loaded tensors after. */
   model: { loadStateDict(stateDict: Record<string, Tensor>): void };
+  /** The model's safetensors file, as given to saveCheckpoint. Default model.safetensors. */
+  modelFile?: string;
   optimizer?: Stateful;
   scheduler?: Stateful;
   /** Restore the global RNG (setRngState) so random draws continue as in the uninterrupted run. Default true. */
@@ -155,7 +161,13 @@ export function saveCheckpoint(dir: string, options: SaveCheckpointOptions): voi
 
     const modelState = options.model.stateDict();
     for (const [k, v] of Object.entries(modelState)) if (!(v instanceof Tensor)) throw new TypeError(`saveCheckpoint: model.stateDict()['${k}'] is not a Tensor`);
-    write(MODEL_FILE, serializeSafetensors(modelState, { format: 'pt' }));
+    const modelFile = options.modelFile ?? MODEL_FILE;
+    const extraFiles = Object.entries(options.files ?? {});
+    for (const name of [modelFile, ...extraFiles.map(([n]) => n)]) {
+      if (!/^[\w-][\w.-]*$/.test(name) || name === STATE_FILE || name === SUMS_FILE) throw new RangeError(`saveCheckpoint: invalid file name '${name}'`);
+    }
+    write(modelFile, serializeSafetensors(modelState, { format: 'pt' }));
+    for (const [name, text] of extraFiles) write(name, [Buffer.from(text, 'utf8')]);
     for (const [key, part] of [['optimizer', options.optimizer], ['scheduler', options.scheduler]] as const) {
       if (!part) continue;
       if (typeof part.stateDict !== 'function') throw new TypeError(`saveCheckpoint: options.${key} must have stateDict()`);
@@ -340,7 +352,11 @@ export function loadCheckpoint(dir: string, options: LoadCheckpointOptions): Che
   const info = readInfo(folder, options.verify ?? true);
   const has = (name: string) => Object.prototype.hasOwnProperty.call(info.files, name);
   checkFiles(folder, info, options.verify ?? true);
-  if (!has(MODEL_FILE)) throw new Error(`loadCheckpoint: ${folder} has no ${MODEL_FILE}`);
+  const modelFile = options.modelFile ?? MODEL_FILE;
+  if (!has(modelFile)) {
+    const other = Object.keys(info.files).find((name) => name !== modelFile && /^(?:adapter_)?model\.safetensors$/.test(name));
+    throw new Error(`loadCheckpoint: ${folder} has no ${modelFile}${other ? ` (it holds ${other} instead: ${other === MODEL_FILE ? 'a whole model' : 'a LoRA adapter'})` : ''}`);
+  }
   for (const key of ['optimizer', 'scheduler'] as const) {
     if (options[key] && !has(`${key}.json`)) throw new Error(`loadCheckpoint: an ${key} was given but ${folder} holds no ${key} state`);
   }
@@ -362,7 +378,7 @@ export function loadCheckpoint(dir: string, options: LoadCheckpointOptions): Che
     for (const part of parts) for (const t of Object.values(part)) t.dispose();
   };
   try {
-    const model = readTensors(MODEL_FILE);
+    const model = readTensors(modelFile);
     const parts = (['optimizer', 'scheduler'] as const).filter((k) => options[k]).map((k) => ({
       target: options[k]!, state: joinTensors(readJson(`${k}.json`), readTensors(`${k}.safetensors`), `${k}.json`),
     }));

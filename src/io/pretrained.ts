@@ -10,6 +10,7 @@ import { writeFileAtomic } from './atomic.js';
 import { readSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
 import { saveTokenizer } from './tokenizers/index.js';
 import type { Tokenizer } from './tokenizers/types.js';
+import { assertNoAdapters } from '../nn/lora.js';
 
 export interface LoadPretrainedOptions {
   /** Refuse checkpoints with missing or unexpected weights. Default true. */
@@ -66,6 +67,7 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
  */
 export function savePretrained(model: LlamaForCausalLM, dir: string, options: SavePretrainedOptions = {}): void {
   const maxShard = options.maxShardBytes ?? 5e9;
+  assertNoAdapters('savePretrained', model);
   const config = model.config.toHF();
   fs.mkdirSync(dir, { recursive: true });
   const sd = model.stateDict();

@@ -12,3 +12,5 @@ export { LlamaConfig, type LlamaConfigOptions, type LlamaModelType } from './con
 export { LlamaForCausalLM, LlamaModel, causalLMLoss, type LlamaForwardOptions, type LlamaInitOptions } from './llama.js';
 export { withoutInit } from './init.js';
 export { LlamaForSequenceClassification, loadSequenceClassifier, saveSequenceClassifier, type SequenceClassificationForwardOptions, type SequenceClassificationInitOptions, type LoadRewardModelOptions } from './sequence-classification.js';
+export { LoraLinear, LoraModel, ModulesToSaveWrapper, ModuleDict, LORA_DEFAULTS, resolveLoraConfig, type LoraConfig, type LoraConfigOptions, type LoraBias, type PeftTaskType } from './lora.js';
+export { PeftModel, getPeftModel, type PeftFromPretrainedOptions, type ForwardArgs, type ForwardResult } from './peft-model.js';

@@ -19,7 +19,7 @@ export interface LoadStateDictResult {
  * their children with `registerModule`; names follow the registration order and join with dots.
  */
 export class Module {
-  /** Training mode flag (set by train()/eval()); the layers here have no dropout, but trainers read it. */
+  /** Training mode flag (set by train()/eval()); LoRA's dropout reads it (the other layers have no dropout). */
   training = true;
   private readonly params = new Map<string, Tensor>();
   private readonly modules = new Map<string, Module>();
@@ -53,6 +53,20 @@ export class Module {
    */
   protected tieParameter(alias: string, target: string): void {
     this.aliases.set(alias, target);
+  }
+
+  /**
+   * @internal Puts `m` in place of the child registered as `name` (how LoRA wraps a layer, as PEFT's setattr
+   * does), and in the property of that name when it holds the old child; returns the old child.
+   */
+  replaceModule(name: string, m: Module): Module {
+    const old = this.modules.get(name);
+    if (old === undefined) throw new RangeError(`replaceModule: no child module '${name}'`);
+    if (!(m instanceof Module)) throw new TypeError(`replaceModule: '${name}' must be replaced by a Module`);
+    this.modules.set(name, m);
+    const fields = this as unknown as Record<string, unknown>;
+    if (fields[name] === old) fields[name] = m;
+    return old;
   }
 
   /** Child modules with their local names. */
@@ -214,6 +228,12 @@ export class ModuleList<M extends Module = Module> extends Module {
   constructor(items: M[] = []) {
     super();
     for (const m of items) this.append(m);
+  }
+
+  override replaceModule(name: string, m: Module): Module {
+    const old = super.replaceModule(name, m);
+    this.items[Number(name)] = m as M;
+    return old;
   }
 
   append(m: M): this {

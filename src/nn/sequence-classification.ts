@@ -17,6 +17,7 @@ import { LlamaConfig, type LlamaConfigOptions } from './config.js';
 import { Linear } from './linear.js';
 import { LlamaModel, readMask, type LlamaInitOptions, type LlamaForCausalLM } from './llama.js';
 import { Module } from './module.js';
+import { assertNoAdapters } from './lora.js';
 
 export interface SequenceClassificationForwardOptions {
   /**
@@ -246,6 +247,7 @@ export function loadSequenceClassifier(dir: string, options: LoadRewardModelOpti
  * and the tokenizer when given.
  */
 export function saveSequenceClassifier(model: LlamaForSequenceClassification, dir: string, options: { tokenizer?: Tokenizer } = {}): void {
+  assertNoAdapters('saveSequenceClassifier', model);
   fs.mkdirSync(dir, { recursive: true });
   if (options.tokenizer) saveTokenizer(options.tokenizer, dir);
   writeSafetensors(path.join(dir, SAFETENSORS_FILE), model.stateDict(), { format: 'pt' });

@@ -7,7 +7,9 @@ export type FieldSpec =
   | { kind: 'bool'; nullable?: boolean }
   | { kind: 'string'; nullable?: boolean }
   | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
-  | { kind: 'numbers'; nullable?: boolean };
+  | { kind: 'numbers'; nullable?: boolean }
+  // A nested options object (e.g. peftConfig), checked field by field where it is used.
+  | { kind: 'object'; nullable?: boolean };
 
 function describe(spec: FieldSpec): string {
   const bounds = spec as { min?: number; max?: number; exclusiveMax?: boolean };
@@ -15,7 +17,7 @@ function describe(spec: FieldSpec): string {
     ? ` in [${bounds.min ?? '-inf'}, ${bounds.max ?? 'inf'}${bounds.exclusiveMax ? ')' : ']'}` : '';
   const base = spec.kind === 'enum' ? `one of ${spec.values.map((v) => `'${v}'`).join(', ')}`
     : spec.kind === 'int' ? `an integer${range}` : spec.kind === 'number' ? `a number${range}`
-      : spec.kind === 'bool' ? 'true or false' : spec.kind === 'numbers' ? 'an array of numbers' : 'a string';
+      : spec.kind === 'bool' ? 'true or false' : spec.kind === 'numbers' ? 'an array of numbers' : spec.kind === 'object' ? 'an object' : 'a string';
   return spec.nullable ? `${base} or null` : base;
 }
 
@@ -33,6 +35,7 @@ function valid(spec: FieldSpec, v: unknown): boolean {
     case 'string': return typeof v === 'string';
     case 'enum': return typeof v === 'string' && spec.values.includes(v);
     case 'numbers': return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+    case 'object': return typeof v === 'object' && !Array.isArray(v);
   }
 }
 

@@ -8,6 +8,9 @@ import { tidy } from '../autograd/tidy.js';
 import { loadTrainerCheckpoint, resumeCheckpointFolder, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop, StoppableTrainer } from './trainer-checkpoint.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
+import type { LoraConfigOptions } from '../nn/lora.js';
+import type { PeftModel } from '../nn/peft-model.js';
+import { trainerLoraConfig, trainerPeftModel } from './peft.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { RandomGenerator, tensor } from '../ops/creation.js';
 import { getFloat32MatmulPrecision } from '../ops/matmul.js';
@@ -94,6 +97,14 @@ export interface GRPOConfig extends TrainingArgs {
   bf16: boolean;
   /** Prompt characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
   unknownCharacters: UnknownCharactersPolicy;
+  /**
+   * TRL's peft_config (a trainer argument there; a config field here, so JSON configs carry it): the trainer wraps
+   * the model in LoRA adapters with this LoraConfig (getPeftModel), trains only them and checkpoints them in PEFT's
+   * files. With beta > 0 the reference model is the same model with the adapters disabled (no second copy of the
+   * weights) unless a refModel is given. null: full fine-tuning (or the adapters of a model given as a
+   * PeftModel). Default null.
+   */
+  peftConfig: LoraConfigOptions | null;
 }
 
 export const GRPO_DEFAULTS: GRPOConfig = {
@@ -102,7 +113,7 @@ export const GRPO_DEFAULTS: GRPOConfig = {
   lossType: 'dapo', scaleRewards: 'group', importanceSamplingLevel: 'token', maskTruncatedCompletions: false,
   temperature: 1, topP: 1, topK: null, minP: null, maxCompletionLength: 256, rewardWeights: null, syncRefModel: false,
   refModelMixupAlpha: 0.6, refModelSyncSteps: 512, seed: 42, logEvery: 1, logCompletions: false, numCompletionsToPrint: null, evalEvery: null, outputDir: null, saveEvery: null, bf16: false,
-  unknownCharacters: 'warn',
+  unknownCharacters: 'warn', peftConfig: null,
   ...TRAINING_ARGS_DEFAULTS,
 };
 
@@ -122,7 +133,7 @@ const GRPO_FIELDS: Record<keyof GRPOConfig, FieldSpec> = {
   refModelSyncSteps: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, logCompletions: { kind: 'bool' },
   numCompletionsToPrint: { kind: 'int', min: 1, nullable: true }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
-  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
+  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] }, peftConfig: { kind: 'object', nullable: true },
   ...TRAINING_ARGS_FIELDS,
 };
 
@@ -147,13 +158,18 @@ export class GRPOTrainer extends StoppableTrainer {
   private readonly completionLog: JsonlLogger;
   private readonly data: DataOrder;
   private step = 0;
+  /** The policy: the causal LM given (with LoRA adapters injected when peftConfig is set). */
+  readonly model: LlamaForCausalLM;
+  /** The LoRA adapters (TRL's trainer.model when peft_config is given), or null in full fine-tuning. */
+  readonly peftModel: PeftModel<LlamaForCausalLM> | null;
 
   /**
-   * `refModel` is required when beta > 0 (a frozen copy of the starting policy, e.g. loadPretrained of
-   * the same folder); it is moved toward the policy when syncRefModel is on.
+   * `refModel` is required when beta > 0 without LoRA (a frozen copy of the starting policy, e.g. loadPretrained
+   * of the same folder); it is moved toward the policy when syncRefModel is on. With LoRA adapters the reference
+   * is the policy with its adapters disabled, unless `refModel` is given.
    */
   constructor(
-    readonly model: LlamaForCausalLM,
+    model: LlamaForCausalLM | PeftModel<LlamaForCausalLM>,
     readonly tokenizer: Tokenizer,
     readonly dataset: readonly PromptRow[],
     readonly rewardFuncs: readonly RewardFunction[],
@@ -178,7 +194,15 @@ export class GRPOTrainer extends StoppableTrainer {
       throw new RangeError(`GRPOTrainer: rewardWeights has ${c.rewardWeights.length} entries for ${rewardFuncs.length} reward functions`);
     }
     if (c.evalEvery !== null && evalDataset.length === 0) throw new RangeError('GRPOTrainer: evalEvery needs an evalDataset');
-    if (c.beta > 0 && !refModel) throw new RangeError('GRPOTrainer: beta > 0 needs a reference model (pass refModel, or set beta 0)');
+    const lora = trainerLoraConfig('GRPOTrainer', model, c.peftConfig);
+    if (lora) {
+      if (c.syncRefModel) throw new RangeError('GRPOTrainer: syncRefModel is not supported with LoRA adapters (the reference is the base model: the policy with its adapters disabled)');
+      if (c.beta > 0 && !refModel && lora.bias !== 'none') {
+        throw new RangeError(`GRPOTrainer: beta > 0 with LoRA bias '${lora.bias}': the trained biases stay in use with the adapters disabled, so the reference would drift; use bias 'none'`);
+      }
+    } else if (c.beta > 0 && !refModel) {
+      throw new RangeError('GRPOTrainer: beta > 0 needs a reference model (pass refModel, or set beta 0)');
+    }
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('GRPOTrainer: the dataset is empty');
     dataset.forEach((row, i) => {
       if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
@@ -186,8 +210,9 @@ export class GRPOTrainer extends StoppableTrainer {
     checkUnknownCharacters('GRPOTrainer', tokenizer, [...dataset, ...evalDataset].map((row) => row.prompt), c.unknownCharacters);
     this.data = new DataOrder(dataset.length, c.seed);
     this.generator = new RandomGenerator(c.seed);
-    this.device = placeOnTrainerDevice(c, model, refModel);
-    this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
+    ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('GRPOTrainer', model, c.peftConfig));
+    this.device = placeOnTrainerDevice(c, this.model, refModel);
+    this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
     // The scheduler steps once per optimizer step: numIterations per GRPO step.
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps * c.numIterations);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/grpo_logs.jsonl` : null);
@@ -325,7 +350,11 @@ export class GRPOTrainer extends StoppableTrainer {
     const micro = c.microBatchSize;
     const chunks = Array.from({ length: N / micro }, (_, k) => k * micro);
     const constant = (fn: () => Tensor) => noGrad(() => tidy(() => fn().contiguous().detach()));
-    const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => completionLogps(this.refModel!, s, micro, false).logps)) : null;
+    // With LoRA the reference is the policy with its adapters off: the base weights, no second copy of them.
+    const referenceLogps = (s: number) => (this.peftModel && !this.refModel
+      ? this.peftModel.withAdaptersDisabled(() => completionLogps(this.model, s, micro, false).logps)
+      : completionLogps(this.refModel!, s, micro, false).logps);
+    const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => referenceLogps(s))) : null;
     const oldLogps = c.numIterations > 1 ? chunks.map((s) => constant(() => completionLogps(this.model, s, micro, false).logps)) : null;
     const maskT = tensor(mask, [N, L], { device: this.model.device });
     const advT = tensor(adv.advantages, [N], { device: this.model.device });
@@ -479,6 +508,6 @@ export class GRPOTrainer extends StoppableTrainer {
   }
 
   private parts(): TrainerParts {
-    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data, generator: this.generator };
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data, generator: this.generator, adapter: this.peftModel };
   }
 }

@@ -8,6 +8,9 @@ import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type T
 import { readJsonl } from '../io/jsonl.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
+import type { LoraConfigOptions } from '../nn/lora.js';
+import type { PeftModel } from '../nn/peft-model.js';
+import { trainerLoraConfig, trainerPeftModel } from './peft.js';
 import { padRight, rewardModelInput } from '../rl/rewards/reward-model.js';
 import { tensor, zerosLike } from '../ops/creation.js';
 import { add, mul, neg, sub } from '../ops/elementwise.js';
@@ -68,12 +71,18 @@ export interface RewardConfig extends TrainingArgs {
   evalBatchSize: number;
   outputDir: string | null;
   saveEvery: number | null;
+  /**
+   * TRL's peft_config (a trainer argument there; a config field here, so JSON configs carry it): the trainer wraps
+   * the model in LoRA adapters with this LoraConfig (taskType 'SEQ_CLS' unless given, so the `score` head trains
+   * whole as one of PEFT's modules to save) and checkpoints them in PEFT's files. Default null.
+   */
+  peftConfig: LoraConfigOptions | null;
 }
 
 export const REWARD_DEFAULTS: RewardConfig = {
   maxSteps: 100, batchSize: 32, learningRate: 1e-5, warmupSteps: 0, lrSchedule: 'linear', minLrRatio: 0, weightDecay: 0, maxGradNorm: 1,
   maxLength: null, appendEos: true, centerRewardsCoefficient: null, seed: 42, logEvery: 10, evalEvery: null, evalBatchSize: 64,
-  outputDir: null, saveEvery: null,
+  outputDir: null, saveEvery: null, peftConfig: null,
   ...TRAINING_ARGS_DEFAULTS,
 };
 
@@ -83,7 +92,7 @@ const REWARD_FIELDS: Record<keyof RewardConfig, FieldSpec> = {
   minLrRatio: { kind: 'number', min: 0, max: 1 }, weightDecay: { kind: 'number', min: 0 }, maxGradNorm: { kind: 'number', min: 0 },
   maxLength: { kind: 'int', min: 1, nullable: true }, appendEos: { kind: 'bool' }, centerRewardsCoefficient: { kind: 'number', min: 0, nullable: true },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true }, evalBatchSize: { kind: 'int', min: 1 },
-  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true },
+  outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, peftConfig: { kind: 'object', nullable: true },
   ...TRAINING_ARGS_FIELDS,
 };
 
@@ -114,9 +123,13 @@ export class RewardTrainer extends StoppableTrainer {
   private readonly hasMargin: boolean;
   private step = 0;
   private readonly data: DataOrder;
+  /** The reward model trained (with LoRA adapters injected when peftConfig is set). */
+  readonly model: LlamaForSequenceClassification;
+  /** The LoRA adapters (TRL's trainer.model when peft_config is given), or null in full fine-tuning. */
+  readonly peftModel: PeftModel<LlamaForSequenceClassification> | null;
 
   constructor(
-    readonly model: LlamaForSequenceClassification,
+    model: LlamaForSequenceClassification | PeftModel<LlamaForSequenceClassification>,
     readonly tokenizer: Tokenizer,
     dataset: readonly PreferencePair[],
     config: Partial<RewardConfig> = {},
@@ -125,13 +138,18 @@ export class RewardTrainer extends StoppableTrainer {
   ) {
     super();
     const c = (this.config = checkConfig('RewardTrainer', REWARD_FIELDS, REWARD_DEFAULTS, config));
-    if (model.numLabels !== 1) throw new RangeError(`RewardTrainer: the model has ${model.numLabels} labels; a reward model has 1`);
+    const seqCls = { taskType: 'SEQ_CLS' } as const;
+    // The LoRA config is checked here, with the rest; the model is wrapped only once every check has passed.
+    trainerLoraConfig('RewardTrainer', model, c.peftConfig, seqCls);
+    const numLabels = ('numLabels' in model ? model : model.getBaseModel()).numLabels;
+    if (numLabels !== 1) throw new RangeError(`RewardTrainer: the model has ${numLabels} labels; a reward model has 1`);
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('RewardTrainer: the dataset is empty');
     this.trainSet = dataset.map((p, i) => this.tokenize(p, i, 'dataset'));
     this.evalSet = evalDataset.map((p, i) => this.tokenize(p, i, 'evalDataset'));
     this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
-    this.device = placeOnTrainerDevice(c, model);
-    this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
+    ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('RewardTrainer', model, c.peftConfig, seqCls));
+    this.device = placeOnTrainerDevice(c, this.model);
+    this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);
     this.data = new DataOrder(this.trainSet.length, c.seed);
@@ -262,7 +280,7 @@ export class RewardTrainer extends StoppableTrainer {
   }
 
   private parts(): TrainerParts {
-    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data };
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data, adapter: this.peftModel };
   }
 }
 

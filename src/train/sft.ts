@@ -7,6 +7,9 @@ import { tidy } from '../autograd/tidy.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
+import type { LoraConfigOptions } from '../nn/lora.js';
+import type { PeftModel } from '../nn/peft-model.js';
+import { trainerLoraConfig, trainerPeftModel } from './peft.js';
 import { type Float32MatmulPrecision, getFloat32MatmulPrecision } from '../ops/matmul.js';
 import type { AdamW } from '../optim/adamw.js';
 import type { LRScheduler } from '../optim/schedules.js';
@@ -60,12 +63,18 @@ export interface SFTConfig extends TrainingArgs {
   bf16: boolean;
   /** Data characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
   unknownCharacters: UnknownCharactersPolicy;
+  /**
+   * TRL's peft_config (a trainer argument there; a config field here, so JSON configs carry it): the trainer wraps
+   * the model in LoRA adapters with this LoraConfig (getPeftModel), trains only them and checkpoints them in PEFT's
+   * files. null: full fine-tuning (or the adapters of a model given as a PeftModel). Default null.
+   */
+  peftConfig: LoraConfigOptions | null;
 }
 
 export const SFT_DEFAULTS: SFTConfig = {
   maxSteps: 100, batchSize: 32, gradientAccumulationSteps: 1, learningRate: 2e-5, warmupSteps: 0, lrSchedule: 'linear',
   minLrRatio: 0, weightDecay: 0, maxGradNorm: 1, completionOnlyLoss: true, appendEos: true, maxLength: null, packing: false, seed: 42,
-  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false, unknownCharacters: 'warn',
+  logEvery: 10, evalEvery: null, outputDir: null, saveEvery: null, bf16: false, unknownCharacters: 'warn', peftConfig: null,
   ...TRAINING_ARGS_DEFAULTS,
 };
 
@@ -77,7 +86,7 @@ const SFT_FIELDS: Record<keyof SFTConfig, FieldSpec> = {
   completionOnlyLoss: { kind: 'bool' }, appendEos: { kind: 'bool' }, maxLength: { kind: 'int', min: 2, nullable: true }, packing: { kind: 'bool' },
   seed: { kind: 'int', min: 0 }, logEvery: { kind: 'int', min: 1 }, evalEvery: { kind: 'int', min: 1, nullable: true },
   outputDir: { kind: 'string', nullable: true }, saveEvery: { kind: 'int', min: 1, nullable: true }, bf16: { kind: 'bool' },
-  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] },
+  unknownCharacters: { kind: 'enum', values: ['warn', 'error', 'ignore'] }, peftConfig: { kind: 'object', nullable: true },
   ...TRAINING_ARGS_FIELDS,
 };
 
@@ -92,9 +101,13 @@ export class SFTTrainer extends StoppableTrainer {
   private readonly evalSet: LabeledSequence[];
   private step = 0;
   private readonly data: DataOrder;
+  /** The model trained: the causal LM given (with LoRA adapters injected when peftConfig is set). */
+  readonly model: LlamaForCausalLM;
+  /** The LoRA adapters (TRL's trainer.model when peft_config is given), or null in full fine-tuning. */
+  readonly peftModel: PeftModel<LlamaForCausalLM> | null;
 
   constructor(
-    readonly model: LlamaForCausalLM,
+    model: LlamaForCausalLM | PeftModel<LlamaForCausalLM>,
     readonly tokenizer: Tokenizer,
     dataset: readonly SFTExample[],
     config: Partial<SFTConfig> = {},
@@ -109,12 +122,15 @@ export class SFTTrainer extends StoppableTrainer {
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('SFTTrainer: the dataset is empty');
     const c = this.config;
     if (c.packing && c.maxLength === null) throw new RangeError('SFTTrainer: packing needs maxLength (the length of each packed row)');
+    // The LoRA config is checked here, with the rest; the model is wrapped only once every check has passed.
+    trainerLoraConfig('SFTTrainer', model, c.peftConfig);
     const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
     this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
     checkUnknownCharacters('SFTTrainer', tokenizer, [...dataset, ...evalDataset].flatMap((e) => [e.prompt, e.completion]), c.unknownCharacters);
-    this.device = placeOnTrainerDevice(c, model);
-    this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
+    ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('SFTTrainer', model, c.peftConfig));
+    this.device = placeOnTrainerDevice(c, this.model);
+    this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);
     this.data = new DataOrder(this.trainSet.length, c.seed);
@@ -252,6 +268,6 @@ export class SFTTrainer extends StoppableTrainer {
   }
 
   private parts(): TrainerParts {
-    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data };
+    return { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, data: this.data, adapter: this.peftModel };
   }
 }

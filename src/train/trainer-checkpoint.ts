@@ -4,6 +4,9 @@
 // a step with a checkpoint.
 import * as path from 'node:path';
 import { checkpointStep, type HasStateDict, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type Stateful } from '../io/checkpoint.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterConfigJson } from '../io/peft.js';
+import type { Module } from '../nn/module.js';
+import type { PeftModel } from '../nn/peft-model.js';
 import type { RandomGenerator, RngState } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import type { DataOrder } from './data-order.js';
@@ -16,6 +19,22 @@ export interface TrainerParts {
   data: DataOrder;
   /** The trainer's own sampling generator, when it draws random numbers (saved as extra.generator). */
   generator?: RandomGenerator;
+  /**
+   * A LoRA run's adapters: the checkpoint then holds them in PEFT's files (adapter_model.safetensors,
+   * adapter_config.json, as TRL's checkpoints of a peft_config run) instead of the whole model.
+   */
+  adapter?: PeftModel<Module> | null;
+}
+
+// What of the model a checkpoint holds: the whole model, or a LoRA run's adapter in PEFT's files.
+function modelPart(parts: TrainerParts) {
+  const adapter = parts.adapter;
+  if (!adapter) return { model: parts.model, modelFile: undefined, files: undefined };
+  return {
+    model: { stateDict: () => adapter.adapterStateDict(), loadStateDict: (sd: Record<string, Tensor>) => adapter.loadAdapterStateDict(sd) },
+    modelFile: ADAPTER_WEIGHTS_FILE,
+    files: { [ADAPTER_CONFIG_FILE]: `${JSON.stringify(adapterConfigJson(adapter.peftConfig), null, 2)}\n` },
+  };
 }
 
 /** What of a trainer's config decides where old checkpoints are pruned (the whole config is saved). */
@@ -30,7 +49,7 @@ export interface CheckpointConfig {
  * (pruneCheckpoints), never `dir`.
  */
 export function saveTrainerCheckpoint(dir: string, parts: TrainerParts, step: number, config: CheckpointConfig, extra: Record<string, unknown> = {}): void {
-  saveCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, step, config,
+  saveCheckpoint(dir, { ...modelPart(parts), optimizer: parts.optimizer, scheduler: parts.scheduler, step, config,
     extra: { ...parts.data.state(), ...(parts.generator ? { generator: parts.generator.getState() } : {}), ...extra } });
   const { outputDir, saveTotalLimit } = config;
   if (outputDir && saveTotalLimit !== null && checkpointStep(dir) !== null && path.resolve(path.dirname(dir)) === path.resolve(outputDir)) {
@@ -41,7 +60,8 @@ export function saveTrainerCheckpoint(dir: string, parts: TrainerParts, step: nu
 /** Restores what saveTrainerCheckpoint wrote (`owner` names the trainer in errors); returns the step and the extras. */
 export function loadTrainerCheckpoint(dir: string, parts: TrainerParts, owner: string): { step: number; extra: Record<string, unknown> | null } {
   // Trainers draw only from their own generators, so resuming one leaves the process-wide generator alone.
-  const info = loadCheckpoint(dir, { model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, restoreRng: false });
+  const { model, modelFile } = modelPart(parts);
+  const info = loadCheckpoint(dir, { model, modelFile, optimizer: parts.optimizer, scheduler: parts.scheduler, restoreRng: false });
   parts.data.restore(info.extra, owner, dir);
   if (parts.generator) {
     const state = (info.extra as { generator?: RngState } | null)?.generator;

@@ -11,7 +11,8 @@ import type { LogRecord } from '../../train/logger.js';
 import { LlamaForCausalLM } from '../../nn/llama.js';
 import { loadSequenceClassifier, type LlamaForSequenceClassification } from '../../nn/sequence-classification.js';
 import type { LlamaConfigOptions } from '../../nn/config.js';
-import { loadPretrained } from '../../io/pretrained.js';
+import { loadPretrained, savePretrained } from '../../io/pretrained.js';
+import type { PeftModel } from '../../nn/peft-model.js';
 import { latestCheckpoint } from '../../io/checkpoint.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { CharTokenizer, loadTokenizer } from '../../io/tokenizers/index.js';
@@ -143,6 +144,19 @@ export interface LoadedModel {
   /** A fresh copy of the starting weights (for a reference model). */
   reload: () => LlamaForCausalLM;
   description: string;
+}
+
+/**
+ * Writes the trained model to output/model (a Hugging Face folder with the tokenizer). After a LoRA run (the
+ * trainer's peftConfig) PEFT's adapter folder goes to output/adapter first, and output/model holds the base
+ * with the adapters merged in (the model is merged in place).
+ */
+export function saveTrainedModel(out: string, loaded: LoadedModel, peftModel: PeftModel<LlamaForCausalLM> | null): void {
+  if (peftModel) {
+    peftModel.savePretrained(path.join(out, 'adapter'));
+    peftModel.mergeAndUnload();
+  }
+  savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
 }
 
 /**

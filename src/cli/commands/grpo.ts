@@ -3,7 +3,6 @@
 // evaluating, and report.html (curves over steps, sample completions from the start and the end, the config).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { savePretrained } from '../../io/pretrained.js';
 import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import { GRPOTrainer, type GRPOConfig, type PromptRow } from '../../train/grpo.js';
 import { type LogRecord, truncateLogAfter } from '../../train/logger.js';
@@ -15,7 +14,7 @@ import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { ProgressBar } from '../progress.js';
 import { type Chart, StartEndCompletions, writeReport } from '../report.js';
 import { answerRules, buildModel, buildRewards, type BuiltRewards, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, interruption,
-  type Interruption, loadData, MODEL_FIELDS, named, options, pct, printTable, resumeCheckpoint, type AnswerFormat, type Json, type RunOptions } from './common.js';
+  type Interruption, loadData, MODEL_FIELDS, named, options, pct, printTable, resumeCheckpoint, saveTrainedModel, type AnswerFormat, type Json, type RunOptions } from './common.js';
 import { trainerOptions } from './sft.js';
 
 export const GRPO_HELP = `thinkgrad grpo --config run.json: GRPO with rule-based rewards
@@ -41,7 +40,9 @@ Config fields (JSON):
               ("auto": a GPU when usable, else "cpu"; or "cuda")
               (weights go in rewards),
               logCompletions (default true here: completions.jsonl and the report's start/end tables),
-              numCompletionsToPrint (completions recorded per logged step; default all)
+              numCompletionsToPrint (completions recorded per logged step; default all), peftConfig (LoRA,
+              PEFT's LoraConfig in camelCase: {"r": 16, "loraAlpha": 32, "targetModules": ["q_proj", "v_proj"]};
+              only the adapters train, the reference for beta > 0 is the model with its adapters off)
   eval        optional held-out evaluation before, every 'every' steps and after training:
               {"data": ... (prompt + answer), "every": 50, "k": 8, "temperature": 0.6, "topP": 0.95,
                "maxNewTokens": (default trainer.maxCompletionLength), "answerFormat": "r1" | "addition", "seed": 0,
@@ -49,7 +50,8 @@ Config fields (JSON):
   output      required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model, output/checkpoint-N, output/grpo_logs.jsonl, output/completions.jsonl, output/eval.jsonl,
-output/report.html.
+output/report.html; with trainer.peftConfig also output/adapter (PEFT's adapter folder; output/model is then
+the model with the adapters merged in, and checkpoints hold the adapter).
 
 Options: --resume [CHECKPOINT] continues the run in output (its newest complete checkpoint, or the one given),
 appending to its logs; --<field> VALUE overrides a config field (--trainer.learningRate 1e-4, --eval.every 25);
@@ -158,7 +160,8 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
   let ref: LlamaForCausalLM | null = null;
   const logged = new StartEndCompletions();
   try {
-    if (typeof beta === 'number' && beta > 0) ref = loaded.reload();
+    // With LoRA the reference is the policy with its adapters disabled: no second copy.
+    if (typeof beta === 'number' && beta > 0 && (trainerConfig.peftConfig ?? null) === null) ref = loaded.reload();
     const trainer = named(`${src}: field 'trainer'`, () => new GRPOTrainer(loaded.model, loaded.tokenizer, data.rows as PromptRow[], rewards.funcs,
       { logCompletions: true, ...trainerConfig, rewardWeights: rewards.weights }, { onCompletions: logged.add }, ref));
     createOutput(out, 'grpo', c, resumeFrom !== null);
@@ -195,7 +198,7 @@ async function trainGrpo(src: string, c: Json, out: string, trainerConfig: Parti
       runEval(t.maxSteps);
       const last = path.join(out, `checkpoint-${t.maxSteps}`);
       if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
-      savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
+      saveTrainedModel(out, loaded, trainer.peftModel);
     }
     const seconds = (performance.now() - started) / 1000;
 

@@ -30,12 +30,14 @@ Config fields (JSON):
                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, maxLength, appendEos,
                centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery, saveTotalLimit
                (checkpoints kept, oldest deleted first; default all), device ("auto": a GPU when usable,
-               else "cpu"; or "cuda")
+               else "cpu"; or "cuda"), peftConfig (LoRA, PEFT's LoraConfig in camelCase: {"r": 16}; taskType
+               SEQ_CLS, so the score head trains whole)
   headSeed     seed of the fresh score head when starting from a causal LM (default 0)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the reward model + tokenizer), output/checkpoint-N, output/rm_logs.jsonl, output/report.html,
-output/run_config.json. Use the model in GRPO with rewards.rewardModel(loadSequenceClassifier(dir), tokenizer).
+output/run_config.json; with trainer.peftConfig also output/adapter (PEFT's adapter folder; output/model then
+has the adapters merged in). Use the model in GRPO with rewards.rewardModel(loadSequenceClassifier(dir), tokenizer).
 
 Options: --resume [CHECKPOINT] continues the run in output (its newest complete checkpoint, or the one given),
 appending to its logs; --<field> VALUE overrides a config field (--trainer.learningRate 1e-4); Ctrl-C (SIGINT)
@@ -133,6 +135,10 @@ export async function rmCommand(config: unknown, opts: RunOptions = {}): Promise
     if (!interrupted) {
       const last = path.join(out, `checkpoint-${t.maxSteps}`);
       if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
+      if (trainer.peftModel) {
+        trainer.peftModel.savePretrained(path.join(out, 'adapter'));
+        trainer.peftModel.mergeAndUnload();
+      }
       saveSequenceClassifier(built.model, path.join(out, 'model'), { tokenizer: built.tokenizer });
     }
     const seconds = (performance.now() - started) / 1000;

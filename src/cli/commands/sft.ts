@@ -2,13 +2,12 @@
 // pairs. Writes the trained model (Hugging Face folder), checkpoints, sft_logs.jsonl and report.html.
 import * as path from 'node:path';
 import type { Device } from '../../backend/backend.js';
-import { savePretrained } from '../../io/pretrained.js';
 import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
 import type { LogRecord } from '../../train/logger.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
 import { buildModel, chartsOf, checkOutput, checkTopLevel, ConfigError, createOutput, expectObject, firstLast, fmt, interruption, type Interruption, loadData, MODEL_FIELDS,
-  named, printTable, resumeCheckpoint, type Json, type LoadedModel, type RunOptions } from './common.js';
+  named, printTable, resumeCheckpoint, saveTrainedModel, type Json, type LoadedModel, type RunOptions } from './common.js';
 
 export const SFT_HELP = `thinkgrad sft --config run.json: supervised fine-tuning on prompt/completion pairs
 
@@ -27,11 +26,13 @@ Config fields (JSON):
                maxLength, seed, logEvery, evalEvery, saveEvery, saveTotalLimit (checkpoints kept, oldest
                deleted first; default all), bf16 (mixed precision: bf16 matmul operands, float32
                accumulation and weights, on CPUs with AVX512-BF16), device ("auto": a GPU when usable,
-               else "cpu"; or "cuda")
+               else "cpu"; or "cuda"), peftConfig (LoRA, PEFT's LoraConfig in camelCase:
+               {"r": 16, "loraAlpha": 32, "targetModules": ["q_proj", "v_proj"]}; only the adapters train)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,
-output/report.html, output/run_config.json.
+output/report.html, output/run_config.json; with trainer.peftConfig also output/adapter (PEFT's adapter
+folder; output/model is then the model with the adapters merged in, and checkpoints hold the adapter).
 
 Options: --resume [CHECKPOINT] continues the run in output (its newest complete checkpoint, or the one given),
 appending to its logs; --<field> VALUE overrides a config field (--trainer.learningRate 1e-4,
@@ -79,7 +80,7 @@ export async function runSftTraining(src: string, label: string, loaded: LoadedM
   const evalLoss = evalData.length > 0 ? trainer.evaluate() : null;
   const last = path.join(out, `checkpoint-${c.maxSteps}`);
   if (trainer.lastCheckpoint === null || path.resolve(trainer.lastCheckpoint) !== path.resolve(last)) trainer.save(last);
-  savePretrained(loaded.model, path.join(out, 'model'), { tokenizer: loaded.tokenizer });
+  saveTrainedModel(out, loaded, trainer.peftModel);
   return { output: out, logs: [...trainer.logger.records], evalLoss, interrupted: null, device: trainer.device };
 }
 
