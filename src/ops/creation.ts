@@ -31,7 +31,7 @@ function flatten(data: NestedArray, shape: number[], out: number[], depth: numbe
 
 /**
  * A tensor from a number, nested arrays, or a flat typed/plain array with an explicit shape.
- * dtype defaults to int32 for an Int32Array and float32 otherwise.
+ * dtype defaults to int32 for an Int32Array and float32 otherwise; bfloat16 rounds the values to nearest even.
  */
 export function tensor(data: NestedArray | Float32Array | Int32Array | number[], shape?: Shape, options: CreateOptions = {}): Tensor {
   let flat: ArrayLike<number>;
@@ -60,7 +60,7 @@ export function tensor(data: NestedArray | Float32Array | Int32Array | number[],
   }
   const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   const t = Tensor.empty(inferred, dtype, options.device);
-  const typed = dtype === 'float32'
+  const typed = dtype !== 'int32'
     ? (flat instanceof Float32Array ? flat : Float32Array.from(flat))
     : (flat instanceof Int32Array ? flat : Int32Array.from(flat, (v) => {
       if (!Number.isInteger(v)) throw new TypeError(`tensor: int32 tensor needs integers, got ${v}`);
@@ -118,6 +118,13 @@ export function arange(start: number, end?: number, step = 1, options: CreateOpt
   if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: invalid step ${step}`);
   const count = Math.max(0, Math.ceil((end - start) / step));
   const dtype = options.dtype ?? (Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step) ? 'int32' : 'float32');
+  if (dtype === 'bfloat16') {
+    // The float32 values, rounded: the kernels count in float32 or int32 only.
+    const values = arange(start, end, step, { dtype: 'float32', device: options.device });
+    const t = values.to('bfloat16');
+    values.dispose();
+    return finish(t, options);
+  }
   const t = Tensor.empty([count], dtype, options.device);
   if (count > 0) t.backend.arange(t, start, step);
   return finish(t, options);
