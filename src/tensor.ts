@@ -172,10 +172,30 @@ export class Tensor {
   moveTo_(device: Device): void {
     this.assertLive('to');
     if (this.device === device) return;
-    const moved = transfer(this, device);
-    const storage = moved.storage;
+    this.adopt(transfer(this, device));
+    this.grad?.moveTo_(device);
+  }
+
+  /**
+   * @internal Converts this tensor's elements to `dtype` in place (Module.to): new contiguous storage, the old
+   * reference released. The object keeps its identity (optimizers and modules holding it stay valid); its gradient
+   * stays float32; views made earlier keep the old storage.
+   */
+  castTo_(dtype: DType): void {
+    this.assertLive('to');
+    if (this.dtype === dtype) return;
+    const view = this.detach();
+    const converted = sh.cast(view, dtype);
+    view.dispose();
+    this.adopt(converted);
+    (this as { dtype: DType }).dtype = dtype;
+  }
+
+  // Takes over `replacement`'s storage (contiguous, offset 0) and disposes it.
+  private adopt(replacement: Tensor): void {
+    const storage = replacement.storage;
     storage.retain();
-    moved.dispose();
+    replacement.dispose();
     finalizer.unregister(this);
     this.storage.release();
     this.storage = storage;
@@ -183,7 +203,6 @@ export class Tensor {
     self.strides = Object.freeze(contiguousStrides(this.shape));
     self.offset = 0;
     finalizer.register(this, storage, this);
-    this.grad?.moveTo_(device);
   }
 
   /** @internal A new tensor object over the same storage (the storage's reference count goes up). */

@@ -3,6 +3,9 @@
 // table, the float32-compute rule of the other ops, dtype promotion, and float32 ("master") gradients of bfloat16
 // tensors. References are float64 on the bfloat16-rounded inputs; a result stored bfloat16 is within half a unit
 // in the last place of bfloat16 (rtol 2^-8) of the float64 value, plus the float32 computation's own error.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { expectClose, forEachBackend, randomArray, randomInts } from './helpers/reference.js';
@@ -32,6 +35,14 @@ function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: num
     out[i * N + j] = s;
   }
   return out;
+}
+
+function qwenLike(): tg.nn.LlamaForCausalLM {
+  return new tg.nn.LlamaForCausalLM({
+    modelType: 'qwen2', vocabSize: 23, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
+    numKeyValueHeads: 2, tieWordEmbeddings: true, ropeTheta: 1e6, rmsNormEps: 1e-6, maxPositionEmbeddings: 64,
+    initializerRange: 0.3, eosTokenId: 22,
+  }, { seed: 11 });
 }
 
 forEachBackend((device) => {
@@ -307,5 +318,97 @@ forEachBackend((device) => {
       expect(() => tg.tensor(Int32Array.from([1]), [1]).requiresGrad_()).toThrow(TypeError);
       expect(() => tg.indexAdd(b, 0, tg.tensor(Int32Array.from([0]), [1]), f.slice(0, 0, 1))).toThrow(/indexAdd/);
     });
+  });
+  describe('models', () => {
+    it('Module.to(bfloat16) converts every parameter in place (half the bytes); forward, loss and gradients run', () => {
+      const model = qwenLike().to(device);
+      const reference = qwenLike().to(device);
+      const params = model.parameters();
+      const bytes = () => tg.memory().devices[device]!.numBytes;
+      const before = bytes();
+      model.to('bfloat16');
+      expect(model.dtype).toBe('bfloat16');
+      expect(model.parameters()).toEqual(params); // same objects
+      expect(params.every((p) => p.dtype === 'bfloat16')).toBe(true);
+      expect(before - bytes()).toBe(2 * model.numParameters());
+      // The float32 model holding the same (rounded) weights gives logits within bfloat16 activations' rounding.
+      reference.to('bfloat16').to('float32');
+      const ids = tg.tensor(Int32Array.from([1, 5, 9, 2, 7, 3, 4, 8]), [2, 4]);
+      const logits = model.forward(ids);
+      expect(logits.dtype).toBe('bfloat16');
+      const exact = reference.forward(ids);
+      expectClose(logits.data(), exact.data(), { atol: 0.05, rtol: 0.02 }, 'logits');
+      const loss = model.loss(ids);
+      expect(loss.dtype).toBe('float32');
+      expect(Math.abs(loss.item() - reference.loss(ids).item())).toBeLessThan(0.02);
+      loss.backward();
+      expect(params.every((p) => p.grad !== null && p.grad.dtype === 'float32')).toBe(true);
+      model.dispose();
+      reference.dispose();
+    });
+
+    it('a bfloat16 model generates with a float32 or a bfloat16 KV cache', () => {
+      const model = qwenLike().to(device).to('bfloat16');
+      const prompts = [[1, 2, 3], [4, 5]];
+      for (const kvCacheDtype of ['float32', 'bfloat16'] as const) {
+        const out = tg.generate(model, prompts, { maxNewTokens: 6, temperature: 0.8, seed: 5, kvCacheDtype });
+        expect(out.completionIds.length).toBe(2);
+        expect(out.logprobs.flat().every((v) => Number.isFinite(v) && v <= 0)).toBe(true);
+        expect(out.completionIds.flat().every((t) => Number.isInteger(t) && t >= 0 && t < 23)).toBe(true);
+      }
+      model.dispose();
+    });
+  });
+});
+
+describe('bfloat16 checkpoints', () => {
+  it('savePretrained writes BF16; loadPretrained({ dtype: bfloat16 }) keeps the bits, float32 widens them, F32 files round', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'thinkgrad-bf16-'));
+    try {
+      const model = qwenLike().to('bfloat16');
+      const dir = path.join(root, 'bf16');
+      tg.savePretrained(model, dir);
+      const header = tg.readSafetensorsHeader(path.join(dir, 'model.safetensors'));
+      expect(new Set(header.entries.map((e) => e.dtype))).toEqual(new Set(['BF16']));
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
+      const kept = tg.loadPretrained(dir, { dtype: 'bfloat16' });
+      const widened = tg.loadPretrained(dir);
+      expect(kept.dtype).toBe('bfloat16');
+      expect(widened.dtype).toBe('float32');
+      const own = model.stateDict();
+      for (const [name, t] of kept.namedParameters()) {
+        expect(Array.from(t.bf16Bits()), name).toEqual(Array.from(own[name].bf16Bits()));
+        expect(Array.from(widened.stateDict()[name].data()), name).toEqual(Array.from(own[name].data()));
+      }
+      // A float32 checkpoint loaded as bfloat16 is rounded to nearest even.
+      const f32 = qwenLike();
+      const f32Dir = path.join(root, 'f32');
+      tg.savePretrained(f32, f32Dir);
+      const rounded = tg.loadPretrained(f32Dir, { dtype: 'bfloat16' });
+      for (const [name, t] of rounded.namedParameters()) {
+        expectClose(t.data(), bf16All(f32.stateDict()[name].data()), { atol: 0, rtol: 0 }, name);
+      }
+      expect(() => tg.loadPretrained(dir, { dtype: 'float16' as never })).toThrow(TypeError);
+      for (const m of [model, kept, widened, f32, rounded]) m.dispose();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('AdamW keeps float32 master weights of bfloat16 parameters: updates below bfloat16 resolution accumulate', () => {
+    const p = tg.tensor([1, -2, 0.5, 3], [4], { dtype: 'bfloat16' }).requiresGrad_();
+    const opt = new tg.AdamW([p], { lr: 1e-4, weightDecay: 0 });
+    // Each step moves every weight by lr = 1e-4 (Adam's first steps are ~lr * sign(g)), far below half an ulp of
+    // bfloat16 at these magnitudes (2^-9 .. 2^-6): without master weights nothing would ever change.
+    for (let i = 0; i < 100; i++) {
+      p.grad = tg.tensor([1, 1, 1, 1], [4]);
+      opt.step();
+    }
+    const master = opt.stateDict().state['0'].masterWeight as tg.Tensor;
+    expect(master.dtype).toBe('float32');
+    expectClose(master.data(), [1 - 0.01, -2 - 0.01, 0.5 - 0.01, 3 - 0.01], { atol: 2e-5, rtol: 0 }, 'master');
+    expectClose(p.data(), bf16All(master.data()), { atol: 0, rtol: 0 }, 'parameter = rounded master');
+    expect(p.data()[2]).not.toBe(0.5);
+    opt.dispose();
   });
 });

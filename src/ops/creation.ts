@@ -31,9 +31,12 @@ function flatten(data: NestedArray, shape: number[], out: number[], depth: numbe
 
 /**
  * A tensor from a number, nested arrays, or a flat typed/plain array with an explicit shape.
- * dtype defaults to int32 for an Int32Array and float32 otherwise; bfloat16 rounds the values to nearest even.
+ * dtype defaults to int32 for an Int32Array and float32 otherwise; bfloat16 rounds the values to nearest even. A
+ * Uint16Array holds raw bfloat16 bits (safetensors' BF16; see `Tensor.bf16Bits`) and makes a bfloat16 tensor.
  */
-export function tensor(data: NestedArray | Float32Array | Int32Array | number[], shape?: Shape, options: CreateOptions = {}): Tensor {
+export function tensor(data: NestedArray | Float32Array | Int32Array | Uint16Array | number[], shape?: Shape,
+  options: CreateOptions = {}): Tensor {
+  if (data instanceof Uint16Array) return fromBf16Bits(data, shape, options);
   let flat: ArrayLike<number>;
   let inferred: number[];
   // Plain arrays (flat or nested) go through flatten, which validates them; a given shape then reshapes.
@@ -68,6 +71,18 @@ export function tensor(data: NestedArray | Float32Array | Int32Array | number[],
       return v;
     }));
   if (typed.length > 0) t.backend.write(t.storage.id, 0, typed);
+  return finish(t, options);
+}
+
+function fromBf16Bits(bits: Uint16Array, shape: Shape | undefined, options: CreateOptions): Tensor {
+  if ((options.dtype ?? 'bfloat16') !== 'bfloat16') {
+    throw new TypeError(`tensor: a Uint16Array holds bfloat16 bits, so dtype must be 'bfloat16', got ${String(options.dtype)}`);
+  }
+  const dims = shape ? [...shape] : [bits.length];
+  checkShape('tensor', dims);
+  if (shapeNumel(dims) !== bits.length) throw new RangeError(`tensor: ${bits.length} values do not fill shape ${formatShape(dims)}`);
+  const t = Tensor.empty(dims, 'bfloat16', options.device);
+  if (bits.length > 0) t.backend.write(t.storage.id, 0, bits);
   return finish(t, options);
 }
 
