@@ -85,8 +85,9 @@ std::string launch_index_select(void* out, const void* x, int element_bytes, int
 
 std::string launch_gather(void* out, const void* x, int element_bytes, int64_t outer, int64_t dim, int64_t inner,
                           const int32_t* idx, int64_t k, const int* status, cudaStream_t stream) {
-  if (element_bytes == 2) return run<uint16_t, true, false>(const_cast<void*>(x), out, outer, dim, inner, idx, k, status, stream);
-  return run<uint32_t, true, false>(const_cast<void*>(x), out, outer, dim, inner, idx, k, status, stream);
+  void* big = const_cast<void*>(x);
+  if (element_bytes == 2) return run<uint16_t, true, false>(big, out, outer, dim, inner, idx, k, status, stream);
+  return run<uint32_t, true, false>(big, out, outer, dim, inner, idx, k, status, stream);
 }
 
 std::string launch_index_add(float* out, const float* src, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,

@@ -113,25 +113,37 @@ forEachBackend((device) => {
 
   describe('products and embedding read bfloat16', () => {
     it('matmul: bf16 @ bf16 is bf16, bf16 @ f32 is f32, both against float64 on the rounded inputs', () => {
-      // M > 8 takes the packed GEMM, M <= 8 the streaming one, M = 1 the matrix-vector one.
-      for (const [M, K, N] of [[33, 40, 29], [5, 17, 12], [1, 64, 20]]) {
+      // Packed GEMMs (bf16 blocks widened while packing: M > 8, or a small B; 64x700x300 runs on every thread over
+      // several k blocks), the few-rows streaming path (M <= 8 with a B of >= 2^18 elements) and the matrix-vector
+      // one (M = 1): these read rows of a transposed bf16 B as they are (K not a multiple of 16 takes their tails)
+      // and widen other bf16 operands whole.
+      for (const [M, K, N] of [[33, 40, 29], [64, 700, 300], [5, 17, 12], [4, 512, 600], [3, 1000, 300], [1, 70, 20]]) {
         const a = bf16All(randomArray(M * K, M, 1));
         const b = bf16All(randomArray(K * N, K, 1));
         const ref = matmulRef(a, b, M, K, N);
+        // float32 sums of K products of unit-variance values: rounding grows with K (1e-7 per term covers it).
+        const acc = { atol: FLOAT32.atol + 1e-7 * K, rtol: FLOAT32.rtol };
+        const stored = { atol: STORED_BF16.atol + 1e-7 * K, rtol: STORED_BF16.rtol };
         const ta = bfTensor(a, [M, K]);
         const tb = bfTensor(b, [K, N]);
         const both = tg.matmul(ta, tb);
         expect(both.dtype).toBe('bfloat16');
-        expectClose(both.data(), ref, STORED_BF16, `bf16 @ bf16 ${M}x${K}x${N}`);
+        expectClose(both.data(), ref, stored, `bf16 @ bf16 ${M}x${K}x${N}`);
         const fb = tb.to('float32');
         const mixed = tg.matmul(ta, fb);
         expect(mixed.dtype).toBe('float32');
-        expectClose(mixed.data(), ref, FLOAT32, `bf16 @ f32 ${M}x${K}x${N}`);
+        expectClose(mixed.data(), ref, acc, `bf16 @ f32 ${M}x${K}x${N}`);
         // A transposed bf16 operand is read in place (transpose flag).
         const bT = bfTensor(Float64Array.from({ length: K * N }, (_, i) => b[(i % K) * N + Math.floor(i / K)]), [N, K]);
         const viaT = tg.matmul(ta.to('float32'), bT.transpose(0, 1));
-        expectClose(viaT.data(), ref, FLOAT32, `f32 @ bf16^T ${M}x${K}x${N}`);
-        for (const t of [ta, tb, both, fb, mixed, bT, viaT]) t.dispose();
+        expectClose(viaT.data(), ref, acc, `f32 @ bf16^T ${M}x${K}x${N}`);
+        const aT = bfTensor(Float64Array.from({ length: M * K }, (_, i) => a[(i % M) * K + Math.floor(i / M)]), [K, M]);
+        const bothT = tg.matmul(aT.transpose(0, 1), bT.transpose(0, 1));
+        expectClose(bothT.data(), ref, stored, `bf16^T @ bf16^T ${M}x${K}x${N}`);
+        // At 'medium' the bf16 kernel's operand rounding changes nothing: bf16 values are exact in bf16.
+        const medium = tg.matmul(ta, fb, { precision: 'medium' });
+        expectClose(medium.data(), ref, acc, `bf16 @ f32 at medium ${M}x${K}x${N}`);
+        for (const t of [ta, tb, both, fb, mixed, bT, viaT, aT, bothT, medium]) t.dispose();
       }
     });
 

@@ -1,11 +1,8 @@
 // Matmul family: batched SGEMM with per-batch operand offsets (so broadcast batch dims cost no copies)
 // and transposed operands read in place. C is a contiguous (batch, M, N) buffer.
-#include <algorithm>
 #include <cmath>
 
 #include "binding/common.h"
-#include "core/allocator.h"
-#include "ops/cast.h"
 #include "ops/gemm.h"
 
 namespace tg::binding {
@@ -57,42 +54,6 @@ void check_operand(const char* op, const char* name, const Buffer& buf, const st
                           std::to_string(buf.numel()) + " elements");
 }
 
-// A float32 or bfloat16 buffer a GEMM can take: the buffer itself when float32; for bfloat16, a float32 copy
-// (from the allocator's cache) of the elements the operands at `offsets` read, with the offsets moved onto it.
-// NOTE: a conversion pass before the float32 GEMM, not bf16 loads inside its packing: the product still reads
-// float32 panels, and the copy lives only for this call, so a bf16 weight costs 2 bytes an element at rest.
-class F32Operand {
- public:
-  F32Operand(Buffer& buf, std::vector<int64_t>& offsets, int64_t rows, int64_t cols, int64_t ld) {
-    if (buf.dtype == DType::Float32) {
-      data_ = typed<float>(buf, 0);
-      return;
-    }
-    if (rows == 0 || cols == 0 || offsets.empty()) return;
-    int64_t lo = offsets[0], hi = offsets[0];
-    for (int64_t o : offsets) {
-      lo = std::min(lo, o);
-      hi = std::max(hi, o);
-    }
-    count_ = hi - lo + (rows - 1) * ld + cols;
-    owned_ = static_cast<float*>(alloc_bytes(static_cast<size_t>(count_) * sizeof(float)));
-    bf16_to_f32(owned_, typed<uint16_t>(buf, lo), count_);
-    for (int64_t& o : offsets) o -= lo;
-    data_ = owned_;
-  }
-  F32Operand(const F32Operand&) = delete;
-  F32Operand& operator=(const F32Operand&) = delete;
-  ~F32Operand() {
-    if (owned_ != nullptr) free_bytes(owned_, static_cast<size_t>(count_) * sizeof(float));
-  }
-  const float* data() const { return data_; }
-
- private:
-  const float* data_ = nullptr;
-  float* owned_ = nullptr;
-  int64_t count_ = 0;
-};
-
 Buffer& float_operand_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
   Buffer& b = buffer_arg(info, i, op, name);
   if (b.dtype == DType::Int32) throw_type(op, std::string(name) + " must be float32 or bfloat16, got int32");
@@ -101,7 +62,7 @@ Buffer& float_operand_arg(const Napi::CallbackInfo& info, int i, const char* op,
 
 // matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision?)
 // out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default). A and B
-// are float32 or bfloat16 (read as float32; products and sums float32), out float32.
+// are float32 or bfloat16 (widened to float32 while packing; products and sums float32), out float32.
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
   Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
@@ -126,10 +87,9 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   check_range(op, "out", out, 0, total);
   std::vector<int64_t> c_off(static_cast<size_t>(batch));
   for (int64_t i = 0; i < batch; ++i) c_off[static_cast<size_t>(i)] = i * M * N;
-  const F32Operand a32(a, a_off, trans_a ? K : M, trans_a ? M : K, lda);
-  const F32Operand b32(b, b_off, trans_b ? N : K, trans_b ? K : N, ldb);
-  sgemm_batched(trans_a, trans_b, M, N, K, alpha, a32.data(), lda, a_off.data(), b32.data(), ldb, b_off.data(), beta,
-                typed<float>(out, 0), N, c_off.data(), batch, precision);
+  const MatrixOperand a_op{a.data, a.dtype == DType::BFloat16}, b_op{b.data, b.dtype == DType::BFloat16};
+  gemm_batched(trans_a, trans_b, M, N, K, alpha, a_op, lda, a_off.data(), b_op, ldb, b_off.data(), beta,
+               typed<float>(out, 0), N, c_off.data(), batch, precision);
   return info.Env().Undefined();
 }
 

@@ -183,7 +183,8 @@ Napi::Value fill(const Napi::CallbackInfo& info) {
   double value = number_arg(info, 3, "fill", "value");
   check_range("fill", "destination", b, offset, count);
   if (b.dtype == DType::Float32) fill_f32(typed<float>(b, offset), count, static_cast<float>(value));
-  else if (b.dtype == DType::BFloat16) fill_u16(typed<uint16_t>(b, offset), count, math::bf16_from_float(static_cast<float>(value)));
+  else if (b.dtype == DType::BFloat16)
+    fill_u16(typed<uint16_t>(b, offset), count, math::bf16_from_float(static_cast<float>(value)));
   else fill_i32(typed<int32_t>(b, offset), count, static_cast<int32_t>(value));
   return info.Env().Undefined();
 }
