@@ -120,10 +120,9 @@ int64_t uniform_stride(const std::vector<int64_t>& offsets) {
   return stride;
 }
 
-// A float32 or bfloat16 operand as the GEMMs take it: the buffer itself when float32; for bfloat16 a float32 device
-// copy (a buffer of the caching allocator, freed in stream order when the call returns) of the elements the
-// operands at `offsets` read, the offsets moved onto it. As on the CPU (native/binding/matmul.cc), a conversion
-// pass before the product, so a bf16 weight costs 2 bytes an element at rest.
+// A float32 or bfloat16 operand as cuBLASLt takes it (float32 only here): the buffer itself when float32; for
+// bfloat16 a float32 device copy (a buffer of the caching allocator, freed in stream order when the call returns)
+// of the elements the operands at `offsets` read, the offsets moved onto it.
 class F32Operand {
  public:
   F32Operand(const char* op, const DevBuffer& buf, std::vector<int64_t>& offsets, int64_t rows, int64_t cols, int64_t ld) {
@@ -167,7 +166,7 @@ DevBuffer& float_operand_arg(const Napi::CallbackInfo& info, int i, const char* 
 
 // matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision?)
 // out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default). A and B
-// are float32 or bfloat16 (read as float32), out float32.
+// are float32 or bfloat16 (widened to float32 as they load; products and sums float32), out float32.
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "cuda.matmul";
   DevBuffer& out = typed_buffer(info, 0, op, "out", kF32, 0);
@@ -192,16 +191,23 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   check_elements(op, "out", out.numel(), 0, total);
   if (total == 0) return info.Env().Undefined();
   DeviceState& d = need_device();
-  const F32Operand a32(op, a, a_off, trans_a ? K : M, trans_a ? M : K, lda);
-  const F32Operand b32(op, b, b_off, trans_b ? N : K, trans_b ? K : N, ldb);
-  tg::cuda::GemmArgs g{trans_a, trans_b, M, N, K, batch, alpha, beta, a32.data(), lda, b32.data(), ldb,
-                       static_cast<float*>(out.data), nullptr, nullptr};
+  // The own kernels read bfloat16 operands as they load them; cuBLASLt gets float32 copies (F32Operand).
+  const bool a_bf16 = a.dtype == kBF16, b_bf16 = b.dtype == kBF16;
+  tg::cuda::GemmArgs g{trans_a, trans_b, M, N, K, batch, alpha, beta, a_bf16 ? nullptr : static_cast<const float*>(a.data),
+                       lda, b_bf16 ? nullptr : static_cast<const float*>(b.data), ldb, static_cast<float*>(out.data),
+                       nullptr, nullptr};
+  if (a_bf16) g.a16 = static_cast<const uint16_t*>(a.data);
+  if (b_bf16) g.b16 = static_cast<const uint16_t*>(b.data);
   const Kernel kernel = current_kernel();
   const int64_t a_stride = uniform_stride(a_off), b_stride = uniform_stride(b_off);
   if (kernel == Kernel::CublasLt && K > 0 && a_stride >= 0 && b_stride >= 0) {
+    std::vector<int64_t> a_moved(a_off), b_moved(b_off);
+    const F32Operand a32(op, a, a_moved, trans_a ? K : M, trans_a ? M : K, lda);
+    const F32Operand b32(op, b, b_moved, trans_b ? N : K, trans_b ? K : N, ldb);
     tg::cuda::GemmArgs strided = g;
-    strided.a += a_off[0];
-    strided.b += b_off[0];
+    strided.a = a32.data() + a_moved[0];
+    strided.b = b32.data() + b_moved[0];
+    strided.a16 = strided.b16 = nullptr;
     void* workspace = scratch(d, tg::cuda::kCublasLtWorkspaceBytes);
     bool ran = false;
     check(tg::cuda::cublaslt_gemm(strided, a_stride, b_stride, precision == MatmulPrecision::Medium, workspace,
