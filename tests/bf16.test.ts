@@ -423,4 +423,14 @@ describe('bfloat16 checkpoints', () => {
     expect(p.data()[2]).not.toBe(0.5);
     opt.dispose();
   });
+
+  it('SGD updates a bfloat16 parameter in float32 and rounds it back (no master weights)', () => {
+    const p = tg.tensor([1, -2, 0.5, 3], [4], { dtype: 'bfloat16' }).requiresGrad_();
+    const opt = new tg.SGD([p], { lr: 0.1 });
+    p.grad = tg.tensor([0.3, 1, -0.01, 2], [4]);
+    opt.step();
+    expect(p.dtype).toBe('bfloat16');
+    expectClose(p.data(), bf16All([1 - 0.03, -2 - 0.1, 0.5 + 0.001, 3 - 0.2]), { atol: 0, rtol: 0 }, 'p');
+    opt.dispose();
+  });
 });
