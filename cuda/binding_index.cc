@@ -28,7 +28,6 @@ Napi::Value index_op(const Napi::CallbackInfo& info, Kind kind, const char* op) 
   int64_t i_off = int_arg(info, 7, op, "indexOffset");
   int64_t count = int_arg(info, 8, op, "count");
   if (out.dtype != src.dtype) throw_type(op, "out and source dtypes differ");
-  if (out.dtype == kBF16) throw_type(op, "out and x must be float32 or int32, got bfloat16");
   int64_t full = numel_of({outer, dim, inner}, op);
   int64_t picked = numel_of({outer, count, inner}, op);
   int64_t n_idx = (kind == Kind::Select || kind == Kind::Add) ? count : picked;
@@ -44,19 +43,22 @@ Napi::Value index_op(const Napi::CallbackInfo& info, Kind kind, const char* op) 
   if (n_idx > INT_MAX - 1) throw_range(op, "at most 2^31 - 2 indices per call on cuda, got " + std::to_string(n_idx));
   DeviceState& d = need_device();
   const int32_t* ip = idx.at<int32_t>(i_off);
+  const int element_bytes = static_cast<int>(dtype_size(out.dtype));
   const int init = INT_MAX;
   check(cudaMemcpyAsync(d.status, &init, sizeof init, cudaMemcpyHostToDevice, 0), "cudaMemcpyAsync");
   check(tg::cuda::launch_check_indices(ip, n_idx, dim, d.status, 0));
   switch (kind) {
     case Kind::Select:
-      check(tg::cuda::launch_index_select(out.data, src.at<uint8_t>(s_off), outer, dim, inner, ip, count, d.status, 0));
+      check(tg::cuda::launch_index_select(out.data, src.at<uint8_t>(s_off), element_bytes, outer, dim, inner, ip, count,
+                                          d.status, 0));
       break;
     case Kind::Add:
       check(tg::cuda::launch_index_add(static_cast<float*>(out.data), src.at<float>(s_off), outer, dim, inner, ip,
                                        count, d.status, 0));
       break;
     case Kind::Gather:
-      check(tg::cuda::launch_gather(out.data, src.at<uint8_t>(s_off), outer, dim, inner, ip, count, d.status, 0));
+      check(tg::cuda::launch_gather(out.data, src.at<uint8_t>(s_off), element_bytes, outer, dim, inner, ip, count, d.status,
+                                    0));
       break;
     case Kind::Scatter:
       check(tg::cuda::launch_scatter_add(static_cast<float*>(out.data), src.at<float>(s_off), outer, dim, inner, ip,

@@ -2,6 +2,7 @@
 // process default precision, with the CPU addon's arguments, checks and meaning (native/binding/matmul.cc).
 // Kernels: cuBLASLt when it loads (cublaslt.h), else the addon's own (gemm.cuh): bf16 tensor cores at 'medium',
 // float32 CUDA cores at 'highest'. gemmKernel forces one, as THINKGRAD_GEMM (also read here) does at load.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 #include "binding_families.h"
 #include "buffers.h"
 #include "cublaslt.h"
+#include "elementwise.cuh"
 #include "gemm.cuh"
 #include "ops/gemm.h"
 
@@ -118,13 +120,58 @@ int64_t uniform_stride(const std::vector<int64_t>& offsets) {
   return stride;
 }
 
+// A float32 or bfloat16 operand as cuBLASLt takes it (float32 only here): the buffer itself when float32; for
+// bfloat16 a float32 device copy (a buffer of the caching allocator, freed in stream order when the call returns)
+// of the elements the operands at `offsets` read, the offsets moved onto it.
+class F32Operand {
+ public:
+  F32Operand(const char* op, const DevBuffer& buf, std::vector<int64_t>& offsets, int64_t rows, int64_t cols, int64_t ld) {
+    if (buf.dtype == kF32 || rows == 0 || cols == 0 || offsets.empty()) {
+      data_ = static_cast<const float*>(buf.data);
+      return;
+    }
+    int64_t lo = offsets[0], hi = offsets[0];
+    for (int64_t o : offsets) {
+      lo = std::min(lo, o);
+      hi = std::max(hi, o);
+    }
+    const int64_t count = hi - lo + (rows - 1) * ld + cols;
+    id_ = allocate_buffer(op, kF32, count);
+    DevBuffer& tmp = buffer_by_id(static_cast<double>(id_), op, "operand copy", kF32);
+    StridedLayout<2> layout;
+    layout.ndim = 1;
+    layout.shape[0] = count;
+    layout.strides[0][0] = layout.strides[1][0] = 1;
+    check(tg::cuda::launch_copy(tmp.data, kF32, buf.at<uint16_t>(lo), kBF16, layout, 0));
+    for (int64_t& o : offsets) o -= lo;
+    data_ = static_cast<const float*>(tmp.data);
+  }
+  F32Operand(const F32Operand&) = delete;
+  F32Operand& operator=(const F32Operand&) = delete;
+  ~F32Operand() {
+    if (id_ != 0) release_buffer(static_cast<double>(id_));
+  }
+  const float* data() const { return data_; }
+
+ private:
+  const float* data_ = nullptr;
+  uint64_t id_ = 0;
+};
+
+DevBuffer& float_operand_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  DevBuffer& b = buffer_arg(info, i, op, name);
+  if (b.dtype == kI32) throw_type(op, std::string(name) + " must be float32 or bfloat16, got int32");
+  return b;
+}
+
 // matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision?)
-// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default).
+// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default). A and B
+// are float32 or bfloat16 (widened to float32 as they load; products and sums float32), out float32.
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "cuda.matmul";
   DevBuffer& out = typed_buffer(info, 0, op, "out", kF32, 0);
-  DevBuffer& a = typed_buffer(info, 1, op, "a", kF32, 0);
-  DevBuffer& b = typed_buffer(info, 5, op, "b", kF32, 0);
+  DevBuffer& a = float_operand_arg(info, 1, op, "a");
+  DevBuffer& b = float_operand_arg(info, 5, op, "b");
   int64_t lda = int_arg(info, 3, op, "lda");
   bool trans_a = bool_arg(info, 4, op, "transA");
   int64_t ldb = int_arg(info, 7, op, "ldb");
@@ -144,14 +191,23 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   check_elements(op, "out", out.numel(), 0, total);
   if (total == 0) return info.Env().Undefined();
   DeviceState& d = need_device();
-  tg::cuda::GemmArgs g{trans_a, trans_b, M, N, K, batch, alpha, beta, static_cast<const float*>(a.data), lda,
-                       static_cast<const float*>(b.data), ldb, static_cast<float*>(out.data), nullptr, nullptr};
+  // The own kernels read bfloat16 operands as they load them; cuBLASLt gets float32 copies (F32Operand).
+  const bool a_bf16 = a.dtype == kBF16, b_bf16 = b.dtype == kBF16;
+  tg::cuda::GemmArgs g{trans_a, trans_b, M, N, K, batch, alpha, beta, a_bf16 ? nullptr : static_cast<const float*>(a.data),
+                       lda, b_bf16 ? nullptr : static_cast<const float*>(b.data), ldb, static_cast<float*>(out.data),
+                       nullptr, nullptr};
+  if (a_bf16) g.a16 = static_cast<const uint16_t*>(a.data);
+  if (b_bf16) g.b16 = static_cast<const uint16_t*>(b.data);
   const Kernel kernel = current_kernel();
   const int64_t a_stride = uniform_stride(a_off), b_stride = uniform_stride(b_off);
   if (kernel == Kernel::CublasLt && K > 0 && a_stride >= 0 && b_stride >= 0) {
+    std::vector<int64_t> a_moved(a_off), b_moved(b_off);
+    const F32Operand a32(op, a, a_moved, trans_a ? K : M, trans_a ? M : K, lda);
+    const F32Operand b32(op, b, b_moved, trans_b ? N : K, trans_b ? K : N, ldb);
     tg::cuda::GemmArgs strided = g;
-    strided.a += a_off[0];
-    strided.b += b_off[0];
+    strided.a = a32.data() + a_moved[0];
+    strided.b = b32.data() + b_moved[0];
+    strided.a16 = strided.b16 = nullptr;
     void* workspace = scratch(d, tg::cuda::kCublasLtWorkspaceBytes);
     bool ran = false;
     check(tg::cuda::cublaslt_gemm(strided, a_stride, b_stride, precision == MatmulPrecision::Medium, workspace,

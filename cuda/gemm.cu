@@ -20,21 +20,31 @@ constexpr int kTile = 128;  // block tile in M and N
 // An operand as the kernels see it: P(r, k) for r < rows (M for A, N for B) and k < depth (K), i.e. op(A)(r, k)
 // and op(B)(k, r). Stored k-contiguous (P(r, k) at x[r * ld + k]: A untransposed, B transposed) or r-contiguous
 // (x[k * ld + r]). `vector`: 4 elements along the contiguous dim starting at a multiple of 4 are one aligned
-// 16-byte load (ld a multiple of 4, x 16-byte aligned).
+// 16-byte load (ld a multiple of 4, x 16-byte aligned), or for bfloat16 elements (x16 set instead of x) one
+// aligned 8-byte load widened to float32.
 struct Panel {
   const float* x;
+  const uint16_t* x16;
   int64_t ld;
   bool k_contiguous, vector;
   int64_t rows, depth;
 };
 
-__device__ __forceinline__ Panel make_panel(const float* x, int64_t ld, bool k_contiguous, int64_t rows, int64_t depth) {
-  return {x, ld, k_contiguous, ld % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0, rows, depth};
+// The operand of one batch: float32 x + offset, or bfloat16 x16 + offset when x16 is set.
+__device__ __forceinline__ Panel make_panel(const float* x, const uint16_t* x16, int64_t offset, int64_t ld,
+                                            bool k_contiguous, int64_t rows, int64_t depth) {
+  if (x16 != nullptr) {
+    const uint16_t* p = x16 + offset;
+    return {nullptr, p, ld, k_contiguous, ld % 4 == 0 && reinterpret_cast<uintptr_t>(p) % 8 == 0, rows, depth};
+  }
+  const float* p = x + offset;
+  return {p, nullptr, ld, k_contiguous, ld % 4 == 0 && reinterpret_cast<uintptr_t>(p) % 16 == 0, rows, depth};
 }
 
 __device__ __forceinline__ float panel_at(const Panel& p, int64_t r, int64_t k) {
   if (r >= p.rows || k >= p.depth) return 0.0f;
-  return __ldg(p.k_contiguous ? p.x + r * p.ld + k : p.x + k * p.ld + r);
+  const int64_t at = p.k_contiguous ? r * p.ld + k : k * p.ld + r;
+  return p.x16 != nullptr ? math::bf16_to_float(__ldg(p.x16 + at)) : __ldg(p.x + at);
 }
 
 // Group g of 4 elements of a kRows x kK slice, numbered so that consecutive threads read consecutive 16 bytes:
@@ -61,8 +71,15 @@ __device__ __forceinline__ void fetch_slice(float (&v)[kValues], const Panel& p,
     group_coords<kRows, kK>(threadIdx.x + i * kThreads, p.k_contiguous, r, k);
     const int64_t gr = r0 + r, gk = k0 + k;
     const bool inside = p.k_contiguous ? gr < p.rows && gk + 3 < p.depth : gk < p.depth && gr + 3 < p.rows;
-    if (p.vector && inside) {
-      const float4 q = __ldg(reinterpret_cast<const float4*>(p.k_contiguous ? p.x + gr * p.ld + gk : p.x + gk * p.ld + gr));
+    const int64_t at = p.k_contiguous ? gr * p.ld + gk : gk * p.ld + gr;
+    if (p.vector && inside && p.x16 != nullptr) {  // 4 bfloat16 elements: the upper halves of 4 float32s
+      const uint2 q = __ldg(reinterpret_cast<const uint2*>(p.x16 + at));
+      v[4 * i] = math::bits_to_float(q.x << 16);
+      v[4 * i + 1] = math::bits_to_float(q.x & 0xffff0000u);
+      v[4 * i + 2] = math::bits_to_float(q.y << 16);
+      v[4 * i + 3] = math::bits_to_float(q.y & 0xffff0000u);
+    } else if (p.vector && inside) {
+      const float4 q = __ldg(reinterpret_cast<const float4*>(p.x + at));
       v[4 * i] = q.x;
       v[4 * i + 1] = q.y;
       v[4 * i + 2] = q.z;
@@ -113,8 +130,8 @@ __global__ void __launch_bounds__(kThreads) gemm_simt_f32(GemmArgs g, int64_t ti
   const bool vector_c = g.N % 4 == 0;  // C rows start 16-byte aligned
   for (int64_t z = blockIdx.y; z < g.batch; z += gridDim.y) {
     float* c = g.c + z * g.M * g.N;
-    const Panel pa = make_panel(g.a + g.a_offsets[z], g.lda, !g.trans_a, g.M, g.K);
-    const Panel pb = make_panel(g.b + g.b_offsets[z], g.ldb, g.trans_b, g.N, g.K);
+    const Panel pa = make_panel(g.a, g.a16, g.a_offsets[z], g.lda, !g.trans_a, g.M, g.K);
+    const Panel pb = make_panel(g.b, g.b16, g.b_offsets[z], g.ldb, g.trans_b, g.N, g.K);
     float a_next[kSimtLoads], b_next[kSimtLoads];
     auto fetch = [&](int64_t k0) {
       fetch_slice<kTile, kSimtK>(a_next, pa, m0, k0);
@@ -200,8 +217,8 @@ __global__ void __launch_bounds__(kThreads) gemm_mma_bf16(GemmArgs g, int64_t ti
   const int64_t k_tiles = (g.K + kMmaK - 1) / kMmaK;
   for (int64_t z = blockIdx.y; z < g.batch; z += gridDim.y) {
     float* c = g.c + z * g.M * g.N;
-    const Panel pa = make_panel(g.a + g.a_offsets[z], g.lda, !g.trans_a, g.M, g.K);
-    const Panel pb = make_panel(g.b + g.b_offsets[z], g.ldb, g.trans_b, g.N, g.K);
+    const Panel pa = make_panel(g.a, g.a16, g.a_offsets[z], g.lda, !g.trans_a, g.M, g.K);
+    const Panel pb = make_panel(g.b, g.b16, g.b_offsets[z], g.ldb, g.trans_b, g.N, g.K);
     float a_next[kMmaLoads], b_next[kMmaLoads];
     auto fetch = [&](int64_t k0) {
       fetch_slice<kTile, kMmaK>(a_next, pa, m0, k0);

@@ -20,6 +20,10 @@ struct GemmArgs {
   float* c;  // contiguous (batch, M, N)
   const int64_t* a_offsets;  // device arrays of `batch` element offsets
   const int64_t* b_offsets;
+  // bfloat16 operands (raw bits; same layout, leading dims and offsets), read instead of a / b when set: the own
+  // kernels widen them as they load (cuBLASLt takes float32 operands only).
+  const uint16_t* a16 = nullptr;
+  const uint16_t* b16 = nullptr;
 };
 
 // float32 products on CUDA cores: 128x128 block tiles, 8x8 outputs per thread.

@@ -73,17 +73,21 @@ std::string launch_check_indices(const int32_t* idx, int64_t n, int64_t dim, int
 }
 
 // The copies read big (x) and write small (out): run() takes big first, so x goes there, const-cast back.
-std::string launch_index_select(void* out, const void* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,
-                                int64_t n_idx, const int* status, cudaStream_t stream) {
+std::string launch_index_select(void* out, const void* x, int element_bytes, int64_t outer, int64_t dim, int64_t inner,
+                                const int32_t* idx, int64_t n_idx, const int* status, cudaStream_t stream) {
   void* big = const_cast<void*>(x);
-  if (inner % 4 == 0 && aligned16(x) && aligned16(out))
-    return run<uint4, false, false>(big, out, outer, dim, inner / 4, idx, n_idx, status, stream);
+  const int64_t per_vector = 16 / element_bytes;
+  if (inner % per_vector == 0 && aligned16(x) && aligned16(out))
+    return run<uint4, false, false>(big, out, outer, dim, inner / per_vector, idx, n_idx, status, stream);
+  if (element_bytes == 2) return run<uint16_t, false, false>(big, out, outer, dim, inner, idx, n_idx, status, stream);
   return run<uint32_t, false, false>(big, out, outer, dim, inner, idx, n_idx, status, stream);
 }
 
-std::string launch_gather(void* out, const void* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,
-                          int64_t k, const int* status, cudaStream_t stream) {
-  return run<uint32_t, true, false>(const_cast<void*>(x), out, outer, dim, inner, idx, k, status, stream);
+std::string launch_gather(void* out, const void* x, int element_bytes, int64_t outer, int64_t dim, int64_t inner,
+                          const int32_t* idx, int64_t k, const int* status, cudaStream_t stream) {
+  void* big = const_cast<void*>(x);
+  if (element_bytes == 2) return run<uint16_t, true, false>(big, out, outer, dim, inner, idx, k, status, stream);
+  return run<uint32_t, true, false>(big, out, outer, dim, inner, idx, k, status, stream);
 }
 
 std::string launch_index_add(float* out, const float* src, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,

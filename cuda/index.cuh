@@ -13,13 +13,14 @@ namespace tg::cuda {
 // *status (device, INT_MAX on entry) becomes the first position j < n with idx[j] outside [0, dim), if any.
 std::string launch_check_indices(const int32_t* idx, int64_t n, int64_t dim, int* status, cudaStream_t stream);
 
-// Each does nothing when *status != INT_MAX. The copies move 4-byte elements (float32 or int32).
+// Each does nothing when *status != INT_MAX. The copies move elements of element_bytes 4 (float32, int32) or 2
+// (bfloat16) as raw bits.
 // out (outer, n_idx, inner) = x[:, idx[j], :] for x (outer, dim, inner).
-std::string launch_index_select(void* out, const void* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,
-                                int64_t n_idx, const int* status, cudaStream_t stream);
+std::string launch_index_select(void* out, const void* x, int element_bytes, int64_t outer, int64_t dim, int64_t inner,
+                                const int32_t* idx, int64_t n_idx, const int* status, cudaStream_t stream);
 // out (outer, k, inner)[o, j, i] = x (outer, dim, inner)[o, idx[o, j, i], i].
-std::string launch_gather(void* out, const void* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,
-                          int64_t k, const int* status, cudaStream_t stream);
+std::string launch_gather(void* out, const void* x, int element_bytes, int64_t outer, int64_t dim, int64_t inner,
+                          const int32_t* idx, int64_t k, const int* status, cudaStream_t stream);
 // out (outer, dim, inner)[:, idx[j], :] += src (outer, n_idx, inner)[:, j, :].
 std::string launch_index_add(float* out, const float* src, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,
                              int64_t n_idx, const int* status, cudaStream_t stream);

@@ -18,9 +18,8 @@ interface ArgKinds {
   /** Per-batch element offsets of the GEMM. */
   offsets: Float64Array;
   f32s: Float32Array;
-  /** Host data of a CPU buffer: Float32Array for float32, Int32Array for int32. */
-  host: Float32Array | Int32Array;
-  /** Host data of a device buffer; a bfloat16 buffer takes raw Uint16Array bits (or Float32Array on upload). */
+  /** Host data of a buffer: Float32Array for float32, Int32Array for int32; a bfloat16 buffer takes and gives
+   * Float32Array values (rounded to nearest even on the way in) or raw Uint16Array bits. */
   'host|u16': Float32Array | Int32Array | Uint16Array;
   grpoOptions: GrpoLossKernelOptions;
 }
@@ -220,8 +219,8 @@ export const cpuEntryPoints = {
   // memory.cc: buffers, allocator, threads
   alloc: entry(['numel: int', 'dtype: int'], 'number'),
   free: entry(['id: int'], 'boolean'),
-  write: entry(['id: id', 'offset: int', 'data: host']),
-  read: entry(['id: id', 'offset: int', 'out: host']),
+  write: entry(['id: id', 'offset: int', 'data: host|u16']),
+  read: entry(['id: id', 'offset: int', 'out: host|u16']),
   stats: entry([], 'allocatorStats'),
   reportExternalMemory: entry([], 'number'),
   emptyCache: entry([]),

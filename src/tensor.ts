@@ -60,7 +60,10 @@ export class Tensor {
   readonly offset: number;
   readonly dtype: DType;
   requiresGrad = false;
-  /** Accumulated gradient after backward(), owned by this tensor. */
+  /**
+   * Accumulated gradient after backward(), owned by this tensor. Always float32, also for a bfloat16 tensor:
+   * "master gradients" accumulated without bfloat16 rounding (PyTorch would keep them bfloat16).
+   */
   grad: Tensor | null = null;
   /** @internal The operation that produced this tensor, when recorded for autograd. */
   gradFn: Node | null = null;
@@ -169,10 +172,30 @@ export class Tensor {
   moveTo_(device: Device): void {
     this.assertLive('to');
     if (this.device === device) return;
-    const moved = transfer(this, device);
-    const storage = moved.storage;
+    this.adopt(transfer(this, device));
+    this.grad?.moveTo_(device);
+  }
+
+  /**
+   * @internal Converts this tensor's elements to `dtype` in place (Module.to): new contiguous storage, the old
+   * reference released. The object keeps its identity (optimizers and modules holding it stay valid); its gradient
+   * stays float32; views made earlier keep the old storage.
+   */
+  castTo_(dtype: DType): void {
+    this.assertLive('to');
+    if (this.dtype === dtype) return;
+    const view = this.detach();
+    const converted = sh.cast(view, dtype);
+    view.dispose();
+    this.adopt(converted);
+    (this as { dtype: DType }).dtype = dtype;
+  }
+
+  // Takes over `replacement`'s storage (contiguous, offset 0) and disposes it.
+  private adopt(replacement: Tensor): void {
+    const storage = replacement.storage;
     storage.retain();
-    moved.dispose();
+    replacement.dispose();
     finalizer.unregister(this);
     this.storage.release();
     this.storage = storage;
@@ -180,7 +203,6 @@ export class Tensor {
     self.strides = Object.freeze(contiguousStrides(this.shape));
     self.offset = 0;
     finalizer.register(this, storage, this);
-    this.grad?.moveTo_(device);
   }
 
   /** @internal A new tensor object over the same storage (the storage's reference count goes up). */
@@ -188,11 +210,22 @@ export class Tensor {
     return new Tensor(this.storage, shape, strides, offset);
   }
 
-  /** Copies the elements out in row-major order. */
+  /** The raw bits of a bfloat16 tensor's elements in row-major order (for files: safetensors' BF16). */
+  bf16Bits(): Uint16Array {
+    this.assertLive('bf16Bits');
+    if (this.dtype !== 'bfloat16') throw new TypeError(`bf16Bits: expects a bfloat16 tensor, got ${this.dtype}`);
+    const src = this.isContiguous() ? this : this.contiguous();
+    const out = new Uint16Array(this.numel);
+    if (out.length > 0) src.backend.read(src.storage.id, src.offset, out);
+    if (src !== this) src.dispose();
+    return out;
+  }
+
+  /** Copies the elements out in row-major order (bfloat16 as their float32 values). */
   data(): Float32Array | Int32Array {
     this.assertLive('data');
     const src = this.isContiguous() ? this : this.contiguous();
-    const out = this.dtype === 'float32' ? new Float32Array(this.numel) : new Int32Array(this.numel);
+    const out = this.dtype === 'int32' ? new Int32Array(this.numel) : new Float32Array(this.numel);
     if (out.length > 0) src.backend.read(src.storage.id, src.offset, out);
     if (src !== this) src.dispose();
     return out;
@@ -221,9 +254,12 @@ export class Tensor {
     return `Tensor(${formatShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 
-  /** Marks this leaf tensor as needing gradients. */
+  /**
+   * Marks this leaf tensor as needing gradients (float32 or bfloat16; a bfloat16 tensor's `.grad` is float32: see
+   * `grad`).
+   */
   requiresGrad_(flag = true): this {
-    if (flag && this.dtype !== 'float32') throw new TypeError(`requiresGrad_: only float32 tensors can require gradients, got ${this.dtype}`);
+    if (flag && this.dtype === 'int32') throw new TypeError(`requiresGrad_: only float32 and bfloat16 tensors can require gradients, got ${this.dtype}`);
     if (this.gradFn && !flag) throw new Error('requiresGrad_: cannot turn off gradients of a non-leaf tensor; use detach()');
     this.requiresGrad = flag;
     return this;
@@ -301,6 +337,7 @@ export class Tensor {
   }
   float(): Tensor { return sh.cast(this, 'float32'); }
   int(): Tensor { return sh.cast(this, 'int32'); }
+  bfloat16(): Tensor { return sh.cast(this, 'bfloat16'); }
   split(sizes: number | readonly number[], dim?: number): Tensor[] { return sh.split(this, sizes, dim); }
   chunk(chunks: number, dim?: number): Tensor[] { return sh.chunk(this, chunks, dim); }
   indexSelect(dim: number, index: Tensor): Tensor { return idx.indexSelect(this, dim, index); }
@@ -313,7 +350,7 @@ export type NestedArray = number | NestedArray[];
 // A contiguous copy of x on `device` through the host (upload or download of the row-major elements).
 function transfer(x: Tensor, device: Device): Tensor {
   const out = Tensor.empty(x.shape, x.dtype, device);
-  if (out.numel > 0) out.backend.write(out.storage.id, 0, x.data());
+  if (out.numel > 0) out.backend.write(out.storage.id, 0, x.dtype === 'bfloat16' ? x.bf16Bits() : x.data());
   return out;
 }
 

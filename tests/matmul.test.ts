@@ -324,7 +324,7 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
     expect(() => tg.matmul(tg.ones([2, 2, 3]), tg.ones([3, 3, 4]))).toThrow(/matmul: shapes \[2\] and \[3\] cannot be broadcast together/);
     expect(() => tg.matmul(tg.tensor(2), a)).toThrow(/matmul: both arguments need at least one dimension/);
     expect(() => tg.matmul(a, tg.arange(0, 3))).toThrow(TypeError);
-    expect(() => tg.matmul(a, tg.arange(0, 3))).toThrow(/matmul: expects float32 tensors, got int32 of shape \[3\]/);
+    expect(() => tg.matmul(a, tg.arange(0, 3))).toThrow(/matmul: expects float32 or bfloat16 tensors, got int32 of shape \[3\]/);
     expect(() => tg.matmul(a, [[1], [2], [3]] as unknown as tg.Tensor)).toThrow(/matmul: expected Tensors/);
     expect(() => tg.matmul(null as unknown as tg.Tensor, a)).toThrow(TypeError);
     const dead = tg.ones([3, 2]);
@@ -498,7 +498,7 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
           b.storage.id, one, 3, false, over.M ?? 3, 3, 4, over.batch ?? 1, 1, 0, over.precision ?? 'highest');
       expect(call({})).not.toThrow();
       expect(call({ a: ints.storage.id })).toThrow(TypeError);
-      expect(call({ a: ints.storage.id })).toThrow(/matmul: a must be float32, got int32/);
+      expect(call({ a: ints.storage.id })).toThrow(/matmul: a must be float32 or bfloat16, got int32/);
       expect(call({ aOffsets: [0] })).toThrow(/matmul: aOffsets must be a Float64Array of element offsets/);
       expect(call({ aOffsets: new Float64Array([0, 0]) })).toThrow(/matmul: aOffsets has 2 entries, expected 1/);
       expect(call({ aOffsets: new Float64Array([1]) })).toThrow(RangeError);

@@ -6,6 +6,7 @@ import * as tg from '../src/index.js';
 
 const F32 = 0;
 const I32 = 1;
+const BF16 = 2;
 
 describe('native entry points reject bad input', () => {
   it('memory functions', () => {
@@ -26,6 +27,25 @@ describe('native entry points reject bad input', () => {
     expect(native.free(id)).toBe(true);
     expect(native.free(id)).toBe(false);
     expect(() => native.read(id, 0, new Float32Array(1))).toThrow(/disposed/);
+  });
+
+  it('bfloat16 buffers: host arrays, ranges in 2-byte elements, kernels that take only float32', () => {
+    const b = native.alloc(4, BF16);
+    expect(native.stats().liveBytes).toBeGreaterThanOrEqual(8);
+    expect(() => native.write(b, 0, new Int32Array(4))).toThrow(/write: a bfloat16 buffer needs a Float32Array \(values\) or a Uint16Array/);
+    expect(() => native.write(b, 1, new Uint16Array(4))).toThrow(/exceed its buffer of 4/);
+    expect(() => native.read(b, 0, new Float64Array(4) as unknown as Float32Array)).toThrow(TypeError);
+    expect(() => native.arange(b, 4, 0, 1)).toThrow(/arange: id must be float32 or int32, got bfloat16/);
+    expect(() => native.randomFill(b, 4, 0, 1, 0, 0, 1)).toThrow(/must be float32, got bfloat16/);
+    const out = native.alloc(4, F32);
+    expect(() => native.unary(0, out, b, 0, [4], [1], 0, 0)).toThrow(/unary: x must be float32, got bfloat16/);
+    expect(() => native.indexAdd(b, out, 0, 1, 4, 1, out, 0, 0)).toThrow(/indexAdd: out must be float32, got bfloat16/);
+    native.write(b, 0, new Float32Array([1, 1 + 2 ** -8, -0, 3]));
+    const bits = new Uint16Array(4);
+    native.read(b, 0, bits);
+    expect(Array.from(bits)).toEqual([0x3f80, 0x3f80, 0x8000, 0x4040]);
+    native.free(b);
+    native.free(out);
   });
 
   it('elementwise, reduce and index functions', () => {

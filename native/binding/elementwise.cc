@@ -86,7 +86,7 @@ Napi::Value where(const Napi::CallbackInfo& info) {
 }
 
 // copy(dstId, dstOffset, dstStrides, srcId, srcOffset, srcStrides, shape): dst[view] = src[view], with a
-// float32 <-> int32 conversion when the dtypes differ.
+// conversion between float32, int32 and bfloat16 when the dtypes differ.
 Napi::Value copy(const Napi::CallbackInfo& info) {
   const char* op = "copy";
   Buffer& dst = buffer_arg(info, 0, op, "dst");
@@ -101,8 +101,8 @@ Napi::Value copy(const Napi::CallbackInfo& info) {
   for (size_t d = 0; d < shape.size(); ++d)
     if (ds[d] == 0 && shape[d] > 1) throw_range(op, "dst cannot be a broadcast view (stride 0 in " + shape_str(ds) + ")");
   const std::vector<int64_t>* strides[2] = {&ds, &ss};
-  copy_strided(static_cast<uint32_t*>(dst.data) + d_off, dst.dtype, static_cast<const uint32_t*>(src.data) + s_off,
-               src.dtype, make_layout<2>(shape, strides));
+  copy_strided(static_cast<uint8_t*>(dst.data) + d_off * dtype_size(dst.dtype), dst.dtype,
+               static_cast<const uint8_t*>(src.data) + s_off * dtype_size(src.dtype), src.dtype, make_layout<2>(shape, strides));
   return info.Env().Undefined();
 }
 

@@ -35,9 +35,17 @@ Napi::Value index_op(const Napi::CallbackInfo& info, Kind kind, const char* op) 
   const int32_t* ip = typed<int32_t>(idx, i_off);
   int64_t bad = -1;
   switch (kind) {
-    case Kind::Select: bad = index_select(typed<uint32_t>(out, 0), typed<uint32_t>(src, s_off), outer, dim, inner, ip, count); break;
+    case Kind::Select:
+      bad = dtype_size(out.dtype) == 2
+                ? index_select(typed<uint16_t>(out, 0), typed<uint16_t>(src, s_off), outer, dim, inner, ip, count)
+                : index_select(typed<uint32_t>(out, 0), typed<uint32_t>(src, s_off), outer, dim, inner, ip, count);
+      break;
     case Kind::Add: bad = index_add(typed<float>(out, 0), typed<float>(src, s_off), outer, dim, inner, ip, count); break;
-    case Kind::Gather: bad = gather(typed<uint32_t>(out, 0), typed<uint32_t>(src, s_off), outer, dim, inner, ip, count); break;
+    case Kind::Gather:
+      bad = dtype_size(out.dtype) == 2
+                ? gather(typed<uint16_t>(out, 0), typed<uint16_t>(src, s_off), outer, dim, inner, ip, count)
+                : gather(typed<uint32_t>(out, 0), typed<uint32_t>(src, s_off), outer, dim, inner, ip, count);
+      break;
     case Kind::Scatter: bad = scatter_add(typed<float>(out, 0), typed<float>(src, s_off), outer, dim, inner, ip, count); break;
   }
   if (bad >= 0)

@@ -54,13 +54,20 @@ void check_operand(const char* op, const char* name, const Buffer& buf, const st
                           std::to_string(buf.numel()) + " elements");
 }
 
+Buffer& float_operand_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  Buffer& b = buffer_arg(info, i, op, name);
+  if (b.dtype == DType::Int32) throw_type(op, std::string(name) + " must be float32 or bfloat16, got int32");
+  return b;
+}
+
 // matmul(outId, aId, aOffsets, lda, transA, bId, bOffsets, ldb, transB, M, N, K, batch, alpha, beta, precision?)
-// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default).
+// out (batch, M, N) = alpha * op(A) @ op(B) + beta * out, at `precision` (default: the process default). A and B
+// are float32 or bfloat16 (widened to float32 while packing; products and sums float32), out float32.
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
   Buffer& out = buffer_arg(info, 0, op, "out", DType::Float32);
-  Buffer& a = buffer_arg(info, 1, op, "a", DType::Float32);
-  Buffer& b = buffer_arg(info, 5, op, "b", DType::Float32);
+  Buffer& a = float_operand_arg(info, 1, op, "a");
+  Buffer& b = float_operand_arg(info, 5, op, "b");
   int64_t lda = int_arg(info, 3, op, "lda");
   bool trans_a = bool_arg(info, 4, op, "transA");
   int64_t ldb = int_arg(info, 7, op, "ldb");
@@ -80,8 +87,9 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   check_range(op, "out", out, 0, total);
   std::vector<int64_t> c_off(static_cast<size_t>(batch));
   for (int64_t i = 0; i < batch; ++i) c_off[static_cast<size_t>(i)] = i * M * N;
-  sgemm_batched(trans_a, trans_b, M, N, K, alpha, typed<float>(a, 0), lda, a_off.data(), typed<float>(b, 0), ldb,
-                b_off.data(), beta, typed<float>(out, 0), N, c_off.data(), batch, precision);
+  const MatrixOperand a_op{a.data, a.dtype == DType::BFloat16}, b_op{b.data, b.dtype == DType::BFloat16};
+  gemm_batched(trans_a, trans_b, M, N, K, alpha, a_op, lda, a_off.data(), b_op, ldb, b_off.data(), beta,
+               typed<float>(out, 0), N, c_off.data(), batch, precision);
   return info.Env().Undefined();
 }
 

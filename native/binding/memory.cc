@@ -5,6 +5,8 @@
 #include "binding/common.h"
 #include "core/allocator.h"
 #include "core/thread_pool.h"
+#include "math/bf16.h"
+#include "ops/cast.h"
 #include "ops/fill.h"
 
 namespace tg::binding {
@@ -70,12 +72,21 @@ Napi::Value free_buffer(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// The typed array's element type must match the buffer's dtype.
-void check_typed_array(const char* op, const Buffer& b, Napi::TypedArray a) {
-  bool ok = (b.dtype == DType::Float32 && a.TypedArrayType() == napi_float32_array) ||
-            (b.dtype == DType::Int32 && a.TypedArrayType() == napi_int32_array);
+// The host arrays a buffer takes and gives: float32 <-> Float32Array, int32 <-> Int32Array, bfloat16 <->
+// Float32Array (converted: rounded to nearest even on write) or Uint16Array (the raw bits, for files).
+enum class HostArray { Same, Bf16FromFloat };
+
+HostArray check_typed_array(const char* op, const Buffer& b, Napi::TypedArray a) {
+  const napi_typedarray_type t = a.TypedArrayType();
+  if (b.dtype == DType::BFloat16) {
+    if (t == napi_float32_array) return HostArray::Bf16FromFloat;
+    if (t == napi_uint16_array) return HostArray::Same;
+    throw_type(op, "a bfloat16 buffer needs a Float32Array (values) or a Uint16Array (raw bits)");
+  }
+  bool ok = (b.dtype == DType::Float32 && t == napi_float32_array) || (b.dtype == DType::Int32 && t == napi_int32_array);
   if (!ok) throw_type(op, std::string("a ") + dtype_name(b.dtype) + " buffer needs a " +
                               (b.dtype == DType::Float32 ? "Float32Array" : "Int32Array"));
+  return HostArray::Same;
 }
 
 Napi::TypedArray typed_array_arg(const Napi::CallbackInfo& info, int i, const char* op) {
@@ -88,11 +99,16 @@ Napi::Value write(const Napi::CallbackInfo& info) {
   Buffer& b = buffer_arg(info, 0, "write", "id");
   int64_t offset = int_arg(info, 1, "write", "offset");
   Napi::TypedArray a = typed_array_arg(info, 2, "write");
-  check_typed_array("write", b, a);
+  HostArray kind = check_typed_array("write", b, a);
   int64_t count = static_cast<int64_t>(a.ElementLength());
   check_range("write", "destination", b, offset, count);
   const uint8_t* src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  std::memcpy(static_cast<uint8_t*>(b.data) + offset * 4, src, static_cast<size_t>(count) * 4);
+  if (kind == HostArray::Bf16FromFloat) {
+    bf16_from_f32(typed<uint16_t>(b, offset), reinterpret_cast<const float*>(src), count);
+  } else {
+    const size_t size = dtype_size(b.dtype);
+    std::memcpy(static_cast<uint8_t*>(b.data) + offset * size, src, static_cast<size_t>(count) * size);
+  }
   return info.Env().Undefined();
 }
 
@@ -101,11 +117,16 @@ Napi::Value read(const Napi::CallbackInfo& info) {
   Buffer& b = buffer_arg(info, 0, "read", "id");
   int64_t offset = int_arg(info, 1, "read", "offset");
   Napi::TypedArray a = typed_array_arg(info, 2, "read");
-  check_typed_array("read", b, a);
+  HostArray kind = check_typed_array("read", b, a);
   int64_t count = static_cast<int64_t>(a.ElementLength());
   check_range("read", "source", b, offset, count);
   uint8_t* dst = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  std::memcpy(dst, static_cast<const uint8_t*>(b.data) + offset * 4, static_cast<size_t>(count) * 4);
+  if (kind == HostArray::Bf16FromFloat) {
+    bf16_to_f32(reinterpret_cast<float*>(dst), typed<uint16_t>(b, offset), count);
+  } else {
+    const size_t size = dtype_size(b.dtype);
+    std::memcpy(dst, static_cast<const uint8_t*>(b.data) + offset * size, static_cast<size_t>(count) * size);
+  }
   return info.Env().Undefined();
 }
 
@@ -154,7 +175,7 @@ Napi::Value cpu_features(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// fill(id, offset, count, value)
+// fill(id, offset, count, value): bfloat16 takes the value rounded to nearest even.
 Napi::Value fill(const Napi::CallbackInfo& info) {
   Buffer& b = buffer_arg(info, 0, "fill", "id");
   int64_t offset = int_arg(info, 1, "fill", "offset");
@@ -162,6 +183,8 @@ Napi::Value fill(const Napi::CallbackInfo& info) {
   double value = number_arg(info, 3, "fill", "value");
   check_range("fill", "destination", b, offset, count);
   if (b.dtype == DType::Float32) fill_f32(typed<float>(b, offset), count, static_cast<float>(value));
+  else if (b.dtype == DType::BFloat16)
+    fill_u16(typed<uint16_t>(b, offset), count, math::bf16_from_float(static_cast<float>(value)));
   else fill_i32(typed<int32_t>(b, offset), count, static_cast<int32_t>(value));
   return info.Env().Undefined();
 }
@@ -172,6 +195,7 @@ Napi::Value arange(const Napi::CallbackInfo& info) {
   int64_t count = int_arg(info, 1, "arange", "count");
   double start = number_arg(info, 2, "arange", "start");
   double step = number_arg(info, 3, "arange", "step");
+  if (b.dtype == DType::BFloat16) throw_type("arange", "id must be float32 or int32, got bfloat16");
   check_range("arange", "destination", b, 0, count);
   if (b.dtype == DType::Float32) arange_f32(typed<float>(b, 0), count, start, step);
   else arange_i32(typed<int32_t>(b, 0), count, static_cast<int64_t>(start), static_cast<int64_t>(step));

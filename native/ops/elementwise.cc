@@ -8,6 +8,7 @@
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
+#include "math/bf16.h"
 #include "math/elementwise.h"
 
 namespace tg {
@@ -242,6 +243,54 @@ void where_f32(float* out, const float* cond, const float* a, const float* b, St
   });
 }
 
+namespace {
+
+// One strided run of n elements: dst[od + i*sd] = convert(src[os + i*ss]). Conversions go through float32: int32
+// -> float32 rounds to nearest, float32 -> int32 truncates toward zero (float_to_i32), float32 -> bfloat16 rounds
+// to nearest even (math/bf16.h, shared with CUDA).
+template <class D, class S, class F>
+void copy_typed(void* dst, int64_t od, int64_t sd, const void* src, int64_t os, int64_t ss, int64_t n, F convert) {
+  D* d = static_cast<D*>(dst) + od;
+  const S* s = static_cast<const S*>(src) + os;
+  if (sd == 1 && ss == 1) for (int64_t i = 0; i < n; ++i) d[i] = convert(s[i]);
+  else for (int64_t i = 0; i < n; ++i) d[i * sd] = convert(s[i * ss]);
+}
+
+constexpr int pair(DType d, DType s) { return static_cast<int>(d) * kDTypeCount + static_cast<int>(s); }
+
+void copy_run(void* dst, DType dt, int64_t od, int64_t sd, const void* src, DType st, int64_t os, int64_t ss, int64_t n) {
+  if (dt == st) {
+    const size_t size = dtype_size(dt);
+    if (sd == 1 && ss == 1) {
+      std::memcpy(static_cast<uint8_t*>(dst) + od * size, static_cast<const uint8_t*>(src) + os * size,
+                  static_cast<size_t>(n) * size);
+    } else if (size == 2) {
+      copy_typed<uint16_t, uint16_t>(dst, od, sd, src, os, ss, n, [](uint16_t v) { return v; });
+    } else {
+      copy_typed<uint32_t, uint32_t>(dst, od, sd, src, os, ss, n, [](uint32_t v) { return v; });
+    }
+    return;
+  }
+  switch (pair(dt, st)) {
+    case pair(DType::Float32, DType::Int32):
+      return copy_typed<float, int32_t>(dst, od, sd, src, os, ss, n, [](int32_t v) { return static_cast<float>(v); });
+    case pair(DType::Float32, DType::BFloat16):
+      return copy_typed<float, uint16_t>(dst, od, sd, src, os, ss, n, [](uint16_t v) { return bf16_to_float(v); });
+    case pair(DType::Int32, DType::Float32):
+      return copy_typed<int32_t, float>(dst, od, sd, src, os, ss, n, [](float v) { return float_to_i32(v); });
+    case pair(DType::Int32, DType::BFloat16):
+      return copy_typed<int32_t, uint16_t>(dst, od, sd, src, os, ss, n,
+                                           [](uint16_t v) { return float_to_i32(bf16_to_float(v)); });
+    case pair(DType::BFloat16, DType::Float32):
+      return copy_typed<uint16_t, float>(dst, od, sd, src, os, ss, n, [](float v) { return bf16_from_float(v); });
+    default:  // bfloat16 <- int32
+      return copy_typed<uint16_t, int32_t>(dst, od, sd, src, os, ss, n,
+                                           [](int32_t v) { return bf16_from_float(static_cast<float>(v)); });
+  }
+}
+
+}  // namespace
+
 void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, StridedLayout<2> layout) {
   layout.coalesce();
   if (layout.numel() == 0) return;
@@ -266,20 +315,7 @@ void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, 
       const int64_t i0 = (t % pieces) * kPiece;
       const int64_t n = pieces > 1 ? std::min(kPiece, inner - i0) : inner;
       const int64_t od = offs[0] + i0 * sd, os = offs[1] + i0 * ss;
-      if (dst_dtype == src_dtype) {
-        auto* d = static_cast<uint32_t*>(dst) + od;
-        const auto* s = static_cast<const uint32_t*>(src) + os;
-        if (sd == 1 && ss == 1) std::memcpy(d, s, static_cast<size_t>(n) * 4);
-        else for (int64_t i = 0; i < n; ++i) d[i * sd] = s[i * ss];
-      } else if (dst_dtype == DType::Float32) {
-        auto* d = static_cast<float*>(dst) + od;
-        const auto* s = static_cast<const int32_t*>(src) + os;
-        for (int64_t i = 0; i < n; ++i) d[i * sd] = static_cast<float>(s[i * ss]);
-      } else {
-        auto* d = static_cast<int32_t*>(dst) + od;
-        const auto* s = static_cast<const float*>(src) + os;
-        for (int64_t i = 0; i < n; ++i) d[i * sd] = float_to_i32(s[i * ss]);
-      }
+      copy_run(dst, dst_dtype, od, sd, src, src_dtype, os, ss, n);
     }
   });
 }

@@ -20,6 +20,12 @@ void fill_i32(int32_t* out, int64_t n, int32_t value) {
   });
 }
 
+void fill_u16(uint16_t* out, int64_t n, uint16_t bits) {
+  parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = bits;
+  });
+}
+
 void arange_f32(float* out, int64_t n, double start, double step) {
   for (int64_t i = 0; i < n; ++i) out[i] = math::arange_f32_value(start, step, i);
 }

@@ -15,6 +15,8 @@
 
 #include "core/simd.h"
 #include "core/thread_pool.h"
+#include "math/bf16.h"
+#include "ops/cast.h"
 #include "ops/gemm_kernels.h"
 #include "ops/gemm_transpose.h"
 
@@ -161,6 +163,7 @@ struct Buffer {
 struct Scratch {
   Buffer a, b, v;
   Buffer a_pairs;  // bf16 path: A panels
+  Buffer a_wide, b_wide;  // bfloat16 operands' blocks widened to float32 before packing
 };
 
 // n elements of T in a float buffer.
@@ -343,7 +346,18 @@ struct Problem {
   int64_t ldb;
   float* C;
   int64_t ldc;
+  // Set instead of A / B for bfloat16 operands (same layout and leading dims).
+  const uint16_t* A16 = nullptr;
+  const uint16_t* B16 = nullptr;
 };
+
+// rows x cols bfloat16 elements (row stride ld) widened into buf with row stride cols.
+const float* widen_block(const uint16_t* src, int64_t ld, int64_t rows, int64_t cols, Buffer& buf) {
+  float* d = buf.get(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) d[r * cols + c] = math::bf16_to_float(src[r * ld + c]);
+  return d;
+}
 
 // Rows [m0, m1) x B panels [p0, p1) of the column block C[:, jc : jc + nc], over all of K:
 // for each mc block of rows and each kc block of K, pack that A block (thread-local) and run the
@@ -371,17 +385,25 @@ void compute_block(const KernelT<T>& kr, const Problem& p, const T* pb, int64_t 
       const int64_t kc = std::min<int64_t>(kc_max, K - pc);
       const int64_t kcp = packed_k<T>(kc);
       const float beta = pc == 0 ? p.beta : 1.0f;
-      const float* asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
+      const float* asrc = nullptr;
+      int64_t lda = p.lda;
+      if (p.A16 != nullptr) {  // op(A) block (mc x kc) widened, stored as A is (K x M when transposed)
+        const uint16_t* s = p.ta ? p.A16 + pc * p.lda + ic : p.A16 + ic * p.lda + pc;
+        asrc = p.ta ? widen_block(s, p.lda, kc, mc, scratch().a_wide) : widen_block(s, p.lda, mc, kc, scratch().a_wide);
+        lda = p.ta ? mc : kc;
+      } else {
+        asrc = p.ta ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
+      }
       if constexpr (std::is_same_v<T, float>) {
         if (kr.pack_a != nullptr) {
-          kr.pack_a(p.ta, asrc, p.lda, mc, kc, pa);
+          kr.pack_a(p.ta, asrc, lda, mc, kc, pa);
         } else {
-          pack_a(p.ta, asrc, p.lda, mc, kc, mr, pa);
+          pack_a(p.ta, asrc, lda, mc, kc, mr, pa);
         }
       } else if (p.ta) {
-        kr.pack_lanes_contiguous(asrc, p.lda, mc, kc, mr, pa);
+        kr.pack_lanes_contiguous(asrc, lda, mc, kc, mr, pa);
       } else {
-        kr.pack_k_contiguous(asrc, p.lda, mc, kc, mr, pa);
+        kr.pack_k_contiguous(asrc, lda, mc, kc, mr, pa);
       }
       if (ic == m0) wait_slab(pc / kc_max);
       const T* slab = pb + pc * nc_pad;
@@ -480,22 +502,29 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
       const int64_t kc = std::min<int64_t>(kc_max, K - pc);
       // Panels [g0, g1) of this column block, indexed from g0.
       const int64_t j0 = jc + g0 * nr;
-      const float* bsrc = p.tb ? p.B + j0 * p.ldb + pc : p.B + pc * p.ldb + j0;
       const int64_t cols = nc - g0 * nr, count = g1 - g0;
+      // The lanes (columns of op(B)) these panels read.
+      const int64_t lanes = std::min<int64_t>(cols, count * nr);
+      const float* bsrc = nullptr;
+      int64_t ldb = p.ldb;
+      if (p.B16 != nullptr) {  // the k block of these lanes widened, stored as B is (N x K when transposed)
+        const uint16_t* s = p.tb ? p.B16 + j0 * p.ldb + pc : p.B16 + pc * p.ldb + j0;
+        bsrc = p.tb ? widen_block(s, p.ldb, lanes, kc, scratch().b_wide) : widen_block(s, p.ldb, kc, lanes, scratch().b_wide);
+        ldb = p.tb ? kc : lanes;
+      } else {
+        bsrc = p.tb ? p.B + j0 * p.ldb + pc : p.B + pc * p.ldb + j0;
+      }
       T* dst = pb + pc * nc_pad + g0 * nr * packed_k<T>(kc);
       if constexpr (std::is_same_v<T, float>) {
         if (p.tb || count == 1) {
-          for (int64_t panel = 0; panel < count; ++panel) pack_b_panel(p.tb, bsrc, p.ldb, kc, cols, nr, panel, dst);
+          for (int64_t panel = 0; panel < count; ++panel) pack_b_panel(p.tb, bsrc, ldb, kc, cols, nr, panel, dst);
         } else {
-          pack_b_group(bsrc, p.ldb, kc, cols, nr, 0, count, dst);
+          pack_b_group(bsrc, ldb, kc, cols, nr, 0, count, dst);
         }
+      } else if (p.tb) {
+        kr.pack_k_contiguous(bsrc, ldb, lanes, kc, nr, dst);
       } else {
-        const int64_t lanes = std::min<int64_t>(cols, count * nr);
-        if (p.tb) {
-          kr.pack_k_contiguous(bsrc, p.ldb, lanes, kc, nr, dst);
-        } else {
-          kr.pack_lanes_contiguous(bsrc, p.ldb, lanes, kc, nr, dst);
-        }
+        kr.pack_lanes_contiguous(bsrc, ldb, lanes, kc, nr, dst);
       }
     };
     auto compute_task = [&](int64_t t, const auto& wait_slab) {
@@ -535,19 +564,24 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
 
 // ---- M == 1 or N == 1: memory-bound matrix-vector products, no packing ----
 
+// A matrix element as float32: float32 itself, or bfloat16 bits (streamed rows of a bfloat16 weight).
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) { return math::bf16_to_float(v); }
+
 // y[i * incy] = alpha * dot(x, row_i) + beta * y for rows i of a matrix with row stride ld.
-void gemv_dot(int64_t rows, int64_t K, float alpha, const float* Mx, int64_t ld, const float* x, float beta,
+template <class E>
+void gemv_dot(int64_t rows, int64_t K, float alpha, const E* Mx, int64_t ld, const float* x, float beta,
               float* y, int64_t incy) {
   parallel_for(rows, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(K, 1)),
                [&](int64_t begin, int64_t end) {
                  for (int64_t i = begin; i < end; ++i) {
-                   const float* row = Mx + i * ld;
+                   const E* row = Mx + i * ld;
                    float lanes[16] = {};
                    int64_t k = 0;
                    for (; k + 16 <= K; k += 16)
-                     for (int l = 0; l < 16; ++l) lanes[l] += row[k + l] * x[k + l];
+                     for (int l = 0; l < 16; ++l) lanes[l] += widen(row[k + l]) * x[k + l];
                    float sum = 0.0f;
-                   for (; k < K; ++k) sum += row[k] * x[k];
+                   for (; k < K; ++k) sum += widen(row[k]) * x[k];
                    for (int l = 0; l < 16; ++l) sum += lanes[l];
                    float* yi = y + i * incy;
                    *yi = beta == 0.0f ? alpha * sum : alpha * sum + beta * *yi;
@@ -590,13 +624,17 @@ typedef float v8f __attribute__((vector_size(32)));
 
 // By reference: returning a 32-byte vector by value warns (-Wpsabi) on targets without AVX.
 inline void load8(v8f& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
+inline void load8(v8f& v, const uint16_t* p) {
+  for (int l = 0; l < 8; ++l) v[l] = math::bf16_to_float(p[l]);
+}
 
-// B stored N x K (trans_b): C[r, j] for rows r < R of x (contiguous, row stride K), columns [j0, j1).
-template <int R>
-void small_m_dot(const Problem& p, const float* x, int64_t j0, int64_t j1, float* c) {
+// B stored N x K (trans_b; float32 or bfloat16 elements E): C[r, j] for rows r < R of x (contiguous, row stride
+// K), columns [j0, j1).
+template <int R, class E>
+void small_m_dot(const Problem& p, const E* B, const float* x, int64_t j0, int64_t j1, float* c) {
   const int64_t K = p.K;
   for (int64_t j = j0; j < j1; ++j) {
-    const float* b = p.B + j * p.ldb;
+    const E* b = B + j * p.ldb;
     v8f acc[R][2] = {};
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
@@ -614,7 +652,7 @@ void small_m_dot(const Problem& p, const float* x, int64_t j0, int64_t j1, float
       const v8f v = acc[r][0] + acc[r][1];
       float sum = 0.0f;
       for (int l = 0; l < 8; ++l) sum += v[l];
-      for (int64_t kk = k; kk < K; ++kk) sum += x[r * K + kk] * b[kk];
+      for (int64_t kk = k; kk < K; ++kk) sum += x[r * K + kk] * widen(b[kk]);
       float* cj = c + r * p.ldc + j;
       *cj = p.beta == 0.0f ? p.alpha * sum : p.alpha * sum + p.beta * *cj;
     }
@@ -684,11 +722,20 @@ void small_m(const Problem& p, int64_t M, int64_t N) {
     for (int64_t r0 = 0; r0 < M; r0 += 4) {  // dot products: 4 rows fill the registers
       const float* xr = x + r0 * K;
       float* cr = p.C + r0 * p.ldc;
+      if (p.B16 != nullptr) {
+        switch (std::min<int64_t>(4, M - r0)) {
+          case 1: small_m_dot<1>(p, p.B16, xr, j0, j1, cr); break;
+          case 2: small_m_dot<2>(p, p.B16, xr, j0, j1, cr); break;
+          case 3: small_m_dot<3>(p, p.B16, xr, j0, j1, cr); break;
+          default: small_m_dot<4>(p, p.B16, xr, j0, j1, cr); break;
+        }
+        continue;
+      }
       switch (std::min<int64_t>(4, M - r0)) {
-        case 1: small_m_dot<1>(p, xr, j0, j1, cr); break;
-        case 2: small_m_dot<2>(p, xr, j0, j1, cr); break;
-        case 3: small_m_dot<3>(p, xr, j0, j1, cr); break;
-        default: small_m_dot<4>(p, xr, j0, j1, cr); break;
+        case 1: small_m_dot<1>(p, p.B, xr, j0, j1, cr); break;
+        case 2: small_m_dot<2>(p, p.B, xr, j0, j1, cr); break;
+        case 3: small_m_dot<3>(p, p.B, xr, j0, j1, cr); break;
+        default: small_m_dot<4>(p, p.B, xr, j0, j1, cr); break;
       }
     }
   });
@@ -700,7 +747,9 @@ void gemv(const Problem& p, int64_t M, int64_t N) {
   if (M == 1) {
     // x = op(A)[0, :]: contiguous unless trans_a (then A is K x 1 with stride lda).
     const float* x = contiguous(p.A, K, p.ta ? p.lda : 1, xbuf);
-    if (p.tb) {
+    if (p.tb && p.B16 != nullptr) {
+      gemv_dot(N, K, p.alpha, p.B16, p.ldb, x, p.beta, p.C, 1);  // bfloat16 B stored N x K, read as it is
+    } else if (p.tb) {
       gemv_dot(N, K, p.alpha, p.B, p.ldb, x, p.beta, p.C, 1);  // B stored N x K
     } else {
       gemv_axpy(N, K, p.alpha, p.B, p.ldb, x, p.beta, p.C, 1);  // B stored K x N
@@ -716,20 +765,43 @@ void gemv(const Problem& p, int64_t M, int64_t N) {
   }
 }
 
+// A bfloat16 operand of `rows` x `cols` (row stride ld) widened whole into buf (same leading dim).
+const float* widen_operand(const uint16_t* src, int64_t ld, int64_t rows, int64_t cols, Buffer& buf) {
+  const int64_t count = (rows - 1) * ld + cols;
+  float* d = buf.get(static_cast<size_t>(count));
+  bf16_to_f32(d, src, count);
+  return d;
+}
+
 void gemm(const Problem& p, int64_t M, int64_t N, MatmulPrecision precision) {
   if (M <= 0 || N <= 0) return;
   if (p.K <= 0 || p.alpha == 0.0f) {
     scale_c(M, N, p.beta, p.C, p.ldc);
     return;
   }
+  // Few rows and a big B: packing B would cost more than the math. (Measured: the unpacked K x N path
+  // loses to packing at 5-8 rows while B still fits in L3.)
+  const double bsize = double(N) * double(p.K);
+  const bool unpacked =
+      M == 1 || N == 1 || (M <= kSmallM && bsize >= double(1 << 18) && (p.tb || M <= 4 || bsize >= double(1 << 21)));
+  // Rows of a bfloat16 B stored N x K are streamed as they are (matrix-vector and few-rows dot products: decoding
+  // through a bfloat16 weight reads 2 bytes an element); other unpacked layouts widen the operand first.
+  const bool streams_b16 = p.tb && N > 1 && p.A16 == nullptr;
+  if (unpacked && (p.A16 != nullptr || (p.B16 != nullptr && !streams_b16))) {
+    // The other unpacked paths read float32: widen bfloat16 operands whole (this call's buffers).
+    Buffer a_wide, b_wide;
+    Problem wide = p;
+    if (p.A16 != nullptr) wide.A = widen_operand(p.A16, p.lda, p.ta ? p.K : M, p.ta ? M : p.K, a_wide);
+    if (p.B16 != nullptr) wide.B = widen_operand(p.B16, p.ldb, p.tb ? N : p.K, p.tb ? p.K : N, b_wide);
+    wide.A16 = wide.B16 = nullptr;
+    gemm(wide, M, N, precision);
+    return;
+  }
   if (M == 1 || N == 1) {
     gemv(p, M, N);  // its parallel_for runs inline inside a batch worker
     return;
   }
-  // Few rows and a big B: packing B would cost more than the math. (Measured: the unpacked K x N path
-  // loses to packing at 5-8 rows while B still fits in L3.)
-  const double bsize = double(N) * double(p.K);
-  if (M <= kSmallM && bsize >= double(1 << 18) && (p.tb || M <= 4 || bsize >= double(1 << 21))) {
+  if (unpacked) {
     small_m(p, M, N);
     return;
   }
@@ -795,10 +867,20 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    const float* A, int64_t lda, const int64_t* a_offsets, const float* B, int64_t ldb,
                    const int64_t* b_offsets, float beta, float* C, int64_t ldc, const int64_t* c_offsets,
                    int64_t batch, MatmulPrecision precision) {
+  gemm_batched(trans_a, trans_b, M, N, K, alpha, MatrixOperand{A, false}, lda, a_offsets, MatrixOperand{B, false}, ldb,
+               b_offsets, beta, C, ldc, c_offsets, batch, precision);
+}
+
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, MatrixOperand A, int64_t lda,
+                  const int64_t* a_offsets, MatrixOperand B, int64_t ldb, const int64_t* b_offsets, float beta, float* C,
+                  int64_t ldc, const int64_t* c_offsets, int64_t batch, MatmulPrecision precision) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   auto one = [&](int64_t b) {
-    gemm_detail::Problem p{trans_a, trans_b, K,    alpha, beta, A + a_offsets[b], lda, B + b_offsets[b],
-                           ldb,     C + c_offsets[b], ldc};
+    gemm_detail::Problem p{trans_a, trans_b, K, alpha, beta, nullptr, lda, nullptr, ldb, C + c_offsets[b], ldc};
+    if (A.bf16) p.A16 = static_cast<const uint16_t*>(A.data) + a_offsets[b];
+    else p.A = static_cast<const float*>(A.data) + a_offsets[b];
+    if (B.bf16) p.B16 = static_cast<const uint16_t*>(B.data) + b_offsets[b];
+    else p.B = static_cast<const float*>(B.data) + b_offsets[b];
     gemm_detail::gemm(p, M, N, precision);
   };
   const double work = double(M) * double(N) * double(std::max<int64_t>(K, 1));

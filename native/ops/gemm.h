@@ -27,6 +27,19 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    const float* B, int64_t ldb, const int64_t* b_offsets, float beta,
                    float* C, int64_t ldc, const int64_t* c_offsets, int64_t batch, MatmulPrecision precision);
 
+// A matrix operand of float32 elements, or of bfloat16 elements (raw bits) when `bf16`.
+struct MatrixOperand {
+  const void* data;
+  bool bf16;
+};
+
+// sgemm_batched with A and B of float32 or bfloat16: bfloat16 operands are widened to float32 a cache block at a
+// time right before packing (products and sums float32, as for float32 operands); the unpacked paths (one row or
+// column, few rows) widen the whole operand first.
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, MatrixOperand A, int64_t lda,
+                  const int64_t* a_offsets, MatrixOperand B, int64_t ldb, const int64_t* b_offsets, float beta, float* C,
+                  int64_t ldc, const int64_t* c_offsets, int64_t batch, MatmulPrecision precision);
+
 // Name of the micro-kernel in use: "avx512", "avx2" or "scalar". Chosen once from the CPU's features,
 // overridable with THINKGRAD_GEMM=avx512|avx2|scalar (a path the CPU lacks falls back to the best one).
 const char* sgemm_kernel_name();

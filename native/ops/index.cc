@@ -16,15 +16,15 @@ int64_t first_bad(const int32_t* idx, int64_t n, int64_t dim) {
 
 }  // namespace
 
-int64_t index_select(uint32_t* out, const uint32_t* x, int64_t outer, int64_t dim, int64_t inner,
-                     const int32_t* idx, int64_t n_idx) {
+template <class T>
+int64_t index_select(T* out, const T* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx, int64_t n_idx) {
   if (int64_t bad = first_bad(idx, n_idx, dim); bad >= 0) return bad;
   int64_t rows = outer * n_idx;
   int64_t grain = inner >= 4096 ? 1 : 4096 / (inner + 1) + 1;
   parallel_for(rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       int64_t o = r / n_idx, j = r % n_idx;
-      std::memcpy(out + r * inner, x + (o * dim + idx[j]) * inner, static_cast<size_t>(inner) * 4);
+      std::memcpy(out + r * inner, x + (o * dim + idx[j]) * inner, static_cast<size_t>(inner) * sizeof(T));
     }
   });
   return -1;
@@ -50,8 +50,8 @@ int64_t index_add(float* out, const float* src, int64_t outer, int64_t dim, int6
   return -1;
 }
 
-int64_t gather(uint32_t* out, const uint32_t* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx,
-               int64_t k) {
+template <class T>
+int64_t gather(T* out, const T* x, int64_t outer, int64_t dim, int64_t inner, const int32_t* idx, int64_t k) {
   if (int64_t bad = first_bad(idx, outer * k * inner, dim); bad >= 0) return bad;
   parallel_for(outer, 1 + 4096 / (k * inner + 1), [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o)
@@ -77,5 +77,10 @@ int64_t scatter_add(float* out, const float* src, int64_t outer, int64_t dim, in
   });
   return -1;
 }
+
+template int64_t index_select(uint32_t*, const uint32_t*, int64_t, int64_t, int64_t, const int32_t*, int64_t);
+template int64_t index_select(uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, const int32_t*, int64_t);
+template int64_t gather(uint32_t*, const uint32_t*, int64_t, int64_t, int64_t, const int32_t*, int64_t);
+template int64_t gather(uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, const int32_t*, int64_t);
 
 }  // namespace tg

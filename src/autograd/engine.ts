@@ -52,7 +52,11 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     const order = topologicalOrder(root);
     const grads = new Map<Tensor, Tensor>();
     // Gradients created here are owned by this map and freed as soon as their consumer has run.
-    grads.set(root, gradient ? gradient.makeView(gradient.shape, gradient.strides, gradient.offset) : root.newFull(root.shape, 1));
+    // Gradients are float32 whatever the dtype of the tensors they belong to (bfloat16 ones included).
+    const seed = !gradient ? root.newFull(root.shape, 1, 'float32')
+      : gradient.dtype === 'float32' ? gradient.makeView(gradient.shape, gradient.strides, gradient.offset)
+        : gradient.to('float32');
+    grads.set(root, seed);
     for (const t of order) {
       const g = grads.get(t);
       if (!g) continue;

@@ -8,7 +8,11 @@ export type { BinaryOpName, ReduceOpName, UnaryOpName } from './codes.js';
 import type { BinaryOpName, ReduceOpName, UnaryOpName } from './codes.js';
 
 export type Device = 'cpu' | 'cuda';
-export type DType = 'float32' | 'int32';
+/**
+ * Element types: float32, int32, and bfloat16 (2 bytes; storage only: ops compute in float32, see
+ * docs/ARCHITECTURE.md "bfloat16 tensors").
+ */
+export type DType = 'float32' | 'int32' | 'bfloat16';
 
 /** Precision of float32 matrix products on the CPU, as in PyTorch's `torch.set_float32_matmul_precision`. */
 export type Float32MatmulPrecision = 'highest' | 'medium';
@@ -80,8 +84,10 @@ export interface CorePrimitives {
   readonly capabilities: BackendCapabilities;
   alloc(numel: number, dtype: DType): number;
   free(id: number): boolean;
-  write(id: number, offset: number, data: Float32Array | Int32Array): void;
-  read(id: number, offset: number, out: Float32Array | Int32Array): void;
+  /** Host data of the buffer's dtype; a bfloat16 buffer takes a Float32Array (rounded to nearest even) or a
+   * Uint16Array (raw bits), and gives either the same way. */
+  write(id: number, offset: number, data: Float32Array | Int32Array | Uint16Array): void;
+  read(id: number, offset: number, out: Float32Array | Int32Array | Uint16Array): void;
   memoryStats(): MemoryStats;
   resetPeakMemory(): void;
   /** Returns cached blocks to the system. */

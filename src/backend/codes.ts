@@ -19,11 +19,11 @@ export type BinaryOpName = keyof typeof BinaryOp;
 export const ReduceOp = { sum: 0, mean: 1, max: 2, min: 3, logsumexp: 4, argmax: 5, argmin: 6 } as const;
 export type ReduceOpName = keyof typeof ReduceOp;
 
-/** Buffer dtypes of the CPU engine. */
-export const DTypeCode = { float32: 0, int32: 1 } as const;
+/** Buffer dtypes of the CPU engine (bfloat16: 2 bytes an element). */
+export const DTypeCode = { float32: 0, int32: 1, bfloat16: 2 } as const;
 
-/** Buffer dtypes of the CUDA addon: the CPU's, plus bfloat16 storage. */
-export const CudaDTypeCode = { float32: 0, int32: 1, bfloat16: 2 } as const;
+/** Buffer dtypes of the CUDA addon: the CPU's. */
+export const CudaDTypeCode = DTypeCode;
 
 /** `randomFill`'s distributions (native/binding/memory.cc). */
 export const RandomKind = { uniform: 0, normal: 1 } as const;

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { LlamaConfig } from '../nn/config.js';
 import { withoutInit } from '../nn/init.js';
 import { LlamaForCausalLM } from '../nn/llama.js';
+import type { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
 import { readSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
 import { saveTokenizer } from './tokenizers/index.js';
@@ -15,6 +16,12 @@ import { assertNoAdapters } from '../nn/lora.js';
 export interface LoadPretrainedOptions {
   /** Refuse checkpoints with missing or unexpected weights. Default true. */
   strict?: boolean;
+  /**
+   * dtype of the model's parameters (transformers' `torch_dtype`): 'float32' (default; bf16/f16 weights are
+   * widened) or 'bfloat16' (every parameter, RMSNorm weights included, held in 2 bytes; a BF16 checkpoint loads
+   * without a float32 copy).
+   */
+  dtype?: 'float32' | 'bfloat16';
 }
 
 export interface SavePretrainedOptions {
@@ -40,15 +47,21 @@ export function readConfig(dir: string): LlamaConfig {
 }
 
 /**
- * Loads a Llama / Qwen2 model from a Hugging Face folder. Weights stored as bf16/f16 become float32. A
- * tied-embedding checkpoint may carry lm_head.weight or not. The tokenizer, when the folder has one, loads
- * separately with `loadTokenizer(dir)`.
+ * Loads a Llama / Qwen2 model from a Hugging Face folder, its parameters of `options.dtype` (float32 by default:
+ * weights stored as bf16/f16 become float32). A tied-embedding checkpoint may carry lm_head.weight or not. The
+ * tokenizer, when the folder has one, loads separately with `loadTokenizer(dir)`.
  */
 export function loadPretrained(dir: string, options: LoadPretrainedOptions = {}): LlamaForCausalLM {
+  const dtype = options.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'bfloat16') throw new TypeError(`loadPretrained: dtype must be 'float32' or 'bfloat16', got ${String(dtype)}`);
   const config = readConfig(dir);
-  const weights = readSafetensorsFolder(dir);
+  // The model's parameters are converted before the weights are read, so at most one float32-sized copy of the
+  // uninitialized parameters ever exists and the checkpoint's bf16 bytes are copied as they are.
   const model = withoutInit(() => new LlamaForCausalLM(config));
+  let weights: Record<string, Tensor> = {};
   try {
+    model.to(dtype);
+    weights = readSafetensorsFolder(dir, { dtype });
     const sd = Object.fromEntries(Object.entries(weights).filter(([k]) => !IGNORED_KEYS.test(k)));
     model.loadStateDict(sd, { strict: options.strict ?? true });
   } catch (err) {
@@ -61,17 +74,18 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
 }
 
 /**
- * Saves `model` as a Hugging Face folder: config.json, float32 weights under Hugging Face names (tied
+ * Saves `model` as a Hugging Face folder: config.json, the weights in their dtype (F32, or BF16 for a bfloat16
+ * model, with `torch_dtype` saying so) under Hugging Face names (tied
  * lm_head.weight omitted, as transformers does), sharded when larger than maxShardBytes, and the tokenizer
  * when given. Every file is written atomically; a stale single-file or sharded layout is removed.
  */
 export function savePretrained(model: LlamaForCausalLM, dir: string, options: SavePretrainedOptions = {}): void {
   const maxShard = options.maxShardBytes ?? 5e9;
   assertNoAdapters('savePretrained', model);
-  const config = model.config.toHF();
+  const config = { ...model.config.toHF(), torch_dtype: model.dtype };
   fs.mkdirSync(dir, { recursive: true });
   const sd = model.stateDict();
-  const total = Object.values(sd).reduce((n, t) => n + t.numel * 4, 0);
+  const total = Object.values(sd).reduce((n, t) => n + t.numel * (t.dtype === 'bfloat16' ? 2 : 4), 0);
   const metadata = { format: 'pt' };
   if (total > maxShard) {
     writeShardedSafetensors(dir, sd, maxShard, metadata);

@@ -39,6 +39,11 @@ export interface SafetensorsHeader {
 export interface ReadSafetensorsOptions {
   /** Load only the tensors whose name passes (the header is still validated whole). */
   filter?: (name: string) => boolean;
+  /**
+   * dtype of the floating tensors: 'float32' (default) or 'bfloat16' (BF16 data kept as it is, no float32 copy;
+   * F32/F16/F64 rounded to nearest even). Integer tensors load as int32 either way.
+   */
+  dtype?: 'float32' | 'bfloat16';
 }
 
 // NOTE: typed-array views below read the host's byte order; the format is little-endian.
@@ -154,12 +159,20 @@ function aligned(bytes: Uint8Array): ArrayBuffer {
   return bytes.slice().buffer;
 }
 
-/** Converts one tensor's raw bytes (exactly end - begin of them) to a float32 or int32 Tensor. */
-export function decodeEntry(entry: SafetensorsEntry, bytes: Uint8Array, source = '<bytes>'): Tensor {
+/**
+ * Converts one tensor's raw bytes (exactly end - begin of them) to a Tensor: floating ones of `floatDtype`,
+ * integer ones int32.
+ */
+export function decodeEntry(entry: SafetensorsEntry, bytes: Uint8Array, source = '<bytes>',
+  floatDtype: 'float32' | 'bfloat16' = 'float32'): Tensor {
   const { dtype, shape, name } = entry;
   if (UNSUPPORTED_DTYPES.has(dtype)) fail(source, `tensor '${name}': dtype ${dtype} is not supported (float32, float16, bfloat16, float64 and integer types are)`);
+  if (floatDtype !== 'float32' && floatDtype !== 'bfloat16') throw new TypeError(`safetensors: dtype must be 'float32' or 'bfloat16', got ${String(floatDtype)}`);
   const n = shape.reduce((a, b) => a * b, 1);
   const buf = aligned(bytes);
+  if (dtype === 'BF16' && floatDtype === 'bfloat16') {
+    return tensor(new Uint16Array(buf, 0, n), shape, { dtype: 'bfloat16' });
+  }
   let floats: Float32Array | null = null;
   let ints: Int32Array | null = null;
   const outOfRange = (i: number, value: bigint | number): never =>
@@ -211,7 +224,7 @@ export function decodeEntry(entry: SafetensorsEntry, bytes: Uint8Array, source =
     case 'BOOL': ints = Int32Array.from(new Uint8Array(buf), (b) => (b ? 1 : 0)); break;
     default: fail(source, `tensor '${name}': unknown dtype '${dtype}'`);
   }
-  return floats ? tensor(floats, shape, { dtype: 'float32' }) : tensor(ints!, shape, { dtype: 'int32' });
+  return floats ? tensor(floats, shape, { dtype: floatDtype }) : tensor(ints!, shape, { dtype: 'int32' });
 }
 
 function collect(entries: SafetensorsEntry[], load: (e: SafetensorsEntry) => Tensor, filter?: (name: string) => boolean): Record<string, Tensor> {
@@ -229,7 +242,8 @@ function collect(entries: SafetensorsEntry[], load: (e: SafetensorsEntry) => Ten
 /** Parses a whole safetensors file held in memory into tensors (float types -> float32, integers -> int32). */
 export function parseSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): Record<string, Tensor> {
   const { entries, dataStart } = parseSafetensorsHeader(bytes);
-  return collect(entries, (e) => decodeEntry(e, bytes.subarray(dataStart + e.begin, dataStart + e.end)), options.filter);
+  return collect(entries, (e) => decodeEntry(e, bytes.subarray(dataStart + e.begin, dataStart + e.end), '<bytes>', options.dtype),
+    options.filter);
 }
 
 /** The validated header of an in-memory safetensors file. */
@@ -266,15 +280,16 @@ function readHeaderFd(fd: number, size: number, file: string): SafetensorsHeader
 }
 
 /**
- * Loads a .safetensors file: float32/float16/bfloat16/float64 tensors become float32, integer ones int32
- * (int64 values are range-checked). Tensors are read one at a time, so peak memory is one tensor's bytes
+ * Loads a .safetensors file: float32/float16/bfloat16/float64 tensors become float32 (or bfloat16: `options.dtype`),
+ * integer ones int32 (int64 values are range-checked). Tensors are read one at a time, so peak memory is one tensor's bytes
  * beyond the results. A corrupt or hostile file throws an Error naming the file and the problem.
  */
 export function readSafetensors(file: string, options: ReadSafetensorsOptions = {}): Record<string, Tensor> {
   const fd = fs.openSync(file, 'r');
   try {
     const { entries, dataStart } = readHeaderFd(fd, fs.fstatSync(fd).size, file);
-    return collect(entries, (e) => decodeEntry(e, readExactly(fd, e.end - e.begin, dataStart + e.begin, file), file), options.filter);
+    return collect(entries, (e) => decodeEntry(e, readExactly(fd, e.end - e.begin, dataStart + e.begin, file), file, options.dtype),
+      options.filter);
   } finally {
     fs.closeSync(fd);
   }
@@ -299,7 +314,8 @@ function checkMetadata(op: string, metadata: Record<string, string> | undefined)
   }
 }
 
-const tensorBytes = (t: Tensor) => t.numel * 4;
+const tensorBytes = (t: Tensor) => t.numel * (t.dtype === 'bfloat16' ? 2 : 4);
+const FILE_DTYPE = { float32: 'F32', int32: 'I32', bfloat16: 'BF16' } as const;
 
 /**
  * The file as chunks: header (keys sorted, `__metadata__` first, padded with spaces to a multiple of 8 bytes),
@@ -313,7 +329,7 @@ export function* serializeSafetensors(tensors: Record<string, Tensor>, metadata?
   let offset = 0;
   for (const [name, t] of items) {
     const n = tensorBytes(t);
-    header[name] = { dtype: t.dtype === 'float32' ? 'F32' : 'I32', shape: [...t.shape], data_offsets: [offset, offset + n] };
+    header[name] = { dtype: FILE_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + n] };
     offset += n;
   }
   let json = JSON.stringify(header);
@@ -325,13 +341,14 @@ export function* serializeSafetensors(tensors: Record<string, Tensor>, metadata?
   yield prefix;
   yield headerBytes;
   for (const [name, t] of items) {
-    const data = t.assertLive(`writeSafetensors '${name}'`).data();
+    const live = t.assertLive(`writeSafetensors '${name}'`);
+    const data = live.dtype === 'bfloat16' ? live.bf16Bits() : live.data();
     yield new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
 }
 
 /**
- * Writes float32/int32 tensors to `file` atomically (temporary file in the same folder, fsync, rename).
+ * Writes float32/int32/bfloat16 tensors (F32, I32, BF16) to `file` atomically (temporary file in the same folder, fsync, rename).
  * Metadata gets `format: 'pt'` unless given, which `transformers` expects when it loads the file.
  */
 export function writeSafetensors(file: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
@@ -403,7 +420,7 @@ export function readShardedSafetensors(dir: string, options: ReadSafetensorsOpti
   const loaded: Record<string, Tensor>[] = [];
   try {
     for (const [file, names] of byFile) {
-      const part = readSafetensors(file, { filter: (n) => names.has(n) });
+      const part = readSafetensors(file, { filter: (n) => names.has(n), dtype: options.dtype });
       loaded.push(part);
       for (const name of names) {
         if (!Object.prototype.hasOwnProperty.call(part, name)) fail(indexFile, `tensor '${name}' is mapped to ${path.basename(file)} but that shard does not contain it`);

@@ -56,7 +56,10 @@ export class KVCache {
     noGrad(() => {
       for (const [dst, src] of [[c.k, keys], [c.v, values]] as const) {
         if (this.dtype === 'bfloat16') {
-          dst.backend.kvCacheStore(dst, B, Hkv, this.maxLength, D, past, src, T);
+          // The store kernel rounds float32 rows; a bfloat16 model's keys are widened first (exactly).
+          const rows = src.dtype === 'float32' ? src : src.to('float32');
+          dst.backend.kvCacheStore(dst, B, Hkv, this.maxLength, D, past, rows, T);
+          if (rows !== src) rows.dispose();
           continue;
         }
         // (B, T, Hkv, D) source into the (B, Hkv, L, D) cache
@@ -95,7 +98,9 @@ export class KVCache {
     const c = this.layers[layer];
     const [B, T, H, D] = q.shape;
     const o = empty([B, T, H, D], { device: q.device });
-    o.backend.attentionDecodeBf16(o, q, c.k, c.v, this.maxLength, B, T, Tk, H, this.kvHeads, D, scale, true, bias);
+    const q32 = q.dtype === 'float32' ? q : q.to('float32');
+    o.backend.attentionDecodeBf16(o, q32, c.k, c.v, this.maxLength, B, T, Tk, H, this.kvHeads, D, scale, true, bias);
+    if (q32 !== q) q32.dispose();
     return o;
   }
 

@@ -46,7 +46,8 @@ export class Linear extends Module {
 
   /** @internal Packs the weight for withPackedLinears; returns false when it stays unpacked (its backend has no packed products). */
   pack(precision: Float32MatmulPrecision): boolean {
-    if (!this.weight.backend.capabilities.packedMatmul || this.packed !== null) return false;
+    // A bfloat16 weight stays unpacked: its float32 panels would double the memory it saves.
+    if (!this.weight.backend.capabilities.packedMatmul || this.packed !== null || this.weight.dtype !== 'float32') return false;
     this.packed = new PackedLinearWeight(this.weight, { precision });
     return true;
   }

@@ -260,7 +260,8 @@ export class LlamaForCausalLM extends Module {
   /** @internal withPackedLinears' hook for the tied head (an untied head is a Linear and packs itself). */
   pack(precision: Float32MatmulPrecision): boolean {
     const w = this.model.embed_tokens.weight;
-    if (this.lm_head !== null || !w.backend.capabilities.packedMatmul || this.packedHead !== null) return false;
+    // A bfloat16 head stays unpacked, as a bfloat16 Linear does (nn/linear.ts).
+    if (this.lm_head !== null || !w.backend.capabilities.packedMatmul || this.packedHead !== null || w.dtype !== 'float32') return false;
     this.packedHead = new PackedLinearWeight(w, { precision });
     return true;
   }

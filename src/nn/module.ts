@@ -1,7 +1,7 @@
 // Module: the base of every layer. It owns registered parameters and submodules, names them with Hugging
 // Face's dotted paths (model.layers.0.self_attn.q_proj.weight), and loads/saves them as a state dict.
 import { keep } from '../autograd/tidy.js';
-import type { Device } from '../backend/backend.js';
+import type { Device, DType } from '../backend/backend.js';
 import { formatShape, Tensor } from '../tensor.js';
 
 export interface LoadStateDictOptions {
@@ -31,7 +31,7 @@ export class Module {
     if (name.includes('.') || name.length === 0) throw new RangeError(`registerParameter: invalid name '${name}'`);
     if (this.params.has(name) || this.modules.has(name)) throw new RangeError(`registerParameter: '${name}' is already registered`);
     if (!(t instanceof Tensor)) throw new TypeError(`registerParameter: '${name}' must be a Tensor`);
-    if (t.dtype !== 'float32') throw new TypeError(`registerParameter: '${name}' must be float32, got ${t.dtype}`);
+    if (t.dtype === 'int32') throw new TypeError(`registerParameter: '${name}' must be float32 or bfloat16, got ${t.dtype}`);
     keep(t);
     if (!t.requiresGrad) t.requiresGrad_(true);
     this.params.set(name, t);
@@ -189,12 +189,25 @@ export class Module {
     for (const t of this.parameters()) t.zeroGrad();
   }
 
+  /** The dtype of the first parameter (float32 for a module without parameters), as Hugging Face's `model.dtype`. */
+  get dtype(): DType {
+    return this.namedParameters()[0]?.[1].dtype ?? 'float32';
+  }
+
   /**
    * Moves every parameter (with its gradient) and buffer to `device` in place, as torch's Module.to does: the
    * parameter objects keep their identities, so an optimizer built before still holds them (its state follows each
-   * parameter to its device at the next step).
+   * parameter to its device at the next step). Given a dtype ('float32' or 'bfloat16'), converts every parameter
+   * instead (RMSNorm weights and biases included, as transformers' `torch_dtype` does), in place and keeping
+   * identities too; gradients stay float32 and buffers (RoPE tables) float32.
    */
-  to(device: Device): this {
+  to(target: Device | DType): this {
+    if (target !== 'cpu' && target !== 'cuda') {
+      if (target !== 'float32' && target !== 'bfloat16') throw new TypeError(`Module.to: dtype must be 'float32' or 'bfloat16', got ${String(target)}`);
+      for (const t of this.parameters()) t.castTo_(target);
+      return this;
+    }
+    const device = target;
     for (const t of this.parameters()) t.moveTo_(device);
     const visit = (m: Module) => {
       m.moveExtra(device);

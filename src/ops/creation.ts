@@ -31,9 +31,12 @@ function flatten(data: NestedArray, shape: number[], out: number[], depth: numbe
 
 /**
  * A tensor from a number, nested arrays, or a flat typed/plain array with an explicit shape.
- * dtype defaults to int32 for an Int32Array and float32 otherwise.
+ * dtype defaults to int32 for an Int32Array and float32 otherwise; bfloat16 rounds the values to nearest even. A
+ * Uint16Array holds raw bfloat16 bits (safetensors' BF16; see `Tensor.bf16Bits`) and makes a bfloat16 tensor.
  */
-export function tensor(data: NestedArray | Float32Array | Int32Array | number[], shape?: Shape, options: CreateOptions = {}): Tensor {
+export function tensor(data: NestedArray | Float32Array | Int32Array | Uint16Array | number[], shape?: Shape,
+  options: CreateOptions = {}): Tensor {
+  if (data instanceof Uint16Array) return fromBf16Bits(data, shape, options);
   let flat: ArrayLike<number>;
   let inferred: number[];
   // Plain arrays (flat or nested) go through flatten, which validates them; a given shape then reshapes.
@@ -60,7 +63,7 @@ export function tensor(data: NestedArray | Float32Array | Int32Array | number[],
   }
   const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   const t = Tensor.empty(inferred, dtype, options.device);
-  const typed = dtype === 'float32'
+  const typed = dtype !== 'int32'
     ? (flat instanceof Float32Array ? flat : Float32Array.from(flat))
     : (flat instanceof Int32Array ? flat : Int32Array.from(flat, (v) => {
       if (!Number.isInteger(v)) throw new TypeError(`tensor: int32 tensor needs integers, got ${v}`);
@@ -68,6 +71,18 @@ export function tensor(data: NestedArray | Float32Array | Int32Array | number[],
       return v;
     }));
   if (typed.length > 0) t.backend.write(t.storage.id, 0, typed);
+  return finish(t, options);
+}
+
+function fromBf16Bits(bits: Uint16Array, shape: Shape | undefined, options: CreateOptions): Tensor {
+  if ((options.dtype ?? 'bfloat16') !== 'bfloat16') {
+    throw new TypeError(`tensor: a Uint16Array holds bfloat16 bits, so dtype must be 'bfloat16', got ${String(options.dtype)}`);
+  }
+  const dims = shape ? [...shape] : [bits.length];
+  checkShape('tensor', dims);
+  if (shapeNumel(dims) !== bits.length) throw new RangeError(`tensor: ${bits.length} values do not fill shape ${formatShape(dims)}`);
+  const t = Tensor.empty(dims, 'bfloat16', options.device);
+  if (bits.length > 0) t.backend.write(t.storage.id, 0, bits);
   return finish(t, options);
 }
 
@@ -118,6 +133,13 @@ export function arange(start: number, end?: number, step = 1, options: CreateOpt
   if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: invalid step ${step}`);
   const count = Math.max(0, Math.ceil((end - start) / step));
   const dtype = options.dtype ?? (Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step) ? 'int32' : 'float32');
+  if (dtype === 'bfloat16') {
+    // The float32 values, rounded: the kernels count in float32 or int32 only.
+    const values = arange(start, end, step, { dtype: 'float32', device: options.device });
+    const t = values.to('bfloat16');
+    values.dispose();
+    return finish(t, options);
+  }
   const t = Tensor.empty([count], dtype, options.device);
   if (count > 0) t.backend.arange(t, start, step);
   return finish(t, options);

@@ -4,6 +4,7 @@ import { record } from '../autograd/function.js';
 import type { BinaryOpName, UnaryOpName } from '../backend/codes.js';
 import type { Tensor } from '../tensor.js';
 import { formatShape, isTensor, sameDevice } from '../tensor-util.js';
+import { hasBf16, inFloat32 } from './float32-compute.js';
 import { sumToShape } from './raw.js';
 import { broadcastShapes, broadcastView, cast } from './shape.js';
 
@@ -12,7 +13,7 @@ export type TensorLike = Tensor | number;
 function checkInput(op: string, x: unknown): Tensor {
   if (!isTensor(x)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   x.assertLive(op);
-  if (x.dtype !== 'float32') throw new TypeError(`${op}: expects float32 tensors, got ${x.dtype} of shape ${formatShape(x.shape)}`);
+  if (x.dtype === 'int32') throw new TypeError(`${op}: expects float32 or bfloat16 tensors, got ${x.dtype} of shape ${formatShape(x.shape)}`);
   return x;
 }
 
@@ -46,6 +47,7 @@ export function binaryRaw(op: BinaryOpName, a: Tensor, b: Tensor, name: string =
 function unary(name: string, op: UnaryOpName, x: Tensor, backward: (g: Tensor, x: Tensor, y: Tensor) => Tensor,
   p0 = 0, p1 = 0, savesOutput = false): Tensor {
   checkInput(name, x);
+  if (x.dtype === 'bfloat16') return inFloat32((x32: Tensor) => unary(name, op, x32, backward, p0, p1, savesOutput), x);
   const y = unaryRaw(op, x, p0, p1);
   return record(name, [x], y, (g) => [backward(g, x, y)], savesOutput ? [y] : []);
 }
@@ -98,6 +100,7 @@ function binary(name: string, op: BinaryOpName, a: Tensor, b: Tensor,
   backward: (g: Tensor, a: Tensor, b: Tensor, out: Tensor) => [Tensor | null, Tensor | null], savesOutput = false): Tensor {
   checkInput(name, a);
   checkInput(name, b);
+  if (hasBf16(a, b)) return inFloat32((a32: Tensor, b32: Tensor) => binary(name, op, a32, b32, backward, savesOutput), a, b);
   const out = binaryRaw(op, a, b, name);
   return record(name, [a, b], out, (g) => {
     const [ga, gb] = backward(g, a, b, out);
@@ -219,9 +222,10 @@ export const minimum = (a: TensorLike, b: TensorLike) => extremum('minimum', a, 
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   if (!isTensor(cond)) throw new TypeError('where: cond must be a Tensor');
   cond.assertLive('where');
-  const c = cond.dtype === 'float32' ? cond : cast(cond, 'float32');
   const ta = typeof a === 'number' ? null : checkInput('where', a);
   const tb = typeof b === 'number' ? null : checkInput('where', b);
+  if (hasBf16(ta, tb)) return inFloat32((x: TensorLike, y: TensorLike) => where(cond, x, y), a, b);
+  const c = cond.dtype === 'float32' ? cond : cast(cond, 'float32');
   const av = ta ?? constant(a as number, c);
   const bv = tb ?? constant(b as number, c);
   sameDevice('where', c, av, bv);
@@ -294,8 +298,13 @@ export const le = (a: TensorLike, b: TensorLike) => compare('le', a, b);
 export const gt = (a: TensorLike, b: TensorLike) => compare('gt', a, b);
 export const ge = (a: TensorLike, b: TensorLike) => compare('ge', a, b);
 
-/** 1 where x is NaN, else 0. */
+/** 1 where x is NaN, else 0 (a float32 mask, as comparisons give). */
 export function isNan(x: Tensor): Tensor {
-  return unaryRaw('isNan', checkInput('isNan', x));
+  checkInput('isNan', x);
+  if (x.dtype === 'float32') return unaryRaw('isNan', x);
+  const x32 = cast(x, 'float32');
+  const out = unaryRaw('isNan', x32);
+  x32.dispose();
+  return out;
 }
 

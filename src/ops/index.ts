@@ -47,7 +47,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normalizeDim(dim, x.ndim, 'indexSelect');
   const out = selectRaw(x, d, index);
   // dx = zeros with g's rows added at index (repeats accumulate)
-  return record('indexSelect', [x], out, (g) => [indexAddRaw(x.newZeros(x.shape), d, index, g)], [index]);
+  return record('indexSelect', [x], out, (g) => [indexAddRaw(g.newZeros(x.shape), d, index, g)], [index]);
 }
 
 function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {
@@ -83,9 +83,10 @@ function selectRaw(x: Tensor, d: number, index: Tensor): Tensor {
   });
 }
 
-/** Embedding lookup: weight (V, C) at int32 ids (...) -> (..., C). */
+/** Embedding lookup: weight (V, C) at int32 ids (...) -> (..., C), of weight's dtype (float32 or bfloat16). */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
-  checkTensor('embedding', 'weight', weight, 'float32');
+  checkTensor('embedding', 'weight', weight);
+  if (weight.dtype === 'int32') throw new TypeError(`embedding: weight must be float32 or bfloat16, got int32 of shape ${formatShape(weight.shape)}`);
   checkTensor('embedding', 'ids', ids, 'int32');
   sameDevice('embedding', weight, ids);
   if (weight.ndim !== 2) throw new RangeError(`embedding: weight must be (V, C), got ${formatShape(weight.shape)}`);
@@ -120,7 +121,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkGatherShapes('gather', x, d, index);
   const out = gatherRaw(x, d, index);
   // dx = zeros with g scatter-added at index
-  return record('gather', [x], out, (g) => [scatterAddRaw(x.newZeros(x.shape), d, index, g)], [index]);
+  return record('gather', [x], out, (g) => [scatterAddRaw(g.newZeros(x.shape), d, index, g)], [index]);
 }
 
 function scatterAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): Tensor {

@@ -8,7 +8,7 @@ import { backends, getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor.js';
 import { formatShape, isTensor, shapeNumel } from '../tensor-util.js';
 import { copyContiguous, sumToShape } from './raw.js';
-import { broadcastShapes, reshape, transpose } from './shape.js';
+import { broadcastShapes, cast, reshape, transpose } from './shape.js';
 
 interface Operand {
   t: Tensor;
@@ -70,6 +70,22 @@ function matmulRaw(a: Tensor, b: Tensor, precision: Float32MatmulPrecision): Ten
   return out;
 }
 
+// PyTorch's dtype promotion of a product computed in float32 (the GEMM reads bfloat16 operands, accumulates in
+// float32 and writes float32): bfloat16 @ bfloat16 is stored bfloat16, anything with a float32 operand float32.
+function promoted(out: Tensor, a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== 'bfloat16' || b.dtype !== 'bfloat16') return out;
+  const rounded = cast(out, 'bfloat16');
+  if (!out.requiresGrad) out.dispose();
+  return rounded;
+}
+
+function checkFloatOperand(op: string, t: unknown): Tensor {
+  if (!isTensor(t)) throw new TypeError(`${op}: expected Tensors, got ${t === null ? 'null' : typeof t}`);
+  t.assertLive(op);
+  if (t.dtype === 'int32') throw new TypeError(`${op}: expects float32 or bfloat16 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+  return t;
+}
+
 /** Options of a matrix product. */
 export interface MatmulOptions {
   /**
@@ -82,13 +98,13 @@ export interface MatmulOptions {
 /**
  * Matrix product with torch.matmul's rules for 1-D operands and broadcast batch dims. The precision is the
  * call's own (`options.precision`, else the process default at call time) and the gradient products use it too.
+ * Operands are float32 or bfloat16, computed in float32; the result is bfloat16 when both are (PyTorch's
+ * promotion), else float32. Gradients are float32.
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const precision = resolveMatmulPrecision('matmul', options.precision);
   for (const t of [a, b]) {
-    if (!isTensor(t)) throw new TypeError(`matmul: expected Tensors, got ${t === null ? 'null' : typeof t}`);
-    t.assertLive('matmul');
-    if (t.dtype !== 'float32') throw new TypeError(`matmul: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+    checkFloatOperand('matmul', t);
     if (t.ndim === 0) throw new RangeError('matmul: both arguments need at least one dimension');
   }
   if (a.device !== b.device) throw new TypeError(`matmul: tensors on different devices (${a.device}, ${b.device})`);
@@ -112,7 +128,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
   const out = matmulRaw(a, b, precision);
   // dA = g @ B^T, dB = A^T @ g (summed over broadcast batch dims), at the forward's precision
-  return record('matmul', [a, b], out, (g) => {
+  return promoted(record('matmul', [a, b], out, (g) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (a.requiresGrad) {
@@ -130,21 +146,18 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       if (gb !== full) full.dispose();
     }
     return [ga, gb];
-  });
+  }), a, b);
 }
 
 /**
  * x (..., in) @ weight^T for weight (out, in), as torch.nn.functional.linear without the bias. The backward
  * computes dW = g^T x directly in the weight's (out, in) layout (no transposed gradient to copy) and
- * dx = g W, each as one GEMM over all rows, at the forward's precision (see `matmul`).
+ * dx = g W, each as one GEMM over all rows, at the forward's precision (see `matmul`). A bfloat16 weight (or
+ * input) is read by the GEMM as is; dtypes promote as in `matmul`.
  */
 export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): Tensor {
   const precision = resolveMatmulPrecision('linear', options.precision);
-  for (const t of [x, weight]) {
-    if (!isTensor(t)) throw new TypeError(`linear: expected Tensors, got ${t === null ? 'null' : typeof t}`);
-    t.assertLive('linear');
-    if (t.dtype !== 'float32') throw new TypeError(`linear: expects float32 tensors, got ${t.dtype} of shape ${formatShape(t.shape)}`);
-  }
+  for (const t of [x, weight]) checkFloatOperand('linear', t);
   if (x.device !== weight.device) throw new TypeError(`linear: tensors on different devices (${x.device}, ${weight.device})`);
   if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1])
     throw new RangeError(`linear: input ${formatShape(x.shape)} must end in weight ${formatShape(weight.shape)}'s ${weight.shape[1]} input features`);
@@ -155,7 +168,7 @@ export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): 
   const y2 = matmulRaw(x2, wt, precision);
   wt.dispose();
   // dx = g W, dW = g^T x (out, in), at the forward's precision
-  const y = record('linear', [x2, weight], y2, (g) => {
+  const y = promoted(record('linear', [x2, weight], y2, (g) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     if (x2.requiresGrad) gx = matmulRaw(g, weight, precision);
@@ -165,7 +178,7 @@ export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): 
       gt.dispose();
     }
     return [gx, gw];
-  });
+  }), x, weight);
   return x.ndim === 2 ? y : reshape(y, [...x.shape.slice(0, -1), out]);
 }
 

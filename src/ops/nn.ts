@@ -8,6 +8,7 @@ import { formatShape, normalizeDim, shapeNumel, Tensor } from '../tensor.js';
 import { sameDevice } from '../tensor-util.js';
 import { tensor } from './creation.js';
 import { mul, silu } from './elementwise.js';
+import { hasBf16, inFloat32, withFloat32Inputs } from './float32-compute.js';
 import { resolveMatmulPrecision } from './matmul.js';
 import { sum } from './reduce.js';
 import { copyContiguous } from './raw.js';
@@ -65,6 +66,7 @@ function softmaxLast(op: string, x: Tensor, log: boolean): Tensor {
 }
 
 function softmaxAlong(op: string, x: Tensor, dim: number, log: boolean): Tensor {
+  if (hasBf16(x)) return inFloat32(softmaxAlong, op, x, dim, log);
   checkTensor(op, 'x', x);
   if (x.ndim === 0) return softmaxLast(op, x, log);
   const d = normalizeDim(dim, x.ndim, op);
@@ -87,6 +89,7 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
 /** RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight, weight of shape [C]. */
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const op = 'rmsNorm';
+  if (hasBf16(x, weight)) return inFloat32(rmsNorm, x, weight, eps);
   checkTensor(op, 'x', x);
   checkTensor(op, 'weight', weight);
   sameDevice(op, x, weight);
@@ -144,6 +147,8 @@ export function rotaryTables(maxPositions: number, headDim: number, base = 10000
  */
 export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, positions: Tensor): Tensor {
   const op = 'applyRotary';
+  // The tables are constants of the call: the result has x's dtype (as Hugging Face casts them to it).
+  if (hasBf16(x)) return inFloat32((x32: Tensor) => applyRotary(x32, cos, sin, positions), x);
   checkTensor(op, 'x', x);
   checkTensor(op, 'cos', cos);
   checkTensor(op, 'sin', sin);
@@ -236,6 +241,7 @@ function lastContiguous(t: Tensor): Tensor {
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const op = 'scaledDotProductAttention';
+  if (hasBf16(q, k, v)) return inFloat32((q32: Tensor, k32: Tensor, v32: Tensor) => scaledDotProductAttention(q32, k32, v32, options), q, k, v);
   checkTensor(op, 'q', q);
   checkTensor(op, 'k', k);
   checkTensor(op, 'v', v);
@@ -307,6 +313,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
  */
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   const op = 'swiglu';
+  if (hasBf16(gate, up)) return inFloat32(swiglu, gate, up);
   checkTensor(op, 'gate', gate);
   checkTensor(op, 'up', up);
   sameDevice(op, gate, up);
@@ -348,6 +355,8 @@ export interface CrossEntropyOptions {
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const op = 'crossEntropy';
+  // The loss stays float32 for bfloat16 logits (a float32 reduction; PyTorch would round it to bfloat16).
+  if (hasBf16(logits)) return withFloat32Inputs(crossEntropy, (loss) => [loss], logits, targets, options);
   checkTensor(op, 'logits', logits);
   checkTensor(op, 'targets', targets, 'int32');
   sameDevice(op, logits, targets);

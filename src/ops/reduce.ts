@@ -4,6 +4,7 @@ import { record } from '../autograd/function.js';
 import type { Tensor } from '../tensor.js';
 import { contiguousStrides, formatShape, isTensor, normalizeDim, shapeNumel } from '../tensor-util.js';
 import { binaryRaw, mul as mulT, sqrt as sqrtT, sub as subT, unaryRaw } from './elementwise.js';
+import { hasBf16, inFloat32 } from './float32-compute.js';
 import { copyContiguous, keptShape, reduceRaw } from './raw.js';
 import { broadcastView, permute, reshape } from './shape.js';
 
@@ -12,7 +13,7 @@ export type Dims = number | readonly number[] | undefined;
 function checkInput(op: string, x: unknown): Tensor {
   if (!isTensor(x)) throw new TypeError(`${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   x.assertLive(op);
-  if (x.dtype !== 'float32') throw new TypeError(`${op}: expects a float32 tensor, got ${x.dtype} of shape ${formatShape(x.shape)}`);
+  if (x.dtype === 'int32') throw new TypeError(`${op}: expects a float32 or bfloat16 tensor, got ${x.dtype} of shape ${formatShape(x.shape)}`);
   return x;
 }
 
@@ -53,6 +54,7 @@ function contiguousGrad(g: Tensor): Tensor {
 /** Sum over `dims` (all by default). */
 export function sum(x: Tensor, dims?: Dims, keepdim = false): Tensor {
   checkInput('sum', x);
+  if (hasBf16(x)) return inFloat32(sum, x, dims, keepdim);
   const d = normalizeDims('sum', x, dims);
   const out = reduceRaw('sum', x, d, keepdim);
   // dx = g broadcast over the reduced dims
@@ -67,6 +69,7 @@ export function sum(x: Tensor, dims?: Dims, keepdim = false): Tensor {
 /** Mean over `dims` (all by default). */
 export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
   checkInput('mean', x);
+  if (hasBf16(x)) return inFloat32(mean, x, dims, keepdim);
   const d = normalizeDims('mean', x, dims);
   const n = shapeNumel(d.map((i) => x.shape[i]));
   const out = reduceRaw('mean', x, d, keepdim);
@@ -82,6 +85,7 @@ export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
 /** Variance over `dims`, unbiased (n - 1) by default. */
 export function variance(x: Tensor, dims?: Dims, options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
   checkInput('var', x);
+  if (hasBf16(x)) return inFloat32(variance, x, dims, options);
   const d = normalizeDims('var', x, dims);
   const n = shapeNumel(d.map((i) => x.shape[i]));
   const m = mean(x, d, true);
@@ -95,6 +99,7 @@ export function variance(x: Tensor, dims?: Dims, options: { unbiased?: boolean; 
 
 /** Standard deviation over `dims` (sqrt of variance). */
 export function std(x: Tensor, dims?: Dims, options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  if (hasBf16(x)) return inFloat32(std, checkInput('std', x), dims, options);
   const v = variance(x, dims, options);
   const out = sqrtT(v);
   if (!out.requiresGrad) v.dispose();
@@ -103,6 +108,7 @@ export function std(x: Tensor, dims?: Dims, options: { unbiased?: boolean; keepd
 
 function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   checkInput(op, x);
+  if (hasBf16(x)) return inFloat32(extremum, op, x, dim, keepdim);
   if (x.numel === 0) throw new RangeError(`${op}: reduction of an empty tensor of shape ${formatShape(x.shape)}`);
   if (dim !== undefined && x.ndim === 0) normalizeDim(dim, 0, op); // 0-d: dim 0 / -1 reduce over the one element
   if (dim === undefined || x.ndim === 0) {
@@ -144,6 +150,7 @@ function argRaw(op: 'argmax' | 'argmin', x: Tensor, d: number): Tensor {
 
 function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   checkInput(op, x);
+  if (hasBf16(x)) return inFloat32(argExtremum, op, x, dim, keepdim);
   if (x.numel === 0) throw new RangeError(`${op}: empty tensor of shape ${formatShape(x.shape)}`);
   if (dim !== undefined && x.ndim === 0) normalizeDim(dim, 0, op); // 0-d: dim 0 / -1 give index 0
   if (dim === undefined || x.ndim === 0) {
@@ -169,6 +176,7 @@ export const argmin = (x: Tensor, dim?: number, keepdim = false) => argExtremum(
 /** log(sum(exp(x))) over `dims`, computed stably (max-shifted). */
 export function logsumexp(x: Tensor, dims?: Dims, keepdim = false): Tensor {
   checkInput('logsumexp', x);
+  if (hasBf16(x)) return inFloat32(logsumexp, x, dims, keepdim);
   const d = normalizeDims('logsumexp', x, dims);
   const out = reduceRaw('logsumexp', x, d, keepdim);
   // dx = g * exp(x - out)

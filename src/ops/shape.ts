@@ -132,7 +132,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   shape[d] = length;
   const out = x.makeView(shape, x.strides, x.offset + s * x.strides[d]);
   return record('narrow', [x], out, (g) => {
-    const gx = x.newZeros(x.shape);
+    const gx = g.newZeros(x.shape);
     const window = gx.makeView(shape, gx.strides, s * gx.strides[d]);
     gx.backend.copy(window, g);
     window.dispose();
@@ -157,7 +157,7 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1)
   strides[d] *= step;
   const out = x.makeView(shape, strides, x.offset + s * x.strides[d]);
   return record('slice', [x], out, (g) => {
-    const gx = x.newZeros(x.shape);
+    const gx = g.newZeros(x.shape);
     const gStrides = [...gx.strides];
     gStrides[d] *= step;
     const window = gx.makeView(shape, gStrides, s * gx.strides[d]);
@@ -231,13 +231,17 @@ export function detach(x: Tensor): Tensor {
   return x.makeView(x.shape, x.strides, x.offset);
 }
 
-/** Converts the dtype (float32 -> int32 truncates toward zero). */
+/**
+ * Converts the dtype: float32 -> int32 truncates toward zero, -> bfloat16 rounds to nearest even. Between float32
+ * and bfloat16 the gradient passes through unchanged, as a float32 tensor (gradients are float32 whatever the
+ * tensor's dtype: see Tensor.grad); into int32 nothing flows.
+ */
 export function cast(x: Tensor, dtype: Tensor['dtype']): Tensor {
   live('cast', x);
-  if (dtype !== 'float32' && dtype !== 'int32') throw new TypeError(`cast: unsupported dtype ${String(dtype)}`);
+  if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bfloat16') throw new TypeError(`cast: unsupported dtype ${String(dtype)}`);
   const out = x.newEmpty(x.shape, dtype);
   if (out.numel > 0) out.backend.copy(out, x);
-  if (dtype !== 'float32') return out;
+  if (dtype === 'int32') return out;
   return record('cast', [x], out, (g) => [g]);
 }
 

@@ -24,6 +24,13 @@ export interface AdamWState extends ParamState {
   expAvg: Tensor;
   /** Second moment v. */
   expAvgSq: Tensor;
+  // A bfloat16 parameter's state also holds `masterWeight`, its float32 master weight (masterOf): the update runs
+  // on it, and the parameter receives its value rounded to bfloat16 after each step. Absent for float32 ones.
+}
+
+function masterOf(s: ParamState): Tensor | null {
+  const m = s.masterWeight;
+  return m instanceof Tensor ? m : null;
 }
 
 export const ADAMW_DEFAULTS: Readonly<AdamWOptions> = Object.freeze({ lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 });
@@ -32,6 +39,10 @@ export const ADAMW_DEFAULTS: Readonly<AdamWOptions> = Object.freeze({ lr: 1e-3, 
  * AdamW with PyTorch's defaults. Per step t of each parameter:
  * p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
  * Param groups (e.g. no decay on norms and biases): `new AdamW([{params: decay}, {params: noDecay, weightDecay: 0}])`.
+ * A bfloat16 parameter gets float32 master weights: the optimizer keeps a float32 copy (`masterWeight`, created
+ * from the parameter at its first step and saved with the state), updates it with the float32 gradient, and writes
+ * the copy rounded to bfloat16 back into the parameter, so updates smaller than bfloat16's resolution accumulate
+ * instead of vanishing (12 bytes of state per parameter instead of 8).
  */
 export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput<AdamWOptions>>, options: Partial<AdamWOptions> = {}) {
@@ -54,6 +65,10 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
     for (const k of ['expAvg', 'expAvgSq']) {
       if (!(s[k] instanceof Tensor)) throw new TypeError(`AdamW.loadStateDict: parameter ${i} ${formatShape(p.shape)} lacks tensor '${k}'`);
     }
+    const master = s.masterWeight;
+    if (master !== undefined && !(master instanceof Tensor && master.dtype === 'float32')) {
+      throw new TypeError(`AdamW.loadStateDict: parameter ${i} ${formatShape(p.shape)} has a masterWeight that is not a float32 tensor`);
+    }
   }
 
   step(): void {
@@ -73,8 +88,13 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
         }
       }
       for (const { step, params, states } of sets) {
-        adamwSteps({ params, grads: params.map((p) => p.grad as Tensor), ms: states.map((s) => s.expAvg), vs: states.map((s) => s.expAvgSq) }, {
+        const targets = params.map((p, i) => masterOf(states[i]) ?? p);
+        adamwSteps({ params: targets, grads: params.map((p) => p.grad as Tensor), ms: states.map((s) => s.expAvg), vs: states.map((s) => s.expAvgSq) }, {
           lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay, step: step + 1,
+        });
+        // bfloat16 parameters receive their updated master weights, rounded to nearest even.
+        params.forEach((p, i) => {
+          if (targets[i] !== p) p.backend.copy(p, targets[i]);
         });
         // after the update, so a step that throws (e.g. on a device lacking it) counts nothing
         for (const s of states) s.step += 1;
@@ -93,7 +113,23 @@ export class AdamW extends Optimizer<AdamWOptions, AdamWState> {
       // The parameter moved (Module.to): its state follows it.
       s.expAvg.moveTo_(p.device);
       s.expAvgSq.moveTo_(p.device);
+      masterOf(s)?.moveTo_(p.device);
+    }
+    const master = masterOf(s);
+    if (p.dtype === 'bfloat16' && !master) s.masterWeight = floatCopy(p);
+    else if (p.dtype === 'float32' && master) {
+      // The parameter became float32 (Module.to): it is its own master weight now.
+      master.dispose();
+      delete s.masterWeight;
     }
     return s;
   }
+}
+
+// A float32 copy of p's values, owned by the optimizer (outside any tidy scope and any graph).
+function floatCopy(p: Tensor): Tensor {
+  const view = p.detach();
+  const copy = keep(view.to('float32'));
+  view.dispose();
+  return copy;
 }

@@ -58,7 +58,7 @@ export abstract class Optimizer<H extends object, S extends ParamState> {
       for (const [pi, p] of g.params.entries()) {
         if (!(p instanceof Tensor)) throw new TypeError(`${name}: group ${gi} param ${pi} is not a Tensor`);
         p.assertLive(name);
-        if (p.dtype !== 'float32') throw new TypeError(`${name}: group ${gi} param ${pi} ${formatShape(p.shape)} is ${p.dtype}; parameters must be float32`);
+        if (p.dtype === 'int32') throw new TypeError(`${name}: group ${gi} param ${pi} ${formatShape(p.shape)} is ${p.dtype}; parameters must be float32 or bfloat16`);
         if (seen.has(p)) throw new RangeError(`${name}: a parameter ${formatShape(p.shape)} appears more than once`);
         seen.add(p);
       }

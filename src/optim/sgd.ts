@@ -27,7 +27,7 @@ export const SGD_DEFAULTS: Readonly<SGDOptions> = Object.freeze({ lr: 1e-3, mome
 
 /**
  * d = g + wd*p; buf = d at the first step, then momentum*buf + (1-dampening)*d; d = nesterov ? d + momentum*buf : buf;
- * p -= lr * d.
+ * p -= lr * d. A bfloat16 parameter is updated in float32 and rounded back (no master weights: AdamW keeps them).
  */
 export class SGD extends Optimizer<SGDOptions, SGDState> {
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput<SGDOptions>>, options: Partial<SGDOptions> = {}) {

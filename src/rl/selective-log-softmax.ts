@@ -3,6 +3,7 @@
 import { record } from '../autograd/function.js';
 import { formatShape, shapeNumel, Tensor } from '../tensor.js';
 import { zeros } from '../ops/creation.js';
+import { hasBf16, withFloat32Inputs } from '../ops/float32-compute.js';
 import { copyContiguous } from '../ops/raw.js';
 import { sameDevice } from '../tensor-util.js';
 
@@ -55,6 +56,8 @@ function rowStrideOf(x: Tensor): number {
 }
 
 function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftmaxOptions, withEntropy: boolean): { lp: Tensor; ent: Tensor | null } {
+  // bfloat16 logits are read as float32; log-probs and entropies stay float32.
+  if (hasBf16(logits)) return withFloat32Inputs(run, (r) => (r.ent ? [r.lp, r.ent] : [r.lp]), op, logits, ids, options, withEntropy);
   checkTensor(op, 'logits', logits, 'float32');
   checkTensor(op, 'ids', ids, 'int32');
   const T = options.temperature ?? 1;
@@ -126,7 +129,7 @@ function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftm
 
 /**
  * Log-probability of the chosen token of each row: `logits[..., ids] / T - logsumexp(logits / T)`, fused
- * (one pass per row, float32 log-sum-exp). logits float32 [..., V], ids int32 [...] in [0, V). Differentiable
+ * (one pass per row, float32 log-sum-exp). logits float32 or bfloat16 [..., V], ids int32 [...] in [0, V). Differentiable
  * w.r.t. logits: d logits = g (onehot(ids) - softmax(logits / T)) / T. NaN/Inf logits throw.
  */
 export function selectiveLogSoftmax(logits: Tensor, ids: Tensor, options: SelectiveLogSoftmaxOptions = {}): Tensor {

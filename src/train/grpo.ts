@@ -89,10 +89,13 @@ export interface GRPOConfig extends TrainingArgs {
   outputDir: string | null;
   saveEvery: number | null;
   /**
-   * Mixed precision (TRL's bf16): each step's matrix products take bfloat16 operands with float32 accumulation
-   * (matmul precision 'medium' passed to each forward, where the CPU has AVX512-BF16; the process default is
-   * left alone) and sampling keeps a bfloat16 KV cache; weights, gradients and optimizer state stay float32.
-   * Without it the steps run at the process default precision read when each step starts.
+   * Mixed precision (TRL's bf16): the policy's and the reference model's parameters are converted to bfloat16 in
+   * place when the trainer is made (half the memory), with float32 master weights in the optimizer (AdamW keeps a
+   * float32 copy of each policy parameter, updates it with the float32 gradient and writes it back rounded);
+   * gradients and optimizer state are float32. Each step's matrix products take bfloat16 operands with float32
+   * accumulation (matmul precision 'medium' passed to each forward, where the CPU has AVX512-BF16; the process
+   * default is left alone) and sampling keeps a bfloat16 KV cache. Without it the steps run at the process
+   * default precision read when each step starts.
    */
   bf16: boolean;
   /** Prompt characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */

@@ -48,11 +48,15 @@ export const TRAINING_ARGS_FIELDS: Record<keyof TrainingArgs, FieldSpec> = {
 
 /**
  * The device of a trainer's `device` option ('auto': cuda on a real GPU, else cpu), with `models` moved there in
- * place. An explicit 'cuda' where CUDA cannot run throws the reason.
+ * place, and with `bf16` their parameters converted to bfloat16 in place (the optimizer then keeps float32 master
+ * weights: AdamW). An explicit 'cuda' where CUDA cannot run throws the reason.
  */
-export function placeOnTrainerDevice(c: Pick<TrainingArgs, 'device'>, ...models: (Module | null)[]): Device {
+export function placeOnTrainerDevice(c: Pick<TrainingArgs, 'device'> & { bf16?: boolean }, ...models: (Module | null)[]): Device {
   const device = resolveDevice(c.device);
-  for (const model of models) model?.to(device);
+  for (const model of models) {
+    model?.to(device);
+    if (c.bf16) model?.to('bfloat16');
+  }
   return device;
 }
 
