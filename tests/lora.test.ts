@@ -149,6 +149,68 @@ describe('LoRA on every device', () => {
   });
 });
 
+describe('LoRA over a bfloat16 base model', () => {
+  forEachDevice((device) => {
+    it(`${device}: adapters stay float32 (PEFT's autocast_adapter_dtype), outputs keep the base dtype, merging rounds into the bf16 weights`, () => {
+      const model = tiny().to(device).to('bfloat16');
+      tg.manualSeed(5);
+      const peft = tg.getPeftModel(model, { targetModules: ['q_proj', 'v_proj', 'down_proj'], initLoraWeights: false });
+      peft.to('bfloat16');
+      const adapters = peft.namedParameters().filter(([n]) => /lora_[AB]/.test(n));
+      expect(adapters).toHaveLength(12);
+      expect(adapters.every(([, t]) => t.dtype === 'float32')).toBe(true);
+      expect(peft.namedParameters().filter(([n]) => n.endsWith('.base_layer.weight')).every(([, t]) => t.dtype === 'bfloat16')).toBe(true);
+      const q = model.model.layers.at(0).self_attn.q_proj as unknown as LoraLinear;
+      const x = tg.randn([3, C], { device }).to('bfloat16');
+      const y = q.forward(x);
+      expect(y.dtype).toBe('bfloat16');
+      // Reference: x W^T + (x A^T B^T) alpha / r in float64 on the bf16 values, rounded once to bf16.
+      const [xv, w, a, b] = [x, q.base_layer.weight, q.lora_A.get('default').weight, q.lora_B.get('default').weight].map((t) => Array.from(t.data()));
+      const r = q.r;
+      const want = Array.from({ length: 3 * C }, (_, i) => {
+        const [row, o] = [Math.floor(i / C), i % C];
+        let base = 0, update = 0;
+        for (let k = 0; k < C; k++) base += xv[row * C + k] * w[o * C + k];
+        for (let j = 0; j < r; j++) {
+          let h = 0;
+          for (let k = 0; k < C; k++) h += xv[row * C + k] * a[j * C + k];
+          update += h * b[o * r + j];
+        }
+        return base + update * q.scaling;
+      });
+      expectClose(Float32Array.from(y.data()), want, { atol: 1e-3, rtol: 2 ** -7 }, 'bf16 LoRA linear');
+      const loss = tg.sum(tg.square(model.forward(ids().to(device))));
+      loss.backward();
+      expect(adapters.every(([, t]) => t.grad !== null && t.grad.dtype === 'float32')).toBe(true);
+      expect(peft.namedParameters().filter(([n]) => n.endsWith('.base_layer.weight')).every(([, t]) => t.grad === null)).toBe(true);
+      const adapted = logits(() => peft.forward(ids().to(device)));
+      const merged = peft.mergeAndUnload();
+      expect(merged.parameters().every((t) => t.dtype === 'bfloat16')).toBe(true);
+      // The merged weights are rounded to bf16 once more; logits agree to bf16 precision.
+      expectClose(logits(() => merged.forward(ids().to(device))), adapted, { atol: 0.05, rtol: 0.05 }, 'merged bf16');
+      merged.dispose();
+    });
+  });
+
+  it('SFTTrainer with bf16 and peftConfig: bf16 base weights stay as they were, float32 adapters train', () => {
+    const model = tiny();
+    const trainer = new tg.SFTTrainer(model, tok, sftData, { maxSteps: 2, batchSize: 8, learningRate: 1e-2, logEvery: 1, bf16: true,
+      peftConfig: { r: 4, targetModules: ['q_proj', 'v_proj'] } });
+    const base = Object.fromEntries(trainer.peftModel!.namedParameters().filter(([n]) => !/lora_/.test(n)).map(([n, t]) => [n, Array.from(t.data())]));
+    expect(trainer.optimizer.params.every((p) => p.dtype === 'float32')).toBe(true);
+    const logs = trainer.fit();
+    expect(logs.every((l) => Number.isFinite(l.loss as number))).toBe(true);
+    for (const [n, t] of trainer.peftModel!.namedParameters()) {
+      if (/lora_/.test(n)) expect(t.dtype, n).toBe('float32');
+      else {
+        expect(t.dtype, n).toBe('bfloat16');
+        expect(Array.from(t.data()), n).toEqual(base[n]);
+      }
+    }
+    model.dispose();
+  });
+});
+
 describe('LoraLinear', () => {
   it('computes x W^T + b + (x A^T B^T) alpha / r and sends gradients to x, A and B only (float64 finite differences)', () => {
     const [inF, outF, r, alpha, rows] = [5, 4, 3, 6, 6];

@@ -6,6 +6,7 @@ import type { Float32MatmulPrecision } from '../backend/backend.js';
 import { rand, zeros } from '../ops/creation.js';
 import { add, ge, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
+import { cast } from '../ops/shape.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { initUniform, withoutInit } from './init.js';
 import { Linear } from './linear.js';
@@ -189,13 +190,22 @@ export class LoraLinear extends Module implements Disableable {
     return this.base_layer.outFeatures;
   }
 
-  /** x (..., in) -> (..., out); `precision` of every product (default: the process default). */
+  /**
+   * x (..., in) -> (..., out) in the base layer's output dtype (as PEFT casts back); `precision` of every product
+   * (default: the process default).
+   */
   forward(x: Tensor, precision?: Float32MatmulPrecision): Tensor {
     const y = this.base_layer.forward(x, precision);
     if (this.adaptersDisabled) return y;
     const h = dropout(x, this.loraDropout, this.training);
     const update = this.lora_B.get(ADAPTER_NAME).forward(this.lora_A.get(ADAPTER_NAME).forward(h, precision), precision);
-    return add(y, mul(update, this.scaling));
+    const out = add(y, mul(update, this.scaling));
+    return out.dtype === y.dtype ? out : cast(out, y.dtype);
+  }
+
+  /** The adapters train in float32 over a bfloat16 base layer, as PEFT's autocast_adapter_dtype keeps them. */
+  protected override keptInFloat32(): Tensor[] {
+    return [...this.lora_A.parameters(), ...this.lora_B.parameters()];
   }
 
   /** scaling * B A (out, in): what merging adds to the base weight. */

@@ -199,12 +199,19 @@ export class Module {
    * parameter objects keep their identities, so an optimizer built before still holds them (its state follows each
    * parameter to its device at the next step). Given a dtype ('float32' or 'bfloat16'), converts every parameter
    * instead (RMSNorm weights and biases included, as transformers' `torch_dtype` does), in place and keeping
-   * identities too; gradients stay float32 and buffers (RoPE tables) float32.
+   * identities too; gradients stay float32 and buffers (RoPE tables) float32, and so do the parameters a layer
+   * keeps in float32 (LoRA adapters, as PEFT's autocast_adapter_dtype).
    */
   to(target: Device | DType): this {
     if (target !== 'cpu' && target !== 'cuda') {
       if (target !== 'float32' && target !== 'bfloat16') throw new TypeError(`Module.to: dtype must be 'float32' or 'bfloat16', got ${String(target)}`);
-      for (const t of this.parameters()) t.castTo_(target);
+      const kept = new Set<Tensor>();
+      const visit = (m: Module) => {
+        for (const t of m.keptInFloat32()) kept.add(t);
+        for (const c of m.modules.values()) visit(c);
+      };
+      visit(this);
+      for (const t of this.parameters()) if (!kept.has(t)) t.castTo_(target);
       return this;
     }
     const device = target;
@@ -215,6 +222,11 @@ export class Module {
     };
     visit(this);
     return this;
+  }
+
+  /** @internal Parameters that `to(dtype)` leaves in float32 (none here; LoRA adapters). */
+  protected keptInFloat32(): Tensor[] {
+    return [];
   }
 
   /** @internal Subclasses move non-parameter tensors (tables, buffers) here. */

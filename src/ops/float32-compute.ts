@@ -14,7 +14,8 @@ export function hasBf16(...args: unknown[]): boolean {
 }
 
 // The float32 copies of bfloat16 tensor arguments (other arguments as they are) and a function freeing the copies
-// no result shares storage with and no graph needs.
+// no result shares storage with and no graph needs. NOTE: a copy that needs no gradient (a frozen bf16 weight) is
+// still read by the backward of a result that requires one (d x of RMSNorm reads the weight), so it stays too.
 function upcast<A extends unknown[]>(args: A): { floats: A; release: (results: Tensor[]) => void; allBf16: boolean } {
   const copies: Tensor[] = [];
   let allBf16 = true;
@@ -28,7 +29,7 @@ function upcast<A extends unknown[]>(args: A): { floats: A; release: (results: T
   }) as A;
   const release = (results: Tensor[]) => {
     for (const c of copies) {
-      if (c.requiresGrad || results.some((r) => r.storage === c.storage)) continue;
+      if (c.requiresGrad || results.some((r) => r.requiresGrad || r.storage === c.storage)) continue;
       c.dispose();
     }
   };
