@@ -3,11 +3,11 @@
 // one saved here loads in `transformers`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LlamaConfig } from '../nn/config.js';
+import { checkConfigMatchesWeights, LlamaConfig } from '../nn/config.js';
 import { withoutInit } from '../nn/init.js';
 import { LlamaForCausalLM } from '../nn/llama.js';
 import { writeFileAtomic } from './atomic.js';
-import { readSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
+import { readSafetensorsFolder, readSafetensorsFolderShapes, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
 import { saveTokenizer } from './tokenizers/index.js';
 import type { Tokenizer } from './tokenizers/types.js';
 
@@ -40,16 +40,20 @@ export function readConfig(dir: string): LlamaConfig {
 
 /**
  * Loads a Llama / Qwen2 model from a Hugging Face folder. Weights stored as bf16/f16 become float32. A
- * tied-embedding checkpoint may carry lm_head.weight or not. The tokenizer, when the folder has one, loads
+ * tied-embedding checkpoint may carry lm_head.weight or not. Before anything is allocated, the sizes in
+ * config.json are checked against the safetensors headers and the machine's memory (a hostile config is
+ * refused with the memory it would take). The tokenizer, when the folder has one, loads
  * separately with `loadTokenizer(dir)`.
  */
 export function loadPretrained(dir: string, options: LoadPretrainedOptions = {}): LlamaForCausalLM {
   const config = readConfig(dir);
+  const strict = options.strict ?? true;
+  checkConfigMatchesWeights(`loadPretrained(${dir})`, config, readSafetensorsFolderShapes(dir), IGNORED_KEYS);
   const weights = readSafetensorsFolder(dir);
   const model = withoutInit(() => new LlamaForCausalLM(config));
   try {
     const sd = Object.fromEntries(Object.entries(weights).filter(([k]) => !IGNORED_KEYS.test(k)));
-    model.loadStateDict(sd, { strict: options.strict ?? true });
+    model.loadStateDict(sd, { strict });
   } catch (err) {
     model.dispose();
     throw new Error(`loadPretrained(${dir}): ${(err as Error).message}`);

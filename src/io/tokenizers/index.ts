@@ -8,8 +8,19 @@ import type { Tokenizer } from './types.js';
 
 export * from './types.js';
 export { CharTokenizer, DEFAULT_SPECIAL_TOKENS, type CharTokenizerOptions } from './char.js';
-export { HFTokenizer } from './hf.js';
+export { HFTokenizer, type HFTokenizerOptions } from './hf.js';
 export { renderChatTemplate, selectChatTemplate } from './chat-template.js';
+
+// The vocab_size of the model config.json beside the tokenizer, when there is a valid one (loadPretrained
+// reports a broken config.json; the tokenizer then only has its own ids to go by).
+function modelVocabSize(dir: string): number | undefined {
+  try {
+    const size = (JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { vocab_size?: unknown }).vocab_size;
+    return typeof size === 'number' && Number.isSafeInteger(size) && size > 0 ? size : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Loads the tokenizer in `dir/tokenizer.json`: a Hugging Face tokenizer (with tokenizer_config.json and
@@ -25,7 +36,7 @@ export function loadTokenizer(dir: string): Tokenizer {
     throw new Error(`loadTokenizer: cannot parse ${file}: ${(err as Error).message}`);
   }
   if (CharTokenizer.isCharTokenizerJSON(json)) return CharTokenizer.fromJSON(json, file);
-  return HFTokenizer.fromFolder(dir);
+  return HFTokenizer.fromFolder(dir, { modelVocabSize: modelVocabSize(dir) });
 }
 
 /** Saves a tokenizer into `dir` so that `loadTokenizer(dir)` restores it (tokenizer.json, plus tokenizer_config.json for HF). */
