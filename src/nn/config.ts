@@ -271,3 +271,45 @@ export function checkConfigMatchesWeights(owner: string, config: LlamaConfig, sh
     `weights and about ${formatBytes(heapBytes)} of JavaScript heap, but the safetensors files hold ${stored} (${formatBytes(4 * stored)}); ` +
     'refusing before allocating anything');
 }
+
+/**
+ * The generation defaults a Hugging Face folder keeps in generation_config.json, as far as they decide where a
+ * completion ends: `eosTokenId` (one id or a list: instruct models often stop at both <|im_end|> and
+ * <|endoftext|>) overrides config.json's for generation.
+ */
+export interface GenerationConfig {
+  eosTokenId?: number | number[] | null;
+  bosTokenId?: number | null;
+  padTokenId?: number | null;
+}
+
+/** Reads a generation_config.json object (named `source` in errors), checking the token ids it gives. */
+export function generationConfigFromHF(json: unknown, source = 'generation_config.json'): GenerationConfig {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new TypeError(`${source}: expected a JSON object`);
+  const j = json as Record<string, unknown>;
+  const id = (k: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`${source}: ${k} must be an integer >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const out: GenerationConfig = {};
+  const eos = j.eos_token_id;
+  if (Array.isArray(eos)) {
+    if (eos.length === 0) throw new RangeError(`${source}: eos_token_id must be an id or a non-empty list of ids, got []`);
+    out.eosTokenId = eos.map((v, i) => id(`eos_token_id[${i}]`, v));
+  } else if (eos !== undefined && eos !== null) {
+    out.eosTokenId = id('eos_token_id', eos);
+  }
+  for (const [key, name] of [['bos_token_id', 'bosTokenId'], ['pad_token_id', 'padTokenId']] as const) {
+    if (j[key] !== undefined && j[key] !== null && j[key] !== -1) out[name] = id(key, j[key]);
+  }
+  return out;
+}
+
+/** The generation_config.json object for `config` (the keys transformers reads), null when it has nothing to say. */
+export function generationConfigToHF(config: GenerationConfig): Record<string, unknown> | null {
+  const out: Record<string, unknown> = {};
+  if (config.bosTokenId !== undefined) out.bos_token_id = config.bosTokenId;
+  if (config.eosTokenId !== undefined) out.eos_token_id = config.eosTokenId;
+  if (config.padTokenId !== undefined) out.pad_token_id = config.padTokenId;
+  return Object.keys(out).length === 0 ? null : out;
+}

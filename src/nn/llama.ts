@@ -12,7 +12,7 @@ import { narrow, transpose } from '../ops/shape.js';
 import { formatShape, Tensor } from '../tensor.js';
 import type { AttentionContext } from './attention.js';
 import { KVCache, type KVCacheDtype } from './kv-cache.js';
-import { LlamaConfig, type LlamaConfigOptions } from './config.js';
+import { type GenerationConfig, LlamaConfig, type LlamaConfigOptions } from './config.js';
 import { DecoderLayer } from './decoder-layer.js';
 import { Embedding } from './embedding.js';
 import { Linear } from './linear.js';
@@ -223,6 +223,11 @@ export class LlamaForCausalLM extends Module {
   readonly model: LlamaModel;
   /** The untied output projection; null when tied to model.embed_tokens (the head then reads that weight). */
   readonly lm_head: Linear | null;
+  /**
+   * Generation defaults (a folder's generation_config.json, read by loadPretrained and written by
+   * savePretrained): its eosTokenId, when set, is where generate() stops instead of config.eosTokenId.
+   */
+  generationConfig: GenerationConfig = {};
 
   constructor(config: LlamaConfig | LlamaConfigOptions, options: LlamaInitOptions = {}) {
     super();

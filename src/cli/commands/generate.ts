@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { writeJsonl } from '../../io/jsonl.js';
 import { generate } from '../../generate/generate.js';
+import { stopTokenIds, withoutStopToken } from '../../generate/stop-tokens.js';
 import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
@@ -68,18 +69,18 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
     }));
     createOutput(out, 'generate', c);
     const all = encoded.flatMap((ids, i) => Array.from({ length: s.numReturnSequences }, () => ({ ids, prompt: prompts[i] })));
-    const eos = tokenizer.eosTokenId;
+    const stops = stopTokenIds(model, tokenizer);
     const completions: GenerateCommandResult['completions'] = [];
     const bar = new ProgressBar('generate', all.length);
     for (let i = 0; i < all.length; i += s.batchSize) {
       const part = all.slice(i, i + s.batchSize);
       const r = withFloat32MatmulPrecision(s.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => generate(model, part.map((p) => p.ids), {
-        maxNewTokens: s.maxNewTokens!, eosTokenId: eos, seed: s.seed + i, kvCacheDtype: s.bf16 ? 'bfloat16' : 'float32',
+        maxNewTokens: s.maxNewTokens!, eosTokenId: stops, seed: s.seed + i, kvCacheDtype: s.bf16 ? 'bfloat16' : 'float32',
         ...(s.greedy ? { greedy: true } : { temperature: s.temperature, topP: s.topP, ...(s.topK !== null ? { topK: s.topK } : {}), ...(s.minP !== null ? { minP: s.minP } : {}) }),
       }));
       r.completionIds.forEach((ids, j) => {
         const used = ids.slice(0, r.completionLengths[j]);
-        const text = tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used);
+        const text = tokenizer.decode(withoutStopToken(used, stops));
         completions.push({ prompt: part[j].prompt, completion: text, tokens: r.completionLengths[j], stop: r.stopReasons[j] });
       });
       bar.update(Math.min(all.length, i + s.batchSize));

@@ -89,7 +89,7 @@ export function chunkedEvaluate(label: string | null, model: LlamaForCausalLM, t
   const chunk = Math.max(1, Math.floor(e.batchSize / e.k));
   const bar = label ? new ProgressBar(label, problems.length) : null;
   const acc = { passAt1: 0, consAtK: 0, greedyAccuracy: 0, formatRate: 0, meanLength: 0 };
-  const samples: { prompt: string; answer: string; completions: string[]; correct: boolean[] }[] = [];
+  const samples: { prompt: EvalProblem['prompt']; answer: string; completions: string[]; correct: boolean[] }[] = [];
   for (let i = 0; i < problems.length; i += chunk) {
     const part = problems.slice(i, i + chunk);
     const r = withFloat32MatmulPrecision(e.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => evaluatePolicy(model, tokenizer, part, {
