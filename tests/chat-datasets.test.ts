@@ -290,3 +290,29 @@ describe('conversational prompts (TRL format)', () => {
     model.dispose();
   });
 });
+
+describe('conversational JSONL in the command line', () => {
+  it('grpo (with evaluation) and generate read prompts given as message lists and render them with the chat template', async () => {
+    const { grpoCommand, generateCommand } = await import('../src/cli/commands/index.js');
+    const tokenizerDir = path.join(root, 'cli-tokenizer');
+    tg.saveTokenizer(tok, tokenizerDir);
+    const rows = [{ prompt: [{ role: 'user', content: 'the 42' }], answer: '42' }, { prompt: [{ role: 'user', content: 'at the' }], answer: 'é' }];
+    const data = path.join(root, 'chat.jsonl');
+    tg.writeJsonl(data, rows);
+    const tiny = { hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, maxPositionEmbeddings: 64 };
+    const quiet = { quiet: true, source: 'run.json' };
+    const res = await grpoCommand({
+      modelConfig: tiny, tokenizer: tokenizerDir, data, rewards: [{ name: 'accuracy' }],
+      trainer: { maxSteps: 1, numGenerations: 2, generationBatchSize: 4, microBatchSize: 4, maxCompletionLength: 4, seed: 1 },
+      eval: { data, k: 1, greedy: false }, output: path.join(root, 'cli-grpo'),
+    }, quiet);
+    expect(res.logs).toHaveLength(1);
+    expect(res.evals.map((e) => e.step)).toEqual([0, 1]);
+    const logged = tg.readJsonl(path.join(root, 'cli-grpo', 'completions.jsonl'));
+    expect(new Set(logged.map((r) => r.prompt))).toEqual(new Set(rows.map((r) => chatml(r.prompt, true))));
+
+    const gen = await generateCommand({ modelConfig: tiny, tokenizer: tokenizerDir, prompts: data, sampling: { maxNewTokens: 3, greedy: true }, output: path.join(root, 'cli-gen') }, quiet);
+    expect(gen.completions.map((c) => c.prompt)).toEqual(rows.map((r) => r.prompt));
+    expect(tg.readJsonl(path.join(root, 'cli-gen', 'completions.jsonl')).map((r) => r.prompt)).toEqual(rows.map((r) => r.prompt));
+  });
+});

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { writeJsonl } from '../../io/jsonl.js';
 import { generate } from '../../generate/generate.js';
 import { stopTokenIds, withoutStopToken } from '../../generate/stop-tokens.js';
+import { encodePrompt, type Prompt, promptText } from '../../io/tokenizers/conversation.js';
 import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
@@ -14,7 +15,8 @@ export const GENERATE_HELP = `thinkgrad generate --config run.json: sample compl
 
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the model to sample from
-  prompts     required: a list of strings, a JSONL file with a string column prompt ({"path": F, "limit": N}),
+  prompts     required: a list of strings, a JSONL file ({"path": F, "limit": N}) with a column prompt
+              (text or {role, content} messages),
               or {"task": "addition", "count": N, "split": "heldout"}
   sampling    {"maxNewTokens": (required), "temperature": 1, "topP": 1, "topK": null, "minP": null,
                "greedy": false, "numReturnSequences": 1, "seed": 0, "batchSize": 256, "bf16": false}
@@ -40,7 +42,8 @@ export const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'output', 'overwr
 
 export interface GenerateCommandResult {
   output: string;
-  completions: { prompt: string; completion: string; tokens: number; stop: string }[];
+  /** Each prompt as given (text, or a conversation), its completion's text. */
+  completions: { prompt: Prompt; completion: string; tokens: number; stop: string }[];
 }
 
 /** Runs `thinkgrad generate` on a parsed config object. */
@@ -50,19 +53,19 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
   const out = checkOutput(src, c);
   const s = options<GenSpec>(src, 'sampling', c.sampling, GEN_FIELDS, GEN_DEFAULTS);
   if (s.maxNewTokens === null) throw new ConfigError(`${src}: missing required field 'sampling.maxNewTokens'`);
-  let prompts: string[];
+  let prompts: Prompt[];
   if (Array.isArray(c.prompts)) {
     if (c.prompts.length === 0) throw new ConfigError(`${src}: field 'prompts' is empty`);
     c.prompts.forEach((p, i) => { if (typeof p !== 'string' || p === '') throw new ConfigError(`${src}: field 'prompts[${i}]' must be a non-empty string, got ${JSON.stringify(p)}`); });
     prompts = c.prompts as string[];
   } else {
-    prompts = loadData(src, 'prompts', c.prompts, 'prompts').rows.map((r) => r.prompt as string);
+    prompts = loadData(src, 'prompts', c.prompts, 'prompts').rows.map((r) => r.prompt as Prompt);
   }
   const loaded = buildModel(src, c);
   try {
     const { model, tokenizer } = loaded;
     const encoded = named(`${src}: field 'prompts'`, () => prompts.map((p, i) => {
-      const ids = tokenizer.encode(p);
+      const ids = encodePrompt(tokenizer, p);
       if (ids.length === 0) throw new Error(`prompt ${i} encodes to no tokens`);
       if (ids.length + s.maxNewTokens! > model.config.maxPositionEmbeddings) throw new Error(`prompt ${i} (${ids.length} tokens) + maxNewTokens ${s.maxNewTokens} exceeds the model's ${model.config.maxPositionEmbeddings} positions`);
       return ids;
@@ -86,7 +89,7 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
       bar.update(Math.min(all.length, i + s.batchSize));
     }
     writeJsonl(path.join(out, 'completions.jsonl'), completions);
-    const shown = completions.slice(0, 20).map((x) => [x.prompt, x.completion, x.tokens, x.stop]);
+    const shown = completions.slice(0, 20).map((x) => [promptText(tokenizer, x.prompt), x.completion, x.tokens, x.stop]);
     const meanLen = completions.reduce((a, x) => a + x.tokens, 0) / completions.length;
     writeReport(path.join(out, 'report.html'), 'thinkgrad generate', [{ title: `Completions (first ${shown.length} of ${completions.length})`, header: ['prompt', 'completion', 'tokens', 'stop'], rows: shown }],
       [{ title: 'Completion length (tokens)', xLabel: 'sample', series: [{ name: 'tokens', points: completions.map((x, i) => [i, x.tokens]) }] }],

@@ -22,7 +22,7 @@ export const GRPO_HELP = `thinkgrad grpo --config run.json: GRPO with rule-based
 
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the starting policy, as in thinkgrad sft (usually an SFT output/model)
-  data        required: a JSONL file with a string column prompt plus the columns the rewards read
+  data        required: a JSONL file with a column prompt (text, or TRL's list of {role, content} messages) plus the columns the rewards read
               (accuracy: answer; code: testCases; languageConsistency: language), or {"task": "addition", "count": N, "seed": S}
   rewards     required: [{"name": "accuracy"}, {"name": "format", "weight": 0.1, "options": {...}}]; names:
               accuracy, format, tagCount, languageConsistency, cosineScaledLength, softOverlongPunishment,
@@ -118,7 +118,7 @@ export function loadEvalSpec(src: string, field: string | null, value: unknown, 
   const data = loadData(src, f('data'), raw.data, 'eval');
   const maxNewTokens = e.maxNewTokens ?? fallbackMaxNew;
   if (maxNewTokens === null) throw new ConfigError(`${src}: missing required field '${f('maxNewTokens')}'`);
-  const problems = data.rows.map((r) => ({ prompt: r.prompt as string, answer: String(r.answer) }));
+  const problems = data.rows.map((r) => ({ prompt: r.prompt as EvalProblem['prompt'], answer: String(r.answer) }));
   return { e, problems, maxNewTokens, format: (e.answerFormat || data.answerFormat) as AnswerFormat, description: data.description };
 }
 
