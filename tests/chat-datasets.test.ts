@@ -291,6 +291,21 @@ describe('conversational prompts (TRL format)', () => {
   });
 });
 
+describe('conversational JSONL', () => {
+  it("the 'chat' column type takes text or {role, content} lists; readPreferenceJsonl reads conversational pairs", () => {
+    const columns = { prompt: 'chat' as const };
+    expect(tg.parseJsonl('{"prompt": "q"}\n{"prompt": [{"role": "user", "content": "q"}]}\n', 'd.jsonl', { columns })).toHaveLength(2);
+    for (const bad of ['[]', '[{"role": "user"}]', '[{"role": 1, "content": "q"}]', '5']) {
+      expect(() => tg.parseJsonl(`{"prompt": ${bad}}\n`, 'd.jsonl', { columns }), bad)
+        .toThrow(/row 1 \(line 1\): column 'prompt' must be a string or a list of \{role, content\} messages/);
+    }
+    const file = path.join(root, 'pairs.jsonl');
+    const pair = { prompt: [{ role: 'user', content: 'q' }], chosen: [{ role: 'assistant', content: 'a' }], rejected: [{ role: 'assistant', content: 'b' }] };
+    tg.writeJsonl(file, [pair, { chosen: [...pair.prompt, ...pair.chosen], rejected: [...pair.prompt, ...pair.rejected], margin: 1 }]);
+    expect(tg.readPreferenceJsonl(file)).toEqual([pair, { chosen: [...pair.prompt, ...pair.chosen], rejected: [...pair.prompt, ...pair.rejected], margin: 1 }]);
+  });
+});
+
 describe('conversational JSONL in the command line', () => {
   it('grpo (with evaluation) and generate read prompts given as message lists and render them with the chat template', async () => {
     const { grpoCommand, generateCommand } = await import('../src/cli/commands/index.js');

@@ -89,9 +89,13 @@ const REWARD_FIELDS: Record<keyof RewardConfig, FieldSpec> = {
   ...TRAINING_ARGS_FIELDS,
 };
 
-/** Reads a preference JSONL file (string prompt, chosen, rejected; optional number margin); bad lines are named by line number. */
+/**
+ * Reads a preference JSONL file: prompt, chosen, rejected as text, or as {role, content} message lists (the prompt
+ * optional then); optional number margin. Bad lines are named by line number; RewardTrainer checks that a row's
+ * fields are all text or all conversations.
+ */
 export function readPreferenceJsonl(file: string, limit?: number): PreferencePair[] {
-  return readJsonl(file, { columns: { prompt: 'string', chosen: 'string', rejected: 'string', margin: { type: 'number', optional: true } }, limit }) as unknown as PreferencePair[];
+  return readJsonl(file, { columns: { prompt: { type: 'chat', optional: true }, chosen: 'chat', rejected: 'chat', margin: { type: 'number', optional: true } }, limit }) as unknown as PreferencePair[];
 }
 
 interface TokenizedPair { chosen: number[]; rejected: number[]; margin: number }
