@@ -307,8 +307,8 @@ describe('conversational JSONL', () => {
 });
 
 describe('conversational JSONL in the command line', () => {
-  it('grpo (with evaluation) and generate read prompts given as message lists and render them with the chat template', async () => {
-    const { grpoCommand, generateCommand } = await import('../src/cli/commands/index.js');
+  it('grpo (with evaluation), sft and generate read rows given as message lists and render them with the chat template', async () => {
+    const { grpoCommand, generateCommand, sftCommand } = await import('../src/cli/commands/index.js');
     const tokenizerDir = path.join(root, 'cli-tokenizer');
     tg.saveTokenizer(tok, tokenizerDir);
     const rows = [{ prompt: [{ role: 'user', content: 'the 42' }], answer: '42' }, { prompt: [{ role: 'user', content: 'at the' }], answer: 'é' }];
@@ -325,6 +325,20 @@ describe('conversational JSONL in the command line', () => {
     expect(res.evals.map((e) => e.step)).toEqual([0, 1]);
     const logged = tg.readJsonl(path.join(root, 'cli-grpo', 'completions.jsonl'));
     expect(new Set(logged.map((r) => r.prompt))).toEqual(new Set(rows.map((r) => chatml(r.prompt, true))));
+
+    const sftRows = [{ prompt: rows[0].prompt, completion: [{ role: 'assistant', content: '42' }] }];
+    const sftFile = path.join(root, 'chat-sft.jsonl');
+    tg.writeJsonl(sftFile, sftRows);
+    const messagesFile = path.join(root, 'chat-messages.jsonl');
+    tg.writeJsonl(messagesFile, [{ messages: [...sftRows[0].prompt, ...sftRows[0].completion] }]);
+    const sft = await sftCommand({ modelConfig: tiny, tokenizer: tokenizerDir, data: sftFile, evalData: messagesFile,
+      trainer: { maxSteps: 2, batchSize: 1, logEvery: 1 }, output: path.join(root, 'cli-sft') }, quiet);
+    expect(sft.logs.filter((l) => typeof l.loss === 'number')).toHaveLength(2);
+    expect(sft.evalLoss).toBeGreaterThan(0);
+    const mixed = path.join(root, 'chat-mixed.jsonl');
+    tg.writeJsonl(mixed, [...sftRows, { messages: sftRows[0].prompt }]);
+    await expect(sftCommand({ modelConfig: tiny, tokenizer: tokenizerDir, data: mixed, output: path.join(root, 'cli-sft-mixed') }, quiet))
+      .rejects.toThrow(/chat-mixed\.jsonl:2: row 2 \(line 2\) has no column 'prompt'/);
 
     const gen = await generateCommand({ modelConfig: tiny, tokenizer: tokenizerDir, prompts: data, sampling: { maxNewTokens: 3, greedy: true }, output: path.join(root, 'cli-gen') }, quiet);
     expect(gen.completions.map((c) => c.prompt)).toEqual(rows.map((r) => r.prompt));

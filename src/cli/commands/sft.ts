@@ -17,7 +17,8 @@ Config fields (JSON):
                numAttentionHeads, ...; vocabSize and special ids default to the tokenizer's), with
   tokenizer    {"type": "addition"}, {"type": "char", "chars": "..."} or a folder with tokenizer.json
   modelSeed    initialization seed of a fresh model (default 0)
-  data         required: a JSONL file with string columns prompt and completion, {"path": F, "limit": N},
+  data         required: a JSONL file ({"path": F, "limit": N}) with columns prompt and completion (text, or
+               both {role, content} message lists) or messages (a conversation, loss on every token),
                or the embedded task {"task": "addition", "count": 2000, "seed": 1, "noise": 0.5}
   evalData     optional, same form: evaluation loss every trainer.evalEvery steps and at the end
   trainer      SFTConfig options: maxSteps, batchSize, gradientAccumulationSteps, learningRate, warmupSteps,
