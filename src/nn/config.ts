@@ -130,8 +130,8 @@ export class LlamaConfig {
   /**
    * Reads a Hugging Face config.json object (LlamaForCausalLM or Qwen2ForCausalLM). Throws, naming the
    * option, for what this implementation would otherwise silently get wrong: rope_scaling, partial rotary,
-   * sliding-window attention, activations other than SiLU, other architectures; and, naming the config.json field, for
-   * sizes that are not positive integers or do not fit together (heads, key-value heads, hidden size).
+   * sliding-window attention, activations other than SiLU, other architectures; and, naming the config.json
+   * field, for sizes that are not positive integers or do not fit together (heads, key-value heads, hidden size).
    */
   static fromHF(json: HFConfig): LlamaConfig {
     if (json === null || typeof json !== 'object') throw new TypeError('LlamaConfig.fromHF: expected a config.json object');
