@@ -307,8 +307,8 @@ describe('conversational JSONL', () => {
 });
 
 describe('conversational JSONL in the command line', () => {
-  it('grpo (with evaluation), sft and generate read rows given as message lists and render them with the chat template', async () => {
-    const { grpoCommand, generateCommand, sftCommand } = await import('../src/cli/commands/index.js');
+  it('grpo (with evaluation), sft, sample and generate read rows given as message lists and render them with the chat template', async () => {
+    const { grpoCommand, generateCommand, sampleCommand, sftCommand } = await import('../src/cli/commands/index.js');
     const tokenizerDir = path.join(root, 'cli-tokenizer');
     tg.saveTokenizer(tok, tokenizerDir);
     const rows = [{ prompt: [{ role: 'user', content: 'the 42' }], answer: '42' }, { prompt: [{ role: 'user', content: 'at the' }], answer: 'é' }];
@@ -339,6 +339,10 @@ describe('conversational JSONL in the command line', () => {
     tg.writeJsonl(mixed, [...sftRows, { messages: sftRows[0].prompt }]);
     await expect(sftCommand({ modelConfig: tiny, tokenizer: tokenizerDir, data: mixed, output: path.join(root, 'cli-sft-mixed') }, quiet))
       .rejects.toThrow(/chat-mixed\.jsonl:2: row 2 \(line 2\) has no column 'prompt'/);
+
+    const sampled = await sampleCommand({ modelConfig: tiny, tokenizer: tokenizerDir, data, sampling: { k: 2, maxNewTokens: 3, requireFormat: false }, output: path.join(root, 'cli-sample') }, quiet);
+    expect(sampled.sampled).toBe(4);
+    expect(fs.existsSync(path.join(root, 'cli-sample', 'samples.jsonl'))).toBe(true);
 
     const gen = await generateCommand({ modelConfig: tiny, tokenizer: tokenizerDir, prompts: data, sampling: { maxNewTokens: 3, greedy: true }, output: path.join(root, 'cli-gen') }, quiet);
     expect(gen.completions.map((c) => c.prompt)).toEqual(rows.map((r) => r.prompt));

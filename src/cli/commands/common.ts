@@ -203,8 +203,8 @@ const DATA_FIELDS: Record<keyof DataSpec, FieldSpec> = {
 /**
  * Rows with prompt/completion (sft), prompt + columns (grpo, rm, generate), prompt + answer from the training
  * split (problems: sample, distill's prompts) or prompt + answer from the held-out split (eval). The prompts of
- * grpo, rm, generate and eval rows may be conversations (lists of {role, content} messages), and sft rows
- * prompt/completion conversations or `messages`; problems rows (sample, distill) are text. Only 'eval'
+ * grpo, rm, generate, eval and problems rows may be conversations (lists of {role, content} messages), and sft
+ * rows prompt/completion conversations or `messages`. Only 'eval'
  * defaults to the held-out split; the others read it only when a config names `"split": "heldout"`, so
  * evaluation problems never leak into training data by default.
  */
@@ -227,8 +227,7 @@ export function loadData(src: string, field: string, spec: unknown, kind: DataKi
       const first = named(`${src}: field '${field}'`, () => readJsonl(s.path, { limit: 1 }))[0];
       return first.messages !== undefined && first.prompt === undefined ? { messages: 'chat' } : { prompt: 'chat', completion: 'chat' };
     };
-    const own: Record<string, ColumnType> = kind === 'sft' ? sftColumns() : kind === 'problems' ? { prompt: 'string', answer: 'scalar' }
-      : kind === 'eval' ? { prompt: 'chat', answer: 'scalar' } : { prompt: 'chat' };
+    const own: Record<string, ColumnType> = kind === 'sft' ? sftColumns() : kind === 'eval' || kind === 'problems' ? { prompt: 'chat', answer: 'scalar' } : { prompt: 'chat' };
     const rows = named(`${src}: field '${field}'`, () => readJsonl(s.path, { columns: { ...columns, ...own }, limit: s.limit ?? undefined }));
     return { rows, description: `${s.path} (${rows.length} rows)`, answerFormat: 'r1' };
   }

@@ -2,7 +2,7 @@
 // pairs. Writes the trained model (Hugging Face folder), checkpoints, sft_logs.jsonl and report.html.
 import * as path from 'node:path';
 import { savePretrained } from '../../io/pretrained.js';
-import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
+import { SFTTrainer, type SFTConfig, type SFTExample } from '../../train/sft.js';
 import type { LogRecord } from '../../train/logger.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
@@ -63,8 +63,8 @@ export function trainerOptions<C>(src: string, c: Json, out: string): Partial<C>
 }
 
 /** Builds the trainer (validating its config) and runs it, from `resumeFrom` when given; shared by sft and distill. */
-export async function runSftTraining(src: string, label: string, loaded: LoadedModel, data: { prompt: string; completion: string }[],
-  evalData: { prompt: string; completion: string }[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string,
+export async function runSftTraining(src: string, label: string, loaded: LoadedModel, data: SFTExample[],
+  evalData: SFTExample[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string,
   resumeFrom: string | null = null, signal?: AbortSignal): Promise<SftResult> {
   // The trainer checks its config and data before it creates anything (its log file comes last).
   const trainer = named(`${src}: field 'trainer'`, () => new SFTTrainer(loaded.model, loaded.tokenizer, data, trainerConfig, {}, evalData));
