@@ -41,9 +41,9 @@ function generalPrompt(r: () => number): string {
 }
 const digits = (r: () => number, n: number) => Array.from({ length: n }, () => String(randomInt(r, 0, 9))).join('');
 /** Pairs of answers to general prompts: the one with the larger share of even digits is chosen. */
-function preferencePairs(count: number, seed: number): PreferencePair[] {
+function preferencePairs(count: number, seed: number): (PreferencePair & { prompt: string; chosen: string; rejected: string })[] {
   const r = seededRandom(seed);
-  const out: PreferencePair[] = [];
+  const out: (PreferencePair & { prompt: string; chosen: string; rejected: string })[] = [];
   while (out.length < count) {
     const prompt = generalPrompt(r);
     const a = digits(r, randomInt(r, 3, 4));

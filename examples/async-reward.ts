@@ -46,7 +46,7 @@ function serviceReward(endpoint: string, { concurrency = 8, timeoutMs = 2000 } =
     const worker = async () => {
       while (next < completions.length) {
         const i = next++;
-        scores[i] = await score(completions[i]);
+        scores[i] = await score(tg.completionText(completions[i])); // text, or a conversational completion's messages
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, completions.length) }, worker));

@@ -24,11 +24,12 @@ export { cudaAvailable, CudaBuffer, cudaGrpo, type CudaDeviceInfo, type CudaGrou
 export * as optim from './optim/index.js';
 export { AdamW, SGD, LRScheduler, clipGradNorm, scaleGrads, zeroGrad, constantSchedule, linearWarmupSchedule, linearSchedule, cosineSchedule, getSchedule, type AdamWOptions, type SGDOptions, type LrSchedule } from './optim/index.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, readSafetensorsHeader, readShardedSafetensors, writeShardedSafetensors, readSafetensorsFolder } from './io/safetensors.js';
-export { CharTokenizer, HFTokenizer, loadTokenizer, saveTokenizer, renderChatTemplate, r1ZeroPrompt, R1_ZERO_TEMPLATE, type Tokenizer, type ChatMessage } from './io/tokenizers/index.js';
+export { CharTokenizer, HFTokenizer, loadTokenizer, saveTokenizer, renderChatTemplate, r1ZeroPrompt, R1_ZERO_TEMPLATE, type Tokenizer, type ChatMessage,
+  type HFTokenizerOptions, isConversational, isMessageList, promptText, conversationText, encodePrompt, completionText, type Prompt, type Completion } from './io/tokenizers/index.js';
 export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, latestCheckpoint, pruneCheckpoints, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './io/checkpoint.js';
 export * as nn from './nn/index.js';
-export { generate, samplingDistribution, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate/index.js';
-export { loadPretrained, savePretrained, readConfig, type LoadPretrainedOptions, type SavePretrainedOptions } from './io/pretrained.js';
+export { generate, samplingDistribution, stopTokenIds, withoutStopToken, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate/index.js';
+export { loadPretrained, savePretrained, readConfig, readGenerationConfig, type LoadPretrainedOptions, type SavePretrainedOptions } from './io/pretrained.js';
 export { PeftModel, getPeftModel, type PeftFromPretrainedOptions } from './nn/peft-model.js';
 export { LORA_DEFAULTS, type LoraConfig, type LoraConfigOptions, type LoraBias, type PeftTaskType } from './nn/lora.js';
 export * as rewards from './rl/rewards/index.js';

@@ -105,7 +105,7 @@ describe('bad data files', () => {
     await rejects(sampleCommand({ modelConfig: tiny, tokenizer: { type: 'addition' }, data: noAnswer, sampling: { maxNewTokens: 4 }, output: out }, opts), /row 3 \(line 4\) has no column 'answer'/);
     await rejects(grpoCommand(grpo({ rewards: [{ name: 'accuracy', options: { column: 'solution' } }] }), opts), /row 1 \(line 1\) has no column 'solution'/);
     const badType = write('badtype.jsonl', '{"prompt": ["1+1="], "answer": "2"}\n');
-    await rejects(evalCommand({ modelConfig: tiny, tokenizer: { type: 'addition' }, data: badType, maxNewTokens: 4, output: out }, opts), /row 1 \(line 1\): column 'prompt' must be a string, got an array/);
+    await rejects(evalCommand({ modelConfig: tiny, tokenizer: { type: 'addition' }, data: badType, maxNewTokens: 4, output: out }, opts), /row 1 \(line 1\): column 'prompt' must be a string or a list of \{role, content\} messages, got an array/);
     await rejects(generateCommand({ modelConfig: tiny, tokenizer: { type: 'addition' }, prompts: { path: at('none.jsonl') }, sampling: { maxNewTokens: 2 }, output: out }, opts), /cannot read .*none\.jsonl: no such file/);
     await rejects(sftCommand(sft({ data: write('empty.jsonl', '\n') }), opts), /empty\.jsonl: no rows/);
   });

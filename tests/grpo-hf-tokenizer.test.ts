@@ -45,9 +45,10 @@ describe('completions that are only EOS, with an HFTokenizer', () => {
   it('a GRPO step runs and the rewards see empty completions', async () => {
     const model = eosOnlyModel();
     const seen: string[] = [];
-    const recordCompletions = (args: { completions: string[] }) => {
-      seen.push(...args.completions);
-      return args.completions.map((c) => (c === '' ? 0 : 1));
+    const recordCompletions = (args: tg.rewards.RewardArgs) => {
+      const texts = args.completions as string[]; // text prompts give text completions
+      seen.push(...texts);
+      return texts.map((c) => (c === '' ? 0 : 1));
     };
     const rows = [{ prompt: 'the 42' }, { prompt: 'at the' }];
     const trainer = new tg.GRPOTrainer(model, tok, rows, [recordCompletions], {

@@ -530,8 +530,8 @@ describe('trainers with peftConfig', () => {
   });
 
   it('GRPOTrainer with peftConfig resumes from its adapter checkpoint bit for bit, and its steps leave no live tensors behind', async () => {
-    const rewards = [tg.rewards.accuracy(), function short(args: { completions: string[] }) {
-      return args.completions.map((c) => -c.length / 8);
+    const rewards = [tg.rewards.accuracy(), function short(args: tg.rewards.RewardArgs) {
+      return args.completions.map((c) => -tg.completionText(c).length / 8);
     }];
     const config = { maxSteps: 3, numGenerations: 4, generationBatchSize: 8, microBatchSize: 4, learningRate: 1e-2, maxCompletionLength: 8, beta: 0.1,
       seed: 3, logEvery: 1, peftConfig: { r: 2, targetModules: ['q_proj', 'v_proj', 'down_proj'] } };

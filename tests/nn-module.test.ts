@@ -177,7 +177,7 @@ describe('LlamaConfig from config.json', () => {
       [{ ...llama, hidden_act: 'gelu' }, /hidden_act/],
       [{ ...llama, model_type: 'mistral', architectures: ['MistralForCausalLM'] }, /model_type "mistral"/],
       [{ ...llama, architectures: ['LlamaForSequenceClassification'] }, /LlamaForSequenceClassification/],
-      [{ ...llama, num_key_value_heads: 5 }, /multiple of numKeyValueHeads/],
+      [{ ...llama, num_key_value_heads: 5 }, /num_attention_heads 32 must be a multiple of num_key_value_heads 5/],
       [{ ...llama, hidden_size: undefined }, /lacks hidden_size/],
     ];
     for (const [json, re] of cases) expect(() => nn.LlamaConfig.fromHF(json), String(re)).toThrow(re);

@@ -180,7 +180,7 @@ describe('the code sandbox against attacks', () => {
     }, { seed: 5 });
     const written: string[] = [];
     const record: RewardFunction = function written_programs({ completions }) {
-      written.push(...completions);
+      written.push(...(completions as string[]));
       return completions.map(() => 0);
     };
     const rows = [0, 1].map(() => ({ prompt: 'P', testCases: escaped }));

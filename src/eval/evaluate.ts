@@ -2,6 +2,8 @@
 // 0.95 (DeepSeek-R1's protocol) give pass@1 as the mean correctness and cons@k by majority vote, plus
 // greedy accuracy, the share of well-formed completions and the mean completion length.
 import type { Tokenizer } from '../io/tokenizers/types.js';
+import { encodePrompt, type Prompt } from '../io/tokenizers/conversation.js';
+import { stopTokenIds, withoutStopToken } from '../generate/stop-tokens.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
@@ -12,7 +14,8 @@ import { answersEqual } from '../rl/rewards/math-answer.js';
 import { majorityVote } from './metrics.js';
 
 export interface EvalProblem {
-  prompt: string;
+  /** Text, or a list of {role, content} messages rendered with the chat template's generation prompt. */
+  prompt: Prompt;
   answer: string;
 }
 
@@ -57,24 +60,24 @@ export interface EvaluateResult {
   meanLength: number;
   k: number;
   /** Per problem: the k sampled completions and their correctness. */
-  samples: { prompt: string; completions: string[]; correct: boolean[] }[];
+  samples: { prompt: Prompt; completions: string[]; correct: boolean[] }[];
 }
 
 function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: number[][], options: EvaluateOptions, sampled: boolean): { texts: string[]; lengths: number[] } {
   const texts: string[] = [];
   const lengths: number[] = [];
   const batch = options.batchSize ?? 512;
-  const eos = tokenizer.eosTokenId;
+  const stops = stopTokenIds(model, tokenizer);
   for (let i = 0; i < prompts.length; i += batch) {
     const out = generate(model, prompts.slice(i, i + batch), {
-      maxNewTokens: options.maxNewTokens, eosTokenId: eos,
+      maxNewTokens: options.maxNewTokens, eosTokenId: stops,
       ...(sampled ? { temperature: options.temperature ?? 0.6, topP: options.topP ?? 0.95 } : { greedy: true }),
       seed: options.seed === undefined ? undefined : options.seed + i, generator: options.generator, kvCacheDtype: options.kvCacheDtype,
       matmulPrecision: options.matmulPrecision,
     });
     out.completionIds.forEach((ids, j) => {
       const used = ids.slice(0, out.completionLengths[j]);
-      texts.push(tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used));
+      texts.push(tokenizer.decode(withoutStopToken(used, stops)));
       lengths.push(out.completionLengths[j]);
     });
   }
@@ -84,7 +87,10 @@ function completionsOf(model: LlamaForCausalLM, tokenizer: Tokenizer, prompts: n
 /** The most completions per problem evaluatePolicy and rejectionSample draw. */
 export const MAX_SAMPLES_PER_PROBLEM = 1_000_000;
 
-/** Samples k completions per problem (and one greedy) and scores them; k is at most 1,000,000. */
+/**
+ * Samples k completions per problem (and one greedy) until the model's stop tokens (stopTokenIds) and scores
+ * them; k is at most 1,000,000.
+ */
 export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, problems: readonly EvalProblem[], options: EvaluateOptions): EvaluateResult {
   const k = options.k ?? 8;
   if (!Number.isInteger(k) || k < 1 || k > MAX_SAMPLES_PER_PROBLEM) throw new RangeError(`evaluatePolicy: k must be an integer in [1, ${MAX_SAMPLES_PER_PROBLEM}], got ${k}`);
@@ -95,7 +101,7 @@ export function evaluatePolicy(model: LlamaForCausalLM, tokenizer: Tokenizer, pr
   }
   if (options.device !== undefined) model.to(resolveDevice(options.device));
   const isCorrect = options.isCorrect ?? ((a: string | null, ref: string) => answersEqual(a, ref));
-  const encoded = problems.map((p) => tokenizer.encode(p.prompt));
+  const encoded = problems.map((p, i) => encodePrompt(tokenizer, p.prompt, `evaluatePolicy: problem ${i}: prompt`));
   const sampled = completionsOf(model, tokenizer, encoded.flatMap((ids) => Array.from({ length: k }, () => ids)), options, true);
   const samples = problems.map((p, i) => {
     const completions = sampled.texts.slice(i * k, (i + 1) * k);

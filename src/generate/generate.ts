@@ -13,7 +13,10 @@ import { resolveSampling, sampleIndex, samplingDistribution, type SamplingOption
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate per sequence. Required. */
   maxNewTokens: number;
-  /** End-of-sequence id(s): a sequence finishes after sampling one (it is kept). Default config.eosTokenId. */
+  /**
+   * End-of-sequence id(s): a sequence finishes after sampling one (it is kept). Default the model's
+   * generationConfig.eosTokenId (generation_config.json), else config.eosTokenId.
+   */
   eosTokenId?: number | number[] | null;
   /** A sequence finishes once its decoded completion contains one of these (the token completing it is kept). */
   stopStrings?: string[];
@@ -89,8 +92,9 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
   const maxNew = options.maxNewTokens;
   if (!Number.isInteger(maxNew) || maxNew < 1) throw new RangeError(`generate: maxNewTokens must be an integer >= 1, got ${maxNew}`);
   const sampling = resolveSampling(options);
-  const eosRaw = options.eosTokenId === undefined ? cfg.eosTokenId : options.eosTokenId;
+  const eosRaw = options.eosTokenId === undefined ? model.generationConfig.eosTokenId ?? cfg.eosTokenId : options.eosTokenId;
   const eos = new Set<number>(eosRaw === null ? [] : Array.isArray(eosRaw) ? eosRaw : [eosRaw]);
+  for (const id of eos) if (!Number.isInteger(id)) throw new TypeError(`generate: eosTokenId must be an integer or a list of integers, got ${JSON.stringify(eosRaw)}`);
   const stops = options.stopStrings ?? [];
   if (stops.length > 0 && typeof options.decode !== 'function') throw new TypeError('generate: stopStrings need a decode function');
   if (stops.some((s) => typeof s !== 'string' || s.length === 0)) throw new TypeError('generate: stopStrings must be non-empty strings');

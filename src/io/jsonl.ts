@@ -4,8 +4,11 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
 
-/** What a column must hold: 'string', 'number', 'boolean', 'scalar' (string or number), or 'any' JSON value. */
-export type ColumnType = 'string' | 'number' | 'boolean' | 'scalar' | 'any';
+/**
+ * What a column must hold: 'string', 'number', 'boolean', 'scalar' (string or number), 'chat' (a string, or a
+ * non-empty list of {role, content} messages with string fields: TRL's conversational format), or 'any' JSON value.
+ */
+export type ColumnType = 'string' | 'number' | 'boolean' | 'scalar' | 'chat' | 'any';
 
 export interface ColumnSpec {
   type: ColumnType;
@@ -28,11 +31,14 @@ const typeOk = (type: ColumnType, v: unknown): boolean => {
     case 'number': return typeof v === 'number' && Number.isFinite(v);
     case 'boolean': return typeof v === 'boolean';
     case 'scalar': return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+    case 'chat': return typeof v === 'string' || (Array.isArray(v) && v.length > 0 && v.every((m) =>
+      m !== null && typeof m === 'object' && typeof (m as { role?: unknown }).role === 'string' && typeof (m as { content?: unknown }).content === 'string'));
     case 'any': return v !== undefined;
   }
 };
 
 const typeName = (type: ColumnType) => (type === 'scalar' ? 'a string or a number' : type === 'any' ? 'a JSON value'
+  : type === 'chat' ? 'a string or a list of {role, content} messages'
   : type === 'number' ? 'a finite number' : `a ${type}`);
 
 const valueType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);

@@ -3,12 +3,12 @@
 // one saved here loads in `transformers`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LlamaConfig } from '../nn/config.js';
+import { checkConfigMatchesWeights, type GenerationConfig, generationConfigFromHF, generationConfigToHF, LlamaConfig } from '../nn/config.js';
 import { withoutInit } from '../nn/init.js';
 import { LlamaForCausalLM } from '../nn/llama.js';
 import type { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
-import { readSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
+import { readSafetensorsFolder, readSafetensorsFolderShapes, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
 import { saveTokenizer } from './tokenizers/index.js';
 import type { Tokenizer } from './tokenizers/types.js';
 import { assertNoAdapters } from '../nn/lora.js';
@@ -31,6 +31,8 @@ export interface SavePretrainedOptions {
   maxShardBytes?: number;
 }
 
+const GENERATION_CONFIG_FILE = 'generation_config.json';
+
 // Buffers some older checkpoints carry that are recomputed here, not parameters.
 const IGNORED_KEYS = /\.rotary_emb\.inv_freq$/;
 
@@ -46,15 +48,34 @@ export function readConfig(dir: string): LlamaConfig {
   return LlamaConfig.fromHF(json as Record<string, unknown>);
 }
 
+/** Reads `dir/generation_config.json` (eos/bos/pad token ids; eos may be a list); {} when the folder has none. */
+export function readGenerationConfig(dir: string): GenerationConfig {
+  const file = path.join(dir, GENERATION_CONFIG_FILE);
+  if (!fs.existsSync(file)) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`loadPretrained: cannot read ${file}: ${(err as Error).message}`);
+  }
+  return generationConfigFromHF(json, file);
+}
+
 /**
  * Loads a Llama / Qwen2 model from a Hugging Face folder, its parameters of `options.dtype` (float32 by default:
- * weights stored as bf16/f16 become float32). A tied-embedding checkpoint may carry lm_head.weight or not. The
+ * weights stored as bf16/f16 become float32). A tied-embedding checkpoint may carry lm_head.weight or not. Before
+ * anything is allocated, the sizes in config.json are checked against the safetensors headers and the machine's
+ * memory (a hostile config is refused with the memory it would take). generation_config.json, when present,
+ * becomes `model.generationConfig` (its eos_token_id, one id or a list, is where generate() stops). The
  * tokenizer, when the folder has one, loads separately with `loadTokenizer(dir)`.
  */
 export function loadPretrained(dir: string, options: LoadPretrainedOptions = {}): LlamaForCausalLM {
   const dtype = options.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'bfloat16') throw new TypeError(`loadPretrained: dtype must be 'float32' or 'bfloat16', got ${String(dtype)}`);
   const config = readConfig(dir);
+  const generationConfig = readGenerationConfig(dir);
+  const strict = options.strict ?? true;
+  checkConfigMatchesWeights(`loadPretrained(${dir})`, config, readSafetensorsFolderShapes(dir), IGNORED_KEYS);
   // The model's parameters are converted before the weights are read, so at most one float32-sized copy of the
   // uninitialized parameters ever exists and the checkpoint's bf16 bytes are copied as they are.
   const model = withoutInit(() => new LlamaForCausalLM(config));
@@ -63,19 +84,21 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
     model.to(dtype);
     weights = readSafetensorsFolder(dir, { dtype });
     const sd = Object.fromEntries(Object.entries(weights).filter(([k]) => !IGNORED_KEYS.test(k)));
-    model.loadStateDict(sd, { strict: options.strict ?? true });
+    model.loadStateDict(sd, { strict });
   } catch (err) {
     model.dispose();
     throw new Error(`loadPretrained(${dir}): ${(err as Error).message}`);
   } finally {
     for (const t of Object.values(weights)) t.dispose();
   }
+  model.generationConfig = generationConfig;
   return model;
 }
 
 /**
- * Saves `model` as a Hugging Face folder: config.json, the weights in their dtype (F32, or BF16 for a bfloat16
- * model, with `torch_dtype` saying so) under Hugging Face names (tied
+ * Saves `model` as a Hugging Face folder: config.json, generation_config.json (when model.generationConfig sets
+ * anything), the weights in their dtype (F32, or BF16 for a bfloat16 model, with `torch_dtype` saying so) under
+ * Hugging Face names (tied
  * lm_head.weight omitted, as transformers does), sharded when larger than maxShardBytes, and the tokenizer
  * when given. Every file is written atomically; a stale single-file or sharded layout is removed.
  */
@@ -99,5 +122,8 @@ export function savePretrained(model: LlamaForCausalLM, dir: string, options: Sa
     }
   }
   writeFileAtomic(path.join(dir, 'config.json'), [Buffer.from(JSON.stringify(config, null, 2) + '\n', 'utf8')]);
+  const generation = generationConfigToHF(model.generationConfig);
+  if (generation) writeFileAtomic(path.join(dir, GENERATION_CONFIG_FILE), `${JSON.stringify(generation, null, 2)}\n`);
+  else fs.rmSync(path.join(dir, GENERATION_CONFIG_FILE), { force: true });
   if (options.tokenizer) saveTokenizer(options.tokenizer, dir);
 }

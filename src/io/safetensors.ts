@@ -441,6 +441,35 @@ export function readSafetensorsFolder(dir: string, options: ReadSafetensorsOptio
   return readSafetensors(single, options);
 }
 
+/**
+ * The shapes of a model folder's tensors (name -> shape), read from the headers alone (the sharded index's
+ * shards checked as readSafetensorsFolder checks them): what a loader compares a config against before it
+ * allocates anything.
+ */
+export function readSafetensorsFolderShapes(dir: string): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const add = (header: SafetensorsHeader, names: ((name: string) => boolean) | null) => {
+    for (const e of header.entries) if (!names || names(e.name)) shapes.set(e.name, e.shape);
+  };
+  if (fs.existsSync(path.join(dir, SAFETENSORS_INDEX_FILE))) {
+    const index = readSafetensorsIndex(dir);
+    const indexFile = path.join(dir, SAFETENSORS_INDEX_FILE);
+    const realDir = fs.realpathSync(dir);
+    const byFile = new Map<string, Set<string>>();
+    for (const [name, file] of Object.entries(index.weight_map)) {
+      const real = shardPath(dir, realDir, file, indexFile);
+      if (!byFile.has(real)) byFile.set(real, new Set());
+      byFile.get(real)!.add(name);
+    }
+    for (const [file, names] of byFile) add(readSafetensorsHeader(file), (n) => names.has(n));
+    return shapes;
+  }
+  const single = path.join(dir, SAFETENSORS_FILE);
+  if (!fs.existsSync(single)) throw new Error(`safetensors: ${dir} has neither ${SAFETENSORS_FILE} nor ${SAFETENSORS_INDEX_FILE}`);
+  add(readSafetensorsHeader(single), null);
+  return shapes;
+}
+
 const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
 /**

@@ -34,6 +34,10 @@ export interface LlamaConfigOptions {
 /** Hugging Face config.json keys this implementation reads, for errors about unknown values. */
 type HFConfig = Record<string, unknown>;
 
+// JavaScript heap per decoder layer (modules, parameters, tensor handles), measured with 20k- and 40k-layer
+// models: 11.4 KB of heap and 16 KB of RSS a layer beyond the weights themselves.
+const HEAP_BYTES_PER_LAYER = 12 * 1024;
+
 export class LlamaConfig {
   readonly modelType: LlamaModelType;
   readonly vocabSize: number;
@@ -84,17 +88,34 @@ export class LlamaConfig {
     this.oBias = o.oBias ?? false;
     this.mlpBias = o.mlpBias ?? false;
     this.initializerRange = o.initializerRange ?? 0.02;
-    this.bosTokenId = o.bosTokenId ?? null;
-    this.eosTokenId = o.eosTokenId ?? null;
-    this.padTokenId = o.padTokenId ?? null;
+    if (!(this.initializerRange >= 0 && Number.isFinite(this.initializerRange))) throw new RangeError(`LlamaConfig: initializerRange must be a finite number >= 0, got ${this.initializerRange}`);
+    const tokenId = (name: string, v: unknown): number | null => (v === null || v === undefined ? null : int(name, v, 0));
+    this.bosTokenId = tokenId('bosTokenId', o.bosTokenId);
+    const eos = o.eosTokenId;
+    if (Array.isArray(eos)) {
+      if (eos.length === 0) throw new RangeError('LlamaConfig: eosTokenId must be an id, a non-empty list of ids, or null, got []');
+      this.eosTokenId = eos.map((id, i) => int(`eosTokenId[${i}]`, id, 0));
+    } else {
+      this.eosTokenId = tokenId('eosTokenId', eos);
+    }
+    this.padTokenId = tokenId('padTokenId', o.padTokenId);
+    // NOTE: products of hostile sizes must stay exact integers for the memory estimates below to mean anything.
+    if (!Number.isSafeInteger(this.parameterCount())) {
+      throw new RangeError(`LlamaConfig: ${this.numHiddenLayers} layers of hidden size ${this.hiddenSize}, intermediate ${this.intermediateSize}, ` +
+        `vocabulary ${this.vocabSize} make more than 2^53 parameters`);
+    }
     Object.freeze(this);
   }
 
   /**
-   * Reads a Hugging Face config.json object (LlamaForCausalLM or Qwen2ForCausalLM). Throws, naming the
-   * option, for what this implementation would otherwise silently get wrong: rope_scaling, partial rotary,
-   * sliding-window attention, activations other than SiLU, other architectures.
+   * What building a LlamaForCausalLM of this config takes, before any weight is allocated: the weights' bytes
+   * (float32 unless `bytesPerParameter` says otherwise) and the JavaScript heap its modules and tensor objects
+   * take (measured at about 12 KiB per decoder layer; a config of a million tiny layers is mostly this).
    */
+  memoryEstimate(bytesPerParameter = 4): { weightBytes: number; heapBytes: number } {
+    return { weightBytes: bytesPerParameter * this.parameterCount(), heapBytes: HEAP_BYTES_PER_LAYER * (this.numHiddenLayers + 2) };
+  }
+
   /** The number of parameters a LlamaForCausalLM of this config holds (the tied head counted once). */
   parameterCount(): number {
     const C = this.hiddenSize;
@@ -106,6 +127,12 @@ export class LlamaConfig {
     return this.vocabSize * C * (this.tieWordEmbeddings ? 1 : 2) + this.numHiddenLayers * layer + C;
   }
 
+  /**
+   * Reads a Hugging Face config.json object (LlamaForCausalLM or Qwen2ForCausalLM). Throws, naming the
+   * option, for what this implementation would otherwise silently get wrong: rope_scaling, partial rotary,
+   * sliding-window attention, activations other than SiLU, other architectures; and, naming the config.json
+   * field, for sizes that are not positive integers or do not fit together (heads, key-value heads, hidden size).
+   */
   static fromHF(json: HFConfig): LlamaConfig {
     if (json === null || typeof json !== 'object') throw new TypeError('LlamaConfig.fromHF: expected a config.json object');
     const modelType = json.model_type;
@@ -127,34 +154,60 @@ export class LlamaConfig {
     if (act !== 'silu' && act !== 'swish') refuse(`hidden_act = ${JSON.stringify(act)} (only SiLU / SwiGLU)`);
     if (json.use_sliding_window === true) refuse('use_sliding_window = true (sliding-window attention is not implemented)');
     if (modelType === 'llama' && json.sliding_window !== undefined && json.sliding_window !== null) refuse(`sliding_window = ${String(json.sliding_window)}`);
-    const num = (k: string): number | undefined => (json[k] === undefined || json[k] === null ? undefined : (json[k] as number));
+    // Every size is checked here under its config.json name (the constructor would name the camelCase field).
+    const present = (k: string) => json[k] !== undefined && json[k] !== null;
+    const int = (k: string, min = 1): number | undefined => {
+      if (!present(k)) return undefined;
+      const v = json[k];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new RangeError(`LlamaConfig.fromHF: ${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+      return v;
+    };
     const need = (k: string): number => {
-      const v = num(k);
+      const v = int(k);
       if (v === undefined) throw new RangeError(`LlamaConfig.fromHF: config.json lacks ${k}`);
       return v;
     };
+    const num = (k: string): number | undefined => {
+      if (!present(k)) return undefined;
+      const v = json[k];
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`LlamaConfig.fromHF: ${k} must be a finite number, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    const hidden = need('hidden_size');
+    const heads = need('num_attention_heads');
+    const kvHeads = int('num_key_value_heads') ?? heads;
+    const headDim = int('head_dim', 2);
+    if (heads % kvHeads !== 0) throw new RangeError(`LlamaConfig.fromHF: num_attention_heads ${heads} must be a multiple of num_key_value_heads ${kvHeads}`);
+    if (headDim === undefined && hidden % heads !== 0) throw new RangeError(`LlamaConfig.fromHF: hidden_size ${hidden} is not divisible by num_attention_heads ${heads} (and there is no head_dim)`);
+    const eosList = json.eos_token_id;
+    const eosTokenId = Array.isArray(eosList) ? eosList.map((id, i) => {
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new RangeError(`LlamaConfig.fromHF: eos_token_id[${i}] must be an integer >= 0, got ${JSON.stringify(id)}`);
+      return id;
+    }) : int('eos_token_id', 0) ?? null;
+    // Some older Llama configs write -1 for "no such token".
+    const optionalId = (k: string) => (json[k] === -1 ? null : int(k, 0) ?? null);
     const attentionBias = json.attention_bias === true;
     return new LlamaConfig({
       modelType,
       vocabSize: need('vocab_size'),
-      hiddenSize: need('hidden_size'),
+      hiddenSize: hidden,
       intermediateSize: need('intermediate_size'),
       numHiddenLayers: need('num_hidden_layers'),
-      numAttentionHeads: need('num_attention_heads'),
-      numKeyValueHeads: num('num_key_value_heads'),
-      headDim: num('head_dim'),
+      numAttentionHeads: heads,
+      numKeyValueHeads: kvHeads,
+      headDim,
       ropeTheta: num('rope_theta'),
       rmsNormEps: num('rms_norm_eps'),
-      maxPositionEmbeddings: num('max_position_embeddings'),
+      maxPositionEmbeddings: int('max_position_embeddings'),
       tieWordEmbeddings: json.tie_word_embeddings === true, // both architectures default to untied
       // Qwen2 always has q/k/v biases and none on o_proj; Llama's attention_bias covers all four.
       qkvBias: modelType === 'qwen2' ? true : attentionBias,
       oBias: modelType === 'qwen2' ? false : attentionBias,
       mlpBias: json.mlp_bias === true,
       initializerRange: num('initializer_range'),
-      bosTokenId: num('bos_token_id') ?? null,
-      eosTokenId: (json.eos_token_id as number | number[] | null | undefined) ?? null,
-      padTokenId: num('pad_token_id') ?? null,
+      bosTokenId: optionalId('bos_token_id'),
+      eosTokenId,
+      padTokenId: optionalId('pad_token_id'),
     });
   }
 
@@ -190,4 +243,73 @@ export class LlamaConfig {
     if (qwen && this.mlpBias) throw new RangeError('LlamaConfig.toHF: Qwen2 has no MLP biases');
     return out;
   }
+}
+
+/** Parameters a config.json may describe beyond twice what its checkpoint holds (see checkConfigMatchesWeights). */
+const CONFIG_SLACK_PARAMETERS = 2 ** 20;
+
+const formatBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 2 ** 10).toFixed(1)} KiB`);
+
+/**
+ * Compares what a config.json describes with the tensors a checkpoint holds (`shapes`, from the safetensors
+ * headers), before a model is built: the decoder's parameters (every `model.*` tensor) may exceed what the files
+ * hold by at most CONFIG_SLACK_PARAMETERS plus as many again. Within that margin the load itself names each
+ * missing or mis-shaped key; beyond it the config cannot describe these files, and a hostile 500-byte config (a
+ * million layers, a vocabulary of billions) is refused here, saying how much memory it would take, instead of
+ * growing the process to gigabytes.
+ */
+export function checkConfigMatchesWeights(owner: string, config: LlamaConfig, shapes: ReadonlyMap<string, readonly number[]>,
+  ignored: RegExp = /\.rotary_emb\.inv_freq$/): void {
+  const head = config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize;
+  const implied = config.parameterCount() - head;
+  let stored = 0;
+  for (const [name, shape] of shapes) if (name.startsWith('model.') && !ignored.test(name)) stored += shape.reduce((a, b) => a * b, 1);
+  if (implied <= 2 * stored + CONFIG_SLACK_PARAMETERS) return;
+  const { weightBytes, heapBytes } = config.memoryEstimate();
+  throw new RangeError(`${owner}: config.json describes ${config.numHiddenLayers} layer${config.numHiddenLayers === 1 ? '' : 's'} (hidden size ${config.hiddenSize}, intermediate ${config.intermediateSize}, ` +
+    `${config.numAttentionHeads} heads, vocabulary ${config.vocabSize}): ${implied} decoder parameters, which would take ${formatBytes(weightBytes)} of float32 ` +
+    `weights and about ${formatBytes(heapBytes)} of JavaScript heap, but the safetensors files hold ${stored} (${formatBytes(4 * stored)}); ` +
+    'refusing before allocating anything');
+}
+
+/**
+ * The generation defaults a Hugging Face folder keeps in generation_config.json, as far as they decide where a
+ * completion ends: `eosTokenId` (one id or a list: instruct models often stop at both <|im_end|> and
+ * <|endoftext|>) overrides config.json's for generation.
+ */
+export interface GenerationConfig {
+  eosTokenId?: number | number[] | null;
+  bosTokenId?: number | null;
+  padTokenId?: number | null;
+}
+
+/** Reads a generation_config.json object (named `source` in errors), checking the token ids it gives. */
+export function generationConfigFromHF(json: unknown, source = 'generation_config.json'): GenerationConfig {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new TypeError(`${source}: expected a JSON object`);
+  const j = json as Record<string, unknown>;
+  const id = (k: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`${source}: ${k} must be an integer >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const out: GenerationConfig = {};
+  const eos = j.eos_token_id;
+  if (Array.isArray(eos)) {
+    if (eos.length === 0) throw new RangeError(`${source}: eos_token_id must be an id or a non-empty list of ids, got []`);
+    out.eosTokenId = eos.map((v, i) => id(`eos_token_id[${i}]`, v));
+  } else if (eos !== undefined && eos !== null) {
+    out.eosTokenId = id('eos_token_id', eos);
+  }
+  for (const [key, name] of [['bos_token_id', 'bosTokenId'], ['pad_token_id', 'padTokenId']] as const) {
+    if (j[key] !== undefined && j[key] !== null && j[key] !== -1) out[name] = id(key, j[key]);
+  }
+  return out;
+}
+
+/** The generation_config.json object for `config` (the keys transformers reads), null when it has nothing to say. */
+export function generationConfigToHF(config: GenerationConfig): Record<string, unknown> | null {
+  const out: Record<string, unknown> = {};
+  if (config.bosTokenId !== undefined) out.bos_token_id = config.bosTokenId;
+  if (config.eosTokenId !== undefined) out.eos_token_id = config.eosTokenId;
+  if (config.padTokenId !== undefined) out.pad_token_id = config.padTokenId;
+  return Object.keys(out).length === 0 ? null : out;
 }

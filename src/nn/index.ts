@@ -8,7 +8,7 @@ export { Attention, maskedAttention, type AttentionContext, type AttentionOption
 export { KVCache, type KVCacheDtype } from './kv-cache.js';
 export { SwiGLUMLP } from './mlp.js';
 export { DecoderLayer } from './decoder-layer.js';
-export { LlamaConfig, type LlamaConfigOptions, type LlamaModelType } from './config.js';
+export { LlamaConfig, type GenerationConfig, type LlamaConfigOptions, type LlamaModelType } from './config.js';
 export { LlamaForCausalLM, LlamaModel, causalLMLoss, type LlamaForwardOptions, type LlamaInitOptions } from './llama.js';
 export { withoutInit } from './init.js';
 export { LlamaForSequenceClassification, loadSequenceClassifier, saveSequenceClassifier, type SequenceClassificationForwardOptions, type SequenceClassificationInitOptions, type LoadRewardModelOptions } from './sequence-classification.js';

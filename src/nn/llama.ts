@@ -2,6 +2,7 @@
 // names, so Llama and Qwen2 checkpoints load as they are. forward(ids) -> logits, with an optional KV cache,
 // explicit positions and a padding mask.
 import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
 import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
@@ -11,7 +12,7 @@ import { narrow, transpose } from '../ops/shape.js';
 import { formatShape, Tensor } from '../tensor.js';
 import type { AttentionContext } from './attention.js';
 import { KVCache, type KVCacheDtype } from './kv-cache.js';
-import { LlamaConfig, type LlamaConfigOptions } from './config.js';
+import { type GenerationConfig, LlamaConfig, type LlamaConfigOptions } from './config.js';
 import { DecoderLayer } from './decoder-layer.js';
 import { Embedding } from './embedding.js';
 import { Linear } from './linear.js';
@@ -50,13 +51,20 @@ export interface LlamaInitOptions {
 }
 
 // NOTE: a config is a few hundred bytes of JSON; without this check a hostile or mistyped one (a million layers)
-// allocates for minutes before failing. Float32 weights must fit in the machine's memory.
+// allocates for minutes before failing. Float32 weights must fit in the machine's memory, and the modules'
+// objects in the JavaScript heap (a million tiny layers need 12 GB of heap for almost no weights).
 function checkFitsInMemory(config: LlamaConfig): void {
-  const bytes = 4 * config.parameterCount();
-  if (bytes > totalmem()) {
-    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-    throw new RangeError(`LlamaModel: this config has ${config.parameterCount().toExponential(2)} parameters, ${gib(bytes)} in float32, ` +
-      `more than this machine's ${gib(totalmem())} of memory (${config.numHiddenLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize})`);
+  const { weightBytes, heapBytes } = config.memoryEstimate();
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  const shape = `${config.numHiddenLayers} layers, hidden ${config.hiddenSize}, intermediate ${config.intermediateSize}, vocabulary ${config.vocabSize}`;
+  if (weightBytes > totalmem()) {
+    throw new RangeError(`LlamaModel: this config has ${config.parameterCount().toExponential(2)} parameters, ${gib(weightBytes)} in float32, ` +
+      `more than this machine's ${gib(totalmem())} of memory (${shape})`);
+  }
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  if (heapBytes > heapLimit) {
+    throw new RangeError(`LlamaModel: this config's ${config.numHiddenLayers} layers would take about ${gib(heapBytes)} of JavaScript heap for their ` +
+      `modules and tensors, more than this process's ${gib(heapLimit)} (node --max-old-space-size) (${shape})`);
   }
 }
 
@@ -215,6 +223,11 @@ export class LlamaForCausalLM extends Module {
   readonly model: LlamaModel;
   /** The untied output projection; null when tied to model.embed_tokens (the head then reads that weight). */
   readonly lm_head: Linear | null;
+  /**
+   * Generation defaults (a folder's generation_config.json, read by loadPretrained and written by
+   * savePretrained): its eosTokenId, when set, is where generate() stops instead of config.eosTokenId.
+   */
+  generationConfig: GenerationConfig = {};
 
   constructor(config: LlamaConfig | LlamaConfigOptions, options: LlamaInitOptions = {}) {
     super();

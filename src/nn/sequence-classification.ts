@@ -11,9 +11,9 @@ import { formatShape, Tensor } from '../tensor.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveTokenizer } from '../io/tokenizers/index.js';
 import type { Tokenizer } from '../io/tokenizers/types.js';
-import { readSafetensorsFolder, SAFETENSORS_FILE, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensorsFolder, readSafetensorsFolderShapes, SAFETENSORS_FILE, writeSafetensors } from '../io/safetensors.js';
 import { withoutInit } from './init.js';
-import { LlamaConfig, type LlamaConfigOptions } from './config.js';
+import { checkConfigMatchesWeights, LlamaConfig, type LlamaConfigOptions } from './config.js';
 import { Linear } from './linear.js';
 import { LlamaModel, readMask, type LlamaInitOptions, type LlamaForCausalLM } from './llama.js';
 import { Module } from './module.js';
@@ -204,6 +204,7 @@ export function loadSequenceClassifier(dir: string, options: LoadRewardModelOpti
   const archs = Array.isArray(json.architectures) ? (json.architectures as string[]) : [];
   const isSeq = archs.some((a) => SEQ_ARCHS.includes(a));
   const config = LlamaConfig.fromHF({ ...json, architectures: archs.map((a) => (SEQ_ARCHS.includes(a) ? CAUSAL_ARCHS[SEQ_ARCHS.indexOf(a)] : a)) });
+  checkConfigMatchesWeights(`loadSequenceClassifier(${dir})`, config, readSafetensorsFolderShapes(dir));
   const weights = readSafetensorsFolder(dir);
   try {
     const hasHead = 'score.weight' in weights;

@@ -6,7 +6,8 @@ import type { Device } from '../backend/backend.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import { loadTrainerCheckpoint, resumeCheckpointFolder, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, yieldToEventLoop, StoppableTrainer } from './trainer-checkpoint.js';
-import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { ChatMessage, Tokenizer } from '../io/tokenizers/types.js';
+import { encodePrompt, isMessageList, type Completion, type Prompt, promptText } from '../io/tokenizers/conversation.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
 import type { LoraConfigOptions } from '../nn/lora.js';
 import type { PeftModel } from '../nn/peft-model.js';
@@ -16,6 +17,7 @@ import { RandomGenerator, tensor } from '../ops/creation.js';
 import { getFloat32MatmulPrecision } from '../ops/matmul.js';
 import { narrow } from '../ops/shape.js';
 import { generate } from '../generate/generate.js';
+import { stopTokenIds, withoutStopToken } from '../generate/stop-tokens.js';
 import type { AdamW } from '../optim/adamw.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import { groupAdvantages } from '../rl/advantages.js';
@@ -31,9 +33,14 @@ import {
 } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
-/** A dataset row: the prompt text plus any columns the reward functions read (e.g. `answer`). */
+/**
+ * A dataset row: the prompt plus any columns the reward functions read (e.g. `answer`). The prompt is text, or
+ * a list of {role, content} messages (TRL's conversational format) rendered with the tokenizer's chat template
+ * and its generation prompt; the rewards then receive those message lists as prompts and each completion as
+ * `[{ role: 'assistant', content }]`.
+ */
 export interface PromptRow {
-  prompt: string;
+  prompt: Prompt;
   [column: string]: unknown;
 }
 
@@ -207,10 +214,14 @@ export class GRPOTrainer extends StoppableTrainer {
       throw new RangeError('GRPOTrainer: beta > 0 needs a reference model (pass refModel, or set beta 0)');
     }
     if (!Array.isArray(dataset) || dataset.length === 0) throw new RangeError('GRPOTrainer: the dataset is empty');
-    dataset.forEach((row, i) => {
-      if (!row || typeof row.prompt !== 'string') throw new TypeError(`GRPOTrainer: dataset row ${i} has no string 'prompt'`);
+    const promptTexts = [...dataset, ...evalDataset].map((row, i) => {
+      const where = i < dataset.length ? `dataset row ${i}` : `evalDataset row ${i - dataset.length}`;
+      if (!row || (typeof row.prompt !== 'string' && !isMessageList(row.prompt))) {
+        throw new TypeError(`GRPOTrainer: ${where} has no 'prompt' (text, or a list of {role, content} messages)`);
+      }
+      return promptText(tokenizer, row.prompt, `GRPOTrainer: ${where}: prompt`);
     });
-    checkUnknownCharacters('GRPOTrainer', tokenizer, [...dataset, ...evalDataset].map((row) => row.prompt), c.unknownCharacters);
+    checkUnknownCharacters('GRPOTrainer', tokenizer, promptTexts, c.unknownCharacters);
     this.data = new DataOrder(dataset.length, c.seed);
     this.generator = new RandomGenerator(c.seed);
     ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('GRPOTrainer', model, c.peftConfig));
@@ -271,25 +282,42 @@ export class GRPOTrainer extends StoppableTrainer {
     return this.config.bf16 ? 'medium' : getFloat32MatmulPrecision();
   }
 
-  // Samples `repeat` completions of each row's prompt and decodes them (the trailing EOS dropped).
+  // Samples `repeat` completions of each row's prompt and decodes them (the trailing stop token dropped). Generation
+  // stops at the model's generation_config.json EOS ids and the tokenizer's.
   private sample(rows: readonly PromptRow[], repeat: number, precision: Float32MatmulPrecision) {
     const c = this.config;
-    const promptIds = rows.map((r) => this.tokenizer.encode(r.prompt));
+    const promptIds = rows.map((r) => encodePrompt(this.tokenizer, r.prompt));
     const repeated = promptIds.flatMap((p) => Array.from({ length: repeat }, () => p));
-    const eos = this.tokenizer.eosTokenId;
+    const stops = stopTokenIds(this.model, this.tokenizer);
     const gen = generate(this.model, repeated, {
       maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topP: c.topP, topK: c.topK ?? undefined,
-      minP: c.minP ?? undefined, eosTokenId: eos, kvCacheDtype: c.bf16 ? 'bfloat16' : 'float32',
+      minP: c.minP ?? undefined, eosTokenId: stops, kvCacheDtype: c.bf16 ? 'bfloat16' : 'float32',
       generator: this.generator, matmulPrecision: precision,
     });
     const completionIds = gen.completionIds.map((ids, i) => ids.slice(0, gen.completionLengths[i]));
-    const completions = completionIds.map((ids) => this.tokenizer.decode(eos !== null && ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
-    const inputs: RewardArgs = { prompts: rows.flatMap((r) => Array.from({ length: repeat }, () => r.prompt)), completions, completionIds };
+    const texts = completionIds.map((ids) => this.tokenizer.decode(withoutStopToken(ids, stops)));
+    const rowOf = (i: number) => rows[Math.floor(i / repeat)];
+    // TRL's conversational completions: one assistant message, which continues a final assistant message of the
+    // prompt (that message then leaves the prompt the rewards see).
+    const prompts: Prompt[] = [];
+    const completions: Completion[] = texts.map((text, i) => {
+      const prompt = rowOf(i).prompt;
+      if (!isMessageList(prompt)) {
+        prompts.push(prompt);
+        return text;
+      }
+      const last = prompt[prompt.length - 1];
+      const continued = last.role === 'assistant';
+      prompts.push(continued ? prompt.slice(0, -1) : prompt);
+      return [{ role: 'assistant', content: (continued ? last.content : '') + text } satisfies ChatMessage];
+    });
+    const promptTexts = rows.flatMap((r) => Array.from({ length: repeat }, () => promptText(this.tokenizer, r.prompt)));
+    const inputs: RewardArgs = { prompts, completions, completionIds };
     // Every column any row of the batch has (rows of a mixed dataset may lack some; theirs read null).
     const columns = new Set(rows.flatMap((r) => Object.keys(r)));
     columns.delete('prompt');
     for (const key of columns) inputs[key] = rows.flatMap((r) => Array.from({ length: repeat }, () => (key in r ? r[key] : null)));
-    return { promptIds, repeated, gen, completionIds, inputs };
+    return { promptIds, repeated, gen, completionIds, inputs, promptTexts, texts };
   }
 
   /** Samples one completion per eval prompt and logs the weighted reward and each function's mean. */
@@ -318,7 +346,7 @@ export class GRPOTrainer extends StoppableTrainer {
     const G = c.numGenerations;
     const started = performance.now();
     const rows = this.nextRows(c.generationBatchSize / G);
-    const { promptIds, repeated, gen, completionIds, inputs } = this.sample(rows, G, precision);
+    const { promptIds, repeated, gen, completionIds, inputs, promptTexts, texts } = this.sample(rows, G, precision);
     const eos = this.tokenizer.eosTokenId;
     const generationTime = performance.now() - started;
     const N = repeated.length;
@@ -420,7 +448,7 @@ export class GRPOTrainer extends StoppableTrainer {
     });
     if (this.step % c.logEvery === 0) {
       this.logger.write(log);
-      if (c.logCompletions) this.logCompletions(inputs, perFunction, adv.advantages);
+      if (c.logCompletions) this.logCompletions(promptTexts, texts, perFunction, adv.advantages);
       this.callbacks.onStep?.(log);
     }
     if (c.evalEvery && this.step % c.evalEvery === 0) await this.evaluate();
@@ -428,10 +456,11 @@ export class GRPOTrainer extends StoppableTrainer {
     return log;
   }
 
-  private logCompletions(inputs: RewardArgs, perFunction: (number | null)[][], advantages: Float32Array): void {
-    const shown = Math.min(inputs.completions.length, this.config.numCompletionsToPrint ?? Infinity);
+  // As TRL's log_completions: the prompt and completion as text (a conversation's prompt rendered by the template).
+  private logCompletions(prompts: string[], completions: string[], perFunction: (number | null)[][], advantages: Float32Array): void {
+    const shown = Math.min(completions.length, this.config.numCompletionsToPrint ?? Infinity);
     const records = Array.from({ length: shown }, (_, i) => {
-      const record: LogRecord = { step: this.step, prompt: inputs.prompts[i], completion: inputs.completions[i] };
+      const record: LogRecord = { step: this.step, prompt: prompts[i], completion: completions[i] };
       this.rewardFuncs.forEach((fn, f) => { record[`rewards/${rewardName(fn, f)}`] = perFunction[f][i]; });
       record.advantage = advantages[i];
       return record;

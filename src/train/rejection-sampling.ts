@@ -1,7 +1,9 @@
 // Rejection sampling (DeepSeek-R1 stage 3): sample k completions per prompt from a policy, keep the
 // correct and well-formed ones (optionally only the shortest correct one per prompt), and write them as a
 // JSONL SFT dataset.
-import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { ChatMessage, Tokenizer } from '../io/tokenizers/types.js';
+import { encodePrompt, type Prompt } from '../io/tokenizers/conversation.js';
+import { stopTokenIds, withoutStopToken } from '../generate/stop-tokens.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
@@ -17,8 +19,8 @@ export interface RejectionSampleOptions {
   temperature?: number;
   topP?: number;
   maxNewTokens: number;
-  /** Whether a completion solves the row (e.g. its extracted answer equals row.answer). */
-  isCorrect: (completion: string, row: { prompt: string; [column: string]: unknown }) => boolean;
+  /** Whether a completion (its text) solves the row (e.g. its extracted answer equals row.answer). */
+  isCorrect: (completion: string, row: { prompt: Prompt; [column: string]: unknown }) => boolean;
   isWellFormed?: (completion: string) => boolean;
   /** Keep only the shortest accepted completion of each prompt. Default false. */
   shortestOnly?: boolean;
@@ -41,14 +43,27 @@ export interface RejectionSampleOptions {
   outputFile?: string;
 }
 
-export interface RejectionSampleResult {
-  examples: { prompt: string; completion: string }[];
+/**
+ * A kept sample as an SFT example: text for a text prompt; for a conversational prompt (a message list, rendered
+ * with the chat template) the prompt's messages and `[{ role: 'assistant', content }]`, TRL's conversational
+ * prompt-completion format.
+ */
+export type SampledExample<P extends Prompt = Prompt> = P extends string
+  ? { prompt: string; completion: string }
+  : { prompt: ChatMessage[]; completion: ChatMessage[] };
+
+export interface RejectionSampleResult<P extends Prompt = Prompt> {
+  examples: SampledExample<P>[];
   sampled: number;
   accepted: number;
 }
 
-export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, rows: readonly { prompt: string; [column: string]: unknown }[],
-  options: RejectionSampleOptions): RejectionSampleResult {
+/**
+ * Samples k completions of each row's prompt (text, or a conversation rendered with the chat template's
+ * generation prompt) until the model's stop tokens (stopTokenIds), and keeps the accepted ones.
+ */
+export function rejectionSample<R extends { prompt: Prompt; [column: string]: unknown }>(model: LlamaForCausalLM, tokenizer: Tokenizer, rows: readonly R[],
+  options: RejectionSampleOptions): RejectionSampleResult<R['prompt']> {
   const k = options.k ?? 4;
   if (!Number.isInteger(k) || k < 1 || k > MAX_SAMPLES_PER_PROBLEM) throw new RangeError(`rejectionSample: k must be an integer in [1, ${MAX_SAMPLES_PER_PROBLEM}], got ${k}`);
   if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('rejectionSample: give seed or generator, not both');
@@ -57,21 +72,21 @@ export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, r
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`rejectionSample: ${name} must be an integer >= 1, got ${String(v)}`);
   }
   if (options.device !== undefined) model.to(resolveDevice(options.device));
-  const eos = tokenizer.eosTokenId;
+  const stops = stopTokenIds(model, tokenizer);
   const prompts = rows.flatMap((r) => Array.from({ length: k }, () => r));
-  const examples: { prompt: string; completion: string }[] = [];
+  const examples: SampledExample[] = [];
   let accepted = 0;
   const kept = new Map<number, string[]>();
   for (let i = 0; i < prompts.length; i += batch) {
     const chunk = prompts.slice(i, i + batch);
-    const out = generate(model, chunk.map((r) => tokenizer.encode(r.prompt)), {
-      maxNewTokens: options.maxNewTokens, temperature: options.temperature ?? 1, topP: options.topP ?? 1, eosTokenId: eos,
+    const out = generate(model, chunk.map((r, j) => encodePrompt(tokenizer, r.prompt, `rejectionSample: row ${Math.floor((i + j) / k)}: prompt`)), {
+      maxNewTokens: options.maxNewTokens, temperature: options.temperature ?? 1, topP: options.topP ?? 1, eosTokenId: stops,
       seed: options.seed === undefined ? undefined : options.seed + i, generator: options.generator, kvCacheDtype: options.kvCacheDtype,
       matmulPrecision: options.matmulPrecision,
     });
     out.completionIds.forEach((ids, j) => {
       const used = ids.slice(0, out.completionLengths[j]);
-      const text = tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used);
+      const text = tokenizer.decode(withoutStopToken(used, stops));
       const row = chunk[j];
       if (out.truncated[j] || !options.isCorrect(text, row) || (options.isWellFormed && !options.isWellFormed(text))) return;
       accepted++;
@@ -82,8 +97,11 @@ export function rejectionSample(model: LlamaForCausalLM, tokenizer: Tokenizer, r
   }
   for (const [index, texts] of [...kept.entries()].sort((a, b) => a[0] - b[0])) {
     const chosen = options.shortestOnly ? [texts.reduce((a, b) => (b.length < a.length ? b : a))] : texts;
-    for (const completion of chosen) examples.push({ prompt: rows[index].prompt, completion });
+    const prompt = rows[index].prompt;
+    for (const completion of chosen) {
+      examples.push(typeof prompt === 'string' ? { prompt, completion } : { prompt, completion: [{ role: 'assistant', content: completion }] });
+    }
   }
   if (options.outputFile) writeFileAtomic(options.outputFile, examples.map((e) => JSON.stringify(e)).join('\n') + (examples.length ? '\n' : ''));
-  return { examples, sampled: prompts.length, accepted };
+  return { examples: examples as SampledExample<R['prompt']>[], sampled: prompts.length, accepted };
 }

@@ -6,7 +6,8 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
 import { readJsonl } from '../io/jsonl.js';
-import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { ChatMessage, Tokenizer } from '../io/tokenizers/types.js';
+import { checkMessages, isMessageList } from '../io/tokenizers/conversation.js';
 import type { LlamaForSequenceClassification } from '../nn/sequence-classification.js';
 import type { LoraConfigOptions } from '../nn/lora.js';
 import type { PeftModel } from '../nn/peft-model.js';
@@ -26,13 +27,14 @@ import {
 } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
-/** One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). */
-export interface PreferencePair {
-  prompt: string;
-  chosen: string;
-  rejected: string;
-  margin?: number;
-}
+/**
+ * One preference: the response `chosen` is better than `rejected` for `prompt` (by at least `margin`). As text,
+ * or in TRL's conversational format: chosen and rejected are message lists (the assistant's turns), after the
+ * prompt's messages when given (else they hold the whole conversation), each rendered whole with the chat template.
+ */
+export type PreferencePair =
+  | { prompt: string; chosen: string; rejected: string; margin?: number }
+  | { prompt?: ChatMessage[]; chosen: ChatMessage[]; rejected: ChatMessage[]; margin?: number };
 
 /**
  * Mean Bradley-Terry loss over pairs: -log sigmoid(chosen - rejected - margin), computed stably as
@@ -96,9 +98,13 @@ const REWARD_FIELDS: Record<keyof RewardConfig, FieldSpec> = {
   ...TRAINING_ARGS_FIELDS,
 };
 
-/** Reads a preference JSONL file (string prompt, chosen, rejected; optional number margin); bad lines are named by line number. */
+/**
+ * Reads a preference JSONL file: prompt, chosen, rejected as text, or as {role, content} message lists (the prompt
+ * optional then); optional number margin. Bad lines are named by line number; RewardTrainer checks that a row's
+ * fields are all text or all conversations.
+ */
 export function readPreferenceJsonl(file: string, limit?: number): PreferencePair[] {
-  return readJsonl(file, { columns: { prompt: 'string', chosen: 'string', rejected: 'string', margin: { type: 'number', optional: true } }, limit }) as unknown as PreferencePair[];
+  return readJsonl(file, { columns: { prompt: { type: 'chat', optional: true }, chosen: 'chat', rejected: 'chat', margin: { type: 'number', optional: true } }, limit }) as unknown as PreferencePair[];
 }
 
 interface TokenizedPair { chosen: number[]; rejected: number[]; margin: number }
@@ -161,14 +167,27 @@ export class RewardTrainer extends StoppableTrainer {
   }
 
   private tokenize(p: PreferencePair, i: number, where: string): TokenizedPair {
-    if (!p || typeof p !== 'object' || typeof p.prompt !== 'string' || typeof p.chosen !== 'string' || typeof p.rejected !== 'string') {
-      throw new TypeError(`RewardTrainer: ${where} pair ${i} needs string fields 'prompt', 'chosen' and 'rejected'`);
+    if (p && typeof p === 'object' && isMessageList(p.chosen)) {
+      const name = `RewardTrainer: ${where} pair ${i}`;
+      const prompt = p.prompt === undefined ? [] : checkMessages(`${name}: prompt (with conversational chosen/rejected)`, p.prompt);
+      const chosen = checkMessages(`${name}: chosen`, p.chosen);
+      const rejected = checkMessages(`${name}: rejected`, p.rejected);
+      const seq = (response: ChatMessage[]) => rewardModelInput(this.tokenizer, prompt.length ? prompt : '', response, this.config.appendEos, this.config.maxLength);
+      return { chosen: seq(chosen), rejected: seq(rejected), margin: this.margin(p, i, where) };
     }
+    if (!p || typeof p !== 'object' || typeof p.prompt !== 'string' || typeof p.chosen !== 'string' || typeof p.rejected !== 'string') {
+      throw new TypeError(`RewardTrainer: ${where} pair ${i} needs string fields 'prompt', 'chosen' and 'rejected' (or chosen and rejected as lists of {role, content} messages)`);
+    }
+    const text = p as { prompt: string; chosen: string; rejected: string };
+    const seq = (response: string) => rewardModelInput(this.tokenizer, text.prompt, response, this.config.appendEos, this.config.maxLength);
+    return { chosen: seq(text.chosen), rejected: seq(text.rejected), margin: this.margin(p, i, where) };
+  }
+
+  private margin(p: PreferencePair, i: number, where: string): number {
     if (p.margin !== undefined && (typeof p.margin !== 'number' || !Number.isFinite(p.margin))) {
       throw new TypeError(`RewardTrainer: ${where} pair ${i}: 'margin' must be a finite number, got ${JSON.stringify(p.margin)}`);
     }
-    const seq = (response: string) => rewardModelInput(this.tokenizer, p.prompt, response, this.config.appendEos, this.config.maxLength);
-    return { chosen: seq(p.chosen), rejected: seq(p.rejected), margin: p.margin ?? 0 };
+    return p.margin ?? 0;
   }
 
   // Scores chosen and rejected of `pairs` in one right-padded forward: { chosen (B), rejected (B), margin (B) | null }.

@@ -4,7 +4,8 @@
 import type { Device } from '../backend/backend.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
-import type { Tokenizer } from '../io/tokenizers/types.js';
+import type { ChatMessage, Tokenizer } from '../io/tokenizers/types.js';
+import { checkMessages, conversationText, isMessageList } from '../io/tokenizers/conversation.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint, type TrainerParts, type TrainOptions, trainStepwise, StoppableTrainer } from './trainer-checkpoint.js';
 import { causalLMLoss, type LlamaForCausalLM } from '../nn/llama.js';
 import type { LoraConfigOptions } from '../nn/lora.js';
@@ -22,10 +23,16 @@ import {
   clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
 } from './training-args.js';
 
-export interface SFTExample {
-  prompt: string;
-  completion: string;
-}
+/**
+ * An SFT example, in TRL's dataset formats: prompt-completion text; conversational prompt-completion (both message
+ * lists: the prompt is rendered with the chat template's generation prompt, the whole conversation without, and
+ * completionOnlyLoss masks the prompt's tokens); or conversational language modeling (`messages`, rendered whole,
+ * loss on every token, as TRL's default). Conversations take no appended EOS: the template ends each turn.
+ */
+export type SFTExample =
+  | { prompt: string; completion: string }
+  | { prompt: ChatMessage[]; completion: ChatMessage[] }
+  | { messages: ChatMessage[] };
 
 /** SFT options (TRL's SFTConfig in camelCase), plus the AdamW, warmup-ratio and checkpoint-limit options shared by every trainer (TrainingArgs). */
 export interface SFTConfig extends TrainingArgs {
@@ -43,7 +50,7 @@ export interface SFTConfig extends TrainingArgs {
   maxGradNorm: number;
   /** Loss on completion tokens only (TRL's completion_only_loss). Default true. */
   completionOnlyLoss: boolean;
-  /** Append the tokenizer's EOS to every completion. Default true. */
+  /** Append the tokenizer's EOS to every text completion (conversations end with the chat template's end of turn). Default true. */
   appendEos: boolean;
   maxLength: number | null;
   /** Concatenate examples into rows of exactly maxLength tokens (TRL's packing). Needs maxLength. Default false. */
@@ -126,10 +133,23 @@ export class SFTTrainer extends StoppableTrainer {
     if (c.packing && c.maxLength === null) throw new RangeError('SFTTrainer: packing needs maxLength (the length of each packed row)');
     // The LoRA config is checked here, with the rest; the model is wrapped only once every check has passed.
     trainerLoraConfig('SFTTrainer', model, c.peftConfig);
-    const sequences = dataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
+    const texts: string[] = [];
+    let mismatches = 0;
+    const sequence = (e: SFTExample, where: string) => {
+      const t = this.tokenize(e, where);
+      texts.push(...t.texts);
+      if (t.mismatch) mismatches++;
+      return labeledSequence(t, c.completionOnlyLoss);
+    };
+    const sequences = dataset.map((e, i) => sequence(e, `example ${i}`));
     this.trainSet = c.packing ? packSequences(sequences, c.maxLength!) : sequences;
-    this.evalSet = evalDataset.map((e, i) => labeledSequence(this.tokenize(e, i), c.completionOnlyLoss));
-    checkUnknownCharacters('SFTTrainer', tokenizer, [...dataset, ...evalDataset].flatMap((e) => [e.prompt, e.completion]), c.unknownCharacters);
+    this.evalSet = evalDataset.map((e, i) => sequence(e, `eval example ${i}`));
+    if (mismatches > 0) {
+      process.emitWarning(`SFTTrainer: in ${mismatches} conversational example${mismatches === 1 ? '' : 's'} the tokens of the prompt (rendered with the ` +
+        'generation prompt) are not a prefix of the whole conversation\'s; the completion is taken to start at the prompt\'s length anyway, as TRL does',
+      { code: 'THINKGRAD_CHAT_TEMPLATE_PREFIX' });
+    }
+    checkUnknownCharacters('SFTTrainer', tokenizer, texts, c.unknownCharacters);
     ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('SFTTrainer', model, c.peftConfig));
     this.device = placeOnTrainerDevice(c, this.model);
     this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
@@ -143,14 +163,32 @@ export class SFTTrainer extends StoppableTrainer {
     return this.step;
   }
 
-  private tokenize(e: SFTExample, i: number): TokenizedExample {
-    if (!e || typeof e.prompt !== 'string' || typeof e.completion !== 'string') {
-      throw new TypeError(`SFTTrainer: example ${i} needs string fields 'prompt' and 'completion'`);
+  // Token ids of one example as TRL's SFTTrainer tokenizes each dataset format; `texts` are what the unknown-character
+  // check reads, `mismatch` whether a conversation's prompt tokens are not a prefix of the whole one's.
+  private tokenize(e: SFTExample, where: string): TokenizedExample & { texts: string[]; mismatch: boolean } {
+    const tok = this.tokenizer;
+    const noSpecial = { addSpecialTokens: false };
+    if (e && typeof e === 'object' && 'messages' in e && e.messages !== undefined) {
+      const text = conversationText(tok, checkMessages(`SFTTrainer: ${where}: messages`, e.messages));
+      return { promptIds: [], completionIds: tok.encode(text, noSpecial), texts: [text], mismatch: false };
     }
-    const eos = this.tokenizer.eosTokenId;
-    const completionIds = this.tokenizer.encode(e.completion, { addSpecialTokens: false });
+    const row = e as { prompt?: unknown; completion?: unknown } | null;
+    if (row && isMessageList(row.prompt)) {
+      const prompt = checkMessages(`SFTTrainer: ${where}: prompt`, row.prompt);
+      const completion = checkMessages(`SFTTrainer: ${where}: completion (a conversational prompt needs a conversational completion)`, row.completion);
+      const promptIds = tok.encode(tok.applyChatTemplate(prompt, { addGenerationPrompt: true }), noSpecial);
+      const text = conversationText(tok, [...prompt, ...completion]);
+      const ids = tok.encode(text, noSpecial);
+      const mismatch = promptIds.some((id, k) => ids[k] !== id);
+      return { promptIds: ids.slice(0, promptIds.length), completionIds: ids.slice(promptIds.length), texts: [text], mismatch };
+    }
+    if (!row || typeof row.prompt !== 'string' || typeof row.completion !== 'string') {
+      throw new TypeError(`SFTTrainer: ${where} needs string fields 'prompt' and 'completion', both as lists of {role, content} messages, or 'messages'`);
+    }
+    const eos = tok.eosTokenId;
+    const completionIds = tok.encode(row.completion, noSpecial);
     if (this.config.appendEos && eos !== null) completionIds.push(eos);
-    return { promptIds: this.tokenizer.encode(e.prompt), completionIds };
+    return { promptIds: tok.encode(row.prompt), completionIds, texts: [row.prompt, row.completion], mismatch: false };
   }
 
   private padId(): number {

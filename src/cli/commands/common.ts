@@ -234,7 +234,9 @@ const DATA_FIELDS: Record<keyof DataSpec, FieldSpec> = {
 
 /**
  * Rows with prompt/completion (sft), prompt + columns (grpo, rm, generate), prompt + answer from the training
- * split (problems: sample, distill's prompts) or prompt + answer from the held-out split (eval). Only 'eval'
+ * split (problems: sample, distill's prompts) or prompt + answer from the held-out split (eval). The prompts of
+ * grpo, rm, generate, eval and problems rows may be conversations (lists of {role, content} messages), and sft
+ * rows prompt/completion conversations or `messages`. Only 'eval'
  * defaults to the held-out split; the others read it only when a config names `"split": "heldout"`, so
  * evaluation problems never leak into training data by default.
  */
@@ -251,7 +253,13 @@ export function loadData(src: string, field: string, spec: unknown, kind: DataKi
   if (s.path && s.task) throw new ConfigError(`${src}: field '${field}' has both "path" and "task"; give one`);
   if (s.path) {
     for (const k of ['split', 'count', 'noise'] as const) if (typeof spec === 'object' && (spec as Json)[k] !== undefined) throw new ConfigError(`${src}: field '${field}.${k}' only applies to "task"`);
-    const own: Record<string, ColumnType> = kind === 'sft' ? { prompt: 'string', completion: 'string' } : kind === 'eval' || kind === 'problems' ? { prompt: 'string', answer: 'scalar' } : { prompt: 'string' };
+    // Prompts may be conversations (TRL's format) wherever the command feeds them to a trainer, generate or evaluation.
+    // An SFT file is in one of TRL's formats, which its first row tells: prompt/completion, or messages.
+    const sftColumns = (): Record<string, ColumnType> => {
+      const first = named(`${src}: field '${field}'`, () => readJsonl(s.path, { limit: 1 }))[0];
+      return first.messages !== undefined && first.prompt === undefined ? { messages: 'chat' } : { prompt: 'chat', completion: 'chat' };
+    };
+    const own: Record<string, ColumnType> = kind === 'sft' ? sftColumns() : kind === 'eval' || kind === 'problems' ? { prompt: 'chat', answer: 'scalar' } : { prompt: 'chat' };
     const rows = named(`${src}: field '${field}'`, () => readJsonl(s.path, { columns: { ...columns, ...own }, limit: s.limit ?? undefined }));
     return { rows, description: `${s.path} (${rows.length} rows)`, answerFormat: 'r1' };
   }

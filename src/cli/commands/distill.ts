@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { readJsonl, writeJsonl } from '../../io/jsonl.js';
 import { loadPretrained } from '../../io/pretrained.js';
-import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
+import { SFTTrainer, type SFTConfig, type SFTExample } from '../../train/sft.js';
 import { buildModel, checkOutput, checkTopLevel, ConfigError, createOutput, expectString, firstLast, fmt, type Interruption, loadData, MODEL_FIELDS, named, pct, printTable,
   resumeCheckpoint, type AnswerFormat, type RunOptions } from './common.js';
 import { chunkedEvaluate, loadEvalSpec } from './grpo.js';
@@ -14,6 +14,11 @@ import { sampleInChunks, samplingSpec } from './sample.js';
 import { runSftTraining, sftReport, trainerOptions } from './sft.js';
 import * as fs from 'node:fs';
 import { CharTokenizer, loadTokenizer } from '../../io/tokenizers/index.js';
+import { encodePrompt, isMessageList, type Prompt } from '../../io/tokenizers/conversation.js';
+
+// An example in the prompt's format (text or conversational) that only lets the SFT trainer check its config.
+const throwawayExample = (prompt: Prompt): SFTExample =>
+  (isMessageList(prompt) ? { prompt, completion: [{ role: 'assistant', content: '' }] } : { prompt, completion: '' });
 
 export const DISTILL_HELP = `thinkgrad distill --config run.json: SFT a student on a teacher's rejection-sampled completions
 
@@ -66,7 +71,7 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
   if (c.data !== undefined) for (const k of ['prompts', 'sampling']) if (c[k] !== undefined) throw new ConfigError(`${src}: field '${k}' only applies with 'teacher'`);
   const trainerConfig = trainerOptions<SFTConfig>(src, c, out);
   let teacherPlan: { dir: string; rows: Record<string, unknown>[]; format: AnswerFormat; spec: ReturnType<typeof samplingSpec>; description: string } | null = null;
-  let data: { prompt: string; completion: string }[] = [];
+  let data: SFTExample[] = [];
   let dataDescription = '';
   if (c.teacher !== undefined) {
     const dir = expectString(src, 'teacher', c.teacher);
@@ -85,12 +90,12 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
   const student = buildModel(src, c);
   try {
     if (teacherPlan && resumeFrom && fs.existsSync(samplesFile)) {
-      data = named(`--resume: ${samplesFile}`, () => readJsonl(samplesFile, { columns: { prompt: 'string', completion: 'string' } })) as typeof data;
+      data = named(`--resume: ${samplesFile}`, () => readJsonl(samplesFile, { columns: { prompt: 'chat', completion: 'chat' } })) as typeof data;
       dataDescription = `${data.length} teacher samples from ${teacherPlan.dir} (read back from ${samplesFile})`;
     } else if (teacherPlan) {
       const plan = teacherPlan;
       // Check the trainer config now, not after minutes of sampling (a throwaway trainer that writes nothing).
-      named(`${src}: field 'trainer'`, () => new SFTTrainer(student.model, student.tokenizer, [{ prompt: plan.rows[0].prompt as string, completion: '' }], { ...trainerConfig, outputDir: null }));
+      named(`${src}: field 'trainer'`, () => new SFTTrainer(student.model, student.tokenizer, [throwawayExample(plan.rows[0].prompt as Prompt)], { ...trainerConfig, outputDir: null }));
       const teacher = named(`${src}: field 'teacher'`, () => loadPretrained(plan.dir));
       try {
         // The teacher samples where the student trains (the throwaway trainer above placed the student there).
@@ -98,7 +103,7 @@ export async function distillCommand(config: unknown, opts: RunOptions = {}): Pr
         const tok = named(`${src}: field 'teacher'`, () => loadTokenizer(plan.dir));
         // Check the student can read the teacher's text before sampling (a char tokenizer without <unk> would throw later).
         if (student.tokenizer instanceof CharTokenizer && student.tokenizer.unkTokenId === null) {
-          named(`${src}: the student's tokenizer`, () => plan.rows.forEach((r) => student.tokenizer.encode(r.prompt as string)));
+          named(`${src}: the student's tokenizer`, () => plan.rows.forEach((r) => encodePrompt(student.tokenizer, r.prompt as Prompt)));
         }
         const r = sampleInChunks('teacher samples', teacher, tok, plan.rows, plan.spec, plan.format, null);
         if (r.examples.length === 0) throw new ConfigError(`${src}: the teacher ${plan.dir} produced no accepted samples out of ${r.sampled}; nothing to distill`);

@@ -13,7 +13,7 @@ export const EVAL_HELP = `thinkgrad eval --config run.json: pass@1, cons@k and g
 
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the model to evaluate (usually a trained output/model)
-  data          required: a JSONL file with columns prompt (string) and answer (string or number),
+  data          required: a JSONL file with columns prompt (text, or {role, content} messages) and answer (string or number),
                 or {"task": "addition"} (the 128 held-out problems; "count" takes fewer)
   k             samples per problem (default 8)
   temperature   sampling temperature (default 0.6)

@@ -3,6 +3,8 @@
 import * as path from 'node:path';
 import { writeJsonl } from '../../io/jsonl.js';
 import { generate } from '../../generate/generate.js';
+import { stopTokenIds, withoutStopToken } from '../../generate/stop-tokens.js';
+import { encodePrompt, type Prompt, promptText } from '../../io/tokenizers/conversation.js';
 import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
@@ -13,7 +15,8 @@ export const GENERATE_HELP = `thinkgrad generate --config run.json: sample compl
 
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the model to sample from
-  prompts     required: a list of strings, a JSONL file with a string column prompt ({"path": F, "limit": N}),
+  prompts     required: a list of strings, a JSONL file ({"path": F, "limit": N}) with a column prompt
+              (text or {role, content} messages),
               or {"task": "addition", "count": N, "split": "heldout"}
   sampling    {"maxNewTokens": (required), "temperature": 1, "topP": 1, "topK": null, "minP": null,
                "greedy": false, "numReturnSequences": 1, "seed": 0, "batchSize": 256, "bf16": false}
@@ -40,7 +43,8 @@ export const FIELDS = [...MODEL_FIELDS, 'prompts', 'sampling', 'device', 'output
 
 export interface GenerateCommandResult {
   output: string;
-  completions: { prompt: string; completion: string; tokens: number; stop: string }[];
+  /** Each prompt as given (text, or a conversation), its completion's text. */
+  completions: { prompt: Prompt; completion: string; tokens: number; stop: string }[];
 }
 
 /** Runs `thinkgrad generate` on a parsed config object. */
@@ -50,44 +54,44 @@ export async function generateCommand(config: unknown, opts: RunOptions = {}): P
   const out = checkOutput(src, c);
   const s = options<GenSpec>(src, 'sampling', c.sampling, GEN_FIELDS, GEN_DEFAULTS);
   if (s.maxNewTokens === null) throw new ConfigError(`${src}: missing required field 'sampling.maxNewTokens'`);
-  let prompts: string[];
+  let prompts: Prompt[];
   if (Array.isArray(c.prompts)) {
     if (c.prompts.length === 0) throw new ConfigError(`${src}: field 'prompts' is empty`);
     c.prompts.forEach((p, i) => { if (typeof p !== 'string' || p === '') throw new ConfigError(`${src}: field 'prompts[${i}]' must be a non-empty string, got ${JSON.stringify(p)}`); });
     prompts = c.prompts as string[];
   } else {
-    prompts = loadData(src, 'prompts', c.prompts, 'prompts').rows.map((r) => r.prompt as string);
+    prompts = loadData(src, 'prompts', c.prompts, 'prompts').rows.map((r) => r.prompt as Prompt);
   }
   const loaded = buildModel(src, c);
   try {
     const { model, tokenizer } = loaded;
     const device = placeModel(src, c, model);
     const encoded = named(`${src}: field 'prompts'`, () => prompts.map((p, i) => {
-      const ids = tokenizer.encode(p);
+      const ids = encodePrompt(tokenizer, p);
       if (ids.length === 0) throw new Error(`prompt ${i} encodes to no tokens`);
       if (ids.length + s.maxNewTokens! > model.config.maxPositionEmbeddings) throw new Error(`prompt ${i} (${ids.length} tokens) + maxNewTokens ${s.maxNewTokens} exceeds the model's ${model.config.maxPositionEmbeddings} positions`);
       return ids;
     }));
     createOutput(out, 'generate', c);
     const all = encoded.flatMap((ids, i) => Array.from({ length: s.numReturnSequences }, () => ({ ids, prompt: prompts[i] })));
-    const eos = tokenizer.eosTokenId;
+    const stops = stopTokenIds(model, tokenizer);
     const completions: GenerateCommandResult['completions'] = [];
     const bar = new ProgressBar('generate', all.length);
     for (let i = 0; i < all.length; i += s.batchSize) {
       const part = all.slice(i, i + s.batchSize);
       const r = withFloat32MatmulPrecision(s.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => generate(model, part.map((p) => p.ids), {
-        maxNewTokens: s.maxNewTokens!, eosTokenId: eos, seed: s.seed + i, kvCacheDtype: s.bf16 ? 'bfloat16' : 'float32',
+        maxNewTokens: s.maxNewTokens!, eosTokenId: stops, seed: s.seed + i, kvCacheDtype: s.bf16 ? 'bfloat16' : 'float32',
         ...(s.greedy ? { greedy: true } : { temperature: s.temperature, topP: s.topP, ...(s.topK !== null ? { topK: s.topK } : {}), ...(s.minP !== null ? { minP: s.minP } : {}) }),
       }));
       r.completionIds.forEach((ids, j) => {
         const used = ids.slice(0, r.completionLengths[j]);
-        const text = tokenizer.decode(eos !== null && used[used.length - 1] === eos ? used.slice(0, -1) : used);
+        const text = tokenizer.decode(withoutStopToken(used, stops));
         completions.push({ prompt: part[j].prompt, completion: text, tokens: r.completionLengths[j], stop: r.stopReasons[j] });
       });
       bar.update(Math.min(all.length, i + s.batchSize));
     }
     writeJsonl(path.join(out, 'completions.jsonl'), completions);
-    const shown = completions.slice(0, 20).map((x) => [x.prompt, x.completion, x.tokens, x.stop]);
+    const shown = completions.slice(0, 20).map((x) => [promptText(tokenizer, x.prompt), x.completion, x.tokens, x.stop]);
     const meanLen = completions.reduce((a, x) => a + x.tokens, 0) / completions.length;
     writeReport(path.join(out, 'report.html'), 'thinkgrad generate', [{ title: `Completions (first ${shown.length} of ${completions.length})`, header: ['prompt', 'completion', 'tokens', 'stop'], rows: shown }],
       [{ title: 'Completion length (tokens)', xLabel: 'sample', series: [{ name: 'tokens', points: completions.map((x, i) => [i, x.tokens]) }] }],

@@ -21,7 +21,7 @@ export const GRPO_HELP = `thinkgrad grpo --config run.json: GRPO with rule-based
 
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the starting policy, as in thinkgrad sft (usually an SFT output/model)
-  data        required: a JSONL file with a string column prompt plus the columns the rewards read
+  data        required: a JSONL file with a column prompt (text, or TRL's list of {role, content} messages) plus the columns the rewards read
               (accuracy: answer; code: testCases; languageConsistency: language), or {"task": "addition", "count": N, "seed": S}
   rewards     required: [{"name": "accuracy"}, {"name": "format", "weight": 0.1, "options": {...}}]; names:
               accuracy, format, tagCount, languageConsistency, cosineScaledLength, softOverlongPunishment,
@@ -91,7 +91,7 @@ export function chunkedEvaluate(label: string | null, model: LlamaForCausalLM, t
   const chunk = Math.max(1, Math.floor(e.batchSize / e.k));
   const bar = label ? new ProgressBar(label, problems.length) : null;
   const acc = { passAt1: 0, consAtK: 0, greedyAccuracy: 0, formatRate: 0, meanLength: 0 };
-  const samples: { prompt: string; answer: string; completions: string[]; correct: boolean[] }[] = [];
+  const samples: { prompt: EvalProblem['prompt']; answer: string; completions: string[]; correct: boolean[] }[] = [];
   for (let i = 0; i < problems.length; i += chunk) {
     const part = problems.slice(i, i + chunk);
     const r = withFloat32MatmulPrecision(e.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => evaluatePolicy(model, tokenizer, part, {
@@ -120,7 +120,7 @@ export function loadEvalSpec(src: string, field: string | null, value: unknown, 
   const data = loadData(src, f('data'), raw.data, 'eval');
   const maxNewTokens = e.maxNewTokens ?? fallbackMaxNew;
   if (maxNewTokens === null) throw new ConfigError(`${src}: missing required field '${f('maxNewTokens')}'`);
-  const problems = data.rows.map((r) => ({ prompt: r.prompt as string, answer: String(r.answer) }));
+  const problems = data.rows.map((r) => ({ prompt: r.prompt as EvalProblem['prompt'], answer: String(r.answer) }));
   return { e, problems, maxNewTokens, format: (e.answerFormat || data.answerFormat) as AnswerFormat, description: data.description };
 }
 

@@ -21,8 +21,8 @@ Config fields (JSON):
                or a causal LM (e.g. an SFT output/model) whose decoder starts the reward model with a freshly
                initialized head (the log says so); its tokenizer.json unless 'tokenizer' is given; or
   modelConfig  LlamaConfig options for a fresh model, with 'tokenizer' (+ 'modelSeed'), as in thinkgrad sft
-  data         required: a JSONL file with string columns prompt, chosen, rejected and an optional number
-               column margin (loss -log sigmoid(r_chosen - r_rejected - margin)), or {"path": F, "limit": N}
+  data         required: a JSONL file with columns prompt, chosen, rejected (text, or TRL's conversational
+               {role, content} message lists) and an optional number column margin (loss -log sigmoid(r_chosen - r_rejected - margin)), or {"path": F, "limit": N}
   evalData     optional, same form: loss, pairwise accuracy and mean margin every trainer.evalEvery steps,
                before training and at the end
   trainer      RewardConfig options: maxSteps, batchSize (pairs per step), learningRate, warmupSteps,
@@ -50,7 +50,7 @@ Example run.json:
   thinkgrad rm --config run.json`;
 
 export const FIELDS = [...MODEL_FIELDS, 'headSeed', 'data', 'evalData', 'trainer', 'output', 'overwrite'];
-const PAIR_COLUMNS = { chosen: 'string', rejected: 'string', margin: { type: 'number', optional: true } } as const;
+const PAIR_COLUMNS = { chosen: 'chat', rejected: 'chat', margin: { type: 'number', optional: true } } as const;
 
 export interface RmResult {
   output: string;

@@ -7,7 +7,8 @@ import type { Tokenizer } from '../../io/tokenizers/types.js';
 import { getFloat32MatmulPrecision, withFloat32MatmulPrecision } from '../../ops/matmul.js';
 import { writeJsonl } from '../../io/jsonl.js';
 import type { LlamaForCausalLM } from '../../nn/llama.js';
-import { rejectionSample } from '../../train/rejection-sampling.js';
+import { rejectionSample, type SampledExample } from '../../train/rejection-sampling.js';
+import { completionText, type Prompt } from '../../io/tokenizers/conversation.js';
 import type { FieldSpec } from '../../train/config.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
@@ -18,7 +19,7 @@ export const SAMPLE_HELP = `thinkgrad sample --config run.json: rejection sampli
 
 Config fields (JSON):
   model | modelConfig + tokenizer (+ modelSeed)   the model to sample from (e.g. runs/grpo/model)
-  data        required: a JSONL file with columns prompt (string) and answer (string or number),
+  data        required: a JSONL file with columns prompt (text, or {role, content} messages) and answer (string or number),
               or {"task": "addition", "count": N, "seed": S} (training problems; the held-out ones only
               with "split": "heldout")
   sampling    {"k": 4, "temperature": 0.6, "topP": 0.95, "maxNewTokens": (required), "shortestOnly": false,
@@ -49,7 +50,8 @@ export const FIELDS = [...MODEL_FIELDS, 'data', 'sampling', 'device', 'output', 
 
 export interface SampleResult {
   output: string;
-  examples: { prompt: string; completion: string }[];
+  /** Kept samples: text rows, or conversational ones ({ prompt: messages, completion: [{ role: 'assistant', content }] }). */
+  examples: SampledExample[];
   sampled: number;
   accepted: number;
 }
@@ -68,12 +70,12 @@ export function sampleInChunks(label: string, model: LlamaForCausalLM, tokenizer
   const rules = answerRules(fmt);
   const chunk = Math.max(1, Math.floor(s.batchSize / s.k));
   const bar = new ProgressBar(label, rows.length);
-  const examples: { prompt: string; completion: string }[] = [];
+  const examples: SampledExample[] = [];
   const logs: Record<string, number>[] = [];
   let sampled = 0;
   let accepted = 0;
   for (let i = 0; i < rows.length; i += chunk) {
-    const part = rows.slice(i, i + chunk) as { prompt: string; answer: unknown }[];
+    const part = rows.slice(i, i + chunk) as { prompt: Prompt; answer: unknown }[];
     const r = withFloat32MatmulPrecision(s.bf16 ? 'medium' : getFloat32MatmulPrecision(), () => rejectionSample(model, tokenizer, part, {
       k: s.k, temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens, shortestOnly: s.shortestOnly, batchSize: s.batchSize, seed: s.seed + i * s.k,
       isCorrect: (c, row) => rules.correct(c, row.answer), isWellFormed: s.requireFormat ? rules.wellFormed : undefined,
@@ -83,7 +85,7 @@ export function sampleInChunks(label: string, model: LlamaForCausalLM, tokenizer
     sampled += r.sampled;
     accepted += r.accepted;
     const log = { step: logs.length + 1, prompts: Math.min(rows.length, i + chunk), acceptance_rate: r.accepted / r.sampled, cumulative_acceptance_rate: accepted / sampled,
-      mean_completion_chars: r.examples.length ? r.examples.reduce((a, e) => a + e.completion.length, 0) / r.examples.length : 0 };
+      mean_completion_chars: r.examples.length ? r.examples.reduce((a, e) => a + completionText(e.completion).length, 0) / r.examples.length : 0 };
     logs.push(log);
     if (logFile) fs.appendFileSync(logFile, JSON.stringify(log) + '\n');
     bar.update(log.prompts, `kept ${accepted}/${sampled}`);
@@ -106,7 +108,7 @@ export async function sampleCommand(config: unknown, opts: RunOptions = {}): Pro
     const r = sampleInChunks('sample', loaded.model, loaded.tokenizer, data.rows, s, (s.answerFormat || data.answerFormat) as AnswerFormat, path.join(out, 'sample_logs.jsonl'));
     writeJsonl(path.join(out, 'samples.jsonl'), r.examples);
     const seconds = (performance.now() - started) / 1000;
-    const prompts = new Set(r.examples.map((e) => e.prompt)).size;
+    const prompts = new Set(r.examples.map((e) => JSON.stringify(e.prompt))).size;
     const rows: (string | number)[][] = [['model', loaded.description], ['data', data.description], ['samples', `${r.sampled} (k = ${s.k}, T = ${s.temperature})`],
       ['kept', `${r.accepted} (${pct(r.accepted / r.sampled)})`], ['written', `${r.examples.length} examples from ${prompts} of ${data.rows.length} prompts`],
       ['device', device], ['wall time', `${seconds.toFixed(1)} s`], ['dataset', path.join(out, 'samples.jsonl')], ['report', path.join(out, 'report.html')]];

@@ -2,7 +2,7 @@
 // pairs. Writes the trained model (Hugging Face folder), checkpoints, sft_logs.jsonl and report.html.
 import * as path from 'node:path';
 import type { Device } from '../../backend/backend.js';
-import { SFTTrainer, type SFTConfig } from '../../train/sft.js';
+import { SFTTrainer, type SFTConfig, type SFTExample } from '../../train/sft.js';
 import type { LogRecord } from '../../train/logger.js';
 import { ProgressBar } from '../progress.js';
 import { writeReport } from '../report.js';
@@ -17,7 +17,8 @@ Config fields (JSON):
                numAttentionHeads, ...; vocabSize and special ids default to the tokenizer's), with
   tokenizer    {"type": "addition"}, {"type": "char", "chars": "..."} or a folder with tokenizer.json
   modelSeed    initialization seed of a fresh model (default 0)
-  data         required: a JSONL file with string columns prompt and completion, {"path": F, "limit": N},
+  data         required: a JSONL file ({"path": F, "limit": N}) with columns prompt and completion (text, or
+               both {role, content} message lists) or messages (a conversation, loss on every token),
                or the embedded task {"task": "addition", "count": 2000, "seed": 1, "noise": 0.5}
   evalData     optional, same form: evaluation loss every trainer.evalEvery steps and at the end
   trainer      SFTConfig options: maxSteps, batchSize, gradientAccumulationSteps, learningRate, warmupSteps,
@@ -66,8 +67,8 @@ export function trainerOptions<C>(src: string, c: Json, out: string): Partial<C>
 }
 
 /** Builds the trainer (validating its config) and runs it, from `resumeFrom` when given; shared by sft and distill. */
-export async function runSftTraining(src: string, label: string, loaded: LoadedModel, data: { prompt: string; completion: string }[],
-  evalData: { prompt: string; completion: string }[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string,
+export async function runSftTraining(src: string, label: string, loaded: LoadedModel, data: SFTExample[],
+  evalData: SFTExample[], trainerConfig: Partial<SFTConfig>, out: string, config: Json, command: string,
   resumeFrom: string | null = null, signal?: AbortSignal): Promise<SftResult> {
   // The trainer checks its config and data before it creates anything (its log file comes last).
   const trainer = named(`${src}: field 'trainer'`, () => new SFTTrainer(loaded.model, loaded.tokenizer, data, trainerConfig, {}, evalData));

@@ -16,6 +16,46 @@ function tokenText(value: unknown): string | null {
   return null;
 }
 
+export interface HFTokenizerOptions {
+  /**
+   * The vocab_size of the model this tokenizer serves (its config.json's): token ids below it are accepted
+   * however sparse. loadTokenizer(dir) passes the folder's config.json vocab_size when there is one.
+   */
+  modelVocabSize?: number;
+}
+
+// Ids may leave gaps (removed or reserved tokens), but not so many that the tokenizer's id space, and the
+// embedding table a model built for it needs, dwarfs its real vocabulary.
+const denseIdLimit = (tokens: number) => Math.max(2 * tokens, tokens + 1024);
+
+// Every id tokenizer.json assigns (model vocabulary and added tokens), checked before the tokenizer is built:
+// ids are non-negative integers, and the largest lies within denseIdLimit or the model's vocab_size.
+function checkTokenIds(json: Json, modelVocabSize: number | undefined): void {
+  const model = json.model as Json;
+  const ids = new Map<number, string>();
+  const take = (token: string, id: unknown, where: string) => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new RangeError(`HFTokenizer: ${where} token ${JSON.stringify(token)} has id ${JSON.stringify(id)}; ids are integers >= 0`);
+    if (!ids.has(id)) ids.set(id, token);
+  };
+  if (Array.isArray(model.vocab)) {
+    // Unigram: [piece, score] pairs whose ids are their positions.
+    model.vocab.forEach((entry, i) => take(Array.isArray(entry) ? String(entry[0]) : String(entry), i, 'model.vocab'));
+  } else if (model.vocab && typeof model.vocab === 'object') {
+    for (const [token, id] of Object.entries(model.vocab as Json)) take(token, id, 'model.vocab');
+  }
+  const added = Array.isArray(json.added_tokens) ? json.added_tokens as Json[] : [];
+  for (const t of added) take(String(t?.content), t?.id, 'added_tokens');
+  let maxId = -1;
+  for (const id of ids.keys()) if (id > maxId) maxId = id;
+  const limit = Math.max(denseIdLimit(ids.size), modelVocabSize ?? 0);
+  if (maxId >= limit) {
+    const bytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+    throw new RangeError(`HFTokenizer: token ${JSON.stringify(ids.get(maxId))} has id ${maxId}, far beyond the ${ids.size} tokens of the vocabulary` +
+      `${modelVocabSize === undefined ? '' : ` and the model's vocab_size ${modelVocabSize}`}: its id table would need ${maxId + 1} entries ` +
+      `(${bytes(8 * (maxId + 1))} at 8 bytes each), and a model for it an embedding of ${maxId + 1} rows; ids must stay below ${limit}`);
+  }
+}
+
 export class HFTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly bosTokenId: number | null;
@@ -31,11 +71,15 @@ export class HFTokenizer implements Tokenizer {
    * @param tokenizerJson parsed tokenizer.json
    * @param config parsed tokenizer_config.json ({} when absent)
    * @param chatTemplate overrides config.chat_template (e.g. the contents of chat_template.jinja)
+   * @param options.modelVocabSize the model's vocab_size: ids below it are accepted however sparse; others
+   *   must stay below max(2 x tokens, tokens + 1024), so that a hostile file (one added token with id
+   *   9,999,999) is refused, naming the token and the memory its ids would take
    */
-  constructor(readonly tokenizerJson: Json, readonly config: Json = {}, chatTemplate?: string | null) {
+  constructor(readonly tokenizerJson: Json, readonly config: Json = {}, chatTemplate?: string | null, options: HFTokenizerOptions = {}) {
     if (!tokenizerJson || typeof tokenizerJson !== 'object' || !tokenizerJson.model || typeof tokenizerJson.model !== 'object') {
       throw new Error('HFTokenizer: tokenizer.json must be an object with a "model" section');
     }
+    checkTokenIds(tokenizerJson, options.modelVocabSize);
     try {
       this.impl = new HfImpl(tokenizerJson, config ?? {});
     } catch (err) {
@@ -71,7 +115,7 @@ export class HFTokenizer implements Tokenizer {
   /**
    * Loads `dir/tokenizer.json` with `dir/tokenizer_config.json` and `dir/chat_template.jinja` when present.
    */
-  static fromFolder(dir: string): HFTokenizer {
+  static fromFolder(dir: string, options: HFTokenizerOptions = {}): HFTokenizer {
     const read = (name: string, required: boolean): Json | null => {
       const file = path.join(dir, name);
       if (!fs.existsSync(file)) {
@@ -88,7 +132,7 @@ export class HFTokenizer implements Tokenizer {
     const config = read('tokenizer_config.json', false) ?? {};
     const jinjaFile = path.join(dir, 'chat_template.jinja');
     const template = fs.existsSync(jinjaFile) ? fs.readFileSync(jinjaFile, 'utf8') : undefined;
-    return new HFTokenizer(tokenizerJson, config, template);
+    return new HFTokenizer(tokenizerJson, config, template, options);
   }
 
   /** Writes tokenizer.json and tokenizer_config.json (with the chat template) into `dir`, atomically per file. */

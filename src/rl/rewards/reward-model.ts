@@ -4,7 +4,8 @@
 import { noGrad } from '../../autograd/grad-mode.js';
 import type { Device } from '../../backend/backend.js';
 import { tidy } from '../../autograd/tidy.js';
-import type { Tokenizer } from '../../io/tokenizers/types.js';
+import type { ChatMessage, Tokenizer } from '../../io/tokenizers/types.js';
+import { checkMessages, conversationText, type Completion, type Prompt } from '../../io/tokenizers/conversation.js';
 import type { LlamaForSequenceClassification } from '../../nn/sequence-classification.js';
 import { tensor } from '../../ops/creation.js';
 import type { Tensor } from '../../tensor.js';
@@ -45,14 +46,26 @@ export function answerPart(completion: string): string {
 }
 
 /**
- * The token ids a reward model scores for (prompt, response): encode(prompt) (with the tokenizer's BOS
- * rule) + response + EOS (when appendEos), cut to the last maxLength tokens.
+ * The token ids a reward model scores for (prompt, response), cut to the last maxLength tokens. Text: encode(prompt)
+ * (with the tokenizer's BOS rule) + response + EOS (when appendEos). Conversational (TRL's RewardTrainer): the
+ * prompt's messages followed by the response's (a text response is one assistant message), rendered whole with
+ * the chat template, which ends the turn itself (no EOS added).
  */
-export function rewardModelInput(tokenizer: Tokenizer, prompt: string, response: string, appendEos = true, maxLength: number | null = null): number[] {
+export function rewardModelInput(tokenizer: Tokenizer, prompt: Prompt, response: Completion, appendEos = true, maxLength: number | null = null): number[] {
   if (maxLength !== null && !(Number.isInteger(maxLength) && maxLength >= 1)) throw new RangeError(`rewardModelInput: maxLength must be an integer >= 1 or null, got ${maxLength}`);
-  const ids = [...tokenizer.encode(prompt), ...tokenizer.encode(response, { addSpecialTokens: false })];
-  const eos = tokenizer.eosTokenId;
-  if (appendEos && eos !== null) ids.push(eos);
+  let ids: number[];
+  if (typeof prompt === 'string' && typeof response === 'string') {
+    ids = [...tokenizer.encode(prompt), ...tokenizer.encode(response, { addSpecialTokens: false })];
+    const eos = tokenizer.eosTokenId;
+    if (appendEos && eos !== null) ids.push(eos);
+  } else {
+    if (typeof prompt === 'string' && prompt !== '') throw new TypeError('rewardModelInput: a conversational response needs its prompt as messages too (or an empty prompt)');
+    const messages: ChatMessage[] = [
+      ...(typeof prompt === 'string' ? [] : checkMessages('rewardModelInput: prompt', prompt)),
+      ...(typeof response === 'string' ? [{ role: 'assistant', content: response }] : checkMessages('rewardModelInput: response', response)),
+    ];
+    ids = tokenizer.encode(conversationText(tokenizer, messages), { addSpecialTokens: false });
+  }
   if (ids.length === 0) throw new RangeError('rewardModelInput: prompt and response are both empty (nothing to score)');
   return maxLength !== null && ids.length > maxLength ? ids.slice(ids.length - maxLength) : ids;
 }
@@ -65,8 +78,11 @@ export function padRight(seqs: readonly number[][], padId: number, device: Devic
   return { ids: tensor(flat, [seqs.length, T], { dtype: 'int32', device }), lengths: seqs.map((s) => s.length) };
 }
 
-/** Raw scores (one per prompt/response pair) of a one-label reward model, in batches, without gradients. */
-export function scoreWithRewardModel(model: LlamaForSequenceClassification, tokenizer: Tokenizer, prompts: readonly string[], responses: readonly string[],
+/**
+ * Raw scores (one per prompt/response pair) of a one-label reward model, in batches, without gradients; prompts
+ * and responses as rewardModelInput takes them (text, or conversations).
+ */
+export function scoreWithRewardModel(model: LlamaForSequenceClassification, tokenizer: Tokenizer, prompts: readonly Prompt[], responses: readonly Completion[],
   options: { batchSize?: number; appendEos?: boolean; maxLength?: number | null } = {}): number[] {
   if (prompts.length !== responses.length) throw new RangeError(`scoreWithRewardModel: ${prompts.length} prompts for ${responses.length} responses`);
   const bs = checkBatchSize('scoreWithRewardModel', options.batchSize ?? 64);
@@ -89,7 +105,7 @@ export function scoreWithRewardModel(model: LlamaForSequenceClassification, toke
 }
 
 /** Mean and std of the model's scores on (prompt, response) pairs: the statistics for `normalize`. */
-export function rewardModelStats(model: LlamaForSequenceClassification, tokenizer: Tokenizer, prompts: readonly string[], responses: readonly string[],
+export function rewardModelStats(model: LlamaForSequenceClassification, tokenizer: Tokenizer, prompts: readonly Prompt[], responses: readonly Completion[],
   options: { batchSize?: number; appendEos?: boolean; maxLength?: number | null } = {}): { mean: number; std: number } {
   const s = scoreWithRewardModel(model, tokenizer, prompts, responses, options);
   const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);

@@ -1,12 +1,17 @@
 // The reward-function contract shared by every rule reward and by the GRPO trainer: a plain (possibly async)
 // function over a batch of completions, returning one score per completion, null meaning "not scored".
+import { completionText, type Completion, type Prompt } from '../../io/tokenizers/conversation.js';
 
-/** What a reward function receives: the batch plus the dataset's columns, one entry per completion. */
+/**
+ * What a reward function receives: the batch plus the dataset's columns, one entry per completion. For
+ * conversational data (prompts given as message lists) prompts are those lists and each completion is
+ * `[{ role: 'assistant', content }]`, as TRL passes them; otherwise both are text.
+ */
 export interface RewardArgs {
   /** The prompt of each completion (repeated G times for G completions of one prompt). */
-  prompts: string[];
-  /** The decoded completions. */
-  completions: string[];
+  prompts: Prompt[];
+  /** The decoded completions: text, or `[{ role: 'assistant', content }]` for conversational prompts. */
+  completions: Completion[];
   /** The completions' token ids (needed by the length rewards). */
   completionIds?: number[][];
   /** Dataset columns (e.g. `answer`, `solution`, `testCases`, `language`), one entry per completion. */
@@ -25,15 +30,21 @@ export function named<F extends (args: RewardArgs) => unknown>(name: string, fn:
   return fn as F & { readonly name: string };
 }
 
-/** Checks the batch shape; every reward calls it first. */
+/**
+ * Checks the batch shape and returns each completion's text (a conversational completion's message contents);
+ * every reward calls it first, so each accepts both forms.
+ */
 export function checkArgs(reward: string, args: RewardArgs): string[] {
   if (args === null || typeof args !== 'object' || !Array.isArray(args.completions)) {
-    throw new TypeError(`rewards.${reward}: expected { prompts, completions, ... } with completions an array of strings`);
+    throw new TypeError(`rewards.${reward}: expected { prompts, completions, ... } with completions an array of strings or message lists`);
   }
-  args.completions.forEach((c, i) => {
-    if (typeof c !== 'string') throw new TypeError(`rewards.${reward}: completions[${i}] must be a string, got ${typeof c}`);
+  return args.completions.map((c, i) => {
+    if (typeof c === 'string') return c;
+    if (!Array.isArray(c) || c.some((m) => !m || typeof m !== 'object' || typeof m.content !== 'string')) {
+      throw new TypeError(`rewards.${reward}: completions[${i}] must be a string or a list of {role, content} messages, got ${JSON.stringify(c)}`);
+    }
+    return completionText(c);
   });
-  return args.completions;
 }
 
 /** Throws a clear error when a factory is handed a batch (`rewards.format` instead of `rewards.format()`). */
@@ -62,7 +73,7 @@ export function column(reward: string, args: RewardArgs, name: string, required 
 
 /** Completion lengths in tokens (from completionIds) or characters (code points). */
 export function completionLengths(reward: string, args: RewardArgs, unit: 'tokens' | 'chars'): number[] {
-  if (unit === 'chars') return args.completions.map((c) => [...c].length);
+  if (unit === 'chars') return checkArgs(reward, args).map((c) => [...c].length);
   const ids = args.completionIds;
   if (!Array.isArray(ids)) {
     throw new RangeError(`rewards.${reward}: needs completionIds to measure lengths in tokens (or pass { lengthUnit: 'chars' })`);
