@@ -6,7 +6,7 @@
 // computes in float32 (fast_exp, sums in a fixed order): its ids are the host's except where the row's uniform lies
 // within EPS of a boundary of the cumulative distribution, or a top-p / min-p decision lies within EPS of its
 // threshold (then either token is a correct draw at float32 precision); greedy ids are always identical.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { cudaDevice } from './helpers/devices.js';
 import * as tg from '../src/index.js';
 import { generate, nn } from '../src/index.js';
@@ -233,6 +233,31 @@ forEachBackend((device) => {
         gone.dispose();
         expect(() => sampleTokens(gone, u, {})).toThrow(/disposed/);
       });
+    });
+  });
+
+  describe('generate', () => {
+    it('copies only the sampled ids to the host each step, and the log-probs once at the end', () => {
+      const model = new nn.LlamaForCausalLM({ vocabSize: 29, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 1,
+        numAttentionHeads: 2, maxPositionEmbeddings: 32, initializerRange: 0.5 }, { seed: 5 }).to(device);
+      const backend = model.parameters()[0].backend;
+      const reads: { dtype: string; length: number }[] = [];
+      const read = backend.read.bind(backend);
+      const spy = vi.spyOn(backend, 'read').mockImplementation((id, offset, out) => {
+        reads.push({ dtype: out instanceof Int32Array ? 'int32' : 'float32', length: out.length });
+        read(id, offset, out);
+      });
+      try {
+        const B = 5, maxNew = 9;
+        const out = generate(model, [[1, 2], [3], [4, 5, 6], [7], [8, 9]], { maxNewTokens: maxNew, seed: 2, topP: 0.9, eosTokenId: 3 });
+        const steps = Math.max(...out.completionLengths);
+        expect(reads.slice(0, steps).map((r) => r.dtype)).toEqual(new Array(steps).fill('int32'));
+        reads.slice(0, steps).forEach((r) => expect(r.length).toBeLessThanOrEqual(B));
+        expect(reads.slice(steps)).toEqual([{ dtype: 'float32', length: maxNew * B }, { dtype: 'float32', length: maxNew * B }]);
+      } finally {
+        spy.mockRestore();
+        model.dispose();
+      }
     });
   });
 });
