@@ -15,7 +15,7 @@ import { narrow } from '../ops/shape.js';
 import { generate } from '../generate/generate.js';
 import type { AdamW } from '../optim/adamw.js';
 import type { LRScheduler } from '../optim/schedules.js';
-import { groupAdvantages } from '../rl/advantages.js';
+import { groupAdvantagesOn } from '../rl/advantages.js';
 import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
 import type { Tensor } from '../tensor.js';
@@ -295,7 +295,9 @@ export class GRPOTrainer extends StoppableTrainer {
     const generationTime = performance.now() - started;
     const N = repeated.length;
     const { matrix, perFunction } = await this.scoreRewards(inputs);
-    const adv = groupAdvantages(matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });
+    // The rewards go to the model's device once; the advantages are computed and stay there.
+    const adv = groupAdvantagesOn(this.model.device, matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });
+    const advT = adv.advantages;
 
     const L = Math.max(1, ...gen.completionLengths);
     const P = Math.max(...promptIds.map((p) => p.length));
@@ -328,7 +330,6 @@ export class GRPOTrainer extends StoppableTrainer {
     const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => completionLogps(this.refModel!, s, micro, false).logps)) : null;
     const oldLogps = c.numIterations > 1 ? chunks.map((s) => constant(() => completionLogps(this.model, s, micro, false).logps)) : null;
     const maskT = tensor(mask, [N, L], { device: this.model.device });
-    const advT = tensor(adv.advantages, [N], { device: this.model.device });
 
     let lossSum = 0;
     let gradNorm = 0;
@@ -354,7 +355,7 @@ export class GRPOTrainer extends StoppableTrainer {
       this.optimizer.zeroGrad();
       this.scheduler.step();
     }
-    for (const t of [maskT, advT, ...(refLogps ?? []), ...(oldLogps ?? [])]) t.dispose();
+    for (const t of [maskT, ...(refLogps ?? []), ...(oldLogps ?? [])]) t.dispose();
     this.step++;
     if (c.syncRefModel && this.refModel && this.step % c.refModelSyncSteps === 0) this.syncReference();
 
@@ -388,9 +389,11 @@ export class GRPOTrainer extends StoppableTrainer {
     });
     if (this.step % c.logEvery === 0) {
       this.logger.write(log);
-      if (c.logCompletions) this.logCompletions(inputs, perFunction, adv.advantages);
+      // The one copy of the advantages to the host, for the completions log.
+      if (c.logCompletions) this.logCompletions(inputs, perFunction, advT.data() as Float32Array);
       this.callbacks.onStep?.(log);
     }
+    advT.dispose();
     if (c.evalEvery && this.step % c.evalEvery === 0) await this.evaluate();
     if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
     return log;
