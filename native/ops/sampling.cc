@@ -1,6 +1,6 @@
 // CPU sampling in float64: each step is src/generate/sampling.ts's samplingDistribution and sampleIndex written in
 // C++ (the same exps, normalizations, comparisons and partial selection), so the tokens are the host path's up to
-// libm's last bit of exp. Rows go to the pool, each with its own two V-long scratch arrays.
+// libm's last bit of exp. Rows go to the pool, each task with three V-long scratch arrays.
 #include "ops/sampling.h"
 
 #include <algorithm>
@@ -71,7 +71,8 @@ struct RowResult {
   float logprob, policy_logprob;
 };
 
-RowResult sample_row(const float* x, int64_t V, double u, const SamplingParams& o, double* p, double* scratch) {
+// p, e, scratch: V doubles each (e keeps exp(z) for the kept mass after p is normalized).
+RowResult sample_row(const float* x, int64_t V, double u, const SamplingParams& o, double* p, double* e, double* scratch) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   double m = -std::numeric_limits<double>::infinity();
   bool bad = false;
@@ -92,8 +93,9 @@ RowResult sample_row(const float* x, int64_t V, double u, const SamplingParams& 
   const double inv_t = 1 / o.temperature;
   double total = 0;
   for (int64_t i = 0; i < V; i++) {
-    p[i] = std::exp(math::sampling_tempered(x[i] - m, inv_t));
-    total += p[i];
+    e[i] = std::exp(math::sampling_tempered(x[i] - m, inv_t));
+    p[i] = e[i];
+    total += e[i];
   }
   // p[i] / total, as sampling.ts's normalize (its sum is `total`: the same terms in the same order).
   for (int64_t i = 0; i < V; i++) p[i] /= total;
@@ -129,7 +131,7 @@ RowResult sample_row(const float* x, int64_t V, double u, const SamplingParams& 
   // The kept mass in the order `total` was summed, so that with nothing removed it is `total` itself and the
   // sampling log-prob equals the policy log-prob bit for bit.
   double kept = 0;
-  for (int64_t i = 0; i < V; i++) kept += p[i] == 0 ? 0.0 : std::exp(math::sampling_tempered(x[i] - m, inv_t));
+  for (int64_t i = 0; i < V; i++) kept += p[i] == 0 ? 0.0 : e[i];
   const double z = math::sampling_tempered(x[tok] - m, inv_t);
   return {static_cast<int32_t>(tok), static_cast<float>(math::sampling_logprob(z, std::log(kept))),
           static_cast<float>(math::sampling_logprob(z, std::log(total)))};
@@ -142,10 +144,10 @@ void sample_rows(int32_t* ids, float* logprobs, float* policy_logprobs, const fl
   // A row is O(V) with exps: at least ~64K elements of work per task.
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / V);
   parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<double> p(params.greedy ? 0 : V), scratch(params.greedy ? 0 : V);
+    std::vector<double> p(params.greedy ? 0 : V), e(params.greedy ? 0 : V), scratch(params.greedy ? 0 : V);
     for (int64_t r = begin; r < end; r++) {
       const RowResult res = sample_row(logits + r * ld, V, params.greedy ? 0.0 : static_cast<double>(uniforms[r]), params,
-                                       p.data(), scratch.data());
+                                       p.data(), e.data(), scratch.data());
       ids[r] = res.id;
       logprobs[r] = res.logprob;
       policy_logprobs[r] = res.policy_logprob;
