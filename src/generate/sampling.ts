@@ -1,5 +1,6 @@
 // The sampling distribution of one logits row, in float64 on the host: temperature, then top-k, top-p and
-// min-p in Hugging Face's order (each on the distribution left by the previous one), and inverse-CDF draws.
+// min-p in Hugging Face's order (each on the distribution left by the previous one), and inverse-CDF draws. The
+// reference of the native samplers generate() runs (native/ops/sampling.cc is this in C++; cuda/sampling.cu).
 
 export interface SamplingOptions {
   /** Divides the logits; 0 means greedy. Default 1. */
