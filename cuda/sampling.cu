@@ -6,18 +6,18 @@
 // are exact ties), with block reductions over the row:
 //   1. max and first argmax (a 64-bit key: value key above the complemented index), NaN/+inf check;
 //   2. S = sum exp(z), z = (x - max) / T;
-//   3. top-k: the k-th largest key by bisection on its 32 bits, each step a block count of keys >= candidate;
-//   4. top-p: the smallest key t whose mass above it, sum of exp(z) over keys > t, is < topP * (mass left by
-//      top-k), by bisection over [top-k's key, max's key]: the tokens kept are those with key >= t, so tokens tied
-//      with the last kept one stay, as in src/generate/sampling.ts;
+//   3. top-k: the k-th largest key, i.e. the smallest key t with fewer than k keys above it;
+//   4. top-p: the smallest key t in [top-k's key, max's key] whose mass above it, sum of exp(z) over keys > t, is
+//      < topP * (mass left by top-k): the tokens kept are those with key >= t, so tokens tied with the last kept
+//      one stay, as in src/generate/sampling.ts. Both are one search (threshold_search): each pass reads the row
+//      once and weighs 15 thresholds splitting the interval left into 16, so 2^32 keys take 8 passes;
 //   5. min-p: exp(z) >= minP (the most likely token has exp(0) = 1);
 //   6. the inverse CDF in token order: each thread owns a contiguous chunk of the row, the chunks' kept masses are
 //      scanned across the block (Hillis-Steele in shared memory), and the thread whose chunk holds u * S_kept
 //      walks it; S itself is summed the same way, so with nothing removed S_kept is S bit for bit and the
 //      sampling log-prob equals the policy log-prob.
-// Each pass reads the row once (from L2 after the first: a 600 KB row per block), O(V log V) reads at worst
-// (top-k and top-p both on: ~70 passes), every reduction in a fixed order (no atomics): the result depends on the
-// inputs and V only. NOTE: float32 throughout, so a uniform within ~1e-6 of a CDF boundary, or a top-k/top-p/min-p
+// Each pass reads the row once (from L2 after the first: a 600 KB row per block): about 20 passes with top-k and
+// top-p both on, every reduction in a fixed order (no atomics): the result depends on the inputs and V only. NOTE: float32 throughout, so a uniform within ~1e-6 of a CDF boundary, or a top-k/top-p/min-p
 // boundary within float32 rounding of a probability, may pick another token than the CPU's float64 path
 // (tests/sampling.test.ts states how close they are).
 #include <climits>
@@ -31,6 +31,7 @@ namespace tg::cuda {
 namespace {
 
 constexpr int kMaxThreads = 512;
+constexpr int kCuts = 15;  // thresholds weighed per pass of threshold_search
 
 struct SampleConfig {
   int64_t v, ld;
@@ -98,6 +99,74 @@ __device__ __forceinline__ float weight(float x, float m, float inv_t) {
   return math::fast_exp(math::sampling_tempered(x - m, inv_t));
 }
 
+// Block-wide sums of kCuts values at once (one shared-memory round instead of kCuts): butterflies within each warp,
+// then thread j adds column j over the warps in order. `shared` holds 33 * kCuts entries.
+template <class T>
+__device__ __forceinline__ void block_sums(T (&acc)[kCuts], T* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+#pragma unroll
+  for (int j = 0; j < kCuts; j++) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], off);
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int j = 0; j < kCuts; j++) shared[warp * kCuts + j] = acc[j];
+  }
+  __syncthreads();
+  if (threadIdx.x < kCuts) {
+    T sum = T(0);
+    for (int w = 0; w < warps; w++) sum += shared[w * kCuts + threadIdx.x];
+    shared[32 * kCuts + threadIdx.x] = sum;
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < kCuts; j++) acc[j] = shared[32 * kCuts + j];
+  __syncthreads();
+}
+
+// The smallest key t in [lo, hi] whose weight above it (the sum of w over tokens with key > t) is < target, where hi
+// qualifies. w is 1 per token (kCount: top-k, counted exactly in integers) or exp(z) (top-p; tokens below low_key
+// are left out, as they lie below every threshold tried). Each pass weighs 15 thresholds cutting [lo, hi] into 16
+// and keeps the piece where the weight above first drops below target.
+template <bool kCount, class Acc>
+__device__ unsigned threshold_search(const float* x, int64_t V, float m, float inv_t, unsigned low_key, unsigned lo,
+                                     unsigned hi, Acc target, Acc* shared) {
+  const int64_t t = threadIdx.x, nt = blockDim.x;
+  while (lo < hi) {
+    const unsigned long long span = static_cast<unsigned long long>(hi) - lo;
+    unsigned cut[kCuts];
+#pragma unroll
+    for (int j = 0; j < kCuts; j++) cut[j] = lo + static_cast<unsigned>(span * (j + 1) / (kCuts + 1));
+    Acc acc[kCuts];
+#pragma unroll
+    for (int j = 0; j < kCuts; j++) acc[j] = Acc(0);
+    for (int64_t i = t; i < V; i += nt) {
+      const unsigned key = math::sampling_key(x[i]);
+      if (key < low_key) continue;
+      const Acc w = kCount ? Acc(1) : static_cast<Acc>(weight(x[i], m, inv_t));
+#pragma unroll
+      for (int j = 0; j < kCuts; j++) acc[j] += key > cut[j] ? w : Acc(0);
+    }
+    block_sums(acc, shared);
+    // The first threshold below target (the weights fall as thresholds rise); unrolled, so nothing is indexed at run
+    // time and the arrays stay in registers.
+    unsigned new_lo = cut[kCuts - 1] + 1, new_hi = hi;
+    bool found = false;
+#pragma unroll
+    for (int j = 0; j < kCuts; j++) {
+      if (!found && acc[j] < target) {
+        found = true;
+        new_hi = cut[j];
+        new_lo = j > 0 ? cut[j - 1] + 1 : lo;
+      }
+    }
+    lo = new_lo;
+    hi = new_hi;
+  }
+  return lo;
+}
+
 __global__ void __launch_bounds__(kMaxThreads) sample_rows_kernel(int32_t* ids, float* logprobs, float* policy_logprobs,
                                                                   const float* logits, const float* uniforms,
                                                                   SampleConfig c) {
@@ -106,6 +175,8 @@ __global__ void __launch_bounds__(kMaxThreads) sample_rows_kernel(int32_t* ids, 
   __shared__ long long i_sh[32];
   __shared__ unsigned u_sh[32];
   __shared__ float scan[kMaxThreads];
+  __shared__ float f_cuts[33 * kCuts];
+  __shared__ long long i_cuts[33 * kCuts];
   const int64_t row = blockIdx.x;
   const float* x = logits + row * c.ld;
   const int64_t t = threadIdx.x, nt = blockDim.x, V = c.v;
@@ -151,19 +222,9 @@ __global__ void __launch_bounds__(kMaxThreads) sample_rows_kernel(int32_t* ids, 
     return;
   }
 
-  // 3. top-k: the largest key with at least k keys >= it, i.e. the k-th largest
+  // 3. top-k: the smallest key with fewer than k keys above it, i.e. the k-th largest
   unsigned low_key = 0;
-  if (c.top_k > 0) {
-    unsigned key = 0;
-    for (int bit = 31; bit >= 0; bit--) {
-      const unsigned cand = key | (1u << bit);
-      long long count = 0;
-      for (int64_t i = t; i < V; i += nt) count += math::sampling_key(x[i]) >= cand ? 1 : 0;
-      count = block_reduce(count, 0ll, Sum(), i_sh);
-      if (count >= c.top_k) key = cand;
-    }
-    low_key = key;
-  }
+  if (c.top_k > 0) low_key = threshold_search<true>(x, V, m, inv_t, 0u, 0u, max_key, static_cast<long long>(c.top_k), i_cuts);
 
   // 4. top-p: the smallest key in [low_key, max_key] with mass above it < topP * (mass top-k left)
   if (c.use_top_p) {
@@ -173,17 +234,7 @@ __global__ void __launch_bounds__(kMaxThreads) sample_rows_kernel(int32_t* ids, 
       for (int64_t i = t; i < V; i += nt) s += math::sampling_key(x[i]) >= low_key ? weight(x[i], m, inv_t) : 0.0f;
       kept_mass = block_reduce(s, 0.0f, Sum(), f_sh);
     }
-    const float target = c.top_p * kept_mass;
-    unsigned lo = low_key, hi = max_key;
-    while (lo < hi) {
-      const unsigned mid = lo + (hi - lo) / 2;
-      float s = 0.0f;
-      for (int64_t i = t; i < V; i += nt) s += math::sampling_key(x[i]) > mid ? weight(x[i], m, inv_t) : 0.0f;
-      s = block_reduce(s, 0.0f, Sum(), f_sh);
-      if (s < target) hi = mid;
-      else lo = mid + 1;
-    }
-    low_key = lo;
+    low_key = threshold_search<false>(x, V, m, inv_t, low_key, low_key, max_key, c.top_p * kept_mass, f_cuts);
   }
 
   // 5-6. min-p, then the inverse CDF over the kept tokens in token order

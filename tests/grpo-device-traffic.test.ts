@@ -16,9 +16,9 @@ forEachBackend((device) => {
         const model = new nn.LlamaForCausalLM({ vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1,
           numAttentionHeads: 2, tieWordEmbeddings: true, maxPositionEmbeddings: 64, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId }, { seed: 4 });
         const ref = new nn.LlamaForCausalLM(model.config, { seed: 5 });
-        const N = 8, maxLen = 6;
+        const N = 8;
         const trainer = new GRPOTrainer(model, tok, additionTrainProblems(16, 5).map((p) => ({ prompt: p.prompt, answer: p.answer })),
-          [tg.rewards.accuracy()], { maxSteps: 1, numGenerations: 4, generationBatchSize: N, microBatchSize: 4, maxCompletionLength: maxLen,
+          [tg.rewards.accuracy()], { maxSteps: 1, numGenerations: 4, generationBatchSize: N, microBatchSize: 4, maxCompletionLength: 6,
             seed: 3, beta: 0.04, numIterations: 2, device, logCompletions, logEvery: 1 }, {}, ref);
         const backend = model.parameters()[0].backend;
         const reads: string[] = [];
@@ -32,10 +32,15 @@ forEachBackend((device) => {
         } finally {
           spy.mockRestore();
         }
-        const generation = `float32 ${maxLen * N}`;
-        expect(reads.filter((r) => r === generation)).toHaveLength(2);
-        const others = reads.filter((r) => r !== generation && !/^int32 [1-8]$/.test(r) && r !== 'float32 1');
-        expect(others).toEqual(logCompletions ? [`float32 ${N}`] : []);
+        // generate's reads come first: R <= N ids per decode step, then its two log-prob buffers of (steps x N)
+        const ids = reads.filter((r) => r.startsWith('int32'));
+        ids.forEach((r) => expect(Number(r.split(' ')[1])).toBeLessThanOrEqual(N));
+        const floats = reads.filter((r) => r.startsWith('float32') && r !== 'float32 1');
+        const steps = Number(floats[0].split(' ')[1]) / N;
+        expect(steps).toBe(ids.length);
+        expect(floats.slice(0, 2)).toEqual([`float32 ${steps * N}`, `float32 ${steps * N}`]);
+        // then only scalars (losses, the gradient norm), and the advantages for the completions log
+        expect(floats.slice(2)).toEqual(logCompletions ? [`float32 ${N}`] : []);
         model.dispose();
         ref.dispose();
       });

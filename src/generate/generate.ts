@@ -209,8 +209,8 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         }
       }
     }, precision));
-    const lp = stepLogprobs.data();
-    const policyLp = stepPolicyLogprobs.data();
+    const lp = tidy(() => stepLogprobs.narrow(0, 0, rowsAt.length * B).data());
+    const policyLp = tidy(() => stepPolicyLogprobs.narrow(0, 0, rowsAt.length * B).data());
     rowsAt.forEach((rows, step) => rows.forEach((b, r) => {
       if (step < completions[b].length) {
         logprobs[b].push(lp[step * B + r]);
