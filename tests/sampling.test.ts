@@ -259,6 +259,19 @@ forEachBackend((device) => {
         model.dispose();
       }
     });
+
+    it('a sequence whose logits hold NaN is a RangeError naming it and the step, and nothing leaks', () => {
+      const model = new nn.LlamaForCausalLM({ vocabSize: 13, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 1,
+        numAttentionHeads: 2, maxPositionEmbeddings: 32 }, { seed: 6 }).to(device);
+      generate(model, [[1, 2]], { maxNewTokens: 2, seed: 1 }); // builds the rotary tables the model keeps
+      const before = tg.memory().numTensors;
+      tg.tidy(() => model.loadStateDict({ 'lm_head.weight': tg.full([13, 16], NaN) }, { strict: false }));
+      for (const options of [{ seed: 1 }, { greedy: true }]) {
+        expect(() => generate(model, [[1, 2], [3]], { maxNewTokens: 4, ...options })).toThrow(/generate: the logits of sequence 0 at new token 0 hold NaN/);
+      }
+      expect(tg.memory().numTensors).toBe(before);
+      model.dispose();
+    });
   });
 });
 
