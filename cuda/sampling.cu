@@ -17,9 +17,10 @@
 //      walks it; S itself is summed the same way, so with nothing removed S_kept is S bit for bit and the
 //      sampling log-prob equals the policy log-prob.
 // Each pass reads the row once (from L2 after the first: a 600 KB row per block): about 20 passes with top-k and
-// top-p both on, every reduction in a fixed order (no atomics): the result depends on the inputs and V only. NOTE: float32 throughout, so a uniform within ~1e-6 of a CDF boundary, or a top-k/top-p/min-p
-// boundary within float32 rounding of a probability, may pick another token than the CPU's float64 path
-// (tests/sampling.test.ts states how close they are).
+// top-p both on, every reduction in a fixed order (no atomics): the result depends on the inputs and V only.
+// NOTE: float32 throughout, so a uniform within ~1e-5 of a CDF boundary, or a top-p/min-p decision within float32
+// rounding of its threshold, may pick another token than the CPU's float64 path (tests/sampling.test.ts states how
+// close they are).
 #include <climits>
 
 #include "common.cuh"
