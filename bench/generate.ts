@@ -3,10 +3,14 @@
 // tokens/s with 1 and 2 threads beside PyTorch measured the same way in the same run (bench/torch/w4_generate.py).
 // Then mixed precision, where the CPU has AVX512-BF16: ours at medium float32 matmul precision with a bfloat16
 // KV cache beside PyTorch with bfloat16 weights and cache (and beside its float32 figure).
+// Then one sampling step at Qwen's vocabulary (64 rows x 151,936, top-p 0.95): the native sampler generate() uses
+// (sampleTokens) beside the host sampler it replaced (read the logits, then src/generate/sampling.ts per row).
 // Run alone with `npx tsx bench/generate.ts`, or as the `generate` suite of bench/run.ts.
 import * as tg from '../src/index.js';
 import { generate, nn } from '../src/index.js';
-import { printTable, type Row, runTorch } from './lib.js';
+import { sampleTokens } from '../src/generate/sample-tokens.js';
+import { resolveSampling, sampleIndex, samplingDistribution, tokenLogprob } from '../src/generate/sampling.js';
+import { fmt, printTable, type Row, runTorch } from './lib.js';
 
 const B = 64, P = 16, NEW = 128;
 // PyTorch's W4 figure recorded in ../shared/anchors (2 threads, strong configuration, Intel machine).
@@ -78,7 +82,62 @@ export async function benchGenerate(threadCounts = [1, 2], reps = 3): Promise<Ro
     console.log('\n(no AVX512-BF16 on this CPU: mixed-precision rows skipped)');
   }
   for (const n of notes) console.log(`- ${n}`);
+  benchSampling(threadCounts, reps);
   return [...rows.float32, ...rows.bf16];
+}
+
+/**
+ * One decode step's sampling of 64 x 151,936 logits (top-p 0.95) on the CPU backend: the native sampler beside the
+ * host one it replaced, in its own table (no PyTorch figure). Returns the median ms of each per thread count.
+ */
+export function benchSampling(threadCounts = [1, 2], reps = 5): { threads: number; nativeMs: number; hostMs: number }[] {
+  const rows = 64, V = 151936;
+  const options = { temperature: 1, topP: 0.95 };
+  const resolved = resolveSampling(options);
+  const logits = tg.randn([rows, V], { generator: new tg.RandomGenerator(1), std: 3 });
+  const uniforms = tg.rand([rows], { generator: new tg.RandomGenerator(2) });
+  const u = uniforms.data();
+  const out: { threads: number; nativeMs: number; hostMs: number }[] = [];
+  const time = (fn: () => void) => {
+    fn();
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      fn();
+      times.push(performance.now() - t0);
+    }
+    return median(times);
+  };
+  for (const threads of threadCounts) {
+    tg.setNumThreads(threads);
+    let agree = true;
+    const host: number[] = [];
+    const theirs = time(() => {
+      const data = logits.data();
+      const p = new Float64Array(V), scratch = new Float64Array(V);
+      host.length = 0;
+      for (let r = 0; r < rows; r++) {
+        const row = data.subarray(r * V, (r + 1) * V);
+        const tok = sampleIndex(samplingDistribution(row, resolved, p, scratch), u[r]);
+        tokenLogprob(row, tok, resolved.temperature);
+        host.push(tok);
+      }
+    });
+    const ours = time(() => tg.tidy(() => {
+      const ids = sampleTokens(logits, uniforms, options).ids.data();
+      agree &&= ids.every((id, r) => id === host[r]);
+    }));
+    if (!agree) throw new Error('sampling bench: the native sampler disagrees with the host sampler');
+    out.push({ threads, nativeMs: ours, hostMs: theirs });
+  }
+  logits.dispose();
+  uniforms.dispose();
+  tg.setNumThreads(Math.max(...threadCounts));
+  console.log('\n## One sampling step, 64 x 151,936 logits, top-p 0.95 (CPU backend; the same tokens)\n');
+  console.log('| threads | native sampler (sampleTokens) | host sampler (read + sampling.ts) | unit | speedup |');
+  console.log('|---|---|---|---|---|');
+  for (const r of out) console.log(`| ${r.threads} | ${fmt(r.nativeMs)} | ${fmt(r.hostMs)} | ms | ${fmt(r.hostMs / r.nativeMs)}x |`);
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchGenerate();

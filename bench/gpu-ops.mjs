@@ -1,7 +1,9 @@
 // The GPU engine's benchmarks beside PyTorch on the same device (issue 12 §5, run by bench/gpu.sh): GEMM at 4096^3,
 // 8192^3 and a 0.5B model's shapes (Qwen2.5-0.5B: hidden 896, intermediate 4864, vocabulary 151,936; 16 x 512
 // tokens) with each kernel the addon has at both float32 precisions; copy and elementwise bandwidth; causal GQA
-// attention forward+backward at T = 1024 and 4096. Plain Node on dist/ (the GPU machine has no npm).
+// attention forward+backward at T = 1024 and 4096; one decode step's token sampling at the 0.5B model's vocabulary
+// (issue 13: 64 rows, top-p 0.95, with and without top-k 50, greedy) beside Hugging Face's logits warpers and
+// torch.multinomial. Plain Node on dist/ (the GPU machine has no npm).
 // Usage: node bench/gpu-ops.mjs <thinkgrad_cuda.node> [outDir] [--small]
 // --small: tiny shapes, no PyTorch: the whole script on the CPU emulator (tests/grpo-cuda-emulated.test.ts).
 import { spawnSync } from 'node:child_process';
@@ -16,6 +18,7 @@ process.env.THINKGRAD_CUDA_PATH = resolve(addonPath);
 const here = dirname(fileURLToPath(import.meta.url));
 const tg = await import(join(here, '..', 'dist', 'index.js'));
 const { cudaAddon } = await import(join(here, '..', 'dist', 'backend', 'cuda.js'));
+const { sampleTokens } = await import(join(here, '..', 'dist', 'generate', 'sample-tokens.js'));
 
 const status = tg.cudaAvailable();
 if (!status.available) {
@@ -31,6 +34,7 @@ const cases = small
     gemm: { 'tail 37x45x53': [37, 45, 53], 'square 64': [64, 64, 64] },
     bandwidth: { numel: 5000 },
     attention: { 'T=24': [1, 4, 2, 24, 16] },
+    sampling: { '3x1000': [3, 1000] },
   }
   : {
     gemm: {
@@ -45,7 +49,10 @@ const cases = small
     bandwidth: { numel: 1 << 28 },
     // [B, Hq, Hkv, T, D]: the 0.5B model's 14 query heads over 2 kv heads of 64
     attention: { 'T=1024 (B=8)': [8, 14, 2, 1024, 64], 'T=4096 (B=2)': [2, 14, 2, 4096, 64] },
+    sampling: { '64x151936': [64, 151936] },
   };
+// The sampling modes timed, as generate() options (PyTorch: the same warpers in HF's order).
+const samplingModes = { 'top-p 0.95': { topP: 0.95 }, 'top-k 50, top-p 0.95': { topK: 50, topP: 0.95 }, greedy: { greedy: true } };
 
 // Median milliseconds per call: calls are batched between synchronizations so launch queues stay full.
 function timeMs(fn) {
@@ -70,7 +77,7 @@ function timeMs(fn) {
   return samples[samples.length >> 1];
 }
 
-const results = { device: status.device, gemm: {}, bandwidth: {}, attention: {}, torch: null };
+const results = { device: status.device, gemm: {}, bandwidth: {}, attention: {}, sampling: {}, torch: null };
 const randn = (shape) => tg.randn(shape, { device: 'cuda' });
 
 // Each kernel the addon can run at each precision: cuBLASLt where it loads, and our own (mma tensor cores at
@@ -132,6 +139,19 @@ for (const [name, [B, Hq, Hkv, T, D]] of Object.entries(cases.attention)) {
   for (const t of [q, k, v, g]) t.dispose();
 }
 
+for (const [name, [rows, V]] of Object.entries(cases.sampling)) {
+  const logits = tg.randn([rows, V], { device: 'cuda', std: 3 });
+  const u = tg.rand([rows], { device: 'cuda' });
+  const ms = {};
+  for (const [mode, options] of Object.entries(samplingModes)) {
+    // the ids' copy to the host included, as generate() makes it every step
+    ms[mode] = timeMs(() => sampleTokens(logits, u, options).ids.data());
+  }
+  results.sampling[name] = { shape: [rows, V], ms };
+  logits.dispose();
+  u.dispose();
+}
+
 if (!small) {
   const r = spawnSync('python3', [join(here, 'torch', 'gpu_ops.py'), JSON.stringify(cases)], { encoding: 'utf8', timeout: 300_000 });
   if (r.status === 0) results.torch = JSON.parse(r.stdout.trim().split('\n').pop());
@@ -170,6 +190,13 @@ for (const [name, { ms }] of Object.entries(results.attention)) {
     const o = ms[precision];
     console.log(`  ${name} ${precision.padEnd(7)} fwd ${fmt(o.forward)} fwd+bwd ${fmt(o.forwardBackward)}` +
       (ref ? `  torch fwd ${fmt(ref.forward)} fwd+bwd ${fmt(ref.forwardBackward)}  ours/torch fwd+bwd ${fmt(ref.forwardBackward / o.forwardBackward)}x` : ''));
+  }
+}
+console.log("\nSampling one token per row (ms, the ids' copy to the host included; torch: HF's TopK/TopP warpers, softmax, multinomial)");
+for (const [name, { ms }] of Object.entries(results.sampling)) {
+  for (const [mode, t] of Object.entries(ms)) {
+    const ref = torch?.sampling?.[name]?.[mode];
+    console.log(`  ${name} ${mode.padEnd(20)} ours ${fmt(t)}` + (ref ? `  torch ${fmt(ref)}  ours/torch ${fmt(ref / t)}x` : ''));
   }
 }
 writeFileSync(join(outDir, 'gpu-ops.json'), JSON.stringify(results, null, 2));

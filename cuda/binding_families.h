@@ -11,7 +11,8 @@
   X(index)                          \
   X(layers)                         \
   X(matmul)                         \
-  X(attention)
+  X(attention)                      \
+  X(sampling)
 
 namespace tg::cuda_binding {
 #define TG_DECLARE_FAMILY(name) void register_##name(Napi::Env env, Napi::Object exports);

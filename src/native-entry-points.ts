@@ -214,6 +214,15 @@ export const kvCacheEntryPoints = {
     'Hq: int', 'Hkv: int', 'D: int', 'scale: num', 'causal: bool', 'bias: id', 'biasOffset: int', 'biasStrides: ints']),
 } as const;
 
+/**
+ * Token sampling (native/binding/sampling_args.h): ids int32 (rows), logprobs and policyLogprobs float32 (rows);
+ * logits float32 (rows, V) with row stride >= V; uniforms float32 (rows), or id 0 (offset 0) when greedy.
+ */
+export const samplingEntryPoints = {
+  sampleRows: entry([...at('ids'), ...at('logprobs'), ...at('policyLogprobs'), ...at('logits'), 'rowStride: int', 'rows: int',
+    'V: int', ...at('uniforms'), 'temperature: num', 'topK: int', 'topP: num', 'minP: num', 'greedy: bool']),
+} as const;
+
 /** The CPU engine (native/binding; registry.h lists its families). */
 export const cpuEntryPoints = {
   // memory.cc: buffers, allocator, threads
@@ -241,6 +250,7 @@ export const cpuEntryPoints = {
     'K: int', 'precision?: str']),
   ...fusedEntryPoints,
   ...kvCacheEntryPoints,
+  ...samplingEntryPoints,
 } as const;
 
 /** The CUDA addon (cuda/binding.cc): its own buffer table, every compute family, and a kernel timer for bench/gpu.sh. */
@@ -274,6 +284,7 @@ export const cudaEntryPoints = {
   attentionForward: fusedEntryPoints.attentionForward,
   attentionBackward: fusedEntryPoints.attentionBackward,
   ...kvCacheEntryPoints,
+  ...samplingEntryPoints,
   /** Medians of `reps` timed runs after 3 warm-ups; dlogits may be the logits (then overwritten). */
   benchSelective: entry(['logits: id', 'ids: id', 'lp: id', 'lse: id', 'glp: id', 'dlogits: id', 'n: int', 'v: int',
     'temperature: num', 'reps: int'], 'benchSelective'),
@@ -282,7 +293,7 @@ export const cudaEntryPoints = {
 /** The compute entry points both addons export with the same arguments (buffer ids of the addon's own buffers). */
 export type ComputeAddon = AddonOf<typeof fillEntryPoints & typeof elementwiseEntryPoints & typeof reduceEntryPoints &
   typeof indexEntryPoints & typeof matmulEntryPoints & typeof fusedEntryPoints & typeof kvCacheEntryPoints &
-  typeof grpoEntryPoints>;
+  typeof grpoEntryPoints & typeof samplingEntryPoints>;
 
 /** The CPU engine's functions (buffer ids are positive integers handed out by `alloc`). */
 export type NativeAddon = AddonOf<typeof cpuEntryPoints>;

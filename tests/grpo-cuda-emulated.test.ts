@@ -80,6 +80,10 @@ describe.skipIf(!status.available)('the CUDA emulator', () => {
         expect(ms.highest.forwardBackward).toBeGreaterThan(0);
         expect(ms.medium.forwardBackward).toBeGreaterThan(0);
       }
+      for (const { ms } of Object.values(report.sampling) as { ms: Record<string, number> }[]) {
+        expect(Object.keys(ms)).toEqual(['top-p 0.95', 'top-k 50, top-p 0.95', 'greedy']);
+        for (const t of Object.values(ms)) expect(t).toBeGreaterThan(0);
+      }
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

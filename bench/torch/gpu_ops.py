@@ -1,5 +1,6 @@
 """PyTorch side of bench/gpu-ops.mjs on the same GPU: GEMM (float32 without TF32, with TF32, and bf16), copy and
-elementwise-add bandwidth, and causal GQA attention forward+backward with scaled_dot_product_attention. Prints
+elementwise-add bandwidth, causal GQA attention forward+backward with scaled_dot_product_attention, and one token
+sampled per row the way transformers' generate does it (TopK/TopP logits warpers, softmax, multinomial). Prints
 one JSON object (milliseconds, medians). Usage: python3 gpu_ops.py '<cases JSON from gpu-ops.mjs>'"""
 import json
 import sys
@@ -12,7 +13,8 @@ from common import median_time
 cases = json.loads(sys.argv[1])
 dev = torch.device('cuda')
 sync = torch.cuda.synchronize
-out = {'torch': torch.__version__, 'device': torch.cuda.get_device_name(0), 'gemm': {}, 'bandwidth': {}, 'attention': {}}
+out = {'torch': torch.__version__, 'device': torch.cuda.get_device_name(0), 'gemm': {}, 'bandwidth': {}, 'attention': {},
+       'sampling': {}}
 
 
 def timed(fn):
@@ -61,5 +63,30 @@ for name, (b, hq, hkv, t, d) in cases['attention'].items():
         row[dtype] = {'forward': timed(forward), 'forwardBackward': timed(step)}
         del q, k, v, g
     out['attention'][name] = row
+
+
+
+def hf_sample(scores, top_k, top_p):
+    # transformers' TopKLogitsWarper and TopPLogitsWarper (sorted ascending, cumulative softmax), then a draw;
+    # .tolist() copies the ids to the host as generate's stopping criteria make it.
+    if top_k:
+        kth = torch.topk(scores, top_k)[0][..., -1, None]
+        scores = scores.masked_fill(scores < kth, -float('inf'))
+    sorted_logits, sorted_indices = torch.sort(scores, descending=False)
+    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - top_p)
+    remove[..., -1:] = 0
+    scores = scores.masked_fill(remove.scatter(1, sorted_indices, remove), -float('inf'))
+    return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1).tolist()
+
+
+for name, (rows, v) in cases.get('sampling', {}).items():
+    logits = torch.randn(rows, v, device=dev) * 3
+    out['sampling'][name] = {
+        'top-p 0.95': timed(lambda: hf_sample(logits, 0, 0.95)),
+        'top-k 50, top-p 0.95': timed(lambda: hf_sample(logits, 50, 0.95)),
+        'greedy': timed(lambda: torch.argmax(logits, dim=-1).tolist()),
+    }
+    del logits
 
 print(json.dumps(out))

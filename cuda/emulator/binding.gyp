@@ -13,8 +13,9 @@
                   "../binding_layers.cc", "softmax.cc", "rmsnorm.cc", "rope.cc",
                   "../binding_matmul.cc", "../cublaslt.cc", "gemm.cc",
                   "../binding_attention.cc", "attention.cc", "kv_cache.cc",
+                  "../binding_sampling.cc", "sampling.cc",
                   "emulator.cc", "../../native/binding/args.cc", "../../native/binding/grpo_args.cc",
-                  "../../native/binding/adamw_args.cc"],
+                  "../../native/binding/adamw_args.cc", "../../native/binding/sampling_args.cc"],
       "include_dirs": [
         ".",
         "..",

@@ -10,7 +10,8 @@
   X(reduce)                    \
   X(index)                     \
   X(matmul)                    \
-  X(fused)
+  X(fused)                     \
+  X(sampling)
 
 namespace tg::binding {
 #define TG_DECLARE_FAMILY(name) void register_##name(Napi::Env env, Napi::Object exports);

@@ -1,16 +1,17 @@
 // The primitives both addons run with the same entry points (ComputeAddon in src/native-entry-points.ts): fills,
-// elementwise, copy/cast, reductions, index ops, the GEMM, the fused kernels, bfloat16 KV caches and the GRPO
-// kernels, forwarded with buffer ids, element offsets, strides and dims. cpu.ts and cuda.ts add storage.
+// elementwise, copy/cast, reductions, index ops, the GEMM, the fused kernels, bfloat16 KV caches, the GRPO
+// kernels and token sampling, forwarded with buffer ids, element offsets, strides and dims. cpu.ts and cuda.ts add
+// storage.
 import type { ComputeAddon } from '../native-entry-points.js';
 import type {
-  AttentionDims, CorePrimitives, Float32MatmulPrecision, FusedPrimitives, GrpoPrimitives, KVCachePrimitives, StoragePrimitives,
-  TensorView,
+  AttentionDims, CorePrimitives, Float32MatmulPrecision, FusedPrimitives, GrpoPrimitives, KVCachePrimitives, SamplingPrimitives,
+  StoragePrimitives, TensorView,
 } from './backend.js';
 import { BinaryOp, RandomKind, ReduceOp, UnaryOp } from './codes.js';
 
 /** Everything of a Backend but device, capabilities, storage, memory accounting and packed weights. */
 export type AddonPrimitives = Omit<CorePrimitives, keyof StoragePrimitives> & FusedPrimitives & KVCachePrimitives &
-  GrpoPrimitives;
+  GrpoPrimitives & SamplingPrimitives;
 
 const id = (t: TensorView): number => t.storage.id;
 const optId = (t: TensorView | null): number | null => (t ? t.storage.id : null);
@@ -132,6 +133,12 @@ export function addonPrimitives(addon: ComputeAddon): AddonPrimitives {
     },
     groupAdvantages(advantages, totals, rewards, weights, N, R, G, scaleRewards) {
       return addon.groupAdvantages(rewards, weights, N, R, G, scaleRewards, id(advantages), optId(totals));
+    },
+
+    sampleRows(ids, logprobs, policyLogprobs, logits, rowStride, rows, V, uniforms, o) {
+      addon.sampleRows(id(ids), ids.offset, id(logprobs), logprobs.offset, id(policyLogprobs), policyLogprobs.offset, id(logits),
+        logits.offset, rowStride, rows, V, uniforms ? id(uniforms) : 0, uniforms ? uniforms.offset : 0, o.temperature, o.topK,
+        o.topP, o.minP, o.greedy);
     },
   };
 }

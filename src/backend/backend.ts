@@ -215,6 +215,34 @@ export interface GrpoPrimitives {
     R: number, G: number, scaleRewards: 'group' | 'batch' | 'none'): GroupAdvantageStats;
 }
 
+/** Sampling options as the primitive takes them (src/generate/sampling.ts resolves and checks the public ones). */
+export interface SampleRowsOptions {
+  /** > 0, or 0 with greedy. */
+  temperature: number;
+  /** 0 (or >= V) = off. */
+  topK: number;
+  /** (0, 1]; 1 = off. */
+  topP: number;
+  /** [0, 1]; 0 = off. */
+  minP: number;
+  greedy: boolean;
+}
+
+/** Token sampling on the device, so that only the sampled ids need to reach the host. */
+export interface SamplingPrimitives {
+  /**
+   * One token per row of logits (rows, V) at `logits.offset` with row stride `rowStride` >= V (columns contiguous):
+   * temperature, then top-k (ties with the k-th kept), top-p, min-p (Hugging Face's order, as
+   * src/generate/sampling.ts), then the first token in token order whose cumulative probability exceeds
+   * uniforms[r]; greedy takes the first maximum (uniforms null). Writes ids (rows, int32), logprobs (rows: log p of
+   * the token under the distribution it was drawn from, 0 when greedy) and policyLogprobs (rows: log
+   * softmax(logits / T), T = 1 when 0), all contiguous. A row holding NaN or +inf, or only -inf, gets id -1 and NaN
+   * log-probs. The CPU computes in float64 (the host path's tokens), CUDA in float32.
+   */
+  sampleRows(ids: TensorView, logprobs: TensorView, policyLogprobs: TensorView, logits: TensorView, rowStride: number,
+    rows: number, V: number, uniforms: TensorView | null, options: SampleRowsOptions): void;
+}
+
 /** A device's buffers and their accounting: what each backend implements itself. */
 export type StoragePrimitives = Pick<CorePrimitives, 'device' | 'capabilities' | 'alloc' | 'free' | 'write' | 'read' |
   'memoryStats' | 'resetPeakMemory' | 'emptyCache' | 'synchronize'>;
@@ -223,4 +251,5 @@ export type StoragePrimitives = Pick<CorePrimitives, 'device' | 'capabilities' |
  * Every primitive the library runs; each device implements all of them (throwing, naming the primitive, where it
  * lacks one; `capabilities` says which optional families run).
  */
-export interface Backend extends CorePrimitives, PackedMatmulPrimitives, KVCachePrimitives, FusedPrimitives, GrpoPrimitives {}
+export interface Backend extends CorePrimitives, PackedMatmulPrimitives, KVCachePrimitives, FusedPrimitives, GrpoPrimitives,
+  SamplingPrimitives {}

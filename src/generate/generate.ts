@@ -1,14 +1,17 @@
 // Batched sampling with a KV cache: one prefill forward over the (left-padded) prompts, then one (B, 1)
-// forward per new token; only the last position's logits are computed and read back for sampling.
+// forward per new token; only the last position's logits are computed, and they are sampled on the model's device
+// (sampleTokens), so each step copies just the sampled ids to the host.
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../autograd/tidy.js';
 import type { Float32MatmulPrecision } from '../backend/backend.js';
-import { rand, RandomGenerator, resolveGenerator, tensor } from '../ops/creation.js';
+import { empty, rand, RandomGenerator, resolveGenerator, tensor } from '../ops/creation.js';
 import { resolveMatmulPrecision } from '../ops/matmul.js';
 import { withPackedLinears } from '../nn/linear.js';
 import type { KVCacheDtype } from '../nn/kv-cache.js';
 import type { LlamaForCausalLM } from '../nn/llama.js';
-import { resolveSampling, sampleIndex, samplingDistribution, type SamplingOptions, tokenLogprob } from './sampling.js';
+import type { Tensor } from '../tensor.js';
+import { sampleTokens } from './sample-tokens.js';
+import { resolveSampling, type SamplingOptions } from './sampling.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate per sequence. Required. */
@@ -118,13 +121,20 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
   const reasons: StopReason[] = new Array<StopReason>(B).fill('length');
   const textSearchFrom = new Array<number>(B).fill(0);
   const maxStop = Math.max(0, ...stops.map((s) => s.length));
-  const probs = new Float64Array(V);
-  const scratch = new Float64Array(V);
 
   if (options.seed !== undefined && options.generator !== undefined) throw new RangeError('generate: give seed or generator, not both');
   const generator = options.seed !== undefined ? new RandomGenerator(options.seed) : resolveGenerator('generate', options.generator);
   const precision = resolveMatmulPrecision('generate', options.matmulPrecision);
   const cache = model.createCache(B, maxLen, options.kvCacheDtype ?? 'float32');
+  const device = model.device;
+  // Every step's log-probs stay on the device, (step, row) in one buffer each, read once at the end; rowsAt[step]
+  // maps that step's rows to sequences.
+  const stepLogprobs = empty([maxNew * B], { device });
+  const stepPolicyLogprobs = empty([maxNew * B], { device });
+  const rowsAt: number[][] = [];
+  let logits: Tensor | null = null;
+  let sampled: Tensor | null = null;
+  let rowIndex: Tensor | null = null;
   try {
     noGrad(() => withPackedLinears(model, () => {
       const flat = new Int32Array(B * P);
@@ -132,26 +142,36 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         flat.fill(inputPad, b * P, b * P + pads[b]);
         flat.set(p, b * P + pads[b]);
       });
-      const device = model.device;
-      let logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32', device }), {
+      logits = tidy(() => model.forward(tensor(flat, [B, P], { dtype: 'int32', device }), {
         cache, attentionMask: mask ? mask.map((row) => row.subarray(0, P)) : undefined, logitsToKeep: 1, matmulPrecision: precision,
-      }).data());
-      // Batch row r holds sequence rows[r]; finished sequences leave the batch (see below).
+      }));
+      // Batch row r holds sequence rows[r]; finished sequences leave the batch (see below). rowIndex: rows on the
+      // device, once the batch is compacted, to pick the rows' uniforms.
       let rows = Array.from({ length: B }, (_, b) => b);
-      let next = new Int32Array(B);
       for (let step = 0; step < maxNew; step++) {
-        const u = tidy(() => rand([B], { generator }).data());
+        const R = rows.length;
+        const at = step * B;
+        sampled = tidy(() => {
+          const u = rand([B], { generator, device });
+          return sampleTokens(logits!.view([R, V]), rowIndex ? u.indexSelect(0, rowIndex) : u, sampling, {
+            logprobs: stepLogprobs.narrow(0, at, R), policyLogprobs: stepPolicyLogprobs.narrow(0, at, R),
+          }).ids;
+        });
+        logits!.dispose();
+        logits = null;
+        rowsAt.push(rows);
+        const ids = sampled.data() as Int32Array; // the one copy to the host per step: R ids
         let active = 0;
-        for (let r = 0; r < rows.length; r++) {
+        let badFinished = false;
+        for (let r = 0; r < R; r++) {
           const b = rows[r];
-          if (finished[b]) continue; // keeps feeding its last token until it leaves the batch; its outputs are never read
-          const row = logits.subarray(r * V, (r + 1) * V);
-          const p = samplingDistribution(row, sampling, probs, scratch);
-          const tok = sampleIndex(p, u[b]);
+          if (finished[b]) { // keeps being fed until it leaves the batch; its outputs are never read
+            badFinished ||= ids[r] < 0;
+            continue;
+          }
+          const tok = ids[r];
+          if (tok < 0) throw new RangeError(`generate: the logits of sequence ${b} at new token ${step} hold NaN or +Inf (or only -Inf); check the model's outputs`);
           completions[b].push(tok);
-          logprobs[b].push(sampling.greedy ? 0 : Math.log(p[tok]));
-          policyLogprobs[b].push(tokenLogprob(row, tok, sampling.temperature));
-          next[r] = tok;
           if (eos.has(tok)) {
             finished[b] = true;
             reasons[b] = 'eos';
@@ -167,19 +187,42 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
           if (!finished[b]) active++;
         }
         if (active === 0 || step === maxNew - 1) break;
+        // The sampled ids are the next step's input where they are (a finished row's token is never read; one
+        // that came out -1 is replaced by a valid id from the host).
+        let next: Tensor = badFinished ? tensor(ids.map((t) => (t < 0 ? inputPad : t)), [R], { dtype: 'int32', device }) : sampled;
+        if (next !== sampled) sampled.dispose();
+        sampled = null;
         // Once a quarter of the batch has finished, the finished rows leave it (their cached keys and values
         // too): later steps compute only live sequences.
-        if (rows.length - active >= Math.max(1, rows.length / 4)) {
+        if (R - active >= Math.max(1, R / 4)) {
           const keep = rows.flatMap((b, r) => (finished[b] ? [] : [r]));
           cache.keepRows(keep);
-          next = Int32Array.from(keep, (r) => next[r]);
           rows = keep.map((r) => rows[r]);
+          const kept = tidy(() => next.indexSelect(0, tensor(Int32Array.from(keep), [keep.length], { dtype: 'int32', device })));
+          next.dispose();
+          next = kept;
+          rowIndex?.dispose();
+          rowIndex = tensor(Int32Array.from(rows), [rows.length], { dtype: 'int32', device });
         }
+        const input = next;
         const keyMask = mask ? rows.map((b) => mask[b].subarray(0, P + step + 1)) : undefined;
-        logits = tidy(() => model.forward(tensor(next, [rows.length, 1], { dtype: 'int32', device }), { cache, attentionMask: keyMask, matmulPrecision: precision }).data());
+        try {
+          logits = tidy(() => model.forward(input.view([rows.length, 1]), { cache, attentionMask: keyMask, matmulPrecision: precision }));
+        } finally {
+          input.dispose();
+        }
       }
     }, precision));
+    const lp = tidy(() => stepLogprobs.narrow(0, 0, rowsAt.length * B).data());
+    const policyLp = tidy(() => stepPolicyLogprobs.narrow(0, 0, rowsAt.length * B).data());
+    rowsAt.forEach((rows, step) => rows.forEach((b, r) => {
+      if (step < completions[b].length) {
+        logprobs[b].push(lp[step * B + r]);
+        policyLogprobs[b].push(policyLp[step * B + r]);
+      }
+    }));
   } finally {
+    for (const t of [logits as Tensor | null, sampled as Tensor | null, rowIndex as Tensor | null, stepLogprobs, stepPolicyLogprobs]) t?.dispose();
     cache.dispose();
   }
 

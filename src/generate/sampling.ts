@@ -1,5 +1,6 @@
 // The sampling distribution of one logits row, in float64 on the host: temperature, then top-k, top-p and
-// min-p in Hugging Face's order (each on the distribution left by the previous one), and inverse-CDF draws.
+// min-p in Hugging Face's order (each on the distribution left by the previous one), and inverse-CDF draws. The
+// reference of the native samplers generate() runs (native/ops/sampling.cc is this in C++; cuda/sampling.cu).
 
 export interface SamplingOptions {
   /** Divides the logits; 0 means greedy. Default 1. */
@@ -25,15 +26,15 @@ export interface ResolvedSampling {
   greedy: boolean;
 }
 
-export function resolveSampling(o: SamplingOptions): ResolvedSampling {
+export function resolveSampling(o: SamplingOptions, op = 'generate'): ResolvedSampling {
   const temperature = o.temperature ?? 1;
   const topK = o.topK ?? 0;
   const topP = o.topP ?? 1;
   const minP = o.minP ?? 0;
-  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new RangeError(`generate: temperature must be a finite number >= 0, got ${temperature}`);
-  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`generate: topK must be an integer >= 0 (0 = off), got ${topK}`);
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1], got ${topP}`);
-  if (!(minP >= 0 && minP <= 1)) throw new RangeError(`generate: minP must be in [0, 1], got ${minP}`);
+  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new RangeError(`${op}: temperature must be a finite number >= 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`${op}: topK must be an integer >= 0 (0 = off), got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`${op}: topP must be in (0, 1], got ${topP}`);
+  if (!(minP >= 0 && minP <= 1)) throw new RangeError(`${op}: minP must be in [0, 1], got ${minP}`);
   return { temperature, topK, topP, minP, greedy: (o.greedy ?? false) || temperature === 0 };
 }
 

@@ -1,5 +1,6 @@
 // Group-relative advantages (GRPO): several reward functions per completion, weighted and summed, then
 // normalized within each group of G completions of the same prompt.
+import type { Device } from '../backend/backend.js';
 import { Tensor } from '../tensor.js';
 
 export interface GroupAdvantagesOptions {
@@ -27,7 +28,28 @@ export interface GroupAdvantagesResult {
  */
 export function groupAdvantages(rewards: readonly (number | null)[] | readonly (readonly (number | null)[])[],
   options: GroupAdvantagesOptions): GroupAdvantagesResult {
-  const op = 'groupAdvantages';
+  // The kernel writes (N) buffers: host rewards in, host arrays out, on the CPU backend.
+  const r = run('groupAdvantages', rewards, options, 'cpu', true);
+  try {
+    return { advantages: r.advantages.data() as Float32Array, rewards: r.totals!.data() as Float32Array, metrics: r.metrics };
+  } finally {
+    r.advantages.dispose();
+    r.totals!.dispose();
+  }
+}
+
+/**
+ * @internal {@link groupAdvantages} computed on `device`: the host rewards go there once and the advantages (N)
+ * stay there for the loss (the caller owns them); the reward totals are not kept.
+ */
+export function groupAdvantagesOn(device: Device, rewards: readonly (readonly (number | null)[])[],
+  options: GroupAdvantagesOptions): { advantages: Tensor; metrics: GroupAdvantagesResult['metrics'] } {
+  const r = run('groupAdvantages', rewards, options, device, false);
+  return { advantages: r.advantages, metrics: r.metrics };
+}
+
+function run(op: string, rewards: readonly (number | null)[] | readonly (readonly (number | null)[])[], options: GroupAdvantagesOptions,
+  device: Device, withTotals: boolean): { advantages: Tensor; totals: Tensor | null; metrics: GroupAdvantagesResult['metrics'] } {
   if (!Array.isArray(rewards)) throw new TypeError(`${op}: rewards must be an array (one number or one row per completion)`);
   if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object with groupSize`);
   const G = options.groupSize;
@@ -46,19 +68,15 @@ export function groupAdvantages(rewards: readonly (number | null)[] | readonly (
   });
   const weights = options.weights ?? new Array<number>(R).fill(1);
   if (weights.length !== R) throw new RangeError(`${op}: ${weights.length} weights for ${R} reward functions`);
-  // The kernel writes (N) buffers: host rewards in, host arrays out, on the CPU backend.
-  const advantages = Tensor.empty([N]);
-  const totals = Tensor.empty([N]);
+  const advantages = Tensor.empty([N], 'float32', device);
+  const totals = withTotals ? Tensor.empty([N], 'float32', device) : null;
   try {
     const r = advantages.backend.groupAdvantages(advantages, totals, flat, Float32Array.from(weights), N, R, G,
       options.scaleRewards ?? 'group');
-    return {
-      advantages: advantages.data() as Float32Array,
-      rewards: totals.data() as Float32Array,
-      metrics: { reward: r.mean, reward_std: r.std, frac_reward_zero_std: r.fracZeroStd, zero_std_groups: r.zeroStdGroups },
-    };
-  } finally {
+    return { advantages, totals, metrics: { reward: r.mean, reward_std: r.std, frac_reward_zero_std: r.fracZeroStd, zero_std_groups: r.zeroStdGroups } };
+  } catch (e) {
     advantages.dispose();
-    totals.dispose();
+    totals?.dispose();
+    throw e;
   }
 }

@@ -20,7 +20,7 @@ import { generate } from '../generate/generate.js';
 import { stopTokenIds, withoutStopToken } from '../generate/stop-tokens.js';
 import type { AdamW } from '../optim/adamw.js';
 import type { LRScheduler } from '../optim/schedules.js';
-import { groupAdvantages } from '../rl/advantages.js';
+import { groupAdvantagesOn } from '../rl/advantages.js';
 import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
 import type { Tensor } from '../tensor.js';
@@ -351,7 +351,9 @@ export class GRPOTrainer extends StoppableTrainer {
     const generationTime = performance.now() - started;
     const N = repeated.length;
     const { matrix, perFunction } = await this.scoreRewards(inputs);
-    const adv = groupAdvantages(matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });
+    // The rewards go to the model's device once; the advantages are computed and stay there.
+    const adv = groupAdvantagesOn(this.model.device, matrix, { groupSize: G, weights: c.rewardWeights ?? undefined, scaleRewards: c.scaleRewards });
+    const advT = adv.advantages;
 
     const L = Math.max(1, ...gen.completionLengths);
     const P = Math.max(...promptIds.map((p) => p.length));
@@ -388,7 +390,6 @@ export class GRPOTrainer extends StoppableTrainer {
     const refLogps = c.beta > 0 ? chunks.map((s) => constant(() => referenceLogps(s))) : null;
     const oldLogps = c.numIterations > 1 ? chunks.map((s) => constant(() => completionLogps(this.model, s, micro, false).logps)) : null;
     const maskT = tensor(mask, [N, L], { device: this.model.device });
-    const advT = tensor(adv.advantages, [N], { device: this.model.device });
 
     let lossSum = 0;
     let gradNorm = 0;
@@ -414,7 +415,7 @@ export class GRPOTrainer extends StoppableTrainer {
       this.optimizer.zeroGrad();
       this.scheduler.step();
     }
-    for (const t of [maskT, advT, ...(refLogps ?? []), ...(oldLogps ?? [])]) t.dispose();
+    for (const t of [maskT, ...(refLogps ?? []), ...(oldLogps ?? [])]) t.dispose();
     this.step++;
     if (c.syncRefModel && this.refModel && this.step % c.refModelSyncSteps === 0) this.syncReference();
 
@@ -448,9 +449,11 @@ export class GRPOTrainer extends StoppableTrainer {
     });
     if (this.step % c.logEvery === 0) {
       this.logger.write(log);
-      if (c.logCompletions) this.logCompletions(promptTexts, texts, perFunction, adv.advantages);
+      // The one copy of the advantages to the host, for the completions log.
+      if (c.logCompletions) this.logCompletions(promptTexts, texts, perFunction, advT.data() as Float32Array);
       this.callbacks.onStep?.(log);
     }
+    advT.dispose();
     if (c.evalEvery && this.step % c.evalEvery === 0) await this.evaluate();
     if (c.outputDir && c.saveEvery && this.step % c.saveEvery === 0) this.save(`${c.outputDir}/checkpoint-${this.step}`);
     return log;

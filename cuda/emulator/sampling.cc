@@ -1,0 +1,2 @@
+// cuda/sampling.cu compiled by the host compiler against the emulator's headers.
+#include "../sampling.cu"
