@@ -24,7 +24,7 @@ import { DataOrder } from './data-order.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import {
-  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+  applyGradientCheckpointing, clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
 } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -187,6 +187,7 @@ export class GRPOTrainer extends StoppableTrainer {
     this.data = new DataOrder(dataset.length, c.seed);
     this.generator = new RandomGenerator(c.seed);
     this.device = placeOnTrainerDevice(c, model, refModel);
+    applyGradientCheckpointing(c, model);
     this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
     // The scheduler steps once per optimizer step: numIterations per GRPO step.
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps * c.numIterations);

@@ -19,7 +19,7 @@ import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import {
-  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+  applyGradientCheckpointing, clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
 } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -131,6 +131,7 @@ export class RewardTrainer extends StoppableTrainer {
     this.evalSet = evalDataset.map((p, i) => this.tokenize(p, i, 'evalDataset'));
     this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
     this.device = placeOnTrainerDevice(c, model);
+    applyGradientCheckpointing(c, model);
     this.optimizer = trainerOptimizer(model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);

@@ -30,7 +30,7 @@ Config fields (JSON):
                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, maxLength, appendEos,
                centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery, saveTotalLimit
                (checkpoints kept, oldest deleted first; default all), device ("auto": a GPU when usable,
-               else "cpu"; or "cuda")
+               else "cpu"; or "cuda"), gradientCheckpointing (recompute each layer in backward: less memory)
   headSeed     seed of the fresh score head when starting from a causal LM (default 0)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 

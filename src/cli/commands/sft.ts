@@ -27,7 +27,7 @@ Config fields (JSON):
                maxLength, seed, logEvery, evalEvery, saveEvery, saveTotalLimit (checkpoints kept, oldest
                deleted first; default all), bf16 (mixed precision: bf16 matmul operands, float32
                accumulation and weights, on CPUs with AVX512-BF16), device ("auto": a GPU when usable,
-               else "cpu"; or "cuda")
+               else "cpu"; or "cuda"), gradientCheckpointing (recompute each layer in backward: less memory)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,
