@@ -2,6 +2,7 @@
 // same function without it (gradients, random draws replayed, what it keeps alive), then a tiny Llama with
 // gradientCheckpointing on: the same loss and gradients, each layer run twice per step, fewer live bytes after the
 // forward, memory flat over many steps, and the trainers' option.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it, vi } from 'vitest';
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
@@ -11,6 +12,7 @@ import { SFTTrainer } from '../src/train/sft.js';
 import { GRPOTrainer } from '../src/train/grpo.js';
 import { RewardTrainer } from '../src/train/reward-trainer.js';
 import { additionExamples, additionTokenizer, additionTrainProblems } from '../src/tasks/addition.js';
+import type { StepMemory } from '../bench/checkpointing.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { expectClose, forEachBackend, fromArray, randomArray, randomInts } from './helpers/reference.js';
 
@@ -373,5 +375,19 @@ describe('the trainers\' gradientCheckpointing (transformers\' gradient_checkpoi
       .toThrow(/gradientCheckpointing/);
     policy.dispose();
     rm.dispose();
+  });
+});
+
+describe('bench/checkpointing.ts (issue 14 §6), a dry run on a tiny Qwen2', () => {
+  it('measures each configuration in its own process: equal losses, fewer live bytes after the forward with checkpointing', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/checkpointing.ts', '--tiny', '--no-torch', '--json', '--batch', '2', '--seq', '32', '--threads', '1'],
+      { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { runs } = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { runs: StepMemory[] };
+    expect(runs.map((x) => [x.side, x.checkpointing])).toEqual([['thinkgrad', false], ['thinkgrad', true]]);
+    const [plain, ckpt] = runs;
+    expect(ckpt.losses).toEqual(plain.losses);
+    expect(ckpt.liveAfterForwardMiB!).toBeLessThan(plain.liveAfterForwardMiB!);
+    for (const x of runs) expect(x.peakRssMiB).toBeGreaterThanOrEqual(x.rssAfterForwardMiB);
   });
 });
