@@ -4,6 +4,7 @@ export { Tensor, type DType, type Shape, type NestedArray } from './tensor.js';
 export { tensor, empty, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, randint, manualSeed,
   getRngState, setRngState, RandomGenerator, type RngState, type RandomOptions, type CreateOptions } from './ops/creation.js';
 export { tidy, keep } from './autograd/tidy.js';
+export { checkpoint } from './autograd/checkpoint.js';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/grad-mode.js';
 export { backward, type BackwardOptions } from './autograd/engine.js';
 export { record } from './autograd/function.js';

@@ -1,12 +1,14 @@
 // Reverse-mode differentiation: an iterative topological sort of the recorded graph (no recursion
-// limit), then each node's backward in reverse order, accumulating into leaf tensors' .grad.
+// limit), then each node's backward in reverse order, accumulating into leaf tensors' .grad (backward) or
+// returning the gradients of chosen tensors (gradients, torch.autograd.grad's semantics).
 import type { Tensor } from '../tensor.js';
 import { formatShape } from '../tensor-util.js';
 import { noGrad } from './grad-mode.js';
 import { untrack } from './tidy.js';
 import { add } from '../ops/elementwise.js';
 
-function topologicalOrder(root: Tensor): Tensor[] {
+// `stops` are treated as leaves: their gradient is wanted, not their graph's.
+function topologicalOrder(root: Tensor, stops: ReadonlyMap<Tensor, number> | null): Tensor[] {
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
   const stack: [Tensor, number][] = [[root, 0]];
@@ -14,7 +16,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
     const [t, next] = top;
-    const inputs = t.gradFn?.inputs ?? [];
+    const inputs = stops?.has(t) ? [] : t.gradFn?.inputs ?? [];
     if (next < inputs.length) {
       top[1]++;
       const child = inputs[next];
@@ -40,16 +42,34 @@ export interface BackwardOptions {
  * d(loss)/d(root) and defaults to 1 for a one-element root.
  */
 export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
-  root.assertLive('backward');
-  if (!root.requiresGrad) throw new Error('backward: tensor does not require grad (no input of its graph has requiresGrad)');
+  run('backward', root, gradient, options, null);
+}
+
+/**
+ * @internal d(root)/d(t) for each t of `inputs` (null where root does not depend on it), as
+ * torch.autograd.grad: the graph is not followed beyond them and no leaf's .grad changes; the caller owns the
+ * returned tensors. `gradient` is d(loss)/d(root). Runs with recording off and frees the graph it walks.
+ */
+export function gradients(root: Tensor, gradient: Tensor, inputs: readonly Tensor[]): (Tensor | null)[] {
+  const stops = new Map<Tensor, number>();
+  inputs.forEach((t, i) => stops.set(t, i));
+  const found: (Tensor | null)[] = inputs.map(() => null);
+  run('gradients', root, gradient, {}, { stops, found });
+  return found;
+}
+
+function run(op: string, root: Tensor, gradient: Tensor | undefined, options: BackwardOptions,
+  wanted: { stops: Map<Tensor, number>; found: (Tensor | null)[] } | null): void {
+  root.assertLive(op);
+  if (!root.requiresGrad) throw new Error(`${op}: tensor does not require grad (no input of its graph has requiresGrad)`);
   if (!gradient && root.numel !== 1) {
-    throw new RangeError(`backward: a gradient argument is needed for a non-scalar output of shape ${formatShape(root.shape)}`);
+    throw new RangeError(`${op}: a gradient argument is needed for a non-scalar output of shape ${formatShape(root.shape)}`);
   }
   if (gradient && gradient.shape.join() !== root.shape.join()) {
-    throw new RangeError(`backward: gradient shape ${formatShape(gradient.shape)} differs from output shape ${formatShape(root.shape)}`);
+    throw new RangeError(`${op}: gradient shape ${formatShape(gradient.shape)} differs from output shape ${formatShape(root.shape)}`);
   }
   noGrad(() => {
-    const order = topologicalOrder(root);
+    const order = topologicalOrder(root, wanted?.stops ?? null);
     const grads = new Map<Tensor, Tensor>();
     // Gradients created here are owned by this map and freed as soon as their consumer has run.
     // Gradients are float32 whatever the dtype of the tensors they belong to (bfloat16 ones included).
@@ -61,9 +81,15 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       const g = grads.get(t);
       if (!g) continue;
       grads.delete(t);
+      const wantedAt = wanted?.stops.get(t);
+      if (wantedAt !== undefined) {
+        wanted!.found[wantedAt] = g;
+        continue;
+      }
       const node = t.gradFn;
       if (!node) {
-        accumulateLeaf(t, g);
+        if (wanted) g.dispose();
+        else accumulateLeaf(t, g);
         continue;
       }
       if (!node.backward) {

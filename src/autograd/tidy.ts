@@ -43,6 +43,13 @@ function collectTensors(value: unknown, out: Set<Tensor>, seen: Set<unknown>, is
   }
 }
 
+/** @internal The tensors in `value`: a tensor, or arrays/plain objects/Maps of them, at any depth. */
+export function tensorsIn(value: unknown): Set<Tensor> {
+  const out = new Set<Tensor>();
+  collectTensors(value, out, new Set(), (v): v is Tensor => (v as Tensor)?.__isTensor === true);
+  return out;
+}
+
 // Tensors that a backward() from `roots` would read: the roots, their graph's inputs and saved tensors.
 function graphClosure(roots: Set<Tensor>): Set<Tensor> {
   const keepSet = new Set<Tensor>();
@@ -77,9 +84,7 @@ export function tidy<T>(fn: () => T): T {
     release(scope, new Set());
     throw new TypeError('tidy: fn must be synchronous; it returned a Promise (use tidy inside the async code instead)');
   }
-  const roots = new Set<Tensor>();
-  collectTensors(result, roots, new Set(), (v): v is Tensor => (v as Tensor)?.__isTensor === true);
-  release(scope, graphClosure(roots));
+  release(scope, graphClosure(tensorsIn(result)));
   return result;
 }
 

@@ -3,6 +3,7 @@
 // explicit positions and a padding mask.
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
+import { checkpoint } from '../autograd/checkpoint.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js';
 import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
@@ -73,6 +74,11 @@ export class LlamaModel extends Module {
   readonly layers: ModuleList<DecoderLayer>;
   readonly norm: RMSNorm;
   private readonly rotary: RotaryEmbedding;
+  /**
+   * Recompute each decoder layer's activations in backward instead of keeping them (transformers'
+   * gradient_checkpointing): only while training (`training`, recording on, no KV cache). Default false.
+   */
+  gradientCheckpointing = false;
 
   constructor(readonly config: LlamaConfig) {
     super();
@@ -156,8 +162,11 @@ export class LlamaModel extends Module {
     const ctx: AttentionContext = { cos, sin, positions, bias, keyStart, cache, past, precision };
 
     let x = this.embed_tokens.forward(ids);
+    // As transformers, a cache turns checkpointing off: a recomputation would write the cache again. ctx is an
+    // input so that the checkpoint keeps its tables, positions and mask for the recomputation.
+    const recompute = this.gradientCheckpointing && this.training && cache === null && isGradEnabled();
     this.layers.items.forEach((layer, i) => {
-      x = layer.forward(x, ctx, i);
+      x = recompute ? checkpoint((h: Tensor, c: AttentionContext) => layer.forward(h, c, i), x, ctx) : layer.forward(x, ctx, i);
     });
     if (cache) cache.length = Tk;
     if (keep < T) x = narrow(x, 1, T - keep, keep);
@@ -246,6 +255,25 @@ export class LlamaForCausalLM extends Module {
     } finally {
       if (saved) setRngState(saved);
     }
+  }
+
+  /**
+   * Turns gradient checkpointing on (transformers' `gradient_checkpointing_enable()`): each decoder layer keeps
+   * only its input in the forward and runs again in backward, trading one more forward per step for the layers'
+   * activations. It acts only while training with recording on and no KV cache; generation is unchanged.
+   */
+  gradientCheckpointingEnable(): void {
+    this.model.gradientCheckpointing = true;
+  }
+
+  /** Turns gradient checkpointing off (transformers' `gradient_checkpointing_disable()`). */
+  gradientCheckpointingDisable(): void {
+    this.model.gradientCheckpointing = false;
+  }
+
+  /** Whether gradient checkpointing is on (transformers' `is_gradient_checkpointing`). */
+  get isGradientCheckpointing(): boolean {
+    return this.model.gradientCheckpointing;
   }
 
   /** A KV cache for `batch` sequences of up to `maxLength` positions (prompt + new tokens). */

@@ -69,6 +69,21 @@ export class LlamaForSequenceClassification extends Module {
     }
   }
 
+  /** Turns gradient checkpointing on (transformers' `gradient_checkpointing_enable()`; see LlamaForCausalLM's). */
+  gradientCheckpointingEnable(): void {
+    this.model.gradientCheckpointing = true;
+  }
+
+  /** Turns gradient checkpointing off (transformers' `gradient_checkpointing_disable()`). */
+  gradientCheckpointingDisable(): void {
+    this.model.gradientCheckpointing = false;
+  }
+
+  /** Whether gradient checkpointing is on (transformers' `is_gradient_checkpointing`). */
+  get isGradientCheckpointing(): boolean {
+    return this.model.gradientCheckpointing;
+  }
+
   /**
    * The index of the token each row is scored at: the last 1 of attentionMask, lengths[b] - 1, the last
    * token that is not padTokenId (when the config has one and it is not also EOS), else T - 1.

@@ -300,7 +300,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
       release(gc, g);
     }
     return [gradIf(q, dq), gradIf(k, dk), gradIf(v, dv)];
-  }, saved);
+  }, keyStart !== undefined && ks === keyStart ? [...saved, keyStart] : saved); // the backward reads keyStart too: tidy keeps it
   disposeUnlessRecorded(out, saved);
   return out;
 }

@@ -24,12 +24,12 @@ import { groupAdvantagesOn } from '../rl/advantages.js';
 import { grpoLoss, type GrpoLossType } from '../rl/grpo-loss.js';
 import { selectiveLogSoftmax, selectiveLogSoftmaxWithEntropy } from '../rl/selective-log-softmax.js';
 import type { Tensor } from '../tensor.js';
-import type { RewardArgs, RewardFunction } from '../rl/rewards/types.js';
+import type { AnyRewardFunction, RewardArgs, RewardFunction } from '../rl/rewards/types.js';
 import { DataOrder } from './data-order.js';
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import {
-  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+  applyGradientCheckpointing, clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
 } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -172,6 +172,8 @@ export class GRPOTrainer extends StoppableTrainer {
   readonly model: LlamaForCausalLM;
   /** The LoRA adapters (TRL's trainer.model when peft_config is given), or null in full fine-tuning. */
   readonly peftModel: PeftModel<LlamaForCausalLM> | null;
+  /** The reward functions, called with the batch as it is (a text reward on conversational rows gets message lists, as in TRL). */
+  readonly rewardFuncs: readonly RewardFunction[];
 
   /**
    * `refModel` is required when beta > 0 without LoRA (a frozen copy of the starting policy, e.g. loadPretrained
@@ -182,13 +184,14 @@ export class GRPOTrainer extends StoppableTrainer {
     model: LlamaForCausalLM | PeftModel<LlamaForCausalLM>,
     readonly tokenizer: Tokenizer,
     readonly dataset: readonly PromptRow[],
-    readonly rewardFuncs: readonly RewardFunction[],
+    rewardFuncs: readonly AnyRewardFunction[],
     config: Partial<GRPOConfig> = {},
     readonly callbacks: TrainerCallbacks = {},
     readonly refModel: LlamaForCausalLM | null = null,
     readonly evalDataset: readonly PromptRow[] = [],
   ) {
     super();
+    this.rewardFuncs = rewardFuncs as readonly RewardFunction[];
     const c = (this.config = checkConfig('GRPOTrainer', GRPO_FIELDS, GRPO_DEFAULTS, config));
     if (c.generationBatchSize % c.numGenerations !== 0) {
       throw new RangeError(`GRPOTrainer: generationBatchSize ${c.generationBatchSize} is not a multiple of numGenerations ${c.numGenerations}; ` +
@@ -226,6 +229,7 @@ export class GRPOTrainer extends StoppableTrainer {
     this.generator = new RandomGenerator(c.seed);
     ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('GRPOTrainer', model, c.peftConfig));
     this.device = placeOnTrainerDevice(c, this.model, refModel);
+    applyGradientCheckpointing(c, this.model);
     this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
     // The scheduler steps once per optimizer step: numIterations per GRPO step.
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps * c.numIterations);

@@ -23,7 +23,7 @@ import { DataOrder } from './data-order.js';
 import { formatShape, type Tensor } from '../tensor.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import {
-  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+  applyGradientCheckpointing, clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
 } from './training-args.js';
 import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js';
 
@@ -155,6 +155,7 @@ export class RewardTrainer extends StoppableTrainer {
     this.hasMargin = [...dataset, ...evalDataset].some((p) => p.margin !== undefined);
     ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('RewardTrainer', model, c.peftConfig, seqCls));
     this.device = placeOnTrainerDevice(c, this.model);
+    applyGradientCheckpointing(c, this.model);
     this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/rm_logs.jsonl` : null);

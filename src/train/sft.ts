@@ -20,7 +20,7 @@ import { JsonlLogger, type LogRecord, type TrainerCallbacks } from './logger.js'
 import { checkUnknownCharacters, type UnknownCharactersPolicy } from './unknown-characters.js';
 import { checkConfig, checkStepCount, type FieldSpec } from './config.js';
 import {
-  clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
+  applyGradientCheckpointing, clipTrainerGradients, placeOnTrainerDevice, type TrainingArgs, TRAINING_ARGS_DEFAULTS, TRAINING_ARGS_FIELDS, trainerOptimizer, trainerScheduler,
 } from './training-args.js';
 
 /**
@@ -152,6 +152,7 @@ export class SFTTrainer extends StoppableTrainer {
     checkUnknownCharacters('SFTTrainer', tokenizer, texts, c.unknownCharacters);
     ({ model: this.model, peftModel: this.peftModel } = trainerPeftModel('SFTTrainer', model, c.peftConfig));
     this.device = placeOnTrainerDevice(c, this.model);
+    applyGradientCheckpointing(c, this.model);
     this.optimizer = trainerOptimizer(this.model.parameters().filter((p) => p.requiresGrad), c);
     this.scheduler = trainerScheduler(this.optimizer, c, c.maxSteps);
     this.logger = new JsonlLogger(c.outputDir ? `${c.outputDir}/sft_logs.jsonl` : null);

@@ -34,16 +34,22 @@ export interface TrainingArgs {
    * there in place (`model.to`), as Accelerate does for TRL; `trainer.device` says which it used. Default 'auto'.
    */
   device: 'auto' | Device;
+  /**
+   * transformers' gradient_checkpointing: the trainer calls the model's `gradientCheckpointingEnable()`, so each
+   * decoder layer's activations are recomputed in backward instead of kept (less memory, one more forward per
+   * step; generation is unchanged). False leaves the model's own setting. Default false.
+   */
+  gradientCheckpointing: boolean;
 }
 
 export const TRAINING_ARGS_DEFAULTS: TrainingArgs = {
-  adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0, saveTotalLimit: null, device: 'auto',
+  adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, warmupRatio: 0, saveTotalLimit: null, device: 'auto', gradientCheckpointing: false,
 };
 
 export const TRAINING_ARGS_FIELDS: Record<keyof TrainingArgs, FieldSpec> = {
   adamBeta1: { kind: 'number', min: 0, max: 1, exclusiveMax: true }, adamBeta2: { kind: 'number', min: 0, max: 1, exclusiveMax: true },
   adamEpsilon: { kind: 'number', min: 0 }, warmupRatio: { kind: 'number', min: 0, max: 1 }, saveTotalLimit: { kind: 'int', min: 1, nullable: true },
-  device: { kind: 'enum', values: ['auto', 'cpu', 'cuda'] },
+  device: { kind: 'enum', values: ['auto', 'cpu', 'cuda'] }, gradientCheckpointing: { kind: 'bool' },
 };
 
 /**
@@ -58,6 +64,11 @@ export function placeOnTrainerDevice(c: Pick<TrainingArgs, 'device'> & { bf16?: 
     if (c.bf16) model?.to('bfloat16');
   }
   return device;
+}
+
+/** transformers' Trainer: `gradientCheckpointing` turns the trained model's checkpointing on (never off). */
+export function applyGradientCheckpointing(c: Pick<TrainingArgs, 'gradientCheckpointing'>, model: { gradientCheckpointingEnable(): void }): void {
+  if (c.gradientCheckpointing) model.gradientCheckpointingEnable();
 }
 
 /**

@@ -37,7 +37,8 @@ Config fields (JSON):
               syncRefModel, refModelMixupAlpha, refModelSyncSteps, seed, logEvery, saveEvery, saveTotalLimit
               (checkpoints kept, oldest deleted first; default all), bf16 (mixed precision on CPUs with
               AVX512-BF16: bf16 matmul operands, float32 accumulation and weights, bf16 KV cache), device
-              ("auto": a GPU when usable, else "cpu"; or "cuda")
+              ("auto": a GPU when usable, else "cpu"; or "cuda"), gradientCheckpointing (recompute each layer
+              in backward: less memory)
               (weights go in rewards),
               logCompletions (default true here: completions.jsonl and the report's start/end tables),
               numCompletionsToPrint (completions recorded per logged step; default all), peftConfig (LoRA,

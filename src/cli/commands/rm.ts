@@ -31,7 +31,8 @@ Config fields (JSON):
                centerRewardsCoefficient, seed, logEvery, evalEvery, evalBatchSize, saveEvery, saveTotalLimit
                (checkpoints kept, oldest deleted first; default all), device ("auto": a GPU when usable,
                else "cpu"; or "cuda"), peftConfig (LoRA, PEFT's LoraConfig in camelCase: {"r": 16}; taskType
-               SEQ_CLS, so the score head trains whole)
+               SEQ_CLS, so the score head trains whole), gradientCheckpointing (recompute each layer in backward:
+               less memory)
   headSeed     seed of the fresh score head when starting from a causal LM (default 0)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 

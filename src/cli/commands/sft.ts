@@ -28,7 +28,8 @@ Config fields (JSON):
                deleted first; default all), bf16 (mixed precision: bf16 matmul operands, float32
                accumulation and weights, on CPUs with AVX512-BF16), device ("auto": a GPU when usable,
                else "cpu"; or "cuda"), peftConfig (LoRA, PEFT's LoraConfig in camelCase:
-               {"r": 16, "loraAlpha": 32, "targetModules": ["q_proj", "v_proj"]}; only the adapters train)
+               {"r": 16, "loraAlpha": 32, "targetModules": ["q_proj", "v_proj"]}; only the adapters train),
+               gradientCheckpointing (recompute each layer in backward: less memory)
   output       required: the output folder (must not exist or be empty, unless "overwrite": true)
 
 Writes: output/model (the trained model + tokenizer), output/checkpoint-N (resumable), output/sft_logs.jsonl,

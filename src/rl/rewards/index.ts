@@ -1,6 +1,6 @@
 // Rule-based rewards of the R1 recipe. Each export is a factory: `rewards.accuracy()` returns the reward
 // function (named for TRL-style logging, `rewards/<name>/mean`) that the GRPO trainer calls on each batch.
-export { type RewardArgs, type RewardFunction } from './types.js';
+export { type AnyRewardFunction, type RewardArgs, type RewardFunction, type TextRewardFunction } from './types.js';
 export { accuracy, scoreAnswer, type AccuracyOptions } from './accuracy.js';
 export { format, tagCount, hasR1Format, FORMAT_PATTERN, type FormatOptions, type TagCountOptions } from './format.js';
 export { languageConsistency, scriptWords, chainOfThought, LANGUAGE_SCRIPTS, type LanguageConsistencyOptions } from './language.js';

@@ -2,13 +2,13 @@
 // apply (e.g. a `task` column: reasoning rows get accuracy + format, general rows reward models + format).
 // A function that does not apply to a row gives null (not scored), so it adds nothing to that row's reward
 // and the per-function means (`rewards/<name>/mean`) average only the rows it scored.
-import { checkArgs, named, type RewardArgs, type RewardFunction } from './types.js';
+import { checkArgs, named, type AnyRewardFunction, type RewardArgs, type RewardFunction } from './types.js';
 
 export interface RouteRewardsOptions {
   /** The dataset column naming each row's route (default 'task'). A row may instead hold an array of reward names. */
   column?: string;
   /** Route name -> the reward functions that apply to its rows. A function may appear in several routes. */
-  routes: Record<string, readonly RewardFunction[]>;
+  routes: Record<string, readonly AnyRewardFunction[]>;
   /** The route of rows whose column is missing or names no route; default: such a row is an error. */
   defaultRoute?: string;
 }
@@ -25,14 +25,14 @@ export function subsetArgs(args: RewardArgs, idx: readonly number[]): RewardArgs
  * Wraps `fn` so it runs only on the completions where `applies(i)` holds and gives null elsewhere; it keeps
  * fn's name. The wrapped function is called once per batch with the applicable subset (never when empty).
  */
-export function onlyWhere(fn: RewardFunction, applies: (args: RewardArgs, i: number) => boolean): RewardFunction {
+export function onlyWhere(fn: AnyRewardFunction, applies: (args: RewardArgs, i: number) => boolean): RewardFunction {
   return named(fn.name, async (args: RewardArgs) => {
     const n = checkArgs(fn.name, args).length;
     const idx: number[] = [];
     for (let i = 0; i < n; i++) if (applies(args, i)) idx.push(i);
     const out = new Array<number | null>(n).fill(null);
     if (idx.length === 0) return out;
-    const values = await fn(idx.length === n ? args : subsetArgs(args, idx));
+    const values = await (fn as RewardFunction)(idx.length === n ? args : subsetArgs(args, idx));
     if (!Array.isArray(values) || values.length !== idx.length) {
       throw new TypeError(`reward '${fn.name}' returned ${Array.isArray(values) ? values.length : typeof values} values for ${idx.length} completions`);
     }
@@ -51,7 +51,7 @@ export function routeRewards(options: RouteRewardsOptions): RewardFunction[] {
   const routes = options.routes;
   if (!routes || typeof routes !== 'object' || Object.keys(routes).length === 0) throw new RangeError('routeRewards: routes must map route names to reward functions');
   if (options.defaultRoute !== undefined && !(options.defaultRoute in routes)) throw new RangeError(`routeRewards: defaultRoute '${options.defaultRoute}' is not a route (${Object.keys(routes).join(', ')})`);
-  const funcs: RewardFunction[] = [];
+  const funcs: AnyRewardFunction[] = [];
   for (const [route, list] of Object.entries(routes)) {
     if (!Array.isArray(list) || list.some((f) => typeof f !== 'function')) throw new TypeError(`routeRewards: route '${route}' must be an array of reward functions`);
     for (const f of list) if (!funcs.includes(f)) funcs.push(f);

@@ -5,13 +5,13 @@ import { completionText, type Completion, type Prompt } from '../../io/tokenizer
 /**
  * What a reward function receives: the batch plus the dataset's columns, one entry per completion. For
  * conversational data (prompts given as message lists) prompts are those lists and each completion is
- * `[{ role: 'assistant', content }]`, as TRL passes them; otherwise both are text.
+ * `[{ role: 'assistant', content }]`, as TRL passes them; otherwise both are text (`RewardArgs<string>`).
  */
-export interface RewardArgs {
+export interface RewardArgs<C extends Completion = Completion> {
   /** The prompt of each completion (repeated G times for G completions of one prompt). */
   prompts: Prompt[];
   /** The decoded completions: text, or `[{ role: 'assistant', content }]` for conversational prompts. */
-  completions: Completion[];
+  completions: C[];
   /** The completions' token ids (needed by the length rewards). */
   completionIds?: number[][];
   /** Dataset columns (e.g. `answer`, `solution`, `testCases`, `language`), one entry per completion. */
@@ -20,9 +20,16 @@ export interface RewardArgs {
 
 /**
  * A reward function: one number (or null = not scored) per completion. `name` is what the trainer logs
- * (TRL's convention: `rewards/<name>/mean`).
+ * (TRL's convention: `rewards/<name>/mean`). The built-in rewards take both forms of completion.
  */
-export type RewardFunction = ((args: RewardArgs) => (number | null)[] | Promise<(number | null)[]>) & { readonly name: string };
+export type RewardFunction<C extends Completion = Completion> =
+  ((args: RewardArgs<C>) => (number | null)[] | Promise<(number | null)[]>) & { readonly name: string };
+
+/** A reward function written for text datasets (`completions: string[]`), as most user rewards are. */
+export type TextRewardFunction = RewardFunction<string>;
+
+/** What the trainers accept: either kind (a text reward on conversational data receives message lists, as in TRL). */
+export type AnyRewardFunction = RewardFunction | TextRewardFunction;
 
 /** Gives `fn` a fixed `name` (function names are otherwise inferred from the variable they are assigned to). */
 export function named<F extends (args: RewardArgs) => unknown>(name: string, fn: F): F & { readonly name: string } {
