@@ -368,7 +368,15 @@ forEachBackend((device) => {
         expect(out.logprobs.flat().every((v) => Number.isFinite(v) && v <= 0)).toBe(true);
         expect(out.completionIds.flat().every((t) => Number.isInteger(t) && t >= 0 && t < 23)).toBe(true);
       }
-      model.dispose();
+      // With float32 LoRA adapters (packed for sampling on the CPU) reading the model's bfloat16 activations.
+      const peft = tg.getPeftModel(model, { r: 2, targetModules: ['q_proj', 'v_proj'], initLoraWeights: false });
+      const adapted = tg.generate(model, prompts, { maxNewTokens: 6, temperature: 0.8, seed: 5 });
+      expect(adapted.logprobs.flat().every((v) => Number.isFinite(v) && v <= 0)).toBe(true);
+      const greedy = tg.generate(model, prompts, { maxNewTokens: 6, greedy: true });
+      const unpackedFirst = tg.noGrad(() => tg.tidy(() => Array.from(tg.argmax(tg.narrow(model.forward(tg.tensor(Int32Array.from([1, 2, 3]), [1, 3],
+        { dtype: 'int32', device })), 1, 2, 1), -1).data())));
+      expect(greedy.completionIds[0][0]).toBe(unpackedFirst[0]);
+      peft.dispose();
     });
   });
 });

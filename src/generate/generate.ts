@@ -153,7 +153,9 @@ export function generate(model: LlamaForCausalLM, promptIds: number[][], options
         const at = step * B;
         sampled = tidy(() => {
           const u = rand([B], { generator, device });
-          return sampleTokens(logits!.view([R, V]), rowIndex ? u.indexSelect(0, rowIndex) : u, sampling, {
+          // A bfloat16 model's logits are sampled in float32, as transformers upcasts them.
+          const rowLogits = logits!.view([R, V]);
+          return sampleTokens(rowLogits.dtype === 'float32' ? rowLogits : rowLogits.to('float32'), rowIndex ? u.indexSelect(0, rowIndex) : u, sampling, {
             logprobs: stepLogprobs.narrow(0, at, R), policyLogprobs: stepPolicyLogprobs.narrow(0, at, R),
           }).ids;
         });

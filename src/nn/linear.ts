@@ -38,7 +38,8 @@ export class Linear extends Module {
       throw new RangeError(`Linear: input ${formatShape(x.shape)} must end in ${this.inFeatures} features (weight ${formatShape(this.weight.shape)})`);
     }
     const p = resolveMatmulPrecision('Linear', precision);
-    const usePacked = this.packed !== null && this.packed.precision === p && this.packed.isCurrent && !isGradEnabled();
+    // Packed panels take float32 inputs; a bfloat16 input (a LoRA adapter inside a bf16 model) reads the weight as it is.
+    const usePacked = this.packed !== null && this.packed.precision === p && this.packed.isCurrent && !isGradEnabled() && x.dtype === 'float32';
     const y = usePacked ? linearPacked(x, this.packed!) : linear(x, this.weight, { precision: p });
     if (!this.bias) return y;
     return add(y, this.bias);

@@ -291,7 +291,7 @@ export class LlamaForCausalLM extends Module {
     const x = this.model.forward(ids, { ...options, matmulPrecision: precision }, op);
     if (this.lm_head) return this.lm_head.forward(x, precision);
     const head = this.packedHead;
-    if (head !== null && head.precision === precision && head.isCurrent && !isGradEnabled()) return linearPacked(x, head);
+    if (head !== null && head.precision === precision && head.isCurrent && !isGradEnabled() && x.dtype === 'float32') return linearPacked(x, head);
     return matmul(x, transpose(this.model.embed_tokens.weight, 0, 1), { precision });
   }
 
