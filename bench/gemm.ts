@@ -58,7 +58,7 @@ export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
       'GEMM kernel avx512-bf16 (PyTorch: oneDNN bfloat16)');
     rows.push(...mixed);
   } else {
-    console.log('\n(no AVX512-BF16 on this CPU: medium precision computes in float32; bf16 rows skipped)');
+    console.log('\n(no AVX512-BF16 kernel in use, on this CPU or under THINKGRAD_GEMM: medium precision computes in float32; bf16 rows skipped)');
   }
   tg.setNumThreads(Math.max(...threadCounts));
   return rows;

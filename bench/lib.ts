@@ -164,7 +164,9 @@ export function environmentLine(oursKernel: string): string {
     const blas = refusal ? `not compared: ${refusal}`
       : e.openblas_core ? `${e.openblas_config ?? 'OpenBLAS'}, kernel ${e.openblas_core}` : e.blas_paths.join(', ') || 'no BLAS loaded';
     const rates = probed.map((p) => `${p.gemm_gflops.toFixed(0)} GFLOP/s at ${p.threads}T`).join(', ');
-    theirs = `PyTorch ${e.torch}: ${blas}, OPENBLAS_CORETYPE ${e.coretype}, GEMM 1024^3 ${rates}`;
+    // ATen picks its vector kernels at run time too; ATEN_CPU_CAPABILITY=avx2 compares with our AVX2 paths.
+    const aten = process.env.ATEN_CPU_CAPABILITY ? `, ATEN_CPU_CAPABILITY ${process.env.ATEN_CPU_CAPABILITY}` : '';
+    theirs = `PyTorch ${e.torch}: ${blas}, OPENBLAS_CORETYPE ${e.coretype}${aten}, GEMM 1024^3 ${rates}`;
   }
   return `CPU: ${cpu.model} (${vectorFeatures(cpu.flags)}) · ours: ${oursKernel} · ${theirs}`;
 }

@@ -74,7 +74,7 @@ describe('packed linear weights', () => {
         expect(packed.isCurrent).toBe(false);
         expect(() => tg.linearPacked(x, packed)).toThrow(`packed for the ${packed.kernel} kernel, but products now run on ${other}: pack it again`);
       } finally {
-        native.gemmKernel('auto');
+        native.gemmKernel(packed.kernel); // the kernel in use before (THINKGRAD_GEMM may have forced one)
       }
       expect(packed.isCurrent).toBe(true);
       packed.dispose();

@@ -1,10 +1,12 @@
 // CPU vector helpers shared by the kernels. TG_CLONES marks a hot loop function for run-time CPU dispatch:
 // GCC emits an AVX-512 (x86-64-v4) clone next to the baseline (x86-64-v3) one and picks at load time.
-// Elsewhere (clang, other CPUs) it expands to nothing and the baseline code runs.
+// Elsewhere (clang, other CPUs) it expands to nothing and the baseline code runs; so it does in a build with
+// -DTG_NO_CLONES (CXXFLAGS=-DTG_NO_CLONES npx node-gyp rebuild), which runs and tests the AVX2 vector paths on
+// an AVX-512 machine (the resolver picks a clone at load time, so no run-time switch can).
 // NOTE: put it on non-template functions that hold the loop itself; a lambda that calls it is not cloned.
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TG_NO_CLONES)
 #define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
 #else
 #define TG_CLONES
