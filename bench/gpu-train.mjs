@@ -1,5 +1,5 @@
 // Issue 13 §4 on a GPU (run by bench/gpu.sh): a model with Qwen2.5-0.5B's exact configuration (random weights made
-// here) trained and sampled on the device, beside PyTorch on the same GPU (bench/torch/gpu_train.py: eager bf16
+// here, bf16 with float32 master weights in AdamW) trained and sampled on the device, beside PyTorch on the same GPU (bench/torch/gpu_train.py: eager bf16
 // autocast, torch.compile where it runs, transformers' generate):
 //   W2 training step (forward, backward, AdamW) on 16 x 512 tokens: tokens/s;
 //   W4 sampling 64 x 256 and 256 x 512 new tokens from 64-token prompts, top-p 0.95: tokens/s;
@@ -54,12 +54,13 @@ const peakGiB = () => tg.memory().devices.cuda.peakBytes / 2 ** 30;
 const randomIds = (rows, cols) => tg.tidy(() => Array.from({ length: rows }, (_, r) =>
   Array.from(tg.randint(0, cases.config.vocabSize, [cols]).data())));
 
+// bf16 weights, as the trainers' `bf16: true` makes them: AdamW keeps a float32 master copy of each.
 function newPolicy(seed) {
-  return new tg.nn.LlamaForCausalLM(cases.config, { seed });
+  return new tg.nn.LlamaForCausalLM(cases.config, { seed }).to('bfloat16');
 }
 
-// W2: mixed precision as a user of the trainers gets it with `bf16: true` (bf16 tensor-core products, float32
-// accumulation and optimizer state).
+// W2: mixed precision as a user of the trainers gets it with `bf16: true` (bf16 weights and tensor-core products,
+// float32 accumulation, master weights and optimizer state).
 {
   const { batch, seq, steps } = cases.w2;
   const model = newPolicy(0);

@@ -306,6 +306,46 @@ forEachBackend((device) => {
       expect(sl.dtype).toBe('float32');
       expectClose(sl.data(), lp, FLOAT32, 'selectiveLogSoftmax');
     });
+
+    it('selectiveLogSoftmax of bf16 logits: log-probs, entropy and a float32 gradient against float64; a backend that reads bf16 logits keeps no float32 copy', () => {
+      const [N, V, T] = [5, 300, 0.8];
+      const logits = bf16All(randomArray(N * V, 63, 4));
+      const targets = randomInts(N, V, 64);
+      const g = randomArray(N, 65, 1);
+      const gEnt = randomArray(N, 66, 1);
+      const tl = bfTensor(logits, [N, V]).requiresGrad_();
+      const before = tg.memory().devices[device]!.numBytes;
+      const { logps, entropy } = tg.selectiveLogSoftmaxWithEntropy(tl, tg.tensor(targets, [N]), { temperature: T });
+      const kept = tg.memory().devices[device]!.numBytes - before;
+      // Kept for backward: lp, lse, entropy and the ids (float32/int32, N each), plus a float32 copy of the logits
+      // only where the backend cannot read bf16 logits.
+      if (tl.backend.capabilities.bf16Logits) expect(kept).toBeLessThan(4 * N * V);
+      else expect(kept).toBeGreaterThanOrEqual(4 * N * V);
+      const p = new Float64Array(N * V);
+      const wantLp = new Float64Array(N), wantEnt = new Float64Array(N);
+      for (let i = 0; i < N; i++) {
+        const z = Array.from(logits.subarray(i * V, (i + 1) * V), (x) => x / T);
+        const m = Math.max(...z);
+        const lse = m + Math.log(z.reduce((a, b) => a + Math.exp(b - m), 0));
+        wantLp[i] = z[targets[i]] - lse;
+        for (let v = 0; v < V; v++) p[i * V + v] = Math.exp(z[v] - lse);
+        wantEnt[i] = -z.reduce((a, zv, v) => a + p[i * V + v] * (zv - lse), 0);
+      }
+      expectClose(logps.data(), wantLp, FLOAT32, 'lp');
+      expectClose(entropy.data(), wantEnt, FLOAT32, 'entropy');
+      tg.add(tg.sum(tg.mul(logps, tg.tensor(Float32Array.from(g), [N]))), tg.sum(tg.mul(entropy, tg.tensor(Float32Array.from(gEnt), [N])))).backward();
+      expect(tl.grad!.dtype).toBe('float32');
+      // d/dz lp = onehot - p; d/dz H = -p (log p + H); both / T. A kernel that writes the gradient in bf16 rounds
+      // each of the two terms (the lp and the entropy backward) once: |got - want| <= 1e-6 + 2^-8 (|term1| + |term2|).
+      const grad = tl.grad!.data();
+      for (let k = 0; k < N * V; k++) {
+        const [i, v] = [Math.floor(k / V), k % V];
+        const t1 = g[i] * ((v === targets[i] ? 1 : 0) - p[k]) / T;
+        const t2 = -gEnt[i] * p[k] * (Math.log(p[k]) + wantEnt[i]) / T;
+        const bound = 1e-6 + 2 ** -8 * (Math.abs(t1) + Math.abs(t2));
+        if (!(Math.abs(grad[k] - (t1 + t2)) <= bound)) expect.fail(`d logits[${i}, ${v}] = ${grad[k]}, want ${t1 + t2} within ${bound}`);
+      }
+    });
   });
 
   describe('autograd', () => {

@@ -65,6 +65,11 @@ export interface BackendCapabilities {
   readonly packedMatmul: boolean;
   /** bfloat16 KV caches (`kvCacheStore`, `kvCacheLoad`, `attentionDecodeBf16`). */
   readonly bf16KVCache: boolean;
+  /**
+   * The selective log-softmax kernels read bfloat16 logits themselves (and write their gradient in bfloat16);
+   * without it bfloat16 logits are read through a float32 copy.
+   */
+  readonly bf16Logits: boolean;
 }
 
 /** A device allocator's counters. */
@@ -199,7 +204,10 @@ export interface GrpoPrimitives {
   /** lp, lse (N) and optional entropy (N) of z = logits / T; throws on NaN/Inf rows and ids outside [0, V). */
   selectiveLogSoftmaxForward(lp: TensorView, lse: TensorView, entropy: TensorView | null, logits: TensorView, rowStride: number,
     ids: TensorView, N: number, V: number, temperature: number): void;
-  /** dlogits = [glp (onehot - p) - gent p (z - lse + H)] / T; dlogits may be logits (same view: in place). */
+  /**
+   * dlogits = [glp (onehot - p) - gent p (z - lse + H)] / T, of the logits' dtype; dlogits may be logits (same
+   * view: in place).
+   */
   selectiveLogSoftmaxBackward(dlogits: TensorView, dRowStride: number, logits: TensorView, rowStride: number, ids: TensorView,
     lse: TensorView, glp: TensorView, gent: TensorView | null, entropy: TensorView | null, N: number, V: number,
     temperature: number): void;

@@ -21,7 +21,7 @@ function reportExternalMemorySoon(): void {
 
 const cpuStorage: StoragePrimitives = {
   device: 'cpu',
-  capabilities: { packedMatmul: true, bf16KVCache: true },
+  capabilities: { packedMatmul: true, bf16KVCache: true, bf16Logits: false },
   alloc: (numel: number, dtype: DType) => {
     const bufferId = native.alloc(numel, DTypeCode[dtype]);
     reportExternalMemorySoon();

@@ -165,7 +165,7 @@ export function createCudaBackend(): Backend {
   const addon = cudaAddon('cuda');
   return {
     device: 'cuda',
-    capabilities: { packedMatmul: false, bf16KVCache: true },
+    capabilities: { packedMatmul: false, bf16KVCache: true, bf16Logits: true },
     alloc: (numel, dtype) => addon.alloc(numel, CudaDTypeCode[dtype]),
     free: (bufferId) => addon.free(bufferId),
     write: (bufferId, offset, data) => addon.upload(bufferId, offset, data),

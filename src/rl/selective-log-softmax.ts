@@ -17,10 +17,11 @@ export interface SelectiveLogSoftmaxOptions {
   inplaceBackward?: boolean;
 }
 
-function checkTensor(op: string, name: string, t: unknown, dtype: 'float32' | 'int32'): Tensor {
+function checkTensor(op: string, name: string, t: unknown, dtype: 'float32' | 'int32' | 'float32 or bfloat16'): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
   t.assertLive(op);
-  if (t.dtype !== dtype) throw new TypeError(`${op}: ${name} must be ${dtype}, got ${t.dtype} of shape ${formatShape(t.shape)}`);
+  const ok = dtype === 'float32 or bfloat16' ? t.dtype === 'float32' || t.dtype === 'bfloat16' : t.dtype === dtype;
+  if (!ok) throw new TypeError(`${op}: ${name} must be ${dtype}, got ${t.dtype} of shape ${formatShape(t.shape)}`);
   return t;
 }
 
@@ -56,9 +57,12 @@ function rowStrideOf(x: Tensor): number {
 }
 
 function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftmaxOptions, withEntropy: boolean): { lp: Tensor; ent: Tensor | null } {
-  // bfloat16 logits are read as float32; log-probs and entropies stay float32.
-  if (hasBf16(logits)) return withFloat32Inputs(run, (r) => (r.ent ? [r.lp, r.ent] : [r.lp]), op, logits, ids, options, withEntropy);
-  checkTensor(op, 'logits', logits, 'float32');
+  // bfloat16 logits: read by the kernels where the backend can (no float32 copy kept for backward), else through
+  // a float32 copy; log-probs and entropies are float32 either way.
+  if (hasBf16(logits) && !logits.backend.capabilities.bf16Logits) {
+    return withFloat32Inputs(run, (r) => (r.ent ? [r.lp, r.ent] : [r.lp]), op, logits, ids, options, withEntropy);
+  }
+  checkTensor(op, 'logits', logits, 'float32 or bfloat16');
   checkTensor(op, 'ids', ids, 'int32');
   const T = options.temperature ?? 1;
   if (typeof T !== 'number' || !(T > 0) || !Number.isFinite(T)) throw new RangeError(`${op}: temperature must be a finite number > 0, got ${T}`);
@@ -101,7 +105,7 @@ function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftm
       dl = lc.makeView(logits.shape, lc === logits ? logits.strides : lc.strides, lc.offset);
       dld = ld;
     } else {
-      dl = Tensor.empty(logits.shape, 'float32', logits.device);
+      dl = Tensor.empty(logits.shape, logits.dtype, logits.device);
     }
     if (N > 0) {
       const zero = which === 'entropy' ? zeros(rowShape, { device: logits.device }) : null;
@@ -115,7 +119,12 @@ function run(op: string, logits: Tensor, ids: Tensor, options: SelectiveLogSoftm
     } else {
       release(gc, g);
     }
-    return [dl];
+    if (dl.dtype === 'float32') return [dl];
+    // The kernels write a bfloat16 gradient for bfloat16 logits; gradients flow on in float32 (see Tensor.grad).
+    const widened = dl.newEmpty(dl.shape, 'float32');
+    if (dl.numel > 0) backend.copy(widened, dl);
+    dl.dispose();
+    return [widened];
   };
   const outLp = record(op, [logits], lp, backwardFor('lp'), saved);
   const outEnt = ent ? record(`${op}Entropy`, [logits], ent, backwardFor('entropy'), saved) : null;
