@@ -9,7 +9,7 @@ import { getRngState, manualSeed, setRngState, tensor } from '../ops/creation.js
 import type { Device, Float32MatmulPrecision } from '../backend/backend.js';
 import { linearPacked, matmul, PackedLinearWeight, resolveMatmulPrecision } from '../ops/matmul.js';
 import { crossEntropy } from '../ops/nn.js';
-import { narrow, transpose } from '../ops/shape.js';
+import { cast, narrow, transpose } from '../ops/shape.js';
 import { formatShape, Tensor } from '../tensor.js';
 import type { AttentionContext } from './attention.js';
 import { KVCache, type KVCacheDtype } from './kv-cache.js';
@@ -161,7 +161,11 @@ export class LlamaModel extends Module {
     const precision = resolveMatmulPrecision(op, options.matmulPrecision);
     const ctx: AttentionContext = { cos, sin, positions, bias, keyStart, cache, past, precision };
 
+    // bfloat16 weights, float32 activations: the products read the bf16 weights as they are, and every other op
+    // runs on float32 without the cast passes (and the float32 copies kept for backward) that bf16 activations
+    // would cost under the float32-compute rule (ops/float32-compute.ts).
     let x = this.embed_tokens.forward(ids);
+    if (x.dtype === 'bfloat16') x = cast(x, 'float32');
     // As transformers, a cache turns checkpointing off: a recomputation would write the cache again. ctx is an
     // input so that the checkpoint keeps its tables, positions and mask for the recomputation.
     const recompute = this.gradientCheckpointing && this.training && cache === null && isGradEnabled();

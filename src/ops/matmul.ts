@@ -8,7 +8,7 @@ import { backends, getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor.js';
 import { formatShape, isTensor, shapeNumel } from '../tensor-util.js';
 import { copyContiguous, sumToShape } from './raw.js';
-import { broadcastShapes, cast, reshape, transpose } from './shape.js';
+import { broadcastShapes, reshape, transpose } from './shape.js';
 
 interface Operand {
   t: Tensor;
@@ -72,10 +72,13 @@ function matmulRaw(a: Tensor, b: Tensor, precision: Float32MatmulPrecision): Ten
 
 // PyTorch's dtype promotion of a product computed in float32 (the GEMM reads bfloat16 operands, accumulates in
 // float32 and writes float32): bfloat16 @ bfloat16 is stored bfloat16, anything with a float32 operand float32.
+// The rounding happens before the product is recorded (its backward reads only the operands), so no float32 copy
+// of the result outlives the call; its gradient arrives in float32 as every gradient does.
 function promoted(out: Tensor, a: Tensor, b: Tensor): Tensor {
   if (a.dtype !== 'bfloat16' || b.dtype !== 'bfloat16') return out;
-  const rounded = cast(out, 'bfloat16');
-  if (!out.requiresGrad) out.dispose();
+  const rounded = out.newEmpty(out.shape, 'bfloat16');
+  if (out.numel > 0) out.backend.copy(rounded, out);
+  out.dispose();
   return rounded;
 }
 
@@ -126,9 +129,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     const y = matmul(flat, b, { precision });
     return reshape(y, [...a.shape.slice(0, -1), b.shape[1]]);
   }
-  const out = matmulRaw(a, b, precision);
+  const out = promoted(matmulRaw(a, b, precision), a, b);
   // dA = g @ B^T, dB = A^T @ g (summed over broadcast batch dims), at the forward's precision
-  return promoted(record('matmul', [a, b], out, (g) => {
+  return record('matmul', [a, b], out, (g) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (a.requiresGrad) {
@@ -146,7 +149,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       if (gb !== full) full.dispose();
     }
     return [ga, gb];
-  }), a, b);
+  });
 }
 
 /**
@@ -165,10 +168,10 @@ export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): 
   const rows = shapeNumel(x.shape.slice(0, -1));
   const x2 = reshape(x, [rows, K]);
   const wt = transpose(weight, 0, 1);
-  const y2 = matmulRaw(x2, wt, precision);
+  const y2 = promoted(matmulRaw(x2, wt, precision), x2, weight);
   wt.dispose();
   // dx = g W, dW = g^T x (out, in), at the forward's precision
-  const y = promoted(record('linear', [x2, weight], y2, (g) => {
+  const y = record('linear', [x2, weight], y2, (g) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     if (x2.requiresGrad) gx = matmulRaw(g, weight, precision);
@@ -178,7 +181,7 @@ export function linear(x: Tensor, weight: Tensor, options: MatmulOptions = {}): 
       gt.dispose();
     }
     return [gx, gw];
-  }), x, weight);
+  });
   return x.ndim === 2 ? y : reshape(y, [...x.shape.slice(0, -1), out]);
 }
 
