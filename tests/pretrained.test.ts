@@ -86,6 +86,24 @@ describe('Hugging Face folders', () => {
     untied.dispose();
   });
 
+  it('loadPretrained reads the checkpoint tensor by tensor: at most one tensor beyond the weights, single file or sharded', () => {
+    const model = new nn.LlamaForCausalLM({ vocabSize: 400, hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 3, numAttentionHeads: 4 }, { seed: 3 });
+    const weights = model.parameters().reduce((n, p) => n + 4 * p.numel, 0);
+    const largest = Math.max(...model.parameters().map((p) => 4 * p.numel));
+    for (const maxShardBytes of [undefined, 20_000]) {
+      const dir = path.join(root, `streamed-${maxShardBytes ?? 'single'}`);
+      savePretrained(model, dir, { maxShardBytes });
+      tg.resetPeakMemory();
+      const before = tg.memory().numBytes;
+      const loaded = loadPretrained(dir);
+      // A whole-folder read would have held a second copy of the weights (2 x weights).
+      expect(tg.memory().peakBytes - before).toBeLessThanOrEqual(weights + largest);
+      sameWeights(model, loaded);
+      loaded.dispose();
+    }
+    model.dispose();
+  });
+
   it('names what is wrong with an incomplete or unsupported folder', () => {
     const model = qwenLike();
     const dir = path.join(root, 'broken');

@@ -6,9 +6,8 @@ import * as path from 'node:path';
 import { checkConfigMatchesWeights, type GenerationConfig, generationConfigFromHF, generationConfigToHF, LlamaConfig } from '../nn/config.js';
 import { withoutInit } from '../nn/init.js';
 import { LlamaForCausalLM } from '../nn/llama.js';
-import type { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
-import { readSafetensorsFolder, readSafetensorsFolderShapes, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
+import { openSafetensorsFolder, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, writeSafetensors, writeShardedSafetensors } from './safetensors.js';
 import { saveTokenizer } from './tokenizers/index.js';
 import type { Tokenizer } from './tokenizers/types.js';
 import { assertNoAdapters } from '../nn/lora.js';
@@ -75,21 +74,19 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
   const config = readConfig(dir);
   const generationConfig = readGenerationConfig(dir);
   const strict = options.strict ?? true;
-  checkConfigMatchesWeights(`loadPretrained(${dir})`, config, readSafetensorsFolderShapes(dir), IGNORED_KEYS);
+  const folder = openSafetensorsFolder(dir);
+  checkConfigMatchesWeights(`loadPretrained(${dir})`, config, folder.shapes, IGNORED_KEYS);
   // The model's parameters are converted before the weights are read, so at most one float32-sized copy of the
-  // uninitialized parameters ever exists and the checkpoint's bf16 bytes are copied as they are.
+  // uninitialized parameters ever exists and the checkpoint's bf16 bytes are copied as they are; the tensors are
+  // then read one at a time into the parameters (one tensor beyond the weights, never a second copy of them).
   const model = withoutInit(() => new LlamaForCausalLM(config));
-  let weights: Record<string, Tensor> = {};
   try {
     model.to(dtype);
-    weights = readSafetensorsFolder(dir, { dtype });
-    const sd = Object.fromEntries(Object.entries(weights).filter(([k]) => !IGNORED_KEYS.test(k)));
-    model.loadStateDict(sd, { strict });
+    const shapes = new Map([...folder.shapes].filter(([k]) => !IGNORED_KEYS.test(k)));
+    model.loadStateDictFrom(shapes, (key) => folder.read(key, dtype), { strict }, (t) => t.dispose());
   } catch (err) {
     model.dispose();
     throw new Error(`loadPretrained(${dir}): ${(err as Error).message}`);
-  } finally {
-    for (const t of Object.values(weights)) t.dispose();
   }
   model.generationConfig = generationConfig;
   return model;

@@ -447,9 +447,27 @@ export function readSafetensorsFolder(dir: string, options: ReadSafetensorsOptio
  * allocates anything.
  */
 export function readSafetensorsFolderShapes(dir: string): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  const add = (header: SafetensorsHeader, names: ((name: string) => boolean) | null) => {
-    for (const e of header.entries) if (!names || names(e.name)) shapes.set(e.name, e.shape);
+  return openSafetensorsFolder(dir).shapes;
+}
+
+/** A model folder's tensors by name, read one at a time (see openSafetensorsFolder). */
+export interface SafetensorsFolder {
+  /** Every tensor's shape, from the validated headers. */
+  shapes: Map<string, number[]>;
+  /** Reads one tensor (float types as `dtype`, default float32; integers as int32) from its file. */
+  read(name: string, dtype?: 'float32' | 'bfloat16'): Tensor;
+}
+
+/**
+ * Opens a model folder (the sharded index when present, else `model.safetensors`; shards checked as
+ * readSafetensorsFolder checks them) by its headers alone, so a loader can check names and shapes before it
+ * allocates anything and then read tensor by tensor, holding one beyond what it keeps.
+ */
+export function openSafetensorsFolder(dir: string): SafetensorsFolder {
+  const located = new Map<string, { file: string; entry: SafetensorsEntry; dataStart: number }>();
+  const add = (file: string, names: ((name: string) => boolean) | null) => {
+    const header = readSafetensorsHeader(file);
+    for (const e of header.entries) if (!names || names(e.name)) located.set(e.name, { file, entry: e, dataStart: header.dataStart });
   };
   if (fs.existsSync(path.join(dir, SAFETENSORS_INDEX_FILE))) {
     const index = readSafetensorsIndex(dir);
@@ -461,13 +479,30 @@ export function readSafetensorsFolderShapes(dir: string): Map<string, number[]> 
       if (!byFile.has(real)) byFile.set(real, new Set());
       byFile.get(real)!.add(name);
     }
-    for (const [file, names] of byFile) add(readSafetensorsHeader(file), (n) => names.has(n));
-    return shapes;
+    for (const [file, names] of byFile) {
+      add(file, (n) => names.has(n));
+      for (const name of names) {
+        if (!located.has(name)) fail(indexFile, `tensor '${name}' is mapped to ${path.basename(file)} but that shard does not contain it`);
+      }
+    }
+  } else {
+    const single = path.join(dir, SAFETENSORS_FILE);
+    if (!fs.existsSync(single)) throw new Error(`safetensors: ${dir} has neither ${SAFETENSORS_FILE} nor ${SAFETENSORS_INDEX_FILE}`);
+    add(single, null);
   }
-  const single = path.join(dir, SAFETENSORS_FILE);
-  if (!fs.existsSync(single)) throw new Error(`safetensors: ${dir} has neither ${SAFETENSORS_FILE} nor ${SAFETENSORS_INDEX_FILE}`);
-  add(readSafetensorsHeader(single), null);
-  return shapes;
+  return {
+    shapes: new Map([...located].map(([name, { entry }]) => [name, entry.shape])),
+    read(name, dtype) {
+      const at = located.get(name);
+      if (at === undefined) throw new RangeError(`safetensors: ${dir} has no tensor '${name}'`);
+      const fd = fs.openSync(at.file, 'r');
+      try {
+        return decodeEntry(at.entry, readExactly(fd, at.entry.end - at.entry.begin, at.dataStart + at.entry.begin, at.file), at.file, dtype);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
 }
 
 const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;

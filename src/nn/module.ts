@@ -121,25 +121,40 @@ export class Module {
    * throw too. The error lists every problem at once.
    */
   loadStateDict(sd: Record<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const shapes = new Map<string, readonly number[]>();
+    for (const [key, t] of Object.entries(sd)) {
+      if (!(t instanceof Tensor)) throw new TypeError(`loadStateDict: value of '${key}' is not a Tensor`);
+      t.assertLive(`loadStateDict ('${key}')`);
+      shapes.set(key, t.shape);
+    }
+    return this.loadStateDictFrom(shapes, (key) => sd[key], options);
+  }
+
+  /**
+   * @internal loadStateDict over a source that produces one tensor at a time: every name and shape (`shapes`) is
+   * checked as loadStateDict checks them before anything is copied, then each parameter's tensor is read
+   * (`read(key)`), copied and released (`release`), so a checkpoint streams in with one tensor beyond the weights.
+   */
+  loadStateDictFrom(shapes: ReadonlyMap<string, readonly number[]>, read: (key: string) => Tensor, options: LoadStateDictOptions = {},
+    release: (t: Tensor) => void = () => {}): LoadStateDictResult {
     const strict = options.strict ?? true;
     const own = new Map(this.namedParameters());
     const aliases = this.allAliases();
     const missingKeys: string[] = [];
     const unexpectedKeys: string[] = [];
     const mismatched: string[] = [];
-    const plan: [Tensor, Tensor][] = [];
+    const plan: [Tensor, string][] = [];
     for (const [name, p] of own) {
-      const src = sd[name] ?? [...aliases].filter(([, t]) => t === name).map(([a]) => sd[a]).find((t) => t !== undefined);
-      if (src === undefined) {
+      const key = shapes.has(name) ? name : [...aliases].filter(([, t]) => t === name).map(([a]) => a).find((a) => shapes.has(a));
+      if (key === undefined) {
         missingKeys.push(name);
         continue;
       }
-      if (!(src instanceof Tensor)) throw new TypeError(`loadStateDict: value of '${name}' is not a Tensor`);
-      src.assertLive(`loadStateDict ('${name}')`);
-      if (src.shape.join() !== p.shape.join()) mismatched.push(`${name}: checkpoint ${formatShape(src.shape)} vs model ${formatShape(p.shape)}`);
-      else plan.push([p, src]);
+      const shape = shapes.get(key)!;
+      if (shape.join() !== p.shape.join()) mismatched.push(`${name}: checkpoint ${formatShape(shape)} vs model ${formatShape(p.shape)}`);
+      else plan.push([p, key]);
     }
-    for (const key of Object.keys(sd)) {
+    for (const key of shapes.keys()) {
       if (!own.has(key) && !aliases.has(key)) unexpectedKeys.push(key);
     }
     const problems: string[] = [];
@@ -147,9 +162,15 @@ export class Module {
     if (strict && missingKeys.length > 0) problems.push(`missing ${missingKeys.length} key(s): ${missingKeys.join(', ')}`);
     if (strict && unexpectedKeys.length > 0) problems.push(`unexpected ${unexpectedKeys.length} key(s): ${unexpectedKeys.join(', ')}`);
     if (problems.length > 0) throw new Error(`loadStateDict: ${problems.join('. ')}`);
-    for (const [p, src] of plan) {
-      if (src.device !== p.device) throw new TypeError(`loadStateDict: tensor on ${src.device} for a ${p.device} parameter`);
-      p.backend.copy(p, src);
+    for (const [p, key] of plan) {
+      const src = read(key);
+      try {
+        if (src.shape.join() !== p.shape.join()) throw new Error(`loadStateDict: '${key}' read as ${formatShape(src.shape)}, announced as ${formatShape(p.shape)}`);
+        if (src.device !== p.device) throw new TypeError(`loadStateDict: tensor on ${src.device} for a ${p.device} parameter`);
+        p.backend.copy(p, src);
+      } finally {
+        release(src);
+      }
     }
     return { missingKeys, unexpectedKeys };
   }
