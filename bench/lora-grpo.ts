@@ -5,7 +5,9 @@
 // weights), the policy's forward + backward in micro-batches and AdamW on the adapters. Peak RSS and tokens/s beside
 // the same step in plain PyTorch (bench/torch/lora_grpo.py: the same Qwen2 in bf16, the same LoRA) in the same run.
 // Each side runs in its own process, so each peak RSS is its own; two steps run, the second is measured.
-// `npx tsx bench/lora-grpo.ts [--threads 2] [--no-torch] [--tiny] [--json]` (--tiny: a 2-layer model, a dry run).
+// `npx tsx bench/lora-grpo.ts [--threads 2] [--gradient-checkpointing] [--no-torch] [--tiny] [--json]` (--tiny: a
+// 2-layer model, a dry run; --gradient-checkpointing: both sides recompute each decoder layer in backward, as TRL's
+// gradient_checkpointing does, commonly on with LoRA).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,10 +42,11 @@ export interface LoraStepResult {
 const MiB = 2 ** 20;
 const rss = () => process.memoryUsage.rss() / MiB;
 
-function measureOurs(dir: string): LoraStepResult {
+function measureOurs(dir: string, checkpointing: boolean): LoraStepResult {
   const { prompts, group, promptTokens: P, newTokens: L, microBatch, r, alpha, beta } = STEP;
   const S = prompts * group;
   const model = tg.loadPretrained(dir, { dtype: 'bfloat16' });
+  if (checkpointing) model.gradientCheckpointingEnable();
   tg.manualSeed(0);
   const peft = tg.getPeftModel(model, { r, loraAlpha: alpha, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] });
   const adapters = peft.parameters().filter((p) => p.requiresGrad);
@@ -121,7 +124,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const childAt = args.indexOf('--child');
   if (childAt >= 0) {
     tg.setNumThreads(threads);
-    console.log(JSON.stringify(measureOurs(args[childAt + 1])));
+    console.log(JSON.stringify(measureOurs(args[childAt + 1], args.includes('--gradient-checkpointing'))));
   } else {
     // The base checkpoint: float32 random weights made once, saved as BF16 (what a Hugging Face folder holds).
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-lora-grpo-'));
@@ -137,7 +140,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       if (!args.includes('--no-torch')) {
         const cfg = [config.vocabSize, config.hiddenSize, config.intermediateSize, config.numHiddenLayers, config.numAttentionHeads,
           config.numKeyValueHeads, config.ropeTheta, config.rmsNormEps].map(String);
-        const torch = runTorch<LoraStepResult>('lora_grpo.py', threads, [JSON.stringify(STEP), ...cfg]);
+        const torch = runTorch<LoraStepResult>('lora_grpo.py', threads, [JSON.stringify({ ...STEP, checkpointing: args.includes('--gradient-checkpointing') }), ...cfg]);
         if (torch) runs.push(torch);
       }
       if (args.includes('--json')) {
@@ -146,7 +149,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         const c = new nn.LlamaConfig(config);
         console.log(`\n## One GRPO step with LoRA (r ${STEP.r} on q/k/v/o) on a bf16 ${tiny ? 'tiny Qwen2 (dry run)' : "model of Qwen2.5-0.5B's configuration"} ` +
           `(${(c.parameterCount() / 1e6).toFixed(0)}M parameters): ${STEP.prompts} prompts x ${STEP.group} completions x ${STEP.newTokens} tokens, ` +
-          `beta ${STEP.beta} (reference = adapters disabled), ${threads} threads\n`);
+          `beta ${STEP.beta} (reference = adapters disabled), gradient checkpointing ${args.includes('--gradient-checkpointing') ? 'on' : 'off'}, ${threads} threads\n`);
         console.log('| side | RSS, model + adapters | peak RSS | trainable | sampling | reference | policy fwd+bwd | AdamW | step | sampled tokens/s | trained tokens/s |');
         console.log('|---|---|---|---|---|---|---|---|---|---|---|');
         for (const x of runs) {

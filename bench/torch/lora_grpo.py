@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch.utils.checkpoint import checkpoint
+
 from checkpointing import Qwen2, rotate_half, rss_mib
 from common import sample_top_p
 
@@ -65,7 +67,10 @@ def hidden(model, ids, caches=None, pos=0):
     cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
     x = model.embed_tokens(ids)
     for i, layer in enumerate(model.layers):
-        x = layer_step(layer, x, cos, sin, caches[i] if caches is not None else None, pos)
+        if model.gradient_checkpointing and caches is None and torch.is_grad_enabled():
+            x = checkpoint(layer_step, layer, x, cos, sin, None, pos, use_reentrant=False)
+        else:
+            x = layer_step(layer, x, cos, sin, caches[i] if caches is not None else None, pos)
     return model.norm(x)
 
 
@@ -102,6 +107,7 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = Qwen2(V, C, I, L_layers, H, Hkv, theta, eps).to(torch.bfloat16).requires_grad_(False)
+    model.gradient_checkpointing = bool(step.get("checkpointing"))
     loras = []
     for layer in model.layers:
         for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
