@@ -18,13 +18,7 @@ namespace {
 
 using namespace tg::binding;
 
-// A float32 tensor argument: the buffer and the element offset read from positions i and i + 1.
 using TensorArg = TensorSpan<DevBuffer>;
-
-TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  DevBuffer& b = typed_buffer(info, i, op, name, kF32, 0);
-  return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
-}
 
 // A (B, T, H, D) view: id, offset, [sB, sT, sH] (D contiguous) at positions i, i+1, i+2.
 struct HeadsArg {

@@ -18,13 +18,7 @@ namespace {
 
 using namespace tg::binding;
 
-// A tensor argument: the buffer and the element offset read from positions i and i + 1.
 using TensorArg = TensorSpan<DevBuffer>;
-
-TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype) {
-  DevBuffer& b = typed_buffer(info, i, op, name, dtype, 0);
-  return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
-}
 
 // Device status words, reset to INT_MAX ("nothing found") before a kernel reports into them.
 int* reset_status(DeviceState& d) {

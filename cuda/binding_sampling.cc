@@ -15,11 +15,6 @@ using namespace tg::binding;
 
 using TensorArg = TensorSpan<DevBuffer>;
 
-TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype) {
-  DevBuffer& b = typed_buffer(info, i, op, name, dtype, 0);
-  return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
-}
-
 Napi::Value sample_rows_fn(const Napi::CallbackInfo& info) {
   const char* op = "cuda.sampleRows";
   TensorArg ids = tensor_arg(info, 0, op, "ids", kI32);

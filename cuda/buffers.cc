@@ -156,6 +156,11 @@ DevBuffer& typed_buffer(const Napi::CallbackInfo& info, int i, const char* op, c
     throw_range(op, std::string(name) + " needs " + std::to_string(count) + " elements, its buffer has " + std::to_string(b.numel()));
   return b;
 }
+
+tg::binding::TensorSpan<DevBuffer> tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype) {
+  DevBuffer& b = typed_buffer(info, i, op, name, dtype, 0);
+  return tg::binding::TensorSpan<DevBuffer>{&b, tg::binding::int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
+}
 float* f32(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t count) {
   return static_cast<float*>(typed_buffer(info, i, op, name, kF32, count).data);
 }

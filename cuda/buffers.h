@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/tensor_args.h"
 
 namespace tg::cuda_binding {
 
@@ -75,6 +76,8 @@ DevBuffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, con
 DevBuffer& buffer_by_id(double id, const char* op, const std::string& name, int dtype);
 // A buffer of `dtype` with at least `count` elements.
 DevBuffer& typed_buffer(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype, int64_t count);
+// A tensor argument: the buffer (of `dtype`) at position i and its element offset at i + 1.
+tg::binding::TensorSpan<DevBuffer> tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int dtype = kF32);
 float* f32(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t count);
 float* opt_f32(const Napi::CallbackInfo& info, int i, const char* op, const char* name, int64_t count);
 // A buffer of `dtype` holding elements [offset, offset + count).

@@ -55,6 +55,11 @@ Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const 
   return expect_dtype(buffer_arg(info, i, op, name), op, name, expected);
 }
 
+TensorSpan<Buffer> tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType dtype) {
+  Buffer& b = buffer_arg(info, i, op, name, dtype);
+  return TensorSpan<Buffer>{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
+}
+
 Buffer& buffer_by_id(double id, const char* op, const std::string& name, DType expected) {
   return expect_dtype(lookup(id, op, name), op, name, expected);
 }

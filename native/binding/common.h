@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/tensor_args.h"
 #include "core/dtype.h"
 #include "ops/gemm.h"
 
@@ -28,6 +29,8 @@ size_t live_buffer_count();
 // Buffer arguments: `op` and `name` appear in the error message.
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
 Buffer& buffer_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType expected);
+// A tensor argument: the buffer (of `dtype`) at position i and its element offset at i + 1.
+TensorSpan<Buffer> tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType dtype);
 
 // The buffer with id `id` (an element of an id list), of dtype `expected`; errors name `op` and `name`.
 Buffer& buffer_by_id(double id, const char* op, const std::string& name, DType expected);

@@ -20,13 +20,7 @@
 namespace tg::binding {
 namespace {
 
-// A tensor argument: the buffer and the element offset read from positions i and i + 1.
 using TensorArg = TensorSpan<Buffer>;
-
-TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType dtype) {
-  Buffer& b = buffer_arg(info, i, op, name, dtype);
-  return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
-}
 
 // ---- softmax family ----
 

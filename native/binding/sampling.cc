@@ -8,11 +8,6 @@ namespace {
 
 using TensorArg = TensorSpan<Buffer>;
 
-TensorArg tensor_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name, DType dtype) {
-  Buffer& b = buffer_arg(info, i, op, name, dtype);
-  return TensorArg{&b, int_arg(info, i + 1, op, (std::string(name) + " offset").c_str()), name};
-}
-
 Napi::Value sample_rows_fn(const Napi::CallbackInfo& info) {
   const char* op = "sampleRows";
   TensorArg ids = tensor_arg(info, 0, op, "ids", DType::Int32);
