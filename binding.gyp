@@ -7,6 +7,7 @@
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('native/core').filter(f => f.endsWith('.cc')).map(f => 'native/core/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/ops').filter(f => f.endsWith('.cc')).map(f => 'native/ops/' + f).join(' ')\")",
+        "<!@(node -p \"require('fs').readdirSync('native/kernels').filter(f => f.endsWith('.cc')).map(f => 'native/kernels/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/binding').filter(f => f.endsWith('.cc')).map(f => 'native/binding/' + f).join(' ')\")"
       ],
       "include_dirs": [

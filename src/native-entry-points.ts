@@ -237,6 +237,7 @@ export const cpuEntryPoints = {
   setNumThreads: entry(['n: int']),
   numThreads: entry([], 'number'),
   cpuFeatures: entry([], 'cpuFeatures'),
+  simdKernels: entry(['name?: str'], 'string'),
   ...fillEntryPoints,
   ...grpoEntryPoints,
   ...elementwiseEntryPoints,

@@ -107,3 +107,13 @@ export function warnIfOversubscribed(source: string): void {
 }
 
 if (process.env.THINKGRAD_NUM_THREADS !== undefined) warnIfOversubscribed('THINKGRAD_NUM_THREADS');
+
+// A forced kernel this CPU or build cannot run (or an unknown name) falls back to the best one: said once, here.
+function warnIfForcedKernelUnavailable(variable: string, inUse: string): void {
+  const wanted = process.env[variable];
+  if (wanted === undefined || wanted === 'auto' || wanted === inUse) return;
+  process.emitWarning(`thinkgrad: ${variable}=${wanted} is unknown or not supported on this CPU/build; using ${inUse}`,
+    { code: 'THINKGRAD_KERNEL_UNAVAILABLE' });
+}
+warnIfForcedKernelUnavailable('THINKGRAD_GEMM', native.gemmKernel());
+warnIfForcedKernelUnavailable('THINKGRAD_SIMD', native.simdKernels());

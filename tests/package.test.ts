@@ -20,11 +20,11 @@ const PREBUILDS = [`prebuilds/${platform}/node.napi.glibc.node`,
   ...(process.arch === 'x64' ? [`native/cpu-probe/prebuilds/${platform}/node.napi.glibc.node`] : [])];
 const ALLOWED = [
   /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/build-native\.mjs$/,
-  /^dist\/.+\.(js|d\.ts)$/, /^native\/(core|math|ops|binding|cpu-probe)\/[\w-]+\.(h|cc)$/, /^native\/cpu-probe\/binding\.gyp$/,
+  /^dist\/.+\.(js|d\.ts)$/, /^native\/(core|math|ops|binding|cpu-probe|kernels|kernels\/loops)\/[\w-]+\.(h|cc)$/, /^native\/cpu-probe\/binding\.gyp$/,
   /^cuda\/([\w-]+\.(cu|cuh|cc|h)|CMakeLists\.txt|package\.json)$/, /^(native\/cpu-probe\/)?prebuilds\/[\w-]+\/node\.napi\.(glibc|musl)\.node$/,
 ];
 const REQUIRED = ['package.json', 'README.md', 'LICENSE', 'binding.gyp', 'scripts/build-native.mjs', 'dist/index.js',
-  'dist/index.d.ts', 'dist/cli/main.js', 'native/binding/module.cc', 'cuda/CMakeLists.txt', 'cuda/package.json', 'cuda/grpo.cu', 'cuda/buffers.h',
+  'dist/index.d.ts', 'dist/cli/main.js', 'native/binding/module.cc', 'native/kernels/loops/grpo.h', 'cuda/CMakeLists.txt', 'cuda/package.json', 'cuda/grpo.cu', 'cuda/buffers.h',
   'native/cpu-probe/binding.gyp', 'native/cpu-probe/cpu_probe.cc', ...PREBUILDS];
 
 // The children must not inherit the outer `npm test`'s lifecycle variables (npm_config_local_prefix would point

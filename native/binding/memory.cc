@@ -5,6 +5,7 @@
 #include "binding/common.h"
 #include "core/allocator.h"
 #include "core/thread_pool.h"
+#include "kernels/vector_kernels.h"
 #include "math/bf16.h"
 #include "ops/cast.h"
 #include "ops/fill.h"
@@ -175,6 +176,12 @@ Napi::Value cpu_features(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// simdKernels(name?): selects the vector kernel set when given (avx512, avx2 or auto); returns the one in use.
+Napi::Value simd_kernels(const Napi::CallbackInfo& info) {
+  if (!absent(info, 0)) set_vector_kernels(string_arg(info, 0, "simdKernels", "name"));
+  return Napi::String::New(info.Env(), vector_kernels().name);
+}
+
 // fill(id, offset, count, value): bfloat16 takes the value rounded to nearest even.
 Napi::Value fill(const Napi::CallbackInfo& info) {
   Buffer& b = buffer_arg(info, 0, "fill", "id");
@@ -237,6 +244,7 @@ void register_memory(Napi::Env env, Napi::Object exports) {
   define(env, exports, "setNumThreads", set_threads, 1);
   define(env, exports, "numThreads", get_threads, 0);
   define(env, exports, "cpuFeatures", cpu_features, 0);
+  define(env, exports, "simdKernels", simd_kernels, 1);
   define(env, exports, "fill", fill, 4);
   define(env, exports, "arange", arange, 4);
   define(env, exports, "randomFill", random_fill, 7);

@@ -1,16 +1,6 @@
-// CPU vector helpers shared by the kernels. TG_CLONES marks a hot loop function for run-time CPU dispatch:
-// GCC emits an AVX-512 (x86-64-v4) clone next to the baseline (x86-64-v3) one and picks at load time.
-// Elsewhere (clang, other CPUs) it expands to nothing and the baseline code runs; so it does in a build with
-// -DTG_NO_CLONES (CXXFLAGS=-DTG_NO_CLONES npx node-gyp rebuild), which runs and tests the AVX2 vector paths on
-// an AVX-512 machine (the resolver picks a clone at load time, so no run-time switch can).
-// NOTE: put it on non-template functions that hold the loop itself; a lambda that calls it is not cloned.
+// CPU vector helpers shared by the vector kernels (kernels/loops/), which are compiled once per ISA
+// (kernels/vector_kernels.h): the helpers are always inlined, so each set gets its own ISA's version.
 #pragma once
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TG_NO_CLONES)
-#define TG_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define TG_CLONES
-#endif
 
 #include <cstdint>
 
@@ -23,7 +13,6 @@ namespace tg {
 constexpr int kSimdLanes = 16;
 
 // max(x[0, n)) (-inf for n == 0; NaNs are not propagated: the softmax family checks them elsewhere).
-// Inlined into each caller, so a TG_CLONES caller gets the AVX-512 version.
 __attribute__((always_inline)) inline float lanes_max(const float* x, int64_t n) {
   float acc[kSimdLanes];
   for (int j = 0; j < kSimdLanes; ++j) acc[j] = -__builtin_inff();
@@ -36,8 +25,7 @@ __attribute__((always_inline)) inline float lanes_max(const float* x, int64_t n)
   return m;
 }
 
-// sum(x[0, n)) and dot(a, b) over [0, n), in kSimdLanes partial sums then the tail: a fixed order. Inlined into
-// each caller like lanes_max (a TG_CLONES caller gets the AVX-512 version).
+// sum(x[0, n)) and dot(a, b) over [0, n), in kSimdLanes partial sums then the tail: a fixed order.
 __attribute__((always_inline)) inline float lanes_sum(const float* x, int64_t n) {
   float acc[kSimdLanes] = {};
   int64_t i = 0;

@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
-#include "core/simd.h"
+#include "core/prefetch.h"
 #include "core/thread_pool.h"
+#include "kernels/vector_kernels.h"
 #include "math/attention.h"
 #include "math/bf16.h"
 #include "math/softmax.h"
@@ -24,7 +26,6 @@ namespace {
 using namespace tg::math;
 
 constexpr int64_t kBlockQ = 64;
-constexpr int kLanes = kSimdLanes;
 
 // Block products go through one call site so the GEMM can be swapped (plain loops for debugging by
 // defining TG_ATTENTION_PLAIN_GEMM). Inside parallel_for, tg::sgemm runs inline on the calling thread.
@@ -56,136 +57,10 @@ inline int64_t key_first(const AttentionDims& d, int64_t b, int64_t i) {
   return d.key_start == nullptr ? 0 : attention_key_first(i, d.Tq, d.Tk, d.key_start[b]);
 }
 
-// Row softmax of scores s[first, n) in place, zeroing s[0, first) and s[n, width); returns the log-sum-exp.
-TG_CLONES float softmax_row(float* s, int64_t first, int64_t n, int64_t width) {
-  for (int64_t i = 0; i < first; ++i) s[i] = 0.0f;
-  s += first;
-  n -= first;
-  width -= first;
-  float m = lse_shift(lanes_max(s, n));
-  float sum[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      float e = fast_exp(s[i + j] - m);
-      s[i + j] = e;
-      sum[j] += e;
-    }
-  float total = 0.0f;
-  for (int j = 0; j < kLanes; ++j) total += sum[j];
-  for (; i < n; ++i) {
-    float e = fast_exp(s[i] - m);
-    s[i] = e;
-    total += e;
-  }
-  float inv = 1.0f / total;
-  for (i = 0; i < n; ++i) s[i] *= inv;
-  for (i = n; i < width; ++i) s[i] = 0.0f;
-  return m + fast_log(total);
-}
-
-// Backward row: p[first, n) = exp(s - lse), ds = p * (dp - di) in dp; both zero on [0, first) and [n, width).
-TG_CLONES void grad_row(float* __restrict s, float* __restrict dp, int64_t first, int64_t n, int64_t width, float lse,
-                        float di) {
-  for (int64_t i = 0; i < first; ++i) {
-    s[i] = 0.0f;
-    dp[i] = 0.0f;
-  }
-  for (int64_t i = first; i < n; ++i) {
-    float p = fast_exp(s[i] - lse);
-    s[i] = p;
-    dp[i] = p * (dp[i] - di);
-  }
-  for (int64_t i = n; i < width; ++i) {
-    s[i] = 0.0f;
-    dp[i] = 0.0f;
-  }
-}
-
-TG_CLONES float dot_row(const float* __restrict a, const float* __restrict b, int64_t n) { return lanes_dot(a, b, n); }
-
 inline const float* at(const ConstHeadsView& v, int64_t b, int64_t t, int64_t h) {
   return v.data + b * v.sb + t * v.st + h * v.sh;
 }
 inline float* at(const HeadsView& v, int64_t b, int64_t t, int64_t h) { return v.data + b * v.sb + t * v.st + h * v.sh; }
-
-// NOTE: decoding streams the whole KV cache once per step (larger than L3 for long caches) as short per-head
-// streams, which are bound by DRAM latency rather than bandwidth: prefetching K/V rows 4 KiB ahead (and a
-// stream's first rows before it starts) keeps enough lines in flight (2 KiB -> 4 KiB: 454 -> 295 us per layer
-// for a bf16 cache of 64 x 4 heads x 80 positions; 548 -> 485 us in float32). The non-temporal hint keeps the
-// next GEMMs' weights from being evicted as much. A prefetch past the end of a buffer never faults.
-constexpr int64_t kAheadBytes = 4096;
-// Rows of D values of type T that make kAheadBytes.
-template <class T>
-inline int64_t ahead_rows(int64_t D) {
-  return std::max<int64_t>(4, kAheadBytes / (D * static_cast<int64_t>(sizeof(T))));
-}
-template <class T>
-inline void prefetch_rows(const T* r, int rows, int64_t ld, int64_t D) {
-  for (int i = 0; i < rows; ++i)
-    for (int64_t c = 0; c < D; c += 64 / sizeof(T)) __builtin_prefetch(r + i * ld + c, 0, 0);
-}
-
-inline float widen(float x) { return x; }
-inline float widen(uint16_t x) { return bf16_to_float(x); }
-
-// o[0, D) = sum_j p[j] * V row j for j < n (rows ldv apart), V in float32 or bfloat16 (widened on load).
-template <class T>
-__attribute__((always_inline)) inline void weighted_rows_of(float* __restrict o, const float* __restrict p,
-                                                            const T* __restrict v, int64_t ldv, int64_t n, int64_t D) {
-  const int64_t ahead = ahead_rows<T>(D);
-  for (int64_t c = 0; c < D; ++c) o[c] = 0.0f;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {  // four rows per pass over o: fewer loads and stores of the accumulator
-    const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
-    const T* v0 = v + j * ldv;
-    const T* v1 = v0 + ldv;
-    const T* v2 = v1 + ldv;
-    const T* v3 = v2 + ldv;
-    prefetch_rows(v0 + ahead * ldv, 4, ldv, D);
-    for (int64_t c = 0; c < D; ++c)
-      o[c] += p0 * widen(v0[c]) + p1 * widen(v1[c]) + p2 * widen(v2[c]) + p3 * widen(v3[c]);
-  }
-  for (; j < n; ++j) {
-    const float pj = p[j];
-    const T* vj = v + j * ldv;
-    for (int64_t c = 0; c < D; ++c) o[c] += pj * widen(vj[c]);
-  }
-}
-
-// s[j] = scale * q . K row j for j < n (rows ldk apart), K in float32 or bfloat16 (widened on load).
-template <class T>
-__attribute__((always_inline)) inline void score_rows_of(float* __restrict s, const float* __restrict q,
-                                                         const T* __restrict k, int64_t ldk, int64_t n, int64_t D,
-                                                         float scale) {
-  const int64_t ahead = ahead_rows<T>(D);
-  const int64_t Dv = D / kLanes * kLanes;
-  for (int64_t j = 0; j < n; ++j) {
-    const T* kj = k + j * ldk;
-    prefetch_rows(kj + ahead * ldk, 1, ldk, D);
-    float acc[kLanes] = {};
-    for (int64_t c = 0; c < Dv; c += kLanes)
-      for (int l = 0; l < kLanes; ++l) acc[l] += q[c + l] * widen(kj[c + l]);
-    float t = 0.0f;
-    for (int l = 0; l < kLanes; ++l) t += acc[l];
-    for (int64_t c = Dv; c < D; ++c) t += q[c] * widen(kj[c]);
-    s[j] = scale * t;
-  }
-}
-
-// The cloned entry points (target_clones cannot be put on templates).
-TG_CLONES void weighted_rows(float* o, const float* p, const float* v, int64_t ldv, int64_t n, int64_t D) {
-  weighted_rows_of(o, p, v, ldv, n, D);
-}
-TG_CLONES void weighted_rows(float* o, const float* p, const uint16_t* v, int64_t ldv, int64_t n, int64_t D) {
-  weighted_rows_of(o, p, v, ldv, n, D);
-}
-TG_CLONES void score_rows(float* s, const float* q, const float* k, int64_t ldk, int64_t n, int64_t D, float scale) {
-  score_rows_of(s, q, k, ldk, n, D, scale);
-}
-TG_CLONES void score_rows(float* s, const float* q, const uint16_t* k, int64_t ldk, int64_t n, int64_t D, float scale) {
-  score_rows_of(s, q, k, ldk, n, D, scale);
-}
 
 // K or V rows of element type T: (b, t, h) at data + b*sb + t*st + h*sh.
 template <class T>
@@ -203,6 +78,15 @@ template <class T>
 static void attention_forward_decode(HeadsView o, float* lse, ConstHeadsView q, KVRows<T> k, KVRows<T> v,
                                      const AttentionBias& bias, const AttentionDims& d) {
   const int64_t group = d.Hq / d.Hkv;
+  const VectorKernels& kn = vector_kernels();
+  const auto score_rows = [&] {
+    if constexpr (std::is_same_v<T, float>) return kn.score_rows;
+    else return kn.score_rows_bf16;
+  }();
+  const auto weighted_rows = [&] {
+    if constexpr (std::is_same_v<T, float>) return kn.weighted_rows;
+    else return kn.weighted_rows_bf16;
+  }();
   parallel_for(d.B * d.Hq, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float>& sbuf = scratch(0);
     if (static_cast<int64_t>(sbuf.size()) < d.Tk) sbuf.resize(static_cast<size_t>(d.Tk));
@@ -212,7 +96,7 @@ static void attention_forward_decode(HeadsView o, float* lse, ConstHeadsView q, 
       const T* kb = k.at(b, 0, hk);
       const T* vb = v.at(b, 0, hk);
       // The stream heads, which the in-loop prefetch (running ahead of itself) never covers.
-      const int64_t head_rows = std::min<int64_t>(d.Tk, ahead_rows<T>(d.D));
+      const int64_t head_rows = std::min<int64_t>(d.Tk, prefetch_ahead_rows<T>(d.D));
       prefetch_rows(kb, static_cast<int>(head_rows), k.st, d.D);
       prefetch_rows(vb, static_cast<int>(head_rows), v.st, d.D);
       for (int64_t r = 0; r < d.Tq; ++r) {
@@ -222,7 +106,7 @@ static void attention_forward_decode(HeadsView o, float* lse, ConstHeadsView q, 
           const float* row = bias.data + b * bias.sb + r * bias.sq + first * bias.sk;
           for (int64_t j = 0; j < n; ++j) s[j] += row[j * bias.sk];
         }
-        const float row_lse = softmax_row(s, 0, n, n);
+        const float row_lse = kn.attention_softmax_row(s, 0, n, n);
         if (lse != nullptr) lse[(b * d.Hq + h) * d.Tq + r] = row_lse;
         weighted_rows(at(o, b, r, h), s, vb + first * v.st, v.st, n, d.D);
       }
@@ -250,6 +134,7 @@ void attention_forward(HeadsView o, float* lse, ConstHeadsView q, ConstHeadsView
   }
   const int64_t blocks = (d.Tq + kBlockQ - 1) / kBlockQ;
   const int64_t group = d.Hq / d.Hkv;
+  const auto softmax_row = vector_kernels().attention_softmax_row;
   parallel_for(d.B * d.Hq * blocks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t blk = task % blocks, h = (task / blocks) % d.Hq, b = task / (blocks * d.Hq);
@@ -278,6 +163,7 @@ void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView
                         const AttentionDims& d) {
   const int64_t blocks = (d.Tq + kBlockQ - 1) / kBlockQ;
   const int64_t group = d.Hq / d.Hkv;
+  const VectorKernels& kn = vector_kernels();
   parallel_for(d.B * d.Hkv, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t hk = task % d.Hkv, b = task / d.Hkv;
@@ -303,9 +189,9 @@ void attention_backward(HeadsView dq, HeadsView dk, HeadsView dv, ConstHeadsView
           block_gemm(d.precision, false, true, nq, width, d.D, 1.0f, dob, d_o.st, at(v, b, lo, hk), v.st, 0.0f, dp, width);
           for (int64_t r = 0; r < nq; ++r) {
             // di = rowsum(dO * O) = rowsum(P * dP)
-            float di = dot_row(dob + r * d_o.st, at(o, b, i0 + r, h), d.D);
-            grad_row(s + r * width, dp + r * width, key_first(d, b, i0 + r) - lo, key_limit(d, i0 + r) - lo, width,
-                     lse_row[i0 + r], di);
+            float di = kn.dot(dob + r * d_o.st, at(o, b, i0 + r, h), d.D);
+            kn.attention_grad_row(s + r * width, dp + r * width, key_first(d, b, i0 + r) - lo,
+                                  key_limit(d, i0 + r) - lo, width, lse_row[i0 + r], di);
           }
           // dV += P^T dO_blk, dK += scale dS^T Q_blk  (width, D); dQ_blk = scale dS K  (nq, D)
           block_gemm(d.precision, true, false, width, d.D, nq, 1.0f, s, width, dob, d_o.st, 1.0f, at(dv, b, lo, hk), dv.st);

@@ -1,5 +1,5 @@
-// Cross-entropy CPU loops: rows in parallel, one pass over each row for its log-sum-exp (online max/sum in
-// ops/softmax.cc) and one for the gradient; targets are checked before anything is written.
+// Cross-entropy CPU loops: rows in parallel, one pass over each row for its log-sum-exp (online max/sum) and
+// one for the gradient (kernels/loops/softmax.h); targets are checked before anything is written.
 
 #include "ops/cross_entropy.h"
 
@@ -7,10 +7,9 @@
 #include <atomic>
 #include <cmath>
 
-#include "core/simd.h"
 #include "core/thread_pool.h"
+#include "kernels/vector_kernels.h"
 #include "math/softmax.h"
-#include "ops/softmax.h"
 
 namespace tg {
 namespace {
@@ -27,16 +26,6 @@ int64_t first_bad_target(const int32_t* targets, int64_t N, int64_t V, int64_t i
 
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(cols, 1)); }
 
-// One row of dlogits; t < 0 marks an ignored row. Branch-free over j: the one-hot is a compare.
-TG_CLONES void grad_row(float* d, const float* x, float lse, float g, int64_t t, int64_t V) {
-  if (t < 0) {
-    for (int64_t j = 0; j < V; ++j) d[j] = 0.0f;
-    return;
-  }
-  for (int64_t j = 0; j < V; ++j) d[j] = g * fast_exp(x[j] - lse);
-  d[t] -= g;
-}
-
 }  // namespace
 
 CrossEntropyForwardStatus cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets,
@@ -46,6 +35,7 @@ CrossEntropyForwardStatus cross_entropy_forward(float* loss, float* lse, const f
   if (status.bad_target >= 0) return status;
   // Each chunk records its first non-finite row; the minimum over chunks is the answer.
   std::atomic<int64_t> first_nonfinite{N};
+  const auto row_lse_state = vector_kernels().row_lse_state;
   parallel_for(N, row_grain(V), [&](int64_t r0, int64_t r1) {
     int64_t nonfinite = N;
     for (int64_t n = r0; n < r1; ++n) {
@@ -75,6 +65,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* g, const float* logi
                                const int32_t* targets, int64_t N, int64_t V, int64_t ignore_index) {
   int64_t bad = first_bad_target(targets, N, V, ignore_index);
   if (bad >= 0) return bad;
+  const auto grad_row = vector_kernels().cross_entropy_grad_row;
   parallel_for(N, row_grain(V), [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
       int64_t t = targets[n] == ignore_index ? -1 : targets[n];

@@ -1,13 +1,13 @@
-// Elementwise kernels: contiguous runs go through one vectorized loop per op (cloned for AVX-512 at run
-// time); strided runs are gathered into small per-thread tiles first and then take the same loops. The
-// per-element formulas are math/elementwise.h's, which the CUDA kernels share.
+// Elementwise kernels: contiguous runs go through one vectorized loop per op (kernels/loops/elementwise.h, in
+// the vector kernel set chosen at run time); strided runs are gathered into small per-thread tiles first and
+// then take the same loops. The per-element formulas are math/elementwise.h's, which the CUDA kernels share.
 #include "ops/elementwise.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "core/simd.h"
 #include "core/thread_pool.h"
+#include "kernels/vector_kernels.h"
 #include "math/bf16.h"
 #include "math/elementwise.h"
 
@@ -18,107 +18,6 @@ using namespace tg::math;
 
 constexpr int64_t kTile = 1024;
 constexpr int64_t kGrain = 1 << 15;
-
-// NOTE: no __restrict on these: in-place calls alias the output with an input element for element.
-TG_CLONES void swiglu_run(float* h, const float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) h[i] = swiglu(gate[i], up[i]);
-}
-
-TG_CLONES void swiglu_grad_run(float* dgate, float* dup, const float* dh, const float* gate, const float* up,
-                               int64_t n) {
-  for (int64_t i = 0; i < n; ++i) swiglu_grad(dh[i], gate[i], up[i], dgate[i], dup[i]);
-}
-
-TG_CLONES void unary_run(UnaryOp op, float* __restrict out, const float* __restrict x, int64_t n, float p0,
-                         float p1) {
-#define TG_MAP(OP)                                                                  \
-  case UnaryOp::OP:                                                                 \
-    for (int64_t i = 0; i < n; ++i) out[i] = unary_apply<UnaryOp::OP>(x[i], p0, p1); \
-    return;
-  switch (op) {
-    TG_MAP(Neg)
-    TG_MAP(Exp)
-    TG_MAP(Log)
-    TG_MAP(Sqrt)
-    TG_MAP(Rsqrt)
-    TG_MAP(Abs)
-    TG_MAP(Tanh)
-    TG_MAP(Sigmoid)
-    TG_MAP(Silu)
-    TG_MAP(Gelu)
-    TG_MAP(Relu)
-    TG_MAP(Sign)
-    TG_MAP(Square)
-    TG_MAP(Reciprocal)
-    TG_MAP(AddScalar)
-    TG_MAP(MulScalar)
-    TG_MAP(Affine)
-    TG_MAP(PowScalar)
-    TG_MAP(RdivScalar)
-    TG_MAP(RpowScalar)
-    TG_MAP(Clamp)
-    TG_MAP(EqScalar)
-    TG_MAP(NeScalar)
-    TG_MAP(LtScalar)
-    TG_MAP(LeScalar)
-    TG_MAP(GtScalar)
-    TG_MAP(GeScalar)
-    TG_MAP(IsNan)
-    TG_MAP(Log1p)
-    TG_MAP(Expm1)
-    TG_MAP(Sin)
-    TG_MAP(Cos)
-    case UnaryOp::Count: return;
-  }
-#undef TG_MAP
-}
-
-inline float binary_one(BinaryOp op, float a, float b);
-
-// a_step / b_step are 1 (contiguous) or 0 (a broadcast scalar): three specializations the compiler
-// vectorizes separately.
-TG_CLONES void binary_run(BinaryOp op, float* __restrict out, const float* __restrict a, int64_t a_step,
-                          const float* __restrict b, int64_t b_step, int64_t n) {
-#define TG_ZIP(OP)                                                                      \
-  case BinaryOp::OP:                                                                    \
-    if (a_step == 1 && b_step == 1) {                                                   \
-      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<BinaryOp::OP>(a[i], b[i]);  \
-    } else if (a_step == 1) {                                                           \
-      const float w = b[0];                                                             \
-      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<BinaryOp::OP>(a[i], w);     \
-    } else {                                                                            \
-      const float u = a[0];                                                             \
-      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<BinaryOp::OP>(u, b[i]);     \
-    }                                                                                   \
-    return;
-  switch (op) {
-    TG_ZIP(Add)
-    TG_ZIP(Sub)
-    TG_ZIP(Mul)
-    TG_ZIP(Div)
-    TG_ZIP(Pow)
-    TG_ZIP(Maximum)
-    TG_ZIP(Minimum)
-    TG_ZIP(Eq)
-    TG_ZIP(Ne)
-    TG_ZIP(Lt)
-    TG_ZIP(Le)
-    TG_ZIP(Gt)
-    TG_ZIP(Ge)
-    TG_ZIP(SiluBackward)
-    TG_ZIP(GeluBackward)
-    TG_ZIP(ReluBackward)
-    TG_ZIP(SigmoidBackward)
-    TG_ZIP(TanhBackward)
-    case BinaryOp::Count: return;
-  }
-#undef TG_ZIP
-}
-
-TG_CLONES void where_run(float* __restrict out, const float* __restrict c, const float* __restrict a,
-                         const float* __restrict b, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = c[i] != 0.0f ? a[i] : b[i];
-}
 
 // Copies a strided row of n elements into a contiguous tile (or returns the row when already contiguous).
 inline const float* gather_row(const float* src, int64_t stride, int64_t n, float* tile) {
@@ -161,6 +60,7 @@ void unary_f32(UnaryOp op, float* out, const float* x, StridedLayout<1> layout, 
   layout.coalesce();
   int64_t n = layout.numel();
   if (n == 0) return;
+  const auto unary_run = vector_kernels().unary;
   if (layout.ndim == 0) {
     unary_run(op, out, x, 1, p0, p1);
     return;
@@ -181,6 +81,7 @@ void binary_f32(BinaryOp op, float* out, const float* a, const float* b, Strided
   layout.coalesce();
   int64_t n = layout.numel();
   if (n == 0) return;
+  const auto binary_run = vector_kernels().binary;
   if (layout.ndim == 0) {
     binary_run(op, out, a, 1, b, 1, 1);
     return;
@@ -203,21 +104,14 @@ void binary_f32(BinaryOp op, float* out, const float* a, const float* b, Strided
     if (sb == 0) step_b = 0;
     else rb = gather_row(rb, sb, count, tile_b);
     if (step_a == 0 && step_b == 0) {
-      float v = binary_one(op, ra[0], rb[0]);
+      float v;
+      binary_run(op, &v, ra, 1, rb, 1, 1);
       for (int64_t i = 0; i < count; ++i) out[out_off + i] = v;
       return;
     }
     binary_run(op, out + out_off, ra, step_a, rb, step_b, count);
   });
 }
-
-namespace {
-inline float binary_one(BinaryOp op, float a, float b) {
-  float out;
-  binary_run(op, &out, &a, 1, &b, 1, 1);
-  return out;
-}
-}  // namespace
 
 void where_f32(float* out, const float* cond, const float* a, const float* b, StridedLayout<3> layout) {
   layout.coalesce();
@@ -229,6 +123,7 @@ void where_f32(float* out, const float* cond, const float* a, const float* b, St
   }
   const int last = layout.ndim - 1;
   const int64_t sc = layout.strides[0][last], sa = layout.strides[1][last], sb = layout.strides[2][last];
+  const auto where_run = vector_kernels().where;
   for_each_row(layout, [&](int64_t out_off, const int64_t* offs, int64_t i0, int64_t count) {
     float tc[kTile], ta[kTile], tb[kTile];
     auto row = [&](const float* base, int64_t off, int64_t s, float* tile) -> const float* {
@@ -321,10 +216,12 @@ void copy_strided(void* dst, DType dst_dtype, const void* src, DType src_dtype, 
 }
 
 void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
+  const auto swiglu_run = vector_kernels().swiglu;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) { swiglu_run(h + b, gate + b, up + b, e - b); });
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
+  const auto swiglu_grad_run = vector_kernels().swiglu_grad;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     swiglu_grad_run(dgate + b, dup + b, dh + b, gate + b, up + b, e - b);
   });

@@ -15,6 +15,8 @@
 #include "ops/gemm_avx512_tile.h"
 
 namespace tg::gemm_detail {
+// Named so that disassembly tells this AVX-512 code apart (tests/native-contract.test.ts).
+namespace avx512 {
 namespace {
 
 constexpr int kMR = 8;
@@ -79,8 +81,9 @@ void kernel_8x32(int64_t kc, const float* a, const float* b, float* c, int64_t l
 const Kernel kKernel = {"avx512", kMR, kNR, 256, 240, 4096, kernel_8x32, nullptr};
 
 }  // namespace
+}  // namespace avx512
 
-const Kernel* avx512_kernel() { return &kKernel; }
+const Kernel* avx512_kernel() { return &avx512::kKernel; }
 
 }  // namespace tg::gemm_detail
 

@@ -18,6 +18,8 @@
 #include "ops/gemm_avx512_tile.h"
 
 namespace tg::gemm_detail {
+// Named so that disassembly tells this AVX-512 code apart (tests/native-contract.test.ts).
+namespace avx512 {
 namespace {
 
 constexpr int kMR = 8;
@@ -170,11 +172,13 @@ void pack_lanes_contiguous(const float* src, int64_t ld, int64_t lanes, int64_t 
 }
 
 }  // namespace
+}  // namespace avx512
 
 // kc = 512: the B micro-panel is 32 KB as in the float32 kernel (pairs of bf16 take the space of one float).
 const Bf16Kernel* avx512_bf16_kernel() {
+  using namespace avx512;
   static const Bf16Kernel kernel = {"avx512-bf16", kMR, kNR, 512, 240, 4096, kernel_bf16_8x32, pack_k_contiguous,
-                                        pack_lanes_contiguous};
+                                    pack_lanes_contiguous};
   return &kernel;
 }
 

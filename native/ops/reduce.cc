@@ -1,57 +1,19 @@
-// Row reductions run one row per task with vectorizable inner loops (partial sums in 16 lanes so the
-// order is fixed and the compiler can use SIMD); a few long rows (a whole-tensor sum) are cut into fixed
-// blocks reduced in parallel and combined in block order, so the result does not depend on the thread count.
+// Row reductions run one row per task with vectorizable inner loops (kernels/loops/reduce.h: partial sums in
+// 16 lanes so the order is fixed and the compiler can use SIMD); a few long rows (a whole-tensor sum) are cut
+// into fixed blocks reduced in parallel and combined in block order, so the result does not depend on the
+// thread count.
 // Column reductions split the columns across threads.
 #include "ops/reduce.h"
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
-#include "core/simd.h"
 #include "core/thread_pool.h"
+#include "kernels/vector_kernels.h"
 
 namespace tg {
 namespace {
-
-constexpr int kLanes = kSimdLanes;
-
-TG_CLONES float row_sum(const float* __restrict x, int64_t n) { return lanes_sum(x, n); }
-
-// Max with NaN propagation: a NaN anywhere makes the result NaN.
-TG_CLONES float row_max(const float* __restrict x, int64_t n, bool want_max) {
-  float acc[kLanes];
-  const float init = want_max ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
-  for (int l = 0; l < kLanes; ++l) acc[l] = init;
-  int nan_seen = 0;
-  int64_t i = 0;
-  if (want_max) {
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) {
-        float v = x[i + l];
-        nan_seen |= v != v;
-        acc[l] = v > acc[l] ? v : acc[l];
-      }
-  } else {
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) {
-        float v = x[i + l];
-        nan_seen |= v != v;
-        acc[l] = v < acc[l] ? v : acc[l];
-      }
-  }
-  float m = init;
-  for (int l = 0; l < kLanes; ++l) m = want_max ? (acc[l] > m ? acc[l] : m) : (acc[l] < m ? acc[l] : m);
-  for (; i < n; ++i) {
-    float v = x[i];
-    nan_seen |= v != v;
-    m = want_max ? (v > m ? v : m) : (v < m ? v : m);
-  }
-  return nan_seen ? std::numeric_limits<float>::quiet_NaN() : m;
-}
-
-TG_CLONES float row_sum_exp(const float* __restrict x, int64_t n, float shift) { return lanes_sum_exp(x, n, shift); }
 
 int32_t row_arg(const float* x, int64_t n, bool want_max) {
   int32_t best = 0;
@@ -66,16 +28,6 @@ int32_t row_arg(const float* x, int64_t n, bool want_max) {
     }
   }
   return best;
-}
-
-TG_CLONES void col_accumulate(ReduceOp op, float* __restrict out, const float* __restrict row, int64_t n) {
-  if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
-    for (int64_t i = 0; i < n; ++i) out[i] += row[i];
-  } else if (op == ReduceOp::Max) {
-    for (int64_t i = 0; i < n; ++i) out[i] = (row[i] > out[i] || row[i] != row[i]) ? row[i] : out[i];
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = (row[i] < out[i] || row[i] != row[i]) ? row[i] : out[i];
-  }
 }
 
 }  // namespace
@@ -93,12 +45,14 @@ static bool reduce_rows_split(ReduceOp op, float* out, const float* x, int64_t r
   if (!splittable || rows > kSplitRows || cols < 2 * kSplitBlock) return false;
   const int64_t blocks = (cols + kSplitBlock - 1) / kSplitBlock;
   std::vector<float> partial(static_cast<size_t>(rows * blocks));
+  const VectorKernels& k = vector_kernels();
   parallel_for(rows * blocks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t r = t / blocks, blk = t % blocks, c0 = blk * kSplitBlock;
       const float* seg = x + r * cols + c0;
       const int64_t n = std::min(kSplitBlock, cols - c0);
-      partial[static_cast<size_t>(t)] = op == ReduceOp::Sum || op == ReduceOp::Mean ? row_sum(seg, n) : row_max(seg, n, op == ReduceOp::Max);
+      partial[static_cast<size_t>(t)] =
+          op == ReduceOp::Sum || op == ReduceOp::Mean ? k.row_sum(seg, n) : k.row_max(seg, n, op == ReduceOp::Max);
     }
   });
   for (int64_t r = 0; r < rows; ++r) {
@@ -108,7 +62,7 @@ static bool reduce_rows_split(ReduceOp op, float* out, const float* x, int64_t r
       for (int64_t blk = 0; blk < blocks; ++blk) sum += p[blk];
       out[r] = op == ReduceOp::Mean ? sum / static_cast<float>(cols) : sum;
     } else {
-      out[r] = row_max(p, blocks, op == ReduceOp::Max);  // NaN in any block stays NaN
+      out[r] = k.row_max(p, blocks, op == ReduceOp::Max);  // NaN in any block stays NaN
     }
   }
   return true;
@@ -117,20 +71,21 @@ static bool reduce_rows_split(ReduceOp op, float* out, const float* x, int64_t r
 void reduce_rows(ReduceOp op, void* out, const float* x, int64_t rows, int64_t cols) {
   if (reduce_rows_split(op, static_cast<float*>(out), x, rows, cols)) return;
   int64_t grain = cols >= 4096 ? 1 : 4096 / (cols + 1) + 1;
+  const VectorKernels& k = vector_kernels();
   parallel_for(rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* row = x + r * cols;
       float* fo = static_cast<float*>(out);
       switch (op) {
-        case ReduceOp::Sum: fo[r] = row_sum(row, cols); break;
-        case ReduceOp::Mean: fo[r] = cols ? row_sum(row, cols) / static_cast<float>(cols) : NAN; break;
-        case ReduceOp::Max: fo[r] = row_max(row, cols, true); break;
-        case ReduceOp::Min: fo[r] = row_max(row, cols, false); break;
+        case ReduceOp::Sum: fo[r] = k.row_sum(row, cols); break;
+        case ReduceOp::Mean: fo[r] = cols ? k.row_sum(row, cols) / static_cast<float>(cols) : NAN; break;
+        case ReduceOp::Max: fo[r] = k.row_max(row, cols, true); break;
+        case ReduceOp::Min: fo[r] = k.row_max(row, cols, false); break;
         case ReduceOp::LogSumExp: {
-          float m = row_max(row, cols, true);
+          float m = k.row_max(row, cols, true);
           if (cols == 0) fo[r] = -INFINITY;
           else if (!std::isfinite(m)) fo[r] = m;  // NaN stays NaN; +inf -> inf; all -inf -> -inf
-          else fo[r] = m + std::log(row_sum_exp(row, cols, m));
+          else fo[r] = m + std::log(k.row_sum_exp(row, cols, m));
           break;
         }
         case ReduceOp::Argmax: static_cast<int32_t*>(out)[r] = row_arg(row, cols, true); break;
@@ -146,6 +101,7 @@ void reduce_cols(ReduceOp op, float* out, const float* x, int64_t rows, int64_t 
   constexpr int64_t kBlock = 256;
   int64_t blocks = (cols + kBlock - 1) / kBlock;
   int64_t grain = rows >= 256 ? 1 : 256 / (rows + 1) + 1;
+  const auto col_accumulate = vector_kernels().col_accumulate;
   parallel_for(blocks, grain, [&](int64_t b, int64_t e) {
     for (int64_t blk = b; blk < e; ++blk) {
       int64_t c0 = blk * kBlock;

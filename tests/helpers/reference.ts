@@ -2,6 +2,7 @@
 // every available backend so each test body runs on all of them.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { type Device, setDefaultDevice, type Tensor, tensor } from '../../src/index.js';
+import { native } from '../../src/native.js';
 import { storageDevices } from './devices.js';
 
 /** Deterministic PRNG (mulberry32) for test data, independent of the engine's generator. */
@@ -81,8 +82,36 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 const testDevices = (process.env.THINKGRAD_TEST_DEVICES ?? storageDevices.join(',')).split(',').map((d) => d.trim()) as Device[];
 
 /**
- * Runs `body` once per backend the op tests run on: cpu, and cuda (a real device, else the emulator), with that
- * device the default for tensors its tests create.
+ * The CPU's kernel sets below the best one this machine runs (on an AVX-512 CPU: AVX2), each the vector loops
+ * (simdKernels) and the GEMM (gemmKernel) an older CPU would run, so their op tests run here too. Empty when the
+ * tests are narrowed to one set by THINKGRAD_SIMD.
+ */
+function lesserCpuKernelSets(): string[] {
+  if (process.env.THINKGRAD_SIMD !== undefined && process.env.THINKGRAD_SIMD !== 'auto') return [];
+  return native.simdKernels() === 'avx512' ? ['avx2'] : [];
+}
+
+/** Runs `body` with the CPU's vector kernels and GEMM forced to `set`, restoring the ones in use after. */
+function withCpuKernelSet(set: string, body: () => void): void {
+  let simd = '';
+  let gemm = '';
+  beforeAll(() => {
+    simd = native.simdKernels();
+    gemm = native.gemmKernel();
+    native.simdKernels(set);
+    native.gemmKernel(set);
+  });
+  afterAll(() => {
+    native.simdKernels(simd);
+    native.gemmKernel(gemm);
+  });
+  body();
+}
+
+/**
+ * Runs `body` once per backend the op tests run on: cpu (again for each lesser CPU kernel set, see
+ * lesserCpuKernelSets), and cuda (a real device, else the emulator), with that device the default for tensors
+ * its tests create.
  */
 export function forEachBackend(body: (device: Device) => void): void {
   for (const device of storageDevices) {
@@ -92,6 +121,13 @@ export function forEachBackend(body: (device: Device) => void): void {
       afterAll(() => setDefaultDevice('cpu'));
       body(device);
     });
+    if (device !== 'cpu') continue;
+    for (const set of lesserCpuKernelSets()) {
+      describe(`[cpu ${set}]`, () => {
+        beforeAll(() => setDefaultDevice('cpu'));
+        withCpuKernelSet(set, () => body(device));
+      });
+    }
   }
 }
 
