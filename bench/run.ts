@@ -1,6 +1,7 @@
 // `npm run bench [suite ...] [-- flags]`: runs the benchmark suites (all timing suites by default) and prints their tables.
-// Suites: gemm (W1), elementwise, train (W2), grpo (W3), generate (W4), iteration (W5), and learning (learning
-// curves beside a PyTorch loop, ~15 minutes a task, so only when named; flags as in bench/learning.ts).
+// Suites: gemm (W1), elementwise, train (W2), grpo (W3), generate (W4), iteration (W5), simd (the CPU's vector
+// kernel sets side by side), and learning (learning curves beside a PyTorch loop, ~15 minutes a task, so only
+// when named; flags as in bench/learning.ts).
 // PyTorch figures are measured in the same run when /usr/bin/python3 has torch.
 import '../src/index.js';
 import { benchElementwise } from './elementwise.js';
@@ -11,6 +12,7 @@ import { benchGrpoIteration } from './grpo-iteration.js';
 import { benchLearning, learningArgs } from './learning.js';
 import { cpuInfo, torchAvailable, vectorFeatures } from './lib.js';
 import { benchTrainStep } from './train-step.js';
+import { benchVectorKernels } from './vector-kernels.js';
 
 // Suite names first, then the learning suite's flags.
 const args = process.argv.slice(2);
@@ -25,6 +27,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   grpo: () => benchGrpo(),
   generate: () => benchGenerate(),
   iteration: () => benchGrpoIteration(),
+  simd: () => benchVectorKernels(),
   learning: () => {
     const { options, json } = learningArgs(flags);
     return benchLearning(options, json);

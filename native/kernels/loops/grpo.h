@@ -3,10 +3,6 @@
 // -ffast-math). A loops/ fragment (kernels/instantiate.h).
 
 constexpr int kGrpoLanes = 16;
-// Explicit vectors are 8 floats (one AVX2 register, half an AVX-512 one): a 16-float vector type compiles to
-// AVX-512 in the AVX-512 set, but in the AVX2 one GCC lowers its compares and selects lane by lane through
-// the stack, which made the AVX2 forward 4x slower than the AVX-512 one on the same Zen 5 core.
-typedef float Vec8 __attribute__((vector_size(8 * sizeof(float))));
 constexpr int64_t kGrpoChunk = 2048;  // floats per online-max step: 8 KB, stays in L1 for the second look
 
 // Lanes permuted by constant indices: clang and GCC >= 12 spell it __builtin_shufflevector, older GCC
