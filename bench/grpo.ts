@@ -1,7 +1,9 @@
 // W3 (../shared/anchors): the fused GRPO loss from logits, N = 4096 tokens (64 sequences x 64), V = 64 and
 // 32000: selectiveLogSoftmax + grpoLoss forward + backward w.r.t. the logits, 1 and 2 threads, beside
 // PyTorch's log_softmax + gather version measured in the same run. Effective GB/s counts the fused minimum
-// (logits read twice, gradient written once); peak extra memory is the allocator's peak above the inputs.
+// (logits read twice, gradient written once), and its share of the copy bandwidth measured in the same run (a
+// 256 MiB tg.clone, read + write counted, as in bench/elementwise.ts); peak extra memory is the allocator's peak
+// above the inputs.
 // Run alone with `npx tsx bench/grpo.ts`, or as the `grpo` suite of bench/run.ts.
 import * as tg from '../src/index.js';
 import { native } from '../src/native.js';
@@ -31,6 +33,9 @@ export async function benchGrpo(threadCounts = [1, 2]): Promise<Row[]> {
   for (const threads of threadCounts) {
     tg.setNumThreads(threads);
     const torch = runTorch<TorchW3>('w3_grpo.py', threads, ['cpu']);
+    const copyGBs = await copyBandwidth();
+    rows.push({ workload: `memory copy bandwidth, ${threads}T (256 MiB clone, read + write)`, ours: copyGBs, theirs: null,
+      unit: 'GB/s', source: '-', higherIsBetter: true });
     for (const V of [64, 32000]) {
       const d = inputs(V);
       const base = tg.reshape(d.logits, [S, L, V]);
@@ -62,7 +67,8 @@ export async function benchGrpo(threadCounts = [1, 2]): Promise<Row[]> {
         source: t ? 'PyTorch log_softmax+gather, same run' : '-', higherIsBetter: false });
       rows.push({ workload: `W3 V=${V} fwd only, ${threads}T (ms)`, ours: fo, theirs: t ? t.fwd * 1e3 : null, unit: 'ms',
         source: t ? 'PyTorch log_softmax+gather, same run' : '-', higherIsBetter: false });
-      rows.push({ workload: `W3 V=${V} fwd+bwd effective bandwidth, ${threads}T`, ours: bytesFB / (fb / 1e3) / 1e9,
+      const effGBs = bytesFB / (fb / 1e3) / 1e9;
+      rows.push({ workload: `W3 V=${V} fwd+bwd effective bandwidth, ${threads}T (${fmt((100 * effGBs) / copyGBs)}% of copy)`, ours: effGBs,
         theirs: t ? bytesFB / t.fwd_bwd / 1e9 : null, unit: 'GB/s', source: t ? 'PyTorch, same run' : '-', higherIsBetter: true });
       if (V === 32000) {
         // Kernels alone with the gradient written in place over a scratch copy of the logits (no N x V
@@ -88,6 +94,15 @@ export async function benchGrpo(threadCounts = [1, 2]): Promise<Row[]> {
   printTable('W3 GRPO loss from logits (fused selectiveLogSoftmax + grpoLoss)', rows);
   for (const n of notes) console.log(`- ${n}`);
   return rows;
+}
+
+// GB/s of a 64Mi-float tg.clone (read + write counted): what a memory-bound kernel can reach here.
+async function copyBandwidth(): Promise<number> {
+  const a = tg.randn([1 << 26]);
+  const ms = await medianMs(() => tg.tidy(() => { tg.clone(a); }), 500);
+  a.dispose();
+  tg.emptyCache();
+  return (2 * (1 << 26) * 4) / (ms / 1e3) / 1e9;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchGrpo();

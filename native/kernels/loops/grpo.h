@@ -62,14 +62,19 @@ void grpo_row_stats(const float* x, int64_t v, float inv_t, bool want_t, float* 
       run_m = cm;
     }
     const float m = math::lse_shift(run_m);
+    // The exp pass is compute-bound and touches only the L1-hot chunk; prefetching the next chunk (one 64-byte
+    // line per 16 floats) during it overlaps that chunk's memory read, which otherwise stalls its max pass:
+    // the AVX2 forward at 4096 x 32000 went from 57 to 50 ms (1 thread). Past the row's end it is the next row's.
     if (want_t) {
-      for (int64_t i = 0; i < body; i += kGrpoLanes)
+      for (int64_t i = 0; i < body; i += kGrpoLanes) {
+        __builtin_prefetch(xc + kGrpoChunk + i);
         for (int k = 0; k < kGrpoLanes; ++k) {
           float zm = xc[i + k] * inv_t - m;
           float e = math::fast_exp(zm);
           s[k] += e;
           t[k] += math::entropy_term(e, zm);
         }
+      }
       for (int64_t i = body; i < len; ++i) {
         float zm = xc[i] * inv_t - m;
         float e = math::fast_exp(zm);
@@ -77,8 +82,10 @@ void grpo_row_stats(const float* x, int64_t v, float inv_t, bool want_t, float* 
         t[0] += math::entropy_term(e, zm);
       }
     } else {
-      for (int64_t i = 0; i < body; i += kGrpoLanes)
+      for (int64_t i = 0; i < body; i += kGrpoLanes) {
+        __builtin_prefetch(xc + kGrpoChunk + i);
         for (int k = 0; k < kGrpoLanes; ++k) s[k] += math::fast_exp(xc[i + k] * inv_t - m);
+      }
       for (int64_t i = body; i < len; ++i) s[0] += math::fast_exp(xc[i] * inv_t - m);
     }
   }
