@@ -9,6 +9,7 @@
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #if defined(__linux__)
@@ -80,6 +81,7 @@ AddressSpace read_address_space_limit() {
 struct State {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void*>> free_lists;
+  std::unordered_set<size_t> churning_classes;  // large size classes the budget has returned to the system
   size_t live_bytes = 0, live_blocks = 0, cached_bytes = 0, peak_live_bytes = 0;
   AddressSpace address_space = read_address_space_limit();
 };
@@ -122,7 +124,8 @@ std::string allocation_message(size_t requested, const AllocatorStats& held, con
          std::to_string(held.live_blocks) + " buffers; dispose tensors or use tidy()";
 }
 
-// Blocks of at least this size are 2 MiB-aligned and asked to be backed by transparent huge pages.
+// Blocks of at least this size whose size class the cache budget has sent back to the system before (a block
+// that churns: allocated and freed every step) are 2 MiB-aligned and asked to be backed by transparent huge pages.
 constexpr size_t kHugePageBlock = 4 * kMiB;
 
 // Under the state's mutex: a fresh block from the system, or null.
@@ -130,11 +133,14 @@ constexpr size_t kHugePageBlock = 4 * kMiB;
 // than its zeroing: a block too large for the cache (W3's 500 MiB gradient at V = 32000) took ~240 ms of faults
 // per training step, more than the kernels themselves. With huge pages (where THP is "madvise" or "always")
 // there are 512x fewer faults: W3 fwd+bwd went from 350 to 151 ms at 1 thread and from 350-660 to 80-85 ms at 2
-// (two threads faulting contend). The alignment costs at most 2 MiB of address space per such block, not memory.
+// (two threads faulting contend). But the first huge pages a process touches can cost far more than 4 KiB ones
+// where the kernel compacts memory to make them (THP defrag "madvise": 1 GiB took 3.3 s instead of 0.43 s on
+// this VM, then 65 ms), so a block only gets them once its size class has churned, never a model's weights
+// loaded once. The alignment costs at most 2 MiB of address space per such block, not memory.
 void* system_block(State& s, size_t cls) {
   if (!fits_address_space(s, cls)) return nullptr;
 #if defined(__linux__)
-  if (cls >= kHugePageBlock) {
+  if (cls >= kHugePageBlock && s.churning_classes.count(cls) != 0) {
     void* p = nullptr;
     if (posix_memalign(&p, 2 * kMiB, cls) != 0) return nullptr;
     madvise(p, cls, MADV_HUGEPAGE);  // advice only: where THP is off the block is used as it is
@@ -198,6 +204,13 @@ void free_bytes(void* p, size_t nbytes) {
         return;
       } catch (const std::bad_alloc&) {
         // No memory for the free list's growth: the block goes back to the system instead.
+      }
+    }
+    if (cls >= kHugePageBlock) {
+      try {
+        s.churning_classes.insert(cls);
+      } catch (const std::bad_alloc&) {
+        // The set could not grow: the class's next blocks keep 4 KiB pages.
       }
     }
   }
