@@ -10,7 +10,7 @@ import * as tg from '../src/index.js';
 import { generate, nn } from '../src/index.js';
 import { sampleTokens } from '../src/generate/sample-tokens.js';
 import { resolveSampling, sampleIndex, samplingDistribution, tokenLogprob } from '../src/generate/sampling.js';
-import { fmt, printTable, type Row, runTorch } from './lib.js';
+import { cpuClock, fmt, otherLoad, printTable, type Row, runTorch } from './lib.js';
 
 const B = 64, P = 16, NEW = 128;
 // PyTorch's W4 figure recorded in ../shared/anchors (2 threads, strong configuration, Intel machine).
@@ -47,6 +47,7 @@ export async function benchGenerate(threadCounts = [1, 2], reps = 3): Promise<Ro
       tg.setNumThreads(threads);
       generate(model, prompts, { maxNewTokens: 8, topP: 0.95, seed: 1, kvCacheDtype }); // warm-up: tables, allocator, JIT
       const times: number[] = [];
+      const c0 = cpuClock();
       for (let r = 0; r < reps; r++) {
         const t0 = performance.now();
         const out = generate(model, prompts, { maxNewTokens: NEW, temperature: 1, topP: 0.95, seed: r, kvCacheDtype });
@@ -54,7 +55,9 @@ export async function benchGenerate(threadCounts = [1, 2], reps = 3): Promise<Ro
         if (out.completionLengths.some((n) => n !== NEW)) throw new Error('W4: every sequence must generate 128 tokens');
       }
       const ours = (B * NEW) / median(times);
+      const c1 = cpuClock();
       const torch = runTorch<TorchW4>('w4_generate.py', threads, [String(reps), precision]);
+      const c2 = cpuClock();
       const theirs = torch ? (B * NEW) / torch.median_s : null;
       if (precision === 'float32' && theirs !== null) fp32Torch.set(threads, theirs);
       const torchLabel = precision === 'bf16' ? 'PyTorch bf16' : 'PyTorch';
@@ -69,7 +72,8 @@ export async function benchGenerate(threadCounts = [1, 2], reps = 3): Promise<Ro
         rows.float32.push({ workload: 'W4 generate 64x128, 2T, vs the recorded anchor', ours, theirs: ANCHOR_2T_TOKENS_PER_S, unit: 'tokens/s',
           source: 'anchor (recorded, other machine)', higherIsBetter: true });
       }
-      notes.push(`${precision} ${threads}T: ours ${times.map((t) => t.toFixed(3)).join(', ')} s; PyTorch median ${torch ? torch.median_s.toFixed(3) : '-'} s`);
+      notes.push(`${precision} ${threads}T: ours ${times.map((t) => t.toFixed(3)).join(', ')} s; PyTorch median ${torch ? torch.median_s.toFixed(3) : '-'} s; ` +
+        `CPUs busy with other processes: ${otherLoad(c0, c1)} during ours, ${torch ? otherLoad(c1, c2) : '-'} during PyTorch's`);
     }
   }
   model.dispose();

@@ -19,6 +19,41 @@ export async function medianMs(fn: () => void, minTimeMs = 400, minIterations = 
   return result.latency.p50;
 }
 
+/** CPU seconds spent so far by the whole machine (/proc/stat, stolen time included) and by this process with its
+ * finished children (/proc/self/stat); null where /proc is missing. */
+export interface CpuClock {
+  wall: number;
+  machine: number;
+  self: number;
+}
+
+// USER_HZ: the unit of /proc/stat and /proc/<pid>/stat on every Linux architecture node runs on.
+const CLOCK_TICKS = 100;
+
+export function cpuClock(): CpuClock | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait kept a CPU from us.
+    const machine = cpu.reduce((a, v, i) => (i === 3 || i === 4 || i > 7 ? a : a + v), 0);
+    // Fields after the parenthesized command: utime, stime, cutime, cstime are the 12th to 15th.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { wall: performance.now() / 1e3, machine: machine / CLOCK_TICKS, self: (f[11] + f[12] + f[13] + f[14]) / CLOCK_TICKS };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPUs that other processes (or the hypervisor) kept busy on average between two cpuClock() readings, e.g. "1.0"
+ * on a 2-CPU machine where a compile held one CPU: a 2-thread figure measured then ran on about one CPU.
+ */
+export function otherLoad(from: CpuClock | null, to: CpuClock | null): string {
+  if (from === null || to === null || to.wall <= from.wall) return '?';
+  const others = (to.machine - from.machine - (to.self - from.self)) / (to.wall - from.wall);
+  return Math.max(0, others).toFixed(1);
+}
+
 const PYTHON = '/usr/bin/python3';
 
 /** True when Debian's python3 can import torch. */

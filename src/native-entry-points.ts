@@ -244,7 +244,8 @@ export const cpuEntryPoints = {
   ...reduceEntryPoints,
   ...indexEntryPoints,
   ...matmulEntryPoints,
-  // matmul.cc: pre-packed weights (CPU only)
+  // matmul.cc: pre-packed weights and the forced-kernel counter (CPU only)
+  gemmKernelEpoch: entry([], 'number'),
   gemmPackedSize: entry(['K: int', 'N: int', 'precision?: str'], 'number'),
   gemmPackB: entry(['dst: id', 'b: id', 'bOffset: int', 'ldb: int', 'transB: bool', 'K: int', 'N: int', 'precision?: str']),
   matmulPackedB: entry(['out: id', 'a: id', 'aOffset: int', 'lda: int', 'transA: bool', 'packed: id', 'M: int', 'N: int',

@@ -98,6 +98,11 @@ Napi::Value gemm_kernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), sgemm_kernel_name());
 }
 
+// gemmKernelEpoch(): bumped by every gemmKernel(name); the names matmulPrecision() reports change only with it.
+Napi::Value gemm_kernel_epoch(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(sgemm_kernel_epoch()));
+}
+
 // matmulPrecision(name?): sets the process default "highest" or "medium" when given; returns
 // {precision, kernel, kernels: {highest, medium}}: the default, its kernel, and the kernel of each precision.
 Napi::Value matmul_precision_binding(const Napi::CallbackInfo& info) {
@@ -167,6 +172,7 @@ Napi::Value matmul_packed_b(const Napi::CallbackInfo& info) {
 void register_matmul(Napi::Env env, Napi::Object exports) {
   define(env, exports, "matmul", matmul, 16);
   define(env, exports, "gemmKernel", gemm_kernel, 1);
+  define(env, exports, "gemmKernelEpoch", gemm_kernel_epoch, 0);
   define(env, exports, "matmulPrecision", matmul_precision_binding, 1);
   define(env, exports, "gemmPackedSize", gemm_packed_size, 3);
   define(env, exports, "gemmPackB", gemm_pack_b, 8);

@@ -64,9 +64,11 @@ struct VectorKernels {
   float (*attention_softmax_row)(float* s, int64_t first, int64_t n, int64_t width);
   void (*attention_grad_row)(float* s, float* dp, int64_t first, int64_t n, int64_t width, float lse, float di);
   float (*dot)(const float* a, const float* b, int64_t n);
-  void (*score_rows)(float* s, const float* q, const float* k, int64_t ldk, int64_t n, int64_t D, float scale);
+  // score_rows also prefetches row j of `next` (rows ldn apart) as it reads K row j: the V rows read next.
+  void (*score_rows)(float* s, const float* q, const float* k, int64_t ldk, int64_t n, int64_t D, float scale,
+                     const float* next, int64_t ldn);
   void (*score_rows_bf16)(float* s, const float* q, const uint16_t* k, int64_t ldk, int64_t n, int64_t D,
-                          float scale);
+                          float scale, const uint16_t* next, int64_t ldn);
   void (*weighted_rows)(float* o, const float* p, const float* v, int64_t ldv, int64_t n, int64_t D);
   void (*weighted_rows_bf16)(float* o, const float* p, const uint16_t* v, int64_t ldv, int64_t n, int64_t D);
 

@@ -87,21 +87,27 @@ static void attention_forward_decode(HeadsView o, float* lse, ConstHeadsView q, 
     if constexpr (std::is_same_v<T, float>) return kn.weighted_rows;
     else return kn.weighted_rows_bf16;
   }();
+  // The first K rows of a task, which the in-loop prefetch (running ahead of itself) never covers.
+  const int head_rows = static_cast<int>(std::min<int64_t>(d.Tk, prefetch_ahead_rows<T>(d.D)));
+  const auto prefetch_head = [&](int64_t task) {
+    const int64_t b = task / d.Hq, hk = (task % d.Hq) / group;
+    prefetch_rows(k.at(b, key_first(d, b, 0), hk), head_rows, k.st, d.D);
+  };
   parallel_for(d.B * d.Hq, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float>& sbuf = scratch(0);
     if (static_cast<int64_t>(sbuf.size()) < d.Tk) sbuf.resize(static_cast<size_t>(d.Tk));
     float* s = sbuf.data();
+    prefetch_head(t0);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t h = task % d.Hq, b = task / d.Hq, hk = h / group;
       const T* kb = k.at(b, 0, hk);
       const T* vb = v.at(b, 0, hk);
-      // The stream heads, which the in-loop prefetch (running ahead of itself) never covers.
-      const int64_t head_rows = std::min<int64_t>(d.Tk, prefetch_ahead_rows<T>(d.D));
-      prefetch_rows(kb, static_cast<int>(head_rows), k.st, d.D);
-      prefetch_rows(vb, static_cast<int>(head_rows), v.st, d.D);
       for (int64_t r = 0; r < d.Tq; ++r) {
         const int64_t first = key_first(d, b, r), n = key_limit(d, r) - first;
-        score_rows(s, at(q, b, r, h), kb + first * k.st, k.st, n, d.D, d.scale);
+        // The V rows stream in along the K pass (score_rows); the next task's first K rows along this one's
+        // softmax and V pass, so no task starts on a cold stream.
+        score_rows(s, at(q, b, r, h), kb + first * k.st, k.st, n, d.D, d.scale, vb + first * v.st, v.st);
+        if (r == d.Tq - 1 && task + 1 < t1) prefetch_head(task + 1);
         if (bias.data != nullptr) {
           const float* row = bias.data + b * bias.sb + r * bias.sq + first * bias.sk;
           for (int64_t j = 0; j < n; ++j) s[j] += row[j * bias.sk];

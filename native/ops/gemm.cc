@@ -103,6 +103,8 @@ const Kernel* initial_kernel() {
 }
 
 std::atomic<const Kernel*> g_kernel{nullptr};
+// Counts forced kernel changes (sgemm_kernel_epoch).
+std::atomic<uint64_t> g_kernel_epoch{0};
 // The process default precision, for bindings whose caller names none.
 std::atomic<MatmulPrecision> g_default_precision{MatmulPrecision::Highest};
 
@@ -974,6 +976,9 @@ void sgemm_force_kernel(const char* name) {
   if (k == nullptr)
     throw std::invalid_argument("sgemm_force_kernel: kernel '" + n + "' is not supported on this CPU/build");
   gemm_detail::g_kernel.store(k, std::memory_order_release);
+  gemm_detail::g_kernel_epoch.fetch_add(1, std::memory_order_release);
 }
+
+uint64_t sgemm_kernel_epoch() { return gemm_detail::g_kernel_epoch.load(std::memory_order_acquire); }
 
 }  // namespace tg

@@ -69,5 +69,7 @@ void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* 
 // Forces a kernel ("avx512", "avx2", "scalar", or "auto" for the CPU's best), for tests of every dispatch
 // branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.
 void sgemm_force_kernel(const char* name);
+// How many times sgemm_force_kernel has run: the kernel names (matmul_kernel_name) change only when it does.
+uint64_t sgemm_kernel_epoch();
 
 }  // namespace tg

@@ -2,7 +2,7 @@
 // the native addon by addon-primitives.ts (the same forwarding as the CUDA addon's).
 import { native, warnIfOversubscribed } from '../native.js';
 import { addonPrimitives } from './addon-primitives.js';
-import type { Backend, DType, PackedMatmulPrimitives, StoragePrimitives, TensorView } from './backend.js';
+import type { Backend, DType, Float32MatmulPrecision, PackedMatmulPrimitives, StoragePrimitives, TensorView } from './backend.js';
 import { DTypeCode } from './codes.js';
 
 const id = (t: TensorView): number => t.storage.id;
@@ -49,7 +49,17 @@ const cpuPacked: PackedMatmulPrimitives = {
     native.matmulPackedB(id(out), id(a), a.offset, lda, transA, id(packed), M, N, K, precision),
 };
 
-export const cpuBackend: Backend = { ...cpuStorage, ...cpuPacked, ...addonPrimitives(native) };
+// The kernel names per precision, read again only after a kernel was forced (gemmKernel(name) bumps the epoch):
+// a Linear without gradients asks twice per product whether its packed weight is current, and matmulPrecision()
+// builds an object of five strings each time (~2.5 us, 0.15 ms of a W4 decode step).
+let kernelNames: { epoch: number; kernels: Record<Float32MatmulPrecision, string> } | null = null;
+const matmulKernel = (precision: Float32MatmulPrecision): string => {
+  const epoch = native.gemmKernelEpoch();
+  if (kernelNames?.epoch !== epoch) kernelNames = { epoch, kernels: native.matmulPrecision().kernels };
+  return kernelNames.kernels[precision];
+};
+
+export const cpuBackend: Backend = { ...cpuStorage, ...cpuPacked, ...addonPrimitives(native), matmulKernel };
 
 /** Sets the CPU engine's thread count (an integer in [1, 1024]); more threads than CPUs warns once per process. */
 export function setCpuThreads(n: number): void {

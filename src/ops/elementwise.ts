@@ -29,17 +29,22 @@ export function unaryRaw(op: UnaryOpName, x: Tensor, p0 = 0, p1 = 0): Tensor {
   return out;
 }
 
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
 /** @internal Runs a binary kernel with broadcasting into a fresh tensor (no autograd). */
 export function binaryRaw(op: BinaryOpName, a: Tensor, b: Tensor, name: string = op): Tensor {
   if (a.device !== b.device) throw new TypeError(`${name}: tensors on different devices (${a.device}, ${b.device})`);
   const shape = broadcastShapes(name, a.shape, b.shape);
   const out = a.newEmpty(shape, 'float32');
   if (out.numel > 0) {
-    const av = broadcastView(a, shape);
-    const bv = broadcastView(b, shape);
+    // An operand of the output's shape is read as it is (strides and all): no view to make and dispose.
+    const av = sameShape(a.shape, shape) ? a : broadcastView(a, shape);
+    const bv = sameShape(b.shape, shape) ? b : broadcastView(b, shape);
     a.backend.binary(op, out, av, bv);
-    av.dispose();
-    bv.dispose();
+    if (av !== a) av.dispose();
+    if (bv !== b) bv.dispose();
   }
   return out;
 }

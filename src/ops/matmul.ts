@@ -331,11 +331,18 @@ export function linearPacked(x: Tensor, packed: PackedLinearWeight): Tensor {
   }
   const K = packed.inFeatures, N = packed.outFeatures;
   const rows = shapeNumel(x.shape.slice(0, -1));
+  const out = x.newEmpty([...x.shape.slice(0, -1), N], 'float32');
+  if (rows === 0) return out;
+  // A contiguous x is its own (rows, K) operand (no view objects: a decode step makes ~30 of these products);
+  // other layouts go through a 2-D view, copied when its rows are not evenly spaced.
+  if (x.isContiguous()) {
+    out.backend.matmulPacked(out, x, K, false, storage, rows, N, K, packed.precision);
+    return out;
+  }
   const x2 = reshape(x, [rows, K]);
   const op = asOperand(x2);
-  const out = x.newEmpty([rows, N], 'float32');
-  if (rows > 0) out.backend.matmulPacked(out, op.t, op.ld, op.trans, storage, rows, N, K, packed.precision);
+  out.backend.matmulPacked(out, op.t, op.ld, op.trans, storage, rows, N, K, packed.precision);
   if (op.owned) op.t.dispose();
   if (x2 !== x) x2.dispose();
-  return x.ndim === 2 ? out : reshape(out, [...x.shape.slice(0, -1), N]);
+  return out;
 }

@@ -246,16 +246,16 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   checkTensor(op, 'k', k);
   checkTensor(op, 'v', v);
   sameDevice(op, q, k, v);
-  const shapes = `q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`;
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) throw new RangeError(`${op}: q, k, v must be [B, H, T, D]; got ${shapes}`);
+  const shapes = () => `q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`; // for messages only
+  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) throw new RangeError(`${op}: q, k, v must be [B, H, T, D]; got ${shapes()}`);
   const [B, Hq, Tq, D] = q.shape;
   const [, Hkv, Tk] = k.shape;
   if (k.shape[0] !== B || v.shape[0] !== B || k.shape[3] !== D || v.shape[3] !== D || v.shape[1] !== Hkv || v.shape[2] !== Tk)
-    throw new RangeError(`${op}: k and v must be [${B}, Hkv, Tk, ${D}] with equal shapes; got ${shapes}`);
-  if (shapeNumel(q.shape) === 0 || shapeNumel(k.shape) === 0) throw new RangeError(`${op}: empty inputs (${shapes})`);
-  if (Hq % Hkv !== 0) throw new RangeError(`${op}: query heads ${Hq} must be a multiple of kv heads ${Hkv} (${shapes})`);
+    throw new RangeError(`${op}: k and v must be [${B}, Hkv, Tk, ${D}] with equal shapes; got ${shapes()}`);
+  if (shapeNumel(q.shape) === 0 || shapeNumel(k.shape) === 0) throw new RangeError(`${op}: empty inputs (${shapes()})`);
+  if (Hq % Hkv !== 0) throw new RangeError(`${op}: query heads ${Hq} must be a multiple of kv heads ${Hkv} (${shapes()})`);
   const causal = options.causal ?? false;
-  if (causal && Tq > Tk) throw new RangeError(`${op}: causal attention needs Tq <= Tk (${shapes})`);
+  if (causal && Tq > Tk) throw new RangeError(`${op}: causal attention needs Tq <= Tk (${shapes()})`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
   const precision = resolveMatmulPrecision(op, options.precision);

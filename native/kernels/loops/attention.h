@@ -76,16 +76,21 @@ __attribute__((always_inline)) inline void weighted_rows_of(float* __restrict o,
   }
 }
 
-// s[j] = scale * q . K row j for j < n (rows ldk apart).
+// s[j] = scale * q . K row j for j < n (rows ldk apart), prefetching row j of `next` (rows ldn apart) meanwhile.
+// NOTE: `next` is the V rows that weighted_rows reads right after: fetched during this slower pass (a dot
+// product and its reduction per row), they are in cache by then instead of streaming in behind a pass that
+// reads them faster than DRAM delivers (float32 cache of 64 x 4 heads x 80 positions on Zen 4: 924 -> 837 us
+// per layer, median; a pass that only sums K and V rows takes 863).
 template <class T>
 __attribute__((always_inline)) inline void score_rows_of(float* __restrict s, const float* __restrict q,
                                                          const T* __restrict k, int64_t ldk, int64_t n, int64_t D,
-                                                         float scale) {
+                                                         float scale, const T* next, int64_t ldn) {
   const int64_t ahead = prefetch_ahead_rows<T>(D);
   const int64_t Dv = D / kSimdLanes * kSimdLanes;
   for (int64_t j = 0; j < n; ++j) {
     const T* kj = k + j * ldk;
     prefetch_rows(kj + ahead * ldk, 1, ldk, D);
+    prefetch_rows(next + j * ldn, 1, ldn, D);
     float acc[kSimdLanes] = {};
     for (int64_t c = 0; c < Dv; c += kSimdLanes)
       for (int l = 0; l < kSimdLanes; ++l) acc[l] += q[c + l] * widen(kj[c + l]);
@@ -102,9 +107,11 @@ void weighted_rows(float* o, const float* p, const float* v, int64_t ldv, int64_
 void weighted_rows_bf16(float* o, const float* p, const uint16_t* v, int64_t ldv, int64_t n, int64_t D) {
   weighted_rows_of(o, p, v, ldv, n, D);
 }
-void score_rows(float* s, const float* q, const float* k, int64_t ldk, int64_t n, int64_t D, float scale) {
-  score_rows_of(s, q, k, ldk, n, D, scale);
+void score_rows(float* s, const float* q, const float* k, int64_t ldk, int64_t n, int64_t D, float scale,
+                const float* next, int64_t ldn) {
+  score_rows_of(s, q, k, ldk, n, D, scale, next, ldn);
 }
-void score_rows_bf16(float* s, const float* q, const uint16_t* k, int64_t ldk, int64_t n, int64_t D, float scale) {
-  score_rows_of(s, q, k, ldk, n, D, scale);
+void score_rows_bf16(float* s, const float* q, const uint16_t* k, int64_t ldk, int64_t n, int64_t D, float scale,
+                     const uint16_t* next, int64_t ldn) {
+  score_rows_of(s, q, k, ldk, n, D, scale, next, ldn);
 }
