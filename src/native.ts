@@ -109,11 +109,14 @@ export function warnIfOversubscribed(source: string): void {
 if (process.env.THINKGRAD_NUM_THREADS !== undefined) warnIfOversubscribed('THINKGRAD_NUM_THREADS');
 
 // A forced kernel this CPU or build cannot run (or an unknown name) falls back to the best one: said once, here.
-function warnIfForcedKernelUnavailable(variable: string, inUse: string): void {
+// The engine is asked only when the variable is set.
+function warnIfForcedKernelUnavailable(variable: string, kernelInUse: () => string): void {
   const wanted = process.env[variable];
-  if (wanted === undefined || wanted === 'auto' || wanted === inUse) return;
+  if (wanted === undefined || wanted === 'auto') return;
+  const inUse = kernelInUse();
+  if (wanted === inUse) return;
   process.emitWarning(`thinkgrad: ${variable}=${wanted} is unknown or not supported on this CPU/build; using ${inUse}`,
     { code: 'THINKGRAD_KERNEL_UNAVAILABLE' });
 }
-warnIfForcedKernelUnavailable('THINKGRAD_GEMM', native.gemmKernel());
-warnIfForcedKernelUnavailable('THINKGRAD_SIMD', native.simdKernels());
+warnIfForcedKernelUnavailable('THINKGRAD_GEMM', () => native.gemmKernel());
+warnIfForcedKernelUnavailable('THINKGRAD_SIMD', () => native.simdKernels());
