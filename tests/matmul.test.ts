@@ -416,8 +416,10 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
           return;
         }
         expect(forced).toBe(name);
-        // (M, K, N): threaded packed GEMM with ragged edges, small single-thread, M == 1 and N == 1 paths
-        const shapes: [number, number, number][] = [[130, 129, 67], [67, 256, 131], [3, 17, 5], [1, 130, 65], [65, 130, 1], [7, 1, 9]];
+        // (M, K, N): threaded packed GEMM with ragged edges, small single-thread, M == 1 and N == 1 paths; on the
+        // CPU also a packed B (2.4 MB) larger than L2, which walks k slabs outside several row blocks per thread
+        const shapes: [number, number, number][] = [[130, 129, 67], [67, 256, 131], [3, 17, 5], [1, 130, 65], [65, 130, 1], [7, 1, 9],
+          ...(device === 'cpu' ? [[301, 600, 1000] as [number, number, number]] : [])];
         let seed = 460;
         for (const [M, K, N] of shapes) {
           const a = randomArray(M * K, seed++);
