@@ -1,6 +1,7 @@
 // SGEMM driver (BLIS/GotoBLAS structure): pack op(B) into kc x NR panels and op(A) into MR x kc panels,
 // loop jc (nc) -> [threads: row tasks] ic (mc) -> pc (kc) -> jr (NR) -> ir (MR) around a register-blocked
-// micro-kernel picked once at run time. Threads own disjoint blocks of C. M == 1 / N == 1: direct GEMV.
+// micro-kernel picked once at run time, with pc outside ic once packed B outgrows L2. Threads own disjoint
+// blocks of C. M == 1 / N == 1: direct GEMV.
 #include "ops/gemm.h"
 
 #include <algorithm>
