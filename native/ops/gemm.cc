@@ -495,21 +495,19 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
     const int64_t panels = (nc + nr - 1) / nr;
     const int64_t nc_pad = panels * nr;
-    // Packed B larger than L2: tasks walk their rows slab-major (see compute_block).
-    const bool slab_major = packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) > l2_cache_bytes();
-    // Task grid: split rows when there are enough, else split panels. Row tasks come in a multiple of
-    // the thread count, at most mc rows each, and at least 4 per thread when they keep >= 64 rows (a late
-    // worker then takes a smaller share). Slab-major, there is one row task per thread instead: tasks of
-    // one mc block would each read all of packed B, and the threads now read each slab at about the same
-    // time (2048^3 on 2 Zen 4 cores: 200 -> 214 GFLOP/s).
+    // Tasks walk their rows slab-major (see compute_block) when packed B is larger than L2, and always on
+    // several threads, which share packed B.
+    const bool slab_major =
+        threads > 1 || packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) > l2_cache_bytes();
+    // Task grid: split rows when there are enough, one task per thread, else split panels. Row tasks of at
+    // most mc rows (4 or more per thread, so that a late worker takes a smaller share) each read all of packed
+    // B; one per thread reads each slab once per row block while both threads read it (AVX2, 2 Zen 4 cores:
+    // 2048^3 200 -> 214 GFLOP/s; 256^3, 512^3, 2048 x 1024 x 256 +4%, +2%, +2% in alternating runs).
     int64_t row_tasks = 1, panel_tasks = 1;
     if (threads > 1) {
       const int64_t row_tiles = (M + mr - 1) / mr;
       if (row_tiles >= 2 * threads || row_tiles >= panels) {
-        const int64_t per = slab_major ? 1
-                                       : std::max<int64_t>((M + threads * kr.mc - 1) / (threads * kr.mc),
-                                                           std::min<int64_t>(4, M / (threads * 64)));
-        row_tasks = std::min<int64_t>(row_tiles, threads * std::max<int64_t>(per, 1));
+        row_tasks = std::min<int64_t>(row_tiles, threads);
       } else {
         panel_tasks = std::min<int64_t>(panels, threads * 2);
       }
