@@ -1,18 +1,15 @@
 // Caching allocator: requests round up to one of four size classes per power of two (at most 25%
-// waste); a freed block goes to its class's free list unless the cache would exceed its budget. A large block
-// that churns past the budget is kept lazily freed instead (see keep_lazily). Under an address-space limit
-// (ulimit -v) it refuses blocks that would leave V8 and malloc too little room.
+// waste); a freed block goes to its class's free list unless the cache would exceed its budget. Under an
+// address-space limit (ulimit -v) it refuses blocks that would leave V8 and malloc too little room.
 #include "core/allocator.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 #include <unordered_map>
 #include <unordered_set>
-#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -84,9 +81,8 @@ AddressSpace read_address_space_limit() {
 struct State {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void*>> free_lists;
-  std::unordered_map<size_t, std::vector<void*>> lazy_lists;  // blocks kept by keep_lazily
   std::unordered_set<size_t> churning_classes;  // large size classes the budget has returned to the system
-  size_t live_bytes = 0, live_blocks = 0, cached_bytes = 0, lazy_bytes = 0, peak_live_bytes = 0;
+  size_t live_bytes = 0, live_blocks = 0, cached_bytes = 0, peak_live_bytes = 0;
   AddressSpace address_space = read_address_space_limit();
 };
 
@@ -154,56 +150,11 @@ void* system_block(State& s, size_t cls) {
   return std::aligned_alloc(kAlignment, cls);
 }
 
-// Most bytes of lazily freed blocks kept at once.
-constexpr size_t kLazyBudget = size_t(2) << 30;
-
-// Under the state's mutex: keeps a block of a churning class that the cache budget has no room for, its pages
-// given to the kernel to take back under memory pressure (MADV_FREE) rather than returned at once. The next
-// block of the class reuses it, and unless the kernel took them its pages are still mapped: no faults. A block
-// returned to the system costs its next user a fault and a zeroing per page, which made W3's 500 MiB logits
-// gradient (allocated and freed every step) cost more than its kernels: fwd+bwd 97 -> 64 ms at 2 threads, with
-// system time 5.7 -> 0.3 s over the run (Zen 4 VM). False: the caller frees the block.
-bool keep_lazily(State& s, void* p, size_t cls) {
-#if defined(__linux__) && defined(MADV_FREE)
-  if (s.lazy_bytes + cls > kLazyBudget) return false;
-  // The whole pages inside the block: a block below malloc's mmap threshold may share its first and last page.
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + cls) & ~(page - 1);
-  if (end > begin && madvise(reinterpret_cast<void*>(begin), end - begin, MADV_FREE) != 0) return false;
-  try {
-    s.lazy_lists[cls].push_back(p);
-  } catch (const std::bad_alloc&) {
-    return false;
-  }
-  s.lazy_bytes += cls;
-  return true;
-#else
-  return false;
-#endif
-}
-
-// Under the state's mutex: a kept block of class cls (from the cache, else a lazily freed one), or null.
-void* take_kept(State& s, size_t cls) {
-  for (auto [lists, bytes] : {std::pair{&s.free_lists, &s.cached_bytes}, std::pair{&s.lazy_lists, &s.lazy_bytes}}) {
-    auto it = lists->find(cls);
-    if (it == lists->end() || it->second.empty()) continue;
-    void* p = it->second.back();
-    it->second.pop_back();
-    *bytes -= cls;
-    return p;
-  }
-  return nullptr;
-}
-
 void empty_cache_locked(State& s) {
-  for (auto* lists : {&s.free_lists, &s.lazy_lists}) {
-    for (auto& [cls, list] : *lists)
-      for (void* p : list) std::free(p);
-    lists->clear();
-  }
+  for (auto& [cls, list] : s.free_lists)
+    for (void* p : list) std::free(p);
+  s.free_lists.clear();
   s.cached_bytes = 0;
-  s.lazy_bytes = 0;
 }
 
 }  // namespace
@@ -215,16 +166,21 @@ void* alloc_bytes(size_t nbytes) {
   State& s = state();
   size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
   std::lock_guard<std::mutex> lock(s.mutex);
-  void* p = take_kept(s, cls);
-  if (p == nullptr) {
+  void* p = nullptr;
+  auto it = s.free_lists.find(cls);
+  if (it != s.free_lists.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    s.cached_bytes -= cls;
+  } else {
     p = system_block(s, cls);
-    if (p == nullptr && s.cached_bytes + s.lazy_bytes > 0) {
+    if (p == nullptr && s.cached_bytes > 0) {
       empty_cache_locked(s);
       p = system_block(s, cls);
     }
   }
   if (p == nullptr) {
-    AllocatorStats held{s.live_bytes, s.live_blocks, s.cached_bytes + s.lazy_bytes, s.peak_live_bytes};
+    AllocatorStats held{s.live_bytes, s.live_blocks, s.cached_bytes, s.peak_live_bytes};
     bool limited = !fits_address_space(s, cls);
     throw AllocationError(nbytes, allocation_message(nbytes, held, limited ? &s.address_space : nullptr));
   }
@@ -251,7 +207,6 @@ void free_bytes(void* p, size_t nbytes) {
       }
     }
     if (cls >= kHugePageBlock) {
-      if (s.churning_classes.count(cls) != 0 && keep_lazily(s, p, cls)) return;
       try {
         s.churning_classes.insert(cls);
       } catch (const std::bad_alloc&) {
@@ -265,7 +220,7 @@ void free_bytes(void* p, size_t nbytes) {
 AllocatorStats allocator_stats() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  return {s.live_bytes, s.live_blocks, s.cached_bytes + s.lazy_bytes, s.peak_live_bytes};
+  return {s.live_bytes, s.live_blocks, s.cached_bytes, s.peak_live_bytes};
 }
 
 void allocator_empty_cache() {
