@@ -499,10 +499,10 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
     // several threads, which share packed B.
     const bool slab_major =
         threads > 1 || packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) > l2_cache_bytes();
-    // Task grid: split rows when there are enough, one task per thread, else split panels. Row tasks of at
-    // most mc rows (4 or more per thread, so that a late worker takes a smaller share) each read all of packed
-    // B; one per thread reads each slab once per row block while both threads read it (AVX2, 2 Zen 4 cores:
-    // 2048^3 200 -> 214 GFLOP/s; 256^3, 512^3, 2048 x 1024 x 256 +4%, +2%, +2% in alternating runs).
+    // Task grid: split rows when there are enough, one task per thread, else split panels. Every row task
+    // reads all of packed B, so fewer, larger tasks read it less; a late worker then leaves a larger share to
+    // the others, which measured as the smaller cost (AVX2, 2 Zen 4 cores, against tasks of at most mc rows:
+    // 2048^3 200 -> 214 GFLOP/s; 256^3 +2%, 512^3 +3%, 2048 x 256 x 1024 +8% in alternating runs).
     int64_t row_tasks = 1, panel_tasks = 1;
     if (threads > 1) {
       const int64_t row_tiles = (M + mr - 1) / mr;
