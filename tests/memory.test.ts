@@ -61,6 +61,24 @@ describe('memory', () => {
     expect(tg.memory().cachedBytes).toBe(cached);
   });
 
+  it('keeps a block past the cache budget for the next step, and returns it before holding more than at the peak', () => {
+    const MiB = 2 ** 20;
+    const floats = (320 * MiB) / 4;  // past the budget's 256 MiB floor; never written, so never resident
+    tg.emptyCache();
+    tg.empty([floats]).dispose();
+    const kept = tg.memory().cachedBytes;
+    expect(kept).toBeGreaterThanOrEqual(320 * MiB);
+    const again = tg.empty([floats]);
+    expect(tg.memory().cachedBytes).toBeLessThanOrEqual(kept - 320 * MiB);
+    again.dispose();
+    expect(tg.memory().cachedBytes).toBe(kept);
+    const larger = tg.empty([floats * 1.5]);  // another size class: with the kept block, more than ever held
+    expect(tg.memory().cachedBytes).toBeLessThan(320 * MiB);
+    larger.dispose();
+    tg.emptyCache();
+    expect(tg.memory().cachedBytes).toBe(0);
+  });
+
   it('10,000 forward/backward steps inside tidy leave live tensors and bytes unchanged', () => {
     const w = fromArray(randomArray(8 * 8, 11, 0.3), [8, 8], true);
     const x = fromArray(randomArray(4 * 8, 12), [4, 8]);
