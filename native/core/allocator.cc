@@ -218,7 +218,8 @@ void trim_cache(State& s, size_t limit) {
 }
 
 void empty_cache_locked(State& s) {
-  trim_cache(s, 0);
+  for (auto& [cls, list] : s.free_lists)
+    while (!list.empty()) release_cached(s, cls);
   s.free_lists.clear();
   s.replay.held -= s.replay.cache_resident;
   s.replay.cache.clear();
@@ -262,7 +263,7 @@ void* alloc_bytes(size_t nbytes) {
   const size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
   const size_t want = resident_bytes(nbytes, cls);
   std::lock_guard<std::mutex> lock(s.mutex);
-  const ReplayedAlloc replayed = replay_alloc_plan(s, nbytes, cls);
+  ReplayedAlloc replayed = replay_alloc_plan(s, nbytes, cls);
   const size_t mark = std::max(s.held_mark, s.replay.held + replayed.added);
   void* p = nullptr;
   size_t had = 0;  // resident bytes the block brings
@@ -278,6 +279,7 @@ void* alloc_bytes(size_t nbytes) {
     p = system_block(s, cls);
     if (p == nullptr && s.cached_bytes > 0) {
       empty_cache_locked(s);
+      replayed = replay_alloc_plan(s, nbytes, cls);
       p = system_block(s, cls);
     }
     if (p != nullptr) s.held += cls < kMappedBlock ? cls : 0;
