@@ -65,6 +65,25 @@ __attribute__((always_inline)) inline float lanes_sum_exp(const float* x, int64_
   return s;
 }
 
+// y = exp(x - shift) over [0, n), returning sum(y) in lanes_sum_exp's lane order.
+__attribute__((always_inline)) inline float lanes_store_exp(float* y, const float* x, int64_t n, float shift) {
+  float acc[kSimdLanes] = {};
+  int64_t i = 0;
+  for (; i + kSimdLanes <= n; i += kSimdLanes)
+    for (int j = 0; j < kSimdLanes; ++j) {
+      const float e = math::fast_exp(x[i + j] - shift);
+      y[i + j] = e;
+      acc[j] += e;
+    }
+  float s = 0.0f;
+  for (int j = 0; j < kSimdLanes; ++j) s += acc[j];
+  for (; i < n; ++i) {
+    y[i] = math::fast_exp(x[i] - shift);
+    s += y[i];
+  }
+  return s;
+}
+
 // Spin-wait hint for short busy loops.
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
