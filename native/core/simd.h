@@ -65,7 +65,7 @@ __attribute__((always_inline)) inline float lanes_sum_exp(const float* x, int64_
   return s;
 }
 
-// y = exp(x - shift) over [0, n), returning sum(y) in lanes_sum_exp's lane order.
+// y = exp(x - shift) over [0, n), returning sum(y) in lanes_sum_exp's lane order; y may be x.
 __attribute__((always_inline)) inline float lanes_store_exp(float* y, const float* x, int64_t n, float shift) {
   float acc[kSimdLanes] = {};
   int64_t i = 0;

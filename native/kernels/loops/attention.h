@@ -8,24 +8,10 @@ float attention_softmax_row(float* s, int64_t first, int64_t n, int64_t width) {
   n -= first;
   width -= first;
   float m = math::lse_shift(lanes_max(s, n));
-  float sum[kSimdLanes] = {};
-  int64_t i = 0;
-  for (; i + kSimdLanes <= n; i += kSimdLanes)
-    for (int j = 0; j < kSimdLanes; ++j) {
-      float e = math::fast_exp(s[i + j] - m);
-      s[i + j] = e;
-      sum[j] += e;
-    }
-  float total = 0.0f;
-  for (int j = 0; j < kSimdLanes; ++j) total += sum[j];
-  for (; i < n; ++i) {
-    float e = math::fast_exp(s[i] - m);
-    s[i] = e;
-    total += e;
-  }
+  float total = lanes_store_exp(s, s, n, m);
   float inv = 1.0f / total;
-  for (i = 0; i < n; ++i) s[i] *= inv;
-  for (i = n; i < width; ++i) s[i] = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s[i] *= inv;
+  for (int64_t i = n; i < width; ++i) s[i] = 0.0f;
   return m + math::fast_log(total);
 }
 
