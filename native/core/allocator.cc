@@ -126,6 +126,12 @@ size_t cache_budget(const State& s) {
 
 size_t resident_bytes(size_t nbytes, size_t cls) { return cls < kMappedBlock ? cls : nbytes; }
 
+// Under the state's mutex: the resident bytes of block p of class cls, live or cached.
+size_t block_resident(const State& s, void* p, size_t cls) {
+  auto r = s.resident.find(p);
+  return r == s.resident.end() ? cls : r->second;
+}
+
 // Runs under the state's mutex: whether a fresh block of `bytes` keeps the headroom under the limit.
 // The estimate only grows between readings (frees are not subtracted), so it errs towards a fresh reading.
 bool fits_address_space(State& s, size_t bytes) {
@@ -195,9 +201,8 @@ void release_cached(State& s, size_t cls) {
   void* p = list.back();
   list.pop_back();
   s.cached_bytes -= cls;
-  auto r = s.resident.find(p);
-  s.held -= r == s.resident.end() ? cls : r->second;
-  if (r != s.resident.end()) s.resident.erase(r);
+  s.held -= block_resident(s, p, cls);
+  s.resident.erase(p);
   system_release(p, cls);
 }
 
@@ -227,15 +232,15 @@ void empty_cache_locked(State& s) {
   s.held_mark = std::max(s.held, s.replay.held);
 }
 
-// Under the state's mutex: what the budget-bounded cache does with a request of `nbytes` in class `cls`: the
+// Under the state's mutex: what the budget-bounded cache does with a request in class `cls`: the
 // resident bytes the block has there, and how much that adds to what it holds. Applied by replay_alloc.
 struct ReplayedAlloc {
   bool from_cache;
   size_t resident, added;
 };
 
-ReplayedAlloc replay_alloc_plan(const State& s, size_t nbytes, size_t cls) {
-  const size_t want = resident_bytes(nbytes, cls);
+// `want`: the resident bytes the request needs.
+ReplayedAlloc replay_alloc_plan(const State& s, size_t want, size_t cls) {
   auto it = s.replay.cache.find(cls);
   if (it == s.replay.cache.end() || it->second.empty()) return {false, want, want};
   const size_t had = it->second.back();
@@ -263,7 +268,7 @@ void* alloc_bytes(size_t nbytes) {
   const size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
   const size_t want = resident_bytes(nbytes, cls);
   std::lock_guard<std::mutex> lock(s.mutex);
-  ReplayedAlloc replayed = replay_alloc_plan(s, nbytes, cls);
+  ReplayedAlloc replayed = replay_alloc_plan(s, want, cls);
   const size_t mark = std::max(s.held_mark, s.replay.held + replayed.added);
   void* p = nullptr;
   size_t had = 0;  // resident bytes the block brings
@@ -272,17 +277,15 @@ void* alloc_bytes(size_t nbytes) {
     p = it->second.back();
     it->second.pop_back();
     s.cached_bytes -= cls;
-    auto r = s.resident.find(p);
-    had = r == s.resident.end() ? cls : r->second;
+    had = block_resident(s, p, cls);
   } else {
     trim_cache(s, mark > want ? mark - want : 0);
     p = system_block(s, cls);
     if (p == nullptr && s.cached_bytes > 0) {
       empty_cache_locked(s);
-      replayed = replay_alloc_plan(s, nbytes, cls);
+      replayed = replay_alloc_plan(s, want, cls);
       p = system_block(s, cls);
     }
-    if (p != nullptr) s.held += cls < kMappedBlock ? cls : 0;
   }
   if (p != nullptr && cls >= kMappedBlock) {
     try {
@@ -300,9 +303,9 @@ void* alloc_bytes(size_t nbytes) {
     bool limited = !fits_address_space(s, cls);
     throw AllocationError(nbytes, allocation_message(nbytes, held, limited ? &s.address_space : nullptr));
   }
+  const size_t now = std::max(had, want);
+  s.held += now - had;
   if (cls >= kMappedBlock) {
-    const size_t now = std::max(had, want);
-    s.held += now - had;
     s.resident[p] = now;
     s.replay.live_resident[p] = replayed.resident;
   }
@@ -355,9 +358,8 @@ void free_bytes(void* p, size_t nbytes) {
     } catch (const std::bad_alloc&) {
       // No memory for the free list's growth: the block goes back to the system instead.
     }
-    auto r = s.resident.find(p);
-    s.held -= r == s.resident.end() ? cls : r->second;
-    if (r != s.resident.end()) s.resident.erase(r);
+    s.held -= block_resident(s, p, cls);
+    s.resident.erase(p);
   }
   system_release(p, cls);
 }

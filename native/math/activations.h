@@ -34,12 +34,12 @@ TG_HD float gelu(float x) {
   const float two_k = 1.5957691216057308f;
   return x / (1.0f + fast_exp(-two_k * (x + 0.044715f * x * x * x)));
 }
-// d gelu/dx = s + 2 x s (1 - s) k (1 + 3*0.044715 x^2), s = sigmoid(2u)
+// d gelu/dx = s + x s (1 - s) 2k (1 + 3*0.044715 x^2), s = sigmoid(2u)
 TG_HD float gelu_grad(float x) {
-  const float k = 0.7978845608028654f;
+  const float two_k = 1.5957691216057308f;
   const float x2 = x * x;
-  const float s = 1.0f / (1.0f + fast_exp(-2.0f * k * (x + 0.044715f * x2 * x)));
-  return s + 2.0f * x * s * (1.0f - s) * k * (1.0f + 0.134145f * x2);
+  const float s = sigmoid(two_k * (x + 0.044715f * x2 * x));
+  return s + x * s * (1.0f - s) * two_k * (1.0f + 0.134145f * x2);
 }
 
 TG_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
