@@ -38,8 +38,7 @@ constexpr int kScalarNR = 16;
 // GNU vector extension: 128-bit lanes (SSE on x86, NEON on aarch64) without ISA-specific intrinsics.
 typedef float v4f __attribute__((vector_size(16)));
 
-void scalar_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                   float beta) {
+void scalar_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
   constexpr int kV = kScalarNR / 4;
   v4f acc[kScalarMR][kV] = {};
   for (int64_t k = 0; k < kc; ++k) {
@@ -60,6 +59,11 @@ void scalar_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t
       for (int j = 0; j < kScalarNR; ++j) cr[j] = alpha * out[j] + beta * cr[j];
     }
   }
+}
+
+void scalar_kernel(int64_t kc, int64_t tiles, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                   float beta) {
+  for (int64_t t = 0; t < tiles; ++t, a += kScalarMR * kc, c += kScalarMR * ldc) scalar_tile(kc, a, b, c, ldc, alpha, beta);
 }
 
 const Kernel kScalarKernel = {"scalar", kScalarMR, kScalarNR, 256, 128, 2048, scalar_kernel, nullptr};
@@ -417,15 +421,14 @@ void compute_block(const KernelT<T>& kr, const Problem& p, const T* pb, int64_t 
       const int64_t jr = panel * nr;
       const int64_t n = std::min<int64_t>(nr, nc - jr);
       const T* bp = slab + jr * kcp;
-      for (int64_t ir = 0; ir < mc; ir += mr) {
+      // Full tiles straight into C, then edge tiles (rows past mc, columns past nc) one at a time through `tile`.
+      const int64_t full = n == nr ? mc / mr * mr : 0;
+      if (full > 0) kr.micro(kc, full / mr, pa, bp, p.C + ic * p.ldc + jc + jr, p.ldc, p.alpha, beta);
+      for (int64_t ir = full; ir < mc; ir += mr) {
         const int64_t m = std::min<int64_t>(mr, mc - ir);
         const T* ap = pa + ir * kcp;
         float* c = p.C + (ic + ir) * p.ldc + jc + jr;
-        if (m == mr && n == nr) {
-          kr.micro(kc, ap, bp, c, p.ldc, p.alpha, beta);
-          continue;
-        }
-        kr.micro(kc, ap, bp, tile, nr, 1.0f, 0.0f);
+        kr.micro(kc, 1, ap, bp, tile, nr, 1.0f, 0.0f);
         for (int64_t r = 0; r < m; ++r) {
           float* cr = c + r * p.ldc;
           const float* t = tile + r * nr;

@@ -24,7 +24,7 @@ constexpr int kNR = 32;
 
 // C[MR,32] = alpha * a @ b + beta * C. Accumulators stay in zmm registers for the whole kc loop.
 template <int MR>
-void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+inline __attribute__((always_inline)) void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                   float beta) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 16
@@ -72,9 +72,9 @@ void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
   store_tile_x32<MR>(acc0, acc1, c, ldc, alpha, beta);
 }
 
-void kernel_8x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                  float beta) {
-  micro_kernel<kMR>(kc, a, b, c, ldc, alpha, beta);
+void kernel_8x32(int64_t kc, int64_t tiles, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                 float beta) {
+  for (int64_t t = 0; t < tiles; ++t, a += kMR * kc, c += kMR * ldc) micro_kernel<kMR>(kc, a, b, c, ldc, alpha, beta);
 }
 
 // kc = 256: the 32 KB B micro-panel stays in the 48 KB L1; mc = 240: a 240 KB A block in the 1 MB L2.

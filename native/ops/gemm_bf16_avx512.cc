@@ -29,8 +29,8 @@ inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh>(v); }
 
 // C[8,32] = alpha * a @ b + beta * C over kc values of k (kc rounded up to pairs; the packer zeroed the
 // odd one's partner). a: pairs (a[2*(p*MR + r)], a[2*(p*MR + r) + 1]) = op(A)[r, 2p], op(A)[r, 2p+1].
-void kernel_bf16_8x32(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, float alpha,
-                      float beta) {
+inline __attribute__((always_inline)) void tile_bf16_8x32(int64_t kc, const uint16_t* a, const uint16_t* b,
+                                                           float* c, int64_t ldc, float alpha, float beta) {
   __m512 acc0[kMR], acc1[kMR];
 #pragma GCC unroll 16
   for (int r = 0; r < kMR; ++r) {
@@ -76,6 +76,12 @@ void kernel_bf16_8x32(int64_t kc, const uint16_t* a, const uint16_t* b, float* c
   }
 
   store_tile_x32<kMR>(acc0, acc1, c, ldc, alpha, beta);
+}
+
+void kernel_bf16_8x32(int64_t kc, int64_t tiles, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc,
+                      float alpha, float beta) {
+  const int64_t panel = kMR * ((kc + 1) / 2 * 2);
+  for (int64_t t = 0; t < tiles; ++t, a += panel, c += kMR * ldc) tile_bf16_8x32(kc, a, b, c, ldc, alpha, beta);
 }
 
 // bfloat16 bits of x with the vector conversion's flush of denormals to a signed zero: for the few values

@@ -12,21 +12,24 @@ using PackA = void (*)(bool trans, const float* A, int64_t lda, int64_t m, int64
 template <class T>
 struct KernelT;
 
-// Float32: full tile C[MR,NR] (row stride ldc) = alpha * a @ b + beta * C, where a is an MR-wide packed
-// panel (a[k*MR + r] = op(A)[r,k]) and b an NR-wide packed panel (b[k*NR + j] = op(B)[k,j]), both 64-byte
-// aligned, k in [0,kc). beta == 0: C is not read.
+// Float32: for each of `tiles` consecutive row tiles t, C[MR,NR] at c + t*MR*ldc (row stride ldc) =
+// alpha * a_t @ b + beta * C, where a_t = a + t*MR*kc is an MR-wide packed panel (a_t[k*MR + r] = op(A)[r,k])
+// and b an NR-wide packed panel (b[k*NR + j] = op(B)[k,j]), both 64-byte aligned, k in [0,kc). beta == 0: C
+// is not read. One call runs a whole column of tiles against one B panel, so the loop over them lives in the
+// kernel's file, without a call per tile.
 template <>
 struct KernelT<float> {
   using elem = float;
   const char* name;
   int mr, nr;      // register tile
   int kc, mc, nc;  // cache blocks: kc x nr B panel in L1, mc x kc A block in L2, kc x nc B block in L3
-  void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta);
+  void (*micro)(int64_t kc, int64_t tiles, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                float beta);
   PackA pack_a;  // nullptr: the driver's generic packing
 };
 
 // bfloat16 operands, float32 accumulation: panels hold k in pairs (a[(k/2)*2*MR + 2r + k%2], the same for
-// b with NR), kc rounded up to even with zeros. The packers convert (round to nearest even) while packing
+// b with NR), kc rounded up to even with zeros; row tile t's panel starts at a + t*MR*kc_even. The packers convert (round to nearest even) while packing
 // `lanes` rows of op(A) (or columns of op(B)) into ceil(lanes/w) w-wide panels of ceil(k/2)*2w values,
 // lanes past `lanes` zero: pack_k_contiguous when a lane's k values are contiguous (lane i at src + i*ld),
 // pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
@@ -36,8 +39,8 @@ struct KernelT<uint16_t> {
   const char* name;
   int mr, nr;
   int kc, mc, nc;  // kc even
-  void (*micro)(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, float alpha,
-                float beta);
+  void (*micro)(int64_t kc, int64_t tiles, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc,
+                float alpha, float beta);
   void (*pack_k_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
   void (*pack_lanes_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
 };
