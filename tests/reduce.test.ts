@@ -217,6 +217,25 @@ forEachBackend((device) => describe(`reductions on ${device}`, () => {
     });
   });
 
+  it('max and min of rows long enough for the vector loop: exact, and NaN at any position propagates', () => {
+    // 50 columns: three 16-wide vector steps (both 8-lane halves) and a 2-value tail; row r holds NaN at column r.
+    const cols = 50;
+    const a = randomArray(cols * cols, 207);
+    a[3] = -Infinity;
+    a[cols + 7] = Infinity;
+    const clean = a.slice(0, 2 * cols);
+    const withNaN = Float64Array.from(a);
+    for (let r = 0; r < cols; r++) withNaN[r * cols + r] = NaN;
+    tg.tidy(() => {
+      const x = fromArray(clean, [2, cols]);
+      expectClose(x.max(1).data(), reduceRef(clean, [2, cols], [1], (v) => Math.max(...v)), { atol: 0, rtol: 0 }, 'max of rows');
+      expectClose(x.min(1).data(), reduceRef(clean, [2, cols], [1], (v) => Math.min(...v)), { atol: 0, rtol: 0 }, 'min of rows');
+      const y = fromArray(withNaN, [cols, cols]);
+      expect(Array.from(y.max(1).data()).every(Number.isNaN)).toBe(true);
+      expect(Array.from(y.min(1).data()).every(Number.isNaN)).toBe(true);
+    });
+  });
+
   it('max/min gradients go to the first extreme only', () => {
     tg.tidy(() => {
       const x = fromArray([1, 3, 3, 2, 2, 0, 5, 5, 5], [3, 3], true);
