@@ -13,23 +13,41 @@ const ANCHOR_2T: Record<string, number> = {
   '[2048x2048]@[2048x2048]': 240, '[2048x256]@[256x1024]': 181, '[2048x1024]@[1024x256]': 213,
 };
 
+// Rounds of PyTorch then ours, alternating; each side keeps its fastest median. On a shared VM a noisy period can
+// slow either side's 2-thread figure by half for a while: with three alternating rounds such a period rarely
+// decides a ratio, and both sides are treated alike.
+const ROUNDS = 3;
+
 async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPrecision): Promise<Row[]> {
   const rows: Row[] = [];
   tg.setFloat32MatmulPrecision(precision);
   const label = precision === 'highest' ? '' : ` ${tg.matmulKernel()}`;
   for (const threads of threadCounts) {
     tg.setNumThreads(threads);
-    const torch = runTorch<Record<string, number>>('w1_gemm.py', threads, [precision === 'highest' ? 'float32' : 'bfloat16']);
+    const oursMs = new Map<string, number>();
+    let torch: Record<string, number> | null = null;
+    for (let round = 0; round < ROUNDS; round++) {
+      const theirs = runTorch<Record<string, number>>('w1_gemm.py', threads, [precision === 'highest' ? 'float32' : 'bfloat16']);
+      if (theirs) {
+        const best: Record<string, number> = torch ?? theirs;
+        for (const [name, seconds] of Object.entries(theirs)) best[name] = Math.min(best[name], seconds);
+        torch = best;
+      }
+      for (const [M, K, N] of SHAPES) {
+        const name = `[${M}x${K}]@[${K}x${N}]`;
+        const a = tg.rand([M, K]);
+        const b = tg.rand([K, N]);
+        const ms = await medianMs(() => tg.tidy(() => {
+          tg.matmul(a, b);
+        }));
+        a.dispose();
+        b.dispose();
+        oursMs.set(name, Math.min(oursMs.get(name) ?? Infinity, ms));
+      }
+    }
     for (const [M, K, N] of SHAPES) {
       const name = `[${M}x${K}]@[${K}x${N}]`;
-      const a = tg.rand([M, K]);
-      const b = tg.rand([K, N]);
-      const ms = await medianMs(() => tg.tidy(() => {
-        tg.matmul(a, b);
-      }));
-      a.dispose();
-      b.dispose();
-      const gflops = (2 * M * N * K) / (ms * 1e6);
+      const gflops = (2 * M * N * K) / (oursMs.get(name)! * 1e6);
       const anchor = precision === 'highest' && threads === 2 ? ANCHOR_2T[name] : null;
       const theirs = torch ? (2 * M * N * K) / (torch[name] * 1e9) : anchor;
       rows.push({
@@ -37,7 +55,7 @@ async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPreci
         ours: gflops,
         theirs,
         unit: 'GFLOP/s',
-        source: torch ? `PyTorch ${precision === 'highest' ? 'float32' : 'bfloat16'}, same run` : theirs ? 'anchor (recorded)' : '-',
+        source: torch ? `PyTorch ${precision === 'highest' ? 'float32' : 'bfloat16'}, same run, best of ${ROUNDS} alternating medians each` : theirs ? 'anchor (recorded)' : '-',
         higherIsBetter: true,
       });
     }
