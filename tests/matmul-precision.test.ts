@@ -107,11 +107,12 @@ forEachBackend((device) => describe(`float32 matmul precision on ${device}`, () 
     tg.setFloat32MatmulPrecision('medium');
     const operands = operandsOn(device, 'medium');
     const bf16Kernel = operands === 'rounded';
-    // (M, K, N): odd K in one block; K = 257 ends in a one-value k block; threaded; on the CPU 4 rows against a
-    // large matrix take the unpacked float32 path (memory-bound), CUDA kernels round every product's operands.
+    // (M, K, N): odd K in one block; K = 257 ends in a one-value k block; threaded, rows split ([200, 300, 150]) and
+    // panels split ([96, 201, 150]: no more rows than columns, B small); on the CPU 4 rows against a large matrix
+    // take the unpacked float32 path (memory-bound), CUDA kernels round every product's operands.
     const bf16Rows = (M: number) => bf16Kernel && (device === 'cuda' || M > 4);
     const bf16Tol = (K: number) => ({ atol: 4e-3 * Math.sqrt(K), rtol: 0 });
-    const shapes: [number, number, number][] = [[37, 129, 45], [130, 257, 67], [200, 300, 150], [64, 64, 96], [4, 512, 600]];
+    const shapes: [number, number, number][] = [[37, 129, 45], [130, 257, 67], [200, 300, 150], [96, 201, 150], [64, 64, 96], [4, 512, 600]];
     let seed = 9100;
     for (const [M, K, N] of shapes) {
       const a = randomArray(M * K, seed++);
