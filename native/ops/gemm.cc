@@ -507,8 +507,8 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
     // the others, which measured as the smaller cost (AVX2, 2 Zen 4 cores, against tasks of at most mc rows:
     // 2048^3 200 -> 214 GFLOP/s; 256^3 +2%, 512^3 +3%, 2048 x 256 x 1024 +8% in alternating runs).
     // A product whose packed B fits one core's L2, with no more rows than columns, splits its panels instead:
-    // each thread then reads half of B and packs all of A, which is no larger (AVX2, 2 Zen 4 cores, paired
-    // runs: 256^3 +3 to +5.5%, 384^3 +2 to +4%, 512^3 -3 to +11%).
+    // each thread then reads half of B and packs all of A, which is no larger (AVX2, 2 Zen 4 cores, three
+    // paired runs: 256^3 +4 to +8%, 384^3 +2 to +19%, 512^3 0 to +6%; for every shape it lost 1-5% on M = 2048).
     int64_t row_tasks = 1, panel_tasks = 1;
     if (threads > 1) {
       const int64_t row_tiles = (M + mr - 1) / mr;

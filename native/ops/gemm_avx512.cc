@@ -24,8 +24,8 @@ constexpr int kNR = 32;
 
 // C[MR,32] = alpha * a @ b + beta * C. Accumulators stay in zmm registers for the whole kc loop.
 template <int MR>
-inline __attribute__((always_inline)) void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                  float beta) {
+inline __attribute__((always_inline)) void micro_kernel(int64_t kc, const float* a, const float* b, float* c,
+                                                         int64_t ldc, float alpha, float beta) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
