@@ -29,9 +29,8 @@ async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPreci
     for (let round = 0; round < ROUNDS; round++) {
       const theirs = runTorch<Record<string, number>>('w1_gemm.py', threads, [precision === 'highest' ? 'float32' : 'bfloat16']);
       if (theirs) {
-        const best: Record<string, number> = torch ?? theirs;
-        for (const [name, seconds] of Object.entries(theirs)) best[name] = Math.min(best[name], seconds);
-        torch = best;
+        const best: Record<string, number> | null = torch;
+        torch = best ? Object.fromEntries(Object.entries(theirs).map(([name, s]) => [name, Math.min(best[name], s)])) : theirs;
       }
       for (const [M, K, N] of SHAPES) {
         const name = `[${M}x${K}]@[${K}x${N}]`;

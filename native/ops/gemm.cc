@@ -498,10 +498,10 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
     const int64_t panels = (nc + nr - 1) / nr;
     const int64_t nc_pad = panels * nr;
+    const bool b_fits_l2 = packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) <= l2_cache_bytes();
     // Tasks walk their rows slab-major (see compute_block) when packed B is larger than L2, and always on
     // several threads, which share packed B.
-    const bool slab_major =
-        threads > 1 || packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) > l2_cache_bytes();
+    const bool slab_major = threads > 1 || !b_fits_l2;
     // Task grid: split rows when there are enough, one task per thread, else split panels. Every row task
     // reads all of packed B, so fewer, larger tasks read it less; a late worker then leaves a larger share to
     // the others, which measured as the smaller cost (AVX2, 2 Zen 4 cores, against tasks of at most mc rows:
@@ -512,8 +512,7 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
     int64_t row_tasks = 1, panel_tasks = 1;
     if (threads > 1) {
       const int64_t row_tiles = (M + mr - 1) / mr;
-      const bool small_b = packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) <= l2_cache_bytes();
-      if (small_b && M <= nc && panels >= 2 * threads) {
+      if (b_fits_l2 && M <= nc && panels >= 2 * threads) {
         panel_tasks = threads;
       } else if (row_tiles >= 2 * threads || row_tiles >= panels) {
         row_tasks = std::min<int64_t>(row_tiles, threads);
