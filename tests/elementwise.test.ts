@@ -61,6 +61,39 @@ forEachBackend((device) => describe(`elementwise on ${device}`, () => {
     });
   });
 
+  it('exp is within 1.6 ulp over its whole finite range and saturates at both ends', () => {
+    // fast_exp's exhaustive maximum is 1.53 ulp (native/math/fast_exp.h): every 2^11-th float of the range, all
+    // of its top slice (88.37 .. 88.72, where n is capped and r reaches ln2), and the ends.
+    const bits = new Uint32Array(1);
+    const asFloat = new Float32Array(bits.buffer);
+    const xs: number[] = [];
+    const walk = (from: number, to: number, step: number) => {
+      for (let u = from; u <= to; u += step) {
+        bits[0] = u;
+        xs.push(asFloat[0]);
+      }
+    };
+    asFloat[0] = -87.3365;
+    walk(0x80000000, bits[0], 2048);
+    asFloat[0] = 88.37;
+    walk(0, bits[0], 2048);
+    const top = bits[0];
+    asFloat[0] = 88.7228;
+    walk(top, bits[0], 1);
+    tg.tidy(() => {
+      const y = tg.exp(fromArray(xs, [xs.length])).data();
+      let worst = 0;
+      xs.forEach((x, i) => {
+        const e = Math.exp(x);
+        const ulp = 2 ** (Math.floor(Math.log2(Math.fround(e))) - 23);
+        worst = Math.max(worst, Math.abs(y[i] - e) / ulp);
+      });
+      expect(worst).toBeLessThan(1.6);
+      const ends = tg.exp(fromArray([-Infinity, -88, 88.73, 100, Infinity, NaN], [6])).data();
+      expect(Array.from(ends)).toEqual([0, 0, Infinity, Infinity, Infinity, NaN]);
+    });
+  });
+
   it('binary ops broadcast like NumPy', () => {
     const a = randomArray(2 * 3 * 4, 1);
     const b = randomArray(3 * 1, 2).map((v) => Math.fround(Math.abs(v) + 0.5));

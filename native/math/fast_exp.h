@@ -5,13 +5,14 @@
 
 namespace tg::math {
 
-// exp(x) = 2^n * exp(r), r = x - n*ln2, n = round(x / ln2) capped at 127: exp(r) by a degree-7 polynomial
-// fitted (minimax, relative) over r in [-ln2/2, ln2], the cap's range (x in (88.37, 88.72] gives n = 127 and
-// r up to ln2), and 2^n spliced into the exponent. Max error against double exp over every float in
-// [-87.34, 88.72]: 0.98 ulp compiled without FMA, 1.06 ulp where the compiler contracts the multiply-adds into
-// FMAs (x86-64-v3 and -v4, as built here; the worst at x = 88.716, in the cap's range). Saturates to 0 below
-// -87.34 (-126 ln2) and to +inf at 128 ln2 and above; NaN propagates (through r). 17 vector ops and no branch
-// once vectorized.
+// exp(x) = 2^n * exp(r), r = x - n*ln2, n = round(x / ln2) capped at 127: exp(r) = 1 + r + r^2 q(r), q of degree 4
+// fitted (minimax, relative) over r in [-ln2/2, ln2], the cap's range (x in (88.37, 88.72] gives n = 127 and r up
+// to ln2), its float32 coefficients then nudged for the least error over every float, and 2^n spliced into the
+// exponent. Max error against double exp over every float in [-87.34, 88.72]: 1.53 ulp where the compiler
+// contracts the multiply-adds into FMAs (x86-64-v3 and -v4, as built here; 1.50 below 88.37, and the AVX2 and
+// AVX-512 loops agree bit for bit), 1.47 ulp compiled without FMA. Saturates to 0 below -87.34 (-126 ln2) and to
+// +inf at 128 ln2 and above; NaN propagates (through r). 15 vector ops and no branch once vectorized, 10 of them
+// multiplies or multiply-adds.
 TG_HD float fast_exp(float x) {
   // k = x / ln2 + 1.5*2^23 + 127, rounded to an integer by the add itself (its ulp is 1): the low mantissa bits
   // hold n + 127, so k's bits shifted left by 23 are the bits of 2^n.
@@ -28,20 +29,20 @@ TG_HD float fast_exp(float x) {
   // Cody-Waite: n * 0.693359375 is exact (9 + 8 bits) and so is x minus it; the second term adds ln2's tail.
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  // NOTE: the polynomial is split in pairs of coefficients joined by powers of r^2, not Horner's rule: 4 dependent
-  // multiply-adds after r instead of 7, with the same count on the multiply ports and the final add of 1 done last
-  // (as Horner's last step; without FMA, max error 0.979 ulp, was 0.986). A vectorized exp is bound by how many of
-  // its chains the out-of-order window holds at once, more so at 256 bits: exp over 256Ki floats, 1 thread
-  // (Zen 4), AVX2 68.0 -> 65.0 us, AVX-512 56.3 -> 55.4 us.
+  // NOTE: a vectorized exp is bound by its multiply-adds (two ports, at either vector width on Zen 4), so the
+  // polynomial has degree 6, not 7 (the degree-7 fit was within 1.06 ulp), and 1 + p joins the 2^n scaling in one
+  // multiply-add, p*2^n + 2^n (exact before its one rounding), instead of an add and a multiply. The pairs of
+  // coefficients joined by powers of r^2 keep the chain after r at 4 dependent multiply-adds; Estrin's scheme,
+  // shorter still, costs one more multiply and was slower at both widths. exp over 256Ki floats, 1 thread, Zen 4:
+  // AVX2 67.0 -> 56.7 us, AVX-512 56.3 -> 50.9 us.
   const float r2 = r * r;
-  const float c23 = 0.166666999f * r + 0.49999994f;
-  const float c45 = 0.00832679495f * r + 0.0416680686f;
-  const float c67 = 0.000232509396f * r + 0.00138386828f;
-  float t = c67 * r2 + c45;
+  const float c23 = 0.166669965f * r + 0.500002086f;
+  const float c45 = 0.00832625013f * r + 0.0416227318f;
+  float t = 0.001621239f * r2 + c45;
   t = t * r2 + c23;
-  const float p = (t * r2 + r) + 1.0f;
+  const float scale = bits_to_float(static_cast<uint32_t>(kb) << 23);
   // x -> +inf: r = inf, p = inf. Below -126 ln2, 2^n would not be a normal float: 0 (x = -inf included).
-  const float y = p * bits_to_float(static_cast<uint32_t>(kb) << 23);
+  const float y = (t * r2 + r) * scale + scale;
   return x < -87.3365402f ? 0.0f : y;
 }
 
