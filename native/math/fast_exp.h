@@ -30,18 +30,18 @@ TG_HD float fast_exp(float x) {
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   // NOTE: a vectorized exp is bound by its multiply-adds (two ports, at either vector width on Zen 4), so the
-  // polynomial has degree 6, not 7 (the degree-7 fit was within 1.06 ulp), and 1 + p joins the 2^n scaling in one
-  // multiply-add, p*2^n + 2^n (exact before its one rounding), instead of an add and a multiply. The pairs of
-  // coefficients joined by powers of r^2 keep the chain after r at 4 dependent multiply-adds; Estrin's scheme,
-  // shorter still, costs one more multiply and was slower at both widths. exp over 256Ki floats, 1 thread, Zen 4:
-  // AVX2 67.0 -> 56.7 us, AVX-512 56.3 -> 50.9 us.
+  // polynomial has degree 6, not 7 (the degree-7 fit was within 1.06 ulp), and exp(r) = 1 + p, p = r + r^2 q(r), meets
+  // the 2^n scaling in one multiply-add, p*2^n + 2^n (exact before its one rounding), not an add and a multiply. The
+  // pairs of coefficients joined by powers of r^2 keep the chain after r at 4 dependent multiply-adds; Estrin's scheme,
+  // shorter still, costs one more multiply and was slower at both widths. exp over 256Ki floats, 1 thread, Zen 4: AVX2
+  // 67.0 -> 56.7 us, AVX-512 56.3 -> 50.9 us.
   const float r2 = r * r;
   const float c23 = 0.166669965f * r + 0.500002086f;
   const float c45 = 0.00832625013f * r + 0.0416227318f;
   float t = 0.001621239f * r2 + c45;
   t = t * r2 + c23;
   const float scale = bits_to_float(static_cast<uint32_t>(kb) << 23);
-  // x -> +inf: r = inf, p = inf. Below -126 ln2, 2^n would not be a normal float: 0 (x = -inf included).
+  // x -> +inf: r = inf, so p = inf. Below -126 ln2, 2^n would not be a normal float: 0 (x = -inf included).
   const float y = (t * r2 + r) * scale + scale;
   return x < -87.3365402f ? 0.0f : y;
 }

@@ -28,11 +28,11 @@ struct KernelT<float> {
   PackA pack_a;  // nullptr: the driver's generic packing
 };
 
-// bfloat16 operands, float32 accumulation: panels hold k in pairs (a[(k/2)*2*MR + 2r + k%2], the same for
-// b with NR), kc rounded up to even with zeros; row tile t's panel starts at a + t*MR*kc_even. The packers convert (round to nearest even) while packing
-// `lanes` rows of op(A) (or columns of op(B)) into ceil(lanes/w) w-wide panels of ceil(k/2)*2w values,
-// lanes past `lanes` zero: pack_k_contiguous when a lane's k values are contiguous (lane i at src + i*ld),
-// pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
+// bfloat16 operands, float32 accumulation: panels hold k in pairs (a[(k/2)*2*MR + 2r + k%2], the same for b with NR),
+// kc rounded up to even with zeros; row tile t's panel starts at a + t*MR*kc_even. The packers convert (round to
+// nearest even) while packing `lanes` rows of op(A) (or columns of op(B)) into ceil(lanes/w) w-wide panels of
+// ceil(k/2)*2w values, lanes past `lanes` zero: pack_k_contiguous when a lane's k values are contiguous (lane i
+// at src + i*ld), pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
 template <>
 struct KernelT<uint16_t> {
   using elem = uint16_t;
