@@ -28,10 +28,31 @@ function cases(): { list: Case[]; dispose: () => void } {
   const { cos, sin } = tg.rotaryTables(64, 64);
   const positions = tg.arange(0, 64, 1, { dtype: 'int32' });
   const gemmA = tg.randn([512, 512]);
-  const keep = [a, b, rows, weight, logits, ids, q, kv, grad, m, v, x, cos, sin, positions, gemmA];
+  const positive = tg.abs(a);
+  // Leaves for the backward rows, and the gradients their outputs receive.
+  const leafA = tg.randn([n]).requiresGrad_();
+  const leafB = tg.randn([n]).requiresGrad_();
+  const leafRows = tg.randn([256, 1024]).requiresGrad_();
+  const leafWeight = tg.randn([1024]).requiresGrad_();
+  const leafLogits = tg.randn([64, 32000]).requiresGrad_();
+  const qkv = [0, 1, 2].map(() => tg.randn([4, 8, 128, 64]).requiresGrad_());
+  const gRows = tg.randn([256, 1024]);
+  const gAttention = tg.randn([4, 8, 128, 64]);
+  const gLogps = tg.randn([64]);
+  const leaves = [leafA, leafB, leafRows, leafWeight, leafLogits, ...qkv];
+  // One forward and backward per call, the leaves' gradients cleared first so no accumulation is timed.
+  const backward = (f: () => void) => () => {
+    for (const t of leaves) t.zeroGrad();
+    tg.tidy(f);
+  };
+  const keep = [a, b, rows, weight, logits, ids, q, kv, grad, m, v, x, cos, sin, positions, gemmA, positive, ...leaves, gRows,
+    gAttention, gLogps];
   const list: Case[] = [
     { name: 'GEMM 512^3 (the hardware ratio)', run: () => tg.tidy(() => { tg.matmul(gemmA, gemmA); }) },
     { name: 'exp, 256Ki', run: () => tg.tidy(() => { tg.exp(a); }) },
+    { name: 'log, 256Ki', run: () => tg.tidy(() => { tg.log(positive); }) },
+    { name: 'sigmoid, 256Ki', run: () => tg.tidy(() => { tg.sigmoid(a); }) },
+    { name: 'tanh, 256Ki', run: () => tg.tidy(() => { tg.tanh(a); }) },
     { name: 'silu, 256Ki', run: () => tg.tidy(() => { tg.silu(a); }) },
     { name: 'gelu, 256Ki', run: () => tg.tidy(() => { tg.gelu(a); }) },
     { name: 'add, 256Ki', run: () => tg.tidy(() => { tg.add(a, b); }) },
@@ -47,6 +68,19 @@ function cases(): { list: Case[]; dispose: () => void } {
     { name: 'selectiveLogSoftmax (GRPO rows), 64 x 32000', run: () => tg.tidy(() => { tg.selectiveLogSoftmax(logits, ids); }) },
     { name: 'attention decode, 8 x 8 heads x 512 keys', run: () => tg.tidy(() => { tg.scaledDotProductAttention(q, kv, kv); }) },
     { name: 'adamwStep, 256Ki', run: () => tg.adamwStep(a, grad, m, v, { lr: 1e-9, step: 1 }) },
+    { name: 'silu forward + backward, 256Ki', run: backward(() => tg.silu(leafA).backward(grad)) },
+    { name: 'swiglu forward + backward, 256Ki', run: backward(() => tg.swiglu(leafA, leafB).backward(grad)) },
+    { name: 'softmax forward + backward, 256 x 1024', run: backward(() => tg.softmax(leafRows).backward(gRows)) },
+    { name: 'rmsNorm forward + backward, 256 x 1024', run: backward(() => tg.rmsNorm(leafRows, leafWeight).backward(gRows)) },
+    { name: 'crossEntropy forward + backward, 64 x 32000', run: backward(() => tg.crossEntropy(leafLogits, ids).backward()) },
+    {
+      name: 'selectiveLogSoftmax forward + backward, 64 x 32000',
+      run: backward(() => tg.selectiveLogSoftmax(leafLogits, ids).backward(gLogps)),
+    },
+    {
+      name: 'causal attention forward + backward, 4 x 8 heads x 128 tokens',
+      run: backward(() => tg.scaledDotProductAttention(qkv[0], qkv[1], qkv[2], { causal: true }).backward(gAttention)),
+    },
   ];
   return { list, dispose: () => keep.forEach((t) => t.dispose()) };
 }

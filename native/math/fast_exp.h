@@ -1,6 +1,8 @@
-// Branch-free exp and log for float32 (max error ~2 ulp over the finite range) written so that compilers
+// Branch-free exp and log for float32 (within 1.53 and 2.85 ulp over every float) written so that compilers
 // vectorize loops that call them; the CPU kernels' softmax, activations and GRPO pieces all go through here.
 #pragma once
+#include <cmath>
+
 #include "math/common.h"
 
 namespace tg::math {
@@ -71,29 +73,32 @@ TG_HD float one_plus_exp(float x) {
 }
 
 // log(x) for x > 0 (log(0) = -inf, negative -> NaN): x = m * 2^e with m in [sqrt(1/2), sqrt(2)),
-// log(m) = 2*atanh((m-1)/(m+1)) by an odd polynomial.
+// log(m) = 2*atanh((m-1)/(m+1)) by an odd polynomial. Max error 2.85 ulp over every float.
+// NOTE: three selects, where one per case (subnormal, m above sqrt(2), 0, negative, inf, NaN) made eleven vector
+// blends, which share the multiply-add ports on AMD cores: m and e come from integer arithmetic on the bits, and every
+// non-positive or non-finite x takes one select, whose value sqrt gives for all but 0. 256Ki floats, 1 thread,
+// Zen 4: AVX2 173 -> 107 us, AVX-512 131 -> 82 us, the same result for every float.
 TG_HD float fast_log(float x) {
-  // Subnormal x is scaled by 2^23 into the normal range (exactly) and its exponent corrected: a select,
-  // not a call to logf, so loops over fast_log vectorize.
-  const bool subnormal = (float_to_bits(x) & 0x7f800000u) == 0 && x > 0.0f;
-  uint32_t u = float_to_bits(subnormal ? x * 8388608.0f : x);
-  int32_t e = static_cast<int32_t>((u >> 23) & 0xff) - (subnormal ? 150 : 127);
-  float m = bits_to_float((u & 0x007fffffu) | 0x3f800000u);  // [1, 2)
-  bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1 : e;
-  float s = (m - 1.0f) / (m + 1.0f);
-  float s2 = s * s;
+  uint32_t u = float_to_bits(x);
+  // Subnormal x is scaled by 2^23 into the normal range (exactly) and the exponent field moved back by 23.
+  // (0 and negatives land here too; the last select replaces them.)
+  u = static_cast<int32_t>(u) < 0x00800000 ? float_to_bits(x * 8388608.0f) - (23u << 23) : u;
+  // Measured from sqrt(1/2)'s bits, the exponent field is e (an arithmetic shift, so subnormals' go negative) and
+  // the rest of the bits, under 1.0's exponent, m.
+  const uint32_t from_sqrt_half = u - 0x3f3504f3u;
+  const int32_t e = static_cast<int32_t>(from_sqrt_half) >> 23;
+  const float m = bits_to_float(u - (from_sqrt_half & 0xff800000u));
+  const float s = (m - 1.0f) / (m + 1.0f);
+  const float s2 = s * s;
   float p = 0.2371599674f;
   p = p * s2 + 0.2851245999f;
   p = p * s2 + 0.4000051618f;
   p = p * s2 + 0.6666666269f;
   p = p * s2 + 2.0f;
-  float y = p * s + static_cast<float>(e) * 0.693147180559945f;
-  y = x == 0.0f ? -__builtin_inff() : y;
-  y = x < 0.0f ? __builtin_nanf("") : y;
-  y = x == __builtin_inff() ? x : y;
-  return x != x ? x : y;
+  const float y = p * s + static_cast<float>(e) * 0.693147180559945f;
+  // sqrt: NaN for negatives and NaN, inf for inf.
+  const float special = x == 0.0f ? -__builtin_inff() : std::sqrt(x);
+  return x > 0.0f && x < __builtin_inff() ? y : special;
 }
 
 }  // namespace tg::math
