@@ -28,9 +28,18 @@ function asOperand(t: Tensor): Operand {
   return { t: c, trans: false, ld: Math.max(cols, 1), owned: true };
 }
 
-function batchOffsets(t: Tensor, batchShape: number[]): Float64Array {
-  const lead = batchShape.length - (t.ndim - 2);
+// A single product's offsets go through two arrays kept for the purpose (the backends copy offsets during the call):
+// a fresh Float64Array per operand cost more than a 8x8 product itself, most of it V8 moving the array off its heap
+// when the addon reads it.
+const singleOffsets = [new Float64Array(1), new Float64Array(1)] as const;
+
+function batchOffsets(t: Tensor, batchShape: number[], operand: 0 | 1): Float64Array {
   const count = shapeNumel(batchShape);
+  if (count === 1) {
+    singleOffsets[operand][0] = t.offset;
+    return singleOffsets[operand];
+  }
+  const lead = batchShape.length - (t.ndim - 2);
   const offsets = new Float64Array(count);
   const index = new Array<number>(batchShape.length).fill(0);
   for (let b = 0; b < count; b++) {
@@ -63,7 +72,7 @@ function matmulRaw(a: Tensor, b: Tensor, precision: Float32MatmulPrecision): Ten
   }
   const oa = asOperand(a);
   const ob = asOperand(b);
-  a.backend.matmul(out, oa.t, batchOffsets(oa.t, batchShape), oa.ld, oa.trans, ob.t, batchOffsets(ob.t, batchShape), ob.ld,
+  a.backend.matmul(out, oa.t, batchOffsets(oa.t, batchShape, 0), oa.ld, oa.trans, ob.t, batchOffsets(ob.t, batchShape, 1), ob.ld,
     ob.trans, M, N, K, batch, 1, 0, precision);
   if (oa.owned) oa.t.dispose();
   if (ob.owned) ob.t.dispose();
