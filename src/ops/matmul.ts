@@ -29,7 +29,7 @@ function asOperand(t: Tensor): Operand {
 }
 
 // A single product's offsets go through two arrays kept for the purpose (the backends copy offsets during the call):
-// a fresh Float64Array per operand cost more than a 8x8 product itself, most of it V8 moving the array off its heap
+// a fresh Float64Array per operand cost more than an 8x8 product itself, most of it V8 moving the array off its heap
 // when the addon reads it.
 const singleOffsets = [new Float64Array(1), new Float64Array(1)] as const;
 
