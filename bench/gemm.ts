@@ -2,7 +2,7 @@
 // the same at "medium" float32 matmul precision (bfloat16 operands, float32 accumulation) beside PyTorch's
 // bfloat16 matmul (oneDNN), where the CPU has AVX512-BF16.
 import * as tg from '../src/index.js';
-import { medianMs, printTable, type Row, runTorch } from './lib.js';
+import { medianMs, NO_BF16_KERNEL, printTable, type Row, runTorch } from './lib.js';
 
 const SHAPES: [number, number, number][] = [
   [256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [2048, 256, 1024], [2048, 1024, 256],
@@ -75,7 +75,7 @@ export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
       'GEMM kernel avx512-bf16 (PyTorch: oneDNN bfloat16)');
     rows.push(...mixed);
   } else {
-    console.log('\n(no AVX512-BF16 kernel in use, on this CPU or under THINKGRAD_GEMM: medium precision computes in float32; bf16 rows skipped)');
+    console.log(`\n(${NO_BF16_KERNEL}: bf16 rows skipped)`);
   }
   tg.setNumThreads(Math.max(...threadCounts));
   return rows;

@@ -10,7 +10,7 @@ import * as tg from '../src/index.js';
 import { generate, nn } from '../src/index.js';
 import { sampleTokens } from '../src/generate/sample-tokens.js';
 import { resolveSampling, sampleIndex, samplingDistribution, tokenLogprob } from '../src/generate/sampling.js';
-import { cpuClock, fmt, otherLoad, printTable, type Row, runTorch } from './lib.js';
+import { cpuClock, fmt, NO_BF16_KERNEL, otherLoad, printTable, type Row, runTorch } from './lib.js';
 
 const B = 64, P = 16, NEW = 128;
 // PyTorch's W4 figure recorded in ../shared/anchors (2 threads, strong configuration, Intel machine).
@@ -83,7 +83,7 @@ export async function benchGenerate(threadCounts = [1, 2], reps = 3): Promise<Ro
   if (precisions.includes('bf16')) {
     printTable('W4 mixed precision: ours at medium matmul precision with a bf16 KV cache vs PyTorch bf16', rows.bf16);
   } else {
-    console.log('\n(no AVX512-BF16 on this CPU: mixed-precision rows skipped)');
+    console.log(`\n(${NO_BF16_KERNEL}: bf16 rows skipped)`);
   }
   for (const n of notes) console.log(`- ${n}`);
   benchSampling(threadCounts, reps);

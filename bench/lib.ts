@@ -76,6 +76,10 @@ function readCpuinfo(): string {
   }
 }
 
+/** Why a suite has no bf16 rows: medium precision runs the float32 kernel (see matmulKernel). */
+export const NO_BF16_KERNEL = 'medium precision runs the float32 GEMM kernel here (no AVX512-BF16, a CPU where the bf16 kernel is ' +
+  'the slower, or THINKGRAD_GEMM; THINKGRAD_GEMM=avx512-bf16 forces it)';
+
 /** The vector extensions that decide which kernels both sides can run. */
 export function vectorFeatures(flags: Set<string>): string {
   if (flags.has('avx512f')) return flags.has('avx512_bf16') ? 'AVX-512 + AVX512-BF16' : 'AVX-512 (no AVX512-BF16)';

@@ -7,7 +7,7 @@
 // Run alone with `npx tsx bench/train-step.ts`, or as the `train` suite of bench/run.ts.
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
-import { printTable, type Row, runTorch } from './lib.js';
+import { NO_BF16_KERNEL, printTable, type Row, runTorch } from './lib.js';
 
 const B = 16, T = 128, VOCAB = 64;
 const CONFIGS = {
@@ -91,7 +91,7 @@ export async function benchTrainStep(threadCounts = [1, 2], steps = 8, configs: 
   if (precisions.includes('bf16')) {
     printTable('W2 mixed precision: ours at medium float32 matmul precision (AVX512-BF16) vs PyTorch autocast bf16', rows.bf16);
   } else {
-    console.log('\n(no AVX512-BF16 on this CPU: mixed-precision rows skipped)');
+    console.log(`\n(${NO_BF16_KERNEL}: bf16 rows skipped)`);
   }
   for (const n of notes) console.log(`- ${n}`);
   return [...rows.float32, ...rows.bf16];

@@ -110,13 +110,14 @@ if (process.env.THINKGRAD_NUM_THREADS !== undefined) warnIfOversubscribed('THINK
 
 // A forced kernel this CPU or build cannot run (or an unknown name) falls back to the best one: said once, here.
 // The engine is asked only when the variable is set.
-function warnIfForcedKernelUnavailable(variable: string, kernelInUse: () => string): void {
+function warnIfForcedKernelUnavailable(variable: string, kernelsInUse: () => string[]): void {
   const wanted = process.env[variable];
   if (wanted === undefined || wanted === 'auto') return;
-  const inUse = kernelInUse();
-  if (wanted === inUse) return;
-  process.emitWarning(`thinkgrad: ${variable}=${wanted} is unknown or not supported on this CPU/build; using ${inUse}`,
+  const inUse = kernelsInUse();
+  if (inUse.includes(wanted)) return;
+  process.emitWarning(`thinkgrad: ${variable}=${wanted} is unknown or not supported on this CPU/build; using ${[...new Set(inUse)].join(' and ')}`,
     { code: 'THINKGRAD_KERNEL_UNAVAILABLE' });
 }
-warnIfForcedKernelUnavailable('THINKGRAD_GEMM', () => native.gemmKernel());
-warnIfForcedKernelUnavailable('THINKGRAD_SIMD', () => native.simdKernels());
+// THINKGRAD_GEMM=avx512-bf16 names the kernel of medium precision.
+warnIfForcedKernelUnavailable('THINKGRAD_GEMM', () => Object.values(native.matmulPrecision().kernels));
+warnIfForcedKernelUnavailable('THINKGRAD_SIMD', () => [native.simdKernels()]);

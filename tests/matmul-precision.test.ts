@@ -5,11 +5,12 @@
 // reference bounds too (rounding the inputs moves results by ~4e-3 relative, far outside it only when the
 // bf16 kernel runs, which the test checks). The products run on every test device (the kernel each precision
 // runs on is the device backend's); the process default and the training run are checked once.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
 import type { Device } from '../src/backend/backend.js';
 import { getBackend } from '../src/backend/registry.js';
+import { native } from '../src/native.js';
 import { expectClose, forEachBackend, fromArray, randomArray } from './helpers/reference.js';
 
 const dotTol = (K: number) => ({ atol: 1e-5 * Math.sqrt(K), rtol: 1e-5 });
@@ -98,7 +99,7 @@ describe('float32 matmul precision', () => {
   });
 });
 
-forEachBackend((device) => describe(`float32 matmul precision on ${device}`, () => {
+function precisionTests(device: Device): void {
   afterEach(() => {
     tg.setFloat32MatmulPrecision('highest');
   });
@@ -187,4 +188,34 @@ forEachBackend((device) => describe(`float32 matmul precision on ${device}`, () 
       expect(() => tg.scaledDotProductAttention(q4, q4, q4, { precision: 'x' as never })).toThrow(/scaledDotProductAttention: precision must be/);
     });
   });
-}));
+}
+
+forEachBackend((device) => describe(`float32 matmul precision on ${device}`, () => precisionTests(device)));
+
+/** Whether this CPU can run the AVX512-BF16 kernel but medium precision does not choose it (Intel's cores). */
+function bf16KernelOnlyForced(): boolean {
+  if (native.matmulPrecision().kernels.medium === 'avx512-bf16') return false;
+  const inUse = native.gemmKernel();
+  try {
+    native.gemmKernel('avx512-bf16');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    native.gemmKernel(inUse);
+  }
+}
+
+// There the bf16 kernel runs these tests too, forced, so that it stays tested on every CPU that has it.
+describe.runIf(bf16KernelOnlyForced())('float32 matmul precision on cpu, the AVX512-BF16 kernel forced', () => {
+  beforeAll(() => {
+    native.gemmKernel('avx512-bf16');
+  });
+  afterAll(() => {
+    native.gemmKernel('auto');
+  });
+  it('medium runs the bf16 kernel', () => {
+    expect(tg.matmulKernel('medium')).toBe('avx512-bf16');
+  });
+  precisionTests('cpu');
+});

@@ -1,6 +1,7 @@
 // matmul vs a float64 reference: odd 2-D sizes, 1-D operands, batched and broadcast batch dims, transposed
 // views read in place vs strided views that need a copy, empty dims, gradients, and every GEMM kernel of each
 // device's addon (forced by name) at each precision, called directly with offsets, alpha and beta.
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tg from '../src/index.js';
 import { cudaAddon } from '../src/backend/cuda.js';
@@ -63,12 +64,13 @@ const SIZES = [1, 3, 17, 65, 130];
 
 /**
  * The GEMM kernels of a device's addon, forced by name with gemmKernel ('auto' = the best one there): the CPU's
- * micro-kernels, or on cuda cuBLASLt and the addon's own (mma: bf16 tensor cores at medium precision, float32
+ * micro-kernels (avx512-bf16: the AVX-512 one, with the AVX512-BF16 one at medium precision even on a CPU where it
+ * is the slower), or on cuda cuBLASLt and the addon's own (mma: bf16 tensor cores at medium precision, float32
  * CUDA cores at highest; simt: float32 CUDA cores at both). `portable` runs everywhere.
  */
 type GemmAddon = Pick<ComputeAddon, 'matmul' | 'gemmKernel' | 'matmulPrecision'>;
 const GEMM_KERNELS: Record<Device, { addon: () => GemmAddon; names: string[]; portable: string[]; unsupported: string }> = {
-  cpu: { addon: () => native, names: ['scalar', 'avx2', 'avx512'], portable: ['scalar'], unsupported: 'this CPU' },
+  cpu: { addon: () => native, names: ['scalar', 'avx2', 'avx512', 'avx512-bf16'], portable: ['scalar'], unsupported: 'this CPU' },
   cuda: { addon: () => cudaAddon(), names: ['simt', 'mma', 'cublaslt'], portable: ['simt', 'mma'], unsupported: 'this device/build' },
 };
 
@@ -384,7 +386,19 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       expect(addon.gemmKernel('auto')).toBe(best);
       expect(() => addon.gemmKernel('sse9')).toThrow(/gemmKernel: .*unknown kernel 'sse9'/);
       expect(addon.gemmKernel()).toBe(best);
-      if (device !== 'cuda') return;
+      if (device === 'cpu') {
+        // Medium precision runs the bf16 kernel where it is the faster: AMD's cores with AVX512-BF16, not Intel's.
+        const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+        const amd = /^vendor_id\s*:\s*AuthenticAMD$/m.test(cpuinfo);
+        const bf16Faster = best === 'avx512' && /^flags\s*:.*\bavx512_bf16\b/m.test(cpuinfo) && amd;
+        expect(addon.matmulPrecision().kernels).toEqual({ highest: best, medium: bf16Faster ? 'avx512-bf16' : best });
+        if (best !== 'avx512' || !/\bavx512_bf16\b/.test(cpuinfo)) return;
+        expect(addon.gemmKernel('avx512-bf16')).toBe('avx512');
+        expect(addon.matmulPrecision().kernels).toEqual({ highest: 'avx512', medium: 'avx512-bf16' });
+        expect(addon.gemmKernel('avx512')).toBe('avx512');
+        expect(addon.matmulPrecision().kernels.medium).toBe(bf16Faster ? 'avx512-bf16' : 'avx512');
+        return;
+      }
       // cuBLASLt is loaded at run time; without it (no GPU, no libcublasLt) the addon's own kernels run.
       const { kernels: inUse } = addon.matmulPrecision();
       if (best === 'cublaslt') {
@@ -415,7 +429,8 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
           ctx.skip(`the ${name} kernel is not supported on ${kernels.unsupported}`);
           return;
         }
-        expect(forced).toBe(name);
+        // A per-precision name (avx512-bf16) selects its float32 kernel and runs at medium precision.
+        expect([forced, addon.matmulPrecision().kernels.medium]).toContain(name);
         // (M, K, N): threaded packed GEMM with ragged edges, small single-thread, M == 1 and N == 1 paths; on the
         // CPU also a packed B (2.4 MB) larger than L2, which walks k slabs outside several row blocks per thread
         const shapes: [number, number, number][] = [[130, 129, 67], [67, 256, 131], [3, 17, 5], [1, 130, 65], [65, 130, 1], [7, 1, 9],

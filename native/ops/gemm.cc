@@ -81,9 +81,34 @@ const Kernel* best_kernel() {
   return &kScalarKernel;
 }
 
-// Returns the kernel called `name` if this CPU/build can run it, else nullptr. "auto" = best.
-const Kernel* kernel_by_name(const std::string& name, bool* known) {
+// Whether this CPU has AVX512-BF16, and whether its bf16 kernel beats the float32 one. AMD's Zen 4 and Zen 5 issue
+// VDPBF16PS (two multiply-adds per lane) as fast as VFMADD231PS, which doubles the rate; the Intel Xeon measured
+// (Emerald Rapids) issues one every ~4 cycles against two FMAs a cycle, so its bf16 kernel ran at half the float32
+// one (80 vs 153 GFLOP/s on one core, 1024^3) and medium precision halved a training step's speed.
+struct Bf16Support {
+  bool available = false;
+  bool faster = false;
+};
+
+const Bf16Support& bf16_support() {
+  static const Bf16Support support = [] {
+    Bf16Support s;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    s.available = __builtin_cpu_supports("avx512bf16") != 0;
+    s.faster = s.available && __builtin_cpu_is("amd") != 0;
+#endif
+    return s;
+  }();
+  return support;
+}
+
+// Returns the float32 kernel called `name` if this CPU/build can run it, else nullptr. "auto" = best;
+// "avx512-bf16" = the AVX-512 kernel, with the bf16 one at medium precision even where it is the slower
+// (*bf16_forced; for tests and comparisons), and nullptr without AVX512-BF16.
+const Kernel* kernel_by_name(const std::string& name, bool* known, bool* bf16_forced) {
   *known = true;
+  *bf16_forced = false;
   if (name == "auto") return best_kernel();
   if (name == "scalar") return &kScalarKernel;
 #if defined(__x86_64__)
@@ -91,19 +116,30 @@ const Kernel* kernel_by_name(const std::string& name, bool* known) {
   if (name == "avx2")
     return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? avx2_kernel() : nullptr;
   if (name == "avx512") return best_kernel() == avx512_kernel() ? avx512_kernel() : nullptr;
+  if (name == "avx512-bf16") {
+    *bf16_forced = true;
+    return best_kernel() == avx512_kernel() && bf16_support().available ? avx512_kernel() : nullptr;
+  }
 #else
-  if (name == "avx2" || name == "avx512") return nullptr;
+  if (name == "avx2" || name == "avx512" || name == "avx512-bf16") return nullptr;
 #endif
   *known = false;
   return nullptr;
 }
 
+// Whether medium precision runs the bf16 kernel on this CPU even where it is the slower (THINKGRAD_GEMM or
+// sgemm_force_kernel named avx512-bf16).
+std::atomic<bool> g_bf16_forced{false};
+
 const Kernel* initial_kernel() {
   const Kernel* best = best_kernel();
   if (const char* env = std::getenv("THINKGRAD_GEMM")) {
-    bool known = false;
-    const Kernel* k = kernel_by_name(env, &known);
-    if (k != nullptr) return k;
+    bool known = false, bf16_forced = false;
+    const Kernel* k = kernel_by_name(env, &known, &bf16_forced);
+    if (k != nullptr) {
+      g_bf16_forced.store(bf16_forced, std::memory_order_relaxed);
+      return k;
+    }
   }
   return best;
 }
@@ -123,14 +159,14 @@ const Kernel& kernel() {
   return *k;
 }
 
-// The bf16 kernel, when this CPU has AVX512-BF16 and the float32 kernel in use is the AVX-512 one.
+// The bf16 kernel, when this CPU has AVX512-BF16, the float32 kernel in use is the AVX-512 one, and the bf16 one is
+// the faster here (or was forced).
 const Bf16Kernel* bf16_kernel_available() {
 #if defined(__x86_64__)
-  static const bool cpu_has_bf16 = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") != 0;
-  }();
-  if (cpu_has_bf16 && &kernel() == avx512_kernel()) return avx512_bf16_kernel();
+  const Kernel& k = kernel();
+  const Bf16Support& bf16 = bf16_support();
+  if (bf16.available && &k == avx512_kernel() && (bf16.faster || g_bf16_forced.load(std::memory_order_acquire)))
+    return avx512_bf16_kernel();
 #endif
   return nullptr;
 }
@@ -1002,12 +1038,13 @@ const char* matmul_kernel_name(MatmulPrecision precision) {
 
 void sgemm_force_kernel(const char* name) {
   const std::string n = name == nullptr ? "" : name;
-  bool known = false;
-  const gemm_detail::Kernel* k = gemm_detail::kernel_by_name(n, &known);
+  bool known = false, bf16_forced = false;
+  const gemm_detail::Kernel* k = gemm_detail::kernel_by_name(n, &known, &bf16_forced);
   if (!known) throw std::invalid_argument("sgemm_force_kernel: unknown kernel '" + n +
-                                          "' (expected avx512, avx2, scalar or auto)");
+                                          "' (expected avx512, avx512-bf16, avx2, scalar or auto)");
   if (k == nullptr)
     throw std::invalid_argument("sgemm_force_kernel: kernel '" + n + "' is not supported on this CPU/build");
+  gemm_detail::g_bf16_forced.store(bf16_forced, std::memory_order_release);
   gemm_detail::g_kernel.store(k, std::memory_order_release);
   gemm_detail::g_kernel_epoch.fetch_add(1, std::memory_order_release);
 }

@@ -7,8 +7,8 @@ namespace tg {
 
 // Precision of float32 GEMMs with M, N > 8 (the packed path), as in PyTorch's
 // set_float32_matmul_precision: Highest computes in float32; Medium lets operands be rounded to bfloat16
-// (products and sums stay float32), which doubles the multiply-add rate on CPUs with AVX512-BF16 and is the
-// same as Highest elsewhere. Every GEMM entry point takes it per call, so callers with different precisions
+// (products and sums stay float32): the AVX512-BF16 kernel where it doubles the multiply-add rate (AMD's Zen 4 and
+// Zen 5), the same as Highest elsewhere (Intel's VDPBF16PS runs at half the float32 kernel's rate). Every GEMM entry point takes it per call, so callers with different precisions
 // never affect each other; the process default (set_matmul_precision) is only what bindings use when the
 // caller names none.
 enum class MatmulPrecision { Highest, Medium };
@@ -40,8 +40,9 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                   const int64_t* a_offsets, MatrixOperand B, int64_t ldb, const int64_t* b_offsets, float beta, float* C,
                   int64_t ldc, const int64_t* c_offsets, int64_t batch, MatmulPrecision precision);
 
-// Name of the micro-kernel in use: "avx512", "avx2" or "scalar". Chosen once from the CPU's features,
-// overridable with THINKGRAD_GEMM=avx512|avx2|scalar (a path the CPU lacks falls back to the best one).
+// Name of the float32 micro-kernel in use: "avx512", "avx2" or "scalar". Chosen once from the CPU's features,
+// overridable with THINKGRAD_GEMM=avx512|avx512-bf16|avx2|scalar (a path the CPU lacks falls back to the best one);
+// avx512-bf16 is the AVX-512 kernel with the bf16 one at medium precision even where that is the slower.
 const char* sgemm_kernel_name();
 
 // "highest" or "medium" -> MatmulPrecision; throws std::invalid_argument on another name (`op` names the caller).
@@ -54,7 +55,7 @@ void set_matmul_precision(const char* name);
 MatmulPrecision default_matmul_precision();
 
 // Name of the kernel a packed float32 GEMM runs at `precision`: sgemm_kernel_name(), or "avx512-bf16" at
-// Medium where the CPU has it.
+// Medium where that kernel runs (see MatmulPrecision).
 const char* matmul_kernel_name(MatmulPrecision precision);
 
 // Pre-packed op(B) for many products with the same B (weights while generating): pack_b writes a header
@@ -66,8 +67,8 @@ void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, flo
 void sgemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
                     float* C, int64_t ldc, MatmulPrecision precision);
 
-// Forces a kernel ("avx512", "avx2", "scalar", or "auto" for the CPU's best), for tests of every dispatch
-// branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.
+// Forces a kernel ("avx512", "avx512-bf16", "avx2", "scalar", or "auto" for the CPU's best), for tests of every
+// dispatch branch. Throws std::invalid_argument on an unknown name or one this CPU/build cannot run.
 void sgemm_force_kernel(const char* name);
 // How many times sgemm_force_kernel has run: the kernel names (matmul_kernel_name) change only when it does.
 uint64_t sgemm_kernel_epoch();
