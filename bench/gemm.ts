@@ -1,6 +1,6 @@
 // W1: fp32 GEMM GFLOP/s at the anchor shapes, ours vs PyTorch, with 1 and 2 threads measured side by side; then
 // the same at "medium" float32 matmul precision (bfloat16 operands, float32 accumulation) beside PyTorch's
-// bfloat16 matmul (oneDNN), where the CPU has AVX512-BF16.
+// bfloat16 matmul (oneDNN), where medium runs a bf16 kernel (AMX tiles, or AVX512-BF16 on AMD's CPUs).
 import * as tg from '../src/index.js';
 import { medianMs, NO_BF16_KERNEL, printTable, type Row, runTorch } from './lib.js';
 
@@ -67,12 +67,13 @@ export async function benchGemm(threadCounts = [1, 2]): Promise<Row[]> {
   const rows = await gemmRows(threadCounts, 'highest');
   printTable('W1 GEMM fp32', rows);
   tg.setFloat32MatmulPrecision('medium');
-  const bf16 = tg.matmulKernel() === 'avx512-bf16';
+  const bf16Kernel = tg.matmulKernel();
+  const bf16 = bf16Kernel.endsWith('-bf16');
   tg.setFloat32MatmulPrecision('highest');
   if (bf16) {
     const mixed = await gemmRows(threadCounts, 'medium');
     printTable('W1 GEMM at medium precision (bfloat16 operands, float32 accumulation) vs PyTorch bfloat16', mixed,
-      'GEMM kernel avx512-bf16 (PyTorch: oneDNN bfloat16)');
+      `GEMM kernel ${bf16Kernel} (PyTorch: oneDNN bfloat16)`);
     rows.push(...mixed);
   } else {
     console.log(`\n(${NO_BF16_KERNEL}: bf16 rows skipped)`);

@@ -1,7 +1,7 @@
 // W4 (../shared/anchors): the W2 small Llama (vocab 64, d 256, 4 layers, 4 heads, SwiGLU 688, untied) samples
 // 64 sequences x 128 new tokens from a 16-token prompt, temperature 1.0, top-p 0.95, with the KV cache;
 // tokens/s with 1 and 2 threads beside PyTorch measured the same way in the same run (bench/torch/w4_generate.py).
-// Then mixed precision, where the CPU has AVX512-BF16: ours at medium float32 matmul precision with a bfloat16
+// Then mixed precision, where medium runs a bf16 kernel (AMX or AVX512-BF16): ours at medium float32 matmul precision with a bfloat16
 // KV cache beside PyTorch with bfloat16 weights and cache (and beside its float32 figure).
 // Then one sampling step at Qwen's vocabulary (64 rows x 151,936, top-p 0.95): the native sampler generate() uses
 // (sampleTokens) beside the host sampler it replaced (read the logits, then src/generate/sampling.ts per row).
@@ -35,7 +35,7 @@ export async function benchGenerate(threadCounts = [1, 2], reps = 3): Promise<Ro
   tg.manualSeed(0);
   const prompts = Array.from({ length: B }, () => Array.from(tg.tidy(() => tg.randint(0, 64, [P]).data())));
   tg.setFloat32MatmulPrecision('medium');
-  const precisions: Precision[] = tg.matmulKernel() === 'avx512-bf16' ? ['float32', 'bf16'] : ['float32'];
+  const precisions: Precision[] = tg.matmulKernel().endsWith('-bf16') ? ['float32', 'bf16'] : ['float32'];
   const rows: Record<Precision, Row[]> = { float32: [], bf16: [] };
   const notes: string[] = [];
   const fp32Torch = new Map<number, number>();

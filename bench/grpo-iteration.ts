@@ -4,7 +4,7 @@
 // group advantages, the frozen reference's log-probs, the policy forward + backward through the fused
 // selectiveLogSoftmax + grpoLoss (beta 0.04, eps 0.2, 'grpo' per-sequence mean), and AdamW. Phase times beside
 // PyTorch's (bench/torch/w5_grpo_iteration.py) in the same run; then mixed precision (medium matmul precision
-// and a bf16 KV cache vs PyTorch autocast) where the CPU has AVX512-BF16.
+// and a bf16 KV cache vs PyTorch autocast) where medium runs a bf16 kernel (AMX or AVX512-BF16).
 // Run alone with `npx tsx bench/grpo-iteration.ts`, or as the `iteration` suite of bench/run.ts.
 import * as tg from '../src/index.js';
 import { generate, nn } from '../src/index.js';
@@ -83,7 +83,7 @@ type TorchW5 = Times & { blas: string };
 
 export async function benchGrpoIteration(threadCounts = [1, 2], iters = 5): Promise<Row[]> {
   tg.setFloat32MatmulPrecision('medium');
-  const precisions: Precision[] = tg.matmulKernel() === 'avx512-bf16' ? ['float32', 'bf16'] : ['float32'];
+  const precisions: Precision[] = tg.matmulKernel().endsWith('-bf16') ? ['float32', 'bf16'] : ['float32'];
   tg.setFloat32MatmulPrecision('highest');
   const rows: Row[] = [];
   const notes: string[] = [];

@@ -77,8 +77,8 @@ function readCpuinfo(): string {
 }
 
 /** Why a suite has no bf16 rows: medium precision runs the float32 kernel (see matmulKernel). */
-export const NO_BF16_KERNEL = 'medium precision runs the float32 GEMM kernel here (no AVX512-BF16, a CPU where the bf16 kernel is ' +
-  'the slower, or THINKGRAD_GEMM; THINKGRAD_GEMM=avx512-bf16 forces it)';
+export const NO_BF16_KERNEL = 'medium precision runs the float32 GEMM kernel here (no AMX or AVX512-BF16, a CPU where the AVX512-BF16 ' +
+  'kernel is the slower, or THINKGRAD_GEMM; THINKGRAD_GEMM=avx512-bf16 forces that one)';
 
 /** The vector extensions that decide which kernels both sides can run. */
 export function vectorFeatures(flags: Set<string>): string {

@@ -2,8 +2,8 @@
 // batch 16 x 128 tokens, small (d 256, 4 layers) and medium (d 512, 8 layers), tokens/s with 1 and 2 threads,
 // beside PyTorch written the same way (bench/torch/w2_train_step.py) measured in the same run, alternating
 // ours and theirs per thread count so machine load hits both alike. Then mixed precision on both sides, where
-// the CPU has AVX512-BF16: ours at "medium" float32 matmul precision vs PyTorch's autocast to bfloat16 (float32
-// weights, gradients and AdamW state in both).
+// medium runs a bf16 kernel (AMX or AVX512-BF16): ours at "medium" float32 matmul precision vs PyTorch's
+// autocast to bfloat16 (float32 weights, gradients and AdamW state in both).
 // Run alone with `npx tsx bench/train-step.ts`, or as the `train` suite of bench/run.ts.
 import * as tg from '../src/index.js';
 import { nn } from '../src/index.js';
@@ -59,7 +59,7 @@ export function timeOurTrainSteps(name: ConfigName, steps: number): number[] {
 
 export async function benchTrainStep(threadCounts = [1, 2], steps = 8, configs: ConfigName[] = ['small', 'medium']): Promise<Row[]> {
   tg.setFloat32MatmulPrecision('medium');
-  const precisions: Precision[] = tg.matmulKernel() === 'avx512-bf16' ? ['float32', 'bf16'] : ['float32'];
+  const precisions: Precision[] = tg.matmulKernel().endsWith('-bf16') ? ['float32', 'bf16'] : ['float32'];
   const rows: Record<Precision, Row[]> = { float32: [], bf16: [] };
   const notes: string[] = [];
   for (const precision of precisions) {
@@ -89,7 +89,7 @@ export async function benchTrainStep(threadCounts = [1, 2], steps = 8, configs: 
   tg.setNumThreads(Math.max(...threadCounts));
   printTable('W2 train step (forward + backward + AdamW, batch 16 x 128 tokens)', rows.float32);
   if (precisions.includes('bf16')) {
-    printTable('W2 mixed precision: ours at medium float32 matmul precision (AVX512-BF16) vs PyTorch autocast bf16', rows.bf16);
+    printTable(`W2 mixed precision: ours at medium float32 matmul precision (${tg.matmulKernel('medium')}) vs PyTorch autocast bf16`, rows.bf16);
   } else {
     console.log(`\n(${NO_BF16_KERNEL}: bf16 rows skipped)`);
   }

@@ -387,16 +387,19 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
       expect(() => addon.gemmKernel('sse9')).toThrow(/gemmKernel: .*unknown kernel 'sse9'/);
       expect(addon.gemmKernel()).toBe(best);
       if (device === 'cpu') {
-        // Medium precision runs the bf16 kernel where it is the faster: AMD's cores with AVX512-BF16, not Intel's.
+        // Medium precision runs AMX tiles where the CPU has them (Intel's Sapphire Rapids and later), else the
+        // AVX512-BF16 kernel where it is the faster (AMD's cores), else float32.
         const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+        const flag = (name: string) => new RegExp(`^flags\\s*:.*\\b${name}\\b`, 'm').test(cpuinfo);
         const amd = /^vendor_id\s*:\s*AuthenticAMD$/m.test(cpuinfo);
-        const bf16Faster = best === 'avx512' && /^flags\s*:.*\bavx512_bf16\b/m.test(cpuinfo) && amd;
-        expect(addon.matmulPrecision().kernels).toEqual({ highest: best, medium: bf16Faster ? 'avx512-bf16' : best });
-        if (best !== 'avx512' || !/\bavx512_bf16\b/.test(cpuinfo)) return;
+        const medium = best !== 'avx512' ? best : flag('amx_bf16') && flag('amx_tile') ? 'amx-bf16' : flag('avx512_bf16') && amd ? 'avx512-bf16' : best;
+        expect(addon.matmulPrecision().kernels).toEqual({ highest: best, medium });
+        if (best !== 'avx512' || !flag('avx512_bf16')) return;
+        // Forcing the AVX512-BF16 kernel passes over AMX too.
         expect(addon.gemmKernel('avx512-bf16')).toBe('avx512');
         expect(addon.matmulPrecision().kernels).toEqual({ highest: 'avx512', medium: 'avx512-bf16' });
         expect(addon.gemmKernel('avx512')).toBe('avx512');
-        expect(addon.matmulPrecision().kernels.medium).toBe(bf16Faster ? 'avx512-bf16' : 'avx512');
+        expect(addon.matmulPrecision().kernels.medium).toBe(medium);
         return;
       }
       // cuBLASLt is loaded at run time; without it (no GPU, no libcublasLt) the addon's own kernels run.

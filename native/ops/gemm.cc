@@ -159,14 +159,16 @@ const Kernel& kernel() {
   return *k;
 }
 
-// The bf16 kernel, when this CPU has AVX512-BF16, the float32 kernel in use is the AVX-512 one, and the bf16 one is
-// the faster here (or was forced).
+// The bf16 kernel medium precision runs on, where the float32 kernel in use is the AVX-512 one: AMX tiles where
+// the CPU has them (Intel's Sapphire Rapids and later), else the AVX512-BF16 kernel where it is the faster (or
+// was forced; forcing it also passes over AMX).
 const Bf16Kernel* bf16_kernel_available() {
 #if defined(__x86_64__)
-  const Kernel& k = kernel();
+  if (&kernel() != avx512_kernel()) return nullptr;
   const Bf16Support& bf16 = bf16_support();
-  if (bf16.available && &k == avx512_kernel() && (bf16.faster || g_bf16_forced.load(std::memory_order_acquire)))
-    return avx512_bf16_kernel();
+  if (g_bf16_forced.load(std::memory_order_acquire)) return bf16.available ? avx512_bf16_kernel() : nullptr;
+  if (const Bf16Kernel* amx = amx_bf16_kernel()) return amx;
+  if (bf16.available && bf16.faster) return avx512_bf16_kernel();
 #endif
   return nullptr;
 }
@@ -216,11 +218,9 @@ T* get_as(Buffer& buf, size_t n) {
   return reinterpret_cast<T*>(buf.get((n * sizeof(T) + sizeof(float) - 1) / sizeof(float)));
 }
 
-// k extent of a packed panel: bf16 panels hold k in pairs.
-template <class T>
-int64_t packed_k(int64_t kc) {
-  return std::is_same_v<T, float> ? kc : (kc + 1) / 2 * 2;
-}
+// k extent of a packed panel: bf16 panels round it up to the kernel's k_align.
+int64_t packed_k(const Kernel&, int64_t kc) { return kc; }
+int64_t packed_k(const Bf16Kernel& kr, int64_t kc) { return (kc + kr.k_align - 1) / kr.k_align * kr.k_align; }
 
 Scratch& scratch() {
   thread_local Scratch s;
@@ -423,13 +423,13 @@ void compute_block(const KernelT<T>& kr, const Problem& p, const T* pb, int64_t 
   if constexpr (std::is_same_v<T, float>) {
     pa = scratch().a.get(static_cast<size_t>(mc_max * kc_max));
   } else {
-    pa = get_as<T>(scratch().a_pairs, static_cast<size_t>(mc_max * packed_k<T>(kc_max)));
+    pa = get_as<T>(scratch().a_pairs, static_cast<size_t>(mc_max * packed_k(kr, kc_max)));
   }
   alignas(64) float tile[kMaxTile];  // edge tiles are computed here, then merged into C
   auto block = [&](int64_t ic, int64_t pc) {
     const int64_t mc = std::min<int64_t>(mc_max, m1 - ic);
     const int64_t kc = std::min<int64_t>(kc_max, K - pc);
-    const int64_t kcp = packed_k<T>(kc);
+    const int64_t kcp = packed_k(kr, kc);
     const float beta = pc == 0 ? p.beta : 1.0f;
     const float* asrc = nullptr;
     int64_t lda = p.lda;
@@ -447,9 +447,9 @@ void compute_block(const KernelT<T>& kr, const Problem& p, const T* pb, int64_t 
         pack_a(p.ta, asrc, lda, mc, kc, mr, pa);
       }
     } else if (p.ta) {
-      kr.pack_lanes_contiguous(asrc, lda, mc, kc, mr, pa);
+      (kr.pack_a_lanes_contiguous != nullptr ? kr.pack_a_lanes_contiguous : kr.pack_lanes_contiguous)(asrc, lda, mc, kc, mr, pa);
     } else {
-      kr.pack_k_contiguous(asrc, lda, mc, kc, mr, pa);
+      (kr.pack_a_k_contiguous != nullptr ? kr.pack_a_k_contiguous : kr.pack_k_contiguous)(asrc, lda, mc, kc, mr, pa);
     }
     if (ic == m0) wait_slab(pc / kc_max);
     const T* slab = pb + pc * nc_pad;
@@ -528,13 +528,13 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
   // The packed B is shared by all threads; it lives in the calling thread's scratch.
   const int64_t nc_pad_max = round_up(nc_max, nr);
   T* pb = prepacked != nullptr ? const_cast<T*>(prepacked)
-                               : get_as<T>(scratch().b, static_cast<size_t>(nc_pad_max * packed_k<T>(K)));
+                               : get_as<T>(scratch().b, static_cast<size_t>(nc_pad_max * packed_k(kr, K)));
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min<int64_t>(nc_max, N - jc);
     const int64_t panels = (nc + nr - 1) / nr;
     const int64_t nc_pad = panels * nr;
-    const bool b_fits_l2 = packed_k<T>(K) * nc_pad * static_cast<int64_t>(sizeof(T)) <= l2_cache_bytes();
+    const bool b_fits_l2 = packed_k(kr, K) * nc_pad * static_cast<int64_t>(sizeof(T)) <= l2_cache_bytes();
     // Tasks walk their rows slab-major (see compute_block) when packed B is larger than L2, and always on
     // several threads, which share packed B.
     const bool slab_major = threads > 1 || !b_fits_l2;
@@ -585,7 +585,7 @@ void gemm_packed(const KernelT<T>& kr, const Problem& p, int64_t M, int64_t N, c
       } else {
         bsrc = p.tb ? p.B + j0 * p.ldb + pc : p.B + pc * p.ldb + j0;
       }
-      T* dst = pb + pc * nc_pad + g0 * nr * packed_k<T>(kc);
+      T* dst = pb + pc * nc_pad + g0 * nr * packed_k(kr, kc);
       if constexpr (std::is_same_v<T, float>) {
         if (p.tb || count == 1) {
           for (int64_t panel = 0; panel < count; ++panel) pack_b_panel(p.tb, bsrc, ldb, kc, cols, nr, panel, dst);
@@ -888,7 +888,7 @@ struct PackedHeader {
 };
 constexpr uint32_t kPackedMagic = 0x50444754;  // "TGDP"
 constexpr int64_t kHeaderFloats = 16;          // 64 bytes: panels stay 64-byte aligned
-const char* const kKernelNames[] = {"scalar", "avx2", "avx512", "avx512-bf16"};
+const char* const kKernelNames[] = {"scalar", "avx2", "avx512", "avx512-bf16", "amx-bf16"};
 
 template <class T>
 uint32_t kernel_tag(const KernelT<T>& kr) {
@@ -899,7 +899,7 @@ uint32_t kernel_tag(const KernelT<T>& kr) {
 
 template <class T>
 int64_t packed_b_data_floats(const KernelT<T>& kr, int64_t K, int64_t N) {
-  const int64_t elems = packed_k<T>(K) * round_up(N, kr.nr);
+  const int64_t elems = packed_k(kr, K) * round_up(N, kr.nr);
   return (elems * static_cast<int64_t>(sizeof(T)) + 3) / 4;
 }
 

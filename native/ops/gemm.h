@@ -7,8 +7,9 @@ namespace tg {
 
 // Precision of float32 GEMMs with M, N > 8 (the packed path), as in PyTorch's
 // set_float32_matmul_precision: Highest computes in float32; Medium lets operands be rounded to bfloat16
-// (products and sums stay float32): the AVX512-BF16 kernel where it doubles the multiply-add rate (AMD's Zen 4 and
-// Zen 5), the same as Highest elsewhere (Intel's VDPBF16PS runs at half the float32 kernel's rate). Every GEMM entry point takes it per call, so callers with different precisions
+// (products and sums stay float32): AMX tiles where the CPU has them (Intel's Sapphire Rapids and later), the
+// AVX512-BF16 kernel where it doubles the multiply-add rate (AMD's Zen 4 and Zen 5), the same as Highest elsewhere
+// (Intel's VDPBF16PS runs at half the float32 kernel's rate). Every GEMM entry point takes it per call, so callers with different precisions
 // never affect each other; the process default (set_matmul_precision) is only what bindings use when the
 // caller names none.
 enum class MatmulPrecision { Highest, Medium };
@@ -54,8 +55,8 @@ const char* matmul_precision_name(MatmulPrecision precision);
 void set_matmul_precision(const char* name);
 MatmulPrecision default_matmul_precision();
 
-// Name of the kernel a packed float32 GEMM runs at `precision`: sgemm_kernel_name(), or "avx512-bf16" at
-// Medium where that kernel runs (see MatmulPrecision).
+// Name of the kernel a packed float32 GEMM runs at `precision`: sgemm_kernel_name(), or "amx-bf16" / "avx512-bf16"
+// at Medium where one of those runs (see MatmulPrecision).
 const char* matmul_kernel_name(MatmulPrecision precision);
 
 // Pre-packed op(B) for many products with the same B (weights while generating): pack_b writes a header

@@ -28,11 +28,12 @@ struct KernelT<float> {
   PackA pack_a;  // nullptr: the driver's generic packing
 };
 
-// bfloat16 operands, float32 accumulation: panels hold k in pairs (a[(k/2)*2*MR + 2r + k%2], the same for b with NR),
-// kc rounded up to even with zeros; row tile t's panel starts at a + t*MR*kc_even. The packers convert (round to
-// nearest even) while packing `lanes` rows of op(A) (or columns of op(B)) into ceil(lanes/w) w-wide panels of
-// ceil(k/2)*2w values, lanes past `lanes` zero: pack_k_contiguous when a lane's k values are contiguous (lane i
-// at src + i*ld), pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
+// bfloat16 operands, float32 accumulation: panels hold k rounded up to a multiple of k_align with zeros (kcp);
+// row tile t's panel starts at a + t*MR*kcp. B panels hold k in pairs (b[(k/2)*2*NR + 2j + k%2]); A panels the
+// same (with MR), or, where the kernel has its own A packers, its layout. The packers convert (round to nearest
+// even) while packing `lanes` rows of op(A) (or columns of op(B)) into ceil(lanes/w) w-wide panels of kcp*w
+// values, lanes past `lanes` zero: pack_k_contiguous when a lane's k values are contiguous (lane i at
+// src + i*ld), pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
 template <>
 struct KernelT<uint16_t> {
   using elem = uint16_t;
@@ -43,6 +44,10 @@ struct KernelT<uint16_t> {
                 float alpha, float beta);
   void (*pack_k_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
   void (*pack_lanes_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
+  // A's packers where its panels differ from B's (nullptr: the two above).
+  void (*pack_a_k_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
+  void (*pack_a_lanes_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
+  int k_align;
 };
 
 using Kernel = KernelT<float>;
@@ -52,6 +57,8 @@ using Bf16Kernel = KernelT<uint16_t>;
 const Kernel* avx512_kernel();
 const Kernel* avx2_kernel();
 const Bf16Kernel* avx512_bf16_kernel();
+// nullptr where the CPU has no AMX-BF16 or the OS does not let this process use it. Call only on an AVX-512 CPU.
+const Bf16Kernel* amx_bf16_kernel();
 #endif
 
 }  // namespace tg::gemm_detail

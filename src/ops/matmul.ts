@@ -254,8 +254,9 @@ export function withFloat32MatmulPrecision<T>(precision: Float32MatmulPrecision,
 
 /**
  * The GEMM kernel float32 matrix products run on at `precision` (default: the process default) on `device`
- * (default the CPU): on the CPU its micro-kernel (`avx512-bf16` at medium precision where it is the faster: AMD's CPUs with AVX512-BF16); on cuda
- * `cublaslt-f32` / `cublaslt-bf16` where cuBLASLt loads, else our own `simt-f32` / `mma-bf16` (bf16 tensor cores).
+ * (default the CPU): on the CPU its micro-kernel (at medium precision `amx-bf16` on Intel's CPUs with AMX,
+ * `avx512-bf16` on AMD's with AVX512-BF16); on cuda `cublaslt-f32` / `cublaslt-bf16` where cuBLASLt loads, else our
+ * own `simt-f32` / `mma-bf16` (bf16 tensor cores).
  */
 export function matmulKernel(precision?: Float32MatmulPrecision, device: Device = 'cpu'): string {
   return getBackend(device).matmulKernel(resolveMatmulPrecision('matmulKernel', precision));

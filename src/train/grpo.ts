@@ -100,8 +100,8 @@ export interface GRPOConfig extends TrainingArgs {
    * place when the trainer is made (half the memory), with float32 master weights in the optimizer (AdamW keeps a
    * float32 copy of each policy parameter, updates it with the float32 gradient and writes it back rounded);
    * gradients and optimizer state are float32. Each step's matrix products take bfloat16 operands with float32
-   * accumulation (matmul precision 'medium' passed to each forward, where the CPU runs the AVX512-BF16 kernel; the process
-   * default is left alone) and sampling keeps a bfloat16 KV cache. Without it the steps run at the process
+   * accumulation (matmul precision 'medium' passed to each forward, where the CPU has a bf16 kernel: AMX or
+   * AVX512-BF16; the process default is left alone) and sampling keeps a bfloat16 KV cache. Without it the steps run at the process
    * default precision read when each step starts.
    */
   bf16: boolean;

@@ -66,8 +66,8 @@ export interface SFTConfig extends TrainingArgs {
    * made (half the memory), with float32 master weights in the optimizer (AdamW keeps a float32 copy of each
    * parameter, updates it with the float32 gradient and writes it back rounded); gradients and optimizer state are
    * float32. Matrix products also take bfloat16 operands with float32 accumulation (matmul precision 'medium'
-   * passed to each forward, where the CPU runs the AVX512-BF16 kernel; the process default is left alone) during fit() and
-   * evaluate(). Without it they run at the process default precision read when fit() or evaluate() starts.
+   * passed to each forward, where the CPU has a bf16 kernel: AMX or AVX512-BF16; the process default is left
+   * alone) during fit() and evaluate(). Without it they run at the process default precision read when fit() or evaluate() starts.
    */
   bf16: boolean;
   /** Data characters outside a CharTokenizer's alphabet (encoded as <unk>): warn once naming them, throw, or ignore. Default 'warn'. */
