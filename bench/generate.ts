@@ -1,8 +1,8 @@
 // W4 (../shared/anchors): the W2 small Llama (vocab 64, d 256, 4 layers, 4 heads, SwiGLU 688, untied) samples
 // 64 sequences x 128 new tokens from a 16-token prompt, temperature 1.0, top-p 0.95, with the KV cache;
 // tokens/s with 1 and 2 threads beside PyTorch measured the same way in the same run (bench/torch/w4_generate.py).
-// Then mixed precision, where medium runs a bf16 kernel (AMX or AVX512-BF16): ours at medium float32 matmul precision with a bfloat16
-// KV cache beside PyTorch with bfloat16 weights and cache (and beside its float32 figure).
+// Then mixed precision, where medium runs a bf16 kernel (AMX or AVX512-BF16): ours at medium float32 matmul
+// precision with a bfloat16 KV cache beside PyTorch with bfloat16 weights and cache (and beside its float32 figure).
 // Then one sampling step at Qwen's vocabulary (64 rows x 151,936, top-p 0.95): the native sampler generate() uses
 // (sampleTokens) beside the host sampler it replaced (read the logits, then src/generate/sampling.ts per row).
 // Run alone with `npx tsx bench/generate.ts`, or as the `generate` suite of bench/run.ts.

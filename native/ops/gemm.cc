@@ -168,7 +168,7 @@ const Bf16Kernel* bf16_kernel_available() {
   const Bf16Support& bf16 = bf16_support();
   if (g_bf16_forced.load(std::memory_order_acquire)) return bf16.available ? avx512_bf16_kernel() : nullptr;
   if (const Bf16Kernel* amx = amx_bf16_kernel()) return amx;
-  if (bf16.available && bf16.faster) return avx512_bf16_kernel();
+  if (bf16.faster) return avx512_bf16_kernel();
 #endif
   return nullptr;
 }

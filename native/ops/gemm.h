@@ -9,9 +9,9 @@ namespace tg {
 // set_float32_matmul_precision: Highest computes in float32; Medium lets operands be rounded to bfloat16
 // (products and sums stay float32): AMX tiles where the CPU has them (Intel's Sapphire Rapids and later), the
 // AVX512-BF16 kernel where it doubles the multiply-add rate (AMD's Zen 4 and Zen 5), the same as Highest elsewhere
-// (Intel's VDPBF16PS runs at half the float32 kernel's rate). Every GEMM entry point takes it per call, so callers with different precisions
-// never affect each other; the process default (set_matmul_precision) is only what bindings use when the
-// caller names none.
+// (Intel's VDPBF16PS runs at half the float32 kernel's rate). Every GEMM entry point takes it per call, so callers
+// with different precisions never affect each other; the process default (set_matmul_precision) is only what
+// bindings use when the caller names none.
 enum class MatmulPrecision { Highest, Medium };
 
 // C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C. op(A) = A (M x K, row stride lda) or, with
