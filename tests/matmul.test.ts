@@ -111,7 +111,7 @@ function runGemm(addon: GemmAddon, c: GemmCase, precision: tg.Float32MatmulPreci
   const a = randomArray(batch * pad(sizeA + 5) + pad(1), seed);
   const b = randomArray(batch * pad(sizeB + 3), seed + 1);
   const c0 = beta === 0 ? new Float64Array(batch * M * N).fill(NaN) : randomArray(batch * M * N, seed + 2);
-  const r = rounded ? bf16 : (x: number) => x;
+  const ar = rounded ? a.map(bf16) : a, br = rounded ? b.map(bf16) : b;
   const ref = new Float64Array(batch * M * N);
   for (let bi = 0; bi < batch; bi++) {
     const ao = aOffsets[bi], bo = bOffsets[bi];
@@ -119,7 +119,7 @@ function runGemm(addon: GemmAddon, c: GemmCase, precision: tg.Float32MatmulPreci
       for (let j = 0; j < N; j++) {
         let sum = 0;
         for (let k = 0; k < K; k++) {
-          sum += r(a[ao + (transA ? k * lda + i : i * lda + k)]) * r(b[bo + (transB ? j * ldb + k : k * ldb + j)]);
+          sum += ar[ao + (transA ? k * lda + i : i * lda + k)] * br[bo + (transB ? j * ldb + k : k * ldb + j)];
         }
         const o = (bi * M + i) * N + j;
         ref[o] = alpha * sum + (beta === 0 ? 0 : beta * c0[o]);
@@ -478,8 +478,8 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
     it('each kernel at each precision: tails past a tile, every transpose, lda > width, uneven batch offsets, alpha and beta', () => {
       const addon = kernels.addon();
       // 37 x 45 x 53: tails in every dim, 3 batches, unaligned; 129 x 130 x 33: one past a 128 tile in M and N and
-      // past a 32 k-slice, aligned.
-      const shapes = [[37, 45, 53], [129, 130, 33]];
+      // past a 32 k-slice, aligned; 40 x 36 x 600: K across every kernel's k blocks (later blocks accumulate into C).
+      const shapes = [[37, 45, 53], [129, 130, 33], [40, 36, 600]];
       let seed = 500;
       for (const name of kernels.names) {
         try {
@@ -493,9 +493,10 @@ forEachBackend((device) => describe(`matmul on ${device}`, () => {
           const rounded = bf16Operands && !kernel.startsWith('cublaslt');
           shapes.forEach(([M, N, K], si) => {
             for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
-              const scaled = transA !== transB;
-              const c: GemmCase = { M, N, K, transA, transB, batch: si === 0 ? 3 : 1, alpha: scaled ? 0.5 : 1, beta: scaled ? -1.5 : 0,
-                aligned: si === 1 };
+              // alpha 1 with beta 0 or 1 is what kernels may compute in place (AMX accumulates onto C's tiles).
+              const scaled = transA !== transB, accumulate = transA && transB;
+              const c: GemmCase = { M, N, K, transA, transB, batch: si === 0 ? 3 : 1, alpha: scaled ? 0.5 : 1,
+                beta: scaled ? -1.5 : accumulate ? 1 : 0, aligned: si === 1 };
               const { out, ref } = runGemm(addon, c, precision, rounded, seed);
               seed += 3;
               const tol = bf16Operands && !rounded ? { atol: 4e-3 * Math.sqrt(K) * c.alpha, rtol: 1e-5 } : dotTol(K, c.alpha + Math.abs(c.beta));

@@ -68,7 +68,19 @@ inline void store_block(const float* acc, float* c, int64_t ldc, float alpha, fl
   }
 }
 
+// Asks for C[32,32] (32 rows of two lines at c, row stride ldc) to be brought in for writing.
+inline void prefetch_block_for_write(const float* c, int64_t ldc) {
+  for (int r = 0; r < kMR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_ET0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_ET0);
+  }
+}
+
 // For each of `tiles` row tiles: C[32,32] = alpha * a_t @ b + beta * C over kc values of k.
+// With alpha 1 and beta 0 or 1 (what the driver passes: beta 1 after the first k block), the accumulator tiles start
+// from C (or zero) and are stored to C, without a pass through memory and vector registers; the next block of C is
+// prefetched for writing meanwhile. 1 thread, W1 shapes, paired in one process: 3-13% faster, except K = 256 (no C to
+// read) at 0.99; without the prefetch that shape ran 5-8% slower (tile stores to lines not yet in cache).
 void kernel_amx_32x32(int64_t kc, int64_t tiles, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc,
                       float alpha, float beta) {
   thread_local bool configured = false;
@@ -77,12 +89,23 @@ void kernel_amx_32x32(int64_t kc, int64_t tiles, const uint16_t* a, const uint16
     configured = true;
   }
   const int64_t kcp = padded_k(kc), blocks = kcp / kKBlock;
+  const bool in_place = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
+  const int64_t stride = ldc * static_cast<int64_t>(sizeof(float));
   alignas(64) float acc[kMR * kNR];
+  if (in_place) prefetch_block_for_write(c, ldc);
   for (int64_t t = 0; t < tiles; ++t, a += kMR * kcp, c += kMR * ldc) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    if (in_place && t + 1 < tiles) prefetch_block_for_write(c + kMR * ldc, ldc);
+    if (in_place && beta == 1.0f) {
+      _tile_loadd(0, c, stride);
+      _tile_loadd(1, c + 16, stride);
+      _tile_loadd(2, c + 16 * ldc, stride);
+      _tile_loadd(3, c + 16 * ldc + 16, stride);
+    } else {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+    }
     for (int64_t kb = 0; kb < blocks; ++kb) {
       const uint16_t* ak = a + kb * kMR * kKBlock;
       const uint16_t* bk = b + kb * (kKBlock / 2) * 2 * kNR;
@@ -94,6 +117,13 @@ void kernel_amx_32x32(int64_t kc, int64_t tiles, const uint16_t* a, const uint16
       _tile_loadd(5, ak + 16 * kKBlock, 64);
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
+    }
+    if (in_place) {
+      _tile_stored(0, c, stride);
+      _tile_stored(1, c + 16, stride);
+      _tile_stored(2, c + 16 * ldc, stride);
+      _tile_stored(3, c + 16 * ldc + 16, stride);
+      continue;
     }
     _tile_stored(0, acc, kNR * 4);
     _tile_stored(1, acc + 16, kNR * 4);
