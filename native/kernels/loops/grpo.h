@@ -5,31 +5,6 @@
 constexpr int kGrpoLanes = 16;
 constexpr int64_t kGrpoChunk = 2048;  // floats per online-max step: 8 KB, stays in L1 for the second look
 
-// Lanes permuted by constant indices: clang and GCC >= 12 spell it __builtin_shufflevector, older GCC
-// __builtin_shuffle with an index vector.
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-#define TG_PERMUTE(a, ...) __builtin_shufflevector(a, a, __VA_ARGS__)
-#else
-typedef int32_t VecI8 __attribute__((vector_size(8 * sizeof(int32_t))));
-#define TG_PERMUTE(a, ...) __builtin_shuffle(a, VecI8{__VA_ARGS__})
-#endif
-
-// Lane k takes the max with lane k ^ w (w = 8, 4, 2, 1): four steps fold 16 lanes (a tree of vector halves;
-// a 16-step scalar chain costs as much as a 64-wide row's exps).
-__attribute__((always_inline)) inline float lanes_max16(const float* p) {
-  Vec8 a, b;
-  std::memcpy(&a, p, sizeof a);
-  std::memcpy(&b, p + 8, sizeof b);
-  a = b > a ? b : a;
-  b = TG_PERMUTE(a, 4, 5, 6, 7, 0, 1, 2, 3);
-  a = b > a ? b : a;
-  b = TG_PERMUTE(a, 2, 3, 0, 1, 6, 7, 4, 5);
-  a = b > a ? b : a;
-  b = TG_PERMUTE(a, 1, 0, 3, 2, 5, 4, 7, 6);
-  a = b > a ? b : a;
-  return a[0];
-}
-
 // Row summary (m, s, t) of z = x * inv_t, see math/grpo.h. The max of each chunk is found first, the
 // running sums are rescaled once per chunk when it grows, then exp is summed over the (L1-hot) chunk.
 void grpo_row_stats(const float* x, int64_t v, float inv_t, bool want_t, float* out_m, float* out_s,
@@ -40,20 +15,7 @@ void grpo_row_stats(const float* x, int64_t v, float inv_t, bool want_t, float* 
     const float* xc = x + c0;
     int64_t len = v - c0 < kGrpoChunk ? v - c0 : kGrpoChunk;
     int64_t body = len & ~int64_t(kGrpoLanes - 1);
-    // NOTE: GCC 12 does not vectorize a 16-lane max carried across iterations; vector types do it.
-    Vec8 mx0 = Vec8{} - INFINITY, mx1 = mx0;
-    for (int64_t i = 0; i < body; i += kGrpoLanes) {
-      Vec8 a0, a1;
-      std::memcpy(&a0, xc + i, sizeof a0);
-      std::memcpy(&a1, xc + i + 8, sizeof a1);
-      mx0 = a0 > mx0 ? a0 : mx0;
-      mx1 = a1 > mx1 ? a1 : mx1;
-    }
-    float lane_max[kGrpoLanes];
-    std::memcpy(lane_max, &mx0, sizeof mx0);
-    std::memcpy(lane_max + 8, &mx1, sizeof mx1);
-    float cm = lanes_max16(lane_max);
-    for (int64_t i = body; i < len; ++i) cm = xc[i] > cm ? xc[i] : cm;
+    float cm = lanes_max(xc, len);
     cm *= inv_t;  // max(x) * inv_t == max(x * inv_t) for inv_t > 0
     if (cm > run_m) {
       // The first chunk (run_m = -inf) has nothing to rescale: skip 16 exps per row (matters for small V).
