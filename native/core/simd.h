@@ -66,8 +66,25 @@ __attribute__((always_inline)) inline float lanes_max(const float* x, int64_t n)
   return m;
 }
 
-// sum(x[0, n)) and dot(a, b) over [0, n), in 2 x kSimdLanes partial sums (then kSimdLanes, then the tail): a
-// fixed order. NOTE: two sets of partial sums make two add chains in the AVX-512 set: a 512-bit add takes 4 cycles
+// acc[0] + ... + acc[15] as a tree of vector halves (lane j with j + 8, then + 4, + 2, + 1): four dependent adds
+// where a scalar fold took sixteen, which cost short rows more than their loop (a 64-float dot or a 128-key
+// attention row).
+__attribute__((always_inline)) inline float fold_sum16(const float* acc) {
+  Vec8 a, b;
+  std::memcpy(&a, acc, sizeof a);
+  std::memcpy(&b, acc + 8, sizeof b);
+  a += b;
+  b = TG_PERMUTE(a, 4, 5, 6, 7, 0, 1, 2, 3);
+  a += b;
+  b = TG_PERMUTE(a, 2, 3, 0, 1, 6, 7, 4, 5);
+  a += b;
+  b = TG_PERMUTE(a, 1, 0, 3, 2, 5, 4, 7, 6);
+  a += b;
+  return a[0];
+}
+
+// sum(x[0, n)) and dot(a, b) over [0, n), in 2 x kSimdLanes partial sums (then kSimdLanes, then fold_sum16, then
+// the tail): a fixed order. NOTE: two sets of partial sums make two add chains in the AVX-512 set: a 512-bit add takes 4 cycles
 // on Intel's FMA ports against 2 for a 256-bit one on its adders, and with one chain the AVX-512 sum ran 1.3-1.4x
 // slower than the AVX2 one on an Emerald Rapids core.
 __attribute__((always_inline)) inline float lanes_sum(const float* x, int64_t n) {
@@ -77,8 +94,8 @@ __attribute__((always_inline)) inline float lanes_sum(const float* x, int64_t n)
     for (int j = 0; j < 2 * kSimdLanes; ++j) acc[j] += x[i + j];
   for (; i + kSimdLanes <= n; i += kSimdLanes)
     for (int j = 0; j < kSimdLanes; ++j) acc[j] += x[i + j];
-  float s = 0.0f;
-  for (int j = 0; j < kSimdLanes; ++j) s += acc[j] + acc[j + kSimdLanes];
+  for (int j = 0; j < kSimdLanes; ++j) acc[j] += acc[j + kSimdLanes];
+  float s = fold_sum16(acc);
   for (; i < n; ++i) s += x[i];
   return s;
 }
@@ -90,20 +107,19 @@ __attribute__((always_inline)) inline float lanes_dot(const float* a, const floa
     for (int j = 0; j < 2 * kSimdLanes; ++j) acc[j] += a[i + j] * b[i + j];
   for (; i + kSimdLanes <= n; i += kSimdLanes)
     for (int j = 0; j < kSimdLanes; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0.0f;
-  for (int j = 0; j < kSimdLanes; ++j) s += acc[j] + acc[j + kSimdLanes];
+  for (int j = 0; j < kSimdLanes; ++j) acc[j] += acc[j + kSimdLanes];
+  float s = fold_sum16(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
-// sum(exp(x - shift)) over [0, n), in the same lane order.
+// sum(exp(x - shift)) over [0, n), in kSimdLanes partial sums, fold_sum16, then the tail.
 __attribute__((always_inline)) inline float lanes_sum_exp(const float* x, int64_t n, float shift) {
   float acc[kSimdLanes] = {};
   int64_t i = 0;
   for (; i + kSimdLanes <= n; i += kSimdLanes)
     for (int j = 0; j < kSimdLanes; ++j) acc[j] += math::fast_exp(x[i + j] - shift);
-  float s = 0.0f;
-  for (int j = 0; j < kSimdLanes; ++j) s += acc[j];
+  float s = fold_sum16(acc);
   for (; i < n; ++i) s += math::fast_exp(x[i] - shift);
   return s;
 }
@@ -118,8 +134,7 @@ __attribute__((always_inline)) inline float lanes_store_exp(float* y, const floa
       y[i + j] = e;
       acc[j] += e;
     }
-  float s = 0.0f;
-  for (int j = 0; j < kSimdLanes; ++j) s += acc[j];
+  float s = fold_sum16(acc);
   for (; i < n; ++i) {
     y[i] = math::fast_exp(x[i] - shift);
     s += y[i];
