@@ -27,6 +27,16 @@ typedef int32_t VecI8 __attribute__((vector_size(8 * sizeof(int32_t))));
 #define TG_PERMUTE(a, ...) __builtin_shuffle(a, VecI8{__VA_ARGS__})
 #endif
 
+// Lane 0 of `a` folded with op (an associative vector op) as a tree of vector halves: lane j with j + 4, then
+// j + 2, then j + 1.
+template <class Op>
+__attribute__((always_inline)) inline float fold_lanes8(Vec8 a, Op op) {
+  a = op(a, TG_PERMUTE(a, 4, 5, 6, 7, 0, 1, 2, 3));
+  a = op(a, TG_PERMUTE(a, 2, 3, 0, 1, 6, 7, 4, 5));
+  a = op(a, TG_PERMUTE(a, 1, 0, 3, 2, 5, 4, 7, 6));
+  return a[0];
+}
+
 // max(x[0, n)) (-inf for n == 0; NaNs are passed over: the softmax family checks them elsewhere). Exact in any
 // order. NOTE: four 8-float chains, each step one vmaxps (a > m ? a : m), then a tree of vector halves: with 16 lanes
 // (two chains in either set) and a 16-step scalar fold, the max was latency-bound and short rows paid for the fold.
@@ -52,16 +62,8 @@ __attribute__((always_inline)) inline float lanes_max(const float* x, int64_t n)
     std::memcpy(&a, x + i, sizeof a);
     m0 = a > m0 ? a : m0;
   }
-  m0 = m1 > m0 ? m1 : m0;
-  m2 = m3 > m2 ? m3 : m2;
-  m0 = m2 > m0 ? m2 : m0;
-  Vec8 b = TG_PERMUTE(m0, 4, 5, 6, 7, 0, 1, 2, 3);
-  m0 = b > m0 ? b : m0;
-  b = TG_PERMUTE(m0, 2, 3, 0, 1, 6, 7, 4, 5);
-  m0 = b > m0 ? b : m0;
-  b = TG_PERMUTE(m0, 1, 0, 3, 2, 5, 4, 7, 6);
-  m0 = b > m0 ? b : m0;
-  float m = m0[0];
+  const auto larger = [](Vec8 p, Vec8 q) { return q > p ? q : p; };
+  float m = fold_lanes8(larger(larger(m0, m1), larger(m2, m3)), larger);
   for (; i < n; ++i) m = x[i] > m ? x[i] : m;
   return m;
 }
@@ -73,20 +75,13 @@ __attribute__((always_inline)) inline float fold_sum16(const float* acc) {
   Vec8 a, b;
   std::memcpy(&a, acc, sizeof a);
   std::memcpy(&b, acc + 8, sizeof b);
-  a += b;
-  b = TG_PERMUTE(a, 4, 5, 6, 7, 0, 1, 2, 3);
-  a += b;
-  b = TG_PERMUTE(a, 2, 3, 0, 1, 6, 7, 4, 5);
-  a += b;
-  b = TG_PERMUTE(a, 1, 0, 3, 2, 5, 4, 7, 6);
-  a += b;
-  return a[0];
+  return fold_lanes8(a + b, [](Vec8 p, Vec8 q) { return p + q; });
 }
 
 // sum(x[0, n)) and dot(a, b) over [0, n), in 2 x kSimdLanes partial sums (then kSimdLanes, then fold_sum16, then
-// the tail): a fixed order. NOTE: two sets of partial sums make two add chains in the AVX-512 set: a 512-bit add takes 4 cycles
-// on Intel's FMA ports against 2 for a 256-bit one on its adders, and with one chain the AVX-512 sum ran 1.3-1.4x
-// slower than the AVX2 one on an Emerald Rapids core.
+// the tail): a fixed order. NOTE: two sets of partial sums make two add chains in the AVX-512 set: a 512-bit add
+// takes 4 cycles on Intel's FMA ports against 2 for a 256-bit one on its adders, and with one chain the AVX-512 sum
+// ran 1.3-1.4x slower than the AVX2 one on an Emerald Rapids core.
 __attribute__((always_inline)) inline float lanes_sum(const float* x, int64_t n) {
   float acc[2 * kSimdLanes] = {};
   int64_t i = 0;
