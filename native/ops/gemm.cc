@@ -447,9 +447,9 @@ void compute_block(const KernelT<T>& kr, const Problem& p, const T* pb, int64_t 
         pack_a(p.ta, asrc, lda, mc, kc, mr, pa);
       }
     } else if (p.ta) {
-      (kr.pack_a_lanes_contiguous != nullptr ? kr.pack_a_lanes_contiguous : kr.pack_lanes_contiguous)(asrc, lda, mc, kc, mr, pa);
+      kr.pack_a_lanes_contiguous(asrc, lda, mc, kc, mr, pa);
     } else {
-      (kr.pack_a_k_contiguous != nullptr ? kr.pack_a_k_contiguous : kr.pack_k_contiguous)(asrc, lda, mc, kc, mr, pa);
+      kr.pack_a_k_contiguous(asrc, lda, mc, kc, mr, pa);
     }
     if (ic == m0) wait_slab(pc / kc_max);
     const T* slab = pb + pc * nc_pad;

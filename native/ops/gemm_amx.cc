@@ -68,6 +68,23 @@ inline void store_block(const float* acc, float* c, int64_t ldc, float alpha, fl
   }
 }
 
+// The four accumulator tiles from / to a 32x32 float32 block at c with row stride ld floats.
+inline void load_accumulators(const float* c, int64_t ld) {
+  const int64_t stride = ld * static_cast<int64_t>(sizeof(float));
+  _tile_loadd(0, c, stride);
+  _tile_loadd(1, c + 16, stride);
+  _tile_loadd(2, c + 16 * ld, stride);
+  _tile_loadd(3, c + 16 * ld + 16, stride);
+}
+
+inline void store_accumulators(float* c, int64_t ld) {
+  const int64_t stride = ld * static_cast<int64_t>(sizeof(float));
+  _tile_stored(0, c, stride);
+  _tile_stored(1, c + 16, stride);
+  _tile_stored(2, c + 16 * ld, stride);
+  _tile_stored(3, c + 16 * ld + 16, stride);
+}
+
 // Asks for C[32,32] (32 rows of two lines at c, row stride ldc) to be brought in for writing.
 inline void prefetch_block_for_write(const float* c, int64_t ldc) {
   for (int r = 0; r < kMR; ++r) {
@@ -90,16 +107,12 @@ void kernel_amx_32x32(int64_t kc, int64_t tiles, const uint16_t* a, const uint16
   }
   const int64_t kcp = padded_k(kc), blocks = kcp / kKBlock;
   const bool in_place = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
-  const int64_t stride = ldc * static_cast<int64_t>(sizeof(float));
   alignas(64) float acc[kMR * kNR];
   if (in_place) prefetch_block_for_write(c, ldc);
   for (int64_t t = 0; t < tiles; ++t, a += kMR * kcp, c += kMR * ldc) {
     if (in_place && t + 1 < tiles) prefetch_block_for_write(c + kMR * ldc, ldc);
     if (in_place && beta == 1.0f) {
-      _tile_loadd(0, c, stride);
-      _tile_loadd(1, c + 16, stride);
-      _tile_loadd(2, c + 16 * ldc, stride);
-      _tile_loadd(3, c + 16 * ldc + 16, stride);
+      load_accumulators(c, ldc);
     } else {
       _tile_zero(0);
       _tile_zero(1);
@@ -119,16 +132,10 @@ void kernel_amx_32x32(int64_t kc, int64_t tiles, const uint16_t* a, const uint16
       _tile_dpbf16ps(3, 5, 7);
     }
     if (in_place) {
-      _tile_stored(0, c, stride);
-      _tile_stored(1, c + 16, stride);
-      _tile_stored(2, c + 16 * ldc, stride);
-      _tile_stored(3, c + 16 * ldc + 16, stride);
+      store_accumulators(c, ldc);
       continue;
     }
-    _tile_stored(0, acc, kNR * 4);
-    _tile_stored(1, acc + 16, kNR * 4);
-    _tile_stored(2, acc + 16 * kNR, kNR * 4);
-    _tile_stored(3, acc + 16 * kNR + 16, kNR * 4);
+    store_accumulators(acc, kNR);
     store_block(acc, c, ldc, alpha, beta);
   }
 }

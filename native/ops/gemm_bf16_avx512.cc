@@ -184,7 +184,7 @@ void pack_lanes_contiguous(const float* src, int64_t ld, int64_t lanes, int64_t 
 const Bf16Kernel* avx512_bf16_kernel() {
   using namespace avx512;
   static const Bf16Kernel kernel = {"avx512-bf16", kMR, kNR, 512, 240, 4096, kernel_bf16_8x32, pack_k_contiguous,
-                                    pack_lanes_contiguous, nullptr, nullptr, 2};
+                                    pack_lanes_contiguous, pack_k_contiguous, pack_lanes_contiguous, 2};
   return &kernel;
 }
 

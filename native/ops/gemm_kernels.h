@@ -30,7 +30,7 @@ struct KernelT<float> {
 
 // bfloat16 operands, float32 accumulation: panels hold k rounded up to a multiple of k_align with zeros (kcp);
 // row tile t's panel starts at a + t*MR*kcp. B panels hold k in pairs (b[(k/2)*2*NR + 2j + k%2]); A panels the
-// same (with MR), or, where the kernel has its own A packers, its layout. The packers convert (round to nearest
+// same (with MR), or the layout of the kernel's own A packers. The packers convert (round to nearest
 // even) while packing `lanes` rows of op(A) (or columns of op(B)) into ceil(lanes/w) w-wide panels of kcp*w
 // values, lanes past `lanes` zero: pack_k_contiguous when a lane's k values are contiguous (lane i at
 // src + i*ld), pack_lanes_contiguous when each k's lanes are (k row kk at src + kk*ld).
@@ -44,7 +44,7 @@ struct KernelT<uint16_t> {
                 float alpha, float beta);
   void (*pack_k_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
   void (*pack_lanes_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
-  // A's packers where its panels differ from B's (nullptr: the two above).
+  // A's packers (the two above where A panels have B's layout).
   void (*pack_a_k_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
   void (*pack_a_lanes_contiguous)(const float* src, int64_t ld, int64_t lanes, int64_t k, int w, uint16_t* dst);
   int k_align;
