@@ -2,7 +2,7 @@
 // the same at "medium" float32 matmul precision (bfloat16 operands, float32 accumulation) beside PyTorch's
 // bfloat16 matmul (oneDNN), where medium runs a bf16 kernel (AMX tiles, or AVX512-BF16 on AMD's CPUs).
 import * as tg from '../src/index.js';
-import { medianMs, NO_BF16_KERNEL, printTable, type Row, runTorch } from './lib.js';
+import { ALTERNATING_ROUNDS, medianMs, NO_BF16_KERNEL, printTable, type Row, runTorch } from './lib.js';
 
 const SHAPES: [number, number, number][] = [
   [256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [2048, 256, 1024], [2048, 1024, 256],
@@ -13,11 +13,6 @@ const ANCHOR_2T: Record<string, number> = {
   '[2048x2048]@[2048x2048]': 240, '[2048x256]@[256x1024]': 181, '[2048x1024]@[1024x256]': 213,
 };
 
-// Rounds of PyTorch then ours, alternating; each side keeps its fastest median. On a shared VM a noisy period can
-// slow either side's 2-thread figure by half for a while: with three alternating rounds such a period rarely
-// decides a ratio, and both sides are treated alike.
-const ROUNDS = 3;
-
 async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPrecision): Promise<Row[]> {
   const rows: Row[] = [];
   tg.setFloat32MatmulPrecision(precision);
@@ -26,7 +21,7 @@ async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPreci
     tg.setNumThreads(threads);
     const oursMs = new Map<string, number>();
     let torch: Record<string, number> | null = null;
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < ALTERNATING_ROUNDS; round++) {
       const theirs = runTorch<Record<string, number>>('w1_gemm.py', threads, [precision === 'highest' ? 'float32' : 'bfloat16']);
       if (theirs) {
         const best: Record<string, number> | null = torch;
@@ -54,7 +49,7 @@ async function gemmRows(threadCounts: number[], precision: tg.Float32MatmulPreci
         ours: gflops,
         theirs,
         unit: 'GFLOP/s',
-        source: torch ? `PyTorch ${precision === 'highest' ? 'float32' : 'bfloat16'}, same run, best of ${ROUNDS} alternating medians each` : theirs ? 'anchor (recorded)' : '-',
+        source: torch ? `PyTorch ${precision === 'highest' ? 'float32' : 'bfloat16'}, same run, best of ${ALTERNATING_ROUNDS} alternating medians each` : theirs ? 'anchor (recorded)' : '-',
         higherIsBetter: true,
       });
     }
